@@ -1,0 +1,49 @@
+// swift-tools-version: 6.1
+import PackageDescription
+
+let package = Package(
+    name: "copyprof",
+    products: [
+        /// Per-thread hardware and software counters read inside the process (perf_event_open).
+        .library(name: "PerfCounters", targets: ["PerfCounters"]),
+        /// The two-copy, marshal, one-copy and zero-copy TCP transports and their workloads.
+        .library(name: "Transports", targets: ["Transports"]),
+        .executable(name: "copyprof", targets: ["copyprof"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift", from: "0.1.0"),
+    ],
+    targets: [
+        .target(
+            name: "CPerfEvent",
+            cSettings: [.define("_GNU_SOURCE")]
+        ),
+        .target(
+            name: "CLinuxNet",
+            cSettings: [.define("_GNU_SOURCE")]
+        ),
+        .target(
+            name: "PerfCounters",
+            dependencies: ["CPerfEvent"]
+        ),
+        .target(
+            name: "Transports",
+            dependencies: [
+                "CLinuxNet",
+                .product(name: "Histogram", package: "hdrhistogram-swift"),
+            ]
+        ),
+        .executableTarget(
+            name: "copyprof",
+            dependencies: [
+                "PerfCounters",
+                "Transports",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
+        ),
+        .testTarget(name: "PerfCountersTests", dependencies: ["PerfCounters", "CPerfEvent"]),
+        .testTarget(name: "TransportsTests", dependencies: ["Transports"]),
+    ],
+    swiftLanguageModes: [.v6]
+)

@@ -1,0 +1,161 @@
+import CPerfEvent
+
+/// One thing the kernel can count for a thread: a hardware event, a generic cache event,
+/// a software event or a tracepoint.
+///
+/// Events have stable names, perf's where perf has one (`cycles`, `L1-dcache-load-misses`,
+/// `context-switches`, `skb:skb_copy_datagram_iovec`). Profiles and the command line use these names.
+public struct PerfEvent: Hashable, Sendable, CustomStringConvertible {
+    /// Where the event comes from, as `perf_event_attr.type` and `.config` encode it.
+    public enum Source: Hashable, Sendable {
+        /// `PERF_TYPE_HARDWARE` with a `PERF_COUNT_HW_*` config.
+        case hardware(config: UInt64)
+        /// `PERF_TYPE_HW_CACHE`: config is `cache | operation << 8 | result << 16`.
+        case hardwareCache(cache: UInt64, operation: UInt64, result: UInt64)
+        /// `PERF_TYPE_SOFTWARE` with a `PERF_COUNT_SW_*` config.
+        case software(config: UInt64)
+        /// `PERF_TYPE_TRACEPOINT`; the config is the id tracefs gives `subsystem:name`.
+        case tracepoint(subsystem: String, name: String)
+    }
+
+    /// The stable name, as in profiles and on the command line.
+    public let name: String
+    /// The kernel encoding.
+    public let source: Source
+    /// One line on what it counts.
+    public let summary: String
+
+    /// Creates an event. Prefer ``PerfEvent/named(_:)`` or the catalog's static members.
+    public init(name: String, source: Source, summary: String) {
+        self.name = name
+        self.source = source
+        self.summary = summary
+    }
+
+    /// True for events counted by the CPU's PMU (hardware and cache events); they share scarce counters
+    /// and are opened as one group.
+    public var isHardware: Bool {
+        switch source {
+        case .hardware, .hardwareCache: return true
+        case .software, .tracepoint: return false
+        }
+    }
+
+    /// The kind of event in one word: `hardware`, `cache`, `software` or `tracepoint`.
+    public var kind: String {
+        switch source {
+        case .hardware: return "hardware"
+        case .hardwareCache: return "cache"
+        case .software: return "software"
+        case .tracepoint: return "tracepoint"
+        }
+    }
+
+    public var description: String { name }
+
+    public static func == (lhs: PerfEvent, rhs: PerfEvent) -> Bool { lhs.name == rhs.name && lhs.source == rhs.source }
+    public func hash(into hasher: inout Hasher) { hasher.combine(name) }
+}
+
+extension PerfEvent {
+    private static func cache(_ cache: perf_hw_cache_id, _ op: perf_hw_cache_op_id, _ result: perf_hw_cache_op_result_id) -> Source {
+        .hardwareCache(cache: UInt64(cache.rawValue), operation: UInt64(op.rawValue), result: UInt64(result.rawValue))
+    }
+
+    /// CPU cycles (`PERF_COUNT_HW_CPU_CYCLES`).
+    public static let cycles = PerfEvent(
+        name: "cycles", source: .hardware(config: UInt64(PERF_COUNT_HW_CPU_CYCLES.rawValue)), summary: "CPU cycles")
+    /// Retired instructions (`PERF_COUNT_HW_INSTRUCTIONS`).
+    public static let instructions = PerfEvent(
+        name: "instructions", source: .hardware(config: UInt64(PERF_COUNT_HW_INSTRUCTIONS.rawValue)),
+        summary: "retired instructions")
+    /// Mispredicted branches (`PERF_COUNT_HW_BRANCH_MISSES`).
+    public static let branchMisses = PerfEvent(
+        name: "branch-misses", source: .hardware(config: UInt64(PERF_COUNT_HW_BRANCH_MISSES.rawValue)),
+        summary: "mispredicted branches")
+    /// L1 data cache read accesses.
+    public static let l1dLoads = PerfEvent(
+        name: "L1-dcache-loads",
+        source: cache(PERF_COUNT_HW_CACHE_L1D, PERF_COUNT_HW_CACHE_OP_READ, PERF_COUNT_HW_CACHE_RESULT_ACCESS),
+        summary: "L1 data cache read accesses")
+    /// L1 data cache read misses.
+    public static let l1dLoadMisses = PerfEvent(
+        name: "L1-dcache-load-misses",
+        source: cache(PERF_COUNT_HW_CACHE_L1D, PERF_COUNT_HW_CACHE_OP_READ, PERF_COUNT_HW_CACHE_RESULT_MISS),
+        summary: "L1 data cache read misses")
+    /// Last-level cache read accesses.
+    public static let llcLoads = PerfEvent(
+        name: "LLC-loads",
+        source: cache(PERF_COUNT_HW_CACHE_LL, PERF_COUNT_HW_CACHE_OP_READ, PERF_COUNT_HW_CACHE_RESULT_ACCESS),
+        summary: "last-level cache read accesses")
+    /// Last-level cache read misses.
+    public static let llcLoadMisses = PerfEvent(
+        name: "LLC-load-misses",
+        source: cache(PERF_COUNT_HW_CACHE_LL, PERF_COUNT_HW_CACHE_OP_READ, PERF_COUNT_HW_CACHE_RESULT_MISS),
+        summary: "last-level cache read misses")
+    /// CPU time of the thread in nanoseconds (`PERF_COUNT_SW_TASK_CLOCK`).
+    public static let taskClock = PerfEvent(
+        name: "task-clock", source: .software(config: UInt64(PERF_COUNT_SW_TASK_CLOCK.rawValue)),
+        summary: "CPU time of the thread, ns")
+    /// Context switches (`PERF_COUNT_SW_CONTEXT_SWITCHES`).
+    public static let contextSwitches = PerfEvent(
+        name: "context-switches", source: .software(config: UInt64(PERF_COUNT_SW_CONTEXT_SWITCHES.rawValue)),
+        summary: "context switches, voluntary and involuntary")
+    /// Migrations to another CPU (`PERF_COUNT_SW_CPU_MIGRATIONS`).
+    public static let cpuMigrations = PerfEvent(
+        name: "cpu-migrations", source: .software(config: UInt64(PERF_COUNT_SW_CPU_MIGRATIONS.rawValue)),
+        summary: "moves of the thread to another CPU")
+    /// Page faults (`PERF_COUNT_SW_PAGE_FAULTS`).
+    public static let pageFaults = PerfEvent(
+        name: "page-faults", source: .software(config: UInt64(PERF_COUNT_SW_PAGE_FAULTS.rawValue)),
+        summary: "page faults, minor and major")
+    /// The kernel's copies of received data into user memory (`skb:skb_copy_datagram_iovec`).
+    public static let skbCopyDatagramIovec = PerfEvent(
+        name: "skb:skb_copy_datagram_iovec", source: .tracepoint(subsystem: "skb", name: "skb_copy_datagram_iovec"),
+        summary: "kernel copies of received socket data to user memory (tracepoint)")
+
+    /// Every event copyprof knows by name, in the order it reports them.
+    public static let catalog: [PerfEvent] = [
+        .cycles, .instructions, .l1dLoads, .l1dLoadMisses, .llcLoads, .llcLoadMisses, .branchMisses,
+        .taskClock, .contextSwitches, .cpuMigrations, .pageFaults, .skbCopyDatagramIovec,
+    ]
+
+    /// Looks an event up by its catalog name, or takes `subsystem:name` as a tracepoint.
+    ///
+    /// - Throws: ``CounterError/unknownEvent(_:)`` when the name is neither.
+    public static func named(_ name: String) throws(CounterError) -> PerfEvent {
+        if let event = catalog.first(where: { $0.name == name }) { return event }
+        let parts = name.split(separator: ":", omittingEmptySubsequences: false)
+        let isWord = { (s: Substring) in
+            !s.isEmpty && s.allSatisfy { $0.isLetter || $0.isNumber || $0 == "_" || $0 == "-" }
+        }
+        if parts.count == 2, isWord(parts[0]), isWord(parts[1]) {
+            return PerfEvent(
+                name: name, source: .tracepoint(subsystem: String(parts[0]), name: String(parts[1])),
+                summary: "tracepoint \(name)")
+        }
+        throw .unknownEvent(name)
+    }
+
+    /// Parses a comma-separated list of event names (`cycles,task-clock,skb:skb_copy_datagram_iovec`).
+    public static func list(_ names: String) throws(CounterError) -> [PerfEvent] {
+        var events: [PerfEvent] = []
+        for part in names.split(separator: ",") {
+            let name = part.trimmingWhitespace()
+            if name.isEmpty { continue }
+            let event = try named(name)
+            if !events.contains(event) { events.append(event) }
+        }
+        if events.isEmpty { throw .unknownEvent(names) }
+        return events
+    }
+}
+
+extension Substring {
+    func trimmingWhitespace() -> String {
+        var s = self
+        while let c = s.first, c.isWhitespace { s.removeFirst() }
+        while let c = s.last, c.isWhitespace { s.removeLast() }
+        return String(s)
+    }
+}

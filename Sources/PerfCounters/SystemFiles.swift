@@ -1,0 +1,55 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Small readers of /proc and /sys files, without Foundation.
+enum SystemFiles {
+    /// The whole content of a small file, or the errno that open/read returned.
+    static func read(_ path: String) -> Result<String, SystemFileError> {
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        if fd < 0 { return .failure(SystemFileError(path: path, errno: errno)) }
+        defer { close(fd) }
+        var bytes: [UInt8] = []
+        var chunk = [UInt8](repeating: 0, count: 4096)
+        while true {
+            let n = chunk.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, $0.count) }
+            if n < 0 {
+                if errno == EINTR { continue }
+                return .failure(SystemFileError(path: path, errno: errno))
+            }
+            if n == 0 { break }
+            bytes.append(contentsOf: chunk[0..<n])
+        }
+        return .success(String(decoding: bytes, as: UTF8.self))
+    }
+
+    /// The file's first line without surrounding white space, or nil when unreadable.
+    static func firstLine(_ path: String) -> String? {
+        guard case .success(let text) = read(path) else { return nil }
+        return text.split(separator: "\n", omittingEmptySubsequences: false).first.map { $0.trimmingWhitespace() }
+    }
+
+    /// True when the path exists (any type).
+    static func exists(_ path: String) -> Bool {
+        access(path, F_OK) == 0
+    }
+
+    /// Names in a directory, sorted; empty when it cannot be read.
+    static func directoryEntries(_ path: String) -> [String] {
+        guard let dir = opendir(path) else { return [] }
+        defer { closedir(dir) }
+        var names: [String] = []
+        while let entry = readdir(dir) {
+            let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in
+                String(decoding: raw.prefix(while: { $0 != 0 }), as: UTF8.self)
+            }
+            if name != "." && name != ".." { names.append(name) }
+        }
+        return names.sorted()
+    }
+}
+
+struct SystemFileError: Error {
+    var path: String
+    var errno: Int32
+}

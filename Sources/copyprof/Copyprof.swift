@@ -1,0 +1,14 @@
+import ArgumentParser
+
+@main
+struct Copyprof: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "copyprof",
+        abstract: "Shows what every data copy in a TCP transport costs, with counters read inside the process.",
+        version: copyprofVersion,
+        subcommands: [CountersCommand.self]
+    )
+}
+
+/// The version recorded in profiles.
+let copyprofVersion = "0.1.0"
