@@ -1,0 +1,73 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Reads whole messages with `recv()` into its own buffer — the second copy — and verifies them.
+///
+/// Messages must arrive in sequence from 0. A message that differs from what was sent is counted, and the first
+/// such message is kept with its first bad offset; the run goes on.
+final class MessageReceiver {
+    private let fd: Int32
+    private let layout: MessageLayout
+    private let verification: Verification
+    private let timeout: Double
+    /// Where messages land.
+    let buffer: UnsafeMutableRawPointer
+    /// A message of any sequence: the pattern that full verification compares with.
+    private let template: UnsafeMutableRawPointer
+    /// The sequence number of the next message.
+    private(set) var expected: UInt64 = 0
+    private(set) var stats = ReceiverStats()
+
+    init(fd: Int32, layout: MessageLayout, verification: Verification, timeout: Double) {
+        self.fd = fd
+        self.layout = layout
+        self.verification = verification
+        self.timeout = timeout
+        buffer = .allocate(byteCount: layout.messageSize, alignment: 64)
+        buffer.initializeMemory(as: UInt8.self, repeating: 0, count: layout.messageSize)
+        template = .allocate(byteCount: layout.messageSize, alignment: 64)
+        MessageLayout.fillPattern(template, count: layout.messageSize, messageOffset: 0)
+    }
+
+    deinit {
+        buffer.deallocate()
+        template.deallocate()
+    }
+
+    /// Receives and verifies the next message. Returns false when the peer ended the stream cleanly,
+    /// between two messages.
+    @inline(__always)
+    func receive() throws(TransportError) -> Bool {
+        let size = layout.messageSize
+        var got = 0
+        while got < size {
+            let n = recv(fd, buffer + got, size - got, 0)
+            stats.recvCalls &+= 1
+            if n > 0 {
+                got += n
+            } else if n == 0 {
+                if got == 0 { return false }
+                throw TransportError(.peerClosed, activity: "receiving message \(expected) (byte \(got) of \(size))")
+            } else {
+                let code = errno
+                if code == EINTR { continue }
+                if code == EAGAIN {
+                    throw TransportError(
+                        .timedOut(seconds: timeout), activity: "receiving message \(expected) (byte \(got) of \(size))")
+                }
+                throw .system("recv", code, activity: "receiving message \(expected) (byte \(got) of \(size))")
+            }
+        }
+        if let offset = layout.firstMismatch(
+            in: buffer, sequence: expected, verification: verification, template: template)
+        {
+            stats.integrityErrors &+= 1
+            if stats.firstMismatch == nil { stats.firstMismatch = IntegrityMismatch(sequence: expected, offset: offset) }
+        }
+        stats.messages &+= 1
+        stats.bytes &+= UInt64(size)
+        expected &+= 1
+        return true
+    }
+}

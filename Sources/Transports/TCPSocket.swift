@@ -1,0 +1,196 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// An IPv4 or IPv6 socket address.
+public struct SocketAddress: Sendable, Hashable, CustomStringConvertible {
+    var storage: sockaddr_storage
+    var length: socklen_t
+
+    /// Parses a numeric IPv4 or IPv6 address (no name lookup) and a port.
+    public init(host: String, port: UInt16) throws(TransportError) {
+        var storage = sockaddr_storage()
+        var v4 = in_addr()
+        var v6 = in6_addr()
+        if inet_pton(AF_INET, host, &v4) == 1 {
+            var address = sockaddr_in()
+            address.sin_family = sa_family_t(AF_INET)
+            address.sin_port = port.bigEndian
+            address.sin_addr = v4
+            withUnsafeBytes(of: address) { raw in
+                withUnsafeMutableBytes(of: &storage) { $0.copyMemory(from: raw) }
+            }
+            self.storage = storage
+            self.length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        } else if inet_pton(AF_INET6, host, &v6) == 1 {
+            var address = sockaddr_in6()
+            address.sin6_family = sa_family_t(AF_INET6)
+            address.sin6_port = port.bigEndian
+            address.sin6_addr = v6
+            withUnsafeBytes(of: address) { raw in
+                withUnsafeMutableBytes(of: &storage) { $0.copyMemory(from: raw) }
+            }
+            self.storage = storage
+            self.length = socklen_t(MemoryLayout<sockaddr_in6>.size)
+        } else {
+            throw TransportError(.invalidConfiguration("'\(host)' is not a numeric IPv4 or IPv6 address"))
+        }
+    }
+
+    init(storage: sockaddr_storage, length: socklen_t) {
+        self.storage = storage
+        self.length = length
+    }
+
+    /// AF_INET or AF_INET6.
+    public var family: Int32 { Int32(storage.ss_family) }
+
+    /// The port, host byte order.
+    public var port: UInt16 {
+        withUnsafeBytes(of: storage) { raw in
+            family == AF_INET
+                ? UInt16(bigEndian: raw.load(as: sockaddr_in.self).sin_port)
+                : UInt16(bigEndian: raw.load(as: sockaddr_in6.self).sin6_port)
+        }
+    }
+
+    /// The numeric host.
+    public var host: String {
+        var text = [CChar](repeating: 0, count: Int(INET6_ADDRSTRLEN))
+        withUnsafeBytes(of: storage) { raw in
+            if family == AF_INET {
+                var a = raw.load(as: sockaddr_in.self).sin_addr
+                _ = inet_ntop(AF_INET, &a, &text, socklen_t(text.count))
+            } else {
+                var a = raw.load(as: sockaddr_in6.self).sin6_addr
+                _ = inet_ntop(AF_INET6, &a, &text, socklen_t(text.count))
+            }
+        }
+        return String(cString: text)
+    }
+
+    public var description: String { family == AF_INET6 ? "[\(host)]:\(port)" : "\(host):\(port)" }
+
+    public static func == (a: SocketAddress, b: SocketAddress) -> Bool { a.description == b.description }
+    public func hash(into hasher: inout Hasher) { hasher.combine(description) }
+
+    func withSockaddr<T>(_ body: (UnsafePointer<sockaddr>, socklen_t) -> T) -> T {
+        withUnsafeBytes(of: storage) { raw in
+            body(raw.baseAddress!.assumingMemoryBound(to: sockaddr.self), length)
+        }
+    }
+}
+
+/// A TCP socket that owns its file descriptor and closes it once.
+///
+/// `@unchecked Sendable`: a socket is handed from the thread that connects it to exactly one worker thread,
+/// which is joined before the socket is closed; `shutdown` from another thread is safe on a live descriptor.
+public final class TCPSocket: @unchecked Sendable {
+    /// The file descriptor, -1 once closed.
+    public private(set) var fd: Int32
+
+    init(fd: Int32) { self.fd = fd }
+
+    deinit { close() }
+
+    /// A new TCP socket of the address's family.
+    public static func make(family: Int32) throws(TransportError) -> TCPSocket {
+        let fd = socket(family, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        if fd < 0 { throw .system("socket", errno) }
+        return TCPSocket(fd: fd)
+    }
+
+    /// A listening socket bound to `address` (port 0: the kernel chooses).
+    public static func listen(on address: SocketAddress, backlog: Int32 = 128) throws(TransportError) -> TCPSocket {
+        let socket = try make(family: address.family)
+        try socket.setOption(SOL_SOCKET, SO_REUSEADDR, 1, name: "SO_REUSEADDR")
+        if address.withSockaddr({ bind(socket.fd, $0, $1) }) != 0 {
+            throw .system("bind \(address)", errno)
+        }
+        if Glibc.listen(socket.fd, backlog) != 0 { throw .system("listen", errno) }
+        return socket
+    }
+
+    /// A socket connected to `address`.
+    public static func connect(to address: SocketAddress) throws(TransportError) -> TCPSocket {
+        let socket = try make(family: address.family)
+        while address.withSockaddr({ Glibc.connect(socket.fd, $0, $1) }) != 0 {
+            if errno == EINTR { continue }
+            throw .system("connect to \(address)", errno)
+        }
+        return socket
+    }
+
+    /// Accepts one connection.
+    public func accept() throws(TransportError) -> TCPSocket {
+        while true {
+            let fd = Glibc.accept(self.fd, nil, nil)
+            if fd >= 0 {
+                _ = fcntl(fd, F_SETFD, FD_CLOEXEC)
+                return TCPSocket(fd: fd)
+            }
+            if errno == EINTR || errno == ECONNABORTED { continue }
+            if errno == EAGAIN { throw TransportError(.timedOut(seconds: 0), activity: "accepting a connection") }
+            throw .system("accept", errno)
+        }
+    }
+
+    /// The address the socket is bound to.
+    public func localAddress() throws(TransportError) -> SocketAddress {
+        var storage = sockaddr_storage()
+        var length = socklen_t(MemoryLayout<sockaddr_storage>.size)
+        let rc = withUnsafeMutablePointer(to: &storage) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) }
+        }
+        if rc != 0 { throw .system("getsockname", errno) }
+        return SocketAddress(storage: storage, length: length)
+    }
+
+    /// setsockopt with an int value.
+    public func setOption(_ level: Int32, _ option: Int32, _ value: Int32, name: String) throws(TransportError) {
+        var value = value
+        if setsockopt(fd, level, option, &value, socklen_t(MemoryLayout<Int32>.size)) != 0 {
+            throw .system("setsockopt(\(name))", errno)
+        }
+    }
+
+    /// getsockopt of an int value.
+    public func option(_ level: Int32, _ option: Int32) -> Int32? {
+        var value: Int32 = 0
+        var length = socklen_t(MemoryLayout<Int32>.size)
+        return getsockopt(fd, level, option, &value, &length) == 0 ? value : nil
+    }
+
+    /// SO_RCVTIMEO and SO_SNDTIMEO: a blocked recv or send fails with EAGAIN after `seconds`.
+    public func setIOTimeout(_ seconds: Double) throws(TransportError) {
+        var tv = timeval(tv_sec: Int(seconds), tv_usec: Int((seconds - Double(Int(seconds))) * 1_000_000))
+        for (option, name) in [(SO_RCVTIMEO, "SO_RCVTIMEO"), (SO_SNDTIMEO, "SO_SNDTIMEO")] {
+            if setsockopt(fd, SOL_SOCKET, option, &tv, socklen_t(MemoryLayout<timeval>.size)) != 0 {
+                throw .system("setsockopt(\(name))", errno)
+            }
+        }
+    }
+
+    /// TCP_NODELAY: send small segments at once (ping-pong).
+    public func setNoDelay() throws(TransportError) {
+        try setOption(Int32(IPPROTO_TCP), TCP_NODELAY, 1, name: "TCP_NODELAY")
+    }
+
+    /// SO_ZEROCOPY: without it, MSG_ZEROCOPY is silently ignored.
+    public func enableZeroCopy() throws(TransportError) {
+        try setOption(SOL_SOCKET, SO_ZEROCOPY, 1, name: "SO_ZEROCOPY")
+    }
+
+    /// shutdown(2); errors are ignored (the peer may be gone already).
+    public func shutdown(_ how: Int32) {
+        if fd >= 0 { _ = Glibc.shutdown(fd, how) }
+    }
+
+    /// Closes the descriptor once. close is not retried on EINTR.
+    public func close() {
+        if fd >= 0 {
+            _ = Glibc.close(fd)
+            fd = -1
+        }
+    }
+}

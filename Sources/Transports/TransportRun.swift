@@ -1,0 +1,439 @@
+import Histogram
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Test-only switches that break a run on purpose, to show that verification and error paths work.
+public struct FaultInjection: Sendable, Hashable {
+    /// The sender flips one byte of one message.
+    public var corruption: Corruption?
+    /// The receiver of each connection closes its socket after this many messages (the peer goes away).
+    public var closeReceiverAfter: UInt64?
+    /// The receiver of each connection stops reading after this many messages (the peer is stuck).
+    public var stallReceiverAfter: UInt64?
+
+    public init(corruption: Corruption? = nil, closeReceiverAfter: UInt64? = nil, stallReceiverAfter: UInt64? = nil) {
+        self.corruption = corruption
+        self.closeReceiverAfter = closeReceiverAfter
+        self.stallReceiverAfter = stallReceiverAfter
+    }
+
+    public static let none = FaultInjection()
+}
+
+/// One transport run: which transport and workload, message size, connections, duration, verification.
+public struct RunConfiguration: Sendable, Hashable {
+    public var transport: TransportKind
+    public var workload: Workload
+    /// Bytes per message: a multiple of 64, at least 64.
+    public var messageSize: Int
+    /// Connections, each with a sender thread and a receiver thread.
+    public var connections: Int
+    /// Seconds the timed loops run.
+    public var duration: Double
+    public var verification: Verification
+    /// The numeric address to listen on and connect to.
+    public var address: String
+    /// Seconds a socket operation may wait before the run fails (SO_SNDTIMEO, SO_RCVTIMEO, poll).
+    public var ioTimeout: Double
+    public var sendWait: SendWait
+    /// SO_SNDBUF for the sending sockets; nil keeps the kernel's default.
+    public var sendBufferSize: Int?
+    /// Field sets a zero-copy sender rotates through.
+    public var zeroCopyPoolSize: Int
+    public var faults: FaultInjection
+
+    public init(
+        transport: TransportKind, workload: Workload = .stream, messageSize: Int, connections: Int = 1,
+        duration: Double = 1, verification: Verification = .header, address: String = "127.0.0.1",
+        ioTimeout: Double = 5, sendWait: SendWait = .blocking, sendBufferSize: Int? = nil,
+        zeroCopyPoolSize: Int = 64, faults: FaultInjection = .none
+    ) {
+        self.transport = transport
+        self.workload = workload
+        self.messageSize = messageSize
+        self.connections = connections
+        self.duration = duration
+        self.verification = verification
+        self.address = address
+        self.ioTimeout = ioTimeout
+        self.sendWait = sendWait
+        self.sendBufferSize = sendBufferSize
+        self.zeroCopyPoolSize = zeroCopyPoolSize
+        self.faults = faults
+    }
+
+    func validate() throws(TransportError) -> MessageLayout {
+        let layout = try MessageLayout(messageSize: messageSize)
+        guard (1...1024).contains(connections) else {
+            throw TransportError(.invalidConfiguration("connections must be 1...1024, not \(connections)"))
+        }
+        guard duration > 0, duration <= 86_400 else {
+            throw TransportError(.invalidConfiguration("duration must be above 0 s, not \(duration)"))
+        }
+        guard ioTimeout > 0 else {
+            throw TransportError(.invalidConfiguration("the I/O timeout must be above 0 s"))
+        }
+        if let corruption = faults.corruption, !(0..<messageSize).contains(corruption.offset) {
+            throw TransportError(.invalidConfiguration("corruption offset \(corruption.offset) is outside the message"))
+        }
+        return layout
+    }
+}
+
+/// Which thread of a connection: the sender (in ping-pong, the client that sends requests and times round
+/// trips) or the receiver (in ping-pong, the echoer).
+public enum WorkerRole: String, Sendable, Codable, CaseIterable, Hashable {
+    case sender
+    case receiver
+}
+
+/// A worker thread: its connection and role.
+public struct WorkerIdentity: Sendable, Hashable, Codable, CustomStringConvertible {
+    public var connection: Int
+    public var role: WorkerRole
+
+    public init(connection: Int, role: WorkerRole) {
+        self.connection = connection
+        self.role = role
+    }
+
+    public var description: String { "connection \(connection) \(role.rawValue)" }
+}
+
+/// Code a worker runs on its own thread around its timed loop: made before the start barrier,
+/// `begin()` just before the loop, `end()` just after. This is where counters open, enable and read.
+public protocol WorkerRegion: AnyObject {
+    associatedtype Measurement: Sendable
+    func begin() throws
+    func end() throws -> Measurement
+}
+
+/// A region that measures nothing.
+public final class NoRegion: WorkerRegion {
+    public init() {}
+    public func begin() {}
+    public func end() {}
+}
+
+/// What one worker did.
+public struct WorkerResult<Measurement: Sendable>: Sendable {
+    public var identity: WorkerIdentity
+    /// `CLOCK_MONOTONIC` ns when its timed loop started and ended.
+    public var startNs: UInt64
+    public var endNs: UInt64
+    /// What it sent (stream sender; both ping-pong sides).
+    public var sent: SenderStats?
+    /// What it received and verified (stream receiver; both ping-pong sides).
+    public var received: ReceiverStats?
+    /// Round-trip times in ns (ping-pong sender).
+    public var roundTrips: Histogram<UInt64>?
+    /// What the region measured.
+    public var measurement: Measurement?
+}
+
+/// The outcome of a run.
+public struct TransportRunResult<Measurement: Sendable>: Sendable {
+    public var configuration: RunConfiguration
+    /// Every worker, connection by connection, sender first.
+    public var workers: [WorkerResult<Measurement>]
+    /// `CLOCK_MONOTONIC` ns when the workers were released.
+    public var startNs: UInt64
+    /// From the release to the last worker's end, ns.
+    public var elapsedNs: UInt64
+
+    /// Bytes the receivers verified (in ping-pong: requests at the echoers plus echoes at the clients).
+    public var bytesVerified: UInt64 { workers.reduce(0) { $0 + ($1.received?.bytes ?? 0) } }
+    /// Messages the receivers verified (in ping-pong: both directions).
+    public var messagesVerified: UInt64 { workers.reduce(0) { $0 + ($1.received?.messages ?? 0) } }
+    /// Messages that differed from what was sent.
+    public var integrityErrors: UInt64 { workers.reduce(0) { $0 + ($1.received?.integrityErrors ?? 0) } }
+    /// The first integrity mismatch, with its connection.
+    public var firstMismatch: (WorkerIdentity, IntegrityMismatch)? {
+        for worker in workers { if let m = worker.received?.firstMismatch { return (worker.identity, m) } }
+        return nil
+    }
+    /// Verified bits per second over the elapsed time, in Gbit/s.
+    public var throughputGbps: Double { elapsedNs == 0 ? 0 : Double(bytesVerified) * 8 / Double(elapsedNs) }
+    /// Zero-copy bookkeeping summed over the senders, or nil.
+    public var zeroCopy: ZeroCopyStats? {
+        let all = workers.compactMap { $0.sent?.zeroCopy }
+        guard !all.isEmpty else { return nil }
+        var sum = ZeroCopyStats()
+        for z in all {
+            sum.sends += z.sends
+            sum.completions += z.completions
+            sum.copiedCompletions += z.copiedCompletions
+            sum.notifications += z.notifications
+            sum.enobufs += z.enobufs
+            sum.reuseWaits += z.reuseWaits
+        }
+        return sum
+    }
+    /// Every connection's round-trip times merged, ns (ping-pong).
+    public var roundTrips: Histogram<UInt64>? {
+        var merged: Histogram<UInt64>?
+        for worker in workers {
+            guard let h = worker.roundTrips else { continue }
+            if merged == nil { merged = h } else { merged!.add(h) }
+        }
+        return merged
+    }
+    /// Partial writes summed over all senders.
+    public var partialWrites: UInt64 { workers.reduce(0) { $0 + ($1.sent?.partialWrites ?? 0) } }
+}
+
+/// Runs one transport workload on loopback (or the configured address) and returns what every worker did.
+///
+/// Connections are opened first; each gets a sender thread and a receiver thread, which prepare their buffers
+/// and their region, wait at a barrier, and start their timed loops together. The run stops after the duration;
+/// a socket that makes no progress for `ioTimeout` seconds ends it with an error naming the connection and the
+/// activity. Every socket is closed and every thread joined before this returns or throws.
+public func runTransport<Region: WorkerRegion>(
+    _ configuration: RunConfiguration,
+    region makeRegion: @escaping @Sendable (WorkerIdentity) throws -> Region
+) throws(TransportError) -> TransportRunResult<Region.Measurement> {
+    let layout = try configuration.validate()
+    let pairs = try openConnections(configuration)
+    defer { for pair in pairs { pair.sending.close(); pair.receiving.close() } }
+
+    let control = RunControl()
+    var slots: [ResultSlot<Region.Measurement>] = []
+    var threads: [WorkerThread] = []
+    spawning: for (index, pair) in pairs.enumerated() {
+        for role in WorkerRole.allCases {
+            let identity = WorkerIdentity(connection: index, role: role)
+            let slot = ResultSlot<Region.Measurement>()
+            slots.append(slot)
+            let socket = role == .sender ? pair.sending : pair.receiving
+            do {
+                threads.append(try WorkerThread {
+                    runWorker(identity, socket: socket, configuration: configuration, layout: layout,
+                              control: control, slot: slot, makeRegion: makeRegion)
+                })
+            } catch {
+                control.fail(error)
+                break spawning
+            }
+        }
+    }
+
+    let released = control.release(workers: threads.count, timeout: configuration.ioTimeout)
+    let startNs = nowNs()
+    if !released {
+        control.fail(TransportError(.timedOut(seconds: configuration.ioTimeout), activity: "waiting for workers to start"))
+        control.release(workers: 0, timeout: 0)
+    }
+    // Sleep out the duration in short steps, so that a failed worker ends the run at once.
+    let stopAt = startNs + UInt64(configuration.duration * 1e9)
+    while !control.stopRequested {
+        let now = nowNs()
+        if now >= stopAt { break }
+        var step = timespec(tv_sec: 0, tv_nsec: Int(min(stopAt - now, 10_000_000)))
+        nanosleep(&step, nil)
+    }
+    control.requestStop()
+    for thread in threads { thread.join() }
+
+    if let error = control.error { throw error }
+    let workers = slots.compactMap(\.value)
+    let lastEnd = workers.map(\.endNs).max() ?? startNs
+    return TransportRunResult(
+        configuration: configuration, workers: workers, startNs: startNs, elapsedNs: lastEnd &- startNs)
+}
+
+/// The result a worker leaves for the coordinator.
+///
+/// `@unchecked Sendable`: written once by its worker thread before the thread ends, read by the coordinator only
+/// after `pthread_join`, which orders the two.
+final class ResultSlot<Measurement: Sendable>: @unchecked Sendable {
+    var value: WorkerResult<Measurement>?
+}
+
+/// A connection's two ends.
+struct ConnectionPair {
+    /// The connecting end: the sender (ping-pong client).
+    var sending: TCPSocket
+    /// The accepted end: the receiver (ping-pong echoer).
+    var receiving: TCPSocket
+}
+
+/// Opens `connections` connections over one listener on an ephemeral port, one at a time so ends pair up.
+func openConnections(_ configuration: RunConfiguration) throws(TransportError) -> [ConnectionPair] {
+    let listener = try TCPSocket.listen(on: SocketAddress(host: configuration.address, port: 0))
+    try listener.setIOTimeout(configuration.ioTimeout)
+    let address = try listener.localAddress()
+    var pairs: [ConnectionPair] = []
+    for _ in 0..<configuration.connections {
+        let sending = try TCPSocket.connect(to: address)
+        let receiving = try listener.accept()
+        pairs.append(ConnectionPair(sending: sending, receiving: receiving))
+        for socket in [sending, receiving] {
+            try socket.setIOTimeout(configuration.ioTimeout)
+            if configuration.workload == .pingpong { try socket.setNoDelay() }
+        }
+        if let size = configuration.sendBufferSize {
+            try sending.setOption(SOL_SOCKET, SO_SNDBUF, Int32(clamping: size), name: "SO_SNDBUF")
+            if configuration.workload == .pingpong {
+                try receiving.setOption(SOL_SOCKET, SO_SNDBUF, Int32(clamping: size), name: "SO_SNDBUF")
+            }
+        }
+        if configuration.transport == .zeroCopy {
+            try sending.enableZeroCopy()
+            if configuration.workload == .pingpong { try receiving.enableZeroCopy() }
+        }
+    }
+    return pairs
+}
+
+/// One worker thread, from preparation to result, with the configured transport's concrete sender type,
+/// so that the timed loops are specialized and call it directly. Errors go to `control`, annotated.
+private func runWorker<Region: WorkerRegion>(
+    _ identity: WorkerIdentity, socket: TCPSocket, configuration: RunConfiguration, layout: MessageLayout,
+    control: RunControl, slot: ResultSlot<Region.Measurement>,
+    makeRegion: @Sendable (WorkerIdentity) throws -> Region
+) {
+    let sends = identity.role == .sender || configuration.workload == .pingpong
+    let io = SocketIO(fd: socket.fd, wait: configuration.sendWait, timeout: configuration.ioTimeout)
+    // Only the sender role corrupts, so a ping-pong echo carries no second fault.
+    let corruption = identity.role == .sender ? configuration.faults.corruption : nil
+    func run<Sender: MessageSender>(_ make: () -> Sender) {
+        runWorker(identity, sender: sends ? make() : nil, socket: socket, configuration: configuration,
+                  layout: layout, control: control, slot: slot, makeRegion: makeRegion)
+    }
+    switch configuration.transport {
+    case .twoCopy: run { TwoCopySender(io: io, layout: layout, corruption: corruption) }
+    case .marshal: run { MarshalSender(io: io, layout: layout, corruption: corruption) }
+    case .oneCopy: run { OneCopySender(io: io, layout: layout, corruption: corruption) }
+    case .zeroCopy:
+        run { ZeroCopySender(io: io, layout: layout, poolSize: configuration.zeroCopyPoolSize, corruption: corruption) }
+    }
+}
+
+private func runWorker<Region: WorkerRegion, Sender: MessageSender>(
+    _ identity: WorkerIdentity, sender: Sender?, socket: TCPSocket, configuration: RunConfiguration,
+    layout: MessageLayout, control: RunControl, slot: ResultSlot<Region.Measurement>,
+    makeRegion: @Sendable (WorkerIdentity) throws -> Region
+) {
+    var region: Region?
+    var began = false
+    do throws(TransportError) {
+        do { region = try makeRegion(identity) } catch {
+            throw TransportError(.measurement(String(describing: error)))
+        }
+        let receiver: MessageReceiver? =
+            identity.role == .receiver || configuration.workload == .pingpong
+            ? MessageReceiver(fd: socket.fd, layout: layout, verification: configuration.verification,
+                              timeout: configuration.ioTimeout) : nil
+        var result = WorkerResult<Region.Measurement>(identity: identity, startNs: 0, endNs: 0)
+        if configuration.workload == .pingpong && identity.role == .sender {
+            result.roundTrips = Histogram<UInt64>(
+                lowestDiscernibleValue: 1, highestTrackableValue: 60_000_000_000, numberOfSignificantValueDigits: .three)
+        }
+
+        control.arriveAndWait()
+        if control.stopRequested { return }
+        do { try region!.begin() } catch { throw TransportError(.measurement(String(describing: error))) }
+        began = true
+        result.startNs = nowNs()
+        switch (configuration.workload, identity.role) {
+        case (.stream, .sender):
+            try streamSend(sender!, control: control)
+        case (.stream, .receiver):
+            try streamReceive(receiver!, socket: socket, faults: configuration.faults, control: control)
+        case (.pingpong, .sender):
+            try pingPongClient(sender!, receiver!, control: control, histogram: &result.roundTrips!)
+        case (.pingpong, .receiver):
+            try echo(sender!, receiver!, socket: socket, faults: configuration.faults, control: control)
+        }
+        result.endNs = nowNs()
+        began = false
+        do { result.measurement = try region!.end() } catch {
+            throw TransportError(.measurement(String(describing: error)))
+        }
+        if sender != nil {
+            // Tell the peer the stream is over, at a message boundary.
+            socket.shutdown(Int32(SHUT_WR))
+        }
+        result.sent = sender?.stats
+        result.received = receiver?.stats
+        slot.value = result
+    } catch {
+        var annotated = error
+        annotated.worker = identity.description
+        control.fail(annotated)
+        // Wake the peer thread, which may be blocked on this connection.
+        socket.shutdown(Int32(SHUT_RDWR))
+        if began { _ = try? region?.end() }
+    }
+}
+
+/// Stream sender: sends messages until told to stop, then waits until the kernel holds none of its buffers.
+@inline(never)
+private func streamSend<Sender: MessageSender>(_ sender: Sender, control: RunControl) throws(TransportError) {
+    var sequence: UInt64 = 0
+    while !control.stopRequested {
+        try sender.send(sequence: sequence)
+        sequence &+= 1
+    }
+    try sender.finish()
+}
+
+/// Stream receiver: reads and verifies messages until the sender ends the stream.
+@inline(never)
+private func streamReceive(
+    _ receiver: MessageReceiver, socket: TCPSocket, faults: FaultInjection, control: RunControl
+) throws(TransportError) {
+    let faultAt = faults.closeReceiverAfter ?? faults.stallReceiverAfter ?? .max
+    while try receiver.receive() {
+        if receiver.stats.messages == faultAt {
+            injectReceiverFault(faults, socket: socket, control: control)
+            return
+        }
+    }
+}
+
+/// Ping-pong client: a request, then its echo, timed, until told to stop.
+@inline(never)
+private func pingPongClient<Sender: MessageSender>(
+    _ sender: Sender, _ receiver: MessageReceiver, control: RunControl, histogram: inout Histogram<UInt64>
+) throws(TransportError) {
+    var sequence: UInt64 = 0
+    while !control.stopRequested {
+        let start = nowNs()
+        try sender.send(sequence: sequence)
+        guard try receiver.receive() else {
+            throw TransportError(.peerClosed, activity: "waiting for the echo of message \(sequence)")
+        }
+        _ = histogram.record(nowNs() &- start)
+        sequence &+= 1
+    }
+    try sender.finish()
+}
+
+/// Ping-pong echoer: answers each request with a message of the same sequence, until the client ends.
+@inline(never)
+private func echo<Sender: MessageSender>(
+    _ sender: Sender, _ receiver: MessageReceiver, socket: TCPSocket, faults: FaultInjection, control: RunControl
+) throws(TransportError) {
+    let faultAt = faults.closeReceiverAfter ?? faults.stallReceiverAfter ?? .max
+    while try receiver.receive() {
+        if receiver.stats.messages == faultAt {
+            injectReceiverFault(faults, socket: socket, control: control)
+            return
+        }
+        try sender.send(sequence: receiver.expected &- 1)
+    }
+    try sender.finish()
+}
+
+private func injectReceiverFault(_ faults: FaultInjection, socket: TCPSocket, control: RunControl) {
+    if faults.closeReceiverAfter != nil {
+        // Closing with unread data makes the kernel send a reset: the peer sees ECONNRESET or EPIPE.
+        var linger = Glibc.linger(l_onoff: 1, l_linger: 0)
+        setsockopt(socket.fd, SOL_SOCKET, SO_LINGER, &linger, socklen_t(MemoryLayout<Glibc.linger>.size))
+        socket.shutdown(Int32(SHUT_RDWR))
+    } else {
+        while !control.stopRequested { usleep(5_000) }
+    }
+}

@@ -1,0 +1,222 @@
+import Glibc
+import Testing
+
+@testable import Transports
+
+/// Real runs over loopback sockets. Serialized: one test changes net.core.optmem_max for the whole host.
+@Suite(.serialized) struct TransportRunTests {
+    static let sizes = [64, 512, 4096, 65536]
+
+    @Test(arguments: TransportKind.allCases, Workload.allCases)
+    func everyTransportDeliversVerifiedMessages(transport: TransportKind, workload: Workload) throws {
+        for size in Self.sizes {
+            for connections in [1, 4] {
+                let configuration = RunConfiguration(
+                    transport: transport, workload: workload, messageSize: size, connections: connections,
+                    duration: 0.1, verification: .full)
+                let result = try runTransport(configuration) { _ in NoRegion() }
+                let cell = "\(transport.rawValue) \(workload.rawValue) \(size) B × \(connections)"
+                #expect(result.workers.count == 2 * connections, "\(cell)")
+                #expect(result.integrityErrors == 0, "\(cell): \(String(describing: result.firstMismatch))")
+                #expect(result.messagesVerified > 0, "\(cell)")
+                #expect(result.bytesVerified == result.messagesVerified * UInt64(size), "\(cell)")
+                let sent = result.workers.reduce(0) { $0 + ($1.sent?.messages ?? 0) }
+                #expect(sent == result.messagesVerified, "\(cell): every message sent was received and verified")
+                for worker in result.workers {
+                    #expect(worker.endNs > worker.startNs, "\(cell) \(worker.identity)")
+                }
+                if workload == .pingpong {
+                    let roundTrips = try #require(result.roundTrips)
+                    let clientMessages = result.workers.filter { $0.identity.role == .sender }
+                        .reduce(0) { $0 + ($1.received?.messages ?? 0) }
+                    #expect(roundTrips.totalCount == clientMessages, "\(cell)")
+                    #expect(roundTrips.valueAtPercentile(50) > 0, "\(cell)")
+                }
+                if transport == .zeroCopy {
+                    let zero = try #require(result.zeroCopy)
+                    #expect(zero.sends > 0 && zero.completions == zero.sends, "\(cell): \(zero)")
+                } else {
+                    #expect(result.zeroCopy == nil)
+                }
+            }
+        }
+    }
+
+    @Test func loopbackZeroCopyIsReportedAsCopied() throws {
+        let result = try runTransport(
+            RunConfiguration(transport: .zeroCopy, messageSize: 65536, duration: 0.2, verification: .full)
+        ) { _ in NoRegion() }
+        let zero = try #require(result.zeroCopy)
+        // On loopback the kernel copies every zerocopy skb when it loops it to the receiver (skb_orphan_frags_rx),
+        // and says so with SO_EE_CODE_ZEROCOPY_COPIED: zero-copy cannot avoid the copy here.
+        print("loopback zero-copy: \(zero.sends) sends, \(zero.completions) completions, \(zero.copiedCompletions) copied, "
+              + "\(zero.notifications) notifications, \(zero.enobufs) ENOBUFS, \(zero.reuseWaits) reuse waits")
+        #expect(zero.completions == zero.sends)
+        #expect(zero.copiedShare == 1.0, "expected every loopback completion to be flagged copied")
+        #expect(result.integrityErrors == 0)
+    }
+
+    @Test func zeroCopySurvivesATinyOptmemLimit() throws {
+        let path = "/proc/sys/net/core/optmem_max"
+        guard let original = readLine(path), geteuid() == 0 else {
+            print("skipped: needs root to lower \(path)")
+            return
+        }
+        try #require(writeLine(path, "1024"))
+        defer { _ = writeLine(path, original) }
+        let result = try runTransport(
+            RunConfiguration(transport: .zeroCopy, messageSize: 4096, duration: 0.2, verification: .full)
+        ) { _ in NoRegion() }
+        let zero = try #require(result.zeroCopy)
+        print("optmem_max 1024: \(zero.sends) sends, \(zero.enobufs) ENOBUFS, \(zero.reuseWaits) reuse waits")
+        #expect(zero.enobufs > 0, "a 1 KiB optmem limit should push back with ENOBUFS")
+        #expect(zero.completions == zero.sends)
+        #expect(result.messagesVerified > 0 && result.integrityErrors == 0)
+    }
+
+    @Test(arguments: TransportKind.allCases)
+    func corruptedMessageIsFoundWithSequenceAndOffset(transport: TransportKind) throws {
+        for workload in Workload.allCases {
+            let configuration = RunConfiguration(
+                transport: transport, workload: workload, messageSize: 512, duration: 0.1, verification: .full,
+                faults: FaultInjection(corruption: Corruption(sequence: 5, offset: 100)))
+            let result = try runTransport(configuration) { _ in NoRegion() }
+            #expect(result.integrityErrors == 1, "\(transport) \(workload)")
+            let (worker, mismatch) = try #require(result.firstMismatch)
+            #expect(mismatch == IntegrityMismatch(sequence: 5, offset: 100))
+            #expect(worker.connection == 0)
+        }
+    }
+
+    @Test func headerVerificationChecksTheSequenceOnly() throws {
+        func run(_ offset: Int) throws -> TransportRunResult<Void> {
+            try runTransport(RunConfiguration(
+                transport: .twoCopy, messageSize: 512, duration: 0.1, verification: .header,
+                faults: FaultInjection(corruption: Corruption(sequence: 3, offset: offset)))) { _ in NoRegion() }
+        }
+        let inSequence = try run(2)
+        #expect(inSequence.integrityErrors == 1)
+        #expect(inSequence.firstMismatch?.1 == IntegrityMismatch(sequence: 3, offset: 2))
+        #expect(try run(300).integrityErrors == 0)
+    }
+
+    @Test(arguments: [TransportKind.twoCopy, .oneCopy, .zeroCopy])
+    func partialWritesAreFinished(transport: TransportKind) throws {
+        let configuration = RunConfiguration(
+            transport: transport, messageSize: 65536, duration: 0.2, verification: .full, sendWait: .poll,
+            sendBufferSize: 4096)
+        let result = try runTransport(configuration) { _ in NoRegion() }
+        print("\(transport.rawValue) with SO_SNDBUF 4096: \(result.partialWrites) partial writes, "
+              + "\(result.messagesVerified) messages")
+        #expect(result.partialWrites > 0)
+        #expect(result.integrityErrors == 0 && result.messagesVerified > 0)
+        if let zero = result.zeroCopy { #expect(zero.completions == zero.sends) }
+    }
+
+    @Test(arguments: Workload.allCases)
+    func peerThatClosesMidRunEndsTheRunWithAClearError(workload: Workload) throws {
+        let configuration = RunConfiguration(
+            transport: .oneCopy, workload: workload, messageSize: 4096, duration: 10, ioTimeout: 2,
+            faults: FaultInjection(closeReceiverAfter: 50))
+        let start = nowNs()
+        #expect {
+            _ = try runTransport(configuration) { _ in NoRegion() }
+        } throws: { error in
+            let text = String(describing: error)
+            print("peer closed (\(workload)): \(text)")
+            return text.hasPrefix("connection 0 sender: ")
+                && (text.contains("reset") || text.contains("closed")) && text.contains("message")
+        }
+        #expect(Double(nowNs() - start) / 1e9 < 4, "the error came within the I/O timeout, not after the 10 s duration")
+    }
+
+    @Test func stuckPeerEndsTheRunAfterTheIOTimeout() throws {
+        let configuration = RunConfiguration(
+            transport: .twoCopy, messageSize: 65536, duration: 10, ioTimeout: 0.5,
+            faults: FaultInjection(stallReceiverAfter: 10))
+        let start = nowNs()
+        #expect {
+            _ = try runTransport(configuration) { _ in NoRegion() }
+        } throws: { error in
+            let text = String(describing: error)
+            print("stuck peer: \(text)")
+            return text.hasPrefix("connection 0 sender: no progress for 0.5 s") && text.contains("sending message")
+        }
+        #expect(Double(nowNs() - start) / 1e9 < 3)
+    }
+
+    @Test func regionsRunOnTheirWorkerThreads() throws {
+        let result = try runTransport(
+            RunConfiguration(transport: .twoCopy, messageSize: 512, connections: 2, duration: 0.1)
+        ) { identity in ThreadRecorder(identity) }
+        #expect(result.workers.count == 4)
+        var threads = Set<UInt64>()
+        for worker in result.workers {
+            let m = try #require(worker.measurement)
+            #expect(m.beginThread == m.endThread && m.madeOn == m.beginThread, "\(worker.identity)")
+            #expect(m.beganAt <= worker.startNs && m.endedAt >= worker.endNs)
+            threads.insert(m.beginThread)
+        }
+        #expect(threads.count == 4, "one thread per worker")
+        // All timed loops started together.
+        let starts = result.workers.map(\.startNs)
+        #expect(starts.max()! - starts.min()! < 50_000_000)
+    }
+
+    @Test func invalidConfigurationsAreRejected() {
+        #expect(throws: TransportError.self) {
+            try runTransport(RunConfiguration(transport: .twoCopy, messageSize: 100)) { _ in NoRegion() }
+        }
+        #expect(throws: TransportError.self) {
+            try runTransport(RunConfiguration(transport: .twoCopy, messageSize: 64, connections: 0)) { _ in NoRegion() }
+        }
+        #expect(throws: TransportError.self) {
+            try runTransport(RunConfiguration(transport: .twoCopy, messageSize: 64, address: "localhost.invalid")) { _ in
+                NoRegion()
+            }
+        }
+    }
+}
+
+final class ThreadRecorder: WorkerRegion {
+    struct Record: Sendable {
+        var madeOn: UInt64
+        var beginThread: UInt64 = 0
+        var endThread: UInt64 = 0
+        var beganAt: UInt64 = 0
+        var endedAt: UInt64 = 0
+    }
+    var record: Record
+    init(_ identity: WorkerIdentity) { record = Record(madeOn: UInt64(pthread_self())) }
+    func begin() {
+        record.beginThread = UInt64(pthread_self())
+        record.beganAt = nowNs()
+    }
+    func end() -> Record {
+        record.endThread = UInt64(pthread_self())
+        record.endedAt = nowNs()
+        return record
+    }
+}
+
+func readLine(_ path: String) -> String? {
+    guard let file = fopen(path, "r") else { return nil }
+    defer { fclose(file) }
+    var buffer = [CChar](repeating: 0, count: 256)
+    guard fgets(&buffer, 256, file) != nil else { return nil }
+    return String(cString: buffer).trimmingCharacters(in: "\n")
+}
+
+func writeLine(_ path: String, _ value: String) -> Bool {
+    guard let file = fopen(path, "w") else { return false }
+    defer { fclose(file) }
+    return fputs(value + "\n", file) >= 0
+}
+
+extension String {
+    func trimmingCharacters(in set: Character) -> String {
+        var s = Substring(self)
+        while s.last == set { s.removeLast() }
+        return String(s)
+    }
+}
