@@ -34,9 +34,18 @@ let package = Package(
                 .product(name: "Histogram", package: "hdrhistogram-swift"),
             ]
         ),
+        .target(
+            name: "CopyprofCore",
+            dependencies: [
+                "PerfCounters",
+                "Transports",
+                .product(name: "Histogram", package: "hdrhistogram-swift"),
+            ]
+        ),
         .executableTarget(
             name: "copyprof",
             dependencies: [
+                "CopyprofCore",
                 "PerfCounters",
                 "Transports",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -44,6 +53,14 @@ let package = Package(
         ),
         .testTarget(name: "PerfCountersTests", dependencies: ["PerfCounters", "CPerfEvent"]),
         .testTarget(name: "TransportsTests", dependencies: ["Transports"]),
+        .testTarget(
+            name: "CopyprofCoreTests",
+            dependencies: [
+                "CopyprofCore",
+                "copyprof",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
+        ),
     ],
     swiftLanguageModes: [.v6]
 )

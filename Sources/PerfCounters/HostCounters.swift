@@ -24,7 +24,10 @@ public struct HostCounters: Sendable, Codable {
     }
 
     /// True when a hardware PMU is registered (`cpu`, `cpu_core`, `cpu_atom`, `armv8_*` ...).
-    public var hasHardwarePMU: Bool {
+    public var hasHardwarePMU: Bool { Self.hasHardwarePMU(pmus) }
+
+    /// True when one of these PMU names is a CPU's hardware PMU.
+    public static func hasHardwarePMU(_ pmus: [String]) -> Bool {
         pmus.contains { $0 == "cpu" || $0.hasPrefix("cpu_") || $0.hasPrefix("armv") || $0.hasPrefix("arm_") }
     }
 

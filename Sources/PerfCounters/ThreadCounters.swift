@@ -1,4 +1,5 @@
 import CPerfEvent
+import Synchronization
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -169,6 +170,9 @@ public final class ThreadCounters {
         attr.exclude_hv = userOnly ? 1 : 0
 
         let fd = retryingEINTR { CPerfEvent_open(&attr, 0, -1, groupFD, UInt(PERF_FLAG_FD_CLOEXEC)) }
+        if fd >= 0, attr.type == PERF_TYPE_TRACEPOINT.rawValue {
+            TracepointRegistrations.keep(attr)
+        }
         if fd >= 0 {
             return .opened(Opened(fd: fd, userOnly: userOnly, availability: userOnly ? userOnlyAvailability(paranoid) : .counted))
         }
@@ -271,5 +275,25 @@ func retryingEINTR<T: BinaryInteger>(_ body: () -> T) -> T {
         let result = body()
         if result < 0 && errno == EINTR { continue }
         return result
+    }
+}
+
+/// Keeps one disabled event open per tracepoint for the life of the process.
+///
+/// When the last perf event of a tracepoint closes, the kernel unregisters its probe and waits for an RCU grace
+/// period (tracepoint_synchronize_unregister): tens of milliseconds on an idle machine, paid at every thread exit.
+/// One event that never closes keeps the probe registered, so counters of short-lived threads close at once.
+enum TracepointRegistrations {
+    private static let kept = Mutex<[UInt64: Int32]>([:])
+
+    static func keep(_ attr: perf_event_attr) {
+        kept.withLock { fds in
+            guard fds[attr.config] == nil else { return }
+            var keeper = attr
+            keeper.disabled = 1
+            keeper.read_format = 0
+            let fd = CPerfEvent_open(&keeper, 0, -1, -1, UInt(PERF_FLAG_FD_CLOEXEC))
+            if fd >= 0 { fds[attr.config] = fd }
+        }
     }
 }

@@ -18,6 +18,8 @@ final class MessageReceiver {
     /// The sequence number of the next message.
     private(set) var expected: UInt64 = 0
     private(set) var stats = ReceiverStats()
+    /// True once recv returned 0.
+    private(set) var sawEndOfStream = false
 
     init(fd: Int32, layout: MessageLayout, verification: Verification, timeout: Double) {
         self.fd = fd
@@ -47,6 +49,7 @@ final class MessageReceiver {
             if n > 0 {
                 got += n
             } else if n == 0 {
+                sawEndOfStream = true
                 if got == 0 { return false }
                 throw TransportError(.peerClosed, activity: "receiving message \(expected) (byte \(got) of \(size))")
             } else {
@@ -69,5 +72,39 @@ final class MessageReceiver {
         stats.bytes &+= UInt64(size)
         expected &+= 1
         return true
+    }
+
+    /// Reads what is left until the peer ends the stream: the messages a sender queued before it saw the stop.
+    /// They are not in `messages` and `bytes` (the measured loop is over) but in `drainedMessages`. With `full`
+    /// verification they are verified like the rest; with `header` they are read in large discarding reads,
+    /// which is much faster for small messages.
+    func drainToEnd() throws(TransportError) {
+        let (messages, bytes) = (stats.messages, stats.bytes)
+        if verification == .full {
+            while try receive() {}
+            stats.drainedMessages = stats.messages - messages
+            (stats.messages, stats.bytes) = (messages, bytes)
+            return
+        }
+        let size = 1 << 18
+        let scratch = UnsafeMutableRawPointer.allocate(byteCount: size, alignment: 64)
+        defer { scratch.deallocate() }
+        var drained = 0
+        while true {
+            let n = recv(fd, scratch, size, 0)
+            if n > 0 {
+                drained += n
+                continue
+            }
+            if n == 0 {
+                sawEndOfStream = true
+                stats.drainedMessages = UInt64(drained / layout.messageSize)
+                return
+            }
+            let code = errno
+            if code == EINTR { continue }
+            if code == EAGAIN { throw TransportError(.timedOut(seconds: timeout), activity: "draining after the run") }
+            throw .system("recv", code, activity: "draining after the run")
+        }
     }
 }

@@ -119,6 +119,8 @@ public struct ReceiverStats: Sendable, Hashable, Codable {
     public var integrityErrors: UInt64 = 0
     /// The first of them.
     public var firstMismatch: IntegrityMismatch?
+    /// Messages read after the timed loop ended (stream: what the sender queued before it saw the stop).
+    public var drainedMessages: UInt64 = 0
 
     public init() {}
 }

@@ -332,7 +332,11 @@ private func runWorker<Region: WorkerRegion, Sender: MessageSender>(
         }
 
         control.arriveAndWait()
-        if control.stopRequested { return }
+        if control.error != nil {
+            // The run failed before it started: end the stream so the peer does not wait.
+            if sender != nil { socket.shutdown(Int32(SHUT_WR)) }
+            return
+        }
         do { try region!.begin() } catch { throw TransportError(.measurement(String(describing: error))) }
         began = true
         result.startNs = nowNs()
@@ -354,6 +358,9 @@ private func runWorker<Region: WorkerRegion, Sender: MessageSender>(
         if sender != nil {
             // Tell the peer the stream is over, at a message boundary.
             socket.shutdown(Int32(SHUT_WR))
+        } else if let receiver, !receiver.sawEndOfStream {
+            // Let the sender finish its last sends and see the stream end; these bytes are not measured.
+            try receiver.drainToEnd()
         }
         result.sent = sender?.stats
         result.received = receiver?.stats
@@ -379,13 +386,15 @@ private func streamSend<Sender: MessageSender>(_ sender: Sender, control: RunCon
     try sender.finish()
 }
 
-/// Stream receiver: reads and verifies messages until the sender ends the stream.
+/// Stream receiver: reads and verifies messages until the run stops (or the sender ends the stream).
+/// What the sender queued before it saw the stop is drained afterwards, outside the timed loop.
 @inline(never)
 private func streamReceive(
     _ receiver: MessageReceiver, socket: TCPSocket, faults: FaultInjection, control: RunControl
 ) throws(TransportError) {
     let faultAt = faults.closeReceiverAfter ?? faults.stallReceiverAfter ?? .max
-    while try receiver.receive() {
+    while !control.stopRequested {
+        guard try receiver.receive() else { return }
         if receiver.stats.messages == faultAt {
             injectReceiverFault(faults, socket: socket, control: control)
             return

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import CopyprofCore
 import PerfCounters
 
 struct CountersCommand: ParsableCommand {
@@ -37,7 +38,7 @@ struct CountersCommand: ParsableCommand {
             print(CountersTable.render(host), terminator: "")
         }
         if !host.events.contains(where: { $0.availability.isOpen }) {
-            throw CleanExit.message("none of these events can be counted here")
+            throw CopyprofError.countersUnavailable("none of these events can be counted here; see the reasons above")
         }
     }
 }

@@ -1,0 +1,151 @@
+import Histogram
+import PerfCounters
+import Transports
+
+/// A worker region that opens the plan's counters on the worker's thread and reads them around its loop.
+final class CounterWorkerRegion: WorkerRegion {
+    private let region: CountedRegion
+
+    init(events: [PerfEvent]) throws {
+        region = try CountedRegion(events: events)
+    }
+
+    func begin() throws { try region.begin() }
+    func end() throws -> RegionMeasurement { try region.end() }
+}
+
+/// Where a sweep is, for progress displays.
+public struct SweepProgress: Sendable {
+    /// 1-based index of the run about to start, of `runCount`.
+    public var runIndex: Int
+    public var runCount: Int
+    public var cell: CellKey
+    /// 1-based cell index in the plan, of `cellCount`.
+    public var cellIndex: Int
+    public var cellCount: Int
+    /// Recorded trial number, or nil for a warm-up.
+    public var trial: Int?
+    public var elapsedSeconds: Double
+    /// Estimated from the pace so far.
+    public var remainingSeconds: Double
+}
+
+/// Runs a ``SweepPlan``: every cell's warm-ups and trials, transports interleaved within each group of cells with
+/// the same workload, size and thread count, so that slow drifts of a noisy machine hit every transport alike.
+public struct SweepRunner {
+    public var plan: SweepPlan
+    public var events: [PerfEvent]
+    /// Seconds a socket may make no progress before a trial fails.
+    public var ioTimeout: Double = 5
+
+    public init(plan: SweepPlan, events: [PerfEvent]) {
+        self.plan = plan
+        self.events = events
+    }
+
+    /// Runs the sweep. `shouldStop` is asked between runs (Ctrl-C): the trial in flight finishes, the rest is skipped
+    /// and the profile is marked interrupted. `cellFinished` sees each profile state after a group of cells ends.
+    public func run(
+        environment: EnvironmentInfo,
+        shouldStop: () -> Bool = { false },
+        progress: (SweepProgress) -> Void = { _ in },
+        groupFinished: (Profile) -> Void = { _ in }
+    ) -> Profile {
+        var profile = Profile(environment: environment, plan: plan)
+        let keys = plan.cells
+        let groupSize = plan.transports.count
+        let runCount = keys.count * (plan.warmup + plan.trials)
+        let started = monotonicClockNs()
+        var runIndex = 0
+        var interrupted = false
+
+        groups: for groupStart in stride(from: 0, to: keys.count, by: groupSize) {
+            let group = Array(keys[groupStart..<min(groupStart + groupSize, keys.count)])
+            var records = group.map { CellRecord(key: $0) }
+            for round in 0..<(plan.warmup + plan.trials) {
+                for (offset, key) in group.enumerated() {
+                    if shouldStop() {
+                        interrupted = true
+                        profile.cells += records.filter { !$0.trials.isEmpty || $0.error != nil }
+                        break groups
+                    }
+                    runIndex += 1
+                    if records[offset].error != nil { continue }
+                    let elapsed = Double(monotonicClockNs() - started) / 1e9
+                    let pace = runIndex > 1 ? elapsed / Double(runIndex - 1) : plan.duration
+                    let trial = round >= plan.warmup ? round - plan.warmup + 1 : nil
+                    progress(SweepProgress(
+                        runIndex: runIndex, runCount: runCount, cell: key, cellIndex: groupStart + offset + 1,
+                        cellCount: keys.count, trial: trial, elapsedSeconds: elapsed,
+                        remainingSeconds: pace * Double(runCount - runIndex + 1)))
+                    do {
+                        let record = try runTrial(key, trial: trial ?? 0)
+                        if trial != nil { records[offset].trials.append(record) }
+                    } catch {
+                        records[offset].error = "\(trial.map { "trial \($0)" } ?? "warm-up"): \(error)"
+                    }
+                }
+            }
+            profile.cells += records
+            groupFinished(profile)
+        }
+        profile.status = interrupted ? .interrupted : .complete
+        profile.environment.endTime = iso8601(.now)
+        return profile
+    }
+
+    /// Runs one trial of a cell with counters in every worker thread.
+    public func runTrial(_ key: CellKey, trial: Int) throws -> TrialRecord {
+        let configuration = RunConfiguration(
+            transport: key.transport, workload: key.mode, messageSize: key.messageSize, connections: key.threads,
+            duration: plan.duration, verification: plan.verification, address: plan.address, ioTimeout: ioTimeout)
+        let events = self.events
+        let result = try runTransport(configuration) { _ in try CounterWorkerRegion(events: events) }
+        return TrialRecord(result, trial: trial)
+    }
+}
+
+extension TrialRecord {
+    /// The record of a finished run.
+    init(_ result: TransportRunResult<RegionMeasurement>, trial: Int) {
+        self.trial = trial
+        elapsedNs = result.elapsedNs
+        bytes = result.bytesVerified
+        messages = result.messagesVerified
+        integrityErrors = result.integrityErrors
+        firstMismatch = result.firstMismatch?.1
+        partialWrites = result.partialWrites
+        rtt = result.roundTrips.map(RTTRecord.init)
+        zeroCopy = result.zeroCopy
+        workers = result.workers.map { worker in
+            var counters: [String: ScaledCount] = [:]
+            var unavailable: [String: String] = [:]
+            for reading in worker.measurement?.counters ?? [] {
+                if let count = reading.count { counters[reading.event] = count } else {
+                    unavailable[reading.event] = reading.availability.description
+                }
+            }
+            return WorkerRecord(
+                connection: worker.identity.connection, role: worker.identity.role, wallNs: worker.endNs &- worker.startNs,
+                sent: worker.sent, received: worker.received, counters: counters,
+                unavailable: unavailable.isEmpty ? nil : unavailable,
+                usage: worker.measurement?.usage ?? ThreadUsage(
+                    userNs: 0, systemNs: 0, voluntarySwitches: 0, involuntarySwitches: 0, minorFaults: 0, cpuClockNs: 0))
+        }
+    }
+}
+
+extension RTTRecord {
+    /// Percentiles and non-empty buckets of a histogram of ns.
+    public init(_ histogram: Histogram<UInt64>) {
+        count = histogram.totalCount
+        minNs = histogram.totalCount == 0 ? 0 : histogram.min
+        p50Ns = histogram.valueAtPercentile(50)
+        p90Ns = histogram.valueAtPercentile(90)
+        p99Ns = histogram.valueAtPercentile(99)
+        p999Ns = histogram.valueAtPercentile(99.9)
+        maxNs = histogram.max
+        meanNs = histogram.mean
+        self.histogram = histogram.recordedValues().map { [$0.value, $0.count] }
+    }
+}

@@ -1,0 +1,33 @@
+import ArgumentParser
+import CopyprofCore
+import Foundation
+
+struct ExportCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "export",
+        abstract: "Export a profile as CSV: one row per trial, counters summed over sender and receiver threads."
+    )
+
+    @Argument(help: "The profile to export.")
+    var profile: String
+
+    @Flag(help: "Write CSV (the only format for now).")
+    var csv = false
+
+    @Option(help: "Where to write (default: standard output).")
+    var output: String?
+
+    func validate() throws {
+        if !csv { throw ValidationError("choose a format: --csv") }
+    }
+
+    func run() throws {
+        let loaded = try Profile.read(from: profile)
+        let text = CSVExport.render(loaded)
+        if let output {
+            try AtomicFile.write(Data(text.utf8), to: output)
+        } else {
+            print(text, terminator: "")
+        }
+    }
+}
