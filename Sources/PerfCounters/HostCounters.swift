@@ -21,6 +21,13 @@ public struct HostCounters: Sendable, Codable {
         public var kind: String
         public var summary: String
         public var availability: EventAvailability
+
+        public init(name: String, kind: String, summary: String, availability: EventAvailability) {
+            self.name = name
+            self.kind = kind
+            self.summary = summary
+            self.availability = availability
+        }
     }
 
     /// True when a hardware PMU is registered (`cpu`, `cpu_core`, `cpu_atom`, `armv8_*` ...).
