@@ -42,6 +42,8 @@ struct RunCommand: ParsableCommand {
     var output: String?
     @Flag(help: "A small sweep for a first look (2 sizes, 1 and 2 threads, 3 trials): under 20 seconds.")
     var quick = false
+    @Flag(help: "Do not write the report (reports/<profile name>.md) after the profile.")
+    var noReport = false
 
     func makePlan() throws -> SweepPlan {
         var plan = quick ? SweepPlan.quick() : SweepPlan()
@@ -91,6 +93,9 @@ struct RunCommand: ParsableCommand {
         try profile.write(to: path)
         print(SummaryTable.render(profile), terminator: "")
         print("profile: \(path)")
+        if !noReport {
+            print("report: \(try writeReport(profile, profilePath: path, output: nil))")
+        }
         if profile.status == .interrupted {
             note("interrupted: the profile keeps the \(profile.cells.reduce(0) { $0 + $1.trials.count }) trials that finished and is marked incomplete")
             throw ExitCode(130)

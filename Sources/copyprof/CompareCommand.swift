@@ -1,0 +1,2 @@
+import ArgumentParser
+struct CompareCommand: ParsableCommand { static let configuration = CommandConfiguration(commandName: "compare") }
