@@ -168,7 +168,8 @@ public struct Report: Sendable {
         var md = ""
         let tables: [(Workload, Metric)] = [
             (.stream, .throughput), (.stream, .cpuNsPerByte), (.stream, .cyclesPerByte), (.stream, .l1dMissesPerKB),
-            (.stream, .llcMissesPerKB), (.stream, .contextSwitchesPerMB), (.stream, .kernelCPUShare),
+            (.stream, .llcMissesPerKB), (.stream, .contextSwitchesPerMB), (.stream, .kernelRecvCopiesPerMessage),
+            (.stream, .kernelCPUShare),
             (.pingpong, .rttP50), (.pingpong, .rttP99), (.pingpong, .cpuNsPerByte), (.pingpong, .contextSwitchesPerMB),
         ]
         for mode in analysis.modes {

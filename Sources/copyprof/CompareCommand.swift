@@ -1,2 +1,45 @@
 import ArgumentParser
-struct CompareCommand: ParsableCommand { static let configuration = CommandConfiguration(commandName: "compare") }
+import CopyprofCore
+import Foundation
+
+struct CompareCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "compare",
+        abstract: "Compare two profiles cell by cell: medians, Mann-Whitney U, regressions first.",
+        discussion: """
+            A change counts only when it is significant (p < 0.05) and at least --threshold percent in the metric's \
+            bad or good direction. Exit status: 0 nothing changed, 2 something regressed, 4 only improvements, \
+            1 bad input.
+            """
+    )
+
+    @Argument(help: "The baseline profile.")
+    var baseline: String
+    @Argument(help: "The candidate profile.")
+    var candidate: String
+    @Option(help: "Write the Markdown here instead of standard output.")
+    var output: String?
+    @Option(help: "The smallest change in percent that counts.")
+    var threshold: Double = 5
+    @Flag(help: "Print JSON instead of Markdown.")
+    var json = false
+
+    func validate() throws {
+        if !(threshold >= 0 && threshold < 1000) { throw ValidationError("--threshold must be a percentage from 0 to 1000") }
+    }
+
+    func run() throws {
+        let base = try Profile.read(from: baseline)
+        let cand = try Profile.read(from: candidate)
+        let comparison = Comparison(
+            baseline: base, candidate: cand, baselinePath: baseline, candidatePath: candidate, threshold: threshold)
+        let text = json ? String(decoding: try comparison.json(), as: UTF8.self) + "\n" : comparison.markdown
+        if let output {
+            try AtomicFile.write(Data(text.utf8), to: output)
+            print("comparison: \(output)")
+        } else {
+            print(text, terminator: "")
+        }
+        if comparison.exitCode != 0 { throw ExitCode(comparison.exitCode) }
+    }
+}
