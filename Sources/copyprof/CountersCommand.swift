@@ -22,6 +22,9 @@ struct CountersCommand: ParsableCommand {
     @Flag(name: .long, help: "Count user space only (exclude_kernel, exclude_hv), as perf's :u.")
     var userOnly = false
 
+    @Flag(name: .long, help: "Also measure what counting costs: ns per empty start/stop region, with the counted events.")
+    var cost = false
+
     func run() throws {
         let chosen: [PerfEvent]
         do {
@@ -36,6 +39,16 @@ struct CountersCommand: ParsableCommand {
             print(String(decoding: try encoder.encode(host), as: UTF8.self))
         } else {
             print(CountersTable.render(host), terminator: "")
+        }
+        if cost {
+            let open = chosen.filter { event in host.events.contains { $0.name == event.name && $0.availability.isOpen } }
+            if !open.isEmpty {
+                let counters = try ThreadCounters(events: open, options: CounterOptions(userOnly: userOnly))
+                _ = try counters.regionCostNs(iterations: 1000)
+                let samples = try (0..<5).map { _ in try counters.regionCostNs(iterations: 10_000) }.sorted()
+                print("\nmeasurement cost: \(Int(samples[2].rounded())) ns per region (median of 5 × 10000 empty start/stop pairs: "
+                      + "enable, read each group before and after, disable) with \(open.count) event(s)")
+            }
         }
         if !host.events.contains(where: { $0.availability.isOpen }) {
             throw CopyprofError.countersUnavailable("none of these events can be counted here; see the reasons above")

@@ -32,7 +32,7 @@ struct RunCommand: ParsableCommand {
     var warmup: Int?
     @Option(help: "Seconds per trial.")
     var duration: Double?
-    @Option(help: "Counter events, comma-separated (default: the whole catalog; unavailable ones are recorded as such).")
+    @Option(help: "Counter events, comma-separated (default: the whole catalog; unavailable ones are recorded as such); 'none' measures rusage only.")
     var events: String?
     @Option(help: "Verification of received messages: header or full.")
     var verify: Verification?
@@ -55,7 +55,9 @@ struct RunCommand: ParsableCommand {
         if let warmup { plan.warmup = warmup }
         if let duration { plan.duration = duration }
         if let verify { plan.verification = verify }
-        if let events {
+        if events == "none" {
+            plan.events = []
+        } else if let events {
             do { plan.events = try PerfEvent.list(events).map(\.name) } catch { throw ValidationError(error.description) }
         }
         plan.label = label
@@ -74,7 +76,7 @@ struct RunCommand: ParsableCommand {
         let environment = EnvironmentInfo.capture(
             events: requested, label: label, commandLine: CommandLine.arguments, copyprofVersion: copyprofVersion)
         let counted = requested.filter { event in environment.events.contains { $0.name == event.name && $0.availability.isOpen } }
-        if counted.isEmpty && events != nil {
+        if counted.isEmpty && events != nil && events != "none" {
             let reasons = environment.events.map { "\($0.name): \($0.availability)" }.joined(separator: "; ")
             throw CopyprofError.countersUnavailable("none of the requested events can be counted here (\(reasons))")
         }

@@ -1,0 +1,89 @@
+#!/usr/bin/env bash
+# copyprof's transports against their peers, interleaved (A B C D, A B C D, ...) on this machine:
+#   - stream throughput, one connection, at 64, 512, 4096 and 65536 B: copyprof two-copy (counters on),
+#     the plain C loop (Benchmarks/reference.c), iperf3 -l SIZE, and copyprof with --events none (counters off);
+#   - ping-pong RTT p50 at 64 B: copyprof two-copy, the C loop, sockperf ping-pong --tcp --full-rtt.
+# Prints medians and ratios as Markdown. Ratios are reported, not asserted: the exit status is non-zero only
+# when a tool is missing or a run fails.
+#
+#   bash Benchmarks/peers.sh [ROUNDS=5] [SECONDS=1]     (whole seconds: iperf3's -t takes no fractions)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export PATH="/opt/swift/usr/bin:$PATH"
+rounds=${1:-5}
+seconds=${2:-1}
+case "$seconds" in ''|*[!0-9]*|0) echo "SECONDS must be a whole number of at least 1" >&2; exit 1 ;; esac
+sizes=(64 512 4096 65536)
+
+need=()
+command -v iperf3 >/dev/null || need+=(iperf3)
+command -v sockperf >/dev/null || need+=(sockperf)
+command -v gcc >/dev/null || need+=(gcc)
+command -v python3 >/dev/null || need+=(python3)
+if [ ${#need[@]} -gt 0 ]; then
+  echo "installing ${need[*]}" >&2
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
+fi
+
+swift build -c release --product copyprof >&2
+bin=.build/release/copyprof
+mkdir -p .build/bench
+gcc -O2 -pthread -o .build/bench/reference Benchmarks/reference.c
+work=$(mktemp -d)
+iperf_port=52991
+sockperf_port=52992
+iperf3 -s -p $iperf_port >/dev/null 2>&1 &
+iperf_pid=$!
+sockperf server --tcp -i 127.0.0.1 -p $sockperf_port >/dev/null 2>&1 &
+sockperf_pid=$!
+trap 'kill $iperf_pid $sockperf_pid 2>/dev/null || true; rm -rf "$work"' EXIT
+sleep 1
+
+results="$work/results.tsv"
+: > "$results"
+record() { printf '%s\t%s\t%s\n' "$1" "$2" "$3" >> "$results"; }
+
+# copyprof single cell -> the CSV column asked for.
+copyprof_cell() { # mode size events column
+  local out="$work/cell.json" events=()
+  [ "$3" = default ] || events=(--events "$3")
+  "$bin" run --transports two-copy --sizes "$2" --threads 1 --modes "$1" --trials 1 --warmup 0 \
+    --duration "$seconds" "${events[@]}" --output "$out" --no-report >/dev/null 2>"$work/err" || { cat "$work/err" >&2; return 1; }
+  "$bin" export "$out" --csv | python3 -c "import csv,sys; r=list(csv.DictReader(sys.stdin)); print(r[0]['$4'])"
+}
+
+for round in $(seq 1 "$rounds"); do
+  echo "round $round of $rounds" >&2
+  for size in "${sizes[@]}"; do
+    record "copyprof" "$size" "$(copyprof_cell stream "$size" default throughput_gbps)"
+    record "C loop" "$size" "$(.build/bench/reference stream "$size" 1 "$seconds" | awk '/throughput_gbps/ {print $2}')"
+    record "iperf3" "$size" "$(iperf3 -c 127.0.0.1 -p $iperf_port -l "$size" -t "$seconds" -J |
+      python3 -c "import json,sys; print(json.load(sys.stdin)['end']['sum_received']['bits_per_second']/1e9)")"
+    record "copyprof, counters off" "$size" "$(copyprof_cell stream "$size" none throughput_gbps)"
+  done
+  record "copyprof rtt" 64 "$(copyprof_cell pingpong 64 default rtt_p50_us)"
+  record "C loop rtt" 64 "$(.build/bench/reference pingpong 64 1 "$seconds" | awk '/rtt_p50_us/ {print $2}')"
+  record "sockperf rtt" 64 "$(sockperf ping-pong --tcp -i 127.0.0.1 -p $sockperf_port -m 64 -t "$seconds" --full-rtt 2>&1 |
+    awk '/percentile 50.000/ {print $NF}')"
+done
+
+python3 - "$results" "$rounds" "$seconds" <<'PY'
+import statistics, sys, collections
+rows = collections.defaultdict(list)
+for line in open(sys.argv[1]):
+    tool, size, value = line.rstrip("\n").split("\t")
+    if not value:
+        sys.exit(f"no value from {tool} at {size} B")
+    rows[(tool, int(size))].append(float(value))
+med = {k: statistics.median(v) for k, v in rows.items()}
+print(f"Medians of {sys.argv[2]} interleaved rounds of {sys.argv[3]} s, one connection, loopback.\n")
+print("| size | copyprof two-copy Gbit/s | C loop | iperf3 | copyprof/C | copyprof/iperf3 | counters on/off |")
+print("|---:|---:|---:|---:|---:|---:|---:|")
+for size in (64, 512, 4096, 65536):
+    c, ref, ip, off = (med[(t, size)] for t in ("copyprof", "C loop", "iperf3", "copyprof, counters off"))
+    print(f"| {size} | {c:.3f} | {ref:.3f} | {ip:.3f} | {c/ref:.2f}× | {c/ip:.2f}× | {c/off:.3f}× |")
+c, ref, sp = med[("copyprof rtt", 64)], med[("C loop rtt", 64)], med[("sockperf rtt", 64)]
+print("\n| ping-pong 64 B | copyprof two-copy | C loop | sockperf --full-rtt | copyprof/C | copyprof/sockperf |")
+print("|---|---:|---:|---:|---:|---:|")
+print(f"| RTT p50, µs | {c:.1f} | {ref:.1f} | {sp:.1f} | {c/ref:.2f}× | {c/sp:.2f}× |")
+PY
