@@ -207,20 +207,23 @@ public struct Analysis: Sendable {
 
     /// Things that break the usual expectations, by clear rules.
     func surprises() -> [Finding] {
-        var notes: [(weight: Double, text: String)] = []
-        // Fewer copies, yet slower.
-        let order: [TransportKind] = [.marshal, .twoCopy, .oneCopy]
+        var notes: [(kind: String, weight: Double, text: String)] = []
+        // Fewer copies, yet slower: two-copy and one-copy each skip marshal's user-space copy. And a gather that
+        // costs more than the contiguous send it replaces.
         for mode in modes {
             let metric: Metric = mode == .stream ? .throughput : .rttP50
             for size in sizes {
                 for threads in threadCounts {
-                    for (i, more) in order.enumerated() {
-                        for fewer in order[(i + 1)...] {
-                            if let c = better(metric, key(more, mode, size, threads), than: key(fewer, mode, size, threads)), abs(c.change) >= 5 {
-                                notes.append((abs(c.change), "**\(fewer.rawValue) is slower than \(more.rawValue)** although it copies less: "
-                                    + "\(mode.rawValue) \(metric.title) at \(size) B × \(threads) is \(metric.format(c.b.median)) vs \(metric.format(c.a.median)) \(metric.unit) (p = \(pValue(c.p)))."))
-                            }
+                    for fewer in [TransportKind.twoCopy, .oneCopy] {
+                        if let c = better(metric, key(.marshal, mode, size, threads), than: key(fewer, mode, size, threads)), abs(c.change) >= 5 {
+                            notes.append(("fewer copies, slower", abs(c.change), "**\(fewer.rawValue) is slower than marshal** although it skips marshal's copy: "
+                                + "\(mode.rawValue) \(metric.title) at \(size) B × \(threads) is \(metric.format(c.b.median)) vs \(metric.format(c.a.median)) \(metric.unit) (p = \(pValue(c.p)))."))
                         }
+                    }
+                    if let c = better(metric, key(.twoCopy, mode, size, threads), than: key(.oneCopy, mode, size, threads)), abs(c.change) >= 5 {
+                        notes.append(("gather costs", abs(c.change), "**Gathering costs more than it saves**: one-copy's 8-entry iovec of \(size / 8)-byte fields gives "
+                            + "\(mode.rawValue) \(metric.title) \(metric.format(c.b.median)) vs two-copy's \(metric.format(c.a.median)) \(metric.unit) at \(size) B × \(threads) (p = \(pValue(c.p))): "
+                            + "the kernel walks the iovec entry by entry, and with small fields that costs more than sending one contiguous buffer."))
                     }
                 }
             }
@@ -234,12 +237,12 @@ public struct Analysis: Sendable {
                         let cost = contrast(.cpuNsPerByte, key(transport, .stream, size, b), key(transport, .stream, size, a)),
                         cost.significant(alpha: alpha), cost.change > 10
                     {
-                        notes.append((cost.change, "**Cost per byte rises with throughput**: \(transport.rawValue) stream at \(size) B from \(a) to \(b) threads goes "
+                        notes.append(("cost per byte rises", cost.change, "**Cost per byte rises with throughput**: \(transport.rawValue) stream at \(size) B from \(a) to \(b) threads goes "
                             + "\(Metric.throughput.format(t.b.median)) → \(Metric.throughput.format(t.a.median)) Gbit/s while CPU ns/B goes "
                             + "\(Metric.cpuNsPerByte.format(cost.b.median)) → \(Metric.cpuNsPerByte.format(cost.a.median))."))
                     }
                     if modes.contains(.pingpong), let r = better(.rttP50, key(transport, .pingpong, size, b), than: key(transport, .pingpong, size, a)), r.change < -20 {
-                        notes.append((abs(r.change), "**Latency falls as load rises**: \(transport.rawValue) ping-pong RTT p50 at \(size) B is "
+                        notes.append(("latency falls", abs(r.change), "**Latency falls as load rises**: \(transport.rawValue) ping-pong RTT p50 at \(size) B is "
                             + "\(Metric.rttP50.format(r.b.median)) µs with \(a) thread\(a == 1 ? "" : "s") but \(Metric.rttP50.format(r.a.median)) µs with \(b) — "
                             + "an idle CPU is slow to wake (on a VM, an idle vCPU exits to the hypervisor); busy CPUs answer sooner."))
                     }
@@ -250,7 +253,7 @@ public struct Analysis: Sendable {
                         let drop = contrast(.throughput, key(transport, .stream, size, threadCounts.last!), key(transport, .stream, size, threadCounts[peak])),
                         drop.significant(alpha: alpha), drop.change < -10
                     {
-                        notes.append((abs(drop.change), "**Scaling reverses**: \(transport.rawValue) stream at \(size) B peaks at \(threadCounts[peak]) threads "
+                        notes.append(("scaling reverses", abs(drop.change), "**Scaling reverses**: \(transport.rawValue) stream at \(size) B peaks at \(threadCounts[peak]) threads "
                             + "(\(Metric.throughput.format(drop.b.median)) Gbit/s) and falls to \(Metric.throughput.format(drop.a.median)) Gbit/s at \(threadCounts.last!)."))
                     }
                 }
@@ -263,20 +266,25 @@ public struct Analysis: Sendable {
         }
         if let typical = Statistics.median(widths.map(\.1)) {
             for (cell, width) in widths where width > 0.1 && width > 3 * typical {
-                notes.append((width * 100, "**Noisy cell**: \(cell.key) has a 95% interval of ±\(formatDecimal(width * 100, digits: 0))% around its median, "
+                notes.append(("noisy cell", width * 100, "**Noisy cell**: \(cell.key) has a 95% interval of ±\(formatDecimal(width * 100, digits: 0))% around its median, "
                     + "\(formatDecimal(width / max(typical, 1e-9), digits: 1))× the typical cell's ±\(formatDecimal(typical * 100, digits: 0))%."))
             }
         }
         for cell in profile.cells {
             let errors = cell.trials.reduce(0) { $0 + $1.integrityErrors }
-            if errors > 0 { notes.append((1e9, "**Integrity errors**: \(cell.key) received \(errors) message(s) that differ from what was sent.")) }
-            if let error = cell.error { notes.append((1e9, "**Failed cell**: \(cell.key): \(error)")) }
+            if errors > 0 { notes.append(("integrity", 1e9, "**Integrity errors**: \(cell.key) received \(errors) message(s) that differ from what was sent.")) }
+            if let error = cell.error { notes.append(("failed", 1e9, "**Failed cell**: \(cell.key): \(error)")) }
         }
         guard !notes.isEmpty else { return [] }
-        let sorted = notes.sorted { $0.weight > $1.weight }
-        let shown = sorted.prefix(10)
-        var text = shown.map { "- " + $0.text }.joined(separator: "\n")
-        if sorted.count > shown.count { text += "\n- … and \(sorted.count - shown.count) more of the same kinds, smaller." }
+        // Each kind once, by its strongest case, so that one common effect does not hide the others.
+        var kinds: [String] = []
+        for note in notes where !kinds.contains(note.kind) { kinds.append(note.kind) }
+        let lines = kinds.map { kind -> (Double, String) in
+            let cases = notes.filter { $0.kind == kind }.sorted { $0.weight > $1.weight }
+            let more = cases.count > 1 ? " (The strongest of \(cases.count) cells where this holds.)" : ""
+            return (cases[0].weight, "- " + cases[0].text + more)
+        }
+        let text = lines.sorted { $0.0 > $1.0 }.map(\.1).joined(separator: "\n")
         return [Finding(title: "Surprises", text: text)]
     }
 }

@@ -89,7 +89,9 @@ import Testing
         try counters.start()
         let second = try counters.stop()
         for readings in [first, second] {
-            #expect(readings[0].count?.raw == 0, "context switches in an empty region: \(readings[0])")
+            // The 5 sleeps happened while disabled and must not show; a preemption inside the enabled instant
+            // (other tests run in parallel on 2 CPUs) may count one.
+            #expect((readings[0].count?.raw ?? .max) <= 1, "context switches in an empty region: \(readings[0])")
             // task-clock only sees the enable/disable ioctls themselves: far below the 5 ms slept and the loop.
             #expect((readings[1].count?.raw ?? .max) < 1_000_000, "task-clock in an empty region: \(readings[1])")
         }
