@@ -18,8 +18,9 @@ struct ProcessOutput {
 }
 
 /// Runs a program to its end and returns its exit status and output.
-func runProcess(_ path: String, _ arguments: [String], interruptAfter: Double? = nil) throws -> ProcessOutput {
+func runProcess(_ path: String, _ arguments: [String], interruptAfter: Double? = nil, in directory: String? = nil) throws -> ProcessOutput {
     let process = Process()
+    if let directory { process.currentDirectoryURL = URL(fileURLWithPath: directory) }
     process.executableURL = URL(fileURLWithPath: path)
     process.arguments = arguments
     let out = Pipe()

@@ -14,7 +14,7 @@ import Transports
         let run = try runProcess(copyprofBinary, [
             "run", "--transports", "two-copy,marshal,one-copy,zero-copy", "--sizes", "64,4096", "--threads", "1,2",
             "--modes", "stream,pingpong", "--trials", "2", "--warmup", "0", "--duration", "0.05", "--verify", "full",
-            "--label", "e2e", "--output", path,
+            "--label", "e2e", "--output", path, "--no-report",
         ])
         #expect(run.status == 0, "\(run.stderr)")
         #expect(run.stdout.contains("profile: \(path)"))
@@ -69,13 +69,28 @@ import Transports
         }
     }
 
+    @Test func runWritesItsProfileAndReportUnderTheWorkingDirectory() throws {
+        let dir = try temporaryDirectory()
+        let run = try runProcess(copyprofBinary, [
+            "run", "--transports", "two-copy", "--sizes", "64", "--threads", "1", "--modes", "stream", "--trials", "1",
+            "--warmup", "0", "--duration", "0.02", "--label", "here",
+        ], in: dir)
+        #expect(run.status == 0, "\(run.stderr)")
+        let profiles = try FileManager.default.contentsOfDirectory(atPath: "\(dir)/profiles")
+        let profile = try #require(profiles.first { $0.hasSuffix("-here.json") })
+        let name = String(profile.dropLast(".json".count))
+        #expect(FileManager.default.fileExists(atPath: "\(dir)/reports/\(name).md"))
+        #expect(FileManager.default.fileExists(atPath: "\(dir)/reports/\(name)-charts/throughput-vs-threads.svg"))
+        #expect(run.stdout.contains("report: reports/\(name).md"))
+    }
+
     @Test func interruptedRunKeepsWhatItMeasured() throws {
         let dir = try temporaryDirectory()
         let path = "\(dir)/interrupted.json"
         let run = try runProcess(
             copyprofBinary,
             ["run", "--transports", "two-copy", "--sizes", "512", "--threads", "1", "--modes", "stream",
-             "--trials", "50", "--warmup", "0", "--duration", "0.1", "--output", path],
+             "--trials", "50", "--warmup", "0", "--duration", "0.1", "--output", path, "--no-report"],
             interruptAfter: 1.5)
         #expect(run.status == 130, "\(run.stderr)")
         #expect(run.stderr.contains("interrupted"))
@@ -96,7 +111,7 @@ import Transports
         let run = try runProcess(perf, [
             "stat", "-x", ",", "-e", "task-clock", "--", copyprofBinary, "run", "--transports", "two-copy",
             "--sizes", "4096", "--threads", "1", "--modes", "stream", "--trials", "1", "--warmup", "0",
-            "--duration", "2", "--events", "task-clock", "--output", path,
+            "--duration", "2", "--events", "task-clock", "--output", path, "--no-report",
         ])
         #expect(run.status == 0, "\(run.stderr)")
         // perf stat -x, prints: value,unit,event,...  with the value in msec for task-clock.
