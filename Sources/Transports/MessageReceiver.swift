@@ -17,7 +17,9 @@ final class MessageReceiver {
     private let template: UnsafeMutableRawPointer
     /// The sequence number of the next message.
     private(set) var expected: UInt64 = 0
-    private(set) var stats = ReceiverStats()
+    /// Updated through a pointer: no dynamic exclusivity check per message.
+    private let tally = UncheckedStorage(ReceiverStats())
+    var stats: ReceiverStats { tally.pointer.pointee }
     /// True once recv returned 0.
     private(set) var sawEndOfStream = false
 
@@ -35,6 +37,7 @@ final class MessageReceiver {
     deinit {
         buffer.deallocate()
         template.deallocate()
+        tally.free()
     }
 
     /// Receives and verifies the next message. Returns false when the peer ended the stream cleanly,
@@ -45,7 +48,7 @@ final class MessageReceiver {
         var got = 0
         while got < size {
             let n = recv(fd, buffer + got, size - got, 0)
-            stats.recvCalls &+= 1
+            tally.pointer.pointee.recvCalls &+= 1
             if n > 0 {
                 got += n
             } else if n == 0 {
@@ -65,11 +68,13 @@ final class MessageReceiver {
         if let offset = layout.firstMismatch(
             in: buffer, sequence: expected, verification: verification, template: template)
         {
-            stats.integrityErrors &+= 1
-            if stats.firstMismatch == nil { stats.firstMismatch = IntegrityMismatch(sequence: expected, offset: offset) }
+            tally.pointer.pointee.integrityErrors &+= 1
+            if tally.pointer.pointee.firstMismatch == nil {
+                tally.pointer.pointee.firstMismatch = IntegrityMismatch(sequence: expected, offset: offset)
+            }
         }
-        stats.messages &+= 1
-        stats.bytes &+= UInt64(size)
+        tally.pointer.pointee.messages &+= 1
+        tally.pointer.pointee.bytes &+= UInt64(size)
         expected &+= 1
         return true
     }
@@ -79,11 +84,11 @@ final class MessageReceiver {
     /// verification they are verified like the rest; with `header` they are read in large discarding reads,
     /// which is much faster for small messages.
     func drainToEnd() throws(TransportError) {
-        let (messages, bytes) = (stats.messages, stats.bytes)
+        let (messages, bytes) = (tally.pointer.pointee.messages, tally.pointer.pointee.bytes)
         if verification == .full {
             while try receive() {}
-            stats.drainedMessages = stats.messages - messages
-            (stats.messages, stats.bytes) = (messages, bytes)
+            tally.pointer.pointee.drainedMessages = tally.pointer.pointee.messages - messages
+            (tally.pointer.pointee.messages, tally.pointer.pointee.bytes) = (messages, bytes)
             return
         }
         let size = 1 << 18
@@ -98,7 +103,7 @@ final class MessageReceiver {
             }
             if n == 0 {
                 sawEndOfStream = true
-                stats.drainedMessages = UInt64(drained / layout.messageSize)
+                tally.pointer.pointee.drainedMessages = UInt64(drained / layout.messageSize)
                 return
             }
             let code = errno

@@ -13,6 +13,22 @@ protocol MessageSender: AnyObject {
     var stats: SenderStats { get }
 }
 
+/// One value behind an unsafe pointer, for statistics the timed loops update: a stored property of a class pays
+/// a dynamic exclusivity check (swift_beginAccess) on every mutation, a pointer does not. Used by one thread at a time.
+struct UncheckedStorage<Value> {
+    let pointer: UnsafeMutablePointer<Value>
+
+    init(_ value: Value) {
+        pointer = .allocate(capacity: 1)
+        pointer.initialize(to: value)
+    }
+
+    func free() {
+        pointer.deinitialize(count: 1)
+        pointer.deallocate()
+    }
+}
+
 /// Memory for one message's 8 separately allocated fields, filled with the pattern.
 struct FieldSet {
     let pointers: UnsafeMutablePointer<UnsafeMutableRawPointer>
@@ -57,7 +73,9 @@ final class TwoCopySender: MessageSender {
     private let layout: MessageLayout
     private let buffer: UnsafeMutableRawPointer
     private let corruption: Corruption?
-    private(set) var stats = SenderStats()
+    /// Updated through a pointer: no dynamic exclusivity check per message.
+    private let tally = UncheckedStorage(SenderStats())
+    var stats: SenderStats { tally.pointer.pointee }
 
     init(io: SocketIO, layout: MessageLayout, corruption: Corruption?) {
         self.io = io
@@ -67,7 +85,10 @@ final class TwoCopySender: MessageSender {
         MessageLayout.fillPattern(buffer, count: layout.messageSize, messageOffset: 0)
     }
 
-    deinit { buffer.deallocate() }
+    deinit {
+        buffer.deallocate()
+        tally.free()
+    }
 
     @inline(__always)
     func send(sequence: UInt64) throws(TransportError) {
@@ -76,10 +97,10 @@ final class TwoCopySender: MessageSender {
             MessageLayout.writeStamp(buffer + field * fieldSize, sequence: sequence, field: field)
         }
         if let corruption, corruption.sequence == sequence { flip(corruption.offset) }
-        try io.sendAll(buffer, count: layout.messageSize, sequence: sequence, stats: &stats)
+        try io.sendAll(buffer, count: layout.messageSize, sequence: sequence, stats: &tally.pointer.pointee)
         if let corruption, corruption.sequence == sequence { flip(corruption.offset) }
-        stats.messages &+= 1
-        stats.bytes &+= UInt64(layout.messageSize)
+        tally.pointer.pointee.messages &+= 1
+        tally.pointer.pointee.bytes &+= UInt64(layout.messageSize)
     }
 
     private func flip(_ offset: Int) {
@@ -96,7 +117,9 @@ final class MarshalSender: MessageSender {
     private let fields: FieldSet
     private let staging: UnsafeMutableRawPointer
     private let corruption: Corruption?
-    private(set) var stats = SenderStats()
+    /// Updated through a pointer: no dynamic exclusivity check per message.
+    private let tally = UncheckedStorage(SenderStats())
+    var stats: SenderStats { tally.pointer.pointee }
 
     init(io: SocketIO, layout: MessageLayout, corruption: Corruption?) {
         self.io = io
@@ -109,6 +132,7 @@ final class MarshalSender: MessageSender {
     deinit {
         fields.deallocate()
         staging.deallocate()
+        tally.free()
     }
 
     @inline(__always)
@@ -119,10 +143,10 @@ final class MarshalSender: MessageSender {
         for field in 0..<MessageLayout.fieldCount {
             memcpy(staging + field * fieldSize, fields.pointers[field], fieldSize)
         }
-        try io.sendAll(staging, count: layout.messageSize, sequence: sequence, stats: &stats)
+        try io.sendAll(staging, count: layout.messageSize, sequence: sequence, stats: &tally.pointer.pointee)
         if let corruption, corruption.sequence == sequence { fields.flip(offset: corruption.offset, layout: layout) }
-        stats.messages &+= 1
-        stats.bytes &+= UInt64(layout.messageSize)
+        tally.pointer.pointee.messages &+= 1
+        tally.pointer.pointee.bytes &+= UInt64(layout.messageSize)
     }
 
     func finish() {}
@@ -137,7 +161,9 @@ final class OneCopySender: MessageSender {
     /// Where the remaining entries go after a partial write.
     private let scratch: UnsafeMutablePointer<iovec>
     private let corruption: Corruption?
-    private(set) var stats = SenderStats()
+    /// Updated through a pointer: no dynamic exclusivity check per message.
+    private let tally = UncheckedStorage(SenderStats())
+    var stats: SenderStats { tally.pointer.pointee }
 
     init(io: SocketIO, layout: MessageLayout, corruption: Corruption?) {
         self.io = io
@@ -153,6 +179,7 @@ final class OneCopySender: MessageSender {
         fields.deallocate()
         iov.deallocate()
         scratch.deallocate()
+        tally.free()
     }
 
     @inline(__always)
@@ -165,10 +192,10 @@ final class OneCopySender: MessageSender {
         var remaining = layout.messageSize
         while true {
             let n = sendmsg(io.fd, &message, io.sendFlags)
-            stats.sendCalls &+= 1
+            tally.pointer.pointee.sendCalls &+= 1
             if n == remaining { break }
             if n > 0 {
-                stats.partialWrites &+= 1
+                tally.pointer.pointee.partialWrites &+= 1
                 remaining -= n
                 message.msg_iovlen = advanceIovecs(message.msg_iov, count: message.msg_iovlen, by: n, into: scratch)
                 message.msg_iov = scratch
@@ -177,8 +204,8 @@ final class OneCopySender: MessageSender {
             }
         }
         if let corruption, corruption.sequence == sequence { fields.flip(offset: corruption.offset, layout: layout) }
-        stats.messages &+= 1
-        stats.bytes &+= UInt64(layout.messageSize)
+        tally.pointer.pointee.messages &+= 1
+        tally.pointer.pointee.bytes &+= UInt64(layout.messageSize)
     }
 
     func finish() {}
