@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# copyprof's transports against their peers, interleaved (A B C D, A B C D, ...) on this machine:
+# copyprof's transports against their peers, interleaved (A B C D, B C D A, ...) on this machine:
 #   - stream throughput, one connection, at 64, 512, 4096 and 65536 B: copyprof two-copy (counters on),
 #     the plain C loop (Benchmarks/reference.c), iperf3 -l SIZE, and copyprof with --events none (counters off);
 #   - ping-pong RTT p50 at 64 B: copyprof two-copy, the C loop, sockperf ping-pong --tcp --full-rtt.
@@ -52,19 +52,31 @@ copyprof_cell() { # mode size events column
   "$bin" export "$out" --csv | python3 -c "import csv,sys; r=list(csv.DictReader(sys.stdin)); print(r[0]['$4'])"
 }
 
+stream_tool() { # tool size
+  case "$1" in
+    0) record "copyprof" "$2" "$(copyprof_cell stream "$2" default throughput_gbps)" ;;
+    1) record "C loop" "$2" "$(.build/bench/reference stream "$2" 1 "$seconds" | awk '/throughput_gbps/ {print $2}')" ;;
+    2) record "iperf3" "$2" "$(iperf3 -c 127.0.0.1 -p $iperf_port -l "$2" -t "$seconds" -J |
+         python3 -c "import json,sys; print(json.load(sys.stdin)['end']['sum_received']['bits_per_second']/1e9)")" ;;
+    3) record "copyprof, counters off" "$2" "$(copyprof_cell stream "$2" none throughput_gbps)" ;;
+  esac
+}
+rtt_tool() { # tool
+  case "$1" in
+    0) record "copyprof rtt" 64 "$(copyprof_cell pingpong 64 default rtt_p50_us)" ;;
+    1) record "C loop rtt" 64 "$(.build/bench/reference pingpong 64 1 "$seconds" | awk '/rtt_p50_us/ {print $2}')" ;;
+    2) record "sockperf rtt" 64 "$(sockperf ping-pong --tcp -i 127.0.0.1 -p $sockperf_port -m 64 -t "$seconds" --full-rtt 2>&1 |
+         awk '/percentile 50.000/ {print $NF}')" ;;
+  esac
+}
+
+# Interleaved, and the order rotates from round to round so that no tool always runs first or after the same one.
 for round in $(seq 1 "$rounds"); do
   echo "round $round of $rounds" >&2
   for size in "${sizes[@]}"; do
-    record "copyprof" "$size" "$(copyprof_cell stream "$size" default throughput_gbps)"
-    record "C loop" "$size" "$(.build/bench/reference stream "$size" 1 "$seconds" | awk '/throughput_gbps/ {print $2}')"
-    record "iperf3" "$size" "$(iperf3 -c 127.0.0.1 -p $iperf_port -l "$size" -t "$seconds" -J |
-      python3 -c "import json,sys; print(json.load(sys.stdin)['end']['sum_received']['bits_per_second']/1e9)")"
-    record "copyprof, counters off" "$size" "$(copyprof_cell stream "$size" none throughput_gbps)"
+    for k in 0 1 2 3; do stream_tool $(( (round + k) % 4 )) "$size"; done
   done
-  record "copyprof rtt" 64 "$(copyprof_cell pingpong 64 default rtt_p50_us)"
-  record "C loop rtt" 64 "$(.build/bench/reference pingpong 64 1 "$seconds" | awk '/rtt_p50_us/ {print $2}')"
-  record "sockperf rtt" 64 "$(sockperf ping-pong --tcp -i 127.0.0.1 -p $sockperf_port -m 64 -t "$seconds" --full-rtt 2>&1 |
-    awk '/percentile 50.000/ {print $NF}')"
+  for k in 0 1 2; do rtt_tool $(( (round + k) % 3 )); done
 done
 
 python3 - "$results" "$rounds" "$seconds" <<'PY'

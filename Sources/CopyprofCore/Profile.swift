@@ -14,7 +14,11 @@ public struct Profile: Codable, Sendable {
     public var tool: String
     /// `complete`, or `interrupted` when Ctrl-C ended the sweep early.
     public var status: Status
+    /// Why the sweep ended early, when it did (Ctrl-C, a lost server).
+    public var statusReason: String?
     public var environment: EnvironmentInfo
+    /// The server's side of a two-host run (`run --connect`); nil for a local run.
+    public var remote: RemoteInfo?
     public var plan: SweepPlan
     /// The cells in the order they ran; an interrupted profile may have fewer than the plan.
     public var cells: [CellRecord]

@@ -127,7 +127,17 @@ public struct Report: Sendable {
             ("Swift / copyprof", "\(env.swiftVersion) / \(env.copyprofVersion)"),
             ("command", "`\(env.commandLine.joined(separator: " "))`"),
         ]
-        for (k, v) in rows { md += "| \(k) | \(v.replacingOccurrences(of: "|", with: "\\|")) |\n" }
+        var all = rows
+        if let remote = profile.remote {
+            let server = remote.serverEnvironment
+            all += [
+                ("server (receivers)", "\(remote.server): \(server.hostname), \(server.cpuModel), \(server.cpuCount) CPUs, kernel \(server.kernelRelease)"
+                    + (server.hasHardwarePMU ? "" : ", no hardware PMU")),
+                ("path, client → server", remote.clientPath.description),
+                ("path, server → client", remote.serverPath?.description ?? "unknown"),
+            ]
+        }
+        for (k, v) in all { md += "| \(k) | \(v.replacingOccurrences(of: "|", with: "\\|")) |\n" }
         return md + "\n"
     }
 

@@ -118,6 +118,8 @@ public enum CopyprofError: Error, Sendable, Equatable, CustomStringConvertible {
     case unreadableProfile(path: String, problem: String)
     case io(path: String, problem: String)
     case countersUnavailable(String)
+    /// The remote server is unreachable, busy, incompatible or gone.
+    case remote(String)
 
     public var description: String {
         switch self {
@@ -125,6 +127,7 @@ public enum CopyprofError: Error, Sendable, Equatable, CustomStringConvertible {
         case .unreadableProfile(let path, let problem): return "\(path): \(problem)"
         case .io(let path, let problem): return "\(path): \(problem)"
         case .countersUnavailable(let what): return what
+        case .remote(let what): return what
         }
     }
 }

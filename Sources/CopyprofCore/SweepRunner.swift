@@ -37,6 +37,8 @@ public struct SweepRunner {
     public var events: [PerfEvent]
     /// Seconds a socket may make no progress before a trial fails.
     public var ioTimeout: Double = 5
+    /// The server of a two-host run: its threads receive, this process's threads send.
+    public var remote: RemoteClient?
 
     public init(plan: SweepPlan, events: [PerfEvent]) {
         self.plan = plan
@@ -52,6 +54,7 @@ public struct SweepRunner {
         groupFinished: (Profile) -> Void = { _ in }
     ) -> Profile {
         var profile = Profile(environment: environment, plan: plan)
+        profile.remote = remote?.info
         let keys = plan.cells
         let groupSize = plan.transports.count
         let runCount = keys.count * (plan.warmup + plan.trials)
@@ -66,6 +69,7 @@ public struct SweepRunner {
                 for (offset, key) in group.enumerated() {
                     if shouldStop() {
                         interrupted = true
+                        profile.statusReason = "interrupted (Ctrl-C)"
                         profile.cells += records.filter { !$0.trials.isEmpty || $0.error != nil }
                         break groups
                     }
@@ -81,6 +85,13 @@ public struct SweepRunner {
                     do {
                         let record = try runTrial(key, trial: trial ?? 0)
                         if trial != nil { records[offset].trials.append(record) }
+                    } catch let error as CopyprofError {
+                        // The server is gone: keep what was measured and stop.
+                        records[offset].error = "\(trial.map { "trial \($0)" } ?? "warm-up"): \(error)"
+                        profile.cells += records.filter { !$0.trials.isEmpty || $0.error != nil }
+                        profile.statusReason = error.description
+                        interrupted = true
+                        break groups
                     } catch {
                         records[offset].error = "\(trial.map { "trial \($0)" } ?? "warm-up"): \(error)"
                     }
@@ -96,6 +107,9 @@ public struct SweepRunner {
 
     /// Runs one trial of a cell with counters in every worker thread.
     public func runTrial(_ key: CellKey, trial: Int) throws -> TrialRecord {
+        if let remote {
+            return try remote.runTrial(key, trial: trial, plan: plan, events: events, ioTimeout: ioTimeout)
+        }
         let configuration = RunConfiguration(
             transport: key.transport, workload: key.mode, messageSize: key.messageSize, connections: key.threads,
             duration: plan.duration, verification: plan.verification, address: plan.address, ioTimeout: ioTimeout)

@@ -196,43 +196,79 @@ public func runTransport<Region: WorkerRegion>(
     let layout = try configuration.validate()
     let pairs = try openConnections(configuration)
     defer { for pair in pairs { pair.sending.close(); pair.receiving.close() } }
+    var assignments: [(WorkerIdentity, TCPSocket)] = []
+    for (index, pair) in pairs.enumerated() {
+        assignments.append((WorkerIdentity(connection: index, role: .sender), pair.sending))
+        assignments.append((WorkerIdentity(connection: index, role: .receiver), pair.receiving))
+    }
+    return try runWorkers(assignments, configuration: configuration, layout: layout, timed: true, makeRegion: makeRegion)
+}
 
+/// Runs one side of a transport run over sockets already connected to a peer in another process or host:
+/// the senders (ping-pong: clients) or the receivers (ping-pong: echoers) of every connection, socket `i` being
+/// connection `i`.
+///
+/// Senders run for the configured duration, then end their streams; receivers run until their peers end the streams
+/// (or make no progress for the I/O timeout). `beforeStart` runs once every worker is ready and before they are
+/// released: the place to synchronize with the peer. The sockets are configured here and closed by the caller.
+public func runTransportSide<Region: WorkerRegion>(
+    _ configuration: RunConfiguration,
+    role: WorkerRole,
+    sockets: [TCPSocket],
+    beforeStart: () throws(TransportError) -> Void = {},
+    region makeRegion: @escaping @Sendable (WorkerIdentity) throws -> Region
+) throws(TransportError) -> TransportRunResult<Region.Measurement> {
+    let layout = try configuration.validate()
+    for socket in sockets { try configure(socket, as: role, configuration) }
+    let assignments = sockets.enumerated().map { (WorkerIdentity(connection: $0.offset, role: role), $0.element) }
+    return try runWorkers(
+        assignments, configuration: configuration, layout: layout, timed: role == .sender, beforeStart: beforeStart,
+        makeRegion: makeRegion)
+}
+
+/// Spawns one worker thread per assignment, releases them together, stops them after the duration (`timed`) or
+/// waits for them to end, and collects their results.
+private func runWorkers<Region: WorkerRegion>(
+    _ assignments: [(WorkerIdentity, TCPSocket)], configuration: RunConfiguration, layout: MessageLayout, timed: Bool,
+    beforeStart: () throws(TransportError) -> Void = {},
+    makeRegion: @escaping @Sendable (WorkerIdentity) throws -> Region
+) throws(TransportError) -> TransportRunResult<Region.Measurement> {
     let control = RunControl()
     var slots: [ResultSlot<Region.Measurement>] = []
     var threads: [WorkerThread] = []
-    spawning: for (index, pair) in pairs.enumerated() {
-        for role in WorkerRole.allCases {
-            let identity = WorkerIdentity(connection: index, role: role)
-            let slot = ResultSlot<Region.Measurement>()
-            slots.append(slot)
-            let socket = role == .sender ? pair.sending : pair.receiving
-            do {
-                threads.append(try WorkerThread {
-                    runWorker(identity, socket: socket, configuration: configuration, layout: layout,
-                              control: control, slot: slot, makeRegion: makeRegion)
-                })
-            } catch {
-                control.fail(error)
-                break spawning
-            }
+    for (identity, socket) in assignments {
+        let slot = ResultSlot<Region.Measurement>()
+        slots.append(slot)
+        do {
+            threads.append(try WorkerThread {
+                runWorker(identity, socket: socket, configuration: configuration, layout: layout,
+                          control: control, slot: slot, makeRegion: makeRegion)
+            })
+        } catch {
+            control.fail(error)
+            break
         }
     }
 
-    let released = control.release(workers: threads.count, timeout: configuration.ioTimeout)
-    let startNs = nowNs()
-    if !released {
+    if !control.waitForArrivals(threads.count, timeout: configuration.ioTimeout) {
         control.fail(TransportError(.timedOut(seconds: configuration.ioTimeout), activity: "waiting for workers to start"))
-        control.release(workers: 0, timeout: 0)
     }
-    // Sleep out the duration in short steps, so that a failed worker ends the run at once.
-    let stopAt = startNs + UInt64(configuration.duration * 1e9)
-    while !control.stopRequested {
-        let now = nowNs()
-        if now >= stopAt { break }
-        var step = timespec(tv_sec: 0, tv_nsec: Int(min(stopAt - now, 10_000_000)))
-        nanosleep(&step, nil)
+    if control.error == nil {
+        do throws(TransportError) { try beforeStart() } catch { control.fail(error) }
     }
-    control.requestStop()
+    control.go()
+    let startNs = nowNs()
+    if timed {
+        // Sleep out the duration in short steps, so that a failed worker ends the run at once.
+        let stopAt = startNs + UInt64(configuration.duration * 1e9)
+        while !control.stopRequested {
+            let now = nowNs()
+            if now >= stopAt { break }
+            var step = timespec(tv_sec: 0, tv_nsec: Int(min(stopAt - now, 10_000_000)))
+            nanosleep(&step, nil)
+        }
+        control.requestStop()
+    }
     for thread in threads { thread.join() }
 
     if let error = control.error { throw error }
@@ -268,22 +304,22 @@ func openConnections(_ configuration: RunConfiguration) throws(TransportError) -
         let sending = try TCPSocket.connect(to: address)
         let receiving = try listener.accept()
         pairs.append(ConnectionPair(sending: sending, receiving: receiving))
-        for socket in [sending, receiving] {
-            try socket.setIOTimeout(configuration.ioTimeout)
-            if configuration.workload == .pingpong { try socket.setNoDelay() }
-        }
-        if let size = configuration.sendBufferSize {
-            try sending.setOption(SOL_SOCKET, SO_SNDBUF, Int32(clamping: size), name: "SO_SNDBUF")
-            if configuration.workload == .pingpong {
-                try receiving.setOption(SOL_SOCKET, SO_SNDBUF, Int32(clamping: size), name: "SO_SNDBUF")
-            }
-        }
-        if configuration.transport == .zeroCopy {
-            try sending.enableZeroCopy()
-            if configuration.workload == .pingpong { try receiving.enableZeroCopy() }
-        }
+        try configure(sending, as: .sender, configuration)
+        try configure(receiving, as: .receiver, configuration)
     }
     return pairs
+}
+
+/// Sets a connection end's options for its role: the I/O timeout; TCP_NODELAY for ping-pong; SO_SNDBUF and
+/// SO_ZEROCOPY on every end that sends (the sender, and in ping-pong the echoer too).
+public func configure(_ socket: TCPSocket, as role: WorkerRole, _ configuration: RunConfiguration) throws(TransportError) {
+    try socket.setIOTimeout(configuration.ioTimeout)
+    if configuration.workload == .pingpong { try socket.setNoDelay() }
+    let sends = role == .sender || configuration.workload == .pingpong
+    if sends, let size = configuration.sendBufferSize {
+        try socket.setOption(SOL_SOCKET, SO_SNDBUF, Int32(clamping: size), name: "SO_SNDBUF")
+    }
+    if sends && configuration.transport == .zeroCopy { try socket.enableZeroCopy() }
 }
 
 /// One worker thread, from preparation to result, with the configured transport's concrete sender type,
@@ -358,7 +394,7 @@ private func runWorker<Region: WorkerRegion, Sender: MessageSender>(
         if sender != nil {
             // Tell the peer the stream is over, at a message boundary.
             socket.shutdown(Int32(SHUT_WR))
-        } else if let receiver, !receiver.sawEndOfStream {
+        } else if let receiver, !receiver.sawEndOfStream, configuration.faults.closeReceiverAfter == nil {
             // Let the sender finish its last sends and see the stream end; these bytes are not measured.
             try receiver.drainToEnd()
         }

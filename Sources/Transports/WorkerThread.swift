@@ -3,8 +3,8 @@ import Synchronization
 import Glibc
 #endif
 
-/// A dedicated OS thread (not Dispatch's pool) for a timed transport loop.
-struct WorkerThread {
+/// A dedicated OS thread (not Dispatch's pool) for a timed transport loop or a server session.
+public struct WorkerThread: Sendable {
     private let handle: pthread_t
 
     private final class Body {
@@ -13,7 +13,7 @@ struct WorkerThread {
     }
 
     /// Starts `body` on a new thread.
-    init(_ body: @escaping @Sendable () -> Void) throws(TransportError) {
+    public init(_ body: @escaping @Sendable () -> Void) throws(TransportError) {
         let box = Unmanaged.passRetained(Body(body)).toOpaque()
         var handle = pthread_t()
         let rc = pthread_create(&handle, nil, { argument in
@@ -28,7 +28,7 @@ struct WorkerThread {
     }
 
     /// Waits for the thread to end.
-    func join() {
+    public func join() {
         _ = pthread_join(handle, nil)
     }
 }
@@ -36,7 +36,7 @@ struct WorkerThread {
 /// The shared state of one run: the start barrier, the stop flag and the first error.
 final class RunControl: Sendable {
     private let arrived = Atomic<Int>(0)
-    private let go = Atomic<Bool>(false)
+    private let released = Atomic<Bool>(false)
     private let stop = Atomic<Bool>(false)
     private let firstError = Mutex<TransportError?>(nil)
 
@@ -50,20 +50,22 @@ final class RunControl: Sendable {
     /// coordinator releases them all at once. Spinning keeps the release free of futex wake-ups.
     func arriveAndWait() {
         arrived.add(1, ordering: .acquiringAndReleasing)
-        while !go.load(ordering: .acquiring) { sched_yield() }
+        while !released.load(ordering: .acquiring) { sched_yield() }
     }
 
-    /// The coordinator: waits until `workers` arrived (or `timeout` seconds), then releases them. Returns false
-    /// on timeout.
-    @discardableResult
-    func release(workers: Int, timeout: Double) -> Bool {
+    /// The coordinator: waits until `workers` have arrived, or `timeout` seconds. Returns false on timeout.
+    func waitForArrivals(_ workers: Int, timeout: Double) -> Bool {
         let deadline = nowNs() + UInt64(timeout * 1e9)
         while arrived.load(ordering: .acquiring) < workers {
             if nowNs() > deadline { return false }
             sched_yield()
         }
-        go.store(true, ordering: .releasing)
         return true
+    }
+
+    /// Releases every worker waiting at the barrier.
+    func go() {
+        released.store(true, ordering: .releasing)
     }
 
     /// Records the first error of the run and asks every worker to stop.

@@ -6,7 +6,7 @@ struct Copyprof: ParsableCommand {
         commandName: "copyprof",
         abstract: "Shows what every data copy in a TCP transport costs, with counters read inside the process.",
         version: copyprofVersion,
-        subcommands: [RunCommand.self, ReportCommand.self, CompareCommand.self, ExportCommand.self, CountersCommand.self]
+        subcommands: [RunCommand.self, ReportCommand.self, CompareCommand.self, ExportCommand.self, CountersCommand.self, ServeCommand.self]
     )
 }
 

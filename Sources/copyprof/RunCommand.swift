@@ -44,6 +44,8 @@ struct RunCommand: ParsableCommand {
     var quick = false
     @Flag(help: "Do not write the report (reports/<profile name>.md) after the profile.")
     var noReport = false
+    @Option(help: "Run the receivers on another host, in its `copyprof serve` at HOST:PORT (numeric address).")
+    var connect: String?
 
     func makePlan() throws -> SweepPlan {
         var plan = quick ? SweepPlan.quick() : SweepPlan()
@@ -67,6 +69,7 @@ struct RunCommand: ParsableCommand {
 
     func validate() throws {
         if let label, label.contains("/") { throw ValidationError("--label cannot contain '/'") }
+        if let connect { _ = try parseHostPort(connect, option: "--connect") }
         _ = try makePlan()
     }
 
@@ -81,13 +84,20 @@ struct RunCommand: ParsableCommand {
             throw CopyprofError.countersUnavailable("none of the requested events can be counted here (\(reasons))")
         }
         let path = output ?? defaultProfilePath(label: label)
+
+        var runner = SweepRunner(plan: plan, events: counted)
+        if let connect {
+            let client = try RemoteClient(server: try parseHostPort(connect, option: "--connect"))
+            note("server \(client.info.server): \(client.info.serverEnvironment.hostname), "
+                 + "path \(client.info.clientPath.description)")
+            runner.remote = client
+        }
+        defer { runner.remote?.close() }
         for probe in environment.events where !probe.availability.isOpen {
             note("not counted: \(probe.name): \(probe.availability)")
         }
-
         Interruption.install()
         let progress = ProgressDisplay(estimatedSeconds: plan.estimatedSeconds, runCount: plan.cells.count * (plan.trials + plan.warmup))
-        let runner = SweepRunner(plan: plan, events: counted)
         let profile = runner.run(
             environment: environment, shouldStop: { Interruption.requested }, progress: progress.update)
         progress.finish()
@@ -99,7 +109,12 @@ struct RunCommand: ParsableCommand {
             print("report: \(try writeReport(profile, profilePath: path, output: nil))")
         }
         if profile.status == .interrupted {
-            note("interrupted: the profile keeps the \(profile.cells.reduce(0) { $0 + $1.trials.count }) trials that finished and is marked incomplete")
+            let kept = profile.cells.reduce(0) { $0 + $1.trials.count }
+            if let reason = profile.statusReason, runner.remote != nil, !Interruption.requested {
+                note("\(reason); the profile keeps the \(kept) trials that finished and is marked incomplete")
+                throw ExitCode.failure
+            }
+            note("interrupted: the profile keeps the \(kept) trials that finished and is marked incomplete")
             throw ExitCode(130)
         }
         let failed = profile.cells.filter { $0.error != nil }
