@@ -49,8 +49,9 @@ public final class RemoteServer: Sendable {
                 sessions.append(try WorkerThread { [self] in
                     session(channel, shouldStop: shouldStop)
                     active.withLock { $0 = nil }
-                    channel.socket.close()
+                    // Free the server before the client can see the close, so that it may connect again at once.
                     busy.withLock { $0 = false }
+                    channel.socket.close()
                 })
             } catch {
                 busy.withLock { $0 = false }
