@@ -164,3 +164,41 @@ import Transports
         #expect(c.markdown.contains("no test possible"))
     }
 }
+
+@Suite struct EveryMetricTests {
+    /// One hand-made trial with every input, and the value each metric must derive from it.
+    @Test func everyDerivedMetricOnAHandMadeTrial() throws {
+        var trial = SampleProfiles.trial(1, gbps: 8, cpuNsPerByte: 2, extra: [
+            "cycles": 4_000_000, "instructions": 2_000_000, "L1-dcache-loads": 200_000, "L1-dcache-load-misses": 2_000,
+            "LLC-loads": 10_000, "LLC-load-misses": 2_500, "context-switches": 20, "skb:skb_copy_datagram_iovec": 488,
+        ])
+        // 1,000,000 bytes in 1 ms; 244 messages of 4096 B.
+        trial.rtt = RTTRecord(count: 10, minNs: 1_000, p50Ns: 50_000, p90Ns: 90_000, p99Ns: 99_000, p999Ns: 99_900,
+                              maxNs: 100_000, meanNs: 52_000, histogram: [[50_000, 10]])
+        var zero = ZeroCopyStats()
+        zero.sends = 10
+        zero.completions = 10
+        zero.copiedCompletions = 4
+        trial.zeroCopy = zero
+        trial.workers[0].usage.userNs = 300
+        trial.workers[0].usage.systemNs = 700
+        trial.workers[1].usage.userNs = 100
+        trial.workers[1].usage.systemNs = 900
+        let kb = 1_000_000 / 1024.0
+        let expected: [Metric: Double] = [
+            .throughput: 8, .messageRate: 244_000, .rttP50: 50, .rttP90: 90, .rttP99: 99, .rttP999: 99.9,
+            .cyclesPerByte: 4, .instructionsPerByte: 2, .ipc: 0.5, .cpuNsPerByte: 2,
+            .l1dMissesPerKB: 2_000 / kb, .llcMissesPerKB: 2_500 / kb, .l1dMissRatio: 1, .llcMissRatio: 25,
+            .contextSwitchesPerMB: 20, .contextSwitchesPerSecond: 20_000, .kernelCPUShare: 80, .senderCPUShare: 50,
+            .zeroCopyCopiedShare: 40, .kernelRecvCopiesPerMessage: 2,
+        ]
+        #expect(Set(expected.keys) == Set(Metric.allCases), "every metric is checked")
+        for metric in Metric.allCases {
+            let value = try #require(metric.value(of: trial), "\(metric) is n/a")
+            #expect(abs(value - expected[metric]!) < 1e-9 * max(1, abs(value)), "\(metric): \(value)")
+            #expect(!metric.unit.isEmpty && !metric.title.isEmpty)
+        }
+        #expect(Metric.throughput.higherIsBetter == true && Metric.cpuNsPerByte.higherIsBetter == false)
+        #expect(Metric.kernelCPUShare.higherIsBetter == nil)
+    }
+}
