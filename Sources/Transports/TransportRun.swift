@@ -322,37 +322,67 @@ public func configure(_ socket: TCPSocket, as role: WorkerRole, _ configuration:
     if sends && configuration.transport == .zeroCopy { try socket.enableZeroCopy() }
 }
 
-/// One worker thread, from preparation to result, with the configured transport's concrete sender type,
-/// so that the timed loops are specialized and call it directly. Errors go to `control`, annotated.
+/// A worker's timed loop, made where its sender's concrete type is known, so that the loop is specialized for it
+/// and calls the sender directly (no protocol witness per message), whatever the region's type.
+struct WorkerLoop {
+    /// Runs the timed loop.
+    let run: () throws(TransportError) -> Void
+    /// What the sender did, if the worker sends.
+    let sent: () -> SenderStats?
+    let sends: Bool
+}
+
+/// Round-trip times a ping-pong client records into, shared with its loop closure.
+final class RoundTripRecorder {
+    /// Taken by the loop while it runs (so its storage is uniquely referenced: no copy on the first record), and
+    /// put back when it ends.
+    var histogram: Histogram<UInt64>? = Histogram<UInt64>(
+        lowestDiscernibleValue: 1, highestTrackableValue: 60_000_000_000, numberOfSignificantValueDigits: .three)
+}
+
+/// Makes the loop of one worker with the configured transport's concrete sender type.
+private func makeLoop(
+    _ identity: WorkerIdentity, socket: TCPSocket, configuration: RunConfiguration, layout: MessageLayout,
+    receiver: MessageReceiver?, control: RunControl, roundTrips: RoundTripRecorder?
+) -> WorkerLoop {
+    let sends = identity.role == .sender || configuration.workload == .pingpong
+    let io = SocketIO(fd: socket.fd, wait: configuration.sendWait, timeout: configuration.ioTimeout)
+    // Only the sender role corrupts, so a ping-pong echo carries no second fault.
+    let corruption = identity.role == .sender ? configuration.faults.corruption : nil
+    func loop<Sender: MessageSender>(_ make: () -> Sender) -> WorkerLoop {
+        let sender: Sender? = sends ? make() : nil
+        let faults = configuration.faults
+        let run: () throws(TransportError) -> Void
+        switch (configuration.workload, identity.role) {
+        case (.stream, .sender):
+            run = { () throws(TransportError) in try streamSend(sender!, control: control) }
+        case (.stream, .receiver):
+            run = { () throws(TransportError) in try streamReceive(receiver!, socket: socket, faults: faults, control: control) }
+        case (.pingpong, .sender):
+            run = { () throws(TransportError) in try pingPongClient(sender!, receiver!, control: control, recorder: roundTrips!) }
+        case (.pingpong, .receiver):
+            run = { () throws(TransportError) in try echo(sender!, receiver!, socket: socket, faults: faults, control: control) }
+        }
+        return WorkerLoop(run: run, sent: { sender?.stats }, sends: sends)
+    }
+    switch configuration.transport {
+    case .twoCopy: return loop { TwoCopySender(io: io, layout: layout, corruption: corruption) }
+    case .marshal: return loop { MarshalSender(io: io, layout: layout, corruption: corruption) }
+    case .oneCopy: return loop { OneCopySender(io: io, layout: layout, corruption: corruption) }
+    case .zeroCopy:
+        return loop { ZeroCopySender(io: io, layout: layout, poolSize: configuration.zeroCopyPoolSize, corruption: corruption) }
+    }
+}
+
+/// One worker thread, from preparation to result. Errors go to `control`, annotated with the worker.
 private func runWorker<Region: WorkerRegion>(
     _ identity: WorkerIdentity, socket: TCPSocket, configuration: RunConfiguration, layout: MessageLayout,
     control: RunControl, slot: ResultSlot<Region.Measurement>,
     makeRegion: @Sendable (WorkerIdentity) throws -> Region
 ) {
-    let sends = identity.role == .sender || configuration.workload == .pingpong
-    let io = SocketIO(fd: socket.fd, wait: configuration.sendWait, timeout: configuration.ioTimeout)
-    // Only the sender role corrupts, so a ping-pong echo carries no second fault.
-    let corruption = identity.role == .sender ? configuration.faults.corruption : nil
-    func run<Sender: MessageSender>(_ make: () -> Sender) {
-        runWorker(identity, sender: sends ? make() : nil, socket: socket, configuration: configuration,
-                  layout: layout, control: control, slot: slot, makeRegion: makeRegion)
-    }
-    switch configuration.transport {
-    case .twoCopy: run { TwoCopySender(io: io, layout: layout, corruption: corruption) }
-    case .marshal: run { MarshalSender(io: io, layout: layout, corruption: corruption) }
-    case .oneCopy: run { OneCopySender(io: io, layout: layout, corruption: corruption) }
-    case .zeroCopy:
-        run { ZeroCopySender(io: io, layout: layout, poolSize: configuration.zeroCopyPoolSize, corruption: corruption) }
-    }
-}
-
-private func runWorker<Region: WorkerRegion, Sender: MessageSender>(
-    _ identity: WorkerIdentity, sender: Sender?, socket: TCPSocket, configuration: RunConfiguration,
-    layout: MessageLayout, control: RunControl, slot: ResultSlot<Region.Measurement>,
-    makeRegion: @Sendable (WorkerIdentity) throws -> Region
-) {
     var region: Region?
     var began = false
+    var sends = false
     do throws(TransportError) {
         do { region = try makeRegion(identity) } catch {
             throw TransportError(.measurement(String(describing: error)))
@@ -361,45 +391,38 @@ private func runWorker<Region: WorkerRegion, Sender: MessageSender>(
             identity.role == .receiver || configuration.workload == .pingpong
             ? MessageReceiver(fd: socket.fd, layout: layout, verification: configuration.verification,
                               timeout: configuration.ioTimeout) : nil
+        let roundTrips = configuration.workload == .pingpong && identity.role == .sender ? RoundTripRecorder() : nil
+        let loop = makeLoop(
+            identity, socket: socket, configuration: configuration, layout: layout, receiver: receiver, control: control,
+            roundTrips: roundTrips)
+        sends = loop.sends
         var result = WorkerResult<Region.Measurement>(identity: identity, startNs: 0, endNs: 0)
-        if configuration.workload == .pingpong && identity.role == .sender {
-            result.roundTrips = Histogram<UInt64>(
-                lowestDiscernibleValue: 1, highestTrackableValue: 60_000_000_000, numberOfSignificantValueDigits: .three)
-        }
 
         control.arriveAndWait()
         if control.error != nil {
             // The run failed before it started: end the stream so the peer does not wait.
-            if sender != nil { socket.shutdown(Int32(SHUT_WR)) }
+            if sends { socket.shutdown(Int32(SHUT_WR)) }
             return
         }
         do { try region!.begin() } catch { throw TransportError(.measurement(String(describing: error))) }
         began = true
         result.startNs = nowNs()
-        switch (configuration.workload, identity.role) {
-        case (.stream, .sender):
-            try streamSend(sender!, control: control)
-        case (.stream, .receiver):
-            try streamReceive(receiver!, socket: socket, faults: configuration.faults, control: control)
-        case (.pingpong, .sender):
-            try pingPongClient(sender!, receiver!, control: control, histogram: &result.roundTrips!)
-        case (.pingpong, .receiver):
-            try echo(sender!, receiver!, socket: socket, faults: configuration.faults, control: control)
-        }
+        try loop.run()
         result.endNs = nowNs()
         began = false
         do { result.measurement = try region!.end() } catch {
             throw TransportError(.measurement(String(describing: error)))
         }
-        if sender != nil {
+        if sends {
             // Tell the peer the stream is over, at a message boundary.
             socket.shutdown(Int32(SHUT_WR))
         } else if let receiver, !receiver.sawEndOfStream, configuration.faults.closeReceiverAfter == nil {
             // Let the sender finish its last sends and see the stream end; these bytes are not measured.
             try receiver.drainToEnd()
         }
-        result.sent = sender?.stats
+        result.sent = loop.sent()
         result.received = receiver?.stats
+        result.roundTrips = roundTrips?.histogram
         slot.value = result
     } catch {
         var annotated = error
@@ -441,8 +464,10 @@ private func streamReceive(
 /// Ping-pong client: a request, then its echo, timed, until told to stop.
 @inline(never)
 private func pingPongClient<Sender: MessageSender>(
-    _ sender: Sender, _ receiver: MessageReceiver, control: RunControl, histogram: inout Histogram<UInt64>
+    _ sender: Sender, _ receiver: MessageReceiver, control: RunControl, recorder: RoundTripRecorder
 ) throws(TransportError) {
+    var histogram = recorder.histogram.take()!
+    defer { recorder.histogram = histogram }
     var sequence: UInt64 = 0
     while !control.stopRequested {
         let start = nowNs()
