@@ -44,6 +44,14 @@ import Transports
             process.waitUntilExit()
             return process.terminationStatus
         }
+
+        /// A test that fails early leaves no server behind.
+        deinit {
+            if process.isRunning {
+                process.terminate()
+                process.waitUntilExit()
+            }
+        }
     }
 
     func control(_ port: UInt16, host: String = "127.0.0.1") throws -> ControlChannel {
