@@ -186,23 +186,11 @@ final class OneCopySender: MessageSender {
     func send(sequence: UInt64) throws(TransportError) {
         fields.stamp(sequence: sequence)
         if let corruption, corruption.sequence == sequence { fields.flip(offset: corruption.offset, layout: layout) }
-        var message = msghdr()
-        message.msg_iov = iov
-        message.msg_iovlen = MessageLayout.fieldCount
-        var remaining = layout.messageSize
-        while true {
-            let n = sendmsg(io.fd, &message, io.sendFlags)
-            tally.pointer.pointee.sendCalls &+= 1
-            if n == remaining { break }
-            if n > 0 {
-                tally.pointer.pointee.partialWrites &+= 1
-                remaining -= n
-                message.msg_iovlen = advanceIovecs(message.msg_iov, count: message.msg_iovlen, by: n, into: scratch)
-                message.msg_iov = scratch
-            } else if n < 0 {
-                try io.sendFailed("sendmsg", errno: errno, sequence: sequence)
-            }
-        }
+        let io = self.io
+        try io.sendGathered(
+            iov, count: MessageLayout.fieldCount, total: layout.messageSize, scratch: scratch, flags: io.sendFlags,
+            stats: &tally.pointer.pointee, sent: {},
+            failed: { code throws(TransportError) in try io.sendFailed("sendmsg", errno: code, sequence: sequence) })
         if let corruption, corruption.sequence == sequence { fields.flip(offset: corruption.offset, layout: layout) }
         tally.pointer.pointee.messages &+= 1
         tally.pointer.pointee.bytes &+= UInt64(layout.messageSize)
@@ -288,24 +276,16 @@ final class ZeroCopySender: MessageSender {
             pendingRestore = (set, corruption.offset)
         }
 
-        var message = msghdr()
-        message.msg_iov = iovs + set * MessageLayout.fieldCount
-        message.msg_iovlen = MessageLayout.fieldCount
-        var remaining = layout.messageSize
-        let flags = io.sendFlags | Int32(MSG_ZEROCOPY)
-        while true {
-            let n = sendmsg(io.fd, &message, flags)
-            base.sendCalls &+= 1
-            if n > 0 {
+        let ledger = self.ledger
+        try io.sendGathered(
+            iovs + set * MessageLayout.fieldCount, count: MessageLayout.fieldCount, total: layout.messageSize,
+            scratch: scratch, flags: io.sendFlags | Int32(MSG_ZEROCOPY), stats: &base,
+            sent: {
+                // Every call that queued bytes took the socket's next zerocopy id.
                 ledger.recordSend(set: set)
                 zero.sends &+= 1
-                if n == remaining { break }
-                base.partialWrites &+= 1
-                remaining -= n
-                message.msg_iovlen = advanceIovecs(message.msg_iov, count: message.msg_iovlen, by: n, into: scratch)
-                message.msg_iov = scratch
-            } else if n < 0 {
-                let code = errno
+            },
+            failed: { code throws(TransportError) in
                 if code == ENOBUFS {
                     // The socket's optmem or the locked-page limit is reached: completions free it.
                     zero.enobufs &+= 1
@@ -314,8 +294,7 @@ final class ZeroCopySender: MessageSender {
                 } else {
                     try io.sendFailed("sendmsg(MSG_ZEROCOPY)", errno: code, sequence: sequence)
                 }
-            }
-        }
+            })
         base.messages &+= 1
         base.bytes &+= UInt64(layout.messageSize)
         sendsSinceDrain += 1

@@ -65,6 +65,36 @@ struct SocketIO {
     }
 }
 
+extension SocketIO {
+    /// `sendmsg()` of a whole message gathered from `iov`, finishing partial writes by advancing the iovec into
+    /// `scratch`. `sent` runs after every call that queued bytes (zero-copy records an id there); `failed` decides what
+    /// a failure means and returns normally when the call should be retried.
+    @inline(__always)
+    func sendGathered(
+        _ iov: UnsafeMutablePointer<iovec>, count: Int, total: Int, scratch: UnsafeMutablePointer<iovec>, flags: Int32,
+        stats: inout SenderStats, sent: () -> Void, failed: (Int32) throws(TransportError) -> Void
+    ) throws(TransportError) {
+        var message = msghdr()
+        message.msg_iov = iov
+        message.msg_iovlen = count
+        var remaining = total
+        while true {
+            let n = sendmsg(fd, &message, flags)
+            stats.sendCalls &+= 1
+            if n > 0 {
+                sent()
+                if n == remaining { return }
+                stats.partialWrites &+= 1
+                remaining -= n
+                message.msg_iovlen = advanceIovecs(message.msg_iov, count: message.msg_iovlen, by: n, into: scratch)
+                message.msg_iov = scratch
+            } else if n < 0 {
+                try failed(errno)
+            }
+        }
+    }
+}
+
 /// Drops the first `sent` bytes of an iovec array: writes what remains into `scratch` and returns how many
 /// entries it has. `scratch` may be `iov` itself.
 @inline(__always)
