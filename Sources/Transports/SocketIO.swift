@@ -36,14 +36,15 @@ struct SocketIO {
         }
     }
 
-    /// poll() for `events` (0 waits for POLLERR: the error queue) until the timeout.
-    func waitUntil(_ events: Int32, activity: String) throws(TransportError) {
+    /// poll() for `events` (0 waits for POLLERR: the error queue) until the timeout. `activity` is built only for an
+    /// error, so waiting allocates nothing.
+    func waitUntil(_ events: Int32, activity: @autoclosure () -> String) throws(TransportError) {
         var pfd = pollfd(fd: fd, events: Int16(events), revents: 0)
         while true {
             let n = poll(&pfd, 1, timeoutMs)
             if n > 0 { return }
-            if n == 0 { throw TransportError(.timedOut(seconds: timeout), activity: activity) }
-            if errno != EINTR { throw .system("poll", errno, activity: activity) }
+            if n == 0 { throw TransportError(.timedOut(seconds: timeout), activity: activity()) }
+            if errno != EINTR { throw .system("poll", errno, activity: activity()) }
         }
     }
 
