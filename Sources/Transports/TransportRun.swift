@@ -259,14 +259,7 @@ private func runWorkers<Region: WorkerRegion>(
     control.go()
     let startNs = nowNs()
     if timed {
-        // Sleep out the duration in short steps, so that a failed worker ends the run at once.
-        let stopAt = startNs + UInt64(configuration.duration * 1e9)
-        while !control.stopRequested {
-            let now = nowNs()
-            if now >= stopAt { break }
-            var step = timespec(tv_sec: 0, tv_nsec: Int(min(stopAt - now, 10_000_000)))
-            nanosleep(&step, nil)
-        }
+        control.sleep(until: startNs + UInt64(configuration.duration * 1e9))
         control.requestStop()
     }
     for thread in threads { thread.join() }

@@ -35,10 +35,49 @@ public struct WorkerThread: Sendable {
 
 /// The shared state of one run: the start barrier, the stop flag and the first error.
 final class RunControl: Sendable {
+    /// A pipe the coordinator sleeps on for the run's duration; a failing worker writes to it to end the run at once.
+    private let wakeRead: Int32
+    private let wakeWrite: Int32
     private let arrived = Atomic<Int>(0)
     private let released = Atomic<Bool>(false)
     private let stop = Atomic<Bool>(false)
     private let firstError = Mutex<TransportError?>(nil)
+
+    init() {
+        var fds: [Int32] = [-1, -1]
+        if pipe(&fds) == 0 {
+            for fd in fds {
+                _ = fcntl(fd, F_SETFD, FD_CLOEXEC)
+                _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK)
+            }
+        } else {
+            fds = [-1, -1]
+        }
+        wakeRead = fds[0]
+        wakeWrite = fds[1]
+    }
+
+    deinit {
+        if wakeRead >= 0 { close(wakeRead) }
+        if wakeWrite >= 0 { close(wakeWrite) }
+    }
+
+    /// Sleeps until `deadlineNs` (`CLOCK_MONOTONIC`) or until a worker fails, whichever comes first: one wake-up
+    /// per run instead of a periodic check that would preempt the workers.
+    func sleep(until deadlineNs: UInt64) {
+        while !stopRequested {
+            let now = nowNs()
+            if now >= deadlineNs { return }
+            let remainingMs = Int32(min((deadlineNs - now + 999_999) / 1_000_000, UInt64(Int32.max)))
+            var pfd = pollfd(fd: wakeRead, events: Int16(POLLIN), revents: 0)
+            if wakeRead < 0 {
+                var step = timespec(tv_sec: 0, tv_nsec: Int(min(deadlineNs - now, 10_000_000)))
+                nanosleep(&step, nil)
+            } else {
+                _ = poll(&pfd, 1, remainingMs)
+            }
+        }
+    }
 
     /// True once the timed loops should end.
     @inline(__always)
@@ -72,6 +111,8 @@ final class RunControl: Sendable {
     func fail(_ error: TransportError) {
         firstError.withLock { if $0 == nil { $0 = error } }
         requestStop()
+        var byte: UInt8 = 1
+        if wakeWrite >= 0 { _ = write(wakeWrite, &byte, 1) }
     }
 
     var error: TransportError? { firstError.withLock { $0 } }
