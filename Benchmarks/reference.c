@@ -3,6 +3,9 @@
 //
 //   reference stream   SIZE CONNECTIONS SECONDS   -> prints "throughput_gbps <value>"
 //   reference pingpong SIZE CONNECTIONS SECONDS   -> prints "rtt_p50_us <value>" and "round_trips <n>"
+//
+// With REFERENCE_IO_TIMEOUT=1 in the environment the sockets get copyprof's 5 s SO_RCVTIMEO and SO_SNDTIMEO, to
+// measure what those timeouts cost.
 #define _GNU_SOURCE
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -135,6 +138,14 @@ int main(int argc, char **argv) {
         if (pingpong) {
             setsockopt(c, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
             setsockopt(s, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+        }
+        if (getenv("REFERENCE_IO_TIMEOUT")) {
+            struct timeval tv = {5, 0};
+            int fds[2] = {c, s};
+            for (int k = 0; k < 2; k++) {
+                setsockopt(fds[k], SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+                setsockopt(fds[k], SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+            }
         }
         w[2 * i] = (struct worker){.fd = c, .sender = 1};
         w[2 * i + 1] = (struct worker){.fd = s, .sender = 0};
