@@ -46,12 +46,11 @@ public struct SweepRunner {
     }
 
     /// Runs the sweep. `shouldStop` is asked between runs (Ctrl-C): the trial in flight finishes, the rest is skipped
-    /// and the profile is marked interrupted. `cellFinished` sees each profile state after a group of cells ends.
+    /// and the profile is marked interrupted.
     public func run(
         environment: EnvironmentInfo,
         shouldStop: () -> Bool = { false },
-        progress: (SweepProgress) -> Void = { _ in },
-        groupFinished: (Profile) -> Void = { _ in }
+        progress: (SweepProgress) -> Void = { _ in }
     ) -> Profile {
         var profile = Profile(environment: environment, plan: plan)
         profile.remote = remote?.info
@@ -98,7 +97,6 @@ public struct SweepRunner {
                 }
             }
             profile.cells += records
-            groupFinished(profile)
         }
         profile.status = interrupted ? .interrupted : .complete
         profile.environment.endTime = iso8601(.now)
