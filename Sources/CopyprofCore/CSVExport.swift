@@ -32,21 +32,18 @@ public enum CSVExport {
 
     static func row(_ key: CellKey, _ trial: TrialRecord) -> [String] {
         func counter(_ event: PerfEvent, role: WorkerRole? = nil) -> String { number(trial.counterSum(event.name, role: role)) }
-        let bytes = Double(trial.bytes)
-        let cycles = trial.counterSum(PerfEvent.cycles.name)
-        let taskClock = trial.counterSum(PerfEvent.taskClock.name)
         let usage = trial.workers.map(\.usage)
         let scaled = PerfEvent.catalog.filter { trial.counterIsScaled($0.name) }.map(\.name)
         return [
             key.transport.rawValue, key.mode.rawValue, String(key.messageSize), String(key.threads), String(trial.trial),
             number(trial.durationSeconds, digits: 6), String(trial.bytes), String(trial.messages),
-            number(trial.throughputGbps, digits: 4),
-            number(trial.rtt.map { Double($0.p50Ns) / 1000 }, digits: 3),
-            number(trial.rtt.map { Double($0.p99Ns) / 1000 }, digits: 3),
+            number(Metric.throughput.value(of: trial), digits: 4),
+            number(Metric.rttP50.value(of: trial), digits: 3),
+            number(Metric.rttP99.value(of: trial), digits: 3),
             counter(.cycles), counter(.instructions), counter(.l1dLoadMisses), counter(.llcLoadMisses),
             counter(.contextSwitches), counter(.taskClock),
-            number(cycles.flatMap { bytes > 0 ? $0 / bytes : nil }, digits: 4),
-            number(taskClock.flatMap { bytes > 0 ? $0 / bytes : nil }, digits: 4),
+            number(Metric.cyclesPerByte.value(of: trial), digits: 4),
+            number(Metric.cpuNsPerByte.value(of: trial), digits: 4),
             trial.zeroCopy.map { String($0.sends) } ?? "", trial.zeroCopy.map { String($0.completions) } ?? "",
             trial.zeroCopy.map { String($0.copiedCompletions) } ?? "", String(trial.integrityErrors),
             counter(.taskClock, role: .sender), counter(.taskClock, role: .receiver),

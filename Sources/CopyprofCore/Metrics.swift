@@ -16,7 +16,8 @@ public enum Metric: String, CaseIterable, Sendable, Codable, Hashable {
     case instructionsPerByte = "instructions-per-byte"
     /// Instructions per cycle.
     case ipc = "ipc"
-    /// task-clock of sender and receiver threads per verified byte: netperf's service demand.
+    /// CPU time of sender and receiver threads per verified byte — task-clock, or the threads' CPU clock where
+    /// task-clock was not counted: netperf's service demand.
     case cpuNsPerByte = "cpu-ns-per-byte"
     case l1dMissesPerKB = "l1d-misses-per-kb"
     case llcMissesPerKB = "llc-misses-per-kb"
@@ -130,7 +131,7 @@ public enum Metric: String, CaseIterable, Sendable, Codable, Hashable {
         case .cyclesPerByte: return perByte(sum(PerfEvent.cycles.name))
         case .instructionsPerByte: return perByte(sum(PerfEvent.instructions.name))
         case .ipc: return ratio(sum(PerfEvent.instructions.name), sum(PerfEvent.cycles.name))
-        case .cpuNsPerByte: return perByte(sum(PerfEvent.taskClock.name))
+        case .cpuNsPerByte: return perByte(trial.cpuNs())
         case .l1dMissesPerKB: return sum(PerfEvent.l1dLoadMisses.name).flatMap { bytes > 0 ? $0 / (bytes / 1024) : nil }
         case .llcMissesPerKB: return sum(PerfEvent.llcLoadMisses.name).flatMap { bytes > 0 ? $0 / (bytes / 1024) : nil }
         case .l1dMissRatio: return ratio(sum(PerfEvent.l1dLoadMisses.name), sum(PerfEvent.l1dLoads.name)).map { $0 * 100 }

@@ -1,4 +1,3 @@
-import PerfCounters
 import Transports
 
 /// The short table `copyprof run` prints at the end: one row per cell, medians over its trials.
@@ -8,14 +7,10 @@ public enum SummaryTable {
                                  "ctx sw/MB", "copied", "errors"]]
         for cell in profile.cells {
             let trials = cell.trials
-            func med(_ f: (TrialRecord) -> Double?) -> Double? { Statistics.median(trials.compactMap(f)) }
-            let gbps = med { $0.throughputGbps }
-            let rtt = med { $0.rtt.map { Double($0.p50Ns) / 1000 } }
-            let cpu = med { $0.bytes > 0 ? $0.cpuNs() / Double($0.bytes) : nil }
-            let switches = med { t in
-                t.counterSum(PerfEvent.contextSwitches.name).flatMap { t.bytes > 0 ? $0 / (Double(t.bytes) / 1e6) : nil }
-            }
-            let copied = med { $0.zeroCopy?.copiedShare.map { $0 * 100 } }
+            // The same definitions as reports and comparisons use.
+            func med(_ metric: Metric) -> Double? { metric.summary(of: cell)?.median }
+            let gbps = med(.throughput), rtt = med(.rttP50), cpu = med(.cpuNsPerByte)
+            let switches = med(.contextSwitchesPerMB), copied = med(.zeroCopyCopiedShare)
             let integrity = trials.reduce(0) { $0 + $1.integrityErrors }
             rows.append([
                 cell.key.mode.rawValue, cell.key.transport.rawValue, "\(cell.key.messageSize)", "\(cell.key.threads)",

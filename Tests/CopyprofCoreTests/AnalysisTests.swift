@@ -80,6 +80,10 @@ import Transports
                        .contextSwitchesPerMB, .kernelRecvCopiesPerMessage, .rttP50, .zeroCopyCopiedShare] {
             #expect(metric.value(of: trial) == nil, "\(metric)")
         }
+        // CPU time per byte falls back from task-clock to the threads' CPU clock (1 ns each here), never to n/a or 0.
+        var uncounted = trial
+        for i in uncounted.workers.indices { uncounted.workers[i].counters["task-clock"] = nil }
+        #expect(Metric.cpuNsPerByte.value(of: uncounted) == 2 / Double(trial.bytes))
         // One thread without the counter makes the sum unknown.
         var partial = SampleProfiles.trial(1, gbps: 8, extra: ["cycles": 100])
         partial.workers[1].counters["cycles"] = nil
