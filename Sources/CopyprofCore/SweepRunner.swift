@@ -2,17 +2,9 @@ import Histogram
 import PerfCounters
 import Transports
 
-/// A worker region that opens the plan's counters on the worker's thread and reads them around its loop.
-final class CounterWorkerRegion: WorkerRegion {
-    private let region: CountedRegion
-
-    init(events: [PerfEvent]) throws {
-        region = try CountedRegion(events: events)
-    }
-
-    func begin() throws { try region.begin() }
-    func end() throws -> RegionMeasurement { try region.end() }
-}
+/// A worker's counters and rusage around its timed loop: opened on the worker's thread, read just before and just
+/// after the loop.
+extension CountedRegion: WorkerRegion {}
 
 /// Where a sweep is, for progress displays.
 public struct SweepProgress: Sendable {
@@ -112,7 +104,7 @@ public struct SweepRunner {
             transport: key.transport, workload: key.mode, messageSize: key.messageSize, connections: key.threads,
             duration: plan.duration, verification: plan.verification, address: plan.address, ioTimeout: ioTimeout)
         let events = self.events
-        let result = try runTransport(configuration) { _ in try CounterWorkerRegion(events: events) }
+        let result = try runTransport(configuration) { _ in try CountedRegion(events: events) }
         return TrialRecord(result, trial: trial)
     }
 }

@@ -66,7 +66,7 @@ public struct SocketAddress: Sendable, Hashable, CustomStringConvertible {
                 _ = inet_ntop(AF_INET6, &a, &text, socklen_t(text.count))
             }
         }
-        return String(cString: text)
+        return String(decoding: text.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
     }
 
     public var description: String { family == AF_INET6 ? "[\(host)]:\(port)" : "\(host):\(port)" }
@@ -135,14 +135,25 @@ public final class TCPSocket: @unchecked Sendable {
         }
     }
 
-    /// The address the socket is bound to.
+    /// The address the socket is bound to (`getsockname`).
     public func localAddress() throws(TransportError) -> SocketAddress {
+        try address("getsockname") { getsockname($0, $1, $2) }
+    }
+
+    /// The address of the connected peer (`getpeername`).
+    public func peerAddress() throws(TransportError) -> SocketAddress {
+        try address("getpeername") { getpeername($0, $1, $2) }
+    }
+
+    private func address(
+        _ call: String, _ get: (Int32, UnsafeMutablePointer<sockaddr>, UnsafeMutablePointer<socklen_t>) -> Int32
+    ) throws(TransportError) -> SocketAddress {
         var storage = sockaddr_storage()
         var length = socklen_t(MemoryLayout<sockaddr_storage>.size)
         let rc = withUnsafeMutablePointer(to: &storage) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) }
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { get(fd, $0, &length) }
         }
-        if rc != 0 { throw .system("getsockname", errno) }
+        if rc != 0 { throw .system(call, errno) }
         return SocketAddress(storage: storage, length: length)
     }
 

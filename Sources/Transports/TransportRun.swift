@@ -103,7 +103,7 @@ public struct WorkerIdentity: Sendable, Hashable, Codable, CustomStringConvertib
 
 /// Code a worker runs on its own thread around its timed loop: made before the start barrier,
 /// `begin()` just before the loop, `end()` just after. This is where counters open, enable and read.
-public protocol WorkerRegion: AnyObject {
+public protocol WorkerRegion: AnyObject, SendableMetatype {
     associatedtype Measurement: Sendable
     func begin() throws
     func end() throws -> Measurement

@@ -90,7 +90,7 @@ public final class RemoteClient {
                         throw TransportError(.measurement("control: \(error)"))
                     }
                 },
-                region: { _ in try CounterWorkerRegion(events: events) })
+                region: { _ in try CountedRegion(events: events) })
         } catch {
             runError = error
         }

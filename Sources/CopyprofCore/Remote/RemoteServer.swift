@@ -65,7 +65,7 @@ public final class RemoteServer: Sendable {
     /// One client: hello, then cells until bye. A malformed, oversized or wrong-version message is answered with an
     /// error and ends the session; the server goes on with the next client.
     private func session(_ channel: ControlChannel, shouldStop: @Sendable () -> Bool) {
-        let peer = peerAddress(channel.socket) ?? "?"
+        let peer = (try? channel.socket.peerAddress().host) ?? "?"
         log("client \(peer) connected")
         do throws(ControlError) {
             let clientVersion = try channel.expect("hello", timeout: 10) { message -> String? in
@@ -153,7 +153,7 @@ public final class RemoteServer: Sendable {
                             throw TransportError(.measurement("control: \(error)"))
                         }
                     },
-                    region: { _ in try CounterWorkerRegion(events: events) })
+                    region: { _ in try CountedRegion(events: events) })
                 workers = TrialRecord(result, trial: setup.trial).workers
             } catch {
                 failure = error.description
@@ -164,24 +164,5 @@ public final class RemoteServer: Sendable {
         try channel.send(.result(RemoteSideResult(workers: workers, error: failure)))
         log("\(setup.mode.rawValue) \(setup.transport.rawValue) \(setup.messageSize) B × \(setup.threads) trial \(setup.trial): "
             + (failure ?? "\(workers.reduce(0) { $0 + ($1.received?.messages ?? 0) }) messages verified"))
-    }
-}
-
-/// The numeric address of a connected socket's peer.
-func peerAddress(_ socket: TCPSocket) -> String? {
-    var storage = sockaddr_storage()
-    var length = socklen_t(MemoryLayout<sockaddr_storage>.size)
-    let rc = withUnsafeMutablePointer(to: &storage) {
-        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getpeername(socket.fd, $0, &length) }
-    }
-    guard rc == 0 else { return nil }
-    var text = [CChar](repeating: 0, count: Int(INET6_ADDRSTRLEN))
-    return withUnsafeBytes(of: storage) { raw -> String? in
-        if Int32(storage.ss_family) == AF_INET {
-            var a = raw.load(as: sockaddr_in.self).sin_addr
-            return inet_ntop(AF_INET, &a, &text, socklen_t(text.count)).map { _ in String(cString: text) }
-        }
-        var a = raw.load(as: sockaddr_in6.self).sin6_addr
-        return inet_ntop(AF_INET6, &a, &text, socklen_t(text.count)).map { _ in String(cString: text) }
     }
 }
