@@ -65,6 +65,13 @@ public struct SweepPlan: Codable, Sendable, Hashable {
         return keys
     }
 
+    /// The transport run of one trial of a cell, connecting to `address`.
+    public func configuration(_ key: CellKey, address: String, ioTimeout: Double) -> RunConfiguration {
+        RunConfiguration(
+            transport: key.transport, workload: key.mode, messageSize: key.messageSize, connections: key.threads,
+            duration: duration, verification: verification, address: address, ioTimeout: ioTimeout)
+    }
+
     /// Seconds the sweep should take, without set-up costs.
     public var estimatedSeconds: Double { Double(cells.count * (trials + warmup)) * duration }
 

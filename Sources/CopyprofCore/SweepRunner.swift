@@ -100,9 +100,7 @@ public struct SweepRunner {
         if let remote {
             return try remote.runTrial(key, trial: trial, plan: plan, events: events, ioTimeout: ioTimeout)
         }
-        let configuration = RunConfiguration(
-            transport: key.transport, workload: key.mode, messageSize: key.messageSize, connections: key.threads,
-            duration: plan.duration, verification: plan.verification, address: plan.address, ioTimeout: ioTimeout)
+        let configuration = plan.configuration(key, address: plan.address, ioTimeout: ioTimeout)
         let events = self.events
         let result = try runTransport(configuration) { _ in try CountedRegion(events: events) }
         return TrialRecord(result, trial: trial)

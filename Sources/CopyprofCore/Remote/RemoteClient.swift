@@ -53,9 +53,11 @@ public final class RemoteClient {
     /// - Throws: ``CopyprofError/remote(_:)`` when the control connection fails (the server is gone: the sweep
     ///   must stop), or the trial's own error otherwise.
     func runTrial(_ key: CellKey, trial: Int, plan: SweepPlan, events: [PerfEvent], ioTimeout: Double) throws -> TrialRecord {
+        let configuration = plan.configuration(key, address: server.host, ioTimeout: ioTimeout)
         let setup = RemoteCellSetup(
             transport: key.transport, mode: key.mode, messageSize: key.messageSize, threads: key.threads, trial: trial,
-            verification: plan.verification, ioTimeout: ioTimeout, zeroCopyPoolSize: 64, events: plan.events)
+            verification: plan.verification, ioTimeout: ioTimeout, zeroCopyPoolSize: configuration.zeroCopyPoolSize,
+            events: plan.events)
         let port: UInt16
         do {
             try channel.send(.setup(setup))
@@ -68,9 +70,6 @@ public final class RemoteClient {
         }
         var sockets: [TCPSocket] = []
         defer { for socket in sockets { socket.close() } }
-        let configuration = RunConfiguration(
-            transport: key.transport, workload: key.mode, messageSize: key.messageSize, connections: key.threads,
-            duration: plan.duration, verification: plan.verification, address: server.host, ioTimeout: ioTimeout)
         let dataAddress = try SocketAddress(host: server.host, port: port)
         var runError: Error?
         var result: TransportRunResult<RegionMeasurement>?

@@ -103,6 +103,7 @@ public final class RemoteServer: Sendable {
 
     /// One trial of a cell: a data listener, the client's connections, the receivers, the result.
     private func runCell(_ setup: RemoteCellSetup, channel: ControlChannel, bindHost: String, countable: Set<String>) throws(ControlError) {
+        // Receivers run until the client ends its streams: the duration is the client's and unused here.
         let configuration = RunConfiguration(
             transport: setup.transport, workload: setup.mode, messageSize: setup.messageSize, connections: setup.threads,
             duration: 1, verification: setup.verification, address: bindHost, ioTimeout: setup.ioTimeout,
