@@ -19,20 +19,28 @@ import Testing
     }
 
     @Test func taskClockAgreesWithThreadCPUClock() throws {
+        // task-clock runs on the scheduler's clock while the thread is on a CPU; CLOCK_THREAD_CPUTIME_ID leaves out
+        // the time a hypervisor steals meanwhile. In a VM whose other vCPU is busy with parallel tests, one 60 ms
+        // window can differ by more than 5% for that reason alone, so the best of three windows must agree.
         let counters = try ThreadCounters(events: [.taskClock])
-        let before = threadCPUClockNs()
-        try counters.start()
-        var x: UInt64 = 1
-        let until = before + 60_000_000  // 60 ms of CPU
-        while threadCPUClockNs() < until {
-            for i in 0..<10_000 { x = x &* 6364136223846793005 &+ UInt64(i) }
+        var ratios: [Double] = []
+        for _ in 0..<3 {
+            let before = threadCPUClockNs()
+            try counters.start()
+            var x: UInt64 = 1
+            let until = before + 60_000_000  // 60 ms of CPU
+            while threadCPUClockNs() < until {
+                for i in 0..<10_000 { x = x &* 6364136223846793005 &+ UInt64(i) }
+            }
+            let readings = try counters.stop()
+            let cpu = Double(threadCPUClockNs() - before)
+            let taskClock = try #require(readings[0].value)
+            #expect(x != 0)
+            ratios.append(taskClock / cpu)
+            if abs(ratios.last! - 1) < 0.05 { break }
         }
-        let readings = try counters.stop()
-        let cpu = Double(threadCPUClockNs() - before)
-        let taskClock = try #require(readings[0].value)
-        #expect(x != 0)
-        let ratio = taskClock / cpu
-        #expect(ratio > 0.95 && ratio <= 1.05, "task-clock \(taskClock) ns vs CLOCK_THREAD_CPUTIME_ID \(cpu) ns")
+        let best = try #require(ratios.min { abs($0 - 1) < abs($1 - 1) })
+        #expect(best > 0.95 && best <= 1.05, "task-clock / CLOCK_THREAD_CPUTIME_ID over 60 ms windows: \(ratios)")
     }
 
     @Test func pageFaultsCountEveryFreshPage() throws {
