@@ -23,6 +23,7 @@ let package = Package(
             name: "CLinuxNet",
             cSettings: [.define("_GNU_SOURCE")]
         ),
+        .target(name: "CopyprofLimits"),
         .target(
             name: "PerfCounters",
             dependencies: ["CPerfEvent"]
@@ -31,21 +32,35 @@ let package = Package(
             name: "Transports",
             dependencies: [
                 "CLinuxNet",
+                "CopyprofLimits",
                 .product(name: "Histogram", package: "hdrhistogram-swift"),
             ]
         ),
         .target(
-            name: "CopyprofCore",
+            name: "CopyprofProfile",
+            dependencies: ["CopyprofLimits"]
+        ),
+        .target(
+            name: "CopyprofSweep",
             dependencies: [
+                "CopyprofProfile",
+                "CopyprofLimits",
                 "PerfCounters",
                 "Transports",
                 .product(name: "Histogram", package: "hdrhistogram-swift"),
             ]
         ),
+        .target(
+            name: "CopyprofReport",
+            dependencies: ["CopyprofProfile"]
+        ),
         .executableTarget(
             name: "copyprof",
             dependencies: [
-                "CopyprofCore",
+                "CopyprofProfile",
+                "CopyprofSweep",
+                "CopyprofReport",
+                "CopyprofLimits",
                 "PerfCounters",
                 "Transports",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -53,10 +68,22 @@ let package = Package(
         ),
         .testTarget(name: "PerfCountersTests", dependencies: ["PerfCounters", "CPerfEvent"]),
         .testTarget(name: "TransportsTests", dependencies: ["Transports"]),
+        .target(
+            name: "TestSupport",
+            dependencies: ["CopyprofProfile"],
+            path: "Tests/TestSupport"
+        ),
+        .testTarget(name: "CopyprofProfileTests", dependencies: ["CopyprofProfile", "TestSupport"], resources: [.copy("Fixtures")]),
+        .testTarget(name: "CopyprofReportTests", dependencies: ["CopyprofReport", "CopyprofProfile", "TestSupport"], resources: [.copy("Fixtures")]),
         .testTarget(
-            name: "CopyprofCoreTests",
+            name: "CopyprofCLITests",
             dependencies: [
-                "CopyprofCore",
+                "CopyprofProfile",
+                "CopyprofSweep",
+                "CopyprofReport",
+                "PerfCounters",
+                "Transports",
+                "TestSupport",
                 "copyprof",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]

@@ -1,3 +1,4 @@
+import CopyprofLimits
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -22,11 +23,8 @@ public struct MessageLayout: Sendable, Hashable {
 
     /// - Throws: when the size is not a multiple of 8 or is below 64 (each field must hold its stamp).
     public init(messageSize: Int) throws(TransportError) {
-        guard messageSize >= Self.fieldCount * Self.stampSize, messageSize % Self.fieldCount == 0,
-            (messageSize / Self.fieldCount) % Self.stampSize == 0
-        else {
-            throw TransportError(.invalidConfiguration(
-                "message size \(messageSize) B: must be a multiple of 64 and at least 64 (8 fields of 8-byte multiples)"))
+        if let problem = RunLimits.messageSizeProblem(messageSize) {
+            throw TransportError(.invalidConfiguration("message size \(problem)"))
         }
         self.messageSize = messageSize
     }

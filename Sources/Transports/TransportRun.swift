@@ -1,3 +1,4 @@
+import CopyprofLimits
 import Histogram
 #if canImport(Glibc)
 import Glibc
@@ -65,14 +66,17 @@ public struct RunConfiguration: Sendable, Hashable {
 
     func validate() throws(TransportError) -> MessageLayout {
         let layout = try MessageLayout(messageSize: messageSize)
-        guard (1...1024).contains(connections) else {
-            throw TransportError(.invalidConfiguration("connections must be 1...1024, not \(connections)"))
+        guard RunLimits.connections.contains(connections) else {
+            throw TransportError(.invalidConfiguration("connections must be \(RunLimits.connections), not \(connections)"))
         }
-        guard duration > 0, duration <= 86_400 else {
-            throw TransportError(.invalidConfiguration("duration must be above 0 s, not \(duration)"))
+        guard RunLimits.duration.contains(duration) else {
+            throw TransportError(.invalidConfiguration("duration must be in \(RunLimits.duration) s, not \(duration)"))
         }
-        guard ioTimeout > 0 else {
-            throw TransportError(.invalidConfiguration("the I/O timeout must be above 0 s"))
+        guard RunLimits.ioTimeout.contains(ioTimeout) else {
+            throw TransportError(.invalidConfiguration("the I/O timeout must be in \(RunLimits.ioTimeout) s, not \(ioTimeout)"))
+        }
+        guard RunLimits.zeroCopyPoolSize.contains(zeroCopyPoolSize) else {
+            throw TransportError(.invalidConfiguration("the zero-copy pool must be \(RunLimits.zeroCopyPoolSize) sets, not \(zeroCopyPoolSize)"))
         }
         if let corruption = faults.corruption, !(0..<messageSize).contains(corruption.offset) {
             throw TransportError(.invalidConfiguration("corruption offset \(corruption.offset) is outside the message"))

@@ -1,6 +1,6 @@
 import ArgumentParser
 import Foundation
-import CopyprofCore
+import CopyprofProfile
 import PerfCounters
 
 struct CountersCommand: ParsableCommand {

@@ -1,5 +1,6 @@
 import ArgumentParser
-import CopyprofCore
+import CopyprofProfile
+import CopyprofReport
 import Foundation
 
 struct ExportCommand: ParsableCommand {

@@ -1,9 +1,9 @@
 import ArgumentParser
-import CopyprofCore
+import CopyprofProfile
+import CopyprofReport
+import CopyprofSweep
 import Foundation
 import PerfCounters
-import Synchronization
-import Transports
 
 struct RunCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -18,41 +18,54 @@ struct RunCommand: ParsableCommand {
             """
     )
 
-    @Option(help: "Transports, comma-separated: two-copy, marshal, one-copy, zero-copy.")
-    var transports: String?
-    @Option(help: "Message sizes in bytes, comma-separated (multiples of 64).")
-    var sizes: String?
-    @Option(help: "Connection counts, comma-separated; each connection has a sender and a receiver thread.")
-    var threads: String?
-    @Option(help: "Workloads, comma-separated: stream, pingpong.")
-    var modes: String?
-    @Option(help: "Recorded trials per cell.")
+    @Option(
+        help: ArgumentHelp("Transports, comma-separated: \(choices(TransportKind.self)). (default: all)", valueName: "list"),
+        transform: { try parseChoices($0, option: "--transports") })
+    var transports: [TransportKind]?
+    @Option(
+        help: ArgumentHelp(
+            "Message sizes in bytes, comma-separated: multiples of 64 from 64 B to 16 MiB. (default: \(list(SweepPlan().sizes)); --quick: \(list(SweepPlan.quick().sizes)))",
+            valueName: "list"),
+        transform: { try parseIntegers($0, option: "--sizes") })
+    var sizes: [Int]?
+    @Option(
+        help: ArgumentHelp(
+            "Connection counts, comma-separated; each connection has a sender and a receiver thread. (default: \(list(SweepPlan().threads)); --quick: \(list(SweepPlan.quick().threads)))",
+            valueName: "list"),
+        transform: { try parseIntegers($0, option: "--threads") })
+    var threads: [Int]?
+    @Option(
+        help: ArgumentHelp("Workloads, comma-separated: \(choices(Workload.self)). (default: both)", valueName: "list"),
+        transform: { try parseChoices($0, option: "--modes") })
+    var modes: [Workload]?
+    @Option(help: "Recorded trials per cell. (default: \(SweepPlan.defaultTrials); --quick: \(SweepPlan.quick().trials))")
     var trials: Int?
-    @Option(help: "Warm-up trials per cell, not recorded.")
+    @Option(help: "Warm-up trials per cell, not recorded. (default: \(SweepPlan().warmup))")
     var warmup: Int?
-    @Option(help: "Seconds per trial.")
+    @Option(help: "Seconds per trial. (default: \(SweepPlan.defaultDuration))")
     var duration: Double?
-    @Option(help: "Counter events, comma-separated (default: the whole catalog; unavailable ones are recorded as such); 'none' measures rusage only.")
+    @Option(help: "Counter events, comma-separated perf names or subsystem:name tracepoints; 'none' measures rusage only. (default: the whole catalog; events this host cannot count are recorded once with the reason)")
     var events: String?
-    @Option(help: "Verification of received messages: header or full.")
+    @Option(help: "Verification of received messages: \(choices(Verification.self)). (default: header)")
     var verify: Verification?
     @Option(help: "A name for this run, kept in the profile and its file name.")
     var label: String?
-    @Option(help: "The profile's path (default: profiles/<time>-<label>.json).")
+    @Option(help: "The profile's path. (default: profiles/<UTC time>-<label>.json)")
     var output: String?
-    @Flag(help: "A small sweep for a first look (2 sizes, 1 and 2 threads, 3 trials): under 20 seconds.")
+    @Flag(help: "A small sweep for a first look: 2 sizes, 1 and 2 connections, 3 trials.")
     var quick = false
     @Flag(help: "Do not write the report (reports/<profile name>.md) after the profile.")
     var noReport = false
-    @Option(help: "Run the receivers on another host, in its `copyprof serve` at HOST:PORT (numeric address).")
+    @Option(help: "Run the receivers on another host, in its `copyprof serve` at HOST:PORT.")
     var connect: String?
 
+    /// The sweep the options describe: --quick's plan or the default one, with each given option applied.
     func makePlan() throws -> SweepPlan {
         var plan = quick ? SweepPlan.quick() : SweepPlan()
-        if let transports { plan.transports = try parseList(transports, option: "--transports") }
-        if let sizes { plan.sizes = try parseIntegers(sizes, option: "--sizes") }
-        if let threads { plan.threads = try parseIntegers(threads, option: "--threads") }
-        if let modes { plan.modes = try parseList(modes, option: "--modes") }
+        if let transports { plan.transports = transports }
+        if let sizes { plan.sizes = sizes }
+        if let threads { plan.threads = threads }
+        if let modes { plan.modes = modes }
         if let trials { plan.trials = trials }
         if let warmup { plan.warmup = warmup }
         if let duration { plan.duration = duration }
@@ -70,14 +83,13 @@ struct RunCommand: ParsableCommand {
     func validate() throws {
         if let label, label.contains("/") { throw ValidationError("--label cannot contain '/'") }
         if let connect { _ = try parseHostPort(connect, option: "--connect") }
-        _ = try makePlan()
     }
 
     func run() throws {
         let plan = try makePlan()
         let requested = plan.events.compactMap { try? PerfEvent.named($0) }
         let environment = EnvironmentInfo.capture(
-            events: requested, label: label, commandLine: CommandLine.arguments, copyprofVersion: copyprofVersion)
+            events: requested, label: label, commandLine: CommandLine.arguments, copyprofVersion: CopyprofVersion.current)
         let counted = requested.filter { event in environment.events.contains { $0.name == event.name && $0.availability.isOpen } }
         if counted.isEmpty && events != nil && events != "none" {
             let reasons = environment.events.map { "\($0.name): \($0.availability)" }.joined(separator: "; ")
@@ -135,96 +147,6 @@ func defaultProfilePath(label: String?) -> String {
     return "profiles/\(stamp)\(label.map { "-\($0)" } ?? "").json"
 }
 
-func parseList<T: RawRepresentable>(_ text: String, option: String) throws -> [T] where T.RawValue == String, T: CaseIterable {
-    var values: [T] = []
-    for part in text.split(separator: ",").map({ $0.trimmingCharacters(in: .whitespaces) }) where !part.isEmpty {
-        guard let value = T(rawValue: part) else {
-            throw ValidationError("\(option): '\(part)' is not one of \(T.allCases.map(\.rawValue).joined(separator: ", "))")
-        }
-        if !values.contains(where: { $0.rawValue == value.rawValue }) { values.append(value) }
-    }
-    if values.isEmpty { throw ValidationError("\(option) is empty") }
-    return values
-}
 
-func parseIntegers(_ text: String, option: String) throws -> [Int] {
-    var values: [Int] = []
-    for part in text.split(separator: ",").map({ $0.trimmingCharacters(in: .whitespaces) }) where !part.isEmpty {
-        guard let value = Int(part), value > 0 else { throw ValidationError("\(option): '\(part)' is not a positive whole number") }
-        if !values.contains(value) { values.append(value) }
-    }
-    if values.isEmpty { throw ValidationError("\(option) is empty") }
-    return values
-}
-
-/// A line on stderr, prefixed with the tool's name.
-func note(_ text: String) {
-    FileHandle.standardError.write(Data("copyprof: \(text)\n".utf8))
-}
-
-/// Ctrl-C during a run: the first one asks the sweep to stop after the trial in flight; a second one kills at once.
-enum Interruption {
-    private static let flag = Atomic<Bool>(false)
-
-    static var requested: Bool { flag.load(ordering: .relaxed) }
-
-    static func install() {
-        var action = sigaction()
-        action.__sigaction_handler.sa_handler = { _ in Interruption.flag.store(true, ordering: .relaxed) }
-        action.sa_flags = Int32(bitPattern: UInt32(SA_RESETHAND))
-        sigemptyset(&action.sa_mask)
-        sigaction(SIGINT, &action, nil)
-        sigaction(SIGTERM, &action, nil)
-        // A parent may have started us with these blocked; worker threads inherit this mask.
-        var signals = sigset_t()
-        sigemptyset(&signals)
-        sigaddset(&signals, SIGINT)
-        sigaddset(&signals, SIGTERM)
-        pthread_sigmask(SIG_UNBLOCK, &signals, nil)
-    }
-}
-
-/// Progress on stderr: a live line on a terminal, plain lines (one per group of cells) otherwise.
-final class ProgressDisplay {
-    private let isTerminal = isatty(2) == 1
-    private var lastGroupLine = ""
-    private let estimatedSeconds: Double
-    private let runCount: Int
-
-    init(estimatedSeconds: Double, runCount: Int) {
-        self.estimatedSeconds = estimatedSeconds
-        self.runCount = runCount
-        note("\(runCount) runs, about \(duration(estimatedSeconds)) of measuring plus set-up")
-    }
-
-    func update(_ p: SweepProgress) {
-        let what = "\(p.cell.mode.rawValue) \(p.cell.messageSize) B × \(p.cell.threads)"
-        let timing = "\(duration(p.elapsedSeconds)) elapsed, ~\(duration(p.remainingSeconds)) left"
-        if isTerminal {
-            let width = 24
-            let filled = Int(Double(width) * Double(p.runIndex - 1) / Double(max(1, p.runCount)))
-            let bar = String(repeating: "#", count: filled) + String(repeating: ".", count: width - filled)
-            let trial = p.trial.map { "trial \($0)" } ?? "warm-up"
-            let line = "[\(bar)] cell \(p.cellIndex)/\(p.cellCount) \(what) \(p.cell.transport.rawValue) \(trial) — \(timing)"
-            FileHandle.standardError.write(Data("\r\u{1B}[2K\(line)".utf8))
-        } else {
-            let line = "cell \(p.cellIndex)/\(p.cellCount): \(what)"
-            let group = "\(p.cell.mode)\(p.cell.messageSize)\(p.cell.threads)"
-            if group != lastGroupLine {
-                lastGroupLine = group
-                note("\(line) (\(timing))")
-            }
-        }
-    }
-
-    func finish() {
-        if isTerminal { FileHandle.standardError.write(Data("\r\u{1B}[2K".utf8)) }
-    }
-
-    private func duration(_ seconds: Double) -> String {
-        let s = Int(seconds.rounded())
-        return s >= 60 ? "\(s / 60)m\(String(format: "%02d", s % 60))s" : "\(s)s"
-    }
-}
-
-extension Verification: ExpressibleByArgument {}
+/// `64,512` for help texts.
+private func list(_ values: [Int]) -> String { values.map(String.init).joined(separator: ",") }

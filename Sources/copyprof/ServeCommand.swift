@@ -1,5 +1,5 @@
 import ArgumentParser
-import CopyprofCore
+import CopyprofSweep
 import Foundation
 import Transports
 
@@ -33,15 +33,3 @@ struct ServeCommand: ParsableCommand {
     }
 }
 
-/// HOST:PORT or [IPv6]:PORT, numeric.
-func parseHostPort(_ text: String, option: String) throws -> SocketAddress {
-    var host = Substring(text)
-    guard let colon = text.lastIndex(of: ":"), let port = UInt16(text[text.index(after: colon)...]) else {
-        throw ValidationError("\(option) takes HOST:PORT with a numeric address, e.g. 192.0.2.1:7115 or [::1]:7115")
-    }
-    host = text[..<colon]
-    if host.hasPrefix("["), host.hasSuffix("]") { host = host.dropFirst().dropLast() }
-    do { return try SocketAddress(host: String(host), port: port) } catch {
-        throw ValidationError("\(option): \(error.description)")
-    }
-}

@@ -1,0 +1,184 @@
+
+/// Everything one `copyprof run` measured, as stored in a JSON file under profiles/.
+///
+/// Raw per-trial, per-thread values are kept, not only aggregates, so statistics can be recomputed.
+public struct Profile: Codable, Sendable {
+    /// The schema this build writes and reads.
+    public static let currentSchemaVersion = 1
+
+    public var schemaVersion: Int
+    /// Always "copyprof": tells a profile from other JSON.
+    public var tool: String
+    /// `complete`, or `interrupted` when Ctrl-C ended the sweep early.
+    public var status: Status
+    /// Why the sweep ended early, when it did (Ctrl-C, a lost server).
+    public var statusReason: String?
+    public var environment: EnvironmentInfo
+    /// The server's side of a two-host run (`run --connect`); nil for a local run.
+    public var remote: RemoteInfo?
+    public var plan: SweepPlan
+    /// The cells in the order they ran; an interrupted profile may have fewer than the plan.
+    public var cells: [CellRecord]
+
+    public enum Status: String, Codable, Sendable {
+        case complete
+        case interrupted
+    }
+
+    public init(environment: EnvironmentInfo, plan: SweepPlan, cells: [CellRecord] = [], status: Status = .complete) {
+        self.schemaVersion = Self.currentSchemaVersion
+        self.tool = "copyprof"
+        self.status = status
+        self.environment = environment
+        self.plan = plan
+        self.cells = cells
+    }
+
+    /// The cell with this key, if it ran.
+    public func cell(_ key: CellKey) -> CellRecord? { cells.first { $0.key == key } }
+}
+
+/// One cell: its recorded trials, or the error that ended it.
+public struct CellRecord: Codable, Sendable {
+    public var key: CellKey
+    public var trials: [TrialRecord]
+    /// Why the cell has fewer trials than planned (a failed run), if it does.
+    public var error: String?
+
+    public init(key: CellKey, trials: [TrialRecord] = [], error: String? = nil) {
+        self.key = key
+        self.trials = trials
+        self.error = error
+    }
+}
+
+/// One recorded trial of a cell.
+public struct TrialRecord: Codable, Sendable {
+    /// 1-based.
+    public var trial: Int
+    /// From the release of the workers to the last one's end, ns.
+    public var elapsedNs: UInt64
+    /// Bytes the receivers verified (ping-pong: both directions).
+    public var bytes: UInt64
+    /// Messages the receivers verified (ping-pong: both directions).
+    public var messages: UInt64
+    public var integrityErrors: UInt64
+    public var firstMismatch: MismatchRecord?
+    public var partialWrites: UInt64
+    /// Ping-pong round-trip times.
+    public var rtt: RTTRecord?
+    /// Zero-copy sends, completions and copied completions.
+    public var zeroCopy: ZeroCopyRecord?
+    /// Every worker thread.
+    public var workers: [WorkerRecord]
+
+    public init(
+        trial: Int, elapsedNs: UInt64, bytes: UInt64, messages: UInt64, integrityErrors: UInt64,
+        firstMismatch: MismatchRecord?, partialWrites: UInt64, rtt: RTTRecord?, zeroCopy: ZeroCopyRecord?,
+        workers: [WorkerRecord]
+    ) {
+        self.trial = trial
+        self.elapsedNs = elapsedNs
+        self.bytes = bytes
+        self.messages = messages
+        self.integrityErrors = integrityErrors
+        self.firstMismatch = firstMismatch
+        self.partialWrites = partialWrites
+        self.rtt = rtt
+        self.zeroCopy = zeroCopy
+        self.workers = workers
+    }
+
+    /// Verified throughput, Gbit/s.
+    public var throughputGbps: Double { elapsedNs == 0 ? 0 : Double(bytes) * 8 / Double(elapsedNs) }
+    public var durationSeconds: Double { Double(elapsedNs) / 1e9 }
+}
+
+/// One worker thread's measurement in a trial.
+public struct WorkerRecord: Codable, Sendable {
+    public var connection: Int
+    public var role: WorkerRole
+    /// The host the thread ran on, when a run spans two hosts; nil for a local run.
+    public var host: String?
+    /// Wall time of its timed loop, ns.
+    public var wallNs: UInt64
+    public var sent: SenderRecord?
+    public var received: ReceiverRecord?
+    /// Counter deltas of the opened events, by event name, with their group's times.
+    public var counters: [String: CounterRecord]
+    /// Events the profile counts that this thread could not open, with the reason.
+    public var unavailable: [String: String]?
+    /// rusage and CPU clock deltas.
+    public var usage: UsageRecord
+
+    public init(
+        connection: Int, role: WorkerRole, host: String? = nil, wallNs: UInt64, sent: SenderRecord?,
+        received: ReceiverRecord?, counters: [String: CounterRecord], unavailable: [String: String]? = nil,
+        usage: UsageRecord
+    ) {
+        self.connection = connection
+        self.role = role
+        self.host = host
+        self.wallNs = wallNs
+        self.sent = sent
+        self.received = received
+        self.counters = counters
+        self.unavailable = unavailable
+        self.usage = usage
+    }
+}
+
+/// Round-trip times of a ping-pong trial: percentiles and the recorded histogram.
+public struct RTTRecord: Codable, Sendable {
+    public var count: UInt64
+    public var minNs: UInt64
+    public var p50Ns: UInt64
+    public var p90Ns: UInt64
+    public var p99Ns: UInt64
+    public var p999Ns: UInt64
+    public var maxNs: UInt64
+    public var meanNs: Double
+    /// `[value ns, count]` for every non-empty bucket (HdrHistogram, 3 significant digits).
+    public var histogram: [[UInt64]]
+
+    public init(
+        count: UInt64, minNs: UInt64, p50Ns: UInt64, p90Ns: UInt64, p99Ns: UInt64, p999Ns: UInt64, maxNs: UInt64,
+        meanNs: Double, histogram: [[UInt64]]
+    ) {
+        self.count = count
+        self.minNs = minNs
+        self.p50Ns = p50Ns
+        self.p90Ns = p90Ns
+        self.p99Ns = p99Ns
+        self.p999Ns = p999Ns
+        self.maxNs = maxNs
+        self.meanNs = meanNs
+        self.histogram = histogram
+    }
+}
+
+extension TrialRecord {
+    /// The sum of an event's scaled values over the workers (all roles), or nil when any worker did not count it.
+    public func counterSum(_ event: String, role: WorkerRole? = nil) -> Double? {
+        var sum = 0.0
+        var any = false
+        for worker in workers where role == nil || worker.role == role {
+            guard let value = worker.counters[event]?.value else { return nil }
+            sum += value
+            any = true
+        }
+        return any ? sum : nil
+    }
+
+    /// True when any worker's value of the event was scaled for multiplexing.
+    public func counterIsScaled(_ event: String) -> Bool {
+        workers.contains { $0.counters[event]?.isScaled == true }
+    }
+
+    /// CPU time over the workers, ns: task-clock where counted, else CLOCK_THREAD_CPUTIME_ID.
+    public func cpuNs(role: WorkerRole? = nil) -> Double {
+        if let taskClock = counterSum(EventName.taskClock, role: role) { return taskClock }
+        return workers.filter { role == nil || $0.role == role }.reduce(0) { $0 + Double($1.usage.cpuClockNs) }
+    }
+}
+

@@ -1,0 +1,237 @@
+/// The profile's own records of what the lower layers measured. Each mirrors, field for field, what schema version
+/// 1 stored, so the file format does not change when a type of the counters or transports modules does; the sweep
+/// module fills them in.
+
+/// A counter's delta over a worker's timed loop, with its group's enabled and running times (perf's scaling inputs).
+public struct CounterRecord: Codable, Sendable, Hashable {
+    /// The raw delta the counter advanced by.
+    public var raw: UInt64
+    /// Nanoseconds the counter's group was enabled in the region.
+    public var timeEnabled: UInt64
+    /// Nanoseconds the group was on a PMU in the region.
+    public var timeRunning: UInt64
+
+    public init(raw: UInt64, timeEnabled: UInt64, timeRunning: UInt64) {
+        self.raw = raw
+        self.timeEnabled = timeEnabled
+        self.timeRunning = timeRunning
+    }
+
+    /// True when the group ran part of the time and the value is an estimate.
+    public var isScaled: Bool { timeRunning > 0 && timeRunning < timeEnabled }
+
+    /// `running / enabled`; nil when the region had no enabled time.
+    public var runningFraction: Double? { timeEnabled == 0 ? nil : Double(timeRunning) / Double(timeEnabled) }
+
+    /// The estimate of the full count (`raw × enabled / running` when multiplexed); nil when the group never ran.
+    public var value: Double? {
+        guard timeRunning > 0 else { return nil }
+        if timeRunning >= timeEnabled { return Double(raw) }
+        return Double(raw) * Double(timeEnabled) / Double(timeRunning)
+    }
+}
+
+/// A worker thread's rusage and CPU-clock deltas.
+public struct UsageRecord: Codable, Sendable, Hashable {
+    /// User-mode CPU time, ns (`ru_utime`).
+    public var userNs: UInt64
+    /// Kernel-mode CPU time, ns (`ru_stime`).
+    public var systemNs: UInt64
+    /// `ru_nvcsw`.
+    public var voluntarySwitches: UInt64
+    /// `ru_nivcsw`.
+    public var involuntarySwitches: UInt64
+    /// `ru_minflt`.
+    public var minorFaults: UInt64
+    /// `CLOCK_THREAD_CPUTIME_ID`, ns.
+    public var cpuClockNs: UInt64
+
+    public init(
+        userNs: UInt64, systemNs: UInt64, voluntarySwitches: UInt64, involuntarySwitches: UInt64, minorFaults: UInt64,
+        cpuClockNs: UInt64
+    ) {
+        self.userNs = userNs
+        self.systemNs = systemNs
+        self.voluntarySwitches = voluntarySwitches
+        self.involuntarySwitches = involuntarySwitches
+        self.minorFaults = minorFaults
+        self.cpuClockNs = cpuClockNs
+    }
+
+    /// Voluntary plus involuntary switches (saturating: a record read from a file may hold any values).
+    public var contextSwitches: UInt64 {
+        let (sum, overflow) = voluntarySwitches.addingReportingOverflow(involuntarySwitches)
+        return overflow ? .max : sum
+    }
+}
+
+/// What a sender did in a trial.
+public struct SenderRecord: Codable, Sendable, Hashable {
+    public var messages: UInt64
+    public var bytes: UInt64
+    /// send/sendmsg calls (more than messages when writes were partial).
+    public var sendCalls: UInt64
+    public var partialWrites: UInt64
+    /// MSG_ZEROCOPY bookkeeping; nil for the copying transports.
+    public var zeroCopy: ZeroCopyRecord?
+
+    public init(messages: UInt64, bytes: UInt64, sendCalls: UInt64, partialWrites: UInt64, zeroCopy: ZeroCopyRecord?) {
+        self.messages = messages
+        self.bytes = bytes
+        self.sendCalls = sendCalls
+        self.partialWrites = partialWrites
+        self.zeroCopy = zeroCopy
+    }
+}
+
+/// What a receiver verified in a trial.
+public struct ReceiverRecord: Codable, Sendable, Hashable {
+    public var messages: UInt64
+    public var bytes: UInt64
+    public var recvCalls: UInt64
+    public var integrityErrors: UInt64
+    public var firstMismatch: MismatchRecord?
+    /// Messages read after the timed loop (stream: the tail the sender queued before the stop).
+    public var drainedMessages: UInt64
+
+    public init(
+        messages: UInt64, bytes: UInt64, recvCalls: UInt64, integrityErrors: UInt64, firstMismatch: MismatchRecord?,
+        drainedMessages: UInt64
+    ) {
+        self.messages = messages
+        self.bytes = bytes
+        self.recvCalls = recvCalls
+        self.integrityErrors = integrityErrors
+        self.firstMismatch = firstMismatch
+        self.drainedMessages = drainedMessages
+    }
+}
+
+/// Where a receiver found the first message that was not what was sent.
+public struct MismatchRecord: Codable, Sendable, Hashable, CustomStringConvertible {
+    /// The sequence number the receiver expected.
+    public var sequence: UInt64
+    /// The first bad byte within that message.
+    public var offset: Int
+
+    public init(sequence: UInt64, offset: Int) {
+        self.sequence = sequence
+        self.offset = offset
+    }
+
+    public var description: String { "message \(sequence), byte \(offset)" }
+}
+
+/// MSG_ZEROCOPY bookkeeping of a trial.
+public struct ZeroCopyRecord: Codable, Sendable, Hashable {
+    /// Successful zero-copy sends.
+    public var sends: UInt64
+    /// Ids the kernel reported complete.
+    public var completions: UInt64
+    /// Completions flagged `SO_EE_CODE_ZEROCOPY_COPIED`.
+    public var copiedCompletions: UInt64
+    /// Error-queue notifications read.
+    public var notifications: UInt64
+    /// ENOBUFS returns (back-pressure).
+    public var enobufs: UInt64
+    /// Waits for completions before a field set could be rewritten.
+    public var reuseWaits: UInt64
+
+    public init(
+        sends: UInt64 = 0, completions: UInt64 = 0, copiedCompletions: UInt64 = 0, notifications: UInt64 = 0,
+        enobufs: UInt64 = 0, reuseWaits: UInt64 = 0
+    ) {
+        self.sends = sends
+        self.completions = completions
+        self.copiedCompletions = copiedCompletions
+        self.notifications = notifications
+        self.enobufs = enobufs
+        self.reuseWaits = reuseWaits
+    }
+
+    /// copiedCompletions / completions, or nil with no completions.
+    public var copiedShare: Double? { completions == 0 ? nil : Double(copiedCompletions) / Double(completions) }
+
+    /// The sum of two trials' or threads' bookkeeping (saturating).
+    public static func + (a: ZeroCopyRecord, b: ZeroCopyRecord) -> ZeroCopyRecord {
+        func add(_ x: UInt64, _ y: UInt64) -> UInt64 {
+            let (s, o) = x.addingReportingOverflow(y)
+            return o ? .max : s
+        }
+        return ZeroCopyRecord(
+            sends: add(a.sends, b.sends), completions: add(a.completions, b.completions),
+            copiedCompletions: add(a.copiedCompletions, b.copiedCompletions),
+            notifications: add(a.notifications, b.notifications), enobufs: add(a.enobufs, b.enobufs),
+            reuseWaits: add(a.reuseWaits, b.reuseWaits))
+    }
+}
+
+/// What became of one event when it was opened.
+public struct AvailabilityRecord: Codable, Sendable, Hashable, CustomStringConvertible {
+    /// The outcome of opening an event, as the counters module names it.
+    public enum State: String, Codable, Sendable, CaseIterable {
+        case counted
+        case userOnly = "user-only"
+        case notSupported = "not-supported"
+        case notPermitted = "not-permitted"
+        case failed
+    }
+
+    public var state: State
+    /// Why, in one line; nil when counted.
+    public var reason: String?
+    public var errno: Int32?
+
+    public init(state: State, reason: String? = nil, errno: Int32? = nil) {
+        self.state = state
+        self.reason = reason
+        self.errno = errno
+    }
+
+    /// True when the event produced values (`counted` or `user-only`).
+    public var isOpen: Bool { state == .counted || state == .userOnly }
+
+    public var description: String { reason.map { "\(state.rawValue): \($0)" } ?? state.rawValue }
+}
+
+/// One event of the plan and whether the host could count it.
+public struct EventProbeRecord: Codable, Sendable, Hashable {
+    public var name: String
+    /// `hardware`, `cache`, `software` or `tracepoint`.
+    public var kind: String
+    public var summary: String
+    public var availability: AvailabilityRecord
+
+    public init(name: String, kind: String, summary: String, availability: AvailabilityRecord) {
+        self.name = name
+        self.kind = kind
+        self.summary = summary
+        self.availability = availability
+    }
+}
+
+/// The event names a profile's counter maps use (perf's names), for the metrics that read them.
+public enum EventName {
+    public static let cycles = "cycles"
+    public static let instructions = "instructions"
+    public static let l1dLoads = "L1-dcache-loads"
+    public static let l1dLoadMisses = "L1-dcache-load-misses"
+    public static let llcLoads = "LLC-loads"
+    public static let llcLoadMisses = "LLC-load-misses"
+    public static let branchMisses = "branch-misses"
+    public static let taskClock = "task-clock"
+    public static let contextSwitches = "context-switches"
+    public static let cpuMigrations = "cpu-migrations"
+    public static let pageFaults = "page-faults"
+    /// The tracepoint hit once per skb copied to user space by `recv()`.
+    public static let receiveCopy = "skb:skb_copy_datagram_iovec"
+
+    /// Every event of the catalog, in the order `copyprof counters` lists them.
+    public static let catalog = [
+        cycles, instructions, l1dLoads, l1dLoadMisses, llcLoads, llcLoadMisses, branchMisses, taskClock, contextSwitches,
+        cpuMigrations, pageFaults, receiveCopy,
+    ]
+
+    /// Hardware and cache events: they need a PMU.
+    public static let hardware: Set<String> = [cycles, instructions, l1dLoads, l1dLoadMisses, llcLoads, llcLoadMisses, branchMisses]
+}

@@ -1,0 +1,77 @@
+import CopyprofProfile
+
+/// One row per trial, for pandas and spreadsheets. Counter columns are summed over sender and receiver threads and
+/// are empty where the counter was not counted (never 0 for "unknown").
+public enum CSVExport {
+    /// The fixed leading columns, in this order; scripts rely on them.
+    public static let columns = [
+        "transport", "mode", "message_size", "threads", "trial", "duration_s", "bytes", "messages", "throughput_gbps",
+        "rtt_p50_us", "rtt_p99_us", "cycles", "instructions", "l1d_misses", "llc_misses", "context_switches",
+        "task_clock_ns", "cycles_per_byte", "cpu_ns_per_byte", "zerocopy_sends", "zerocopy_completions",
+        "zerocopy_copied", "integrity_errors",
+    ]
+
+    /// Per-role and rusage columns after the fixed ones.
+    public static let extraColumns = [
+        "sender_task_clock_ns", "receiver_task_clock_ns", "sender_context_switches", "receiver_context_switches",
+        "user_cpu_ns", "system_cpu_ns", "voluntary_switches", "involuntary_switches", "kernel_recv_copies",
+        "partial_writes", "scaled_counters",
+    ]
+
+    /// The whole CSV text, header first.
+    public static func render(_ profile: Profile) -> String {
+        var out = (columns + extraColumns).joined(separator: ",") + "\n"
+        for cell in profile.cells {
+            for trial in cell.trials {
+                out += row(cell.key, trial).joined(separator: ",") + "\n"
+            }
+        }
+        return out
+    }
+
+    static func row(_ key: CellKey, _ trial: TrialRecord) -> [String] {
+        func counter(_ event: String, role: WorkerRole? = nil) -> String { number(trial.counterSum(event, role: role)) }
+        let usage = trial.workers.map(\.usage)
+        let scaled = EventName.catalog.filter { trial.counterIsScaled($0) }
+        return [
+            key.transport.rawValue, key.mode.rawValue, String(key.messageSize), String(key.threads), String(trial.trial),
+            number(trial.durationSeconds, digits: 6), String(trial.bytes), String(trial.messages),
+            number(Metric.throughput.value(of: trial), digits: 4),
+            number(Metric.rttP50.value(of: trial), digits: 3),
+            number(Metric.rttP99.value(of: trial), digits: 3),
+            counter(EventName.cycles), counter(EventName.instructions), counter(EventName.l1dLoadMisses), counter(EventName.llcLoadMisses),
+            counter(EventName.contextSwitches), counter(EventName.taskClock),
+            number(Metric.cyclesPerByte.value(of: trial), digits: 4),
+            number(Metric.cpuNsPerByte.value(of: trial), digits: 4),
+            trial.zeroCopy.map { String($0.sends) } ?? "", trial.zeroCopy.map { String($0.completions) } ?? "",
+            trial.zeroCopy.map { String($0.copiedCompletions) } ?? "", String(trial.integrityErrors),
+            counter(EventName.taskClock, role: .sender), counter(EventName.taskClock, role: .receiver),
+            counter(EventName.contextSwitches, role: .sender), counter(EventName.contextSwitches, role: .receiver),
+            String(usage.reduce(0) { $0 + $1.userNs }), String(usage.reduce(0) { $0 + $1.systemNs }),
+            String(usage.reduce(0) { $0 + $1.voluntarySwitches }), String(usage.reduce(0) { $0 + $1.involuntarySwitches }),
+            counter(EventName.receiveCopy), String(trial.partialWrites),
+            scaled.isEmpty ? "" : "\"\(scaled.joined(separator: " "))\"",
+        ]
+    }
+
+    /// A number as CSV text: integers without a decimal point, others with up to `digits` decimals; nil is empty.
+    static func number(_ value: Double?, digits: Int = 0) -> String {
+        guard let value, value.isFinite else { return "" }
+        if value == value.rounded() && abs(value) < 1e15 { return String(Int64(value)) }
+        return formatDecimal(value, digits: max(digits, 1))
+    }
+}
+
+/// `value` with at most `digits` decimals, trailing zeros dropped (no locale, no Foundation formatter).
+func formatDecimal(_ value: Double, digits: Int) -> String {
+    var scale = 1.0
+    for _ in 0..<digits { scale *= 10 }
+    let rounded = (value * scale).rounded() / scale
+    var text = String(rounded)
+    if text.contains("e") { return text }
+    if text.contains(".") {
+        while text.hasSuffix("0") { text.removeLast() }
+        if text.hasSuffix(".") { text.removeLast() }
+    }
+    return text
+}

@@ -1,0 +1,164 @@
+import CopyprofProfile
+
+/// A number derived from a trial, with a unit and the direction in which it is better.
+public enum Metric: String, CaseIterable, Sendable, Codable, Hashable {
+    /// Verified throughput.
+    case throughput = "throughput"
+    /// Verified messages per second (ping-pong: both directions).
+    case messageRate = "message-rate"
+    case rttP50 = "rtt-p50"
+    case rttP90 = "rtt-p90"
+    case rttP99 = "rtt-p99"
+    case rttP999 = "rtt-p99.9"
+    /// CPU cycles of sender and receiver threads per verified byte.
+    case cyclesPerByte = "cycles-per-byte"
+    case instructionsPerByte = "instructions-per-byte"
+    /// Instructions per cycle.
+    case ipc = "ipc"
+    /// CPU time of sender and receiver threads per verified byte — task-clock, or the threads' CPU clock where
+    /// task-clock was not counted: netperf's service demand.
+    case cpuNsPerByte = "cpu-ns-per-byte"
+    case l1dMissesPerKB = "l1d-misses-per-kb"
+    case llcMissesPerKB = "llc-misses-per-kb"
+    case l1dMissRatio = "l1d-miss-ratio"
+    case llcMissRatio = "llc-miss-ratio"
+    case contextSwitchesPerMB = "context-switches-per-mb"
+    case contextSwitchesPerSecond = "context-switches-per-s"
+    /// Share of the threads' CPU time spent in the kernel (rusage).
+    case kernelCPUShare = "kernel-cpu-share"
+    /// Share of the CPU time spent by sender threads.
+    case senderCPUShare = "sender-cpu-share"
+    /// Share of zero-copy completions the kernel flagged as copied.
+    case zeroCopyCopiedShare = "zerocopy-copied-share"
+    /// `skb:skb_copy_datagram_iovec` events per verified message: the kernel's receive copies.
+    case kernelRecvCopiesPerMessage = "kernel-recv-copies-per-message"
+
+    /// Whether larger is better (nil: neither, the metric describes rather than ranks).
+    public var higherIsBetter: Bool? {
+        switch self {
+        case .throughput, .messageRate, .ipc: return true
+        case .kernelCPUShare, .senderCPUShare: return nil
+        default: return false
+        }
+    }
+
+    public var unit: String {
+        switch self {
+        case .throughput: return "Gbit/s"
+        case .messageRate: return "msg/s"
+        case .rttP50, .rttP90, .rttP99, .rttP999: return "µs"
+        case .cyclesPerByte: return "cycles/B"
+        case .instructionsPerByte: return "instr/B"
+        case .ipc: return "instr/cycle"
+        case .cpuNsPerByte: return "ns/B"
+        case .l1dMissesPerKB, .llcMissesPerKB: return "misses/KB"
+        case .l1dMissRatio, .llcMissRatio, .kernelCPUShare, .senderCPUShare, .zeroCopyCopiedShare: return "%"
+        case .contextSwitchesPerMB: return "switches/MB"
+        case .contextSwitchesPerSecond: return "switches/s"
+        case .kernelRecvCopiesPerMessage: return "copies/msg"
+        }
+    }
+
+    /// A short name for table headers.
+    public var title: String {
+        switch self {
+        case .throughput: return "throughput"
+        case .messageRate: return "message rate"
+        case .rttP50: return "RTT p50"
+        case .rttP90: return "RTT p90"
+        case .rttP99: return "RTT p99"
+        case .rttP999: return "RTT p99.9"
+        case .cyclesPerByte: return "cycles/byte"
+        case .instructionsPerByte: return "instructions/byte"
+        case .ipc: return "IPC"
+        case .cpuNsPerByte: return "CPU ns/byte"
+        case .l1dMissesPerKB: return "L1d misses/KB"
+        case .llcMissesPerKB: return "LLC misses/KB"
+        case .l1dMissRatio: return "L1d miss ratio"
+        case .llcMissRatio: return "LLC miss ratio"
+        case .contextSwitchesPerMB: return "context switches/MB"
+        case .contextSwitchesPerSecond: return "context switches/s"
+        case .kernelCPUShare: return "kernel CPU share"
+        case .senderCPUShare: return "sender CPU share"
+        case .zeroCopyCopiedShare: return "zero-copy copied"
+        case .kernelRecvCopiesPerMessage: return "kernel receive copies/msg"
+        }
+    }
+
+    /// Decimals shown for this metric's medians.
+    public var digits: Int {
+        switch self {
+        case .throughput, .ipc, .cpuNsPerByte, .cyclesPerByte, .instructionsPerByte, .kernelRecvCopiesPerMessage: return 3
+        case .messageRate, .contextSwitchesPerSecond, .zeroCopyCopiedShare: return 0
+        default: return 1
+        }
+    }
+
+    /// The counter events the metric needs (empty: none).
+    public var events: [String] {
+        switch self {
+        case .cyclesPerByte: return [EventName.cycles]
+        case .instructionsPerByte: return [EventName.instructions]
+        case .ipc: return [EventName.cycles, EventName.instructions]
+        case .l1dMissesPerKB: return [EventName.l1dLoadMisses]
+        case .llcMissesPerKB: return [EventName.llcLoadMisses]
+        case .l1dMissRatio: return [EventName.l1dLoadMisses, EventName.l1dLoads]
+        case .llcMissRatio: return [EventName.llcLoadMisses, EventName.llcLoads]
+        case .contextSwitchesPerMB, .contextSwitchesPerSecond: return [EventName.contextSwitches]
+        case .kernelRecvCopiesPerMessage: return [EventName.receiveCopy]
+        default: return []
+        }
+    }
+
+    /// The metric's value for a trial; nil ("n/a", never 0) when an input was not counted or does not apply.
+    public func value(of trial: TrialRecord) -> Double? {
+        let bytes = Double(trial.bytes)
+        let seconds = trial.durationSeconds
+        func sum(_ event: String) -> Double? { trial.counterSum(event) }
+        func perByte(_ x: Double?) -> Double? { x.flatMap { bytes > 0 ? $0 / bytes : nil } }
+        func ratio(_ a: Double?, _ b: Double?) -> Double? {
+            guard let a, let b, b > 0 else { return nil }
+            return a / b
+        }
+        switch self {
+        case .throughput: return seconds > 0 ? trial.throughputGbps : nil
+        case .messageRate: return seconds > 0 ? Double(trial.messages) / seconds : nil
+        case .rttP50: return trial.rtt.map { Double($0.p50Ns) / 1000 }
+        case .rttP90: return trial.rtt.map { Double($0.p90Ns) / 1000 }
+        case .rttP99: return trial.rtt.map { Double($0.p99Ns) / 1000 }
+        case .rttP999: return trial.rtt.map { Double($0.p999Ns) / 1000 }
+        case .cyclesPerByte: return perByte(sum(EventName.cycles))
+        case .instructionsPerByte: return perByte(sum(EventName.instructions))
+        case .ipc: return ratio(sum(EventName.instructions), sum(EventName.cycles))
+        case .cpuNsPerByte: return perByte(trial.cpuNs())
+        case .l1dMissesPerKB: return sum(EventName.l1dLoadMisses).flatMap { bytes > 0 ? $0 / (bytes / 1024) : nil }
+        case .llcMissesPerKB: return sum(EventName.llcLoadMisses).flatMap { bytes > 0 ? $0 / (bytes / 1024) : nil }
+        case .l1dMissRatio: return ratio(sum(EventName.l1dLoadMisses), sum(EventName.l1dLoads)).map { $0 * 100 }
+        case .llcMissRatio: return ratio(sum(EventName.llcLoadMisses), sum(EventName.llcLoads)).map { $0 * 100 }
+        case .contextSwitchesPerMB:
+            return sum(EventName.contextSwitches).flatMap { bytes > 0 ? $0 / (bytes / 1e6) : nil }
+        case .contextSwitchesPerSecond: return sum(EventName.contextSwitches).flatMap { seconds > 0 ? $0 / seconds : nil }
+        case .kernelCPUShare:
+            let user = trial.workers.reduce(0.0) { $0 + Double($1.usage.userNs) }
+            let system = trial.workers.reduce(0.0) { $0 + Double($1.usage.systemNs) }
+            return ratio(system, user + system).map { $0 * 100 }
+        case .senderCPUShare: return ratio(trial.cpuNs(role: .sender), trial.cpuNs()).map { $0 * 100 }
+        case .zeroCopyCopiedShare: return trial.zeroCopy?.copiedShare.map { $0 * 100 }
+        case .kernelRecvCopiesPerMessage:
+            return ratio(sum(EventName.receiveCopy), Double(trial.messages))
+        }
+    }
+
+    /// True when any input counter of the trial was scaled for multiplexing.
+    public func isScaled(in trial: TrialRecord) -> Bool {
+        events.contains { trial.counterIsScaled($0) }
+    }
+
+    /// The metric's summary over a cell's trials, or nil when it is n/a in every trial.
+    public func summary(of cell: CellRecord) -> Summary? {
+        Summary(cell.trials.compactMap { value(of: $0) }, scaled: cell.trials.contains { isScaled(in: $0) })
+    }
+
+    /// The metric's format for medians: the same in tables and findings.
+    public func format(_ value: Double?) -> String { fixed(value, digits) }
+}

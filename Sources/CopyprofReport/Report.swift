@@ -1,0 +1,245 @@
+import CopyprofProfile
+import Foundation
+
+/// A Markdown report of one profile, with SVG charts beside it.
+public struct Report: Sendable {
+    public let analysis: Analysis
+    /// The profile's path, as the report names it.
+    public var source: String
+    /// The folder the charts go in, relative to the Markdown file.
+    public var chartFolder: String
+
+    public init(profile: Profile, source: String, chartFolder: String) {
+        analysis = Analysis(profile: profile)
+        self.source = source
+        self.chartFolder = chartFolder
+    }
+
+    var profile: Profile { analysis.profile }
+
+    /// The charts: file name and SVG text.
+    public var charts: [(name: String, svg: String)] {
+        var out: [(String, String)] = []
+        let a = analysis
+        func panels(_ metric: Metric, _ mode: Workload) -> [LineChart.Panel] {
+            a.sizes.map { size in
+                LineChart.Panel(title: "\(size) B messages", series: a.transports.map { t in
+                    LineChart.Series(name: t.rawValue, points: a.threadCounts.compactMap { n in
+                        a.summary(metric, t, mode, size, n).map { (Double(n), $0.median) }
+                    })
+                })
+            }
+        }
+        let threadTicks = a.threadCounts.map(Double.init)
+        if a.modes.contains(.stream) {
+            out.append(("throughput-vs-threads.svg", LineChart(
+                title: "Stream throughput vs threads (median of trials)", xLabel: "connections (sender + receiver thread each)",
+                yLabel: "throughput, Gbit/s", logX: true, xTicks: threadTicks, panels: panels(.throughput, .stream)).svg()))
+            out.append(("context-switches-vs-threads.svg", LineChart(
+                title: "Stream context switches per MB vs threads", xLabel: "connections",
+                yLabel: "context switches per MB", logX: true, logY: true, xTicks: threadTicks,
+                panels: panels(.contextSwitchesPerMB, .stream)).svg()))
+        }
+        if a.modes.contains(.pingpong) {
+            out.append(("rtt-vs-threads.svg", LineChart(
+                title: "Ping-pong RTT p50 vs threads", xLabel: "connections", yLabel: "round-trip time p50, µs", logX: true,
+                xTicks: threadTicks, panels: panels(.rttP50, .pingpong)).svg()))
+        }
+        let threads = a.threadCounts.first ?? 1
+        out.append(("cost-per-byte-vs-size.svg", LineChart(
+            title: "CPU time per byte vs message size (\(threads) thread\(threads == 1 ? "" : "s"))", xLabel: "message size, bytes",
+            yLabel: "CPU ns per byte (task-clock)", logX: true, logY: true, xTicks: a.sizes.map(Double.init),
+            panels: a.modes.map { mode in
+                LineChart.Panel(title: mode.rawValue, series: a.transports.map { t in
+                    LineChart.Series(name: t.rawValue, points: a.sizes.compactMap { s in
+                        a.summary(.cpuNsPerByte, t, mode, s, threads).map { (Double(s), $0.median) }
+                    })
+                })
+            }).svg()))
+        out.append(("cache-deltas.svg", cacheDeltaChart().svg()))
+        return out
+    }
+
+    /// Per-cache-level change against two-copy, or — without cache counters — the CPU-per-byte change that ran instead.
+    func cacheDeltaChart() -> BarChart {
+        let a = analysis
+        let threads = a.threadCounts.first ?? 1
+        let others = a.transports.filter { $0 != .twoCopy }
+        let levels: [(String, Metric)] = [("L1d", .l1dMissesPerKB), ("LLC", .llcMissesPerKB)].filter { a.measured($0.1, mode: .stream) }
+        let metrics = levels.isEmpty ? [("CPU ns/B", Metric.cpuNsPerByte)] : levels
+        var categories: [String] = []
+        var values: [[Double?]] = others.map { _ in [] }
+        for (label, metric) in metrics {
+            for size in a.sizes {
+                categories.append("\(label) \(size) B")
+                for (i, t) in others.enumerated() {
+                    let c = a.contrast(metric, a.key(t, .stream, size, threads), a.key(.twoCopy, .stream, size, threads))
+                    values[i].append(c?.change)
+                }
+            }
+        }
+        let title = levels.isEmpty
+            ? "No cache counters here: change in CPU ns/byte vs two-copy (stream, \(threads) thread)"
+            : "Change in cache misses per KB vs two-copy (stream, \(threads) thread)"
+        return BarChart(title: title, yLabel: "change vs two-copy, %", categories: categories,
+                        series: others.enumerated().map { ($0.element.rawValue, values[$0.offset]) },
+                        colorOffset: a.transports.contains(.twoCopy) ? 1 : 0)
+    }
+
+    /// The Markdown text.
+    public var markdown: String {
+        let env = profile.environment
+        var md = "# copyprof report: \(env.label ?? (source as NSString).lastPathComponent)\n\n"
+        md += "Generated from `\(source)` by copyprof \(CopyprofVersion.current). Measured \(env.startTime)"
+        md += env.endTime.map { " to \($0)" } ?? ""
+        md += " on `\(env.hostname)`.\n\n"
+        if profile.status == .interrupted {
+            md += "> **Incomplete profile**: the run was interrupted; only the trials that finished are here.\n\n"
+        }
+        md += "## Findings\n\n"
+        for finding in analysis.findings {
+            md += "### \(finding.title)\n\n\(finding.text)\n\n"
+        }
+        md += environmentSection()
+        md += countersSection()
+        md += methodSection()
+        md += resultsSections()
+        md += "## Charts\n\n"
+        for chart in charts {
+            md += "![\(chart.name)](\(chartFolder)/\(chart.name))\n\n"
+        }
+        return md
+    }
+
+    func environmentSection() -> String {
+        let env = profile.environment
+        var md = "## Environment\n\n| | |\n|---|---|\n"
+        let rows: [(String, String)] = [
+            ("CPU", "\(env.cpuModel), \(env.cpuCount) CPUs\(env.virtualized ? " (virtual machine)" : "")"),
+            ("memory", "\(formatDecimal(Double(env.memoryBytes) / 1_073_741_824, digits: 1)) GiB"),
+            ("kernel", env.kernelRelease), ("distribution", env.distribution),
+            ("perf_event_paranoid", env.perfEventParanoid.map(String.init) ?? "unreadable"),
+            ("PMUs", env.pmus.joined(separator: ", ") + (env.hasHardwarePMU ? "" : " (no hardware PMU)")),
+            ("loopback MTU", env.loopbackMTU.map(String.init) ?? "?"),
+            ("net.core.optmem_max", env.optmemMax.map(String.init) ?? "?"),
+            ("tcp_wmem / tcp_rmem", "\(env.tcpWmem ?? "?") / \(env.tcpRmem ?? "?")"),
+            ("Swift / copyprof", "\(env.swiftVersion) / \(env.copyprofVersion)"),
+            ("command", "`\(env.commandLine.joined(separator: " "))`"),
+        ]
+        var all = rows
+        if let remote = profile.remote {
+            let server = remote.serverEnvironment
+            all += [
+                ("server (receivers)", "\(remote.server): \(server.hostname), \(server.cpuModel), \(server.cpuCount) CPUs, kernel \(server.kernelRelease)"
+                    + (server.hasHardwarePMU ? "" : ", no hardware PMU")),
+                ("path, client → server", remote.clientPath.description),
+                ("path, server → client", remote.serverPath?.description ?? "unknown"),
+            ]
+        }
+        for (k, v) in all { md += "| \(k) | \(v.replacingOccurrences(of: "|", with: "\\|")) |\n" }
+        return md + "\n"
+    }
+
+    func countersSection() -> String {
+        var md = "## Counters\n\n"
+        let counted = profile.environment.events.filter { $0.availability.isOpen }
+        let missing = profile.environment.events.filter { !$0.availability.isOpen }
+        md += "Counted in every sender and receiver thread, around its timed loop: "
+        md += counted.isEmpty ? "none.\n\n" : counted.map { "`\($0.name)`\($0.availability.state == .userOnly ? " (user space only)" : "")" }.joined(separator: ", ") + ".\n\n"
+        if !missing.isEmpty {
+            md += "Not counted, and why:\n\n"
+            for probe in missing { md += "- `\(probe.name)`: \(probe.availability.description)\n" }
+            md += "\nMetrics that need them are shown as n/a, never as 0.\n\n"
+        }
+        return md
+    }
+
+    func methodSection() -> String {
+        let plan = profile.plan
+        let trials = profile.cells.reduce(0) { $0 + $1.trials.count }
+        return """
+            ## Method
+
+            - Matrix: transports \(plan.transports.map(\.rawValue).joined(separator: ", ")); sizes \(plan.sizes.map(String.init).joined(separator: ", ")) B; \
+            \(plan.threads.map(String.init).joined(separator: ", ")) connections (a sender and a receiver thread each); workloads \(plan.modes.map(\.rawValue).joined(separator: ", ")).
+            - Per cell: \(plan.warmup) warm-up and \(plan.trials) recorded trials of \(formatDecimal(plan.duration, digits: 3)) s, \
+            fresh connections each; transports interleaved within each group of cells with the same workload, size and threads. \
+            \(profile.cells.count) cells, \(trials) trials recorded.
+            - Verification: `\(plan.verification.rawValue)`\(plan.verification == .header ? " (sequence number and length of every message)" : " (every byte of every message)").
+            - Tables show the median of the trials with its 95% confidence interval from order statistics in brackets \
+            (none below 6 trials). Differences are tested with the two-sided Mann-Whitney U test at α = \(formatDecimal(analysis.alpha, digits: 2)).\(plan.trials < 6 ? "\n- ⚠ \(plan.trials) trials per cell: fewer than 6, so no confidence intervals\(plan.trials < 4 ? ", and too few for a significant Mann-Whitney test" : ""); use --trials 6 or more for conclusions." : "")
+
+
+            """
+    }
+
+    func resultsSections() -> String {
+        var md = ""
+        let tables: [(Workload, Metric)] = [
+            (.stream, .throughput), (.stream, .cpuNsPerByte), (.stream, .cyclesPerByte), (.stream, .l1dMissesPerKB),
+            (.stream, .llcMissesPerKB), (.stream, .contextSwitchesPerMB), (.stream, .kernelRecvCopiesPerMessage),
+            (.stream, .kernelCPUShare),
+            (.pingpong, .rttP50), (.pingpong, .rttP99), (.pingpong, .cpuNsPerByte), (.pingpong, .contextSwitchesPerMB),
+        ]
+        for mode in analysis.modes {
+            md += "## \(mode == .stream ? "Stream" : "Ping-pong") results\n\n"
+            for (m, metric) in tables where m == mode {
+                guard analysis.measured(metric, mode: mode) else {
+                    if !metric.events.isEmpty { md += "**\(metric.title)**: n/a — not counted on this host.\n\n" }
+                    continue
+                }
+                md += table(metric, mode)
+            }
+        }
+        return md
+    }
+
+    /// Rows size × threads, columns transports: median [low, high].
+    func table(_ metric: Metric, _ mode: Workload) -> String {
+        let a = analysis
+        let direction = metric.higherIsBetter.map { $0 ? "higher is better" : "lower is better" } ?? "descriptive"
+        var md = "**\(metric.title)** (\(metric.unit), \(direction))\n\n| size | threads | "
+        md += a.transports.map(\.rawValue).joined(separator: " | ") + " |\n|---:|---:|" + String(repeating: "---:|", count: a.transports.count) + "\n"
+        var notes: [String] = []
+        for size in a.sizes {
+            for threads in a.threadCounts {
+                md += "| \(size) | \(threads) |"
+                for t in a.transports {
+                    guard let s = a.summary(metric, t, mode, size, threads) else {
+                        md += " n/a |"
+                        continue
+                    }
+                    var cell = " \(metric.format(s.median))"
+                    if let low = s.low, let high = s.high { cell += " [\(metric.format(low)), \(metric.format(high))]" }
+                    if !s.warnings.isEmpty {
+                        notes.append("\(t.rawValue) \(size) B × \(threads): " + s.warnings.joined(separator: "; "))
+                        cell += " ⚠"
+                    }
+                    md += cell + " |"
+                }
+                md += "\n"
+            }
+        }
+        md += "\n"
+        if !notes.isEmpty {
+            let shown = notes.prefix(6)
+            md += "⚠ " + shown.joined(separator: ". ") + (notes.count > shown.count ? ". (\(notes.count - shown.count) more cells flagged.)" : ".") + "\n\n"
+        }
+        return md
+    }
+
+    /// Writes the Markdown to `path` and the charts into `chartFolder` beside it, each atomically.
+    public func write(to path: String) throws(CopyprofError) {
+        let directory = (path as NSString).deletingLastPathComponent
+        let chartsPath = (directory.isEmpty ? "" : directory + "/") + chartFolder
+        for chart in charts { try AtomicFile.write(Data(chart.svg.utf8), to: chartsPath + "/" + chart.name) }
+        try AtomicFile.write(Data(markdown.utf8), to: path)
+    }
+
+    /// `reports/<profile name>.md` and its chart folder name.
+    public static func defaultPaths(forProfile path: String) -> (markdown: String, charts: String) {
+        let base = ((path as NSString).lastPathComponent as NSString).deletingPathExtension
+        return ("reports/\(base).md", "\(base)-charts")
+    }
+}
+

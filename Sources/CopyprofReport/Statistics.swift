@@ -1,0 +1,143 @@
+import CopyprofProfile
+import Foundation
+
+/// Order statistics of small samples, as benchstat uses them.
+public enum Statistics {
+    /// The median: the middle value, or the mean of the two middle values; nil for no values.
+    public static func median(_ values: [Double]) -> Double? {
+        guard !values.isEmpty else { return nil }
+        let sorted = values.sorted()
+        let mid = sorted.count / 2
+        return sorted.count % 2 == 1 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2
+    }
+
+    /// A confidence interval for the median from order statistics: `[x(k), x(n-k+1)]` with the largest k whose exact
+    /// binomial coverage `1 - 2·P(Bin(n, ½) ≤ k-1)` is at least `confidence`. Nil when even `[min, max]` covers less
+    /// (n < 6 at 95%).
+    public static func medianConfidenceInterval(_ values: [Double], confidence: Double = 0.95)
+        -> (low: Double, high: Double, coverage: Double)?
+    {
+        let n = values.count
+        guard n >= 1 else { return nil }
+        let sorted = values.sorted()
+        var best: (Int, Double)?
+        var cumulative = 0.0  // P(B <= k-1)
+        for k in 1...((n + 1) / 2) {
+            cumulative += binomialHalf(n, k - 1)
+            let coverage = 1 - 2 * cumulative
+            if coverage >= confidence { best = (k, coverage) } else { break }
+        }
+        guard let (k, coverage) = best else { return nil }
+        return (sorted[k - 1], sorted[n - k], coverage)
+    }
+
+    /// C(n, k) / 2^n.
+    static func binomialHalf(_ n: Int, _ k: Int) -> Double {
+        var logC = 0.0
+        for i in 0..<k { logC += log(Double(n - i)) - log(Double(i + 1)) }
+        return exp(logC - Double(n) * log(2))
+    }
+
+    /// The two-sided Mann-Whitney U test of two independent samples.
+    ///
+    /// Like scipy.stats.mannwhitneyu(x, y, alternative='two-sided', method='auto'): the exact distribution of U when
+    /// one sample has at most 8 values and there are no ties, otherwise the normal approximation with tie correction
+    /// and continuity correction. `u` is the statistic of `x`.
+    public static func mannWhitneyU(_ x: [Double], _ y: [Double]) -> (u: Double, p: Double)? {
+        let n1 = x.count, n2 = y.count
+        guard n1 > 0, n2 > 0 else { return nil }
+        let all = (x.map { ($0, 0) } + y.map { ($0, 1) }).sorted { $0.0 < $1.0 }
+        var ranks = [Double](repeating: 0, count: all.count)
+        var tieTerm = 0.0
+        var hasTies = false
+        var i = 0
+        while i < all.count {
+            var j = i
+            while j + 1 < all.count && all[j + 1].0 == all[i].0 { j += 1 }
+            let rank = Double(i + j + 2) / 2  // average of 1-based ranks i+1...j+1
+            for k in i...j { ranks[k] = rank }
+            let t = Double(j - i + 1)
+            if t > 1 {
+                hasTies = true
+                tieTerm += t * t * t - t
+            }
+            i = j + 1
+        }
+        let r1 = zip(all, ranks).filter { $0.0.1 == 0 }.reduce(0.0) { $0 + $1.1 }
+        let u1 = r1 - Double(n1 * (n1 + 1)) / 2
+        let u2 = Double(n1 * n2) - u1
+        let p: Double
+        if min(n1, n2) <= 8 && !hasTies {
+            let counts = exactUDistribution(n1, n2)
+            let total = counts.reduce(0, +)
+            let uMin = Int(min(u1, u2).rounded())
+            let tail = counts[0...uMin].reduce(0, +)
+            p = min(1, 2 * tail / total)
+        } else {
+            let n = Double(n1 + n2)
+            let mu = Double(n1 * n2) / 2
+            let sigma = sqrt(Double(n1 * n2) / 12 * ((n + 1) - tieTerm / (n * (n - 1))))
+            guard sigma > 0 else { return (u1, 1) }
+            let z = (max(u1, u2) - mu - 0.5) / sigma
+            p = min(1, erfc(z / 2.0.squareRoot()))  // 2 · sf(z)
+        }
+        return (u1, p)
+    }
+
+    /// How many arrangements give each U = 0 ... n1·n2 (the null distribution without ties).
+    static func exactUDistribution(_ n1: Int, _ n2: Int) -> [Double] {
+        // f[i][j][u]: arrangements of i x's and j y's with statistic u, built by the last element.
+        var table = [[[Double]]](repeating: [[Double]](repeating: [], count: n2 + 1), count: n1 + 1)
+        for i in 0...n1 {
+            for j in 0...n2 {
+                var row = [Double](repeating: 0, count: i * j + 1)
+                if i == 0 || j == 0 {
+                    row[0] = 1
+                } else {
+                    // Last is an x: it beats all j y's (adds j to U). Last is a y: adds nothing.
+                    for (u, c) in table[i - 1][j].enumerated() { row[u + j] += c }
+                    for (u, c) in table[i][j - 1].enumerated() { row[u] += c }
+                }
+                table[i][j] = row
+            }
+        }
+        return table[n1][n2]
+    }
+
+    /// The geometric mean of positive values; nil when there are none.
+    public static func geometricMean(_ values: [Double]) -> Double? {
+        let positive = values.filter { $0 > 0 && $0.isFinite }
+        guard !positive.isEmpty else { return nil }
+        return exp(positive.reduce(0) { $0 + log($1) } / Double(positive.count))
+    }
+}
+
+/// The median of a sample with its confidence interval and warnings, as tables show it.
+public struct Summary: Sendable, Hashable, Codable {
+    public var values: [Double]
+    public var median: Double
+    public var low: Double?
+    public var high: Double?
+    /// Flags worth a footnote: high spread, scaled counters. (Fewer than 6 trials shows as a missing interval.)
+    public var warnings: [String]
+
+    public init?(_ values: [Double], scaled: Bool = false) {
+        guard let median = Statistics.median(values) else { return nil }
+        self.values = values
+        self.median = median
+        let interval = Statistics.medianConfidenceInterval(values)
+        low = interval?.low
+        high = interval?.high
+        warnings = []
+        if let low, let high, median != 0, (high - low) / abs(median) > 0.25 {
+            warnings.append("high spread: the 95% interval is \(Int(((high - low) / abs(median) * 100).rounded()))% of the median")
+        }
+        if scaled { warnings.append("multiplexed counters, scaled by enabled/running") }
+    }
+
+    /// Half the interval's width relative to the median, or nil.
+    public var relativeHalfWidth: Double? {
+        guard let low, let high, median != 0 else { return nil }
+        return (high - low) / 2 / abs(median)
+    }
+}

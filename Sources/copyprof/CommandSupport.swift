@@ -1,0 +1,56 @@
+import ArgumentParser
+import CopyprofProfile
+import Foundation
+import Transports
+
+/// A line on stderr, prefixed with the tool's name.
+func note(_ text: String) {
+    FileHandle.standardError.write(Data("copyprof: \(text)\n".utf8))
+}
+
+
+/// Parses a comma-separated list of choices (`two-copy,zero-copy`), keeping the first of duplicates; the error names
+/// the option and the allowed values.
+func parseChoices<T: RawRepresentable & CaseIterable>(_ text: String, option: String) throws -> [T] where T.RawValue == String {
+    var values: [T] = []
+    for part in text.split(separator: ",").map({ $0.trimmingCharacters(in: .whitespaces) }) where !part.isEmpty {
+        guard let value = T(rawValue: part) else {
+            throw ValidationError("\(option): '\(part)' is not one of \(T.allCases.map(\.rawValue).joined(separator: ", "))")
+        }
+        if !values.contains(where: { $0.rawValue == value.rawValue }) { values.append(value) }
+    }
+    if values.isEmpty { throw ValidationError("\(option) is empty") }
+    return values
+}
+
+/// Parses a comma-separated list of positive whole numbers (`64,512`).
+func parseIntegers(_ text: String, option: String) throws -> [Int] {
+    var values: [Int] = []
+    for part in text.split(separator: ",").map({ $0.trimmingCharacters(in: .whitespaces) }) where !part.isEmpty {
+        guard let value = Int(part), value > 0 else { throw ValidationError("\(option): '\(part)' is not a positive whole number") }
+        if !values.contains(value) { values.append(value) }
+    }
+    if values.isEmpty { throw ValidationError("\(option) is empty") }
+    return values
+}
+
+
+/// HOST:PORT or [IPv6]:PORT, numeric.
+func parseHostPort(_ text: String, option: String) throws -> SocketAddress {
+    var host = Substring(text)
+    guard let colon = text.lastIndex(of: ":"), let port = UInt16(text[text.index(after: colon)...]) else {
+        throw ValidationError("\(option) takes HOST:PORT with a numeric address, e.g. 192.0.2.1:7115 or [::1]:7115")
+    }
+    host = text[..<colon]
+    if host.hasPrefix("["), host.hasSuffix("]") { host = host.dropFirst().dropLast() }
+    do { return try SocketAddress(host: String(host), port: port) } catch {
+        throw ValidationError("\(option): \(error.description)")
+    }
+}
+
+/// Every choice of an enum, for help texts: `two-copy, marshal, one-copy, zero-copy`.
+func choices<T: RawRepresentable & CaseIterable>(_ type: T.Type) -> String where T.RawValue == String {
+    T.allCases.map(\.rawValue).joined(separator: ", ")
+}
+
+extension CopyprofProfile.Verification: ExpressibleByArgument {}

@@ -1,0 +1,162 @@
+import Foundation
+import PerfCounters
+import TestSupport
+import Testing
+import Transports
+
+import CopyprofProfile
+import CopyprofReport
+@testable import CopyprofSweep
+@testable import copyprof
+
+/// End-to-end runs of the copyprof binary on loopback, reading back what it wrote.
+@Suite(.serialized) struct RunCommandTests {
+    @Test func smallSweepWritesACompleteProfileAndCSV() throws {
+        let dir = try temporaryDirectory()
+        let path = "\(dir)/sweep.json"
+        let run = try runProcess(copyprofBinary, [
+            "run", "--transports", "two-copy,marshal,one-copy,zero-copy", "--sizes", "64,4096", "--threads", "1,2",
+            "--modes", "stream,pingpong", "--trials", "2", "--warmup", "0", "--duration", "0.05", "--verify", "full",
+            "--label", "e2e", "--output", path, "--no-report",
+        ])
+        #expect(run.status == 0, "\(run.stderr)")
+        #expect(run.stdout.contains("profile: \(path)"))
+        #expect(run.stdout.contains("Gbit/s"))
+
+        let profile = try Profile.read(from: path)
+        #expect(profile.status == .complete)
+        #expect(profile.cells.count == 4 * 2 * 2 * 2)
+        #expect(Set(profile.cells.map(\.key)) == Set(profile.plan.cells))
+        for cell in profile.cells {
+            #expect(cell.error == nil, "\(cell.key): \(cell.error ?? "")")
+            #expect(cell.trials.count == 2, "\(cell.key)")
+            for trial in cell.trials {
+                #expect(trial.integrityErrors == 0, "\(cell.key)")
+                #expect(trial.bytes > 0 && trial.elapsedNs > 0)
+                #expect(trial.workers.count == 2 * cell.key.threads)
+                for worker in trial.workers {
+                    #expect(worker.counters["task-clock"]?.value != nil, "\(cell.key) \(worker.role)")
+                    #expect(worker.counters["context-switches"] != nil)
+                    #expect(worker.usage.cpuClockNs > 0)
+                }
+                #expect((trial.rtt != nil) == (cell.key.mode == .pingpong))
+                #expect((trial.zeroCopy != nil) == (cell.key.transport == .zeroCopy))
+                if let zero = trial.zeroCopy { #expect(zero.completions == zero.sends) }
+            }
+        }
+        // Every catalog event has a status, counted or with a reason.
+        let env = profile.environment
+        #expect(env.events.map(\.name) == PerfEvent.catalog.map(\.name))
+        #expect(env.events.allSatisfy { $0.availability.isOpen || $0.availability.reason != nil })
+        #expect(!env.kernelRelease.isEmpty && env.cpuCount > 0 && env.memoryBytes > 0)
+        #expect(env.loopbackMTU != nil && env.optmemMax != nil && env.tcpWmem != nil && env.tcpRmem != nil)
+        #expect(env.perfEventParanoid != nil && !env.pmus.isEmpty)
+        #expect(env.label == "e2e" && env.endTime != nil && env.commandLine.contains("--label"))
+
+        let csvPath = "\(dir)/sweep.csv"
+        let export = try runProcess(copyprofBinary, ["export", path, "--csv", "--output", csvPath])
+        #expect(export.status == 0, "\(export.stderr)")
+        let lines = try String(contentsOfFile: csvPath, encoding: .utf8).split(separator: "\n")
+        #expect(lines.first.map(String.init)?.hasPrefix(CSVExport.columns.joined(separator: ",")) == true)
+        #expect(lines.count == 1 + profile.cells.reduce(0) { $0 + $1.trials.count })
+        let header = lines[0].split(separator: ",", omittingEmptySubsequences: false)
+        for line in lines.dropFirst() {
+            let fields = line.split(separator: ",", omittingEmptySubsequences: false)
+            #expect(fields.count == header.count)
+            let row = Dictionary(uniqueKeysWithValues: zip(header.map(String.init), fields.map(String.init)))
+            #expect(row["integrity_errors"] == "0")
+            #expect(Double(row["task_clock_ns"] ?? "") != nil, "task-clock is counted on every host")
+            #expect(Double(row["cpu_ns_per_byte"] ?? "") != nil)
+            if row["mode"] == "pingpong" { #expect(Double(row["rtt_p50_us"] ?? "") != nil) } else { #expect(row["rtt_p50_us"] == "") }
+            if !profile.environment.hasHardwarePMU { #expect(row["cycles"] == "" && row["cycles_per_byte"] == "") }
+        }
+    }
+
+    @Test func runWritesItsProfileAndReportUnderTheWorkingDirectory() throws {
+        let dir = try temporaryDirectory()
+        let run = try runProcess(copyprofBinary, [
+            "run", "--transports", "two-copy", "--sizes", "64", "--threads", "1", "--modes", "stream", "--trials", "1",
+            "--warmup", "0", "--duration", "0.02", "--label", "here",
+        ], in: dir)
+        #expect(run.status == 0, "\(run.stderr)")
+        let profiles = try FileManager.default.contentsOfDirectory(atPath: "\(dir)/profiles")
+        let profile = try #require(profiles.first { $0.hasSuffix("-here.json") })
+        let name = String(profile.dropLast(".json".count))
+        #expect(FileManager.default.fileExists(atPath: "\(dir)/reports/\(name).md"))
+        #expect(FileManager.default.fileExists(atPath: "\(dir)/reports/\(name)-charts/throughput-vs-threads.svg"))
+        #expect(run.stdout.contains("report: reports/\(name).md"))
+    }
+
+    @Test func interruptedRunKeepsWhatItMeasured() throws {
+        let dir = try temporaryDirectory()
+        let path = "\(dir)/interrupted.json"
+        let run = try runProcess(
+            copyprofBinary,
+            ["run", "--transports", "two-copy", "--sizes", "512", "--threads", "1", "--modes", "stream",
+             "--trials", "50", "--warmup", "0", "--duration", "0.1", "--output", path, "--no-report"],
+            interruptAfter: 1.5)
+        #expect(run.status == 130, "\(run.stderr)")
+        #expect(run.stderr.contains("interrupted"))
+        let profile = try Profile.read(from: path)
+        #expect(profile.status == .interrupted)
+        let trials = profile.cells.reduce(0) { $0 + $1.trials.count }
+        #expect(trials >= 1 && trials < 50, "\(trials) trials kept")
+        #expect(!FileManager.default.fileExists(atPath: "\(path).tmp-\(0)"))
+    }
+
+    @Test func taskClockInTheProfileIsMostOfWhatPerfStatSees() throws {
+        guard let perf = which("perf") else {
+            print("skipped: perf is not installed (apt-get install linux-perf)")
+            return
+        }
+        let dir = try temporaryDirectory()
+        let path = "\(dir)/long.json"
+        let run = try runProcess(perf, [
+            "stat", "-x", ",", "-e", "task-clock", "--", copyprofBinary, "run", "--transports", "two-copy",
+            "--sizes", "4096", "--threads", "1", "--modes", "stream", "--trials", "1", "--warmup", "0",
+            "--duration", "2", "--events", "task-clock", "--output", path, "--no-report",
+        ])
+        #expect(run.status == 0, "\(run.stderr)")
+        // perf stat -x, prints: value,unit,event,...  with the value in msec for task-clock.
+        let line = try #require(run.stderr.split(separator: "\n").first { $0.contains(",task-clock,") })
+        let perfMs = try #require(Double(line.split(separator: ",")[0]))
+        let profile = try Profile.read(from: path)
+        let trial = try #require(profile.cells.first?.trials.first)
+        let inProcessMs = try #require(trial.counterSum("task-clock")) / 1e6
+        print("task-clock: in-process \(inProcessMs) ms of the timed loops, perf stat \(perfMs) ms for the process")
+        #expect(inProcessMs <= perfMs)
+        #expect(inProcessMs >= 0.8 * perfMs, "the timed loops are most of the process's CPU time")
+    }
+
+    @Test func badArgumentsAreOneLineErrors() throws {
+        for (arguments, message) in [
+            (["run", "--sizes", "100"], "not a multiple of 64"),
+            (["run", "--sizes", "1099511627776"], "not a multiple of 64 from 64 B to 16 MiB"),
+            (["run", "--transports", "four-copy"], "'four-copy' is not one of"),
+            (["run", "--threads", "0"], "not a positive whole number"),
+            (["run", "--events", "nonsense"], "unknown event 'nonsense'"),
+            (["run", "--verify", "some"], "some"),
+            (["export", "/nonexistent/profile.json", "--csv"], "/nonexistent/profile.json: cannot read"),
+        ] {
+            let result = try runProcess(copyprofBinary, arguments)
+            #expect(result.status != 0, "\(arguments)")
+            #expect(result.stderr.contains(message), "\(arguments): \(result.stderr)")
+            #expect(!result.stderr.contains("Fatal error") && !result.stderr.contains("Stack"))
+        }
+    }
+
+    @Test func parsesTheDocumentedOptions() throws {
+        let command = try #require(try Copyprof.parseAsRoot([
+            "run", "--transports", "one-copy,zero-copy", "--sizes", "64,65536", "--threads", "1,8", "--modes", "pingpong",
+            "--trials", "7", "--warmup", "2", "--duration", "0.5", "--events", "task-clock,cycles", "--verify", "full",
+            "--label", "x", "--output", "p.json",
+        ]) as? RunCommand)
+        let plan = try command.makePlan()
+        #expect(plan.transports == [.oneCopy, .zeroCopy] && plan.sizes == [64, 65536] && plan.threads == [1, 8])
+        #expect(plan.modes == [.pingpong] && plan.trials == 7 && plan.warmup == 2 && plan.duration == 0.5)
+        #expect(plan.events == ["task-clock", "cycles"] && plan.verification == .full && plan.label == "x")
+        let quick = try #require(try Copyprof.parseAsRoot(["run", "--quick"]) as? RunCommand).makePlan()
+        #expect(quick == SweepPlan.quick())
+        #expect(SweepPlan().cells.count == 128)
+    }
+}
