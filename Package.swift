@@ -71,10 +71,11 @@ let package = Package(
         .target(
             name: "TestSupport",
             dependencies: ["CopyprofProfile"],
-            path: "Tests/TestSupport"
+            path: "Tests/TestSupport",
+            resources: [.copy("Fixtures")]
         ),
-        .testTarget(name: "CopyprofProfileTests", dependencies: ["CopyprofProfile", "TestSupport"], resources: [.copy("Fixtures")]),
-        .testTarget(name: "CopyprofReportTests", dependencies: ["CopyprofReport", "CopyprofProfile", "TestSupport"], resources: [.copy("Fixtures")]),
+        .testTarget(name: "CopyprofProfileTests", dependencies: ["CopyprofProfile", "TestSupport"]),
+        .testTarget(name: "CopyprofReportTests", dependencies: ["CopyprofReport", "CopyprofProfile", "TestSupport"]),
         .testTarget(
             name: "CopyprofCLITests",
             dependencies: [

@@ -4,7 +4,9 @@
 /// Raw per-trial, per-thread values are kept, not only aggregates, so statistics can be recomputed.
 public struct Profile: Codable, Sendable {
     /// The schema this build writes and reads.
-    public static let currentSchemaVersion = 1
+    public static let currentSchemaVersion = 2
+    /// Every schema version this build reads: 1 stored RTT histograms as arrays of pairs, 2 as one string.
+    public static let readableSchemaVersions = 1...2
 
     public var schemaVersion: Int
     /// Always "copyprof": tells a profile from other JSON.
@@ -138,12 +140,12 @@ public struct RTTRecord: Codable, Sendable {
     public var p999Ns: UInt64
     public var maxNs: UInt64
     public var meanNs: Double
-    /// `[value ns, count]` for every non-empty bucket (HdrHistogram, 3 significant digits).
-    public var histogram: [[UInt64]]
+    /// Every non-empty bucket (HdrHistogram, 3 significant digits).
+    public var histogram: HistogramBuckets
 
     public init(
         count: UInt64, minNs: UInt64, p50Ns: UInt64, p90Ns: UInt64, p99Ns: UInt64, p999Ns: UInt64, maxNs: UInt64,
-        meanNs: Double, histogram: [[UInt64]]
+        meanNs: Double, histogram: HistogramBuckets
     ) {
         self.count = count
         self.minNs = minNs

@@ -235,3 +235,94 @@ public enum EventName {
     /// Hardware and cache events: they need a PMU.
     public static let hardware: Set<String> = [cycles, instructions, l1dLoads, l1dLoadMisses, llcLoads, llcLoadMisses, branchMisses]
 }
+
+/// The non-empty buckets of an RTT histogram: (value in ns, count) pairs in increasing value order.
+///
+/// Schema 1 stored them as `[[value, count], ...]`, three JSON tokens a bucket, half of a full sweep's profile and
+/// most of its reading time. Schema 2 stores one string, `"24943:1 8656:1 14432:2"`: each value as its difference from
+/// the previous bucket's, a colon, the count, pairs separated by spaces. A reader passes over it as one token and
+/// parses it only when asked for the buckets. Both forms decode; the string form is written.
+public struct HistogramBuckets: Codable, Sendable, Hashable {
+    /// The schema 2 text.
+    public private(set) var text: String
+
+    /// Buckets from pairs in increasing value order.
+    public init(_ pairs: [(value: UInt64, count: UInt64)]) {
+        var out = ""
+        out.reserveCapacity(pairs.count * 8)
+        var previous: UInt64 = 0
+        for (i, pair) in pairs.enumerated() {
+            if i > 0 { out += " " }
+            out += String(pair.value &- previous) + ":" + String(pair.count)
+            previous = pair.value
+        }
+        text = out
+    }
+
+    private init(text: String) { self.text = text }
+
+    /// The buckets, parsed from the text.
+    public var pairs: [(value: UInt64, count: UInt64)] { Self.parse(text) ?? [] }
+
+    /// The number of recorded values in all buckets (saturating).
+    public var totalCount: UInt64 {
+        pairs.reduce(0) { $0.addingReportingOverflow($1.count).overflow ? .max : $0 + $1.count }
+    }
+
+    /// Parses the text form; nil when it is malformed, a value overflows or values do not increase.
+    static func parse(_ text: String) -> [(value: UInt64, count: UInt64)]? {
+        var pairs: [(value: UInt64, count: UInt64)] = []
+        var previous: UInt64 = 0
+        var bytes = Substring(text).utf8[...]
+        func number(_ bytes: inout Substring.UTF8View.SubSequence) -> UInt64? {
+            var value: UInt64 = 0
+            var digits = 0
+            while let byte = bytes.first, byte >= 48, byte <= 57 {
+                let (times, o1) = value.multipliedReportingOverflow(by: 10)
+                let (plus, o2) = times.addingReportingOverflow(UInt64(byte - 48))
+                if o1 || o2 { return nil }
+                value = plus
+                digits += 1
+                bytes = bytes.dropFirst()
+            }
+            return digits > 0 ? value : nil
+        }
+        while !bytes.isEmpty {
+            if !pairs.isEmpty {
+                guard bytes.first == UInt8(ascii: " ") else { return nil }
+                bytes = bytes.dropFirst()
+            }
+            guard let delta = number(&bytes), bytes.first == UInt8(ascii: ":") else { return nil }
+            bytes = bytes.dropFirst()
+            guard let count = number(&bytes) else { return nil }
+            let (value, overflow) = previous.addingReportingOverflow(delta)
+            if overflow || (!pairs.isEmpty && delta == 0) { return nil }
+            pairs.append((value, count))
+            previous = value
+        }
+        return pairs
+    }
+
+    public init(from decoder: Decoder) throws {
+        let container = try decoder.singleValueContainer()
+        if let text = try? container.decode(String.self) {
+            guard Self.parse(text) != nil else {
+                throw DecodingError.dataCorruptedError(
+                    in: container, debugDescription: "not a histogram: expected \"value:count\" pairs with increasing values")
+            }
+            self = HistogramBuckets(text: text)
+            return
+        }
+        // Schema 1: [[value, count], ...].
+        let pairs = try container.decode([[UInt64]].self)
+        guard pairs.allSatisfy({ $0.count == 2 }) else {
+            throw DecodingError.dataCorruptedError(in: container, debugDescription: "not a histogram: expected [value, count] pairs")
+        }
+        self.init(pairs.map { ($0[0], $0[1]) })
+    }
+
+    public func encode(to encoder: Encoder) throws {
+        var container = encoder.singleValueContainer()
+        try container.encode(text)
+    }
+}

@@ -63,15 +63,3 @@ public enum CSVExport {
 }
 
 /// `value` with at most `digits` decimals, trailing zeros dropped (no locale, no Foundation formatter).
-func formatDecimal(_ value: Double, digits: Int) -> String {
-    var scale = 1.0
-    for _ in 0..<digits { scale *= 10 }
-    let rounded = (value * scale).rounded() / scale
-    var text = String(rounded)
-    if text.contains("e") { return text }
-    if text.contains(".") {
-        while text.hasSuffix("0") { text.removeLast() }
-        if text.hasSuffix(".") { text.removeLast() }
-    }
-    return text
-}

@@ -278,17 +278,6 @@ private func marker(_ index: Int, x: Double, y: Double, color: String) -> String
     default: return "<polygon points=\"\(f(x)),\(f(y - 5)) \(f(x - 5)),\(f(y)) \(f(x)),\(f(y + 5)) \(f(x + 5)),\(f(y))\" fill=\"\(color)\"/>"
     }
 }
-
-func tickLabel(_ value: Double) -> String {
-    if value == 0 { return "0" }
-    let magnitude = abs(value)
-    if value == value.rounded() && magnitude < 1e7 { return String(Int(value)) }
-    if magnitude >= 1e6 { return formatDecimal(value / 1e6, digits: 1) + "M" }
-    if magnitude >= 1e4 { return formatDecimal(value / 1e3, digits: 1) + "k" }
-    if magnitude >= 1 { return formatDecimal(value, digits: 2) }
-    return formatDecimal(value, digits: 4)
-}
-
 private func f(_ value: Double) -> String { formatDecimal(value, digits: 1) }
 
 func escape(_ text: String) -> String {

@@ -40,19 +40,3 @@ public enum SummaryTable {
         return out
     }
 }
-
-/// `value` with exactly `digits` decimals, or "n/a".
-public func fixed(_ value: Double?, _ digits: Int) -> String {
-    guard let value, value.isFinite else { return "n/a" }
-    var scale = 1.0
-    for _ in 0..<digits { scale *= 10 }
-    let rounded = (abs(value) * scale).rounded()
-    let whole = rounded / scale
-    var text = String(Int64(whole.rounded(.down)))
-    if digits > 0 {
-        let fraction = Int64(rounded) % Int64(scale)
-        let digitsText = String(fraction)
-        text += "." + String(repeating: "0", count: digits - digitsText.count) + digitsText
-    }
-    return (value < 0 && rounded != 0 ? "-" : "") + text
-}

@@ -127,6 +127,6 @@ extension RTTRecord {
             count: histogram.totalCount, minNs: histogram.totalCount == 0 ? 0 : histogram.min,
             p50Ns: histogram.valueAtPercentile(50), p90Ns: histogram.valueAtPercentile(90),
             p99Ns: histogram.valueAtPercentile(99), p999Ns: histogram.valueAtPercentile(99.9), maxNs: histogram.max,
-            meanNs: histogram.mean, histogram: histogram.recordedValues().map { [$0.value, $0.count] })
+            meanNs: histogram.mean, histogram: HistogramBuckets(histogram.recordedValues().map { ($0.value, $0.count) }))
     }
 }

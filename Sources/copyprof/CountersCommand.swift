@@ -35,7 +35,7 @@ struct CountersCommand: ParsableCommand {
         let host = HostCounters.probe(chosen, options: CounterOptions(userOnly: userOnly))
         if json {
             let encoder = JSONEncoder()
-            encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+            encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
             print(String(decoding: try encoder.encode(host), as: UTF8.self))
         } else {
             print(CountersTable.render(host), terminator: "")

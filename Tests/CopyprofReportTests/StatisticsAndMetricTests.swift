@@ -178,7 +178,7 @@ import TestSupport
         ])
         // 1,000,000 bytes in 1 ms; 244 messages of 4096 B.
         trial.rtt = RTTRecord(count: 10, minNs: 1_000, p50Ns: 50_000, p90Ns: 90_000, p99Ns: 99_000, p999Ns: 99_900,
-                              maxNs: 100_000, meanNs: 52_000, histogram: [[50_000, 10]])
+                              maxNs: 100_000, meanNs: 52_000, histogram: HistogramBuckets([(50_000, 10)]))
         var zero = ZeroCopyRecord()
         zero.sends = 10
         zero.completions = 10

@@ -100,3 +100,23 @@ public enum SampleProfiles {
         return Profile(environment: environment, plan: plan, cells: [CellRecord(key: key, trials: trials)])
     }
 }
+
+/// Profiles kept under Tests/TestSupport/Fixtures: real profiles of this project's machine, each written by the
+/// schema version its name says, read by the golden-file and findings tests.
+public enum Fixtures {
+    /// A sweep written with schema 2: every transport, 64 and 4096 B, 1 and 2 connections, stream and ping-pong,
+    /// 6 trials of 0.02 s (`copyprof run --sizes 64,4096 --threads 1,2 --trials 6 --warmup 0 --duration 0.02`).
+    public static let schema2Sweep = "schema2-sweep.json"
+    /// The 64 B, 1-connection cells of a sweep written with schema 1 (copyprof 0.1), RTT histograms as arrays.
+    public static let schema1Sweep = "schema1-sweep.json"
+
+    /// The path of a fixture file.
+    public static func path(_ name: String) -> String {
+        Bundle.module.url(forResource: "Fixtures/\(name)", withExtension: nil)!.path
+    }
+
+    /// The bytes of a fixture file.
+    public static func data(_ name: String) throws -> Data {
+        try Data(contentsOf: URL(fileURLWithPath: path(name)))
+    }
+}

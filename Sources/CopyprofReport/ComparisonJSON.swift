@@ -1,0 +1,28 @@
+import CopyprofProfile
+import Foundation
+
+/// A comparison as JSON, for scripts.
+extension Comparison {
+    /// JSON for scripts.
+    public func json() throws -> Data {
+        struct Document: Encodable {
+            var baseline: String
+            var candidate: String
+            var threshold: Double
+            var alpha: Double
+            var environmentDifferences: [String]
+            var onlyInBaseline: [CellKey]
+            var onlyInCandidate: [CellKey]
+            var rows: [Row]
+            var geomeans: [Geomean]
+            var exitCode: Int32
+        }
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+        encoder.nonConformingFloatEncodingStrategy = .convertToString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
+        return try encoder.encode(Document(
+            baseline: baselinePath, candidate: candidatePath, threshold: threshold, alpha: alpha,
+            environmentDifferences: environmentDifferences, onlyInBaseline: onlyInBaseline, onlyInCandidate: onlyInCandidate,
+            rows: rows, geomeans: geomeans, exitCode: exitCode))
+    }
+}

@@ -1,0 +1,398 @@
+import CopyprofProfile
+
+/// Two cells compared on one metric: the evidence a finding cites.
+public struct Evidence: Sendable, Hashable {
+    public var metric: Metric
+    /// The cell the finding is about.
+    public var cell: CellKey
+    /// The cell it is compared with.
+    public var reference: CellKey
+    public var median: Double
+    public var referenceMedian: Double
+    /// Two-sided Mann-Whitney U p-value; nil with fewer than 2 trials on a side.
+    public var p: Double?
+
+    /// (median − reference) / |reference| in percent; 0 when the reference is 0.
+    public var change: Double { referenceMedian == 0 ? 0 : (median - referenceMedian) / abs(referenceMedian) * 100 }
+}
+
+/// One answer computed from a profile, with the numbers it rests on. Renderers turn findings into text
+/// (``FindingsMarkdown``); tests check them on fixture profiles.
+public enum Finding: Sendable, Hashable {
+    /// The smallest size at which a transport beats two-copy, per workload, challenger and thread count.
+    case crossover(Crossover)
+    /// The copied share of zero-copy completions, and what zero-copy cost against two-copy.
+    case zeroCopyAvoided(ZeroCopyOutcome)
+    /// The cache level with the largest reduction against two-copy, or what was measured instead.
+    case cacheLevel(CacheOutcome)
+    /// Stream throughput and context switches as connections grow.
+    case scaling(Scaling)
+    /// Results that break the usual expectations, each kind once by its strongest case.
+    case surprises([SurpriseGroup])
+
+    /// The findings' order in a report.
+    public var order: Int {
+        switch self {
+        case .crossover: return 0
+        case .zeroCopyAvoided: return 1
+        case .cacheLevel: return 2
+        case .scaling: return 3
+        case .surprises: return 4
+        }
+    }
+}
+
+/// Where one-copy and zero-copy overtake two-copy.
+public struct Crossover: Sendable, Hashable {
+    public struct Line: Sendable, Hashable {
+        public var mode: Workload
+        public var metric: Metric
+        public var challenger: TransportKind
+        public var outcomes: [Outcome]
+    }
+
+    /// One thread count's answer.
+    public struct Outcome: Sendable, Hashable {
+        public var threads: Int
+        /// The first size at which the challenger is significantly better; nil when it never is.
+        public var fromSize: Int?
+        /// The contrast at that size, or at the largest size when it never wins; nil when not measured.
+        public var evidence: Evidence?
+    }
+
+    public var sizes: [Int]
+    public var alpha: Double
+    public var lines: [Line]
+}
+
+/// What zero-copy avoided.
+public struct ZeroCopyOutcome: Sendable, Hashable {
+    /// Bookkeeping summed over every zero-copy trial.
+    public var totals: ZeroCopyRecord
+    /// Copied completions in percent of completions; nil without completions.
+    public var copiedPercent: Double?
+    /// CPU ns/B of zero-copy against two-copy in the largest stream cell of the fewest threads.
+    public var cost: Evidence?
+}
+
+/// Which cache level gains.
+public enum CacheOutcome: Sendable, Hashable {
+    /// No cache-miss event was counted: why, and the CPU-time figures that ran instead.
+    case notMeasured(reasons: [EventReason], cpuNsPerByte: CPUCost?, receiveCopiesPerMessage: Double?)
+    /// The largest reduction of misses per KB against two-copy.
+    case reduction(level: String, evidence: Evidence)
+    /// No transport had fewer misses than two-copy.
+    case noReduction
+
+    public struct EventReason: Sendable, Hashable {
+        public var event: String
+        public var reason: String
+    }
+
+    /// CPU ns/B of marshal, two-copy and one-copy at one size and thread count.
+    public struct CPUCost: Sendable, Hashable {
+        public var size: Int
+        public var threads: Int
+        public var marshal: Double
+        public var twoCopy: Double
+        public var oneCopy: Double
+    }
+}
+
+/// How stream throughput scales with connections.
+public struct Scaling: Sendable, Hashable {
+    public struct Line: Sendable, Hashable {
+        public var transport: TransportKind
+        /// Median throughput per thread count (nil: not measured).
+        public var medians: [Double?]
+        public var peakThreads: Int
+    }
+
+    public var size: Int
+    public var threadCounts: [Int]
+    public var cpuCount: Int
+    public var lines: [Line]
+    /// The smallest size, at which context switches per MB of two-copy are shown; nil when not counted.
+    public var contextSwitchSize: Int?
+    /// Context switches per MB of two-copy at that size, per thread count.
+    public var contextSwitchMedians: [Double?] = []
+}
+
+/// A result that breaks an expectation, by a clear rule.
+public enum Surprise: Sendable, Hashable {
+    /// A transport that skips marshal's copy is slower than marshal (evidence: marshal against it).
+    case fewerCopiesSlower(fewer: TransportKind, Evidence)
+    /// One-copy's gather is slower than two-copy's contiguous send (evidence: two-copy against one-copy).
+    case gatherCosts(Evidence)
+    /// More threads give more throughput but a higher CPU cost per byte.
+    case costPerByteRises(throughput: Evidence, cost: Evidence)
+    /// Ping-pong RTT falls as connections are added.
+    case latencyFalls(Evidence)
+    /// Stream throughput peaks before the largest thread count and falls after (evidence: last against peak).
+    case scalingReverses(Evidence)
+    /// A cell whose interval is much wider than the typical cell's.
+    case noisyCell(CellKey, relativeHalfWidth: Double, typical: Double)
+    case integrityErrors(CellKey, count: UInt64)
+    case failedCell(CellKey, error: String)
+
+    /// The rule that found it; a report shows each kind once.
+    public var kind: String {
+        switch self {
+        case .fewerCopiesSlower: return "fewer copies, slower"
+        case .gatherCosts: return "gather costs"
+        case .costPerByteRises: return "cost per byte rises"
+        case .latencyFalls: return "latency falls"
+        case .scalingReverses: return "scaling reverses"
+        case .noisyCell: return "noisy cell"
+        case .integrityErrors: return "integrity"
+        case .failedCell: return "failed"
+        }
+    }
+
+    /// How strong the case is, to pick and order: the size of the effect in percent; errors first.
+    public var weight: Double {
+        switch self {
+        case .fewerCopiesSlower(_, let e), .gatherCosts(let e), .latencyFalls(let e), .scalingReverses(let e):
+            return abs(e.change)
+        case .costPerByteRises(_, let cost): return cost.change
+        case .noisyCell(_, let width, _): return width * 100
+        case .integrityErrors, .failedCell: return 1e9
+        }
+    }
+}
+
+/// The strongest case of one kind of surprise, and how many cells show it.
+public struct SurpriseGroup: Sendable, Hashable {
+    public var strongest: Surprise
+    public var count: Int
+}
+
+extension Analysis {
+    /// The findings, in the order a report shows them.
+    public var findings: [Finding] {
+        var out: [Finding] = []
+        if let f = crossover() { out.append(.crossover(f)) }
+        if let f = zeroCopyOutcome() { out.append(.zeroCopyAvoided(f)) }
+        if let f = cacheOutcome() { out.append(.cacheLevel(f)) }
+        if let f = scaling() { out.append(.scaling(f)) }
+        let groups = surpriseGroups()
+        if !groups.isEmpty { out.append(.surprises(groups)) }
+        return out
+    }
+
+    func key(_ t: TransportKind, _ m: Workload, _ s: Int, _ n: Int) -> CellKey {
+        CellKey(transport: t, mode: m, messageSize: s, threads: n)
+    }
+
+    /// The evidence comparing cell `a` with `b` on a metric, when both measured it.
+    public func evidence(_ metric: Metric, _ a: CellKey, against b: CellKey) -> Evidence? {
+        contrast(metric, a, b).map {
+            Evidence(metric: metric, cell: a, reference: b, median: $0.a.median, referenceMedian: $0.b.median, p: $0.p)
+        }
+    }
+
+    /// The evidence when `a` is significantly better than `b` on the metric.
+    func betterEvidence(_ metric: Metric, _ a: CellKey, than b: CellKey) -> Evidence? {
+        better(metric, a, than: b).map {
+            Evidence(metric: metric, cell: a, reference: b, median: $0.a.median, referenceMedian: $0.b.median, p: $0.p)
+        }
+    }
+
+    func crossover() -> Crossover? {
+        guard transports.contains(.twoCopy) else { return nil }
+        var lines: [Crossover.Line] = []
+        for (mode, metric) in [(Workload.stream, Metric.throughput), (.pingpong, .rttP50)] where modes.contains(mode) {
+            for challenger in [TransportKind.oneCopy, .zeroCopy] where transports.contains(challenger) {
+                let outcomes = threadCounts.map { threads -> Crossover.Outcome in
+                    func against(_ size: Int) -> Evidence? {
+                        evidence(metric, key(challenger, mode, size, threads), against: key(.twoCopy, mode, size, threads))
+                    }
+                    if let size = sizes.first(where: {
+                        betterEvidence(metric, key(challenger, mode, $0, threads), than: key(.twoCopy, mode, $0, threads)) != nil
+                    }) {
+                        return Crossover.Outcome(threads: threads, fromSize: size, evidence: against(size))
+                    }
+                    return Crossover.Outcome(threads: threads, fromSize: nil, evidence: sizes.last.flatMap(against))
+                }
+                lines.append(Crossover.Line(mode: mode, metric: metric, challenger: challenger, outcomes: outcomes))
+            }
+        }
+        return lines.isEmpty ? nil : Crossover(sizes: sizes, alpha: alpha, lines: lines)
+    }
+
+    func zeroCopyOutcome() -> ZeroCopyOutcome? {
+        let stats = profile.cells.filter { $0.key.transport == .zeroCopy }.flatMap(\.trials).compactMap(\.zeroCopy)
+        guard !stats.isEmpty else { return nil }
+        let totals = stats.reduce(ZeroCopyRecord(), +)
+        var cost: Evidence?
+        if modes.contains(.stream), let size = sizes.last, let threads = threadCounts.first {
+            cost = evidence(.cpuNsPerByte, key(.zeroCopy, .stream, size, threads), against: key(.twoCopy, .stream, size, threads))
+        }
+        return ZeroCopyOutcome(totals: totals, copiedPercent: totals.copiedShare.map { $0 * 100 }, cost: cost)
+    }
+
+    func cacheOutcome() -> CacheOutcome? {
+        guard transports.contains(.twoCopy), modes.contains(.stream) else { return nil }
+        let levels: [(String, Metric)] = [("L1d", .l1dMissesPerKB), ("LLC", .llcMissesPerKB)]
+        let countedLevels = levels.filter { measured($0.1, mode: .stream) }
+        let threads = threadCounts.first ?? 1
+        if countedLevels.isEmpty {
+            let reasons = profile.environment.events.filter { [EventName.l1dLoadMisses, EventName.llcLoadMisses].contains($0.name) }
+                .map { CacheOutcome.EventReason(event: $0.name, reason: $0.availability.reason ?? $0.availability.state.rawValue) }
+            var cost: CacheOutcome.CPUCost?
+            if let size = sizes.last,
+                let one = summary(.cpuNsPerByte, .oneCopy, .stream, size, threads),
+                let two = summary(.cpuNsPerByte, .twoCopy, .stream, size, threads),
+                let marshal = summary(.cpuNsPerByte, .marshal, .stream, size, threads)
+            {
+                cost = CacheOutcome.CPUCost(
+                    size: size, threads: threads, marshal: marshal.median, twoCopy: two.median, oneCopy: one.median)
+            }
+            let copies = profile.cells.filter { $0.key.mode == .stream }
+                .compactMap { Metric.kernelRecvCopiesPerMessage.summary(of: $0) }.first?.median
+            return .notMeasured(reasons: reasons, cpuNsPerByte: cost, receiveCopiesPerMessage: copies)
+        }
+        var best: (level: String, evidence: Evidence)?
+        for (level, metric) in countedLevels {
+            for transport in [TransportKind.oneCopy, .zeroCopy, .marshal] where transports.contains(transport) {
+                for size in sizes {
+                    guard let e = evidence(metric, key(transport, .stream, size, threads), against: key(.twoCopy, .stream, size, threads))
+                    else { continue }
+                    if e.change < (best?.evidence.change ?? 0) { best = (level, e) }
+                }
+            }
+        }
+        guard let best else { return .noReduction }
+        return .reduction(level: best.level, evidence: best.evidence)
+    }
+
+    func scaling() -> Scaling? {
+        guard modes.contains(.stream), threadCounts.count > 1, let size = sizes.last else { return nil }
+        var lines: [Scaling.Line] = []
+        for transport in transports {
+            let medians = threadCounts.map { summary(.throughput, transport, .stream, size, $0)?.median }
+            guard let first = medians.first ?? nil, (medians.last ?? nil) != nil, first > 0 else { continue }
+            let peakIndex = medians.indices.max { (medians[$0] ?? 0) < (medians[$1] ?? 0) } ?? 0
+            lines.append(Scaling.Line(transport: transport, medians: medians, peakThreads: threadCounts[peakIndex]))
+        }
+        var scaling = Scaling(size: size, threadCounts: threadCounts, cpuCount: profile.environment.cpuCount, lines: lines)
+        if let small = sizes.first, measured(.contextSwitchesPerMB, mode: .stream) {
+            scaling.contextSwitchSize = small
+            scaling.contextSwitchMedians = threadCounts.map { summary(.contextSwitchesPerMB, .twoCopy, .stream, small, $0)?.median }
+        }
+        return lines.isEmpty && scaling.contextSwitchSize == nil ? nil : scaling
+    }
+
+    // MARK: - Surprises, one rule per function
+
+    /// Every surprise, each kind once by its strongest case, strongest kind first.
+    func surpriseGroups() -> [SurpriseGroup] {
+        let all = fewerCopiesSlower() + gatherCosts() + costPerByteRises() + latencyFalls() + scalingReverses()
+            + noisyCells() + brokenCells()
+        var kinds: [String] = []
+        for surprise in all where !kinds.contains(surprise.kind) { kinds.append(surprise.kind) }
+        let groups = kinds.map { kind -> SurpriseGroup in
+            let cases = all.filter { $0.kind == kind }
+            let strongest = cases.max { $0.weight < $1.weight }!
+            return SurpriseGroup(strongest: strongest, count: cases.count)
+        }
+        return groups.sorted { $0.strongest.weight > $1.strongest.weight }
+    }
+
+    /// The cells of one workload, size and thread count: where transports are compared.
+    private var groups: [(mode: Workload, metric: Metric, size: Int, threads: Int)] {
+        modes.flatMap { mode in
+            sizes.flatMap { size in
+                threadCounts.map { (mode, mode == .stream ? Metric.throughput : .rttP50, size, $0) }
+            }
+        }
+    }
+
+    /// Two-copy or one-copy slower than marshal by 5% or more, although each skips marshal's copy.
+    func fewerCopiesSlower() -> [Surprise] {
+        groups.flatMap { g in
+            [TransportKind.twoCopy, .oneCopy].compactMap { fewer -> Surprise? in
+                guard let e = betterEvidence(g.metric, key(.marshal, g.mode, g.size, g.threads), than: key(fewer, g.mode, g.size, g.threads)),
+                    abs(e.change) >= 5
+                else { return nil }
+                return .fewerCopiesSlower(fewer: fewer, e)
+            }
+        }
+    }
+
+    /// One-copy's gather slower than two-copy's contiguous send by 5% or more.
+    func gatherCosts() -> [Surprise] {
+        groups.compactMap { g in
+            guard let e = betterEvidence(g.metric, key(.twoCopy, g.mode, g.size, g.threads), than: key(.oneCopy, g.mode, g.size, g.threads)),
+                abs(e.change) >= 5
+            else { return nil }
+            return .gatherCosts(e)
+        }
+    }
+
+    /// Consecutive thread counts of one transport and size.
+    private var threadSteps: [(transport: TransportKind, size: Int, from: Int, to: Int)] {
+        transports.flatMap { t in
+            sizes.flatMap { s in zip(threadCounts, threadCounts.dropFirst()).map { (t, s, $0.0, $0.1) } }
+        }
+    }
+
+    /// More threads, significantly more throughput, and a CPU cost per byte up by more than 10%.
+    func costPerByteRises() -> [Surprise] {
+        guard modes.contains(.stream) else { return [] }
+        return threadSteps.compactMap { s in
+            guard let t = betterEvidence(.throughput, key(s.transport, .stream, s.size, s.to), than: key(s.transport, .stream, s.size, s.from)),
+                let cost = evidence(.cpuNsPerByte, key(s.transport, .stream, s.size, s.to), against: key(s.transport, .stream, s.size, s.from)),
+                (cost.p ?? 1) < alpha, cost.change > 10
+            else { return nil }
+            return .costPerByteRises(throughput: t, cost: cost)
+        }
+    }
+
+    /// Ping-pong RTT p50 significantly lower (by more than 20%) with more connections.
+    func latencyFalls() -> [Surprise] {
+        guard modes.contains(.pingpong) else { return [] }
+        return threadSteps.compactMap { s in
+            guard let e = betterEvidence(.rttP50, key(s.transport, .pingpong, s.size, s.to), than: key(s.transport, .pingpong, s.size, s.from)),
+                e.change < -20
+            else { return nil }
+            return .latencyFalls(e)
+        }
+    }
+
+    /// Throughput that peaks before the largest thread count and then falls significantly, by more than 10%.
+    func scalingReverses() -> [Surprise] {
+        guard modes.contains(.stream), let last = threadCounts.last else { return [] }
+        return transports.flatMap { transport in
+            sizes.compactMap { size -> Surprise? in
+                let medians = threadCounts.map { summary(.throughput, transport, .stream, size, $0)?.median ?? 0 }
+                guard let peak = medians.indices.max(by: { medians[$0] < medians[$1] }), peak > 0, peak < medians.count - 1,
+                    let drop = evidence(.throughput, key(transport, .stream, size, last), against: key(transport, .stream, size, threadCounts[peak])),
+                    (drop.p ?? 1) < alpha, drop.change < -10
+                else { return nil }
+                return .scalingReverses(drop)
+            }
+        }
+    }
+
+    /// Cells whose interval is over ±10% and more than 3× the typical cell's.
+    func noisyCells() -> [Surprise] {
+        let widths = profile.cells.compactMap { cell -> (CellKey, Double)? in
+            let metric: Metric = cell.key.mode == .stream ? .throughput : .rttP50
+            return metric.summary(of: cell)?.relativeHalfWidth.map { (cell.key, $0) }
+        }
+        guard let typical = Statistics.median(widths.map(\.1)) else { return [] }
+        return widths.filter { $0.1 > 0.1 && $0.1 > 3 * typical }.map { .noisyCell($0.0, relativeHalfWidth: $0.1, typical: typical) }
+    }
+
+    /// Cells with integrity errors or that failed.
+    func brokenCells() -> [Surprise] {
+        profile.cells.flatMap { cell -> [Surprise] in
+            var out: [Surprise] = []
+            let errors = cell.trials.reduce(UInt64(0)) { $0.addingReportingOverflow($1.integrityErrors).overflow ? .max : $0 + $1.integrityErrors }
+            if errors > 0 { out.append(.integrityErrors(cell.key, count: errors)) }
+            if let error = cell.error { out.append(.failedCell(cell.key, error: error)) }
+            return out
+        }
+    }
+}

@@ -1,0 +1,143 @@
+/// Findings as Markdown: a title and a paragraph (or list) each, citing their medians and p-values.
+public enum FindingsMarkdown {
+    /// The title and text of a finding.
+    public static func render(_ finding: Finding) -> (title: String, text: String) {
+        switch finding {
+        case .crossover(let c): return ("Crossover sizes", crossover(c))
+        case .zeroCopyAvoided(let z): return ("What zero-copy avoided", zeroCopy(z))
+        case .cacheLevel(let c): return ("Which cache level gains", cache(c))
+        case .scaling(let s): return ("Thread scaling", scaling(s))
+        case .surprises(let groups): return ("Surprises", surprises(groups))
+        }
+    }
+
+    static func threadsLabel(_ n: Int) -> String { "\(n) thread\(n == 1 ? "" : "s")" }
+
+    static func crossover(_ c: Crossover) -> String {
+        let lines = c.lines.map { line -> String in
+            let m = line.metric
+            let parts = line.outcomes.map { o -> String in
+                let label = threadsLabel(o.threads)
+                guard let e = o.evidence else { return "\(label): never" }
+                if let size = o.fromSize {
+                    return "\(label): from \(size) B (\(m.format(e.median)) vs \(m.format(e.referenceMedian)) \(m.unit), p = \(pValue(e.p)))"
+                }
+                return "\(label): never (at \(e.cell.messageSize) B \(m.format(e.median)) vs \(m.format(e.referenceMedian)) \(m.unit))"
+            }
+            let what = line.mode == .stream ? "stream throughput" : "ping-pong RTT p50"
+            return "- **\(line.challenger.rawValue)** vs two-copy, \(what): " + parts.joined(separator: "; ") + "."
+        }
+        return "The smallest message size (of \(c.sizes.map(String.init).joined(separator: ", ")) B) at which a transport beats "
+            + "two-copy with a Mann-Whitney p below \(formatDecimal(c.alpha, digits: 2)):\n" + lines.joined(separator: "\n")
+    }
+
+    static func zeroCopy(_ z: ZeroCopyOutcome) -> String {
+        let t = z.totals
+        let share = z.copiedPercent ?? 0
+        var text = "\(t.sends) zero-copy sends, \(t.completions) completions, \(t.copiedCompletions) of them flagged "
+            + "`SO_EE_CODE_ZEROCOPY_COPIED` (\(formatDecimal(share, digits: 1))%)"
+        text += t.enobufs > 0 ? "; \(t.enobufs) ENOBUFS pushed back. " : ". "
+        if share >= 99.95 {
+            text += "The kernel copied every zero-copy send after all — on loopback and veth it must, because the receiving "
+                + "socket cannot keep the sender's pinned pages (skb_orphan_frags_rx). Zero-copy avoided no copy here; "
+                + "it added page pinning and completion handling."
+        } else if share > 0 {
+            text += "Part of the zero-copy sends were copied by the kernel anyway; the rest avoided the send-side copy."
+        } else {
+            text += "No completion was flagged copied: the send-side copy was avoided."
+        }
+        if let e = z.cost {
+            text += " At \(e.cell.messageSize) B and \(threadsLabel(e.cell.threads)) it cost "
+                + "\(Metric.cpuNsPerByte.format(e.median)) CPU ns/B against two-copy's \(Metric.cpuNsPerByte.format(e.referenceMedian)) ns/B."
+        }
+        return text
+    }
+
+    static func cache(_ c: CacheOutcome) -> String {
+        switch c {
+        case .notMeasured(let reasons, let cost, let copies):
+            var text = "Cache misses per level cannot be measured on this host"
+            text += reasons.isEmpty
+                ? " (the events were not requested). "
+                : " (\(reasons.map { "`\($0.event)`: \($0.reason)" }.joined(separator: "; "))). "
+            text += "What ran instead: CPU time per byte from task-clock"
+            if let cost {
+                let f = Metric.cpuNsPerByte.format
+                text += " — at \(cost.size) B and \(threadsLabel(cost.threads)): marshal \(f(cost.marshal)), "
+                    + "two-copy \(f(cost.twoCopy)), one-copy \(f(cost.oneCopy)) ns/B"
+            }
+            if let copies {
+                text += "; and the kernel's own count of receive copies (`skb:skb_copy_datagram_iovec`): "
+                    + "\(Metric.kernelRecvCopiesPerMessage.format(copies)) per message in the first stream cell"
+            }
+            return text + "."
+        case .reduction(let level, let e):
+            return "The largest reduction against two-copy is at the **\(level)**: \(e.cell.transport.rawValue) at \(e.cell.messageSize) B has "
+                + "\(e.metric.format(e.median)) vs \(e.metric.format(e.referenceMedian)) \(e.metric.unit) (\(formatDecimal(e.change, digits: 1))%)."
+        case .noReduction:
+            return "No transport has fewer L1d or LLC misses per KB than two-copy in this profile."
+        }
+    }
+
+    static func scaling(_ s: Scaling) -> String {
+        let counts = s.threadCounts.map(String.init).joined(separator: ", ")
+        var lines = s.lines.map { line -> String in
+            let first = line.medians.first.flatMap { $0 } ?? 0, last = line.medians.last.flatMap { $0 } ?? 0
+            return "- \(line.transport.rawValue): \(line.medians.map { Metric.throughput.format($0) }.joined(separator: " → ")) Gbit/s "
+                + "at \(counts) threads (\(formatDecimal(first > 0 ? last / first : 0, digits: 2))× from \(s.threadCounts.first!) "
+                + "to \(s.threadCounts.last!); peak at \(line.peakThreads))"
+        }
+        if let size = s.contextSwitchSize {
+            lines.append("- context switches per MB, two-copy at \(size) B: "
+                + "\(s.contextSwitchMedians.map { Metric.contextSwitchesPerMB.format($0) }.joined(separator: " → ")) at \(counts) threads")
+        }
+        return "Stream throughput at \(s.size) B as connections grow (each connection has a sender and a receiver thread, "
+            + "on \(s.cpuCount) CPU\(s.cpuCount == 1 ? "" : "s")):\n" + lines.joined(separator: "\n")
+    }
+
+    static func surprises(_ groups: [SurpriseGroup]) -> String {
+        groups.map { group in
+            let more = group.count > 1 ? " (The strongest of \(group.count) cells where this holds.)" : ""
+            return "- " + surprise(group.strongest) + more
+        }.joined(separator: "\n")
+    }
+
+    static func surprise(_ s: Surprise) -> String {
+        switch s {
+        case .fewerCopiesSlower(let fewer, let e):
+            let m = e.metric, c = e.cell
+            return "**\(fewer.rawValue) is slower than marshal** although it skips marshal's copy: "
+                + "\(c.mode.rawValue) \(m.title) at \(c.messageSize) B × \(c.threads) is \(m.format(e.referenceMedian)) vs "
+                + "\(m.format(e.median)) \(m.unit) (p = \(pValue(e.p)))."
+        case .gatherCosts(let e):
+            let m = e.metric, c = e.cell
+            return "**Gathering costs more than it saves**: one-copy's 8-entry iovec of \(c.messageSize / 8)-byte fields gives "
+                + "\(c.mode.rawValue) \(m.title) \(m.format(e.referenceMedian)) vs two-copy's \(m.format(e.median)) \(m.unit) "
+                + "at \(c.messageSize) B × \(c.threads) (p = \(pValue(e.p))): the kernel walks the iovec entry by entry, and with "
+                + "small fields that costs more than sending one contiguous buffer."
+        case .costPerByteRises(let t, let cost):
+            let c = t.cell
+            return "**Cost per byte rises with throughput**: \(c.transport.rawValue) stream at \(c.messageSize) B from "
+                + "\(t.reference.threads) to \(c.threads) threads goes \(Metric.throughput.format(t.referenceMedian)) → "
+                + "\(Metric.throughput.format(t.median)) Gbit/s while CPU ns/B goes \(Metric.cpuNsPerByte.format(cost.referenceMedian)) → "
+                + "\(Metric.cpuNsPerByte.format(cost.median))."
+        case .latencyFalls(let e):
+            let c = e.cell, a = e.reference.threads
+            return "**Latency falls as load rises**: \(c.transport.rawValue) ping-pong RTT p50 at \(c.messageSize) B is "
+                + "\(Metric.rttP50.format(e.referenceMedian)) µs with \(threadsLabel(a)) but \(Metric.rttP50.format(e.median)) µs "
+                + "with \(c.threads) — an idle CPU is slow to wake (on a VM, an idle vCPU exits to the hypervisor); busy CPUs answer sooner."
+        case .scalingReverses(let e):
+            let c = e.cell
+            return "**Scaling reverses**: \(c.transport.rawValue) stream at \(c.messageSize) B peaks at \(e.reference.threads) threads "
+                + "(\(Metric.throughput.format(e.referenceMedian)) Gbit/s) and falls to \(Metric.throughput.format(e.median)) Gbit/s "
+                + "at \(c.threads)."
+        case .noisyCell(let key, let width, let typical):
+            return "**Noisy cell**: \(key) has a 95% interval of ±\(formatDecimal(width * 100, digits: 0))% around its median, "
+                + "\(formatDecimal(width / max(typical, 1e-9), digits: 1))× the typical cell's ±\(formatDecimal(typical * 100, digits: 0))%."
+        case .integrityErrors(let key, let count):
+            return "**Integrity errors**: \(key) received \(count) message(s) that differ from what was sent."
+        case .failedCell(let key, let error):
+            return "**Failed cell**: \(key): \(error)"
+        }
+    }
+}

@@ -1,0 +1,44 @@
+import Foundation
+
+// The one place numbers become text, for every renderer: Markdown report, comparison, summary table, CSV, charts.
+
+/// `value` rounded to at most `digits` decimals, without trailing zeros: `1.5`, `12`, `0.034`.
+func formatDecimal(_ value: Double, digits: Int) -> String {
+    var scale = 1.0
+    for _ in 0..<digits { scale *= 10 }
+    let rounded = (value * scale).rounded() / scale
+    var text = String(rounded)
+    if text.contains("e") { return text }
+    if text.contains(".") {
+        while text.hasSuffix("0") { text.removeLast() }
+        if text.hasSuffix(".") { text.removeLast() }
+    }
+    return text
+}
+
+/// `value` with exactly `digits` decimals, or "n/a" for nil and non-finite values. Works for any magnitude.
+public func fixed(_ value: Double?, _ digits: Int) -> String {
+    guard let value, value.isFinite else { return "n/a" }
+    let text = String(format: "%.\(max(0, min(digits, 12)))f", value)
+    return text.hasPrefix("-") && !text.contains(where: { ("1"..."9").contains($0) }) ? String(text.dropFirst()) : text
+}
+
+/// A percent change with its sign: `+4.2`, `-10`.
+func signed(_ value: Double) -> String { (value >= 0 ? "+" : "") + formatDecimal(value, digits: 1) }
+
+/// A p-value as tables show it: `< 0.001`, `0.042`, or `n/a`.
+func pValue(_ p: Double?) -> String {
+    guard let p else { return "n/a" }
+    return p < 0.001 ? "< 0.001" : formatDecimal(p, digits: 3)
+}
+
+/// An axis tick: `0`, `64`, `1.5k`, `2.5M`, `0.25`.
+func tickLabel(_ value: Double) -> String {
+    if value == 0 { return "0" }
+    let magnitude = abs(value)
+    if value == value.rounded() && magnitude < 1e7 { return String(Int(value)) }
+    if magnitude >= 1e6 { return formatDecimal(value / 1e6, digits: 1) + "M" }
+    if magnitude >= 1e4 { return formatDecimal(value / 1e3, digits: 1) + "k" }
+    if magnitude >= 1 { return formatDecimal(value, digits: 2) }
+    return formatDecimal(value, digits: 4)
+}

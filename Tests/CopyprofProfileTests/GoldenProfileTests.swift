@@ -1,0 +1,288 @@
+import Foundation
+import Testing
+import TestSupport
+
+@testable import CopyprofProfile
+
+/// The profile format is a contract: saved profiles of every schema version read, and the current one is written
+/// byte for byte as it was. A renamed, added or removed field fails here until the schema version and a reader for
+/// the old version say otherwise.
+@Suite struct GoldenProfileTests {
+    @Test func schema2ProfileRoundTripsByteForByte() throws {
+        let saved = try Fixtures.data(Fixtures.schema2Sweep)
+        let profile = try Profile.decode(saved, path: Fixtures.schema2Sweep)
+        #expect(profile.schemaVersion == 2 && Profile.currentSchemaVersion == 2)
+        let written = try profile.jsonData()
+        #expect(written == saved, "re-encoding the saved profile changed its bytes: the format changed")
+    }
+
+    @Test func schema2FixtureHoldsWhatTheTestsRelyOn() throws {
+        let profile = try Profile.decode(try Fixtures.data(Fixtures.schema2Sweep), path: "")
+        #expect(profile.cells.count == 32)
+        #expect(profile.cells.allSatisfy { $0.trials.count == 6 && $0.error == nil })
+        let pingpong = try #require(profile.cells.first { $0.key.mode == .pingpong }?.trials.first?.rtt)
+        #expect(pingpong.histogram.totalCount == pingpong.count, "the buckets hold every recorded round trip")
+        let zeroCopy = try #require(profile.cells.first { $0.key.transport == .zeroCopy }?.trials.first?.zeroCopy)
+        #expect(zeroCopy.sends > 0 && zeroCopy.completions <= zeroCopy.sends)
+    }
+
+    /// Every field of every record, with a value, against its JSON name: pins the names a profile may hold.
+    @Test func everyFieldHasItsPinnedName() throws {
+        var profile = try Profile.decode(try Fixtures.data(Fixtures.schema2Sweep), path: "")
+        profile.statusReason = "interrupted (Ctrl-C)"
+        profile.remote = RemoteInfo(
+            server: "192.0.2.1:7115", serverEnvironment: profile.environment,
+            clientPath: NetworkPath(peer: "192.0.2.1", interface: "veth0", mtu: 1500, kind: .veth),
+            serverPath: NetworkPath(peer: "192.0.2.2", interface: "veth1", mtu: 1500, kind: .veth))
+        var trial = profile.cells[0].trials[0]
+        trial.firstMismatch = MismatchRecord(sequence: 7, offset: 9)
+        trial.workers[0].host = "vm@192.0.2.2"
+        trial.workers[0].unavailable = ["cycles": "not-supported: ENOENT"]
+        trial.workers[0].sent = SenderRecord(messages: 1, bytes: 2, sendCalls: 3, partialWrites: 4, zeroCopy: ZeroCopyRecord(sends: 1))
+        trial.workers[1].received = ReceiverRecord(
+            messages: 1, bytes: 2, recvCalls: 3, integrityErrors: 1, firstMismatch: MismatchRecord(sequence: 7, offset: 9),
+            drainedMessages: 5)
+        profile.cells[0].error = "trial 2: failed"
+        profile.cells[0].trials = [trial]
+        let pingpong = try #require(profile.cells.first { $0.key.mode == .pingpong && $0.key.transport == .zeroCopy })
+        profile.cells = [profile.cells[0], pingpong]
+
+        let object = try #require(try JSONSerialization.jsonObject(with: profile.jsonData()) as? [String: Any])
+        var paths: Set<String> = []
+        func walk(_ value: Any, _ path: String) {
+            if let dictionary = value as? [String: Any] {
+                for (key, child) in dictionary {
+                    // Counter names and unavailable events are data, not field names.
+                    let name = path.hasSuffix(".counters") || path.hasSuffix(".unavailable") ? "*" : key
+                    walk(child, path.isEmpty ? name : "\(path).\(name)")
+                }
+                paths.insert(path)
+            } else if let array = value as? [Any] {
+                for child in array { walk(child, path + "[]") }
+                paths.insert(path)
+            } else {
+                paths.insert(path)
+            }
+        }
+        walk(object, "")
+        paths.remove("")
+        let expected: Set<String> = Set(Self.pinnedPaths.split(separator: "\n").map(String.init))
+        #expect(paths.subtracting(expected).sorted() == [], "fields the pinned list does not know")
+        #expect(expected.subtracting(paths).sorted() == [], "pinned fields the profile no longer has")
+    }
+
+    @Test func schema1ProfilesStillRead() throws {
+        let profile = try Profile.decode(try Fixtures.data(Fixtures.schema1Sweep), path: Fixtures.schema1Sweep)
+        #expect(profile.schemaVersion == 1)
+        #expect(profile.cells.count == 8)
+        let rtt = try #require(profile.cells.first { $0.key.mode == .pingpong }?.trials.first?.rtt)
+        // The schema 1 array of [value, count] pairs, as the file has it.
+        let object = try #require(try JSONSerialization.jsonObject(with: Fixtures.data(Fixtures.schema1Sweep)) as? [String: Any])
+        let cells = try #require(object["cells"] as? [[String: Any]])
+        let raw = try #require(cells.first { ($0["key"] as? [String: Any])?["mode"] as? String == "pingpong" })
+        let firstTrial = try #require((raw["trials"] as? [[String: Any]])?.first)
+        let pairs = try #require((firstTrial["rtt"] as? [String: Any])?["histogram"] as? [[UInt64]])
+        #expect(rtt.histogram.pairs.map { [$0.value, $0.count] } == pairs)
+        #expect(rtt.histogram.totalCount == rtt.count)
+    }
+
+    @Test func aSchema1ProfileIsWrittenInSchema2() throws {
+        let old = try Profile.decode(try Fixtures.data(Fixtures.schema1Sweep), path: "")
+        let path = try temporaryDirectory() + "/rewritten.json"
+        try old.write(to: path)
+        let text = try String(contentsOfFile: path, encoding: .utf8)
+        #expect(text.contains("\"schemaVersion\":2"))
+        let again = try Profile.read(from: path)
+        #expect(again.cells.count == old.cells.count)
+        #expect(again.cells[0].trials[0].bytes == old.cells[0].trials[0].bytes)
+    }
+
+    @Test func histogramBucketsRoundTripAndRejectNonsense() throws {
+        let buckets = HistogramBuckets([(100, 2), (150, 1), (1_000_000, 3)])
+        #expect(buckets.text == "100:2 50:1 999850:3")
+        #expect(buckets.pairs.map(\.value) == [100, 150, 1_000_000] && buckets.totalCount == 6)
+        #expect(HistogramBuckets([]).pairs.isEmpty)
+        for bad in ["x", "1:", ":1", "1:1 0:1", "1:1  2:1", "18446744073709551615:1 1:1", "1:1,2:1"] {
+            #expect(HistogramBuckets.parse(bad) == nil, "\(bad)")
+        }
+    }
+
+    /// Every JSON path a profile can hold (`[]`: array elements; `*`: names that are data).
+    static let pinnedPaths = """
+
+        cells
+        cells[]
+        cells[].error
+        cells[].key
+        cells[].key.messageSize
+        cells[].key.mode
+        cells[].key.threads
+        cells[].key.transport
+        cells[].trials
+        cells[].trials[]
+        cells[].trials[].bytes
+        cells[].trials[].elapsedNs
+        cells[].trials[].firstMismatch
+        cells[].trials[].firstMismatch.offset
+        cells[].trials[].firstMismatch.sequence
+        cells[].trials[].integrityErrors
+        cells[].trials[].messages
+        cells[].trials[].partialWrites
+        cells[].trials[].rtt
+        cells[].trials[].rtt.count
+        cells[].trials[].rtt.histogram
+        cells[].trials[].rtt.maxNs
+        cells[].trials[].rtt.meanNs
+        cells[].trials[].rtt.minNs
+        cells[].trials[].rtt.p50Ns
+        cells[].trials[].rtt.p90Ns
+        cells[].trials[].rtt.p999Ns
+        cells[].trials[].rtt.p99Ns
+        cells[].trials[].trial
+        cells[].trials[].workers
+        cells[].trials[].workers[]
+        cells[].trials[].workers[].connection
+        cells[].trials[].workers[].counters
+        cells[].trials[].workers[].counters.*
+        cells[].trials[].workers[].counters.*.raw
+        cells[].trials[].workers[].counters.*.timeEnabled
+        cells[].trials[].workers[].counters.*.timeRunning
+        cells[].trials[].workers[].host
+        cells[].trials[].workers[].received
+        cells[].trials[].workers[].received.bytes
+        cells[].trials[].workers[].received.drainedMessages
+        cells[].trials[].workers[].received.firstMismatch
+        cells[].trials[].workers[].received.firstMismatch.offset
+        cells[].trials[].workers[].received.firstMismatch.sequence
+        cells[].trials[].workers[].received.integrityErrors
+        cells[].trials[].workers[].received.messages
+        cells[].trials[].workers[].received.recvCalls
+        cells[].trials[].workers[].role
+        cells[].trials[].workers[].sent
+        cells[].trials[].workers[].sent.bytes
+        cells[].trials[].workers[].sent.messages
+        cells[].trials[].workers[].sent.partialWrites
+        cells[].trials[].workers[].sent.sendCalls
+        cells[].trials[].workers[].sent.zeroCopy
+        cells[].trials[].workers[].sent.zeroCopy.completions
+        cells[].trials[].workers[].sent.zeroCopy.copiedCompletions
+        cells[].trials[].workers[].sent.zeroCopy.enobufs
+        cells[].trials[].workers[].sent.zeroCopy.notifications
+        cells[].trials[].workers[].sent.zeroCopy.reuseWaits
+        cells[].trials[].workers[].sent.zeroCopy.sends
+        cells[].trials[].workers[].unavailable
+        cells[].trials[].workers[].unavailable.*
+        cells[].trials[].workers[].usage
+        cells[].trials[].workers[].usage.cpuClockNs
+        cells[].trials[].workers[].usage.involuntarySwitches
+        cells[].trials[].workers[].usage.minorFaults
+        cells[].trials[].workers[].usage.systemNs
+        cells[].trials[].workers[].usage.userNs
+        cells[].trials[].workers[].usage.voluntarySwitches
+        cells[].trials[].workers[].wallNs
+        cells[].trials[].zeroCopy
+        cells[].trials[].zeroCopy.completions
+        cells[].trials[].zeroCopy.copiedCompletions
+        cells[].trials[].zeroCopy.enobufs
+        cells[].trials[].zeroCopy.notifications
+        cells[].trials[].zeroCopy.reuseWaits
+        cells[].trials[].zeroCopy.sends
+        environment
+        environment.commandLine
+        environment.commandLine[]
+        environment.copyprofVersion
+        environment.cpuCount
+        environment.cpuModel
+        environment.distribution
+        environment.endTime
+        environment.events
+        environment.events[]
+        environment.events[].availability
+        environment.events[].availability.errno
+        environment.events[].availability.reason
+        environment.events[].availability.state
+        environment.events[].kind
+        environment.events[].name
+        environment.events[].summary
+        environment.hostname
+        environment.kernelRelease
+        environment.label
+        environment.loopbackMTU
+        environment.memoryBytes
+        environment.optmemMax
+        environment.perfEventParanoid
+        environment.pmus
+        environment.pmus[]
+        environment.startTime
+        environment.swiftVersion
+        environment.tcpRmem
+        environment.tcpWmem
+        environment.tracefs
+        environment.virtualized
+        plan
+        plan.address
+        plan.duration
+        plan.events
+        plan.events[]
+        plan.label
+        plan.modes
+        plan.modes[]
+        plan.sizes
+        plan.sizes[]
+        plan.threads
+        plan.threads[]
+        plan.transports
+        plan.transports[]
+        plan.trials
+        plan.verification
+        plan.warmup
+        remote
+        remote.clientPath
+        remote.clientPath.interface
+        remote.clientPath.kind
+        remote.clientPath.mtu
+        remote.clientPath.peer
+        remote.server
+        remote.serverEnvironment
+        remote.serverEnvironment.commandLine
+        remote.serverEnvironment.commandLine[]
+        remote.serverEnvironment.copyprofVersion
+        remote.serverEnvironment.cpuCount
+        remote.serverEnvironment.cpuModel
+        remote.serverEnvironment.distribution
+        remote.serverEnvironment.endTime
+        remote.serverEnvironment.events
+        remote.serverEnvironment.events[]
+        remote.serverEnvironment.events[].availability
+        remote.serverEnvironment.events[].availability.errno
+        remote.serverEnvironment.events[].availability.reason
+        remote.serverEnvironment.events[].availability.state
+        remote.serverEnvironment.events[].kind
+        remote.serverEnvironment.events[].name
+        remote.serverEnvironment.events[].summary
+        remote.serverEnvironment.hostname
+        remote.serverEnvironment.kernelRelease
+        remote.serverEnvironment.label
+        remote.serverEnvironment.loopbackMTU
+        remote.serverEnvironment.memoryBytes
+        remote.serverEnvironment.optmemMax
+        remote.serverEnvironment.perfEventParanoid
+        remote.serverEnvironment.pmus
+        remote.serverEnvironment.pmus[]
+        remote.serverEnvironment.startTime
+        remote.serverEnvironment.swiftVersion
+        remote.serverEnvironment.tcpRmem
+        remote.serverEnvironment.tcpWmem
+        remote.serverEnvironment.tracefs
+        remote.serverEnvironment.virtualized
+        remote.serverPath
+        remote.serverPath.interface
+        remote.serverPath.kind
+        remote.serverPath.mtu
+        remote.serverPath.peer
+        schemaVersion
+        status
+        statusReason
+        tool
+        """
+}
