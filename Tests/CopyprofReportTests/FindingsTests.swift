@@ -1,0 +1,113 @@
+import CopyprofProfile
+import Foundation
+import Testing
+import TestSupport
+
+@testable import CopyprofReport
+
+/// Findings computed from saved and hand-made profiles: no sweep runs, so they do not depend on this machine's mood.
+@Suite struct FindingsTests {
+    /// A profile of stream cells with the given throughput per trial (Gbit/s) and 2 CPU ns per byte.
+    func profile(_ cells: [(TransportKind, Int, [Double])], threads: Int = 1) -> Profile {
+        var profile = SampleProfiles.make(throughput: [1])
+        profile.cells = cells.map { transport, size, gbps in
+            CellRecord(
+                key: CellKey(transport: transport, mode: .stream, messageSize: size, threads: threads),
+                trials: gbps.enumerated().map { SampleProfiles.trial($0.offset + 1, gbps: $0.element) })
+        }
+        return profile
+    }
+
+    let slow = [8.0, 8.1, 8.2, 8.3, 8.4, 8.5]
+    let fast = [10.0, 10.1, 10.2, 10.3, 10.4, 10.5]
+
+    @Test func crossoverIsTheFirstSizeWhereTheChallengerWinsSignificantly() throws {
+        let analysis = Analysis(profile: profile([
+            (.twoCopy, 4096, slow), (.oneCopy, 4096, slow.map { $0 - 0.05 }),
+            (.twoCopy, 65536, slow), (.oneCopy, 65536, fast),
+        ]))
+        guard case .crossover(let crossover) = try #require(analysis.findings.first) else {
+            Issue.record("the first finding is the crossover")
+            return
+        }
+        #expect(crossover.sizes == [4096, 65536])
+        let line = try #require(crossover.lines.first { $0.challenger == .oneCopy && $0.mode == .stream })
+        let outcome = try #require(line.outcomes.first)
+        #expect(outcome.threads == 1 && outcome.fromSize == 65536)
+        let evidence = try #require(outcome.evidence)
+        #expect(abs(evidence.median - 10.25) < 1e-3 && abs(evidence.referenceMedian - 8.25) < 1e-3, "bytes are whole numbers")
+        #expect(try #require(evidence.p) < 0.01)
+        let text = FindingsMarkdown.render(.crossover(crossover)).text
+        #expect(text.contains("**one-copy** vs two-copy, stream throughput: 1 thread: from 65536 B (10.250 vs 8.250 Gbit/s, p = 0.002)."))
+    }
+
+    @Test func aChallengerThatNeverWinsSaysSoAtTheLargestSize() throws {
+        let analysis = Analysis(profile: profile([(.twoCopy, 4096, fast), (.zeroCopy, 4096, slow)]))
+        let crossover = try #require(analysis.crossover())
+        let outcome = try #require(crossover.lines.first?.outcomes.first)
+        #expect(outcome.fromSize == nil && outcome.evidence?.cell.messageSize == 4096)
+        #expect(FindingsMarkdown.render(.crossover(crossover)).text.contains("1 thread: never (at 4096 B 8.250 vs 10.250 Gbit/s)"))
+    }
+
+    @Test func fewerCopiesSlowerIsASurpriseWithItsEvidence() throws {
+        let analysis = Analysis(profile: profile([(.marshal, 4096, fast), (.twoCopy, 4096, slow)]))
+        let groups = analysis.surpriseGroups()
+        let group = try #require(groups.first { $0.strongest.kind == "fewer copies, slower" })
+        guard case .fewerCopiesSlower(let fewer, let evidence) = group.strongest else {
+            Issue.record("expected fewer copies, slower")
+            return
+        }
+        #expect(fewer == .twoCopy && evidence.cell.transport == .marshal && evidence.reference.transport == .twoCopy)
+        #expect(abs(evidence.change - (10.25 - 8.25) / 8.25 * 100) < 1e-2)
+        #expect(group.count == 1)
+    }
+
+    @Test func integrityErrorsAndFailedCellsComeFirstAmongSurprises() throws {
+        var p = profile([(.marshal, 4096, fast), (.twoCopy, 4096, slow)])
+        p.cells[1].trials[0].integrityErrors = 3
+        p.cells[0].error = "trial 6: connection 0 sender: the peer closed the connection"
+        let groups = Analysis(profile: p).surpriseGroups()
+        #expect(groups.count == 3)
+        #expect(Set(groups.prefix(2).map(\.strongest.kind)) == ["integrity", "failed"])
+        let text = FindingsMarkdown.render(.surprises(groups)).text
+        #expect(text.contains("**Integrity errors**: stream two-copy 4096 B × 1 thread received 3 message(s)"))
+    }
+
+    @Test func identicalTransportsGiveNoSurprises() {
+        let analysis = Analysis(profile: profile([(.marshal, 4096, slow), (.twoCopy, 4096, slow), (.oneCopy, 4096, slow)]))
+        #expect(analysis.surpriseGroups().isEmpty)
+    }
+
+    /// The saved sweep of this machine: loopback, so every zero-copy completion was copied.
+    @Test func savedSweepFindings() throws {
+        let saved = try Profile.read(from: Fixtures.path(Fixtures.schema2Sweep))
+        let findings = Analysis(profile: saved).findings
+        #expect(findings.map(\.order) == findings.map(\.order).sorted(), "in report order")
+        guard case .zeroCopyAvoided(let zeroCopy) = try #require(findings.first { $0.order == 1 }) else {
+            Issue.record("a zero-copy finding")
+            return
+        }
+        #expect(zeroCopy.copiedPercent == 100 && zeroCopy.totals.completions > 0)
+        guard case .crossover(let crossover) = try #require(findings.first) else {
+            Issue.record("a crossover finding")
+            return
+        }
+        #expect(crossover.lines.count == 4, "stream and ping-pong, one-copy and zero-copy")
+        #expect(crossover.lines.allSatisfy { $0.outcomes.map(\.threads) == [1, 2] })
+        guard case .cacheLevel(.notMeasured(let reasons, _, _)) = try #require(findings.first { $0.order == 2 }) else {
+            Issue.record("no PMU on the machine that made the fixture: cache levels not measured")
+            return
+        }
+        #expect(reasons.map(\.event) == ["L1-dcache-load-misses", "LLC-load-misses"])
+    }
+
+    /// The whole report of the saved sweep, byte for byte: a change to any finding, table or number format shows here.
+    /// Regenerate with `copyprof report Tests/TestSupport/Fixtures/schema2-sweep.json --output
+    /// Tests/TestSupport/Fixtures/schema2-sweep-report.md` and read the diff before committing it.
+    @Test func savedSweepReportIsUnchanged() throws {
+        let saved = try Profile.read(from: Fixtures.path(Fixtures.schema2Sweep))
+        let report = Report(profile: saved, source: "Tests/TestSupport/Fixtures/schema2-sweep.json", chartFolder: "schema2-sweep-report-charts")
+        let expected = try String(decoding: Fixtures.data("schema2-sweep-report.md"), as: UTF8.self)
+        #expect(report.markdown == expected)
+    }
+}
