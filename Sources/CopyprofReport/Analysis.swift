@@ -1,3 +1,7 @@
+// CopyprofReport — from profiles to answers: derived metrics, statistics (medians, intervals, Mann-Whitney U),
+// findings and comparisons as data, and their renderers — the Markdown report, the comparison's Markdown and JSON,
+// SVG charts, CSV and the summary table — sharing one number-formatting file. It reads only the profile module.
+
 import CopyprofProfile
 
 /// Answers computed from a profile: medians with confidence intervals per cell and metric, significance between

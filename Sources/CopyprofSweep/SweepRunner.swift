@@ -1,3 +1,8 @@
+// CopyprofSweep — running a sweep: cells interleaved, each trial's transports run locally or with a remote
+// server over the control protocol, counters opened in every worker thread, and what they measured turned into the
+// profile's records (RecordConversion.swift, the one place that maps the lower modules' types). It also captures
+// the environment and the network path.
+
 import CopyprofProfile
 import Histogram
 import PerfCounters

@@ -46,7 +46,7 @@ struct RunCommand: ParsableCommand {
     var duration: Double?
     @Option(help: "Counter events, comma-separated perf names or subsystem:name tracepoints; 'none' measures rusage only. (default: the whole catalog; events this host cannot count are recorded once with the reason)")
     var events: String?
-    @Option(help: "Verification of received messages: \(choices(Verification.self)). (default: header)")
+    @Option(help: "Verification of received messages: the sequence and length (header) or every byte (full). (default: header)")
     var verify: Verification?
     @Option(help: "A name for this run, kept in the profile and its file name.")
     var label: String?
