@@ -1,10 +1,12 @@
 import CopyprofProfile
 
-/// The short table `copyprof run` prints at the end: one row per cell, medians over its trials.
+/// The short table `copyprof run` prints at the end: one row per cell, medians over its trials, in at most 79
+/// columns so that it fits an 80-column terminal; failed cells' errors follow the table, one line each.
 public enum SummaryTable {
     public static func render(_ profile: Profile) -> String {
-        var rows: [[String]] = [["mode", "transport", "size", "threads", "trials", "Gbit/s", "RTT p50 µs", "CPU ns/B",
-                                 "ctx sw/MB", "copied", "errors"]]
+        var rows: [[String]] = [["mode", "transport", "size", "conn", "n", "Gbit/s", "p50 µs", "CPU ns/B", "sw/MB", "copied",
+                                 "errors"]]
+        var failures: [String] = []
         for cell in profile.cells {
             let trials = cell.trials
             // The same definitions as reports and comparisons use.
@@ -16,24 +18,27 @@ public enum SummaryTable {
                 cell.key.mode.rawValue, cell.key.transport.rawValue, "\(cell.key.messageSize)", "\(cell.key.threads)",
                 "\(trials.count)", fixed(gbps, 2), fixed(rtt, 1), fixed(cpu, 3), fixed(switches, 1),
                 copied.map { "\(fixed($0, 0))%" } ?? "",
-                cell.error.map { "failed: \($0)" } ?? (integrity == 0 ? "0" : "\(integrity) integrity"),
+                cell.error == nil ? (integrity == 0 ? "0" : "\(integrity) bad") : "failed",
             ])
+            if let error = cell.error { failures.append("failed: \(cell.key): \(error)") }
         }
-        return renderTable(rows)
+        return renderTable(rows) + failures.map { $0 + "\n" }.joined()
     }
 
     /// Left-aligned text columns, numbers right-aligned.
     static func renderTable(_ rows: [[String]]) -> String {
         guard let header = rows.first else { return "" }
         var widths = header.map(\.count)
-        for row in rows { for (i, cell) in row.enumerated() where i < widths.count { widths[i] = max(widths[i], cell.count) } }
+        for row in rows {
+            for (i, cell) in row.enumerated() where i < widths.count { widths[i] = max(widths[i], cell.count) }
+        }
         var out = ""
         for (r, row) in rows.enumerated() {
             var line = ""
             for (i, cell) in row.enumerated() {
                 let pad = String(repeating: " ", count: max(0, widths[i] - cell.count))
                 let numeric = r > 0 && cell.first.map { $0.isNumber || $0 == "-" } == true && i >= 2
-                line += (i == 0 ? "" : "  ") + (numeric ? pad + cell : (i == row.count - 1 ? cell : cell + pad))
+                line += (i == 0 ? "" : " ") + (numeric ? pad + cell : (i == row.count - 1 ? cell : cell + pad))
             }
             out += line + "\n"
         }
