@@ -240,6 +240,7 @@ package final class CounterSet<System: PerfEventSystem> {
             }
         }
         for (index, result) in refused { outcomes[index].append((pmu?.name, result)) }
+        for part in opened { outcomes[part.index].append((pmu?.name, .opened(fd: part.fd, id: part.id, userOnly: userOnly))) }
         addGroup(opened, pmu: pmu?.name ?? "cpu", userOnly: userOnly)
     }
 
