@@ -112,8 +112,8 @@ extension EventAvailability {
         let pmus = pmu.map { [$0] } ?? host.corePMUs.map(\.name)
         if pmus.isEmpty {
             if host.hypervisor {
-                return "no hardware PMU offers this event: this is a virtual machine without PMU passthrough "
-                    + "(the hypervisor flag is in /proc/cpuinfo and no core PMU is registered)"
+                return "no hardware PMU offers this event: a virtual machine without PMU passthrough "
+                    + "(hypervisor flag in /proc/cpuinfo, no core PMU registered)"
             }
             return "no hardware PMU offers this event: the kernel registered no core PMU under "
                 + "/sys/bus/event_source/devices (no perf driver for this CPU, or it is disabled)"
