@@ -144,9 +144,7 @@ extension RegionMeasurement {
     /// switches of the thread, which need no permission.
     public var contextSwitchFigure: SourcedValue {
         let fromRusage = Double(usage.contextSwitches)
-        guard let reading = reading(PerfEvent.contextSwitches.name) else {
-            return SourcedValue(value: fromRusage, source: .rusage, mode: .userAndKernel)
-        }
+        guard let reading = reading(PerfEvent.contextSwitches.name) else { return usage.contextSwitchFigure }
         if let value = reading.value, reading.mode == .userAndKernel {
             return SourcedValue(value: value, source: .perfEvent, mode: .userAndKernel, isScaled: reading.isScaled)
         }

@@ -64,55 +64,32 @@ package final class CounterSet<System: PerfEventSystem> {
     package let events: [PerfEvent]
     package let system: System
     /// What became of each event when it was opened.
-    package private(set) var availability: [EventAvailability]
+    package let availability: [EventAvailability]
     /// The privilege levels each opened event covers; nil when not opened.
-    package private(set) var modes: [CountingMode?]
+    package let modes: [CountingMode?]
 
-    private var groups: [Group] = []
+    /// The open groups. Set once in init: reading them in start/stop needs no exclusivity check.
+    private let groups: [CounterGroup]
     /// For each event: where each of its parts is read (one per core PMU for hardware events).
-    private var slots: [[Slot]]
-    /// For each event and core PMU: what became of it there.
-    private var outcomes: [[(pmu: String?, result: OpenResult)]]
+    private let slots: [[CounterSlot]]
+    private let watchdogHint: Bool
     private var running = false
 
-    private struct Slot {
-        var group: Int
-        var id: UInt64
-    }
-
-    private enum OpenResult {
-        case opened(fd: Int32, id: UInt64, userOnly: Bool)
-        case refused(errno: Int32?, EventAvailability)
-    }
-
     package init(events: [PerfEvent], options: CounterOptions, system: System) throws(CounterError) {
-        self.events = events
-        self.system = system
-        availability = Array(repeating: .counted, count: events.count)
-        modes = Array(repeating: nil, count: events.count)
-        slots = Array(repeating: [], count: events.count)
-        outcomes = Array(repeating: [], count: events.count)
-
-        let hardware = PerfEvent.hardwareGroupIndices(events)
-        if !hardware.isEmpty {
-            // One core PMU: the legacy encoding (config bits 32-63 zero) reaches it on every kernel. Several:
-            // each PMU's type in bits 32-63, or the event opens on one core type only.
-            let pmus: [CorePMU?] = system.host.corePMUs.isEmpty ? [nil] : system.host.corePMUs
-            for pmu in pmus {
-                for group in hardware {
-                    openHardwareGroup(group, pmu: pmu, extendedType: system.host.isHybrid, options: options)
-                }
-            }
-        }
-        let other = events.indices.filter { !events[$0].isHardware }
-        if !other.isEmpty { openSoftwareGroup(other, options: options) }
-
-        for index in events.indices { settle(index) }
-        if groups.isEmpty {
+        var opener = CounterOpener(events: events, system: system, options: options)
+        opener.openAll()
+        if opener.groups.isEmpty {
             var reasons: [String: EventAvailability] = [:]
-            for (event, status) in zip(events, availability) { reasons[event.name] = status }
+            for (event, status) in zip(events, opener.availability) { reasons[event.name] = status }
             throw .nothingAvailable(reasons)
         }
+        self.events = events
+        self.system = system
+        availability = opener.availability
+        modes = opener.modes
+        groups = opener.groups
+        slots = opener.slots
+        watchdogHint = system.host.nmiWatchdog == true
     }
 
     deinit {
@@ -133,9 +110,193 @@ package final class CounterSet<System: PerfEventSystem> {
         }
     }
 
+    // MARK: Regions
+
+    /// Reads the start values, then enables every group.
+    package func start() throws(CounterError) {
+        if running { throw .misuse("start() called twice without stop()") }
+        for group in groups {
+            try read(group.leader, into: group.startBuffer)
+        }
+        for group in groups {
+            let result = system.enableGroup(group.leader)
+            if result != 0 { throw .systemCall("ioctl(PERF_EVENT_IOC_ENABLE)", errno: -result) }
+        }
+        running = true
+    }
+
+    /// Disables every group, reads the end values and returns each event's reading, in the order of `events`.
+    package func stop() throws(CounterError) -> [CounterReading] {
+        if !running { throw .misuse("stop() called without start()") }
+        running = false
+        for group in groups {
+            let result = system.disableGroup(group.leader)
+            if result != 0 { throw .systemCall("ioctl(PERF_EVENT_IOC_DISABLE)", errno: -result) }
+        }
+        for group in groups {
+            try read(group.leader, into: group.endBuffer)
+        }
+        var readings: [CounterReading] = []
+        readings.reserveCapacity(events.count)
+        for index in events.indices { readings.append(try reading(index)) }
+        return readings
+    }
+
+    /// The delta of one member between the start and end reads of its group, read in place from the buffers
+    /// (layout: nr, time_enabled, time_running, then {value, id} per member; GroupRead documents it).
+    private func delta(_ slot: CounterSlot) throws(CounterError) -> ScaledCount {
+        let start = groups[slot.group].startBuffer
+        let end = groups[slot.group].endBuffer
+        let members = UInt64(start.count / 16 - 1)
+        func word(_ buffer: UnsafeMutableRawBufferPointer, _ index: Int) -> UInt64 {
+            buffer.load(fromByteOffset: index * 8, as: UInt64.self)
+        }
+        let value = 3 + 2 * slot.position
+        guard word(start, 0) == members, word(end, 0) == members, word(start, value + 1) == slot.id,
+            word(end, value + 1) == slot.id
+        else {
+            // Not the layout the group was opened with: decode in full and look the id up.
+            let a = try GroupRead.decode(UnsafeRawBufferPointer(start))
+            let b = try GroupRead.decode(UnsafeRawBufferPointer(end))
+            guard let count = ScaledCount.delta(from: a, to: b, id: slot.id) else {
+                throw .malformedRead("no member with id \(slot.id) in the group read")
+            }
+            return count
+        }
+        return ScaledCount(
+            raw: word(end, value) &- word(start, value), timeEnabled: word(end, 1) &- word(start, 1),
+            timeRunning: word(end, 2) &- word(start, 2))
+    }
+
+    private func reading(_ index: Int) throws(CounterError) -> CounterReading {
+        let name = events[index].name
+        let slots = self.slots[index]
+        guard let first = slots.first else {
+            return CounterReading(
+                event: name, availability: availability[index], count: nil, mode: nil,
+                reason: availability[index].description)
+        }
+        let combined: ScaledCount
+        var parts: [PMUCount] = []
+        if slots.count > 1 || groups[first.group].pmu != nil {
+            parts.reserveCapacity(slots.count)
+            for slot in slots { parts.append(PMUCount(pmu: groups[slot.group].pmu ?? "cpu", count: try delta(slot))) }
+            combined = Self.sum(parts.map(\.count))!
+        } else {
+            combined = try delta(first)
+        }
+        return CounterReading(
+            event: name, availability: availability[index], count: combined, mode: modes[index],
+            source: .perfEvent, parts: parts, reason: combined.wasCounted ? nil : notCountedReason(index))
+    }
+
+    /// The sum of core PMUs' parts: raw values add up; the enabled time is the region's (the longest part's,
+    /// as each group is enabled whenever the thread runs); the running times add up, since a thread runs on one
+    /// core type at a time, capped at the enabled time.
+    static func sum(_ parts: [ScaledCount]) -> ScaledCount? {
+        guard let first = parts.first else { return nil }
+        if parts.count == 1 { return first }
+        let enabled = parts.map(\.timeEnabled).max()!
+        let running = parts.reduce(UInt64(0)) { $0 &+ $1.timeRunning }
+        return ScaledCount(
+            raw: parts.reduce(UInt64(0)) { $0 &+ $1.raw }, timeEnabled: enabled, timeRunning: min(running, enabled))
+    }
+
+    private func notCountedReason(_ index: Int) -> String {
+        guard events[index].isHardware else { return "not counted: the event was not enabled in this region" }
+        let partners = slots[index].first.map { groups[$0.group].eventIndices.map { events[$0].name } } ?? []
+        var reason =
+            "not counted: its group (\(partners.joined(separator: ", "))) never got a hardware counter in this "
+            + "region; other groups or programs held the PMU's counters"
+        if watchdogHint {
+            reason += "; the NMI watchdog holds one (perf's hint: as root, echo 0 > /proc/sys/kernel/nmi_watchdog)"
+        }
+        return reason
+    }
+
+    private func read(_ fd: Int32, into buffer: UnsafeMutableRawBufferPointer) throws(CounterError) {
+        let n = system.read(fd, into: buffer)
+        if n < 0 { throw .systemCall("read(perf group)", errno: Int32(-n)) }
+        if n != buffer.count { throw .malformedRead("read returned \(n) of \(buffer.count) bytes") }
+    }
+}
+
+/// Where an event's part is read: its group, its id, and its place in the group's read (leader 0).
+private struct CounterSlot {
+    var group: Int
+    var id: UInt64
+    var position: Int
+}
+
+/// One open perf group: a leader file descriptor, its members, and the buffers its reads land in.
+private struct CounterGroup {
+    var leader: Int32
+    var members: [Int32]
+    var pmu: String?
+    var eventIndices: [Int]
+    var userOnly: Bool
+    var startBuffer: UnsafeMutableRawBufferPointer
+    var endBuffer: UnsafeMutableRawBufferPointer
+
+    static func userOnlyAvailability(_ paranoid: Int?, event: PerfEvent? = nil, requested: Bool = false) -> EventAvailability {
+        let level = paranoid.map { String($0) } ?? "unknown"
+        let lost =
+            event == .pageFaults
+            ? "page faults taken inside system calls (copy_to_user) are not counted"
+            : "the kernel side of send/recv, where the copies happen, is not counted"
+        let why = requested ? "as asked" : "perf_event_paranoid = \(level)"
+        return .init(state: .userOnly, reason: "user space only (\(why)): \(lost)")
+    }
+}
+
+private enum OpenResult {
+    case opened(fd: Int32, id: UInt64, userOnly: Bool)
+    case refused(errno: Int32?, EventAvailability)
+}
+
+/// Opens a ``CounterSet``'s events: the groups, fallbacks and per-PMU outcomes, before they are fixed.
+private struct CounterOpener<System: PerfEventSystem> {
+    let events: [PerfEvent]
+    let system: System
+    let options: CounterOptions
+    var userOnlyRequested: Bool { options.userOnly }
+    var availability: [EventAvailability]
+    var modes: [CountingMode?]
+    var groups: [CounterGroup] = []
+    var slots: [[CounterSlot]]
+    /// For each event and core PMU: what became of it there.
+    var outcomes: [[(pmu: String?, result: OpenResult)]]
+
+    init(events: [PerfEvent], system: System, options: CounterOptions) {
+        self.events = events
+        self.system = system
+        self.options = options
+        availability = Array(repeating: .counted, count: events.count)
+        modes = Array(repeating: nil, count: events.count)
+        slots = Array(repeating: [], count: events.count)
+        outcomes = Array(repeating: [], count: events.count)
+    }
+
+    mutating func openAll() {
+        let hardware = PerfEvent.hardwareGroupIndices(events)
+        if !hardware.isEmpty {
+            // One core PMU: the legacy encoding (config bits 32-63 zero) reaches it on every kernel. Several:
+            // each PMU's type in bits 32-63, or the event opens on one core type only.
+            let pmus: [CorePMU?] = system.host.corePMUs.isEmpty ? [nil] : system.host.corePMUs
+            for pmu in pmus {
+                for group in hardware {
+                    openHardwareGroup(group, pmu: pmu, extendedType: system.host.isHybrid, options: options)
+                }
+            }
+        }
+        let other = events.indices.filter { !events[$0].isHardware }
+        if !other.isEmpty { openSoftwareGroup(other, options: options) }
+        for index in events.indices { settle(index) }
+    }
+
     // MARK: Opening
 
-    private func attr(_ index: Int, pmu: CorePMU?, extendedType: Bool, userOnly: Bool, leader: Bool)
+    func attr(_ index: Int, pmu: CorePMU?, extendedType: Bool, userOnly: Bool, leader: Bool)
         -> AttrOutcome
     {
         var attr = perf_event_attr()
@@ -169,13 +330,13 @@ package final class CounterSet<System: PerfEventSystem> {
         return .built(attr)
     }
 
-    private enum AttrOutcome {
+    enum AttrOutcome {
         case built(perf_event_attr)
         case refused(EventAvailability)
     }
 
     /// One perf_event_open, no fallback.
-    private func openOne(_ index: Int, pmu: CorePMU?, extendedType: Bool, groupFD: Int32, userOnly: Bool) -> OpenResult {
+    func openOne(_ index: Int, pmu: CorePMU?, extendedType: Bool, groupFD: Int32, userOnly: Bool) -> OpenResult {
         var attr: perf_event_attr
         switch self.attr(index, pmu: pmu, extendedType: extendedType, userOnly: userOnly, leader: groupFD == -1) {
         case .built(let built): attr = built
@@ -200,14 +361,14 @@ package final class CounterSet<System: PerfEventSystem> {
         }
     }
 
-    private static func refusedForPermission(_ result: OpenResult) -> Bool {
+    static func refusedForPermission(_ result: OpenResult) -> Bool {
         if case .refused(let code?, _) = result { return code == EACCES || code == EPERM }
         return false
     }
 
     /// Opens `indices` as one group on `pmu`; when the kernel rejects a member for the group (EINVAL from
     /// `validate_group`, EBADF), closes the group and opens each half the same way, down to single events.
-    private func openHardwareGroup(_ indices: [Int], pmu: CorePMU?, extendedType: Bool, options: CounterOptions) {
+    mutating func openHardwareGroup(_ indices: [Int], pmu: CorePMU?, extendedType: Bool, options: CounterOptions) {
         guard let first = indices.first else { return }
         var userOnly = options.userOnly
         var leader = openOne(first, pmu: pmu, extendedType: extendedType, groupFD: -1, userOnly: userOnly)
@@ -250,7 +411,7 @@ package final class CounterSet<System: PerfEventSystem> {
     /// CAP_PERFMON), each event is handled by what `exclude_kernel` does to it (``PerfEvent/userOnlyEffect``):
     /// task-clock is opened with it and still counts everything; page faults are opened user-only and marked
     /// so; context switches, CPU migrations and tracepoints are not permitted, since user-only they read 0.
-    private func openSoftwareGroup(_ indices: [Int], options: CounterOptions) {
+    mutating func openSoftwareGroup(_ indices: [Int], options: CounterOptions) {
         var leaderFD: Int32 = -1
         var opened: [(index: Int, fd: Int32, id: UInt64)] = []
         for index in indices {
@@ -289,7 +450,7 @@ package final class CounterSet<System: PerfEventSystem> {
     }
 
     /// Why an event that fires only in kernel context is not counted user-only.
-    private static func readsZeroUserOnly(_ event: PerfEvent, requested: Bool) -> EventAvailability {
+    static func readsZeroUserOnly(_ event: PerfEvent, requested: Bool) -> EventAvailability {
         let fallback =
             event == .contextSwitches
             ? "; context switches come from getrusage (voluntary + involuntary) instead" : ""
@@ -302,19 +463,21 @@ package final class CounterSet<System: PerfEventSystem> {
         return .init(state: .notPermitted, reason: why)
     }
 
-    private func addGroup(_ opened: [(index: Int, fd: Int32, id: UInt64)], pmu: String?, userOnly: Bool) {
+    mutating func addGroup(_ opened: [(index: Int, fd: Int32, id: UInt64)], pmu: String?, userOnly: Bool) {
         guard let leader = opened.first else { return }
         let size = GroupRead.byteCount(members: opened.count)
-        let group = Group(
+        let group = CounterGroup(
             leader: leader.fd, members: opened.dropFirst().map(\.fd), pmu: pmu, eventIndices: opened.map(\.index),
             userOnly: userOnly,
             startBuffer: .allocate(byteCount: size, alignment: 8), endBuffer: .allocate(byteCount: size, alignment: 8))
-        for part in opened { slots[part.index].append(Slot(group: groups.count, id: part.id)) }
+        for (position, part) in opened.enumerated() {
+            slots[part.index].append(CounterSlot(group: groups.count, id: part.id, position: position))
+        }
         groups.append(group)
     }
 
     /// Sets the availability and mode of an event from what became of it on each core PMU.
-    private func settle(_ index: Int) {
+    mutating func settle(_ index: Int) {
         let event = events[index]
         var openedUserOnly: [Bool] = []
         var refusals: [(pmu: String?, why: EventAvailability)] = []
@@ -345,7 +508,7 @@ package final class CounterSet<System: PerfEventSystem> {
                     + "\(event.name) counts kernel time all the same")
         } else if excluded {
             modes[index] = .userOnly
-            status = Self.userOnlyAvailability(system.host.paranoid, event: event)
+            status = CounterGroup.userOnlyAvailability(system.host.paranoid, event: event, requested: userOnlyRequested)
         } else {
             modes[index] = .userAndKernel
             status = .counted
@@ -357,110 +520,5 @@ package final class CounterSet<System: PerfEventSystem> {
         availability[index] = status
     }
 
-    static func userOnlyAvailability(_ paranoid: Int?, event: PerfEvent? = nil) -> EventAvailability {
-        let level = paranoid.map { String($0) } ?? "unknown"
-        let lost =
-            event == .pageFaults
-            ? "page faults taken inside system calls (copy_to_user) are not counted"
-            : "the kernel side of send/recv, where the copies happen, is not counted"
-        return .init(state: .userOnly, reason: "user space only (perf_event_paranoid = \(level)): \(lost)")
-    }
 
-    // MARK: Regions
-
-    /// Reads the start values, then enables every group.
-    package func start() throws(CounterError) {
-        if running { throw .misuse("start() called twice without stop()") }
-        for group in groups {
-            try read(group.leader, into: group.startBuffer)
-        }
-        for group in groups {
-            let result = system.enableGroup(group.leader)
-            if result != 0 { throw .systemCall("ioctl(PERF_EVENT_IOC_ENABLE)", errno: -result) }
-        }
-        running = true
-    }
-
-    /// Disables every group, reads the end values and returns each event's reading, in the order of `events`.
-    package func stop() throws(CounterError) -> [CounterReading] {
-        if !running { throw .misuse("stop() called without start()") }
-        running = false
-        for group in groups {
-            let result = system.disableGroup(group.leader)
-            if result != 0 { throw .systemCall("ioctl(PERF_EVENT_IOC_DISABLE)", errno: -result) }
-        }
-        for group in groups {
-            try read(group.leader, into: group.endBuffer)
-        }
-        var reads: [(start: GroupRead, end: GroupRead)] = []
-        reads.reserveCapacity(groups.count)
-        for group in groups {
-            reads.append((
-                try GroupRead.decode(UnsafeRawBufferPointer(group.startBuffer)),
-                try GroupRead.decode(UnsafeRawBufferPointer(group.endBuffer))
-            ))
-        }
-        return events.indices.map { index in reading(index, reads: reads) }
-    }
-
-    private func reading(_ index: Int, reads: [(start: GroupRead, end: GroupRead)]) -> CounterReading {
-        let event = events[index]
-        guard !slots[index].isEmpty else {
-            return CounterReading(
-                event: event.name, availability: availability[index], count: nil, mode: nil,
-                reason: availability[index].description)
-        }
-        var parts: [PMUCount] = []
-        for slot in slots[index] {
-            let read = reads[slot.group]
-            if let delta = ScaledCount.delta(from: read.start, to: read.end, id: slot.id) {
-                parts.append(PMUCount(pmu: groups[slot.group].pmu ?? "software", count: delta))
-            }
-        }
-        let combined = Self.sum(parts.map(\.count))
-        return CounterReading(
-            event: event.name, availability: availability[index], count: combined, mode: modes[index],
-            source: .perfEvent, parts: event.isHardware ? parts : [],
-            reason: combined?.wasCounted == false ? notCountedReason(index) : nil)
-    }
-
-    /// The sum of core PMUs' parts: raw values add up; the enabled time is the region's (the longest part's,
-    /// as each group is enabled whenever the thread runs); the running times add up, since a thread runs on one
-    /// core type at a time, capped at the enabled time.
-    static func sum(_ parts: [ScaledCount]) -> ScaledCount? {
-        guard let first = parts.first else { return nil }
-        if parts.count == 1 { return first }
-        let enabled = parts.map(\.timeEnabled).max()!
-        let running = parts.reduce(UInt64(0)) { $0 &+ $1.timeRunning }
-        return ScaledCount(
-            raw: parts.reduce(UInt64(0)) { $0 &+ $1.raw }, timeEnabled: enabled, timeRunning: min(running, enabled))
-    }
-
-    private func notCountedReason(_ index: Int) -> String {
-        guard events[index].isHardware else { return "not counted: the event was not enabled in this region" }
-        let partners = slots[index].first.map { groups[$0.group].eventIndices.map { events[$0].name } } ?? []
-        var reason =
-            "not counted: its group (\(partners.joined(separator: ", "))) never got a hardware counter in this "
-            + "region; other groups or programs held the PMU's counters"
-        if system.host.nmiWatchdog == true {
-            reason += "; the NMI watchdog holds one (perf's hint: as root, echo 0 > /proc/sys/kernel/nmi_watchdog)"
-        }
-        return reason
-    }
-
-    private func read(_ fd: Int32, into buffer: UnsafeMutableRawBufferPointer) throws(CounterError) {
-        let n = system.read(fd, into: buffer)
-        if n < 0 { throw .systemCall("read(perf group)", errno: Int32(-n)) }
-        if n != buffer.count { throw .malformedRead("read returned \(n) of \(buffer.count) bytes") }
-    }
-
-    private struct Group {
-        var leader: Int32
-        var members: [Int32]
-        var pmu: String?
-        var eventIndices: [Int]
-        var userOnly: Bool
-        var startBuffer: UnsafeMutableRawBufferPointer
-        var endBuffer: UnsafeMutableRawBufferPointer
-    }
 }

@@ -74,7 +74,8 @@ public struct HostCounters: Sendable, Codable {
         let interval = system.host.corePMUs.compactMap { pmu in
             SystemFiles.firstLine("/sys/bus/event_source/devices/\(pmu.name)/perf_event_mux_interval_ms").flatMap { Int($0) }
         }.max() ?? 4
-        let spinNs = groups == 0 ? 0 : UInt64((groups + 1) * max(1, system.host.corePMUs.count) * interval) * 1_000_000
+        let pmus = system.host.corePMUs.count
+        let spinNs = groups == 0 || pmus == 0 ? 0 : UInt64((groups + 1) * pmus * interval) * 1_000_000
         var probed = probe(events, options: options, system: system) { spinCPU(ns: spinNs) }
         probed.pmus = pmuNames
         probed.tracefs = Tracefs.mountPoint
