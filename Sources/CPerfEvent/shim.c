@@ -67,7 +67,10 @@ unsigned long long CPerfEvent_instruction_loop(unsigned long long iterations) {
                      :
                      : "cc");
 #else
-    while (left != 0) __asm__ volatile("" : "+r"(left)), left--;
+    while (left != 0) {
+        __asm__ volatile("" : "+r"(left));
+        left--;
+    }
 #endif
     return iterations;
 }

@@ -161,9 +161,7 @@ public enum CounterCalibration {
     }
 
     /// Opens `events` and returns the counters, or a skipped check per event that cannot be counted.
-    private static func open(
-        _ events: [PerfEvent], options: CounterOptions, workload: String, expected: String
-    ) -> Result<ThreadCounters, SkipReason> {
+    private static func open(_ events: [PerfEvent], options: CounterOptions) -> Result<ThreadCounters, SkipReason> {
         do throws(CounterError) {
             let counters = try ThreadCounters(events: events, options: options)
             if let index = counters.availability.firstIndex(where: { !$0.isOpen }) {
@@ -226,7 +224,7 @@ public enum CounterCalibration {
         let workload = "\(grouped(n)) turns of a 2-instruction loop (decrement, branch), minus an empty region"
         let expected = "\(grouped(2 * n)) ± 1%"
         let counters: ThreadCounters
-        switch open([.instructions], options: options, workload: workload, expected: expected) {
+        switch open([.instructions], options: options) {
         case .success(let opened): counters = opened
         case .failure(let skip): return skipped(.instructions, workload: workload, expected: expected, reason: skip.reason)
         }
@@ -267,7 +265,7 @@ public enum CounterCalibration {
             frequency.map { "\(fixed($0.minGHz, 2))–\(fixed($0.maxGHz, 2)) GHz ± 10% (cpufreq)" }
             ?? "0.4–6.5 GHz (no cpufreq in sysfs: a plausible range)"
         let counters: ThreadCounters
-        switch open([.cycles, .taskClock], options: options, workload: workload, expected: expected) {
+        switch open([.cycles, .taskClock], options: options) {
         case .success(let opened): counters = opened
         case .failure(let skip): return skipped(.cycles, workload: workload, expected: expected, reason: skip.reason)
         }
@@ -336,7 +334,7 @@ public enum CounterCalibration {
         }
         // Each event on its own: opened together they would share its group's counters only when partners.
         let counters: ThreadCounters
-        switch open(events, options: options, workload: workload, expected: "") {
+        switch open(events, options: options) {
         case .success(let opened): counters = opened
         case .failure:
             // Check each event alone, so one that is missing does not hide the other.
@@ -346,7 +344,7 @@ public enum CounterCalibration {
                               workload: workload, bounds: bounds)
                 }
             }
-            if case .failure(let skip) = open(events, options: options, workload: workload, expected: "") {
+            if case .failure(let skip) = open(events, options: options) {
                 return [skipped(events[0], workload: workload, expected: expected(events[0]), reason: skip.reason)]
             }
             return []
@@ -378,7 +376,7 @@ public enum CounterCalibration {
         let workload = "\(grouped(n)) conditional branches on random bits"
         let expected = "35–65% of them (≈ half: no predictor learns random bits)"
         let counters: ThreadCounters
-        switch open([.branchMisses], options: options, workload: workload, expected: expected) {
+        switch open([.branchMisses], options: options) {
         case .success(let opened): counters = opened
         case .failure(let skip): return skipped(.branchMisses, workload: workload, expected: expected, reason: skip.reason)
         }
@@ -405,7 +403,7 @@ public enum CounterCalibration {
         let workload = "\(fixed(Double(window) / 1e6, 0)) ms of CPU by CLOCK_THREAD_CPUTIME_ID (best of 3 windows)"
         let expected = "the thread CPU clock ± 5%"
         let counters: ThreadCounters
-        switch open([.taskClock], options: options, workload: workload, expected: expected) {
+        switch open([.taskClock], options: options) {
         case .success(let opened): counters = opened
         case .failure(let skip): return skipped(.taskClock, workload: workload, expected: expected, reason: skip.reason)
         }
@@ -439,7 +437,7 @@ public enum CounterCalibration {
         let workload = "\(grouped(rounds)) pipe round trips between two threads on one CPU (both threads)"
         let expected = "≥ \(grouped(2 * rounds))"
         var checks: [CalibrationCheck] = []
-        let opened = open([.contextSwitches], options: options, workload: workload, expected: expected)
+        let opened = open([.contextSwitches], options: options)
         let perfCounted: Bool
         if case .failure(let skip) = opened {
             checks.append(skipped(.contextSwitches, workload: workload, expected: expected, reason: skip.reason))
@@ -487,7 +485,7 @@ public enum CounterCalibration {
             return skipped(.cpuMigrations, workload: workload, expected: expected, reason: "this thread may run on one CPU only")
         }
         let counters: ThreadCounters
-        switch open([.cpuMigrations], options: options, workload: workload, expected: expected) {
+        switch open([.cpuMigrations], options: options) {
         case .success(let opened): counters = opened
         case .failure(let skip): return skipped(.cpuMigrations, workload: workload, expected: expected, reason: skip.reason)
         }
@@ -517,7 +515,7 @@ public enum CounterCalibration {
         let workload = "one write to each of \(pages) fresh anonymous pages"
         let expected = "≥ \(grouped(pages))"
         let counters: ThreadCounters
-        switch open([.pageFaults], options: options, workload: workload, expected: expected) {
+        switch open([.pageFaults], options: options) {
         case .success(let opened): counters = opened
         case .failure(let skip): return skipped(.pageFaults, workload: workload, expected: expected, reason: skip.reason)
         }
@@ -541,7 +539,7 @@ public enum CounterCalibration {
             return skipped(event, workload: "—", expected: expected, reason: "no calibrated workload for this tracepoint")
         }
         let counters: ThreadCounters
-        switch open([event], options: options, workload: workload, expected: expected) {
+        switch open([event], options: options) {
         case .success(let opened): counters = opened
         case .failure(let skip): return skipped(event, workload: workload, expected: expected, reason: skip.reason)
         }
