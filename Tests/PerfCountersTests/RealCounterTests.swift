@@ -155,9 +155,23 @@ import Testing
     }
 
     @Test func userOnlyCountingIsMarked() throws {
-        let counters = try ThreadCounters(events: [.taskClock], options: CounterOptions(userOnly: true))
+        let counters = try ThreadCounters(
+            events: [.pageFaults, .taskClock, .contextSwitches], options: CounterOptions(userOnly: true))
+        // Page faults keep their user-mode part only: user-only, said so.
         #expect(counters.availability[0].state == .userOnly)
-        #expect(counters.availability[0].reason?.contains("kernel side") == true)
+        #expect(counters.modes[0] == .userOnly)
+        #expect(counters.availability[0].reason?.contains("copy_to_user") == true)
+        // task-clock ignores exclude_kernel (it is time, not a fired event): counted, user and kernel.
+        #expect(counters.availability[1].state == .counted)
+        #expect(counters.modes[1] == .userAndKernel)
+        // Context switches fire in kernel context, so user-only they would read 0: not opened, never 0.
+        #expect(counters.availability[2].state == .notSupported)
+        #expect(counters.availability[2].reason?.contains("perf_exclude_event") == true)
+        try counters.start()
+        usleep(1000)
+        let readings = try counters.stop()
+        #expect(readings[2].value == nil && readings[2].mode == nil)
+        #expect(readings[0].mode == .userOnly && readings[1].mode == .userAndKernel)
     }
 
     @Test func countedRegionAddsRusage() throws {
