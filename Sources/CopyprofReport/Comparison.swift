@@ -14,6 +14,9 @@ public struct Comparison: Sendable {
         case regression, improvement, unchanged
         /// Too few trials for a test (fewer than 4 in either sample).
         case untestable
+        /// Measured differently in the two profiles (user-only against user and kernel, or perf against getrusage):
+        /// a difference of method, not of the code.
+        case incomparable
     }
 
     public struct Row: Sendable, Codable {
@@ -38,6 +41,8 @@ public struct Comparison: Sendable {
     public var rows: [Row]
     public var geomeans: [Geomean]
     public var environmentDifferences: [String]
+    /// Metrics measured differently in the two profiles (mode or source); their rows are ``Verdict/incomparable``.
+    public var methodDifferences: [String]
     public var onlyInBaseline: [CellKey]
     public var onlyInCandidate: [CellKey]
     public var threshold: Double
@@ -56,6 +61,7 @@ public struct Comparison: Sendable {
         onlyInBaseline = baseKeys.subtracting(candKeys).sorted()
         onlyInCandidate = candKeys.subtracting(baseKeys).sorted()
         var rows: [Row] = []
+        var methodDifferences: [String] = []
         for key in baseKeys.intersection(candKeys).sorted() {
             guard let b = baseline.cell(key), let c = candidate.cell(key) else { continue }
             for metric in Self.metrics {
@@ -63,7 +69,14 @@ public struct Comparison: Sendable {
                 let change = sb.median == 0 ? 0 : (sc.median - sb.median) / abs(sb.median) * 100
                 let p = Statistics.mannWhitneyU(sc.values, sb.values)?.p
                 let verdict: Verdict
-                if sb.values.count < 4 || sc.values.count < 4 {
+                if sb.userOnly != sc.userOnly || sb.sources != sc.sources {
+                    verdict = .incomparable
+                    let describe = { (s: Summary) in
+                        (s.sources.map(\.rawValue).joined(separator: "+") + (s.userOnly ? " user-only" : "")).trimmingCharacters(in: .whitespaces)
+                    }
+                    let difference = "\(metric.title): \(describe(sb)) in the baseline, \(describe(sc)) in the candidate"
+                    if !methodDifferences.contains(difference) { methodDifferences.append(difference) }
+                } else if sb.values.count < 4 || sc.values.count < 4 {
                     verdict = .untestable
                 } else if let p, p < alpha, abs(change) >= threshold {
                     verdict = (change > 0) == higher ? .improvement : .regression
@@ -74,8 +87,9 @@ public struct Comparison: Sendable {
             }
         }
         self.rows = rows
+        self.methodDifferences = methodDifferences
         geomeans = Self.metrics.compactMap { metric in
-            let ratios = rows.filter { $0.metric == metric && $0.baseline.median > 0 && $0.candidate.median > 0 }
+            let ratios = rows.filter { $0.metric == metric && $0.verdict != .incomparable && $0.baseline.median > 0 && $0.candidate.median > 0 }
                 .map { $0.candidate.median / $0.baseline.median }
             guard let g = Statistics.geometricMean(ratios) else { return nil }
             return Geomean(metric: metric, change: (g - 1) * 100, cells: ratios.count)

@@ -15,6 +15,10 @@ extension Comparison {
             md += "> ⚠ Cells in only one profile (not compared): "
             md += (onlyInBaseline.map { "\($0) (baseline only)" } + onlyInCandidate.map { "\($0) (candidate only)" }).joined(separator: "; ") + ".\n\n"
         }
+        if !methodDifferences.isEmpty {
+            md += "> ⚠ **Measured differently** (counting mode or source), so not compared: "
+                + methodDifferences.joined(separator: "; ") + ".\n\n"
+        }
         let untestable = rows.filter { $0.verdict == .untestable }.count
         if untestable > 0 { md += "> ⚠ \(untestable) comparisons have fewer than 4 trials on a side: no test possible.\n\n" }
         md += "**\(regressions.count) regression\(regressions.count == 1 ? "" : "s"), \(improvements.count) improvement\(improvements.count == 1 ? "" : "s")**, "
@@ -36,9 +40,15 @@ extension Comparison {
     func table(_ rows: [Row]) -> String {
         var md = "| cell | metric | baseline | candidate | change | p | n |\n|---|---|---:|---:|---:|---:|---:|\n"
         for row in rows {
-            let change = row.verdict == .regression || row.verdict == .improvement ? "\(signed(row.change))%" : "~"
+            let change: String, p: String
+            switch row.verdict {
+            case .regression, .improvement: (change, p) = ("\(signed(row.change))%", pValue(row.p))
+            case .unchanged: (change, p) = ("~", pValue(row.p))
+            case .untestable: (change, p) = ("untestable (n < 4)", "")
+            case .incomparable: (change, p) = ("measured differently", "")
+            }
             md += "| \(row.cell) | \(row.metric.title) (\(row.unit)) | \(cell(row.baseline, row.metric)) | \(cell(row.candidate, row.metric)) "
-                + "| \(change) | \(pValue(row.p)) | \(row.baseline.values.count)+\(row.candidate.values.count) |\n"
+                + "| \(change) | \(p) | \(row.baseline.values.count)+\(row.candidate.values.count) |\n"
         }
         return md + "\n"
     }
@@ -46,6 +56,7 @@ extension Comparison {
     func cell(_ s: Summary, _ metric: Metric) -> String {
         var text = metric.format(s.median)
         if let low = s.low, let high = s.high { text += " [\(metric.format(low)), \(metric.format(high))]" }
+        if s.userOnly { text += " :u" }
         return text
     }
 }

@@ -135,6 +135,11 @@ public struct Summary: Sendable, Hashable, Codable {
         if scaled { warnings.append("multiplexed counters, scaled by enabled/running") }
     }
 
+    /// True when the values cover user space only (perf's `:u`): the kernel's part is not in them.
+    public var userOnly = false
+    /// Where the values' counted inputs come from (empty: measured by the run itself).
+    public var sources: [ValueSource] = []
+
     /// Half the interval's width relative to the median, or nil.
     public var relativeHalfWidth: Double? {
         guard let low, let high, median != 0 else { return nil }

@@ -78,28 +78,6 @@ import Testing
         #expect(checks.allSatisfy { $0["verdict"] as? String == "pass" && $0["measuredValue"] is Double })
     }
 
-    /// Runs the copyprof binary as uid/gid 65534 (nobody) with setpriv: unprivileged at the host's
-    /// perf_event_paranoid, the way a new user meets it. Nil (with the reason printed) when this cannot be done.
-    func runAsNobody(_ arguments: [String]) throws -> ProcessOutput? {
-        guard geteuid() == 0 else {
-            print("skipped: dropping to uid 65534 needs root")
-            return nil
-        }
-        guard let setpriv = which("setpriv") else {
-            print("skipped: setpriv (util-linux) is not installed")
-            return nil
-        }
-        // A copy nobody can reach: the build folder may sit below folders only root may enter.
-        let folder = try temporaryDirectory()
-        defer { try? FileManager.default.removeItem(atPath: folder) }
-        let binary = folder + "/copyprof"
-        try FileManager.default.copyItem(atPath: copyprofBinary, toPath: binary)
-        try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: folder)
-        try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: binary)
-        return try runProcess(
-            setpriv, ["--reuid=65534", "--regid=65534", "--clear-groups", binary] + arguments, in: folder)
-    }
-
     @Test func asNobodyContextSwitchesAreNotPermittedNotZeroAndComeFromRusage() throws {
         let paranoid = Int((try? String(contentsOfFile: "/proc/sys/kernel/perf_event_paranoid", encoding: .utf8))?
             .trimmingCharacters(in: .whitespacesAndNewlines) ?? "") ?? 2

@@ -77,9 +77,19 @@ import TestSupport
     @Test func uncountedInputsAreNotAvailableNeverZero() {
         let trial = SampleProfiles.trial(1, gbps: 8)
         for metric in [Metric.cyclesPerByte, .instructionsPerByte, .ipc, .l1dMissesPerKB, .llcMissesPerKB, .llcMissRatio,
-                       .contextSwitchesPerMB, .kernelRecvCopiesPerMessage, .rttP50, .zeroCopyCopiedShare] {
+                       .kernelRecvCopiesPerMessage, .rttP50, .zeroCopyCopiedShare] {
             #expect(metric.value(of: trial) == nil, "\(metric)")
         }
+        // Context switches fall back to getrusage (voluntary + involuntary), never to a user-only perf count, and say so.
+        var switched = trial
+        switched.workers[0].usage.voluntarySwitches = 30
+        switched.workers[1].usage.involuntarySwitches = 10
+        #expect(Metric.contextSwitchesPerMB.value(of: switched) == 40 / (Double(trial.bytes) / 1e6))
+        #expect(Metric.contextSwitchesPerMB.source(in: switched) == .getrusage)
+        switched.workers[0].counters["context-switches"] = CounterRecord(raw: 0, timeEnabled: 1, timeRunning: 1, mode: .userOnly)
+        switched.workers[1].counters["context-switches"] = CounterRecord(raw: 0, timeEnabled: 1, timeRunning: 1, mode: .userOnly)
+        #expect(Metric.contextSwitchesPerMB.value(of: switched) == 40 / (Double(trial.bytes) / 1e6), "a user-only 0 is ignored")
+        #expect(!Metric.contextSwitchesPerMB.isUserOnly(in: switched))
         // CPU time per byte falls back from task-clock to the threads' CPU clock (1 ns each here), never to n/a or 0.
         var uncounted = trial
         for i in uncounted.workers.indices { uncounted.workers[i].counters["task-clock"] = nil }

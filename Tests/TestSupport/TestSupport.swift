@@ -120,3 +120,26 @@ public enum Fixtures {
         try Data(contentsOf: URL(fileURLWithPath: path(name)))
     }
 }
+
+/// Runs the copyprof binary as uid/gid 65534 (nobody) with setpriv: unprivileged at the host's perf_event_paranoid,
+/// the way a new user meets it. The binary is copied into `folder` (or a fresh one), which nobody may write to.
+/// Nil, with the reason printed, when this cannot be done here.
+public func runAsNobody(_ arguments: [String], in folder: String? = nil) throws -> ProcessOutput? {
+    guard geteuid() == 0 else {
+        print("skipped: dropping to uid 65534 needs root")
+        return nil
+    }
+    guard let setpriv = which("setpriv") else {
+        print("skipped: setpriv (util-linux) is not installed")
+        return nil
+    }
+    // A copy nobody can reach: the build folder may sit below folders only root may enter.
+    let folder = try folder ?? temporaryDirectory()
+    let binary = folder + "/copyprof-as-nobody"
+    if !FileManager.default.fileExists(atPath: binary) {
+        try FileManager.default.copyItem(atPath: copyprofBinary, toPath: binary)
+    }
+    try FileManager.default.setAttributes([.posixPermissions: 0o777], ofItemAtPath: folder)
+    try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: binary)
+    return try runProcess(setpriv, ["--reuid=65534", "--regid=65534", "--clear-groups", binary] + arguments, in: folder)
+}
