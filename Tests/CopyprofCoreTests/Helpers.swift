@@ -40,9 +40,16 @@ func runProcess(_ path: String, _ arguments: [String], interruptAfter: Double? =
         stderr: String(decoding: stderr, as: UTF8.self))
 }
 
-/// A fresh temporary folder.
+/// The folder every temporary folder of this test process is made in, removed when the process exits.
+private let temporaryRoot: String = {
+    let path = NSTemporaryDirectory() + "copyprof-tests-\(getpid())-\(UUID().uuidString.prefix(8))"
+    atexit { try? FileManager.default.removeItem(atPath: temporaryRoot) }
+    return path
+}()
+
+/// A fresh temporary folder, removed with the others when the test process exits.
 func temporaryDirectory() throws -> String {
-    let path = NSTemporaryDirectory() + "copyprof-tests-\(UUID().uuidString)"
+    let path = temporaryRoot + "/\(UUID().uuidString)"
     try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
     return path
 }
