@@ -15,8 +15,9 @@ import Testing
                 let configuration = RunConfiguration(
                     transport: transport, workload: workload, messageSize: size, connections: connections,
                     duration: 0.1, verification: .full)
-                let result = try runTransport(configuration) { _ in NoRegion() }
+                let result = try runTransportInWindow(configuration) { _ in NoRegion() }
                 let cell = "\(transport.rawValue) \(workload.rawValue) \(size) B × \(connections)"
+                #expect(result.lateWorkers.isEmpty, "\(cell): \(result.lateWorkers) never ran within the window in 5 runs")
                 #expect(result.workers.count == 2 * connections, "\(cell)")
                 #expect(result.integrityErrors == 0, "\(cell): \(String(describing: result.firstMismatch))")
                 #expect(result.messagesVerified > 0, "\(cell)")
@@ -45,7 +46,7 @@ import Testing
     }
 
     @Test func loopbackZeroCopyIsReportedAsCopied() throws {
-        let result = try runTransport(
+        let result = try runTransportInWindow(
             RunConfiguration(transport: .zeroCopy, messageSize: 65536, duration: 0.2, verification: .full)
         ) { _ in NoRegion() }
         let zero = try #require(result.zeroCopy)
@@ -75,7 +76,7 @@ import Testing
                 guard writeLine(path, "1024") else {
                     throw PrivateNetworkNamespace.Unavailable(description: "cannot write \(path) in the namespace")
                 }
-                let result = try runTransport(
+                let result = try runTransportInWindow(
                     RunConfiguration(transport: .zeroCopy, messageSize: 4096, duration: 0.2, verification: .full)
                 ) { _ in NoRegion() }
                 return (namespaceDefault, result)
@@ -107,7 +108,7 @@ import Testing
             let configuration = RunConfiguration(
                 transport: transport, workload: workload, messageSize: 512, duration: 0.1, verification: .full,
                 faults: FaultInjection(corruption: Corruption(sequence: 5, offset: 100)))
-            let result = try runTransport(configuration) { _ in NoRegion() }
+            let result = try runTransportInWindow(configuration) { _ in NoRegion() }
             #expect(result.integrityErrors == 1, "\(transport) \(workload)")
             let (worker, mismatch) = try #require(result.firstMismatch)
             #expect(mismatch == IntegrityMismatch(sequence: 5, offset: 100))
@@ -117,7 +118,7 @@ import Testing
 
     @Test func headerVerificationChecksTheSequenceOnly() throws {
         func run(_ offset: Int) throws -> TransportRunResult<Void> {
-            try runTransport(RunConfiguration(
+            try runTransportInWindow(RunConfiguration(
                 transport: .twoCopy, messageSize: 512, duration: 0.1, verification: .header,
                 faults: FaultInjection(corruption: Corruption(sequence: 3, offset: offset)))) { _ in NoRegion() }
         }
@@ -132,7 +133,7 @@ import Testing
         let configuration = RunConfiguration(
             transport: transport, messageSize: 65536, duration: 0.2, verification: .full, sendWait: .poll,
             sendBufferSize: 4096)
-        let result = try runTransport(configuration) { _ in NoRegion() }
+        let result = try runTransportInWindow(configuration) { _ in NoRegion() }
         print("\(transport.rawValue) with SO_SNDBUF 4096: \(result.partialWrites) partial writes, "
               + "\(result.messagesVerified) messages")
         #expect(result.partialWrites > 0)
@@ -154,6 +155,8 @@ import Testing
             return text.hasPrefix("connection 0 sender: ")
                 && (text.contains("reset") || text.contains("closed")) && text.contains("message")
         }
+        // The reset reaches the sender in well under 1 ms (TCPSocketTests); 4 s leaves 2 s beyond the I/O timeout
+        // for a loaded machine, and is still far from the 10 s duration it tells apart.
         #expect(Double(nowNs() - start) / 1e9 < 4, "the error came within the I/O timeout, not after the 10 s duration")
     }
 
@@ -169,6 +172,7 @@ import Testing
             print("stuck peer: \(text)")
             return text.hasPrefix("connection 0 sender: no progress for 0.5 s") && text.contains("sending message")
         }
+        // The sender fails 0.5 s after its last progress; 3 s leaves 2.5 s for a loaded machine, far from the 10 s duration.
         #expect(Double(nowNs() - start) / 1e9 < 3)
     }
 
@@ -185,9 +189,12 @@ import Testing
             threads.insert(m.beginThread)
         }
         #expect(threads.count == 4, "one thread per worker")
-        // All timed loops started together.
+        // The barrier: no timed loop began before every worker had made its region and arrived. How close together
+        // the loops then start is up to the scheduler (tens of ms on a loaded machine), so it is printed, not bounded.
+        let records = try result.workers.map { try #require($0.measurement) }
+        #expect(records.map(\.beganAt).min()! >= records.map(\.madeAt).max()!)
         let starts = result.workers.map(\.startNs)
-        #expect(starts.max()! - starts.min()! < 50_000_000)
+        print("timed loops started within \(Double(starts.max()! - starts.min()!) / 1e6) ms of each other")
     }
 
     @Test func invalidConfigurationsAreRejected() {
@@ -208,13 +215,14 @@ import Testing
 final class ThreadRecorder: WorkerRegion {
     struct Record: Sendable {
         var madeOn: UInt64
+        var madeAt: UInt64
         var beginThread: UInt64 = 0
         var endThread: UInt64 = 0
         var beganAt: UInt64 = 0
         var endedAt: UInt64 = 0
     }
     var record: Record
-    init(_ identity: WorkerIdentity) { record = Record(madeOn: UInt64(pthread_self())) }
+    init(_ identity: WorkerIdentity) { record = Record(madeOn: UInt64(pthread_self()), madeAt: nowNs()) }
     func begin() {
         record.beginThread = UInt64(pthread_self())
         record.beganAt = nowNs()
