@@ -145,6 +145,8 @@ import Transports
         let dir = try temporaryDirectory()
         let path = "\(dir)/lost.json"
         let pid = server.process.processIdentifier
+        // Margins: a one-trial remote run of this cell takes 0.25 s end to end here, so a trial is kept 1.25 s before
+        // the kill; the 40 trials would take 4 s, 2.5 s after it.
         let killer = Thread {
             Thread.sleep(forTimeInterval: 1.5)
             kill(pid, SIGKILL)

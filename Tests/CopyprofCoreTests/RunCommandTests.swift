@@ -106,6 +106,8 @@ import Transports
             copyprofBinary,
             ["run", "--transports", "two-copy", "--sizes", "512", "--threads", "1", "--modes", "stream",
              "--trials", "50", "--warmup", "0", "--duration", "0.1", "--output", path, "--no-report"],
+            // Margins: a one-trial run of this cell takes 0.2 s end to end here, so a trial is kept 1.3 s before the
+            // interrupt; the 50 trials would take 5 s, 3.5 s after it.
             interruptAfter: 1.5)
         #expect(run.status == 130, "\(run.stderr)")
         #expect(run.stderr.contains("interrupted"))
