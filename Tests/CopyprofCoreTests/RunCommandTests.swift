@@ -131,8 +131,9 @@ import Transports
             "--duration", "2", "--events", "task-clock", "--output", path, "--no-report",
         ])
         #expect(run.status == 0, "\(run.stderr)")
-        // perf stat -x, prints: value,unit,event,...  with the value in msec for task-clock.
-        let line = try #require(run.stderr.split(separator: "\n").first { $0.contains(",task-clock,") })
+        // perf stat -x, prints: value,unit,event,...  with the value in msec for task-clock ("task-clock:u" when perf
+        // may count user space only, as copyprof then does too).
+        let line = try #require(run.stderr.split(separator: "\n").first { $0.contains(",task-clock,") || $0.contains(",task-clock:u,") })
         let perfMs = try #require(Double(line.split(separator: ",")[0]))
         let profile = try Profile.read(from: path)
         let trial = try #require(profile.cells.first?.trials.first)
