@@ -111,8 +111,8 @@ public struct Analysis: Sendable {
         let trials = profile.cells.filter { $0.key.transport == .zeroCopy }.flatMap(\.trials)
         let stats = trials.compactMap(\.zeroCopy)
         guard !stats.isEmpty else { return nil }
-        let sends = stats.reduce(0) { $0 + $1.sends }, completions = stats.reduce(0) { $0 + $1.completions }
-        let copied = stats.reduce(0) { $0 + $1.copiedCompletions }, enobufs = stats.reduce(0) { $0 + $1.enobufs }
+        let sends = stats.reduce(UInt128(0)) { $0 + UInt128($1.sends) }, completions = stats.reduce(UInt128(0)) { $0 + UInt128($1.completions) }
+        let copied = stats.reduce(UInt128(0)) { $0 + UInt128($1.copiedCompletions) }, enobufs = stats.reduce(UInt128(0)) { $0 + UInt128($1.enobufs) }
         let share = completions == 0 ? 0 : Double(copied) / Double(completions) * 100
         var text = "\(sends) zero-copy sends, \(completions) completions, \(copied) of them flagged `SO_EE_CODE_ZEROCOPY_COPIED` "
             + "(\(formatDecimal(share, digits: 1))%)"
@@ -270,7 +270,7 @@ public struct Analysis: Sendable {
             }
         }
         for cell in profile.cells {
-            let errors = cell.trials.reduce(0) { $0 + $1.integrityErrors }
+            let errors = cell.trials.reduce(UInt128(0)) { $0 + UInt128($1.integrityErrors) }
             if errors > 0 { notes.append(("integrity", 1e9, "**Integrity errors**: \(cell.key) received \(errors) message(s) that differ from what was sent.")) }
             if let error = cell.error { notes.append(("failed", 1e9, "**Failed cell**: \(cell.key): \(error)")) }
         }

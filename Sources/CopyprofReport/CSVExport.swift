@@ -47,8 +47,8 @@ public enum CSVExport {
             trial.zeroCopy.map { String($0.copiedCompletions) } ?? "", String(trial.integrityErrors),
             counter(EventName.taskClock, role: .sender), counter(EventName.taskClock, role: .receiver),
             counter(EventName.contextSwitches, role: .sender), counter(EventName.contextSwitches, role: .receiver),
-            String(usage.reduce(0) { $0 + $1.userNs }), String(usage.reduce(0) { $0 + $1.systemNs }),
-            String(usage.reduce(0) { $0 + $1.voluntarySwitches }), String(usage.reduce(0) { $0 + $1.involuntarySwitches }),
+            String(exactSum(usage.map(\.userNs))), String(exactSum(usage.map(\.systemNs))),
+            String(exactSum(usage.map(\.voluntarySwitches))), String(exactSum(usage.map(\.involuntarySwitches))),
             counter(EventName.receiveCopy), String(trial.partialWrites),
             scaled.isEmpty ? "" : "\"\(scaled.joined(separator: " "))\"",
         ]
@@ -60,6 +60,11 @@ public enum CSVExport {
         if value == value.rounded() && abs(value) < 1e15 { return String(Int64(value)) }
         return formatDecimal(value, digits: max(digits, 1))
     }
+}
+
+/// The exact sum of counts read from a profile: each may be as large as UInt64 allows, and so may their sum.
+func exactSum(_ values: [UInt64]) -> UInt128 {
+    values.reduce(UInt128(0)) { $0 + UInt128($1) }
 }
 
 /// `value` with at most `digits` decimals, trailing zeros dropped (no locale, no Foundation formatter).

@@ -1,4 +1,5 @@
 import CopyprofProfile
+import Foundation
 
 /// The short table `copyprof run` prints at the end: one row per cell, medians over its trials.
 public enum SummaryTable {
@@ -11,7 +12,7 @@ public enum SummaryTable {
             func med(_ metric: Metric) -> Double? { metric.summary(of: cell)?.median }
             let gbps = med(.throughput), rtt = med(.rttP50), cpu = med(.cpuNsPerByte)
             let switches = med(.contextSwitchesPerMB), copied = med(.zeroCopyCopiedShare)
-            let integrity = trials.reduce(0) { $0 + $1.integrityErrors }
+            let integrity = trials.reduce(UInt128(0)) { $0 + UInt128($1.integrityErrors) }
             rows.append([
                 cell.key.mode.rawValue, cell.key.transport.rawValue, "\(cell.key.messageSize)", "\(cell.key.threads)",
                 "\(trials.count)", fixed(gbps, 2), fixed(rtt, 1), fixed(cpu, 3), fixed(switches, 1),
@@ -41,12 +42,14 @@ public enum SummaryTable {
     }
 }
 
-/// `value` with exactly `digits` decimals, or "n/a".
+/// `value` with exactly `digits` decimals, or "n/a"; values too large for that (beyond 10^15) in exponent notation.
 public func fixed(_ value: Double?, _ digits: Int) -> String {
     guard let value, value.isFinite else { return "n/a" }
     var scale = 1.0
     for _ in 0..<digits { scale *= 10 }
     let rounded = (abs(value) * scale).rounded()
+    // Whole numbers up to 10^15 are exact in a Double and fit Int64 with room to spare.
+    guard rounded < 1e15 else { return String(format: "%.\(max(0, min(digits, 6)))e", value) }
     let whole = rounded / scale
     var text = String(Int64(whole.rounded(.down)))
     if digits > 0 {
