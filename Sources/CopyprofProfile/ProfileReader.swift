@@ -11,11 +11,12 @@ extension Profile {
         return try encoder.encode(self)
     }
 
-    /// Writes the profile atomically: a temporary file beside `path`, fsync, then rename.
-    public func write(to path: String) throws(CopyprofError) {
+    /// Writes the profile with ``OutputFile/write(_:to:replacing:)``: a regular file atomically (temporary file,
+    /// fsync, rename), a device or FIFO in place, `-` to standard output.
+    public func write(to path: String, replacing: Bool = true) throws(CopyprofError) {
         let data: Data
         do { data = try jsonData() } catch { throw .io(path: path, problem: "cannot encode the profile: \(error)") }
-        try AtomicFile.write(data, to: path)
+        try OutputFile.write(data, to: path, replacing: replacing)
     }
 
     /// Reads a profile; every problem becomes one line naming the file.
@@ -254,43 +255,5 @@ enum NumberLocator {
             }
         }
         return ranges
-    }
-}
-
-/// Writes files so that a reader sees the old content or the new, never a part.
-public enum AtomicFile {
-    /// Writes `data` to a temporary file in the same folder, flushes it to disk, and renames it over `path`.
-    public static func write(_ data: Data, to path: String) throws(CopyprofError) {
-        let directory = (path as NSString).deletingLastPathComponent
-        if !directory.isEmpty {
-            do {
-                try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-            } catch {
-                throw .io(path: directory, problem: "cannot create the folder: \(Profile.reason(error))")
-            }
-        }
-        let temporary = "\(path).tmp-\(getpid())"
-        let fd = open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
-        if fd < 0 { throw .io(path: path, problem: "cannot create \(temporary): \(String(cString: strerror(errno)))") }
-        var failure: String?
-        data.withUnsafeBytes { raw in
-            var offset = 0
-            while offset < raw.count {
-                let n = Glibc.write(fd, raw.baseAddress! + offset, raw.count - offset)
-                if n < 0 {
-                    if errno == EINTR { continue }
-                    failure = String(cString: strerror(errno))
-                    return
-                }
-                offset += n
-            }
-        }
-        if failure == nil && fsync(fd) != 0 { failure = String(cString: strerror(errno)) }
-        close(fd)
-        if failure == nil && rename(temporary, path) != 0 { failure = String(cString: strerror(errno)) }
-        if let failure {
-            unlink(temporary)
-            throw .io(path: path, problem: "cannot write: \(failure)")
-        }
     }
 }

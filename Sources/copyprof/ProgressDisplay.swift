@@ -23,7 +23,7 @@ final class ProgressDisplay {
             let bar = String(repeating: "#", count: filled) + String(repeating: ".", count: width - filled)
             let trial = p.trial.map { "trial \($0)" } ?? "warm-up"
             let line = "[\(bar)] cell \(p.cellIndex)/\(p.cellCount) \(what) \(p.cell.transport.rawValue) \(trial) — \(timing)"
-            FileHandle.standardError.write(Data("\r\u{1B}[2K\(line)".utf8))
+            writeStandardError("\r\u{1B}[2K\(line)")
         } else {
             let line = "cell \(p.cellIndex)/\(p.cellCount): \(what)"
             let group = "\(p.cell.mode)\(p.cell.messageSize)\(p.cell.threads)"
@@ -35,7 +35,7 @@ final class ProgressDisplay {
     }
 
     func finish() {
-        if isTerminal { FileHandle.standardError.write(Data("\r\u{1B}[2K".utf8)) }
+        if isTerminal { writeStandardError("\r\u{1B}[2K") }
     }
 
     private func duration(_ seconds: Double) -> String {

@@ -24,10 +24,9 @@ struct ServeCommand: ParsableCommand {
 
     func run() throws {
         let address = try parseHostPort(listen, option: "--listen")
-        Interruption.install()
+        Interruption.installGracefulStop()
         let server = try RemoteServer(listen: address, log: { note($0) })
-        print("copyprof serve: listening on \(server.address)")
-        fflush(nil)
+        try writeStandardOutput("copyprof serve: listening on \(server.address)\n")
         server.serve(shouldStop: { Interruption.requested })
         note("stopped")
     }

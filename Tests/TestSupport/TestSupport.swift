@@ -20,8 +20,11 @@ public struct ProcessOutput {
 
 /// Runs a program to its end and returns its exit status and output; with `timeout`, kills it (SIGKILL) if it runs
 /// longer, so that a hang fails the test instead of holding the suite.
+///
+/// With `standardOutput`, the program's stdout is that file (opened for writing, e.g. /dev/full) instead of a pipe.
 public func runProcess(
-    _ path: String, _ arguments: [String], interruptAfter: Double? = nil, in directory: String? = nil, timeout: Double? = nil
+    _ path: String, _ arguments: [String], interruptAfter: Double? = nil, in directory: String? = nil, timeout: Double? = nil,
+    standardOutput: String? = nil
 ) throws -> ProcessOutput {
     let process = Process()
     if let directory { process.currentDirectoryURL = URL(fileURLWithPath: directory) }
@@ -29,7 +32,15 @@ public func runProcess(
     process.arguments = arguments
     let out = Pipe()
     let err = Pipe()
-    process.standardOutput = out
+    if let standardOutput {
+        guard let handle = FileHandle(forWritingAtPath: standardOutput) else {
+            throw CocoaError(.fileWriteUnknown, userInfo: [NSFilePathErrorKey: standardOutput])
+        }
+        process.standardOutput = handle
+        try? out.fileHandleForWriting.close()
+    } else {
+        process.standardOutput = out
+    }
     process.standardError = err
     try process.run()
     if let timeout {
@@ -45,7 +56,7 @@ public func runProcess(
         Thread.sleep(forTimeInterval: interruptAfter)
         process.interrupt()
     }
-    let stdout = out.fileHandleForReading.readDataToEndOfFile()
+    let stdout = standardOutput == nil ? out.fileHandleForReading.readDataToEndOfFile() : Data()
     let stderr = err.fileHandleForReading.readDataToEndOfFile()
     process.waitUntilExit()
     return ProcessOutput(
