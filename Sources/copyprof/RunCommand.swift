@@ -108,6 +108,10 @@ struct RunCommand: ParsableCommand {
             let client = try RemoteClient(server: try parseHostPort(connect, option: "--connect"))
             note("server \(client.info.server): \(client.info.serverEnvironment.hostname), "
                  + "path \(client.info.clientPath.description)")
+            do { try client.checkPlan(plan) } catch {
+                client.close()
+                throw error
+            }
             runner.remote = client
         }
         defer { runner.remote?.close() }
