@@ -50,10 +50,14 @@ extension Profile {
         }
         let profile: Profile
         do { profile = try decoder.decode(Profile.self, from: data) } catch let error as DecodingError {
-            if case .dataCorrupted(let context) = error, context.codingPath.isEmpty,
-                let located = NumberLocator.locate(in: data, decoding: Profile.self, with: decoder)
-            {
-                throw .unreadableProfile(path: path, problem: located)
+            if case .dataCorrupted(let context) = error, context.codingPath.isEmpty {
+                // Finding the number takes about 10 decodes of the file: done up to 32 MiB (a few seconds).
+                if data.count > NumberLocator.maximumSize {
+                    throw .unreadableProfile(path: path, problem: "a number does not fit its field (not JSON for this profile's types)")
+                }
+                if let located = NumberLocator.locate(in: data, decoding: Profile.self, with: decoder) {
+                    throw .unreadableProfile(path: path, problem: located)
+                }
             }
             throw .unreadableProfile(path: path, problem: describe(error))
         } catch {
@@ -164,6 +168,9 @@ enum ProfileFile {
 /// for a well-formed number that does not fit its field (-1 or 1.5 for a UInt64, 1e400 for a Double), which names
 /// neither the number nor where it is.
 enum NumberLocator {
+    /// The largest file searched for its bad number.
+    static let maximumSize = 32 << 20
+
     /// "bad number at cells[0].trials[0].bytes: -1 does not fit UInt64", or nil when no single number is to blame.
     static func locate<T: Decodable>(in data: Data, decoding type: T.Type, with decoder: JSONDecoder) -> String? {
         let bytes = [UInt8](data)
