@@ -32,13 +32,13 @@ struct ServeCommand: ParsableCommand {
         valueName: "bytes"))
     var maxMemory: String?
 
-    @Option(help: "Connections, each a receiver thread here, one cell may use. (default: \(ServerOptions.defaultMaxThreads))")
+    @Option(help: "Connections, each a receiver thread here, one cell may use.")
     var maxThreads: Int = ServerOptions.defaultMaxThreads
 
-    @Option(help: "Seconds a client may stay silent between messages, or a cell wait for its data connections and start. (default: \(Int(ServerOptions.defaultIdleTimeout)))")
+    @Option(help: "Seconds a client may stay silent between messages, or a cell wait for its data connections and start.")
     var idleTimeout: Double = ServerOptions.defaultIdleTimeout
 
-    @Option(help: "Seconds a message may take to arrive once started, and a new client to send its whole hello. (default: \(Int(ServerOptions.defaultMessageTimeout)))")
+    @Option(help: "Seconds a message may take to arrive once started, and a new client to send its whole hello.")
     var messageTimeout: Double = ServerOptions.defaultMessageTimeout
 
     @Option(help: "Seconds one client may hold the server. (default: as long as it keeps running cells)")
