@@ -1,3 +1,4 @@
+import CopyprofLimits
 import CopyprofProfile
 import Foundation
 import PerfCounters
@@ -298,6 +299,11 @@ import Transports
         #expect(server.stop().status == 0)
         let bad = try runProcess(copyprofBinary, ["serve", "--allow", "10.0.0.0/33"])
         #expect(bad.status != 0 && bad.stderr.contains("--allow: '10.0.0.0/33' is not a numeric address"), "\(bad.stderr)")
+    }
+
+    @Test func theLimitsKnowTheTransportsDefaultPool() {
+        // Plans and servers size zero-copy buffers with RunLimits' number; the transports use their own default.
+        #expect(RunConfiguration(transport: .zeroCopy, messageSize: 64).zeroCopyPoolSize == RunLimits.defaultZeroCopyPoolSize)
     }
 
     @Test func addressRanges() throws {
