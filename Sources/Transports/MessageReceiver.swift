@@ -13,7 +13,8 @@ protocol MessageReceiver: ~Copyable {
     /// Receives (and verifies, as configured) the next message: true, or false when the peer ended the stream
     /// cleanly, between two messages.
     mutating func receiveMessage() -> Result<Bool, TransportError>
-    /// The sequence number of the next message (a ping-pong echo answers with the one before).
+    /// The sequence number of the next message: the messages received so far (a ping-pong echo answers with
+    /// the one before).
     var expected: UInt64 { get }
     /// What the receiver got so far.
     var stats: ReceiverStats { get }
@@ -43,9 +44,20 @@ struct VerifyingReceiver: MessageReceiver, ~Copyable {
     let buffer: UnsafeMutableRawPointer
     /// A message of any sequence: the pattern that full verification compares with.
     private let template: UnsafeMutableRawPointer
+    /// The sequence number of the next message: the messages received so far.
     private(set) var expected: UInt64 = 0
-    private(set) var stats = ReceiverStats()
+    /// What the receiver counts besides `expected`; messages and bytes follow from it (see ``stats``).
+    private var tally = ReceiverStats()
+    /// `expected` when the timed loop ended and the drain began, if it did.
+    private var measuredMessages: UInt64?
     private(set) var sawEndOfStream = false
+
+    var stats: ReceiverStats {
+        var stats = tally
+        stats.messages = measuredMessages ?? expected
+        stats.bytes = stats.messages &* UInt64(layout.messageSize)
+        return stats
+    }
 
     init(fd: Int32, layout: MessageLayout, verification: Verification, timeout: Double) {
         self.fd = fd
@@ -65,48 +77,67 @@ struct VerifyingReceiver: MessageReceiver, ~Copyable {
 
     @inline(__always)
     mutating func receiveMessage() -> Result<Bool, TransportError> {
+        // The common case — one recv() returns the whole message — inline; the rest out of line, so that the loop
+        // keeps few values live across the call.
+        let size = layout.messageSize
+        let n = recv(fd, buffer, size, 0)
+        tally.recvCalls &+= 1
+        if n != size {
+            switch receiveRest(first: n) {
+            case .success(true): break
+            case let other: return other
+            }
+        }
+        if let offset = layout.firstMismatch(
+            in: buffer, sequence: expected, verification: verification, template: template)
+        {
+            tally.integrityErrors &+= 1
+            if tally.firstMismatch == nil {
+                tally.firstMismatch = IntegrityMismatch(sequence: expected, offset: offset)
+            }
+        }
+        expected &+= 1
+        return .success(true)
+    }
+
+    /// Finishes a message whose first recv() returned `first` (errno still set when it is negative): true when
+    /// it is complete, false when the peer ended the stream before it began.
+    @inline(never)
+    private mutating func receiveRest(first: Int) -> Result<Bool, TransportError> {
         let size = layout.messageSize
         var got = 0
-        while got < size {
-            let n = recv(fd, buffer + got, size - got, 0)
-            stats.recvCalls &+= 1
+        var n = first
+        while true {
             if n > 0 {
-                got += n
+                got &+= n
+                if got == size { return .success(true) }
             } else if n == 0 {
                 sawEndOfStream = true
                 if got == 0 { return .success(false) }
                 return .failure(FailurePath.receiveFailed(0, timeout: timeout, sequence: expected, got: got, size: size))
             } else {
                 let code = errno
-                if code == EINTR { continue }
-                return .failure(FailurePath.receiveFailed(code, timeout: timeout, sequence: expected, got: got, size: size))
+                if code != EINTR {
+                    return .failure(
+                        FailurePath.receiveFailed(code, timeout: timeout, sequence: expected, got: got, size: size))
+                }
             }
+            n = recv(fd, buffer + got, size &- got, 0)
+            tally.recvCalls &+= 1
         }
-        if let offset = layout.firstMismatch(
-            in: buffer, sequence: expected, verification: verification, template: template)
-        {
-            stats.integrityErrors &+= 1
-            if stats.firstMismatch == nil {
-                stats.firstMismatch = IntegrityMismatch(sequence: expected, offset: offset)
-            }
-        }
-        stats.messages &+= 1
-        stats.bytes &+= UInt64(size)
-        expected &+= 1
-        return .success(true)
     }
 
     /// With `full` verification the rest is verified like the measured messages; with `header` it is read in
     /// large discarding reads, which is much faster for small messages.
     mutating func drainToEnd() throws(TransportError) {
-        let (messages, bytes) = (stats.messages, stats.bytes)
+        let measured = expected
+        measuredMessages = measured
         if verification == .full {
             do { while try receive() {} } catch {
                 // A reset after the measured loop ended costs nothing that was measured.
                 if error.kind != .peerReset { throw error }
             }
-            stats.drainedMessages = stats.messages - messages
-            (stats.messages, stats.bytes) = (messages, bytes)
+            tally.drainedMessages = expected - measured
             return
         }
         let size = 1 << 18
@@ -121,7 +152,7 @@ struct VerifyingReceiver: MessageReceiver, ~Copyable {
             }
             if n == 0 {
                 sawEndOfStream = true
-                stats.drainedMessages = UInt64(drained / layout.messageSize)
+                tally.drainedMessages = UInt64(drained / layout.messageSize)
                 return
             }
             let code = errno

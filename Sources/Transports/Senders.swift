@@ -90,7 +90,8 @@ struct TwoCopySender: MessageSender, ~Copyable {
     private let layout: MessageLayout
     private let buffer: UnsafeMutableRawPointer
     private let corruption: CorruptionPlan
-    private(set) var stats = SenderStats()
+    private var tally = SendTally()
+    var stats: SenderStats { tally.stats(messageSize: layout.messageSize) }
 
     init(io: SocketIO, layout: MessageLayout, corruption: Corruption?) {
         self.io = io
@@ -108,13 +109,13 @@ struct TwoCopySender: MessageSender, ~Copyable {
         for field in 0..<MessageLayout.fieldCount {
             MessageLayout.writeStamp(buffer + field * fieldSize, sequence: sequence, field: field)
         }
-        if sequence == corruption.sequence { flip(corruption.offset) }
-        if let error = io.sendAll(buffer, count: layout.messageSize, sequence: sequence, stats: &stats) {
+        let corrupt = sequence == corruption.sequence
+        if corrupt { flip(corruption.offset) }
+        if let error = io.sendAll(buffer, count: layout.messageSize, sequence: sequence, tally: &tally) {
             return .failure(error)
         }
-        if sequence == corruption.sequence { flip(corruption.offset) }
-        stats.messages &+= 1
-        stats.bytes &+= UInt64(layout.messageSize)
+        if corrupt { flip(corruption.offset) }
+        tally.messages &+= 1
         return .success(())
     }
 
@@ -132,7 +133,8 @@ struct MarshalSender: MessageSender, ~Copyable {
     private let fields: FieldSet
     private let staging: UnsafeMutableRawPointer
     private let corruption: CorruptionPlan
-    private(set) var stats = SenderStats()
+    private var tally = SendTally()
+    var stats: SenderStats { tally.stats(messageSize: layout.messageSize) }
 
     init(io: SocketIO, layout: MessageLayout, corruption: Corruption?) {
         self.io = io
@@ -150,17 +152,17 @@ struct MarshalSender: MessageSender, ~Copyable {
     @inline(__always)
     mutating func sendMessage(sequence: UInt64) -> Result<Void, TransportError> {
         fields.stamp(sequence: sequence)
-        if sequence == corruption.sequence { fields.flip(offset: corruption.offset, layout: layout) }
+        let corrupt = sequence == corruption.sequence
+        if corrupt { fields.flip(offset: corruption.offset, layout: layout) }
         let fieldSize = layout.fieldSize
         for field in 0..<MessageLayout.fieldCount {
             memcpy(staging + field * fieldSize, fields.pointers[field], fieldSize)
         }
-        if let error = io.sendAll(staging, count: layout.messageSize, sequence: sequence, stats: &stats) {
+        if let error = io.sendAll(staging, count: layout.messageSize, sequence: sequence, tally: &tally) {
             return .failure(error)
         }
-        if sequence == corruption.sequence { fields.flip(offset: corruption.offset, layout: layout) }
-        stats.messages &+= 1
-        stats.bytes &+= UInt64(layout.messageSize)
+        if corrupt { fields.flip(offset: corruption.offset, layout: layout) }
+        tally.messages &+= 1
         return .success(())
     }
 
@@ -173,10 +175,13 @@ struct OneCopySender: MessageSender, ~Copyable {
     private let layout: MessageLayout
     private let fields: FieldSet
     private let iov: UnsafeMutablePointer<iovec>
+    /// The sendmsg header of `iov`.
+    private let header: UnsafeMutablePointer<msghdr>
     /// Where the remaining entries go after a partial write.
     private let scratch: UnsafeMutablePointer<iovec>
     private let corruption: CorruptionPlan
-    private(set) var stats = SenderStats()
+    private var tally = SendTally()
+    var stats: SenderStats { tally.stats(messageSize: layout.messageSize) }
 
     init(io: SocketIO, layout: MessageLayout, corruption: Corruption?) {
         self.io = io
@@ -186,32 +191,32 @@ struct OneCopySender: MessageSender, ~Copyable {
         iov = .allocate(capacity: MessageLayout.fieldCount)
         scratch = .allocate(capacity: MessageLayout.fieldCount)
         fields.writeIovecs(iov, layout: layout)
+        header = gatheringHeader(iov, count: MessageLayout.fieldCount)
     }
 
     deinit {
         fields.deallocate()
         iov.deallocate()
+        header.deallocate()
         scratch.deallocate()
     }
 
     @inline(__always)
     mutating func sendMessage(sequence: UInt64) -> Result<Void, TransportError> {
         fields.stamp(sequence: sequence)
-        if sequence == corruption.sequence { fields.flip(offset: corruption.offset, layout: layout) }
-        var message = GatheredMessage(iov, count: MessageLayout.fieldCount, total: layout.messageSize, scratch: scratch)
-        while true {
-            let n = sendmsg(io.fd, &message.header, io.sendFlags)
-            stats.sendCalls &+= 1
-            if n > 0 {
-                if message.queued(n) { break }
-                stats.partialWrites &+= 1
-            } else if n < 0, let error = io.sendFailure("sendmsg", errno: errno, sequence: sequence) {
-                return .failure(error)
-            }
+        let corrupt = sequence == corruption.sequence
+        if corrupt { fields.flip(offset: corruption.offset, layout: layout) }
+        let n = sendmsg(io.fd, header, io.sendFlags)
+        tally.sendCalls &+= 1
+        if n != layout.messageSize,
+            let error = io.sendGatheredRest(
+                header.pointee, total: layout.messageSize, first: n, scratch: scratch, sequence: sequence,
+                tally: &tally)
+        {
+            return .failure(error)
         }
-        if sequence == corruption.sequence { fields.flip(offset: corruption.offset, layout: layout) }
-        stats.messages &+= 1
-        stats.bytes &+= UInt64(layout.messageSize)
+        if corrupt { fields.flip(offset: corruption.offset, layout: layout) }
+        tally.messages &+= 1
         return .success(())
     }
 
@@ -227,6 +232,8 @@ struct ZeroCopySender: MessageSender, ~Copyable {
     private let sets: UnsafeMutablePointer<FieldSet>
     /// 8 iovecs per set.
     private let iovs: UnsafeMutablePointer<iovec>
+    /// A sendmsg header per set, of its 8 iovecs.
+    private let headers: UnsafeMutablePointer<msghdr>
     private let scratch: UnsafeMutablePointer<iovec>
     private var ledger: ZeroCopyLedger
     private let control: UnsafeMutableRawPointer
@@ -234,7 +241,7 @@ struct ZeroCopySender: MessageSender, ~Copyable {
     private var nextSet = 0
     private var sendsSinceDrain = 0
     private var zero = ZeroCopyStats()
-    private var base = SenderStats()
+    private var tally = SendTally()
     /// A test corruption waiting to be undone in a set once the set is free again: the set, or -1.
     private var restoreSet = -1
     private let corruption: CorruptionPlan
@@ -249,10 +256,16 @@ struct ZeroCopySender: MessageSender, ~Copyable {
         self.corruption = CorruptionPlan(corruption)
         sets = .allocate(capacity: self.poolSize)
         iovs = .allocate(capacity: self.poolSize * MessageLayout.fieldCount)
+        headers = .allocate(capacity: self.poolSize)
         for set in 0..<self.poolSize {
             let fields = FieldSet(layout: layout)
             (sets + set).initialize(to: fields)
-            fields.writeIovecs(iovs + set * MessageLayout.fieldCount, layout: layout)
+            let iov = iovs + set * MessageLayout.fieldCount
+            fields.writeIovecs(iov, layout: layout)
+            var header = msghdr()
+            header.msg_iov = iov
+            header.msg_iovlen = MessageLayout.fieldCount
+            (headers + set).initialize(to: header)
         }
         scratch = .allocate(capacity: MessageLayout.fieldCount)
         ledger = ZeroCopyLedger(sets: self.poolSize, capacity: 4096)
@@ -265,12 +278,13 @@ struct ZeroCopySender: MessageSender, ~Copyable {
         sets.deinitialize(count: poolSize)
         sets.deallocate()
         iovs.deallocate()
+        headers.deallocate()
         scratch.deallocate()
         control.deallocate()
     }
 
     var stats: SenderStats {
-        var result = base
+        var result = tally.stats(messageSize: layout.messageSize)
         result.zeroCopy = zero
         return result
     }
@@ -291,34 +305,49 @@ struct ZeroCopySender: MessageSender, ~Copyable {
             restoreSet = set
         }
 
-        var message = GatheredMessage(
-            iovs + set * MessageLayout.fieldCount, count: MessageLayout.fieldCount, total: layout.messageSize,
-            scratch: scratch)
+        let n = sendmsg(io.fd, headers + set, io.sendFlags | Int32(MSG_ZEROCOPY))
+        tally.sendCalls &+= 1
+        if n > 0 {
+            // Every call that queued bytes took the socket's next zerocopy id.
+            ledger.recordSend(set: set)
+            zero.sends &+= 1
+        }
+        if n != layout.messageSize, let error = sendRest(set: set, first: n, sequence: sequence) {
+            return .failure(error)
+        }
+        tally.messages &+= 1
+        sendsSinceDrain &+= 1
+        if sendsSinceDrain >= Self.drainInterval, let error = drain() { return .failure(error) }
+        return .success(())
+    }
+
+    /// Finishes a sendmsg(MSG_ZEROCOPY) of set `set` whose first call returned `first` (errno still set when it is
+    /// negative): partial writes (each call that queued bytes took an id), ENOBUFS, EINTR, EAGAIN.
+    @inline(never)
+    private mutating func sendRest(set: Int, first: Int, sequence: UInt64) -> TransportError? {
+        var message = GatheredMessage(headers[set], total: layout.messageSize, scratch: scratch)
         let flags = io.sendFlags | Int32(MSG_ZEROCOPY)
+        var n = first
         while true {
-            let n = sendmsg(io.fd, &message.header, flags)
-            base.sendCalls &+= 1
             if n > 0 {
-                // Every call that queued bytes took the socket's next zerocopy id.
-                ledger.recordSend(set: set)
-                zero.sends &+= 1
-                if message.queued(n) { break }
-                base.partialWrites &+= 1
+                if message.queued(n) { return nil }
+                tally.partialWrites &+= 1
             } else if n < 0 {
                 let code = errno
                 if code == ENOBUFS {
                     // The socket's optmem or the locked-page limit is reached: completions free it.
-                    if let error = waitAfterENOBUFS(sequence: sequence) { return .failure(error) }
+                    if let error = waitAfterENOBUFS(sequence: sequence) { return error }
                 } else if let error = io.sendFailure("sendmsg(MSG_ZEROCOPY)", errno: code, sequence: sequence) {
-                    return .failure(error)
+                    return error
                 }
             }
+            n = sendmsg(io.fd, &message.header, flags)
+            tally.sendCalls &+= 1
+            if n > 0 {
+                ledger.recordSend(set: set)
+                zero.sends &+= 1
+            }
         }
-        base.messages &+= 1
-        base.bytes &+= UInt64(layout.messageSize)
-        sendsSinceDrain += 1
-        if sendsSinceDrain >= Self.drainInterval, let error = drain() { return .failure(error) }
-        return .success(())
     }
 
     /// Set `set` is still pinned (or the ledger is full): drains, then waits for completions until it is free.

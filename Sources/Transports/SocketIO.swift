@@ -55,21 +55,84 @@ struct SocketIO {
         }
     }
 
-    /// send() of `count` bytes until all are queued; nil, or the error.
+    /// send() of `count` bytes until all are queued; nil, or the error. The common case — one call that queues
+    /// everything — is inline; the rest (a partial write, EINTR, EAGAIN) is out of line, so that the loop keeps
+    /// few values live across the call.
     @inline(__always)
-    func sendAll(_ pointer: UnsafeRawPointer, count: Int, sequence: UInt64, stats: inout SenderStats) -> TransportError? {
+    func sendAll(_ pointer: UnsafeRawPointer, count: Int, sequence: UInt64, tally: inout SendTally) -> TransportError? {
+        let n = Glibc.send(fd, pointer, count, sendFlags)
+        tally.sendCalls &+= 1
+        if n == count { return nil }
+        return sendRest(pointer, count: count, first: n, sequence: sequence, tally: &tally)
+    }
+
+    /// Finishes a send() whose first call returned `first` (errno still set when it is negative).
+    @inline(never)
+    func sendRest(
+        _ pointer: UnsafeRawPointer, count: Int, first: Int, sequence: UInt64, tally: inout SendTally
+    ) -> TransportError? {
+        var n = first
         var offset = 0
         while true {
-            let n = Glibc.send(fd, pointer + offset, count - offset, sendFlags)
-            stats.sendCalls &+= 1
             if n > 0 {
-                offset += n
+                offset &+= n
                 if offset == count { return nil }
-                stats.partialWrites &+= 1
+                tally.partialWrites &+= 1
             } else if n < 0, let error = sendFailure("send", errno: errno, sequence: sequence) {
                 return error
             }
+            n = Glibc.send(fd, pointer + offset, count &- offset, sendFlags)
+            tally.sendCalls &+= 1
         }
+    }
+
+    /// Finishes a sendmsg() of `total` bytes described by `header` whose first call returned `first` (errno still
+    /// set when it is negative): advances the iovec into `scratch` after partial writes.
+    @inline(never)
+    func sendGatheredRest(
+        _ header: msghdr, total: Int, first: Int, scratch: UnsafeMutablePointer<iovec>, sequence: UInt64,
+        tally: inout SendTally
+    ) -> TransportError? {
+        var message = GatheredMessage(header, total: total, scratch: scratch)
+        var n = first
+        while true {
+            if n > 0 {
+                if message.queued(n) { return nil }
+                tally.partialWrites &+= 1
+            } else if n < 0, let error = sendFailure("sendmsg", errno: errno, sequence: sequence) {
+                return error
+            }
+            n = sendmsg(fd, &message.header, sendFlags)
+            tally.sendCalls &+= 1
+        }
+    }
+}
+
+/// A message header for `sendmsg()` of an iovec array, prepared once (the hot path passes it as it is).
+func gatheringHeader(_ iov: UnsafeMutablePointer<iovec>, count: Int) -> UnsafeMutablePointer<msghdr> {
+    let header = UnsafeMutablePointer<msghdr>.allocate(capacity: 1)
+    header.initialize(to: msghdr())
+    header.pointee.msg_iov = iov
+    header.pointee.msg_iovlen = count
+    return header
+}
+
+/// What a sender counts per message; its bytes follow from the message size (see ``stats(messageSize:)``).
+struct SendTally {
+    /// Whole messages sent.
+    var messages: UInt64 = 0
+    /// send/sendmsg calls made.
+    var sendCalls: UInt64 = 0
+    /// Calls that queued only part of what they were given.
+    var partialWrites: UInt64 = 0
+
+    func stats(messageSize: Int) -> SenderStats {
+        var stats = SenderStats()
+        stats.messages = messages
+        stats.bytes = messages &* UInt64(messageSize)
+        stats.sendCalls = sendCalls
+        stats.partialWrites = partialWrites
+        return stats
     }
 }
 
@@ -81,20 +144,17 @@ struct GatheredMessage {
     /// Where the remaining entries go after a partial write.
     let scratch: UnsafeMutablePointer<iovec>
 
-    @inline(__always)
-    init(_ iov: UnsafeMutablePointer<iovec>, count: Int, total: Int, scratch: UnsafeMutablePointer<iovec>) {
-        header.msg_iov = iov
-        header.msg_iovlen = count
+    init(_ header: msghdr, total: Int, scratch: UnsafeMutablePointer<iovec>) {
+        self.header = header
         remaining = total
         self.scratch = scratch
     }
 
     /// Accounts for `sent` bytes queued by one call: true when the whole message is queued; otherwise the iovec
     /// now describes the rest (a partial write).
-    @inline(__always)
     mutating func queued(_ sent: Int) -> Bool {
         if sent == remaining { return true }
-        remaining -= sent
+        remaining &-= sent
         header.msg_iovlen = advanceIovecs(header.msg_iov, count: header.msg_iovlen, by: sent, into: scratch)
         header.msg_iov = scratch
         return false

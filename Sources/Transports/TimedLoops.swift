@@ -29,7 +29,7 @@ func streamReceive<Receiver: MessageReceiver & ~Copyable>(
 ) throws(TransportError) -> FaultDue {
     while !control.stopRequested {
         guard try receiver.receive() else { return .no }
-        if receiver.stats.messages == faultAfter { return .yes }
+        if receiver.expected == faultAfter { return .yes }
     }
     return .no
 }
@@ -56,7 +56,7 @@ func echo<Sender: MessageSender & ~Copyable, Receiver: MessageReceiver & ~Copyab
     _ sender: inout Sender, _ receiver: inout Receiver, faultAfter: UInt64
 ) throws(TransportError) -> FaultDue {
     while try receiver.receive() {
-        if receiver.stats.messages == faultAfter { return .yes }
+        if receiver.expected == faultAfter { return .yes }
         try sender.send(sequence: receiver.expected &- 1)
     }
     try sender.finish()

@@ -82,8 +82,8 @@ public struct ZeroCopyLedger: ~Copyable {
     public mutating func recordSend(set: Int) -> UInt32 {
         let id = nextID
         setOfID[Int(id & mask)] = Int32(truncatingIfNeeded: set)
-        pending[set] += 1
-        inFlight += 1
+        pending[set] &+= 1
+        inFlight &+= 1
         nextID = id &+ 1
         return id
     }
