@@ -37,20 +37,26 @@ extension MessageSender where Self: ~Copyable {
 /// Memory for one message's 8 separately allocated fields, filled with the pattern. Freed by its owner.
 struct FieldSet {
     let pointers: UnsafeMutablePointer<UnsafeMutableRawPointer>
+    /// `MessageLayout.stamp(sequence: 0, field: f)` for each field: a stamp is `sequence ^ keys[f]`. Read from
+    /// memory, the keys take one instruction per field, where the compiler otherwise rematerializes each 64-bit
+    /// constant in a register (two).
+    private let keys: UnsafeMutablePointer<UInt64>
 
     init(layout: MessageLayout) {
         pointers = .allocate(capacity: MessageLayout.fieldCount)
+        keys = .allocate(capacity: MessageLayout.fieldCount)
         for field in 0..<MessageLayout.fieldCount {
             let memory = UnsafeMutableRawPointer.allocate(byteCount: layout.fieldSize, alignment: 64)
             MessageLayout.fillPattern(memory, count: layout.fieldSize, messageOffset: field * layout.fieldSize)
             pointers[field] = memory
+            keys[field] = MessageLayout.stamp(sequence: 0, field: field)
         }
     }
 
     @inline(__always)
     func stamp(sequence: UInt64) {
         for field in 0..<MessageLayout.fieldCount {
-            MessageLayout.writeStamp(pointers[field], sequence: sequence, field: field)
+            pointers[field].storeBytes(of: (sequence ^ keys[field]).littleEndian, as: UInt64.self)
         }
     }
 
@@ -69,6 +75,7 @@ struct FieldSet {
     func deallocate() {
         for field in 0..<MessageLayout.fieldCount { pointers[field].deallocate() }
         pointers.deallocate()
+        keys.deallocate()
     }
 }
 
