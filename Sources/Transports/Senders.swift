@@ -34,24 +34,54 @@ extension MessageSender where Self: ~Copyable {
     mutating func finish() throws(TransportError) { try finishSending().get() }
 }
 
-/// Memory for one message's 8 separately allocated fields, filled with the pattern. Freed by its owner.
+/// How a field set's memory is laid out.
+enum FieldSetLayout: Sendable, Hashable {
+    /// 8 separately allocated fields, gathered through 8 iovecs: the transports as documented.
+    case separate
+    /// The 8 fields back to back in one allocation, sent through one iovec — the same bytes on the wire. Only for
+    /// `Benchmarks/zerocopy-neper.sh`, to measure what gathering 8 fields costs zero-copy against a sender of one
+    /// buffer (neper); selected by ``FieldSetLayout/benchmarkEnvironmentVariable`` (see
+    /// `RunConfiguration.zeroCopyFieldSetLayout`).
+    case contiguous
+
+    /// `COPYPROF_BENCH_ZEROCOPY_LAYOUT=contiguous` makes the zero-copy sender use ``contiguous`` field sets.
+    static let benchmarkEnvironmentVariable = "COPYPROF_BENCH_ZEROCOPY_LAYOUT"
+
+    /// The zero-copy layout the environment asks for: ``contiguous`` only when the variable says so.
+    static func zeroCopyFromEnvironment() -> FieldSetLayout {
+        guard let value = getenv(benchmarkEnvironmentVariable) else { return .separate }
+        return String(cString: value) == "contiguous" ? .contiguous : .separate
+    }
+}
+
+/// Memory for one message's 8 fields, filled with the pattern: separately allocated, or back to back (see
+/// ``FieldSetLayout``). Freed by its owner.
 struct FieldSet {
     let pointers: UnsafeMutablePointer<UnsafeMutableRawPointer>
+    let layout: FieldSetLayout
     /// `MessageLayout.stamp(sequence: 0, field: f)` for each field: a stamp is `sequence ^ keys[f]`. Read from
     /// memory, the keys take one instruction per field, where the compiler otherwise rematerializes each 64-bit
     /// constant in a register (two).
     private let keys: UnsafeMutablePointer<UInt64>
 
-    init(layout: MessageLayout) {
+    init(layout: MessageLayout, _ fieldSetLayout: FieldSetLayout = .separate) {
+        self.layout = fieldSetLayout
         pointers = .allocate(capacity: MessageLayout.fieldCount)
         keys = .allocate(capacity: MessageLayout.fieldCount)
+        let block: UnsafeMutableRawPointer? =
+            fieldSetLayout == .contiguous ? .allocate(byteCount: layout.messageSize, alignment: 64) : nil
         for field in 0..<MessageLayout.fieldCount {
-            let memory = UnsafeMutableRawPointer.allocate(byteCount: layout.fieldSize, alignment: 64)
+            let memory =
+                block.map { $0 + field * layout.fieldSize }
+                ?? UnsafeMutableRawPointer.allocate(byteCount: layout.fieldSize, alignment: 64)
             MessageLayout.fillPattern(memory, count: layout.fieldSize, messageOffset: field * layout.fieldSize)
             pointers[field] = memory
             keys[field] = MessageLayout.stamp(sequence: 0, field: field)
         }
     }
+
+    /// Iovec entries ``writeIovecs(_:layout:)`` writes: 8, or 1 for a contiguous set.
+    var iovecCount: Int { layout == .contiguous ? 1 : MessageLayout.fieldCount }
 
     @inline(__always)
     func stamp(sequence: UInt64) {
@@ -67,13 +97,21 @@ struct FieldSet {
     }
 
     func writeIovecs(_ iov: UnsafeMutablePointer<iovec>, layout: MessageLayout) {
+        if self.layout == .contiguous {
+            iov[0] = iovec(iov_base: pointers[0], iov_len: layout.messageSize)
+            return
+        }
         for field in 0..<MessageLayout.fieldCount {
             iov[field] = iovec(iov_base: pointers[field], iov_len: layout.fieldSize)
         }
     }
 
     func deallocate() {
-        for field in 0..<MessageLayout.fieldCount { pointers[field].deallocate() }
+        if layout == .contiguous {
+            pointers[0].deallocate()
+        } else {
+            for field in 0..<MessageLayout.fieldCount { pointers[field].deallocate() }
+        }
         pointers.deallocate()
         keys.deallocate()
     }
@@ -256,7 +294,10 @@ struct ZeroCopySender: MessageSender, ~Copyable {
     /// Drain the error queue after this many sends, as the kernel selftest does.
     static let drainInterval = 32
 
-    init(io: SocketIO, layout: MessageLayout, poolSize: Int, corruption: Corruption?) {
+    init(
+        io: SocketIO, layout: MessageLayout, poolSize: Int, corruption: Corruption?,
+        fieldSetLayout: FieldSetLayout = .separate
+    ) {
         self.io = io
         self.layout = layout
         self.poolSize = max(1, poolSize)
@@ -265,13 +306,13 @@ struct ZeroCopySender: MessageSender, ~Copyable {
         iovs = .allocate(capacity: self.poolSize * MessageLayout.fieldCount)
         headers = .allocate(capacity: self.poolSize)
         for set in 0..<self.poolSize {
-            let fields = FieldSet(layout: layout)
+            let fields = FieldSet(layout: layout, fieldSetLayout)
             (sets + set).initialize(to: fields)
             let iov = iovs + set * MessageLayout.fieldCount
             fields.writeIovecs(iov, layout: layout)
             var header = msghdr()
             header.msg_iov = iov
-            header.msg_iovlen = MessageLayout.fieldCount
+            header.msg_iovlen = fields.iovecCount
             (headers + set).initialize(to: header)
         }
         scratch = .allocate(capacity: MessageLayout.fieldCount)

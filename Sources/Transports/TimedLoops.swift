@@ -276,7 +276,8 @@ func makeTransportLoop(
         return loop(
             sends
                 ? ZeroCopySender(
-                    io: io, layout: layout, poolSize: configuration.zeroCopyPoolSize, corruption: corruption) : nil)
+                    io: io, layout: layout, poolSize: configuration.zeroCopyPoolSize, corruption: corruption,
+                    fieldSetLayout: configuration.zeroCopyFieldSetLayout) : nil)
     }
 }
 

@@ -42,6 +42,9 @@ public struct RunConfiguration: Sendable, Hashable {
     /// Field sets a zero-copy sender rotates through.
     public var zeroCopyPoolSize: Int
     public var faults: FaultInjection
+    /// How the zero-copy sender lays out its field sets: 8 separate fields unless a benchmark asks otherwise through
+    /// the environment (``FieldSetLayout/benchmarkEnvironmentVariable``); tests set it directly.
+    var zeroCopyFieldSetLayout = FieldSetLayout.zeroCopyFromEnvironment()
 
     public init(
         transport: TransportKind, workload: Workload = .stream, messageSize: Int, connections: Int = 1,
