@@ -132,7 +132,10 @@ public struct ZeroCopyNotification: Sendable, Hashable {
         in message: UnsafeMutablePointer<msghdr>, otherError: (Int32) -> Void, _ body: (ZeroCopyNotification) -> Void
     ) {
         var cmsg = CLinuxNet_CMSG_FIRSTHDR(message)
+        let controlEnd = UnsafeRawPointer(message.pointee.msg_control).map { $0 + message.pointee.msg_controllen }
         while let header = cmsg {
+            // CMSG_FIRSTHDR checks only that a header fits, not that its cmsg_len does: never read past the buffer.
+            guard let controlEnd, UnsafeRawPointer(header) + Int(header.pointee.cmsg_len) <= controlEnd else { return }
             let level = header.pointee.cmsg_level
             let type = header.pointee.cmsg_type
             let isRecvErr = (level == SOL_IP && type == IP_RECVERR) || (level == SOL_IPV6 && type == IPV6_RECVERR)

@@ -111,6 +111,20 @@ import Testing
         let bytes = Array(cmsg(level: SOL_IP, type: IP_RECVERR, code: 0, lo: 3, hi: 4).prefix(20))
         #expect(ZeroCopyNotification.parse(control: bytes).isEmpty)
     }
+
+    /// A control length shorter than the header's cmsg_len: what lies past it is not read, even when it holds a
+    /// valid notification (CMSG_FIRSTHDR checks only that the header fits).
+    @Test func nothingPastTheControlLengthIsRead() {
+        var bytes = cmsg(level: SOL_IP, type: IP_RECVERR, code: 0, lo: 3, hi: 4)
+        var found: [ZeroCopyNotification] = []
+        bytes.withUnsafeMutableBytes { raw in
+            var message = msghdr()
+            message.msg_control = raw.baseAddress
+            message.msg_controllen = 20
+            ZeroCopyNotification.forEach(in: &message, otherError: { _ in }) { found.append($0) }
+        }
+        #expect(found.isEmpty)
+    }
 }
 
 @Suite struct LayoutTests {
