@@ -44,10 +44,10 @@ copyprof_gbps() { # transport [layout]
 }
 
 neper_gbps() { # extra client flags
-  "$neper" -l "$seconds" -B 65536 -C $control_port -P $data_port > "$work/neper-server" 2>&1 &
+  "$neper" --nolog -l "$seconds" -B 65536 -C $control_port -P $data_port > "$work/neper-server" 2>&1 &
   server_pid=$!
   sleep 0.5
-  "$neper" -c -H 127.0.0.1 -C $control_port -P $data_port -B 65536 -F 1 -T 1 -l "$seconds" "$@" > "$work/neper-client" 2>&1 \
+  "$neper" --nolog -c -H 127.0.0.1 -C $control_port -P $data_port -B 65536 -F 1 -T 1 -l "$seconds" "$@" > "$work/neper-client" 2>&1 \
     || { cat "$work/neper-client" >&2; return 1; }
   wait "$server_pid" || true
   server_pid=
