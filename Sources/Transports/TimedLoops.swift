@@ -245,39 +245,62 @@ final class TransportLoop<Sender: MessageSender & ~Copyable, Receiver: MessageRe
     var roundTrips: Histogram<UInt64>? { counts?.histogram() }
 }
 
-/// Makes a worker's loop with the configured transport's concrete sender type and the receiver.
+/// Makes a worker's loop with the configured transport's concrete sender type and the configured receiver's: one
+/// specialization of the timed loops per pair. Senders and receivers that need the kernel's help (a ring, a mapping,
+/// a memfd) set it up here, on the worker's thread, before the start barrier; their failures end the run.
 func makeTransportLoop(
     _ identity: WorkerIdentity, socket: TCPSocket, configuration: RunConfiguration, layout: MessageLayout,
     control: RunControl
-) -> WorkerLoop {
+) throws(TransportError) -> WorkerLoop {
     let sends = identity.role == .sender || configuration.workload == .pingpong
     let receives = identity.role == .receiver || configuration.workload == .pingpong
     let io = SocketIO(fd: socket.fd, wait: configuration.sendWait, timeout: configuration.ioTimeout)
     // Only the sender role corrupts, so a ping-pong echo carries no second fault.
     let corruption = identity.role == .sender ? configuration.faults.corruption : nil
 
-    func loop<Sender: MessageSender & ~Copyable>(_ sender: consuming Sender?) -> WorkerLoop {
-        // One receiver today; a new one is chosen here from the configuration.
-        let receiver: VerifyingReceiver? =
-            receives
-            ? VerifyingReceiver(
-                fd: socket.fd, layout: layout, verification: configuration.verification,
-                timeout: configuration.ioTimeout) : nil
-        return WorkerLoop(TransportLoop(
+    func pair<Sender: MessageSender & ~Copyable, Receiver: MessageReceiver & ~Copyable>(
+        _ sender: consuming Sender?, _ receiver: consuming Receiver?
+    ) -> WorkerLoop {
+        WorkerLoop(TransportLoop(
             sender: sender, receiver: receiver, workload: configuration.workload, role: identity.role, socket: socket,
             faults: configuration.faults, control: control))
     }
 
+    func loop<Sender: MessageSender & ~Copyable>(_ sender: consuming Sender?) throws(TransportError) -> WorkerLoop {
+        let fd = socket.fd, verification = configuration.verification, timeout = configuration.ioTimeout
+        switch configuration.receiver {
+        case .copy:
+            return pair(sender, receives ? VerifyingReceiver(fd: fd, layout: layout, verification: verification, timeout: timeout) : nil)
+        case .discard:
+            return pair(sender, receives ? DiscardingReceiver(fd: fd, layout: layout, timeout: timeout) : nil)
+        case .mmap:
+            let receiver = receives
+                ? try MappingReceiver(fd: fd, layout: layout, verification: verification, timeout: timeout) : nil
+            return pair(sender, receiver)
+        }
+    }
+
     switch configuration.transport {
-    case .twoCopy: return loop(sends ? TwoCopySender(io: io, layout: layout, corruption: corruption) : nil)
-    case .marshal: return loop(sends ? MarshalSender(io: io, layout: layout, corruption: corruption) : nil)
-    case .oneCopy: return loop(sends ? OneCopySender(io: io, layout: layout, corruption: corruption) : nil)
+    case .twoCopy: return try loop(sends ? TwoCopySender(io: io, layout: layout, corruption: corruption) : nil)
+    case .marshal: return try loop(sends ? MarshalSender(io: io, layout: layout, corruption: corruption) : nil)
+    case .oneCopy: return try loop(sends ? OneCopySender(io: io, layout: layout, corruption: corruption) : nil)
     case .zeroCopy:
-        return loop(
+        return try loop(
             sends
                 ? ZeroCopySender(
                     io: io, layout: layout, poolSize: configuration.zeroCopyPoolSize, corruption: corruption,
                     fieldSetLayout: configuration.zeroCopyFieldSetLayout) : nil)
+    case .ioUringZeroCopy:
+        let sender = sends
+            ? try IOUringZeroCopySender(
+                io: io, layout: layout, poolSize: configuration.zeroCopyPoolSize, corruption: corruption) : nil
+        return try loop(sender)
+    case .sendfile:
+        let sender = sends
+            ? try SendfileSender(
+                io: io, layout: layout, ringBytes: SendfileSender.ringBytes(configuration), corruption: corruption,
+                nonblocking: configuration.sendWait == .poll && configuration.workload == .stream) : nil
+        return try loop(sender)
     }
 }
 
