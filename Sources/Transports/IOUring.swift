@@ -14,29 +14,29 @@ struct IOUring {
     private let sqTail: UnsafeMutablePointer<UInt32>
     private let sqMask: UInt32
     private let sqArray: UnsafeMutablePointer<UInt32>
-    private let sqes: UnsafeMutablePointer<io_uring_sqe>
+    private let sqes: UnsafeMutablePointer<CLinuxNet_io_uring_sqe>
     private let cqHead: UnsafeMutablePointer<UInt32>
     private let cqTail: UnsafeMutablePointer<UInt32>
     private let cqMask: UInt32
-    private let cqes: UnsafeMutablePointer<io_uring_cqe>
+    private let cqes: UnsafeMutablePointer<CLinuxNet_io_uring_cqe>
     private let sqRing: (UnsafeMutableRawPointer, Int)
     private let cqRing: (UnsafeMutableRawPointer, Int)
     private let sqesMapping: (UnsafeMutableRawPointer, Int)
     /// The wait's timeout for `io_uring_enter`, as IORING_ENTER_EXT_ARG takes it (a getevents argument pointing at a
     /// timespec); allocated once.
-    private let waitArgument: UnsafeMutablePointer<io_uring_getevents_arg>
-    private let waitTimeout: UnsafeMutablePointer<__kernel_timespec>
+    private let waitArgument: UnsafeMutablePointer<CLinuxNet_io_uring_getevents_arg>
+    private let waitTimeout: UnsafeMutablePointer<CLinuxNet_kernel_timespec>
 
     /// A ring of `entries` submissions and at least `completions` completions; waits end after `timeout` seconds.
     ///
     /// Tries `IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN` first (Linux 6.1: completions are posted when
     /// this thread waits, not by interrupting it), then without them.
     init(entries: UInt32, completions: UInt32, timeout: Double) throws(TransportError) {
-        var params = io_uring_params()
+        var params = CLinuxNet_io_uring_params()
         var ring: Int32 = -1
-        for flags in [IORING_SETUP_CQSIZE | IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN, IORING_SETUP_CQSIZE] {
-            params = io_uring_params()
-            params.flags = UInt32(flags)
+        for flags in [CLinuxNet_IORING_SETUP_CQSIZE | CLinuxNet_IORING_SETUP_SINGLE_ISSUER | CLinuxNet_IORING_SETUP_DEFER_TASKRUN, CLinuxNet_IORING_SETUP_CQSIZE] {
+            params = CLinuxNet_io_uring_params()
+            params.flags = flags
             params.cq_entries = completions
             ring = CLinuxNet_io_uring_setup(entries, &params)
             if ring >= 0 || errno != EINVAL { break }
@@ -45,7 +45,7 @@ struct IOUring {
             let code = errno
             throw TransportError(.notSupported(KernelSupport.ioUringSetupProblem(code)))
         }
-        guard params.features & UInt32(IORING_FEAT_EXT_ARG) != 0 else {
+        guard params.features & CLinuxNet_IORING_FEAT_EXT_ARG != 0 else {
             Glibc.close(ring)
             throw TransportError(.notSupported("this kernel's io_uring cannot wait with a timeout (IORING_FEAT_EXT_ARG, Linux 5.11)"))
         }
@@ -60,16 +60,16 @@ struct IOUring {
             return p
         }
         let sqSize = Int(params.sq_off.array) + Int(params.sq_entries) * MemoryLayout<UInt32>.size
-        let cqSize = Int(params.cq_off.cqes) + Int(params.cq_entries) * MemoryLayout<io_uring_cqe>.size
-        let sqesSize = Int(params.sq_entries) * MemoryLayout<io_uring_sqe>.size
-        let sq = try map(sqSize, IORING_OFF_SQ_RING)
+        let cqSize = Int(params.cq_off.cqes) + Int(params.cq_entries) * MemoryLayout<CLinuxNet_io_uring_cqe>.size
+        let sqesSize = Int(params.sq_entries) * MemoryLayout<CLinuxNet_io_uring_sqe>.size
+        let sq = try map(sqSize, CLinuxNet_IORING_OFF_SQ_RING)
         let cq: UnsafeMutableRawPointer
-        do { cq = try map(cqSize, IORING_OFF_CQ_RING) } catch {
+        do { cq = try map(cqSize, CLinuxNet_IORING_OFF_CQ_RING) } catch {
             munmap(sq, sqSize)
             throw error
         }
         let entriesMapping: UnsafeMutableRawPointer
-        do { entriesMapping = try map(sqesSize, IORING_OFF_SQES) } catch {
+        do { entriesMapping = try map(sqesSize, CLinuxNet_IORING_OFF_SQES) } catch {
             munmap(sq, sqSize)
             munmap(cq, cqSize)
             throw error
@@ -82,16 +82,16 @@ struct IOUring {
         sqTail = (sq + Int(params.sq_off.tail)).assumingMemoryBound(to: UInt32.self)
         sqMask = (sq + Int(params.sq_off.ring_mask)).load(as: UInt32.self)
         sqArray = (sq + Int(params.sq_off.array)).assumingMemoryBound(to: UInt32.self)
-        sqes = entriesMapping.assumingMemoryBound(to: io_uring_sqe.self)
+        sqes = entriesMapping.assumingMemoryBound(to: CLinuxNet_io_uring_sqe.self)
         cqHead = (cq + Int(params.cq_off.head)).assumingMemoryBound(to: UInt32.self)
         cqTail = (cq + Int(params.cq_off.tail)).assumingMemoryBound(to: UInt32.self)
         cqMask = (cq + Int(params.cq_off.ring_mask)).load(as: UInt32.self)
-        cqes = (cq + Int(params.cq_off.cqes)).assumingMemoryBound(to: io_uring_cqe.self)
+        cqes = (cq + Int(params.cq_off.cqes)).assumingMemoryBound(to: CLinuxNet_io_uring_cqe.self)
         waitTimeout = .allocate(capacity: 1)
-        waitTimeout.initialize(to: __kernel_timespec(
+        waitTimeout.initialize(to: CLinuxNet_kernel_timespec(
             tv_sec: Int64(timeout), tv_nsec: Int64((timeout - Double(Int64(timeout))) * 1e9)))
         waitArgument = .allocate(capacity: 1)
-        var argument = io_uring_getevents_arg()
+        var argument = CLinuxNet_io_uring_getevents_arg()
         argument.ts = UInt64(UInt(bitPattern: waitTimeout))
         waitArgument.initialize(to: argument)
     }
@@ -108,7 +108,7 @@ struct IOUring {
 
     /// The next submission entry, zeroed, to fill and then ``publish()``; nil when the ring is full.
     @inline(__always)
-    func nextEntry() -> UnsafeMutablePointer<io_uring_sqe>? {
+    func nextEntry() -> UnsafeMutablePointer<CLinuxNet_io_uring_sqe>? {
         let tail = sqTail.pointee
         if tail &- CLinuxNet_loadAcquire(sqHead) > sqMask { return nil }
         let entry = sqes + Int(tail & sqMask)
@@ -129,9 +129,9 @@ struct IOUring {
     /// Returns 0, or the errno (ETIME: the timeout passed; EINTR: a signal).
     @inline(__always)
     func enter(submit: UInt32, wait: UInt32) -> Int32 {
-        let flags = UInt32(IORING_ENTER_GETEVENTS) | UInt32(IORING_ENTER_EXT_ARG)
+        let flags = CLinuxNet_IORING_ENTER_GETEVENTS | CLinuxNet_IORING_ENTER_EXT_ARG
         let result = CLinuxNet_io_uring_enter(
-            fd, submit, wait, flags, waitArgument, MemoryLayout<io_uring_getevents_arg>.size)
+            fd, submit, wait, flags, waitArgument, MemoryLayout<CLinuxNet_io_uring_getevents_arg>.size)
         return result < 0 ? errno : 0
     }
 
@@ -148,7 +148,7 @@ struct IOUring {
 
     /// The completion at index `index` (from ``completionHead`` up to ``completionTail``).
     @inline(__always)
-    func completion(_ index: UInt32) -> io_uring_cqe { cqes[Int(index & cqMask)] }
+    func completion(_ index: UInt32) -> CLinuxNet_io_uring_cqe { cqes[Int(index & cqMask)] }
 
     /// Frees the completion slots before `head` for the kernel.
     @inline(__always)

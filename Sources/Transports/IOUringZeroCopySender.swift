@@ -117,12 +117,12 @@ struct IOUringZeroCopySender: MessageSender, ~Copyable {
     private mutating func send(_ header: UnsafeMutablePointer<msghdr>, set: Int, sequence: UInt64) -> TransportError? {
         guard let entry = ring.nextEntry() else { return FailurePath.ringFull() }
         let id = ledger.recordSend(set: set)
-        entry.pointee.opcode = UInt8(IORING_OP_SENDMSG_ZC.rawValue)
+        entry.pointee.opcode = CLinuxNet_IORING_OP_SENDMSG_ZC
         entry.pointee.fd = io.fd
         entry.pointee.addr = UInt64(UInt(bitPattern: header))
         entry.pointee.len = 1
         entry.pointee.msg_flags = UInt32(MSG_WAITALL) | UInt32(MSG_NOSIGNAL)
-        entry.pointee.ioprio = UInt16(IORING_SEND_ZC_REPORT_USAGE)
+        entry.pointee.ioprio = CLinuxNet_IORING_SEND_ZC_REPORT_USAGE
         entry.pointee.user_data = UInt64(id)
         ring.publish()
         resultArrived = false
@@ -142,15 +142,15 @@ struct IOUringZeroCopySender: MessageSender, ~Copyable {
         while head != tail {
             let cqe = ring.completion(head)
             let id = UInt32(truncatingIfNeeded: cqe.user_data)
-            if cqe.flags & UInt32(IORING_CQE_F_NOTIF) != 0 {
+            if cqe.flags & CLinuxNet_IORING_CQE_F_NOTIF != 0 {
                 zero.notifications &+= 1
                 let completed = UInt64(ledger.complete(from: id, through: id))
                 zero.completions &+= completed
-                if UInt32(bitPattern: cqe.res) & IORING_NOTIF_USAGE_ZC_COPIED != 0 { zero.copiedCompletions &+= completed }
+                if UInt32(bitPattern: cqe.res) & CLinuxNet_IORING_NOTIF_USAGE_ZC_COPIED != 0 { zero.copiedCompletions &+= completed }
             } else {
                 result = cqe.res
                 resultArrived = true
-                if cqe.flags & UInt32(IORING_CQE_F_MORE) != 0 {
+                if cqe.flags & CLinuxNet_IORING_CQE_F_MORE != 0 {
                     // A notification will follow: the kernel took the set's pages.
                     zero.sends &+= 1
                 } else {

@@ -32,7 +32,7 @@ enum KernelSupport {
 
     /// Creates and probes a ring: nil when `IORING_OP_SENDMSG_ZC` with `IORING_SEND_ZC_REPORT_USAGE` can run.
     static func ioUringZeroCopyProblem(simulated: SimulatedAbsence? = nil) -> String? {
-        var params = io_uring_params()
+        var params = CLinuxNet_io_uring_params()
         let ring: Int32
         if case .ioUring(let code)? = simulated {
             ring = -1
@@ -44,18 +44,18 @@ enum KernelSupport {
         defer { close(ring) }
         // IORING_REGISTER_PROBE: which operations this kernel's io_uring has (Linux 5.6).
         let opsCount = 256
-        let size = MemoryLayout<io_uring_probe>.size + opsCount * MemoryLayout<io_uring_probe_op>.stride
+        let size = MemoryLayout<CLinuxNet_io_uring_probe>.size + opsCount * MemoryLayout<CLinuxNet_io_uring_probe_op>.stride
         let probe = UnsafeMutableRawPointer.allocate(byteCount: size, alignment: 8)
         defer { probe.deallocate() }
         probe.initializeMemory(as: UInt8.self, repeating: 0, count: size)
-        if CLinuxNet_io_uring_register(ring, UInt32(IORING_REGISTER_PROBE), probe, UInt32(opsCount)) < 0 {
+        if CLinuxNet_io_uring_register(ring, CLinuxNet_IORING_REGISTER_PROBE, probe, UInt32(opsCount)) < 0 {
             return "io_uring_register(IORING_REGISTER_PROBE) failed: \(errnoText(errno)); this kernel's io_uring is "
                 + "older than Linux 5.6, and io-uring-zc needs IORING_OP_SENDMSG_ZC (Linux 6.1)"
         }
-        let header = probe.load(as: io_uring_probe.self)
-        let op = Int(IORING_OP_SENDMSG_ZC.rawValue)
-        let ops = (probe + MemoryLayout<io_uring_probe>.size).assumingMemoryBound(to: io_uring_probe_op.self)
-        if op > Int(header.last_op) || ops[op].flags & UInt16(IO_URING_OP_SUPPORTED) == 0 {
+        let header = probe.load(as: CLinuxNet_io_uring_probe.self)
+        let op = Int(CLinuxNet_IORING_OP_SENDMSG_ZC)
+        let ops = (probe + MemoryLayout<CLinuxNet_io_uring_probe>.size).assumingMemoryBound(to: CLinuxNet_io_uring_probe_op.self)
+        if op > Int(header.last_op) || ops[op].flags & CLinuxNet_IO_URING_OP_SUPPORTED == 0 {
             return "this kernel's io_uring has no IORING_OP_SENDMSG_ZC (Linux 6.1 and later have it; this is "
                 + "\(kernelRelease()))"
         }

@@ -252,17 +252,20 @@ public func runTransportSide<Region: WorkerRegion>(
     region makeRegion: @escaping @Sendable (WorkerIdentity) throws -> Region
 ) throws(TransportError) -> TransportRunResult<Region.Measurement> {
     let layout = try configuration.validate()
-    let pingpong = configuration.workload == .pingpong
-    if let why = KernelSupport.unsupportedReason(
-        configuration, sends: role == .sender || pingpong, receives: role == .receiver || pingpong)
-    {
-        throw TransportError(.notSupported(why))
-    }
+    if let why = unsupportedReason(configuration, role: role) { throw TransportError(.notSupported(why)) }
     for socket in sockets { try configure(socket, as: role, configuration) }
     let assignments = sockets.enumerated().map { (WorkerIdentity(connection: $0.offset, role: role), $0.element) }
     return try runWorkers(
         assignments, configuration: configuration, layout: layout, timed: role == .sender, beforeStart: beforeStart,
         makeRegion: makeRegion)
+}
+
+/// Why this host cannot run `role`'s side of `configuration` at all (its sender, its receiver, or both in ping-pong):
+/// io_uring missing or disabled, no zero-copy TCP receive; nil when it can. Asked before any connection or thread.
+public func unsupportedReason(_ configuration: RunConfiguration, role: WorkerRole) -> String? {
+    let pingpong = configuration.workload == .pingpong
+    return KernelSupport.unsupportedReason(
+        configuration, sends: role == .sender || pingpong, receives: role == .receiver || pingpong)
 }
 
 /// Spawns one worker thread per assignment, releases them together, stops them after the duration (`timed`) or
