@@ -32,11 +32,16 @@ public enum Metric: String, CaseIterable, Sendable, Codable, Hashable {
     case zeroCopyCopiedShare = "zerocopy-copied-share"
     /// `skb:skb_copy_datagram_iovec` events per verified message: the kernel's receive copies.
     case kernelRecvCopiesPerMessage = "kernel-recv-copies-per-message"
+    /// CPU time of the receiver threads alone per byte (in ping-pong: the echoers'): what the receive side costs.
+    case receiverCPUNsPerByte = "receiver-cpu-ns-per-byte"
+    /// Share of received bytes the kernel mapped into a `mmap` receiver (TCP_ZEROCOPY_RECEIVE) instead of copying
+    /// them: neper's `percent_mmaped`.
+    case mappedShare = "receive-mapped-share"
 
     /// Whether larger is better (nil: neither, the metric describes rather than ranks).
     public var higherIsBetter: Bool? {
         switch self {
-        case .throughput, .messageRate, .ipc: return true
+        case .throughput, .messageRate, .ipc, .mappedShare: return true
         case .kernelCPUShare, .senderCPUShare: return nil
         default: return false
         }
@@ -50,9 +55,9 @@ public enum Metric: String, CaseIterable, Sendable, Codable, Hashable {
         case .cyclesPerByte: return "cycles/B"
         case .instructionsPerByte: return "instr/B"
         case .ipc: return "instr/cycle"
-        case .cpuNsPerByte: return "ns/B"
+        case .cpuNsPerByte, .receiverCPUNsPerByte: return "ns/B"
         case .l1dMissesPerKB, .llcMissesPerKB: return "misses/KB"
-        case .l1dMissRatio, .llcMissRatio, .kernelCPUShare, .senderCPUShare, .zeroCopyCopiedShare: return "%"
+        case .l1dMissRatio, .llcMissRatio, .kernelCPUShare, .senderCPUShare, .zeroCopyCopiedShare, .mappedShare: return "%"
         case .contextSwitchesPerMB: return "switches/MB"
         case .contextSwitchesPerSecond: return "switches/s"
         case .kernelRecvCopiesPerMessage: return "copies/msg"
@@ -82,14 +87,18 @@ public enum Metric: String, CaseIterable, Sendable, Codable, Hashable {
         case .senderCPUShare: return "sender CPU share"
         case .zeroCopyCopiedShare: return "zero-copy copied"
         case .kernelRecvCopiesPerMessage: return "kernel receive copies/msg"
+        case .receiverCPUNsPerByte: return "receiver CPU ns/byte"
+        case .mappedShare: return "received bytes mapped"
         }
     }
 
     /// Decimals shown for this metric's medians.
     public var digits: Int {
         switch self {
-        case .throughput, .ipc, .cpuNsPerByte, .cyclesPerByte, .instructionsPerByte, .kernelRecvCopiesPerMessage: return 3
-        case .messageRate, .contextSwitchesPerSecond, .zeroCopyCopiedShare: return 0
+        case .throughput, .ipc, .cpuNsPerByte, .cyclesPerByte, .instructionsPerByte, .kernelRecvCopiesPerMessage,
+            .receiverCPUNsPerByte:
+            return 3
+        case .messageRate, .contextSwitchesPerSecond, .zeroCopyCopiedShare, .mappedShare: return 0
         default: return 1
         }
     }
@@ -146,6 +155,8 @@ public enum Metric: String, CaseIterable, Sendable, Codable, Hashable {
         case .zeroCopyCopiedShare: return trial.zeroCopy?.copiedShare.map { $0 * 100 }
         case .kernelRecvCopiesPerMessage:
             return ratio(sum(EventName.receiveCopy), Double(trial.messages))
+        case .receiverCPUNsPerByte: return perByte(trial.cpuNs(role: .receiver))
+        case .mappedShare: return trial.zeroCopyReceive?.mappedShare.map { $0 * 100 }
         }
     }
 
@@ -167,6 +178,7 @@ public enum Metric: String, CaseIterable, Sendable, Codable, Hashable {
         switch self {
         case .contextSwitchesPerMB, .contextSwitchesPerSecond: return trial.contextSwitches().source
         case .cpuNsPerByte: return trial.cpuTime().source
+        case .receiverCPUNsPerByte: return trial.cpuTime(role: .receiver).source
         case .senderCPUShare: return trial.cpuTime().source
         case .kernelCPUShare: return .getrusage
         default: return events.isEmpty ? nil : .perfEvent

@@ -101,12 +101,12 @@ public struct Report: Sendable {
         return """
             ## Method
 
-            - Matrix: transports \(plan.transports.map(\.rawValue).joined(separator: ", ")); sizes \(plan.sizes.map(String.init).joined(separator: ", ")) B; \
+            - Matrix: transports \(plan.transports.map(\.rawValue).joined(separator: ", ")); receivers \(plan.receivers.map(\.rawValue).joined(separator: ", ")) (a column `sender+receiver` in the tables; the `copy` receiver is not named); sizes \(plan.sizes.map(String.init).joined(separator: ", ")) B; \
             \(plan.threads.map(String.init).joined(separator: ", ")) connections (a sender and a receiver thread each); workloads \(plan.modes.map(\.rawValue).joined(separator: ", ")).
             - Per cell: \(plan.warmup) warm-up and \(plan.trials) recorded trials of \(formatDecimal(plan.duration, digits: 3)) s, \
             fresh connections each; transports interleaved within each group of cells with the same workload, size and threads. \
             \(profile.cells.count) cells, \(trials) trials recorded.
-            - Verification: `\(plan.verification.rawValue)`\(plan.verification == .header ? " (sequence number and length of every message)" : " (every byte of every message)").
+            - Verification: `\(plan.verification.rawValue)`\(plan.verification == .header ? " (sequence number and length of every message)" : " (every byte of every message)")\(plan.receivers.contains(.discard) ? "; except with the `discard` receiver, which drops the bytes unread (`recv(MSG_TRUNC)`): its messages are counted, not verified, and its integrity errors are n/a" : "").
             - Tables show the median of the trials with its 95% confidence interval from order statistics in brackets \
             (none below 6 trials). Differences are tested with the two-sided Mann-Whitney U test at α = \(formatDecimal(analysis.alpha, digits: 2)).\(plan.trials < 6 ? "\n- ⚠ \(plan.trials) trials per cell: fewer than 6, so no confidence intervals\(plan.trials < 4 ? ", and too few for a significant Mann-Whitney test" : ""); use --trials 6 or more for conclusions." : "")
 
@@ -117,7 +117,8 @@ public struct Report: Sendable {
     func resultsSections() -> String {
         var md = ""
         let tables: [(Workload, Metric)] = [
-            (.stream, .throughput), (.stream, .cpuNsPerByte), (.stream, .cyclesPerByte), (.stream, .l1dMissesPerKB),
+            (.stream, .throughput), (.stream, .cpuNsPerByte), (.stream, .receiverCPUNsPerByte), (.stream, .mappedShare),
+            (.stream, .cyclesPerByte), (.stream, .l1dMissesPerKB),
             (.stream, .llcMissesPerKB), (.stream, .contextSwitchesPerMB), (.stream, .kernelRecvCopiesPerMessage),
             (.stream, .kernelCPUShare),
             (.pingpong, .rttP50), (.pingpong, .rttP99), (.pingpong, .cpuNsPerByte), (.pingpong, .contextSwitchesPerMB),
@@ -125,6 +126,8 @@ public struct Report: Sendable {
         for mode in analysis.modes {
             md += "## \(mode == .stream ? "Stream" : "Ping-pong") results\n\n"
             for (m, metric) in tables where m == mode {
+                // The receiver's own cost matters only beside other receivers.
+                if metric == .receiverCPUNsPerByte && analysis.receivers == [.copy] { continue }
                 guard analysis.measured(metric, mode: mode) else {
                     if !metric.events.isEmpty { md += "**\(metric.title)**: n/a — not counted on this host.\n\n" }
                     continue
@@ -143,12 +146,12 @@ public struct Report: Sendable {
         let from = sources.contains(.getrusage) && metric.events.contains(EventName.contextSwitches)
             ? "; from getrusage (voluntary + involuntary), perf could not count them" : ""
         var md = "**\(metric.title)** (\(metric.unit), \(direction)\(from))\n\n| size | threads | "
-        md += a.transports.map(\.rawValue).joined(separator: " | ") + " |\n|---:|---:|" + String(repeating: "---:|", count: a.transports.count) + "\n"
+        md += a.paths.map(\.description).joined(separator: " | ") + " |\n|---:|---:|" + String(repeating: "---:|", count: a.paths.count) + "\n"
         var notes: [String] = []
         for size in a.sizes {
             for threads in a.threadCounts {
                 md += "| \(size) | \(threads) |"
-                for t in a.transports {
+                for t in a.paths {
                     guard let s = a.summary(metric, t, mode, size, threads) else {
                         md += " n/a |"
                         continue
@@ -157,7 +160,7 @@ public struct Report: Sendable {
                     if let low = s.low, let high = s.high { cell += " [\(metric.format(low)), \(metric.format(high))]" }
                     if s.userOnly { cell += " :u" }
                     if !s.warnings.isEmpty {
-                        notes.append("\(t.rawValue) \(size) B × \(threads): " + s.warnings.joined(separator: "; "))
+                        notes.append("\(t) \(size) B × \(threads): " + s.warnings.joined(separator: "; "))
                         cell += " ⚠"
                     }
                     md += cell + " |"

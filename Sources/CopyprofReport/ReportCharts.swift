@@ -8,8 +8,8 @@ extension Report {
         let a = analysis
         func panels(_ metric: Metric, _ mode: Workload) -> [LineChart.Panel] {
             a.sizes.map { size in
-                LineChart.Panel(title: "\(size) B messages", series: a.transports.map { t in
-                    LineChart.Series(name: t.rawValue, points: a.threadCounts.compactMap { n in
+                LineChart.Panel(title: "\(size) B messages", series: a.paths.map { t in
+                    LineChart.Series(name: t.description, points: a.threadCounts.compactMap { n in
                         a.summary(metric, t, mode, size, n).map { (Double(n), $0.median) }
                     })
                 })
@@ -35,8 +35,8 @@ extension Report {
             title: "CPU time per byte vs message size (\(threads) thread\(threads == 1 ? "" : "s"))", xLabel: "message size, bytes",
             yLabel: "CPU ns per byte (task-clock)", logX: true, logY: true, xTicks: a.sizes.map(Double.init),
             panels: a.modes.map { mode in
-                LineChart.Panel(title: mode.rawValue, series: a.transports.map { t in
-                    LineChart.Series(name: t.rawValue, points: a.sizes.compactMap { s in
+                LineChart.Panel(title: mode.rawValue, series: a.paths.map { t in
+                    LineChart.Series(name: t.description, points: a.sizes.compactMap { s in
                         a.summary(.cpuNsPerByte, t, mode, s, threads).map { (Double(s), $0.median) }
                     })
                 })

@@ -3,10 +3,17 @@ import Foundation
 
 /// The short table `copyprof run` prints at the end: one row per cell, medians over its trials, in at most 79
 /// columns so that it fits an 80-column terminal; failed cells' errors follow the table, one line each.
+///
+/// The receiver is folded into the transport's name (`zero-copy+mmap`; the default `copy` receiver is not named). A
+/// profile with `mmap` cells shows, in place of `copied`, `cp/map`: the share of zero-copy sends the kernel copied and
+/// the share of received bytes it mapped; one with receivers other than `copy` calls the errors column `err`, which
+/// says `n/a` for `discard` (nothing was read) and `n/s` for cells the host cannot run.
 public enum SummaryTable {
     public static func render(_ profile: Profile) -> String {
-        var rows: [[String]] = [["mode", "transport", "size", "conn", "n", "Gbit/s", "p50 µs", "CPU ns/B", "sw/MB", "copied",
-                                 "errors"]]
+        let mapping = profile.cells.contains { $0.key.receiver == .mmap }
+        let receivers = profile.cells.contains { $0.key.receiver != .copy } || profile.cells.contains { $0.notSupported != nil }
+        var rows: [[String]] = [["mode", "transport", "size", "conn", "n", "Gbit/s", "p50 µs", "CPU ns/B", "sw/MB",
+                                 mapping ? "cp/map" : "copied", receivers ? "err" : "errors"]]
         var failures: [String] = []
         var fromRusage = false
         for cell in profile.cells {
@@ -19,15 +26,37 @@ public enum SummaryTable {
             let switchesMark = switchSummary?.sources.contains(.getrusage) == true ? "*" : ""
             if !switchesMark.isEmpty { fromRusage = true }
             let integrity = trials.reduce(UInt128(0)) { $0 + UInt128($1.integrityErrors) }
+            let shares: String
+            if mapping {
+                let mapped = med(.mappedShare)
+                shares = copied == nil && mapped == nil
+                    ? "" : "\(copied.map { fixed($0, 0) } ?? "-")/\(mapped.map { fixed($0, 0) } ?? "-")"
+            } else {
+                shares = copied.map { "\(fixed($0, 0))%" } ?? ""
+            }
+            let errors: String
+            if cell.notSupported != nil {
+                errors = "n/s"
+            } else if cell.error != nil {
+                errors = "failed"
+            } else if !cell.key.receiver.verifiesPayload {
+                errors = "n/a"
+            } else {
+                errors = integrity == 0 ? "0" : "\(integrity) bad"
+            }
             rows.append([
-                cell.key.mode.rawValue, cell.key.transport.rawValue, "\(cell.key.messageSize)", "\(cell.key.threads)",
+                cell.key.mode.rawValue, cell.key.path, "\(cell.key.messageSize)", "\(cell.key.threads)",
                 "\(trials.count)", fixed(gbps, 2), fixed(rtt, 1), fixed(cpu, 3), fixed(switches, 1) + switchesMark,
-                copied.map { "\(fixed($0, 0))%" } ?? "",
-                cell.error == nil ? (integrity == 0 ? "0" : "\(integrity) bad") : "failed",
+                shares, errors,
             ])
             if let error = cell.error { failures.append("failed: \(cell.key): \(error)") }
+            if let why = cell.notSupported { failures.append("not supported: \(cell.key): \(why)") }
         }
-        let note = fromRusage ? "* context switches from getrusage (voluntary + involuntary): perf cannot count them here\n" : ""
+        var note = fromRusage ? "* context switches from getrusage (voluntary + involuntary): perf cannot count them here\n" : ""
+        if mapping { note += "cp/map: % of zero-copy sends the kernel copied / % of received bytes mapped (mmap)\n" }
+        if profile.cells.contains(where: { !$0.key.receiver.verifiesPayload }) {
+            note += "n/a: discard drops the bytes unread, so its messages are counted, not verified\n"
+        }
         return renderTable(rows) + note + failures.map { $0 + "\n" }.joined()
     }
 

@@ -37,6 +37,8 @@ public struct SweepRunner {
     public var ioTimeout: Double = 5
     /// The server of a two-host run: its threads receive, this process's threads send.
     public var remote: RemoteClient?
+    /// Test-only switches passed to every run (a simulated absence of a kernel feature).
+    public var faults: FaultInjection = .none
 
     public init(plan: SweepPlan, events: [PerfEvent]) {
         self.plan = plan
@@ -54,7 +56,7 @@ public struct SweepRunner {
         var profile = Profile(environment: environment, plan: plan)
         profile.remote = remote?.info
         let keys = plan.cells
-        let groupSize = plan.transports.count
+        let groupSize = plan.groupSize
         let runCount = keys.count * (plan.warmup + plan.trials)
         let started = monotonicClockNs()
         var runIndex = 0
@@ -68,11 +70,11 @@ public struct SweepRunner {
                     if shouldStop() {
                         interrupted = true
                         profile.statusReason = stopReason()
-                        profile.cells += records.filter { !$0.trials.isEmpty || $0.error != nil }
+                        profile.cells += records.filter { !$0.trials.isEmpty || $0.error != nil || $0.notSupported != nil }
                         break groups
                     }
                     runIndex += 1
-                    if records[offset].error != nil { continue }
+                    if records[offset].error != nil || records[offset].notSupported != nil { continue }
                     let elapsed = Double(monotonicClockNs() - started) / 1e9
                     let pace = runIndex > 1 ? elapsed / Double(runIndex - 1) : plan.duration
                     let trial = round >= plan.warmup ? round - plan.warmup + 1 : nil
@@ -86,10 +88,14 @@ public struct SweepRunner {
                     } catch let error as CopyprofError {
                         // The server is gone: keep what was measured and stop.
                         records[offset].error = "\(trial.map { "trial \($0)" } ?? "warm-up"): \(error)"
-                        profile.cells += records.filter { !$0.trials.isEmpty || $0.error != nil }
+                        profile.cells += records.filter { !$0.trials.isEmpty || $0.error != nil || $0.notSupported != nil }
                         profile.statusReason = error.description
                         interrupted = true
                         break groups
+                    } catch let error as TransportError where error.notSupportedReason != nil {
+                        // The host cannot run this cell at all: say why once, and go on with the others.
+                        records[offset].notSupported = error.notSupportedReason
+                        records[offset].trials = []
                     } catch {
                         records[offset].error = "\(trial.map { "trial \($0)" } ?? "warm-up"): \(error)"
                     }
@@ -105,9 +111,9 @@ public struct SweepRunner {
     /// Runs one trial of a cell with counters in every worker thread.
     public func runTrial(_ key: CellKey, trial: Int) throws -> TrialRecord {
         if let remote {
-            return try remote.runTrial(key, trial: trial, plan: plan, events: events, ioTimeout: ioTimeout)
+            return try remote.runTrial(key, trial: trial, plan: plan, events: events, ioTimeout: ioTimeout, faults: faults)
         }
-        let configuration = plan.configuration(key, address: plan.address, ioTimeout: ioTimeout)
+        let configuration = plan.configuration(key, address: plan.address, ioTimeout: ioTimeout, faults: faults)
         let events = self.events
         let result = try runTransport(configuration) { _ in try CountedRegion(events: events) }
         return TrialRecord(result, trial: trial)
