@@ -101,7 +101,7 @@ public struct Report: Sendable {
         return """
             ## Method
 
-            - Matrix: transports \(plan.transports.map(\.rawValue).joined(separator: ", ")); receivers \(plan.receivers.map(\.rawValue).joined(separator: ", ")) (a column `sender+receiver` in the tables; the `copy` receiver is not named); sizes \(plan.sizes.map(String.init).joined(separator: ", ")) B; \
+            - Matrix: transports \(plan.transports.map(\.rawValue).joined(separator: ", "))\(plan.receivers == [.copy] ? "" : "; receivers " + plan.receivers.map(\.rawValue).joined(separator: ", ") + " (columns `sender+receiver` in the tables; the `copy` receiver is not named)"); sizes \(plan.sizes.map(String.init).joined(separator: ", ")) B; \
             \(plan.threads.map(String.init).joined(separator: ", ")) connections (a sender and a receiver thread each); workloads \(plan.modes.map(\.rawValue).joined(separator: ", ")).
             - Per cell: \(plan.warmup) warm-up and \(plan.trials) recorded trials of \(formatDecimal(plan.duration, digits: 3)) s, \
             fresh connections each; transports interleaved within each group of cells with the same workload, size and threads. \

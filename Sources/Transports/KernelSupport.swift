@@ -126,6 +126,14 @@ enum KernelSupport {
         }
     }
 
+    /// The maximum (third) value of `/proc/sys/net/ipv4/<name>` (`tcp_wmem`, `tcp_rmem`).
+    ///
+    /// Kept here, away from the senders: the closures of its parsing compile to functions without a symbol, which
+    /// a disassembly would attribute to whatever function precedes them (`Benchmarks/hot-loops.sh` reads it).
+    static func socketBufferMaximum(_ name: String) -> Int? {
+        readFirstLine("/proc/sys/net/ipv4/\(name)")?.split(whereSeparator: { $0 == " " || $0 == "\t" }).last.flatMap { Int($0) }
+    }
+
     /// "EPERM (Operation not permitted)".
     static func errnoText(_ code: Int32) -> String {
         let names: [Int32: String] = [

@@ -36,16 +36,11 @@ struct SendfileSender: MessageSender, ~Copyable {
     static func ringBytes(_ configuration: RunConfiguration) -> Int {
         let size = configuration.messageSize
         if configuration.workload == .pingpong { return 4 * size }
-        let sendMaximum = configuration.sendBufferSize.map { 2 * $0 } ?? socketBufferMaximum("tcp_wmem") ?? (4 << 20)
-        let receiveMaximum = configuration.peerReceiveBufferLimit ?? socketBufferMaximum("tcp_rmem") ?? (6 << 20)
+        let sendMaximum = configuration.sendBufferSize.map { 2 * $0 } ?? KernelSupport.socketBufferMaximum("tcp_wmem") ?? (4 << 20)
+        let receiveMaximum = configuration.peerReceiveBufferLimit ?? KernelSupport.socketBufferMaximum("tcp_rmem") ?? (6 << 20)
         let inHand = 2 * max(size, MappingReceiver.windowSize + MappingReceiver.copyCapacity)
         let bytes = sendMaximum + receiveMaximum + inHand + size
         return max(2, (bytes + size - 1) / size) * size
-    }
-
-    /// The maximum (third) value of `/proc/sys/net/ipv4/<name>`.
-    static func socketBufferMaximum(_ name: String) -> Int? {
-        readFirstLine("/proc/sys/net/ipv4/\(name)")?.split(whereSeparator: { $0 == " " || $0 == "\t" }).last.flatMap { Int($0) }
     }
 
     /// Creates the memfd of `ringBytes`, maps it and fills every message's pattern.
