@@ -15,6 +15,7 @@ public enum SummaryTable {
         var rows: [[String]] = [["mode", "transport", "size", "conn", "n", "Gbit/s", "p50 µs", "CPU ns/B", "sw/MB",
                                  mapping ? "cp/map" : "copied", receivers ? "err" : "errors"]]
         var failures: [String] = []
+        var unsupported: [(reason: String, cells: [String])] = []
         var fromRusage = false
         for cell in profile.cells {
             let trials = cell.trials
@@ -50,13 +51,21 @@ public enum SummaryTable {
                 shares, errors,
             ])
             if let error = cell.error { failures.append("failed: \(cell.key): \(error)") }
-            if let why = cell.notSupported { failures.append("not supported: \(cell.key): \(why)") }
+            if let why = cell.notSupported {
+                if let index = unsupported.firstIndex(where: { $0.reason == why }) {
+                    unsupported[index].cells.append(cell.key.description)
+                } else {
+                    unsupported.append((why, [cell.key.description]))
+                }
+            }
         }
         var note = fromRusage ? "* context switches from getrusage (voluntary + involuntary): perf cannot count them here\n" : ""
         if mapping { note += "cp/map: % of zero-copy sends the kernel copied / % of received bytes mapped (mmap)\n" }
         if profile.cells.contains(where: { !$0.key.receiver.verifiesPayload }) {
             note += "n/a: discard drops the bytes unread, so its messages are counted, not verified\n"
         }
+        // Each reason once, with the cells it holds for.
+        failures += unsupported.map { "not supported: \($0.cells.joined(separator: "; ")): \($0.reason)" }
         return renderTable(rows) + note + failures.map { $0 + "\n" }.joined()
     }
 
