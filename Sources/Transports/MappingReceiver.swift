@@ -203,12 +203,18 @@ struct MappingReceiver: MessageReceiver, ~Copyable {
                 pendingCopy = Int(request.recv_skip_hint)
                 continue
             }
-            // Nothing queued yet: wait for data (or the end of the stream) as a blocking recv would.
-            let ready = SocketIO(fd: fd, wait: .poll, timeout: timeout).waitUntil(POLLIN)
-            if ready != 0 {
+            // Nothing queued yet: wait for data, or the end of the stream, in a blocking recv(MSG_PEEK) of one byte,
+            // which leaves it queued and honours SO_RCVTIMEO. Not poll(): on a socket that also sends with
+            // MSG_ZEROCOPY (a ping-pong echoer) pending completions make poll report POLLERR at once, and the
+            // receiver would spin until the sender reads them.
+            let peeked = recv(fd, copyBuffer, 1, Int32(MSG_PEEK))
+            if peeked == 0 { return .success(false) }
+            if peeked < 0 {
+                let code = errno
+                if code == EINTR { continue }
                 return .failure(FailurePath.receiveFailed(
-                    ready, timeout: timeout, sequence: expected, got: messageOffset, size: layout.messageSize,
-                    call: "poll"))
+                    code, timeout: timeout, sequence: expected, got: messageOffset, size: layout.messageSize,
+                    call: "recv(MSG_PEEK)"))
             }
         }
     }

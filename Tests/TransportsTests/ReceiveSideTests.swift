@@ -84,6 +84,25 @@ import Testing
         }
     }
 
+    /// A ping-pong echoer that sends with MSG_ZEROCOPY has completions waiting on its error queue, which make poll()
+    /// report the socket ready at once: a `mmap` receiver that waited in poll() spun until the sender read them (8 ms
+    /// per round trip). It waits in recv(MSG_PEEK): a few calls per message, whatever the machine's speed.
+    @Test func mmapReceiverBesideAZeroCopySenderWaitsWithoutSpinning() throws {
+        let result = try runTransportInWindow(RunConfiguration(
+            transport: .zeroCopy, receiver: .mmap, workload: .pingpong, messageSize: 4096, duration: 0.2,
+            verification: .full)
+        ) { _ in NoRegion() }
+        for worker in result.workers {
+            let received = try #require(worker.received)
+            let mapping = try #require(received.zeroCopyReceive)
+            let callsPerMessage = Double(mapping.mapCalls + mapping.copyCalls) / Double(max(1, received.messages))
+            print("\(worker.identity): \(received.messages) messages, \(mapping.mapCalls) getsockopt and "
+                  + "\(mapping.copyCalls) recv calls")
+            #expect(received.messages > 0 && callsPerMessage < 5, "\(worker.identity): \(callsPerMessage) calls per message")
+        }
+        #expect(result.integrityErrors == 0)
+    }
+
     /// On loopback every io_uring zero-copy notification says the kernel copied (IORING_NOTIF_USAGE_ZC_COPIED), as
     /// MSG_ZEROCOPY's completions do; every send gets exactly one notification.
     @Test func ioUringZeroCopyAccountsEveryNotification() throws {
