@@ -1,0 +1,31 @@
+// swift-tools-version: 6.1
+import PackageDescription
+
+// The counters library on its own: no package dependencies, so a package that imports PerfCounters resolves
+// and builds nothing else. copyprof (the package at the repository's root) depends on it by path.
+let package = Package(
+    name: "PerfCounters",
+    products: [
+        /// Per-thread hardware and software counters read inside the process (perf_event_open).
+        .library(name: "PerfCounters", targets: ["PerfCounters"]),
+    ],
+    targets: [
+        /// C shim: perf_event_open (a variadic syscall), the PERF_EVENT_IOC_* ioctls, RUSAGE_THREAD, gettid.
+        .target(
+            name: "CPerfEvent",
+            cSettings: [.define("_GNU_SOURCE")]
+        ),
+        .target(
+            name: "PerfCounters",
+            dependencies: ["CPerfEvent"]
+        ),
+        /// Counts a region of code as the README shows: `swift run count-region`.
+        .executableTarget(
+            name: "count-region",
+            dependencies: ["PerfCounters"],
+            path: "Examples/count-region"
+        ),
+        .testTarget(name: "PerfCountersTests", dependencies: ["PerfCounters", "CPerfEvent"]),
+    ],
+    swiftLanguageModes: [.v6]
+)
