@@ -243,7 +243,7 @@ public enum CounterCalibration {
             if let a = empty[0].value, let b = full[0].value { deltas.append(b - a) }
         }
         guard var reading = last, deltas.count == 3 else {
-            return check(.instructions, reading: last ?? CounterReading(event: "instructions", availability: .counted, count: nil),
+            return check(.instructions, reading: last ?? CounterReading(event: .instructions, availability: .counted, count: nil),
                          workload: workload, expected: expected, lower: nil, upper: nil, describe: { grouped($0) })
         }
         let median = deltas.sorted()[1]

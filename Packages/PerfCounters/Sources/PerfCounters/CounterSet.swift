@@ -169,11 +169,11 @@ package final class CounterSet<System: PerfEventSystem> {
     }
 
     private func reading(_ index: Int) throws(CounterError) -> CounterReading {
-        let name = events[index].name
+        let event = events[index]
         let slots = self.slots[index]
         guard let first = slots.first else {
             return CounterReading(
-                event: name, availability: availability[index], count: nil, mode: nil,
+                event: event, availability: availability[index], count: nil, mode: nil,
                 reason: availability[index].description)
         }
         let combined: ScaledCount
@@ -186,7 +186,7 @@ package final class CounterSet<System: PerfEventSystem> {
             combined = try delta(first)
         }
         return CounterReading(
-            event: name, availability: availability[index], count: combined, mode: modes[index],
+            event: event, availability: availability[index], count: combined, mode: modes[index],
             source: .perfEvent, parts: parts, reason: combined.wasCounted ? nil : notCountedReason(index))
     }
 

@@ -24,12 +24,22 @@ public struct PerfEvent: Hashable, Sendable, CustomStringConvertible {
     public let source: Source
     /// One line on what it counts.
     public let summary: String
+    /// What its count counts: `cycles`, `instructions`, `ns` of CPU time, or occurrences (`events`).
+    public let unit: EventUnit
 
     /// Creates an event. Prefer ``PerfEvent/named(_:)`` or the catalog's static members.
-    public init(name: String, source: Source, summary: String) {
+    ///
+    /// - Parameters:
+    ///   - name: the stable name, perf's where perf has one.
+    ///   - source: the kernel encoding.
+    ///   - summary: one line on what it counts.
+    ///   - unit: what its count counts; nil takes the unit the kernel counts this source in
+    ///     (``EventUnit/init(counting:)``).
+    public init(name: String, source: Source, summary: String, unit: EventUnit? = nil) {
         self.name = name
         self.source = source
         self.summary = summary
+        self.unit = unit ?? EventUnit(counting: source)
     }
 
     /// True for events counted by the CPU's PMU (hardware and cache events); they share scarce counters
@@ -76,10 +86,99 @@ public struct PerfEvent: Hashable, Sendable, CustomStringConvertible {
         }
     }
 
+    /// The stable name: an event prints as perf names it.
     public var description: String { name }
 
+    /// Two events are the same when they have the same name and kernel encoding.
     public static func == (lhs: PerfEvent, rhs: PerfEvent) -> Bool { lhs.name == rhs.name && lhs.source == rhs.source }
+
+    /// Hashes the name (equal events have equal names).
     public func hash(into hasher: inout Hasher) { hasher.combine(name) }
+}
+
+/// What an event's count counts, so that a number is never printed without its unit.
+public enum EventUnit: String, Sendable, Hashable, Codable, CaseIterable, CustomStringConvertible {
+    /// CPU cycles (`cycles`, and the kernel's other cycle counters).
+    case cycles
+    /// Retired instructions.
+    case instructions
+    /// Nanoseconds of CPU time (`task-clock`, `cpu-clock`).
+    case nanoseconds = "ns"
+    /// Occurrences of the event: cache accesses or misses, mispredicted branches, context switches, CPU
+    /// migrations, page faults, tracepoint hits.
+    case events
+
+    /// The unit the kernel counts an event of this encoding in: the hardware cycle counters in cycles,
+    /// `PERF_COUNT_HW_INSTRUCTIONS` in instructions, the software clocks in nanoseconds, everything else in
+    /// occurrences.
+    public init(counting source: PerfEvent.Source) {
+        switch source {
+        case .hardware(let config):
+            switch config {
+            case UInt64(PERF_COUNT_HW_CPU_CYCLES.rawValue), UInt64(PERF_COUNT_HW_BUS_CYCLES.rawValue),
+                UInt64(PERF_COUNT_HW_REF_CPU_CYCLES.rawValue), UInt64(PERF_COUNT_HW_STALLED_CYCLES_FRONTEND.rawValue),
+                UInt64(PERF_COUNT_HW_STALLED_CYCLES_BACKEND.rawValue):
+                self = .cycles
+            case UInt64(PERF_COUNT_HW_INSTRUCTIONS.rawValue):
+                self = .instructions
+            default:
+                self = .events
+            }
+        case .software(let config):
+            switch config {
+            case UInt64(PERF_COUNT_SW_TASK_CLOCK.rawValue), UInt64(PERF_COUNT_SW_CPU_CLOCK.rawValue):
+                self = .nanoseconds
+            default:
+                self = .events
+            }
+        case .hardwareCache, .tracepoint:
+            self = .events
+        }
+    }
+
+    /// The unit as it follows a number: `cycles`, `instructions`, `ns`, `events`.
+    public var description: String { rawValue }
+}
+
+extension PerfEvent.Source: Codable {}
+
+extension PerfEvent: Codable {
+    private enum CodingKeys: String, CodingKey {
+        case name, source, summary, unit
+    }
+
+    /// Encodes a catalog event or a tracepoint as its name (`"cycles"`, `"skb:skb_copy_datagram_iovec"`), which
+    /// ``PerfEvent/named(_:)`` turns back into the event; any other event as its name, encoding, summary and unit.
+    public func encode(to encoder: any Encoder) throws {
+        if let known = try? PerfEvent.named(name), known == self, known.unit == unit {
+            var container = encoder.singleValueContainer()
+            try container.encode(name)
+            return
+        }
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(name, forKey: .name)
+        try container.encode(source, forKey: .source)
+        try container.encode(summary, forKey: .summary)
+        try container.encode(unit, forKey: .unit)
+    }
+
+    /// Decodes what ``encode(to:)`` writes: a name that ``PerfEvent/named(_:)`` knows, or an event in full.
+    public init(from decoder: any Decoder) throws {
+        if let container = try? decoder.singleValueContainer(), let name = try? container.decode(String.self) {
+            do {
+                self = try PerfEvent.named(name)
+            } catch {
+                throw DecodingError.dataCorruptedError(in: container, debugDescription: error.description)
+            }
+            return
+        }
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        self.init(
+            name: try container.decode(String.self, forKey: .name),
+            source: try container.decode(Source.self, forKey: .source),
+            summary: try container.decode(String.self, forKey: .summary),
+            unit: try container.decodeIfPresent(EventUnit.self, forKey: .unit))
+    }
 }
 
 /// What `exclude_kernel` does to an event's count (see ``PerfEvent/userOnlyEffect``).

@@ -93,7 +93,10 @@ public struct RegionMeasurement: Sendable, Hashable, Codable {
     }
 
     /// The reading of the event with this name, if it was requested.
-    public func reading(_ name: String) -> CounterReading? { counters.first { $0.event == name } }
+    public func reading(_ name: String) -> CounterReading? { counters.first { $0.event.name == name } }
+
+    /// The reading of this event, if it was requested.
+    public func reading(_ event: PerfEvent) -> CounterReading? { counters.first { $0.event == event } }
 }
 
 /// Counters plus rusage of the calling thread around a region: ``begin()`` just before it, ``end()`` just after.

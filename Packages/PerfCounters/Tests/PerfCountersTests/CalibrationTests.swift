@@ -211,14 +211,14 @@ import Testing
 
     @Test func aReadingRoundTrips() throws {
         let reading = CounterReading(
-            event: "cycles", availability: .counted, count: ScaledCount(raw: 30, timeEnabled: 10, timeRunning: 10),
+            event: .cycles, availability: .counted, count: ScaledCount(raw: 30, timeEnabled: 10, timeRunning: 10),
             mode: .userAndKernel, source: .perfEvent,
             parts: [
                 PMUCount(pmu: "cpu_core", count: ScaledCount(raw: 10, timeEnabled: 10, timeRunning: 3)),
                 PMUCount(pmu: "cpu_atom", count: ScaledCount(raw: 20, timeEnabled: 10, timeRunning: 7)),
             ], reason: nil)
         #expect(try JSONDecoderLite.roundTrip(reading) == reading)
-        let missing = CounterReading(event: "context-switches", availability: .init(state: .notPermitted, reason: "EACCES"), count: nil)
+        let missing = CounterReading(event: .contextSwitches, availability: .init(state: .notPermitted, reason: "EACCES"), count: nil)
         #expect(missing.reason == "not-permitted: EACCES" && missing.mode == nil)
         #expect(try JSONDecoderLite.roundTrip(missing) == missing)
     }

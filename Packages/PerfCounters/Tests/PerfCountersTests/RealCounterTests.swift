@@ -116,7 +116,7 @@ import Testing
         try counters.start()
         for _ in 0..<3 { usleep(2000) }
         let readings = try counters.stop()
-        #expect(readings.map(\.event) == ["task-clock", "context-switches", "page-faults", "cpu-migrations"])
+        #expect(readings.map(\.event) == [.taskClock, .contextSwitches, .pageFaults, .cpuMigrations])
         let switches = try #require(readings[1].value)
         let taskClock = try #require(readings[0].value)
         #expect(switches >= 3 && switches < 1000)

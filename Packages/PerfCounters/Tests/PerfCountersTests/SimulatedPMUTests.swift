@@ -23,7 +23,7 @@ import Testing
     }
 
     static func counts(_ readings: [CounterReading]) -> [String: CounterReading] {
-        Dictionary(uniqueKeysWithValues: readings.map { ($0.event, $0) })
+        Dictionary(uniqueKeysWithValues: readings.map { ($0.event.name, $0) })
     }
 
     /// The expected count of `event` after `ns` of work on `pmu` (user+kernel).
