@@ -1,4 +1,4 @@
-import CPerfEvent
+internal import CPerfEvent
 #if canImport(Glibc)
 import Glibc
 #endif

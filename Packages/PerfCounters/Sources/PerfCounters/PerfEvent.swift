@@ -1,4 +1,4 @@
-import CPerfEvent
+internal import CPerfEvent
 
 /// One thing the kernel can count for a thread: a hardware event, a generic cache event,
 /// a software event or a tracepoint.

@@ -1,4 +1,4 @@
-import CPerfEvent
+package import CPerfEvent
 #if canImport(Glibc)
 import Glibc
 #endif

@@ -1,4 +1,4 @@
-import CPerfEvent
+internal import CPerfEvent
 import Synchronization
 #if canImport(Glibc)
 import Glibc
@@ -47,8 +47,8 @@ public final class ThreadCounters {
     public var groups: [CounterGroupDescription] { counterSet.groupDescriptions }
     /// What was known of the host when the counters were opened.
     public var host: HostFacts { counterSet.system.host }
-    /// The kernel thread id the counters follow.
-    public let threadID: pid_t
+    /// The kernel thread id the counters follow (a `pid_t`, as `gettid()` returns it).
+    public let threadID: Int32
 
     private let counterSet: CounterSet<KernelPerfEvents>
 
