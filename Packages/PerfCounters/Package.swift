@@ -29,3 +29,9 @@ let package = Package(
     ],
     swiftLanguageModes: [.v6]
 )
+
+// `swift package generate-documentation` (swift-docc-plugin) only when asked for, so that a package depending on
+// PerfCounters never resolves the plugin: PERFCOUNTERS_DOCC_PLUGIN=1 swift package generate-documentation
+if Context.environment["PERFCOUNTERS_DOCC_PLUGIN"] != nil {
+    package.dependencies.append(.package(url: "https://github.com/swiftlang/swift-docc-plugin", from: "1.5.0"))
+}

@@ -7,7 +7,12 @@ import Glibc
 public struct CalibrationCheck: Sendable, Hashable, Codable {
     /// Passed, failed, or not run (with the reason in `note`).
     public enum Verdict: String, Sendable, Codable {
-        case pass, fail, skipped
+        /// The measured value is within the bounds.
+        case pass
+        /// The measured value is outside the bounds, or the counter gave none although it opened.
+        case fail
+        /// Not run: the event cannot be counted here, or the work cannot be done on this CPU.
+        case skipped
     }
 
     /// The event checked (`context switches (getrusage)` for the rusage fallback).
@@ -20,9 +25,11 @@ public struct CalibrationCheck: Sendable, Hashable, Codable {
     public var measured: String?
     /// The bounds of a pass in the measured unit (per load, GHz, count ...); nil when unbounded.
     public var lowerBound: Double?
+    /// The upper bound of a pass, in the unit of ``lowerBound``; nil when unbounded.
     public var upperBound: Double?
     /// The measured value in the same unit as the bounds.
     public var measuredValue: Double?
+    /// Pass, fail or skipped.
     public var verdict: Verdict
     /// The privilege levels the measured value covers.
     public var mode: CountingMode?
@@ -33,6 +40,7 @@ public struct CalibrationCheck: Sendable, Hashable, Codable {
     /// Why it was skipped or failed, or what else to know.
     public var note: String?
 
+    /// Creates a check; the fields are as their properties say.
     public init(
         event: String, workload: String, expected: String, measured: String? = nil, lowerBound: Double? = nil,
         upperBound: Double? = nil, measuredValue: Double? = nil, verdict: Verdict, mode: CountingMode? = nil,
@@ -63,10 +71,14 @@ public struct CalibrationReport: Sendable, Codable {
     public var frequency: FrequencyRange?
     /// True when the process ran as root (uid 0).
     public var root: Bool
+    /// One check per counted event (and the getrusage context-switch figure), in the order run.
     public var checks: [CalibrationCheck]
 
+    /// The number of checks that passed.
     public var passed: Int { checks.filter { $0.verdict == .pass }.count }
+    /// The number of checks that failed.
     public var failed: Int { checks.filter { $0.verdict == .fail }.count }
+    /// The number of checks that were not run.
     public var skipped: Int { checks.filter { $0.verdict == .skipped }.count }
 }
 
@@ -93,6 +105,7 @@ public struct CalibrationSizes: Sendable, Hashable {
     /// The largest buffer the LLC walk may map, bytes.
     public var maxLLCWalkBytes: Int
 
+    /// Sizes the workloads; the fields are as their properties say.
     public init(
         instructionLoop: UInt64, cycleLoop: UInt64, l1Loads: Int, branches: Int, taskClockWindowNs: UInt64,
         pingPongRounds: Int, migrations: Int, pages: Int, receives: Int, maxLLCWalkBytes: Int
@@ -109,6 +122,7 @@ public struct CalibrationSizes: Sendable, Hashable {
         self.maxLLCWalkBytes = maxLLCWalkBytes
     }
 
+    /// The sizes `copyprof counters --check` uses: each check takes well under a second of CPU here.
     public static let standard = CalibrationSizes(
         instructionLoop: 20_000_000, cycleLoop: 100_000_000, l1Loads: 2_000_000, branches: 10_000_000,
         taskClockWindowNs: 50_000_000, pingPongRounds: 1_000, migrations: 20, pages: 512, receives: 200,

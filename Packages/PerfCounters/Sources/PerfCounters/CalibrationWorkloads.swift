@@ -14,6 +14,7 @@ public struct CacheSizes: Sendable, Hashable, Codable {
     /// The level of `llc`.
     public var llcLevel: Int?
 
+    /// Creates cache sizes; nil where a size is unknown.
     public init(l1d: Int?, l2: Int?, llc: Int?, llcLevel: Int?) {
         self.l1d = l1d
         self.l2 = l2
@@ -57,9 +58,12 @@ public struct CacheSizes: Sendable, Hashable, Codable {
 
 /// The range of the CPU's clock from cpufreq (/sys/devices/system/cpu/cpu0/cpufreq), GHz.
 public struct FrequencyRange: Sendable, Hashable, Codable {
+    /// The lowest clock, GHz (`cpuinfo_min_freq`).
     public var minGHz: Double
+    /// The highest clock, GHz (`cpuinfo_max_freq`).
     public var maxGHz: Double
 
+    /// The range cpufreq lists under `root`, or nil when sysfs has none (common in virtual machines).
     public static func current(root: String = "/sys/devices/system/cpu/cpu0/cpufreq") -> FrequencyRange? {
         guard let low = SystemFiles.firstLine(root + "/cpuinfo_min_freq").flatMap({ Double($0) }),
             let high = SystemFiles.firstLine(root + "/cpuinfo_max_freq").flatMap({ Double($0) }), low > 0, high >= low

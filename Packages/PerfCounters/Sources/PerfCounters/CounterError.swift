@@ -15,6 +15,7 @@ public enum CounterError: Error, Sendable, Equatable, CustomStringConvertible {
     /// `start()` and `stop()` were not called in turn.
     case misuse(String)
 
+    /// One line: what failed and what to do.
     public var description: String {
         switch self {
         case .unknownEvent(let name):

@@ -23,12 +23,14 @@ public struct EventAvailability: Sendable, Hashable, Codable {
         case notCounted = "not-counted"
     }
 
+    /// Counted, user-only, or why not in one word.
     public var state: State
     /// Why, in one line, with what to do where something can be done. Nil when counted.
     public var reason: String?
     /// The errno that perf_event_open returned, if any.
     public var errno: Int32?
 
+    /// Creates an outcome; `reason` says why in one line, `errno` is perf_event_open's.
     public init(state: State, reason: String? = nil, errno: Int32? = nil) {
         self.state = state
         self.reason = reason
@@ -38,10 +40,12 @@ public struct EventAvailability: Sendable, Hashable, Codable {
     /// True when the event produces values (`counted` or `user-only`).
     public var isOpen: Bool { state == .counted || state == .userOnly }
 
+    /// Opened and counting kernel and user space, nothing more to say.
     public static let counted = EventAvailability(state: .counted)
 }
 
 extension EventAvailability: CustomStringConvertible {
+    /// The state, then the reason when there is one: `not-permitted: EACCES: ...`.
     public var description: String {
         if let reason { return "\(state.rawValue): \(reason)" }
         return state.rawValue

@@ -11,12 +11,14 @@ public struct GroupRead: Sendable, Equatable {
     /// `(id, value)` for each member, leader first.
     public var values: [(id: UInt64, value: UInt64)]
 
+    /// A read with these times and members.
     public init(timeEnabled: UInt64, timeRunning: UInt64, values: [(id: UInt64, value: UInt64)]) {
         self.timeEnabled = timeEnabled
         self.timeRunning = timeRunning
         self.values = values
     }
 
+    /// Equal times and equal members in the same order.
     public static func == (a: GroupRead, b: GroupRead) -> Bool {
         a.timeEnabled == b.timeEnabled && a.timeRunning == b.timeRunning
             && a.values.elementsEqual(b.values, by: { $0.id == $1.id && $0.value == $1.value })
@@ -62,6 +64,7 @@ public struct ScaledCount: Sendable, Hashable, Codable {
     /// Nanoseconds the group was on a PMU in the region.
     public var timeRunning: UInt64
 
+    /// A count with the times to scale it by.
     public init(raw: UInt64, timeEnabled: UInt64, timeRunning: UInt64) {
         self.raw = raw
         self.timeEnabled = timeEnabled

@@ -23,15 +23,20 @@ public struct HostCounters: Sendable, Codable {
 
     /// One event's probe result.
     public struct Probe: Sendable, Codable {
+        /// The event's stable name (``PerfEvent/name``).
         public var name: String
+        /// `hardware`, `cache`, `software` or `tracepoint` (``PerfEvent/kind``).
         public var kind: String
+        /// One line on what it counts (``PerfEvent/summary``).
         public var summary: String
+        /// What became of it: counted, user-only, not counted in the probe's region, or why not.
         public var availability: EventAvailability
         /// The privilege levels it was counted for; nil when not counted (and in older profiles).
         public var mode: CountingMode?
         /// The core PMUs a hardware event counted on; nil for software events and tracepoints.
         public var pmus: [String]?
 
+        /// Creates a probe result; the fields are as their properties say.
         public init(
             name: String, kind: String, summary: String, availability: EventAvailability, mode: CountingMode? = nil,
             pmus: [String]? = nil

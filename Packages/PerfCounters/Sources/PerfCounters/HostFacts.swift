@@ -15,6 +15,7 @@ public struct CorePMU: Sendable, Hashable, Codable {
     /// The CPUs it counts on (its `cpus` file); nil when there is no such file (one PMU for every CPU).
     public var cpus: [Int]?
 
+    /// A core PMU as sysfs describes it.
     public init(name: String, type: UInt32, cpus: [Int]?) {
         self.name = name
         self.type = type
@@ -36,6 +37,7 @@ public struct HostFacts: Sendable, Hashable, Codable {
     /// The CPU's `model name` from /proc/cpuinfo, if any.
     public var cpuModel: String?
 
+    /// Facts given by hand (tests, or a host described elsewhere); ``current()`` reads this host's.
     public init(corePMUs: [CorePMU], paranoid: Int?, nmiWatchdog: Bool?, hypervisor: Bool, cpuModel: String?) {
         self.corePMUs = corePMUs
         self.paranoid = paranoid

@@ -11,6 +11,7 @@ public struct CounterOptions: Sendable, Hashable {
     /// When the kernel refuses an event (EACCES/EPERM), retry it user-only as perf does. Default true.
     public var fallBackToUserOnly: Bool
 
+    /// Options; the defaults count user and kernel space and fall back to user-only as perf does.
     public init(userOnly: Bool = false, fallBackToUserOnly: Bool = true) {
         self.userOnly = userOnly
         self.fallBackToUserOnly = fallBackToUserOnly
@@ -20,7 +21,7 @@ public struct CounterOptions: Sendable, Hashable {
 /// Hardware and software counters of the calling thread (perf_event_open with pid 0, cpu -1),
 /// read around a region of code.
 ///
-/// Events are opened as perf does (``CounterSet``): hardware events in small groups of ratio partners
+/// Events are opened as perf does: hardware events in small groups of ratio partners
 /// (``PerfEvent/hardwareGroups(_:)``), each scaled by its own enabled/running times; on hybrid CPUs once per
 /// core PMU, summed; software events and tracepoints in one more group. A group the kernel rejects is reopened
 /// smaller, then event by event. Each group is read in one `read()` with `PERF_FORMAT_GROUP |

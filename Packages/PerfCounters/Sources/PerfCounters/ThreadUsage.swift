@@ -21,6 +21,7 @@ public struct ThreadUsage: Sendable, Hashable, Codable {
     /// CPU time of the thread from `CLOCK_THREAD_CPUTIME_ID`, ns (finer than ru_utime + ru_stime).
     public var cpuClockNs: UInt64
 
+    /// A usage given by hand; ``current()`` reads the calling thread's.
     public init(
         userNs: UInt64, systemNs: UInt64, voluntarySwitches: UInt64, involuntarySwitches: UInt64,
         minorFaults: UInt64, cpuClockNs: UInt64
@@ -86,6 +87,7 @@ public struct RegionMeasurement: Sendable, Hashable, Codable {
     /// Wall time of the region, ns (`CLOCK_MONOTONIC`).
     public var wallNs: UInt64
 
+    /// A measurement given by hand; ``CountedRegion/end()`` makes one from a region.
     public init(counters: [CounterReading], usage: ThreadUsage, wallNs: UInt64) {
         self.counters = counters
         self.usage = usage

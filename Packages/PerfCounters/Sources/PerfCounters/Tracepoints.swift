@@ -68,9 +68,13 @@ public enum Tracefs {
 
 /// Why a tracepoint id could not be found.
 public struct TracepointLookupError: Error, Sendable {
+    /// What the event's availability becomes: not supported (no such tracepoint, tracefs not mounted), not
+    /// permitted, or failed.
     public var availability: EventAvailability.State
+    /// Why, in one line, with what to do.
     public var reason: String
 
+    /// Creates a lookup failure.
     public init(availability: EventAvailability.State, reason: String) {
         self.availability = availability
         self.reason = reason
