@@ -89,9 +89,11 @@ import PerfCounters  // the public API only, as a package that depends on PerfCo
         while threadCPUClockNs() < until {}
         let reading = try #require(try counters.stop().first)
         #expect(reading.event == .taskClock && reading.unit == .nanoseconds)
-        // 2 ms of the thread's CPU time: task-clock counts it all (it is never multiplexed).
+        // 2 ms of the thread's CPU time, counted all along (a software group is never multiplexed), so exact.
+        // task-clock and CLOCK_THREAD_CPUTIME_ID differ by up to 5% in a VM (taskClockAgreesWithThreadCPUClock):
+        // the bounds check the unit (ns, not µs or a count), with a margin of 50% below and 500× above.
         let exact = try #require(reading.exactValue)
-        #expect(exact >= 2_000_000 && exact < 1_000_000_000)
+        #expect(exact >= 1_000_000 && exact < 1_000_000_000)
         #expect(reading.description == "task-clock: \(exact) ns")
     }
 
