@@ -36,7 +36,7 @@ public struct PMUCount: Sendable, Hashable, Codable {
 ///
 /// ``raw`` is the exact count of the region while the counter ran, a `UInt64`; ``value`` is the estimate of the
 /// whole region's count, `raw × enabled / running` (equal to `raw` unless the kernel multiplexed the counter);
-/// ``runningFraction`` says how much of the region was counted. A reading prints with its unit:
+/// ``runningFraction`` says how much of the region was counted. A reading prints with its unit, for example:
 ///
 /// ```
 /// task-clock: 10208471 ns
