@@ -88,7 +88,7 @@ public struct SocketAddress: Sendable, Hashable, CustomStringConvertible {
 /// `shutdown` from another thread is safe on a live descriptor.
 public final class TCPSocket: @unchecked Sendable {
     /// The file descriptor, -1 once closed.
-    public private(set) var fd: Int32
+    private(set) var fd: Int32
 
     init(fd: Int32) { self.fd = fd }
 
@@ -218,5 +218,83 @@ public final class TCPSocket: @unchecked Sendable {
             _ = Glibc.close(fd)
             fd = -1
         }
+    }
+}
+
+// MARK: - Operations for control connections and servers
+
+extension TCPSocket {
+    /// What ``wait(for:timeout:)`` waits for.
+    public enum Readiness: Sendable {
+        case readable
+        case writable
+    }
+
+    /// Waits until the socket is readable or writable, at most `timeout` seconds (poll(2), EINTR retried within the
+    /// same deadline). True when ready — an error or a hang-up counts as ready: the next operation reports it.
+    public func wait(for readiness: Readiness, timeout: Double) -> Bool {
+        !Self.ready([self], readiness, timeout: timeout).isEmpty
+    }
+
+    /// The indices of the sockets that are ready (readable: data, a connection to accept, an end or an error)
+    /// within `timeout` seconds; empty when none is. The corresponding C function is `poll`.
+    public static func ready(_ sockets: [TCPSocket], _ readiness: Readiness = .readable, timeout: Double) -> [Int] {
+        let events = Int16(readiness == .readable ? POLLIN : POLLOUT)
+        var fds = sockets.map { pollfd(fd: $0.fd, events: events, revents: 0) }
+        let deadline = nowNs() &+ UInt64(max(0, min(timeout, 1e6)) * 1e9)
+        while true {
+            let now = nowNs()
+            let remainingMs = now >= deadline ? 0 : Int32(min(Double(deadline - now) / 1e6, 1e9).rounded(.up))
+            let n = poll(&fds, nfds_t(fds.count), remainingMs)
+            if n > 0 { return fds.indices.filter { fds[$0].revents != 0 } }
+            if n == 0 || errno != EINTR || now >= deadline { return [] }
+        }
+    }
+
+    /// One send that does not wait (MSG_DONTWAIT | MSG_NOSIGNAL): the number of bytes queued, 0 when the socket's
+    /// buffer is full. The corresponding C function is `send`.
+    public func sendAvailable(_ bytes: UnsafeRawBufferPointer) throws(TransportError) -> Int {
+        guard let base = bytes.baseAddress, !bytes.isEmpty else { return 0 }
+        while true {
+            let n = Glibc.send(fd, base, bytes.count, Int32(MSG_NOSIGNAL | MSG_DONTWAIT))
+            if n >= 0 { return n }
+            switch errno {
+            case EINTR: continue
+            case EAGAIN: return 0
+            default: throw .system("send", errno)
+            }
+        }
+    }
+
+    /// One receive that does not wait (MSG_DONTWAIT): the number of bytes read, 0 at the end of the stream, nil when
+    /// nothing has arrived yet. The corresponding C function is `recv`.
+    public func receiveAvailable(into buffer: UnsafeMutableRawBufferPointer) throws(TransportError) -> Int? {
+        guard let base = buffer.baseAddress, !buffer.isEmpty else { return nil }
+        while true {
+            let n = recv(fd, base, buffer.count, Int32(MSG_DONTWAIT))
+            if n >= 0 { return n }
+            switch errno {
+            case EINTR: continue
+            case EAGAIN: return nil
+            default: throw .system("recv", errno)
+            }
+        }
+    }
+
+    /// Receives up to `count` bytes that have arrived, without waiting: nil when none has; an empty array at the end
+    /// of the stream.
+    public func receiveAvailable(upTo count: Int) throws(TransportError) -> [UInt8]? {
+        var bytes = [UInt8](repeating: 0, count: count)
+        let result = bytes.withUnsafeMutableBytes { buffer in
+            Result { () throws(TransportError) -> Int? in try receiveAvailable(into: buffer) }
+        }
+        guard let n = try result.get() else { return nil }
+        return Array(bytes[0..<n])
+    }
+
+    /// Makes accept, send and recv on this socket return at once instead of waiting (O_NONBLOCK).
+    public func setNonBlocking() throws(TransportError) {
+        let flags = fcntl(fd, F_GETFL)
+        if flags < 0 || fcntl(fd, F_SETFL, flags | O_NONBLOCK) != 0 { throw .system("fcntl(O_NONBLOCK)", errno) }
     }
 }
