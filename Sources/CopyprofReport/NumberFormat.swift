@@ -42,3 +42,11 @@ func tickLabel(_ value: Double) -> String {
     if magnitude >= 1 { return formatDecimal(value, digits: 2) }
     return formatDecimal(value, digits: 4)
 }
+
+/// A chart's value label: three significant digits, `0.652`, `16.5`, `5224`.
+func valueLabel(_ value: Double) -> String {
+    guard value.isFinite else { return "n/a" }
+    let magnitude = abs(value)
+    let digits = magnitude >= 100 || magnitude == 0 ? 0 : max(0, 2 - Int(floor(log10(magnitude))))
+    return fixed(value, digits)
+}

@@ -98,7 +98,7 @@ import CopyprofReport
         let profile = try #require(profiles.first { $0.hasSuffix("-here.json") })
         let name = String(profile.dropLast(".json".count))
         #expect(FileManager.default.fileExists(atPath: "\(dir)/reports/\(name).md"))
-        #expect(FileManager.default.fileExists(atPath: "\(dir)/reports/\(name)-charts/throughput-vs-threads.svg"))
+        #expect(FileManager.default.fileExists(atPath: "\(dir)/reports/\(name)-charts/throughput-vs-connections.svg"))
         #expect(run.stdout.contains("report: reports/\(name).md"))
     }
 
