@@ -38,7 +38,7 @@ import TestSupport
         #expect(abs(evidence.median - 10.25) < 1e-3 && abs(evidence.referenceMedian - 8.25) < 1e-3, "bytes are whole numbers")
         #expect(try #require(evidence.p) < 0.01)
         let text = FindingsMarkdown.render(.crossover(crossover)).text
-        #expect(text.contains("**one-copy** vs two-copy, stream throughput: 1 thread: from 65536 B (10.250 vs 8.250 Gbit/s, p = 0.002)."))
+        #expect(text.contains("**one-copy** vs two-copy, stream throughput: 1 connection: from 65536 B (10.250 vs 8.250 Gbit/s, p = 0.002)."))
     }
 
     @Test func aChallengerThatNeverWinsSaysSoAtTheLargestSize() throws {
@@ -46,7 +46,7 @@ import TestSupport
         let crossover = try #require(analysis.crossover())
         let outcome = try #require(crossover.lines.first?.outcomes.first)
         #expect(outcome.fromSize == nil && outcome.evidence?.cell.messageSize == 4096)
-        #expect(FindingsMarkdown.render(.crossover(crossover)).text.contains("1 thread: never (at 4096 B 8.250 vs 10.250 Gbit/s)"))
+        #expect(FindingsMarkdown.render(.crossover(crossover)).text.contains("1 connection: never (at 4096 B 8.250 vs 10.250 Gbit/s)"))
     }
 
     @Test func fewerCopiesSlowerIsASurpriseWithItsEvidence() throws {
