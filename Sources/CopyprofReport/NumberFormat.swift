@@ -50,3 +50,12 @@ func valueLabel(_ value: Double) -> String {
     let digits = magnitude >= 100 || magnitude == 0 ? 0 : max(0, 2 - Int(floor(log10(magnitude))))
     return fixed(value, digits)
 }
+
+/// Bytes in decimal units for prose: `512 B`, `61.4 kB`, `5.1 MB`, `2.3 GB`.
+func formatBytes(_ bytes: UInt64) -> String {
+    let value = Double(bytes)
+    if value < 1e3 { return "\(bytes) B" }
+    if value < 1e6 { return formatDecimal(value / 1e3, digits: 1) + " kB" }
+    if value < 1e9 { return formatDecimal(value / 1e6, digits: 1) + " MB" }
+    return formatDecimal(value / 1e9, digits: 1) + " GB"
+}

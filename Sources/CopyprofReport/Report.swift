@@ -108,7 +108,7 @@ public struct Report: Sendable {
             \(profile.cells.count) cells, \(trials) trials recorded.
             - Verification: `\(plan.verification.rawValue)`\(plan.verification == .header ? " (sequence number and length of every message)" : " (every byte of every message)").
             - Tables show the median of the trials with its 95% confidence interval from order statistics in brackets \
-            (none below 6 trials). Differences are tested with the two-sided Mann-Whitney U test at α = \(formatDecimal(analysis.alpha, digits: 2)).\(plan.trials < 6 ? "\n- ⚠ \(plan.trials) trials per cell: fewer than 6, so no confidence intervals\(plan.trials < 4 ? ", and too few for a significant Mann-Whitney test" : ""); use --trials 6 or more for conclusions." : "")
+            (none below 6 trials). Differences are tested with the two-sided Mann-Whitney U test at α = \(formatDecimal(analysis.alpha, digits: 2)).\(plan.trials < 6 ? "\n- ⚠ \(plan.trials) trials per cell: fewer than 6, so no confidence intervals\(plan.trials < 4 ? ", and too few for a significant Mann-Whitney test" : ""); use --trials 6 or more for conclusions." : "")\(overrunNote())
 
 
             """
