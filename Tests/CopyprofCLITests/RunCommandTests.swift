@@ -178,3 +178,20 @@ import CopyprofReport
         #expect(SweepPlan().cells.count == 128)
     }
 }
+
+/// `serve --listen` and `run --connect` take a host name as well as a numeric address.
+@Suite struct HostPortTests {
+    @Test func namesResolveAndNumericAddressesStayAsTheyAre() throws {
+        let serve = try #require(try Copyprof.parseAsRoot(["serve", "--listen", "localhost:7115"]) as? ServeCommand)
+        let address = try parseHostPort(serve.listen, option: "--listen")
+        #expect(["127.0.0.1:7115", "[::1]:7115"].contains(address.description))
+        #expect(try parseHostPort("[::1]:7115", option: "--listen").description == "[::1]:7115")
+        #expect(throws: (any Error).self) { try Copyprof.parseAsRoot(["serve", "--listen", "localhost"]) }
+        do {
+            _ = try parseHostPort(":7115", option: "--connect")
+            Issue.record("an empty host is an error")
+        } catch {
+            #expect("\(error)".contains("--connect: the host is empty; give a numeric address"))
+        }
+    }
+}
