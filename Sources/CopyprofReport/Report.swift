@@ -174,12 +174,19 @@ public struct Report: Sendable {
         return md
     }
 
-    /// Writes the Markdown to `path` and the charts into `chartFolder` beside it, each atomically.
-    public func write(to path: String) throws(CopyprofError) {
-        let directory = (path as NSString).deletingLastPathComponent
-        let chartsPath = (directory.isEmpty ? "" : directory + "/") + chartFolder
-        for chart in charts { try AtomicFile.write(Data(chart.svg.utf8), to: chartsPath + "/" + chart.name) }
-        try AtomicFile.write(Data(markdown.utf8), to: path)
+    /// Writes the Markdown to `path` and the charts into `chartFolder` beside it, each with
+    /// ``OutputFile/write(_:to:replacing:)``. Markdown sent to standard output, a device or a FIFO has no folder
+    /// beside it: the charts are then not written. Returns whether they were.
+    @discardableResult
+    public func write(to path: String) throws(CopyprofError) -> Bool {
+        let chartsWritten = try OutputFile.destination(of: path).isRegularFile
+        if chartsWritten {
+            let directory = (path as NSString).deletingLastPathComponent
+            let chartsPath = (directory.isEmpty ? "" : directory + "/") + chartFolder
+            for chart in charts { try OutputFile.write(Data(chart.svg.utf8), to: chartsPath + "/" + chart.name) }
+        }
+        try OutputFile.write(Data(markdown.utf8), to: path)
+        return chartsWritten
     }
 
     /// `reports/<profile name>.md` and its chart folder name.

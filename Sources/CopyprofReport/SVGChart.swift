@@ -160,6 +160,9 @@ public struct LineChart: Sendable {
                 if let last = widths.last { rightPad = max(rightPad, last / 2 - inset + 4) }
             }
         }
+        // Pathological x values (two almost equal sizes on a log axis) must not make a chart miles wide: labels may
+        // then touch, which no sweep copyprof runs comes near.
+        plotWidth = min(plotWidth, 3000)
         // A chart of one panel is as wide as one of two: titles and captions wrap less, and charts sit evenly in a report.
         plotWidth = max(plotWidth, minimumContentWidth / Double(min(2, shownPanels.count)) - leftPad - rightPad)
         let panelWidth = leftPad + plotWidth + rightPad
@@ -446,7 +449,8 @@ struct AxisScale {
             let fine = log10(high / low) <= 2.0001
             var ticks: [Double] = []
             var decade = low
-            while decade <= high * 1.0001 {
+            // At most a few dozen decades; values near Double's limits must not loop forever.
+            while decade <= high * 1.0001 && decade.isFinite && ticks.count < 40 {
                 for multiple in fine ? [1.0, 2, 5] : [1] where decade * multiple <= high * 1.0001 {
                     ticks.append(decade * multiple)
                 }
@@ -456,9 +460,12 @@ struct AxisScale {
         }
         var ticks: [Double] = []
         var v = low
-        while v <= high + step / 1000 {
+        // A step below the values' precision (huge values close together) would never advance: stop at a few dozen.
+        while v <= high + step / 1000 && ticks.count < 40 {
             ticks.append(abs(v) < step / 1e6 ? 0 : v)
-            v += step
+            let next = v + step
+            if !(next > v) { break }
+            v = next
         }
         return ticks
     }

@@ -150,6 +150,8 @@ import CopyprofReport
         for (arguments, message) in [
             (["run", "--sizes", "100"], "not a multiple of 64"),
             (["run", "--sizes", "1099511627776"], "not a multiple of 64 from 64 B to 16 MiB"),
+            (["run", "--sizes", "4294967296"], "not a multiple of 64 from 64 B to 16 MiB"),
+            (["run", "--sizes", "16777216", "--threads", "4"], "--sizes 16777216 with --threads 4 needs 4.1 GiB of message buffers"),
             (["run", "--transports", "four-copy"], "'four-copy' is not one of"),
             (["run", "--threads", "0"], "not a positive whole number"),
             (["run", "--events", "nonsense"], "unknown event 'nonsense'"),
