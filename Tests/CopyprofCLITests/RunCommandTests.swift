@@ -102,6 +102,27 @@ import CopyprofReport
         #expect(run.stdout.contains("report: reports/\(name).md"))
     }
 
+    /// `--output` elsewhere: the report's path is said before measuring, and `--report` puts it where asked.
+    @Test func runSaysWhereTheReportGoesBeforeMeasuringAndTakesReportPath() throws {
+        let dir = try temporaryDirectory()
+        let small = ["run", "--transports", "two-copy", "--sizes", "64", "--threads", "1", "--modes", "stream", "--trials", "1",
+                     "--warmup", "0", "--duration", "0.02"]
+        let byDefault = try runProcess(copyprofBinary, small + ["--output", "\(dir)/x.json"], in: dir)
+        #expect(byDefault.status == 0, "\(byDefault.stderr)")
+        let first = try #require(byDefault.stderr.split(separator: "\n").first)
+        #expect(first == "copyprof: profile: \(dir)/x.json; report: reports/x.md (charts in reports/x-charts/)")
+        #expect(FileManager.default.fileExists(atPath: "\(dir)/reports/x.md"))
+
+        let chosen = try runProcess(copyprofBinary, small + ["--output", "\(dir)/y.json", "--report", "\(dir)/out/y-report.md"], in: dir)
+        #expect(chosen.status == 0, "\(chosen.stderr)")
+        #expect(chosen.stderr.hasPrefix("copyprof: profile: \(dir)/y.json; report: \(dir)/out/y-report.md (charts in \(dir)/out/y-report-charts/)"))
+        #expect(chosen.stdout.contains("report: \(dir)/out/y-report.md"))
+        #expect(FileManager.default.fileExists(atPath: "\(dir)/out/y-report-charts/throughput-vs-connections.svg"))
+        #expect(!FileManager.default.fileExists(atPath: "\(dir)/reports/y.md"))
+
+        #expect(throws: (any Error).self) { try Copyprof.parseAsRoot(["run", "--no-report", "--report", "a.md"]) }
+    }
+
     @Test func interruptedRunKeepsWhatItMeasured() throws {
         let dir = try temporaryDirectory()
         let path = "\(dir)/interrupted.json"
