@@ -64,8 +64,8 @@ public enum FindingsMarkdown {
                     + "two-copy \(f(cost.twoCopy)), one-copy \(f(cost.oneCopy)) ns/B"
             }
             if let copies {
-                text += "; and the receive-copy tracepoint (`skb:skb_copy_datagram_iovec`, one hit per socket buffer "
-                    + "copied to user space): \(Metric.receiveCopyHitsPerMessage.format(copies)) hits per message in the first stream cell"
+                text += "; and the receive-copy tracepoint (`skb:skb_copy_datagram_iovec`, a hit each time a receive "
+                    + "call copies out of one socket buffer): \(Metric.receiveCopyHitsPerMessage.format(copies)) hits per message in the first stream cell"
             }
             return text + "."
         case .reduction(let level, let e):

@@ -30,9 +30,10 @@ public enum Metric: String, CaseIterable, Sendable, Codable, Hashable {
     case senderCPUShare = "sender-cpu-share"
     /// Share of zero-copy completions the kernel flagged as copied.
     case zeroCopyCopiedShare = "zerocopy-copied-share"
-    /// Hits of the `skb:skb_copy_datagram_iovec` tracepoint per verified message. The kernel fires it once per socket
-    /// buffer (skb) whose data it copies to user space on receive, so it counts copy operations, not messages or
-    /// bytes: a message that arrives in several skbs counts several times.
+    /// Hits of the `skb:skb_copy_datagram_iovec` tracepoint per verified message. The kernel fires it each time a
+    /// receive call copies data out of one socket buffer (skb) to user space (`skb_copy_datagram_iter`), so it counts
+    /// copy operations, not messages or bytes: a message spread over several skbs, or read in several calls, counts
+    /// several times.
     case receiveCopyHitsPerMessage = "receive-copy-hits-per-message"
 
     /// Whether larger is better (nil: neither, the metric describes rather than ranks).
@@ -92,10 +93,10 @@ public enum Metric: String, CaseIterable, Sendable, Codable, Hashable {
     public var explanation: String? {
         switch self {
         case .receiveCopyHitsPerMessage:
-            return "hits of the `\(EventName.receiveCopy)` tracepoint per verified message. The kernel fires it once for "
-                + "each socket buffer (skb) whose data it copies to user space, so it counts receive copy operations, not "
-                + "messages or bytes: a message that arrives in several skbs counts several times, and a value above 1 "
-                + "does not mean the data was copied more than once"
+            return "hits of the `\(EventName.receiveCopy)` tracepoint per verified message. The kernel fires it each time "
+                + "a receive call copies data out of one socket buffer (skb) to user space, so it counts receive copy "
+                + "operations, not messages or bytes: a message spread over several skbs, or read in several calls, "
+                + "counts several times, and a value above 1 does not mean the data was copied more than once"
         default: return nil
         }
     }
