@@ -42,6 +42,43 @@ public struct SocketAddress: Sendable, Hashable, CustomStringConvertible {
         self.length = length
     }
 
+    /// A numeric IPv4 or IPv6 address, or else a host name looked up with `getaddrinfo` (its first TCP address, in
+    /// the resolver's order: RFC 6724 as /etc/gai.conf adjusts it; `localhost` is usually `::1`, then `127.0.0.1`).
+    /// The corresponding C function is `getaddrinfo`.
+    public static func resolving(host: String, port: UInt16) throws(TransportError) -> SocketAddress {
+        if let numeric = try? SocketAddress(host: host, port: port) { return numeric }
+        guard !host.isEmpty else { throw TransportError(.invalidConfiguration("the host is empty")) }
+        var hints = addrinfo()
+        hints.ai_family = AF_UNSPEC
+        hints.ai_socktype = Int32(SOCK_STREAM.rawValue)
+        hints.ai_protocol = Int32(IPPROTO_TCP)
+        var list: UnsafeMutablePointer<addrinfo>?
+        let status = getaddrinfo(host, nil, &hints, &list)
+        guard status == 0, let list else {
+            let reason = status == EAI_SYSTEM ? String(cString: strerror(errno)) : String(cString: gai_strerror(status))
+            throw TransportError(.invalidConfiguration("'\(host)' is not a numeric address and does not resolve (\(reason))"))
+        }
+        defer { freeaddrinfo(list) }
+        var entry: UnsafeMutablePointer<addrinfo>? = list
+        while let e = entry?.pointee {
+            entry = e.ai_next
+            guard let found = e.ai_addr, e.ai_family == AF_INET || e.ai_family == AF_INET6,
+                Int(e.ai_addrlen) <= MemoryLayout<sockaddr_storage>.size
+            else { continue }
+            var storage = sockaddr_storage()
+            withUnsafeMutableBytes(of: &storage) { $0.copyMemory(from: UnsafeRawBufferPointer(start: found, count: Int(e.ai_addrlen))) }
+            withUnsafeMutableBytes(of: &storage) { raw in
+                if e.ai_family == AF_INET {
+                    raw.baseAddress!.assumingMemoryBound(to: sockaddr_in.self).pointee.sin_port = port.bigEndian
+                } else {
+                    raw.baseAddress!.assumingMemoryBound(to: sockaddr_in6.self).pointee.sin6_port = port.bigEndian
+                }
+            }
+            return SocketAddress(storage: storage, length: e.ai_addrlen)
+        }
+        throw TransportError(.invalidConfiguration("'\(host)' resolves to no IPv4 or IPv6 address"))
+    }
+
     /// AF_INET or AF_INET6.
     public var family: Int32 { Int32(storage.ss_family) }
 
