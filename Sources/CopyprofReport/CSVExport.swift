@@ -50,8 +50,8 @@ public enum CSVExport {
             trial.zeroCopy.map { String($0.copiedCompletions) } ?? "", String(trial.integrityErrors),
             counter(EventName.taskClock, role: .sender), counter(EventName.taskClock, role: .receiver),
             number(trial.contextSwitches(role: .sender).count), number(trial.contextSwitches(role: .receiver).count),
-            String(usage.reduce(0) { $0 + $1.userNs }), String(usage.reduce(0) { $0 + $1.systemNs }),
-            String(usage.reduce(0) { $0 + $1.voluntarySwitches }), String(usage.reduce(0) { $0 + $1.involuntarySwitches }),
+            String(exactSum(usage.map(\.userNs))), String(exactSum(usage.map(\.systemNs))),
+            String(exactSum(usage.map(\.voluntarySwitches))), String(exactSum(usage.map(\.involuntarySwitches))),
             counter(EventName.receiveCopy), String(trial.partialWrites),
             scaled.isEmpty ? "" : "\"\(scaled.joined(separator: " "))\"",
             trial.contextSwitches().source.rawValue,
@@ -79,4 +79,8 @@ public enum CSVExport {
     }
 }
 
-/// `value` with at most `digits` decimals, trailing zeros dropped (no locale, no Foundation formatter).
+/// The exact sum of counts read from a profile: each may be as large as UInt64 allows, and so may their sum.
+func exactSum(_ values: [UInt64]) -> UInt128 {
+    values.reduce(UInt128(0)) { $0 + UInt128($1) }
+}
+

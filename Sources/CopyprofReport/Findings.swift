@@ -67,8 +67,11 @@ public struct Crossover: Sendable, Hashable {
 
 /// What zero-copy avoided.
 public struct ZeroCopyOutcome: Sendable, Hashable {
-    /// Bookkeeping summed over every zero-copy trial.
-    public var totals: ZeroCopyRecord
+    /// Sends, completions, copied completions and ENOBUFS summed exactly over every zero-copy trial.
+    public var sends: UInt128
+    public var completions: UInt128
+    public var copiedCompletions: UInt128
+    public var enobufs: UInt128
     /// Copied completions in percent of completions; nil without completions.
     public var copiedPercent: Double?
     /// CPU ns/B of zero-copy against two-copy in the largest stream cell of the fewest threads.
@@ -78,7 +81,7 @@ public struct ZeroCopyOutcome: Sendable, Hashable {
 /// Which cache level gains.
 public enum CacheOutcome: Sendable, Hashable {
     /// No cache-miss event was counted: why, and the CPU-time figures that ran instead.
-    case notMeasured(reasons: [EventReason], cpuNsPerByte: CPUCost?, receiveCopiesPerMessage: Double?)
+    case notMeasured(reasons: [EventReason], cpuNsPerByte: CPUCost?, receiveCopyHitsPerMessage: Double?)
     /// The largest reduction of misses per KB against two-copy.
     case reduction(level: String, evidence: Evidence)
     /// No transport had fewer misses than two-copy.
@@ -132,7 +135,7 @@ public enum Surprise: Sendable, Hashable {
     case scalingReverses(Evidence)
     /// A cell whose interval is much wider than the typical cell's.
     case noisyCell(CellKey, relativeHalfWidth: Double, typical: Double)
-    case integrityErrors(CellKey, count: UInt64)
+    case integrityErrors(CellKey, count: UInt128)
     case failedCell(CellKey, error: String)
 
     /// The rule that found it; a report shows each kind once.
@@ -223,12 +226,15 @@ extension Analysis {
     func zeroCopyOutcome() -> ZeroCopyOutcome? {
         let stats = profile.cells.filter { $0.key.transport == .zeroCopy }.flatMap(\.trials).compactMap(\.zeroCopy)
         guard !stats.isEmpty else { return nil }
-        let totals = stats.reduce(ZeroCopyRecord(), +)
+        func total(_ field: (ZeroCopyRecord) -> UInt64) -> UInt128 { stats.reduce(0) { $0 + UInt128(field($1)) } }
+        let completions = total(\.completions), copied = total(\.copiedCompletions)
         var cost: Evidence?
         if modes.contains(.stream), let size = sizes.last, let threads = threadCounts.first {
             cost = evidence(.cpuNsPerByte, key(.zeroCopy, .stream, size, threads), against: key(.twoCopy, .stream, size, threads))
         }
-        return ZeroCopyOutcome(totals: totals, copiedPercent: totals.copiedShare.map { $0 * 100 }, cost: cost)
+        return ZeroCopyOutcome(
+            sends: total(\.sends), completions: completions, copiedCompletions: copied, enobufs: total(\.enobufs),
+            copiedPercent: completions == 0 ? nil : Double(copied) / Double(completions) * 100, cost: cost)
     }
 
     func cacheOutcome() -> CacheOutcome? {
@@ -249,8 +255,8 @@ extension Analysis {
                     size: size, threads: threads, marshal: marshal.median, twoCopy: two.median, oneCopy: one.median)
             }
             let copies = profile.cells.filter { $0.key.mode == .stream }
-                .compactMap { Metric.kernelRecvCopiesPerMessage.summary(of: $0) }.first?.median
-            return .notMeasured(reasons: reasons, cpuNsPerByte: cost, receiveCopiesPerMessage: copies)
+                .compactMap { Metric.receiveCopyHitsPerMessage.summary(of: $0) }.first?.median
+            return .notMeasured(reasons: reasons, cpuNsPerByte: cost, receiveCopyHitsPerMessage: copies)
         }
         var best: (level: String, evidence: Evidence)?
         for (level, metric) in countedLevels {
@@ -389,7 +395,7 @@ extension Analysis {
     func brokenCells() -> [Surprise] {
         profile.cells.flatMap { cell -> [Surprise] in
             var out: [Surprise] = []
-            let errors = cell.trials.reduce(UInt64(0)) { $0.addingReportingOverflow($1.integrityErrors).overflow ? .max : $0 + $1.integrityErrors }
+            let errors = cell.trials.reduce(UInt128(0)) { $0 + UInt128($1.integrityErrors) }
             if errors > 0 { out.append(.integrityErrors(cell.key, count: errors)) }
             if let error = cell.error { out.append(.failedCell(cell.key, error: error)) }
             return out

@@ -16,11 +16,22 @@ func formatDecimal(_ value: Double, digits: Int) -> String {
     return text
 }
 
-/// `value` with exactly `digits` decimals, or "n/a" for nil and non-finite values. Works for any magnitude.
+/// `value` with exactly `digits` decimals, or "n/a"; values too large for that (beyond 10^15) in exponent notation.
 public func fixed(_ value: Double?, _ digits: Int) -> String {
     guard let value, value.isFinite else { return "n/a" }
-    let text = String(format: "%.\(max(0, min(digits, 12)))f", value)
-    return text.hasPrefix("-") && !text.contains(where: { ("1"..."9").contains($0) }) ? String(text.dropFirst()) : text
+    var scale = 1.0
+    for _ in 0..<digits { scale *= 10 }
+    let rounded = (abs(value) * scale).rounded()
+    // Whole numbers up to 10^15 are exact in a Double and fit Int64 with room to spare.
+    guard rounded < 1e15 else { return String(format: "%.\(max(0, min(digits, 6)))e", value) }
+    let whole = rounded / scale
+    var text = String(Int64(whole.rounded(.down)))
+    if digits > 0 {
+        let fraction = Int64(rounded) % Int64(scale)
+        let digitsText = String(fraction)
+        text += "." + String(repeating: "0", count: digits - digitsText.count) + digitsText
+    }
+    return (value < 0 && rounded != 0 ? "-" : "") + text
 }
 
 /// A percent change with its sign: `+4.2`, `-10`.
@@ -41,4 +52,22 @@ func tickLabel(_ value: Double) -> String {
     if magnitude >= 1e4 { return formatDecimal(value / 1e3, digits: 1) + "k" }
     if magnitude >= 1 { return formatDecimal(value, digits: 2) }
     return formatDecimal(value, digits: 4)
+}
+
+/// A chart's value label: three significant digits, `0.652`, `16.5`, `5224`.
+func valueLabel(_ value: Double) -> String {
+    guard value.isFinite else { return "n/a" }
+    let magnitude = abs(value)
+    if magnitude != 0 && magnitude < 1e-4 { return String(format: "%.2e", value) }
+    let digits = magnitude >= 100 || magnitude == 0 ? 0 : max(0, 2 - Int(floor(log10(magnitude))))
+    return fixed(value, digits)
+}
+
+/// Bytes in decimal units for prose: `512 B`, `61.4 kB`, `5.1 MB`, `2.3 GB`.
+func formatBytes(_ bytes: UInt64) -> String {
+    let value = Double(bytes)
+    if value < 1e3 { return "\(bytes) B" }
+    if value < 1e6 { return formatDecimal(value / 1e3, digits: 1) + " kB" }
+    if value < 1e9 { return formatDecimal(value / 1e6, digits: 1) + " MB" }
+    return formatDecimal(value / 1e9, digits: 1) + " GB"
 }

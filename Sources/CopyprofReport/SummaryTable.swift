@@ -1,4 +1,5 @@
 import CopyprofProfile
+import Foundation
 
 /// The short table `copyprof run` prints at the end: one row per cell, medians over its trials, in at most 79
 /// columns so that it fits an 80-column terminal; failed cells' errors follow the table, one line each.
@@ -17,7 +18,7 @@ public enum SummaryTable {
             let switches = switchSummary?.median, copied = med(.zeroCopyCopiedShare)
             let switchesMark = switchSummary?.sources.contains(.getrusage) == true ? "*" : ""
             if !switchesMark.isEmpty { fromRusage = true }
-            let integrity = trials.reduce(0) { $0 + $1.integrityErrors }
+            let integrity = trials.reduce(UInt128(0)) { $0 + UInt128($1.integrityErrors) }
             rows.append([
                 cell.key.mode.rawValue, cell.key.transport.rawValue, "\(cell.key.messageSize)", "\(cell.key.threads)",
                 "\(trials.count)", fixed(gbps, 2), fixed(rtt, 1), fixed(cpu, 3), fixed(switches, 1) + switchesMark,

@@ -43,11 +43,12 @@ public struct SweepRunner {
         self.events = events
     }
 
-    /// Runs the sweep. `shouldStop` is asked between runs (Ctrl-C): the trial in flight finishes, the rest is skipped
-    /// and the profile is marked interrupted.
+    /// Runs the sweep. `shouldStop` is asked between runs (Ctrl-C, SIGTERM): the trial in flight finishes, the rest
+    /// is skipped and the profile is marked interrupted, with `stopReason` as its reason.
     public func run(
         environment: EnvironmentInfo,
         shouldStop: () -> Bool = { false },
+        stopReason: () -> String = { "interrupted (Ctrl-C)" },
         progress: (SweepProgress) -> Void = { _ in }
     ) -> Profile {
         var profile = Profile(environment: environment, plan: plan)
@@ -66,7 +67,7 @@ public struct SweepRunner {
                 for (offset, key) in group.enumerated() {
                     if shouldStop() {
                         interrupted = true
-                        profile.statusReason = "interrupted (Ctrl-C)"
+                        profile.statusReason = stopReason()
                         profile.cells += records.filter { !$0.trials.isEmpty || $0.error != nil }
                         break groups
                     }

@@ -5,7 +5,18 @@ import Transports
 
 /// A line on stderr, prefixed with the tool's name.
 func note(_ text: String) {
-    FileHandle.standardError.write(Data("copyprof: \(text)\n".utf8))
+    writeStandardError("copyprof: \(text)\n")
+}
+
+/// Writes to stderr with `write(2)`; a failure is ignored (there is nowhere left to report it), never a trap as
+/// `FileHandle.write` would be.
+func writeStandardError(_ text: String) {
+    _ = OutputFile.writeAll(2, Data(text.utf8))
+}
+
+/// Writes to stdout, checked: a full disk or a closed file is an error (exit status 1), not silently lost output.
+func writeStandardOutput(_ text: String) throws {
+    try StandardOutput.write(text)
 }
 
 
@@ -35,16 +46,17 @@ func parseIntegers(_ text: String, option: String) throws -> [Int] {
 }
 
 
-/// HOST:PORT or [IPv6]:PORT, numeric.
+/// HOST:PORT or [IPv6]:PORT; HOST numeric or a name that resolves (`localhost:7115`), numeric tried first.
 func parseHostPort(_ text: String, option: String) throws -> SocketAddress {
     var host = Substring(text)
     guard let colon = text.lastIndex(of: ":"), let port = UInt16(text[text.index(after: colon)...]) else {
-        throw ValidationError("\(option) takes HOST:PORT with a numeric address, e.g. 192.0.2.1:7115 or [::1]:7115")
+        throw ValidationError("\(option) takes HOST:PORT, e.g. 192.0.2.1:7115, [::1]:7115 or localhost:7115")
     }
     host = text[..<colon]
     if host.hasPrefix("["), host.hasSuffix("]") { host = host.dropFirst().dropLast() }
-    do { return try SocketAddress(host: String(host), port: port) } catch {
-        throw ValidationError("\(option): \(error.description)")
+    do { return try SocketAddress.resolving(host: String(host), port: port) } catch {
+        guard case .invalidConfiguration(let what) = error.kind else { throw ValidationError("\(option): \(error.description)") }
+        throw ValidationError("\(option): \(what); give a numeric address (192.0.2.1:7115, [::1]:7115) or a name that resolves")
     }
 }
 

@@ -71,9 +71,9 @@ struct CountersCommand: ParsableCommand {
         if json {
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
-            print(String(decoding: try encoder.encode(host), as: UTF8.self))
+            try writeStandardOutput(String(decoding: try encoder.encode(host), as: UTF8.self) + "\n")
         } else {
-            print(CountersTable.render(host), terminator: "")
+            try writeStandardOutput(CountersTable.render(host))
         }
         if cost {
             let open = chosen.filter { event in host.events.contains { $0.name == event.name && $0.availability.isOpen } }
@@ -81,8 +81,8 @@ struct CountersCommand: ParsableCommand {
                 let counters = try ThreadCounters(events: open, options: CounterOptions(userOnly: userOnly))
                 _ = try counters.regionCostNs(iterations: 1000)
                 let samples = try (0..<5).map { _ in try counters.regionCostNs(iterations: 10_000) }.sorted()
-                print("\nmeasurement cost: \(Int(samples[2].rounded())) ns per region (median of 5 × 10000 empty start/stop pairs: "
-                      + "enable, read each group before and after, disable) with \(open.count) event(s)")
+                try writeStandardOutput("\nmeasurement cost: \(Int(samples[2].rounded())) ns per region (median of 5 × 10000 empty start/stop pairs: "
+                      + "enable, read each group before and after, disable) with \(open.count) event(s)\n")
             }
         }
         if !host.events.contains(where: { $0.availability.isOpen }) {

@@ -10,62 +10,10 @@ import CopyprofReport
 /// `copyprof serve` and `copyprof run --connect`, with real processes: on loopback, and across two network
 /// namespaces joined by a veth pair.
 @Suite(.serialized) struct RemoteTests {
-    /// A running `copyprof serve`, stopped with SIGINT.
-    final class Server {
-        let process = Process()
-        let port: UInt16
-        let output = Pipe()
-
-        init(listen: String, namespace: String? = nil) throws {
-            if let namespace {
-                process.executableURL = URL(fileURLWithPath: which("ip") ?? "/usr/sbin/ip")
-                process.arguments = ["netns", "exec", namespace, copyprofBinary, "serve", "--listen", listen]
-            } else {
-                process.executableURL = URL(fileURLWithPath: copyprofBinary)
-                process.arguments = ["serve", "--listen", listen]
-            }
-            process.standardOutput = output
-            process.standardError = FileHandle.nullDevice
-            try process.run()
-            // The first line says where it listens: "copyprof serve: listening on HOST:PORT".
-            var line = Data()
-            let handle = output.fileHandleForReading
-            while !line.contains(UInt8(ascii: "\n")) {
-                let chunk = handle.availableData
-                if chunk.isEmpty { break }
-                line.append(chunk)
-            }
-            let text = String(decoding: line, as: UTF8.self)
-            guard text.hasPrefix("copyprof serve: listening on "), let colon = text.lastIndex(of: ":"),
-                let port = UInt16(text[text.index(after: colon)...].trimmingCharacters(in: .whitespacesAndNewlines))
-            else {
-                // deinit does not run for an object whose init failed: stop the server here.
-                if process.isRunning {
-                    process.terminate()
-                    process.waitUntilExit()
-                }
-                throw TransportError(.invalidConfiguration("server said: \(text)"))
-            }
-            self.port = port
-        }
-
-        func stop() -> Int32 {
-            process.interrupt()
-            process.waitUntilExit()
-            return process.terminationStatus
-        }
-
-        /// A test that fails early leaves no server behind.
-        deinit {
-            if process.isRunning {
-                process.terminate()
-                process.waitUntilExit()
-            }
-        }
-    }
+    typealias Server = ServeProcess
 
     func control(_ port: UInt16, host: String = "127.0.0.1") throws -> ControlChannel {
-        ControlChannel(socket: try TCPSocket.connect(to: SocketAddress(host: host, port: port)))
+        try controlConnection(port, to: host)
     }
 
     func expectRefusal(_ port: UInt16, sending bytes: [UInt8], _ words: String) throws {
@@ -85,14 +33,14 @@ import CopyprofReport
         let server = try Server(listen: "127.0.0.1:0")
         // Garbage, an oversized length, a wrong version: each answered with an error, and the connection closed.
         try expectRefusal(server.port, sending: Array("GET / HTTP/1.0\r\n\r\n".utf8), "bad magic")
-        try expectRefusal(server.port, sending: ControlProtocol.magic + [0, 1, 0, 0, 0xFF, 0xFF, 0xFF, 0xFF], "over the")
+        try expectRefusal(server.port, sending: ControlProtocol.magic + [0, UInt8(ControlProtocol.version), 0, 0, 0xFF, 0xFF, 0xFF, 0xFF], "over the")
         try expectRefusal(server.port, sending: ControlProtocol.header(length: 2, version: 99) + Array("{}".utf8), "version 99")
         try expectRefusal(server.port, sending: ControlProtocol.header(length: 7) + Array("[1,2,3]".utf8), "not a control message")
 
         // One controlling client at a time.
         let first = try control(server.port)
         try first.send(.hello(copyprofVersion: "test"))
-        guard case .welcome(let environment, let path) = try first.receive(timeout: 10) else {
+        guard case .welcome(let environment, let path, _, _) = try first.receive(timeout: 10) else {
             Issue.record("no welcome")
             return
         }
@@ -107,9 +55,7 @@ import CopyprofReport
         second.socket.close()
 
         // A client that vanishes mid-cell frees the server within its I/O timeout.
-        try first.send(.setup(RemoteCellSetup(
-            transport: .twoCopy, mode: .stream, messageSize: 4096, threads: 1, trial: 1, verification: .full,
-            ioTimeout: 1, zeroCopyPoolSize: 64, events: ["task-clock"])))
+        try first.send(.setup(cellSetup(ioTimeout: 1)))
         guard case .ready(let dataPort) = try first.receive(timeout: 5) else {
             Issue.record("no ready")
             return
@@ -140,7 +86,7 @@ import CopyprofReport
         let profile = try Profile.read(from: path2)
         try checkTwoSidedProfile(profile, cells: 8, hosts: 1)  // both ends are 127.0.0.1
         #expect(profile.remote?.clientPath.kind == .loopback)
-        #expect(server.stop() == 0)
+        #expect(server.stop().status == 0)
     }
 
     @Test func serverThatDiesMidSweepLeavesAnIncompleteProfile() throws {
@@ -190,7 +136,7 @@ import CopyprofReport
             "--output", path, "--no-report",
         ])
         #expect(run.status == 0, "\(run.stderr)")
-        #expect(server.stop() == 0)
+        #expect(server.stop().status == 0)
         let profile = try Profile.read(from: path)
         try checkTwoSidedProfile(profile, cells: 24, hosts: 2)
         let remote = try #require(profile.remote)

@@ -18,22 +18,45 @@ public struct ProcessOutput {
     public var stderr: String
 }
 
-/// Runs a program to its end and returns its exit status and output.
-public func runProcess(_ path: String, _ arguments: [String], interruptAfter: Double? = nil, in directory: String? = nil) throws -> ProcessOutput {
+/// Runs a program to its end and returns its exit status and output; with `timeout`, kills it (SIGKILL) if it runs
+/// longer, so that a hang fails the test instead of holding the suite.
+///
+/// With `standardOutput`, the program's stdout is that file (opened for writing, e.g. /dev/full) instead of a pipe.
+public func runProcess(
+    _ path: String, _ arguments: [String], interruptAfter: Double? = nil, in directory: String? = nil, timeout: Double? = nil,
+    standardOutput: String? = nil
+) throws -> ProcessOutput {
     let process = Process()
     if let directory { process.currentDirectoryURL = URL(fileURLWithPath: directory) }
     process.executableURL = URL(fileURLWithPath: path)
     process.arguments = arguments
     let out = Pipe()
     let err = Pipe()
-    process.standardOutput = out
+    if let standardOutput {
+        guard let handle = FileHandle(forWritingAtPath: standardOutput) else {
+            throw CocoaError(.fileWriteUnknown, userInfo: [NSFilePathErrorKey: standardOutput])
+        }
+        process.standardOutput = handle
+        try? out.fileHandleForWriting.close()
+    } else {
+        process.standardOutput = out
+    }
     process.standardError = err
     try process.run()
+    if let timeout {
+        let pid = process.processIdentifier
+        let watchdog = Thread {
+            let deadline = Date().addingTimeInterval(timeout)
+            while process.isRunning && Date() < deadline { Thread.sleep(forTimeInterval: 0.05) }
+            if process.isRunning { kill(pid, SIGKILL) }
+        }
+        watchdog.start()
+    }
     if let interruptAfter {
         Thread.sleep(forTimeInterval: interruptAfter)
         process.interrupt()
     }
-    let stdout = out.fileHandleForReading.readDataToEndOfFile()
+    let stdout = standardOutput == nil ? out.fileHandleForReading.readDataToEndOfFile() : Data()
     let stderr = err.fileHandleForReading.readDataToEndOfFile()
     process.waitUntilExit()
     return ProcessOutput(
@@ -82,9 +105,17 @@ public enum SampleProfiles {
     }
 
     /// A trial moving `gbps` for exactly 1 ms, with 1 ns of task-clock per byte split over sender and receiver.
-    public static func trial(_ index: Int, gbps: Double, cpuNsPerByte: Double = 2, extra: [String: Double] = [:]) -> TrialRecord {
-        let elapsed: UInt64 = 1_000_000
-        let bytes = UInt64(gbps * Double(elapsed) / 8)
+    ///
+    /// With `messageSize`, the bytes are whole messages of that size, as a profile's reader requires, and the elapsed
+    /// time is about 1 ms, chosen so that the throughput is `gbps` within 1 ppm.
+    public static func trial(
+        _ index: Int, gbps: Double, cpuNsPerByte: Double = 2, extra: [String: Double] = [:], messageSize: Int? = nil
+    ) -> TrialRecord {
+        var elapsed: UInt64 = 1_000_000
+        let exact = UInt64(gbps * Double(elapsed) / 8)
+        let size = UInt64(messageSize ?? 4096)
+        let bytes = messageSize == nil ? exact : max(1, (exact + size / 2) / size) * size
+        if messageSize != nil { elapsed = UInt64((Double(bytes) * 8 / gbps).rounded()) }
         func worker(_ role: WorkerRole) -> WorkerRecord {
             var counters = ["task-clock": CounterRecord(raw: UInt64(cpuNsPerByte * Double(bytes) / 2), timeEnabled: 1, timeRunning: 1)]
             for (name, value) in extra { counters[name] = CounterRecord(raw: UInt64(value / 2), timeEnabled: 1, timeRunning: 1) }
@@ -93,7 +124,7 @@ public enum SampleProfiles {
                 usage: UsageRecord(userNs: 1, systemNs: 1, voluntarySwitches: 0, involuntarySwitches: 0, minorFaults: 0, cpuClockNs: 1))
         }
         return TrialRecord(
-            trial: index, elapsedNs: elapsed, bytes: bytes, messages: bytes / 4096, integrityErrors: 0,
+            trial: index, elapsedNs: elapsed, bytes: bytes, messages: bytes / size, integrityErrors: 0,
             firstMismatch: nil, partialWrites: 0, rtt: nil, zeroCopy: nil, workers: [worker(.sender), worker(.receiver)])
     }
 
@@ -101,7 +132,7 @@ public enum SampleProfiles {
         throughput: [Double], key: CellKey = CellKey(transport: .twoCopy, mode: .stream, messageSize: 4096, threads: 1),
         environment: EnvironmentInfo = environment()
     ) -> Profile {
-        let trials = throughput.enumerated().map { trial($0.offset + 1, gbps: $0.element) }
+        let trials = throughput.enumerated().map { trial($0.offset + 1, gbps: $0.element, messageSize: key.messageSize) }
         var plan = SweepPlan(transports: [key.transport], sizes: [key.messageSize], threads: [key.threads], modes: [key.mode])
         plan.trials = throughput.count
         return Profile(environment: environment, plan: plan, cells: [CellRecord(key: key, trials: trials)])
