@@ -25,12 +25,13 @@ let package = Package(
             dependencies: [
                 "CLinuxNet",
                 "CopyprofLimits",
+                .product(name: "SystemCalls", package: "PerfCounters"),
                 .product(name: "Histogram", package: "hdrhistogram-swift"),
             ]
         ),
         .target(
             name: "CopyprofProfile",
-            dependencies: ["CopyprofLimits"]
+            dependencies: ["CopyprofLimits", .product(name: "SystemCalls", package: "PerfCounters")]
         ),
         .target(
             name: "CopyprofSweep",
@@ -38,6 +39,7 @@ let package = Package(
                 "CopyprofProfile",
                 "CopyprofLimits",
                 .product(name: "PerfCounters", package: "PerfCounters"),
+                .product(name: "SystemCalls", package: "PerfCounters"),
                 "Transports",
                 .product(name: "Histogram", package: "hdrhistogram-swift"),
             ]
@@ -58,7 +60,10 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
-        .testTarget(name: "TransportsTests", dependencies: ["Transports"]),
+        .testTarget(
+            name: "TransportsTests",
+            dependencies: ["Transports", .product(name: "SystemCalls", package: "PerfCounters")]
+        ),
         .target(
             name: "TestSupport",
             dependencies: ["CopyprofProfile"],

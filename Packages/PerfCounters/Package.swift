@@ -8,6 +8,8 @@ let package = Package(
     products: [
         /// Per-thread hardware and software counters read inside the process (perf_event_open).
         .library(name: "PerfCounters", targets: ["PerfCounters"]),
+        /// One errno type, one EINTR-retrying helper and one monotonic clock, shared with copyprof's modules.
+        .library(name: "SystemCalls", targets: ["SystemCalls"]),
     ],
     targets: [
         /// C shim: perf_event_open (a variadic syscall), the PERF_EVENT_IOC_* ioctls, RUSAGE_THREAD, gettid.
@@ -15,9 +17,11 @@ let package = Package(
             name: "CPerfEvent",
             cSettings: [.define("_GNU_SOURCE")]
         ),
+        /// What a failed system call left behind, as one error type; EINTR retried; one monotonic clock.
+        .target(name: "SystemCalls"),
         .target(
             name: "PerfCounters",
-            dependencies: ["CPerfEvent"]
+            dependencies: ["CPerfEvent", "SystemCalls"]
         ),
         /// Counts a region of code as the README shows: `swift run count-region`.
         .executableTarget(

@@ -1,5 +1,6 @@
 #if canImport(Glibc)
 import Glibc
+import SystemCalls
 #endif
 
 /// An IPv4 or IPv6 socket address.
@@ -278,9 +279,9 @@ extension TCPSocket {
     public static func ready(_ sockets: [TCPSocket], _ readiness: Readiness = .readable, timeout: Double) -> [Int] {
         let events = Int16(readiness == .readable ? POLLIN : POLLOUT)
         var fds = sockets.map { pollfd(fd: $0.fd, events: events, revents: 0) }
-        let deadline = nowNs() &+ UInt64(max(0, min(timeout, 1e6)) * 1e9)
+        let deadline = monotonicNanoseconds() &+ UInt64(max(0, min(timeout, 1e6)) * 1e9)
         while true {
-            let now = nowNs()
+            let now = monotonicNanoseconds()
             let remainingMs = now >= deadline ? 0 : Int32(min(Double(deadline - now) / 1e6, 1e9).rounded(.up))
             let n = poll(&fds, nfds_t(fds.count), remainingMs)
             if n > 0 { return fds.indices.filter { fds[$0].revents != 0 } }

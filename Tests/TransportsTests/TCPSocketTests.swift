@@ -1,5 +1,6 @@
 import Glibc
 import Synchronization
+import SystemCalls
 import Testing
 
 @testable import Transports
@@ -75,9 +76,9 @@ struct TCPSocketTests {
 
         receiving.closeWithReset()
         #expect(receiving.fd == -1)
-        let start = nowNs()
+        let start = monotonicNanoseconds()
         sender.join()
-        let seconds = Double(nowNs() - start) / 1e9
+        let seconds = Double(monotonicNanoseconds() - start) / 1e9
         let (code, bytes) = outcome.withLock { $0 }
         print("sender blocked after \(bytes) bytes (\(unsent) not sent): "
               + "\(String(cString: strerror(code))) \(seconds) s after the close")

@@ -2,6 +2,7 @@ import CopyprofLimits
 import CopyprofProfile
 import Foundation
 import Transports
+import SystemCalls
 
 /// The versioned, length-prefixed control protocol between `copyprof run --connect` and `copyprof serve`.
 ///
@@ -308,9 +309,3 @@ public final class ControlChannel: @unchecked Sendable {
     }
 }
 
-/// `CLOCK_MONOTONIC` in seconds.
-func monotonicSeconds() -> Double {
-    var ts = timespec()
-    clock_gettime(CLOCK_MONOTONIC, &ts)
-    return Double(ts.tv_sec) + Double(ts.tv_nsec) / 1e9
-}

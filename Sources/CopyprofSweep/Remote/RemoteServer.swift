@@ -4,6 +4,7 @@ import Foundation
 import PerfCounters
 import Synchronization
 import Transports
+import SystemCalls
 
 /// What a `copyprof serve` accepts and for how long: the caps on one cell and the deadlines of every wait, all the
 /// server's own, whatever a client asks for.

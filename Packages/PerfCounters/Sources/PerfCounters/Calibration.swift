@@ -1,4 +1,5 @@
 internal import CPerfEvent
+import SystemCalls
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -366,7 +367,7 @@ public enum CounterCalibration {
         guard let chase = Workloads.PointerChase(bytes: bytes, hugePages: hugePages) else {
             return events.map {
                 CalibrationCheck(event: $0.name, workload: workload, expected: expected($0), verdict: .fail,
-                                 note: "could not map \(bytesText(bytes)): \(errnoText(errno))")
+                                 note: "could not map \(bytesText(bytes)): \(Errno(errno).text)")
             }
         }
         if warm { _ = chase.walk(steps: chase.lines * 2) }

@@ -1,3 +1,4 @@
+import SystemCalls
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -25,7 +26,7 @@ public enum CounterError: Error, Sendable, Equatable, CustomStringConvertible {
             let list = reasons.keys.sorted().map { "\($0) (\(reasons[$0]!.description))" }.joined(separator: "; ")
             return "none of the requested events can be counted here: \(list)"
         case .systemCall(let call, let errno):
-            return "\(call) failed: \(errnoText(errno)) (\(errnoName(errno)))"
+            return "\(call) failed: \(Errno(errno))"
         case .malformedRead(let what):
             return "perf counter read did not decode: \(what)"
         case .misuse(let what):

@@ -1,4 +1,5 @@
 internal import CPerfEvent
+import SystemCalls
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -428,7 +429,7 @@ private struct CounterOpener<System: PerfEventSystem> {
                         var why = Self.readsZeroUserOnly(events[index], requested: false)
                         why.errno = code
                         let level = system.host.paranoid.map(String.init) ?? "unknown"
-                        why.reason = "\(errnoName(code ?? EACCES)): counting kernel events is not permitted at "
+                        why.reason = "\(Errno(code ?? EACCES).name): counting kernel events is not permitted at "
                             + "perf_event_paranoid = \(level), and \(why.reason!)"
                         result = .refused(errno: code, why)
                     }

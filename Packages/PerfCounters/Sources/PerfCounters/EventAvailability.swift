@@ -1,3 +1,4 @@
+import SystemCalls
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -65,7 +66,7 @@ extension EventAvailability {
     public static func classify(
         errno: Int32, event: PerfEvent, paranoid: Int?, attrSize: Int = 0, host: HostFacts? = nil, pmu: String? = nil
     ) -> EventAvailability {
-        let code = "\(errnoName(errno))"
+        let code = Errno(errno).name
         switch errno {
         case ENOENT:
             if event.isHardware {
@@ -103,7 +104,7 @@ extension EventAvailability {
             return .init(
                 state: .failed, reason: "\(code): another process holds the PMU exclusively", errno: errno)
         default:
-            return .init(state: .failed, reason: "\(code): \(errnoText(errno))", errno: errno)
+            return .init(state: .failed, reason: "\(code): \(Errno(errno).text)", errno: errno)
         }
     }
 }
@@ -129,30 +130,3 @@ extension EventAvailability {
     }
 }
 
-/// `strerror(errno)` as a Swift string.
-func errnoText(_ code: Int32) -> String {
-    String(cString: strerror(code))
-}
-
-/// The symbolic name of common errno values (`ENOENT`), or `errno N`.
-func errnoName(_ code: Int32) -> String {
-    switch code {
-    case EPERM: return "EPERM"
-    case ENOENT: return "ENOENT"
-    case EINTR: return "EINTR"
-    case EBADF: return "EBADF"
-    case EACCES: return "EACCES"
-    case EFAULT: return "EFAULT"
-    case EBUSY: return "EBUSY"
-    case ENODEV: return "ENODEV"
-    case ENXIO: return "ENXIO"
-    case EINVAL: return "EINVAL"
-    case ENFILE: return "ENFILE"
-    case EMFILE: return "EMFILE"
-    case ENOSPC: return "ENOSPC"
-    case E2BIG: return "E2BIG"
-    case EOPNOTSUPP: return "EOPNOTSUPP"
-    case ESRCH: return "ESRCH"
-    default: return "errno \(code)"
-    }
-}

@@ -1,4 +1,5 @@
 package import CPerfEvent
+import SystemCalls
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -39,7 +40,7 @@ package struct KernelPerfEvents: PerfEventSystem {
 
     @inline(__always)
     package func open(_ attr: inout perf_event_attr, groupFD: Int32) -> Int32 {
-        let fd = retryingEINTR { CPerfEvent_open(&attr, 0, -1, groupFD, UInt(PERF_FLAG_FD_CLOEXEC)) }
+        let fd = retryingOnInterrupt { CPerfEvent_open(&attr, 0, -1, groupFD, UInt(PERF_FLAG_FD_CLOEXEC)) }
         if fd < 0 { return -errno }
         if attr.type == PERF_TYPE_TRACEPOINT.rawValue { TracepointRegistrations.keep(attr) }
         return fd
@@ -47,7 +48,7 @@ package struct KernelPerfEvents: PerfEventSystem {
 
     @inline(__always)
     package func read(_ fd: Int32, into buffer: UnsafeMutableRawBufferPointer) -> Int {
-        let n = retryingEINTR { Glibc.read(fd, buffer.baseAddress, buffer.count) }
+        let n = retryingOnInterrupt { Glibc.read(fd, buffer.baseAddress, buffer.count) }
         return n < 0 ? -Int(errno) : n
     }
 

@@ -1,5 +1,6 @@
 internal import CPerfEvent
 import Synchronization
+import SystemCalls
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -72,16 +73,6 @@ public final class ThreadCounters {
     }
 }
 
-/// Calls `body` again while it fails with EINTR.
-@inline(__always)
-func retryingEINTR<T: BinaryInteger>(_ body: () -> T) -> T {
-    while true {
-        let result = body()
-        if result < 0 && errno == EINTR { continue }
-        return result
-    }
-}
-
 /// Keeps one disabled event open per tracepoint for the life of the process.
 ///
 /// When the last perf event of a tracepoint closes, the kernel unregisters its probe and waits for an RCU grace
@@ -106,11 +97,11 @@ extension ThreadCounters {
     /// What measuring costs: nanoseconds per `start()` + `stop()` pair (an enable, a read per group before and
     /// after, a disable) averaged over `iterations` empty regions. Run it on the thread that opened the counters.
     public func regionCostNs(iterations: Int = 10_000) throws(CounterError) -> Double {
-        let begin = monotonicClockNs()
+        let begin = monotonicNanoseconds()
         for _ in 0..<iterations {
             try start()
             _ = try stop()
         }
-        return Double(monotonicClockNs() - begin) / Double(iterations)
+        return Double(monotonicNanoseconds() - begin) / Double(iterations)
     }
 }

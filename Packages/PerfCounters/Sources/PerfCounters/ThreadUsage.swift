@@ -1,4 +1,5 @@
 internal import CPerfEvent
+import SystemCalls
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -71,12 +72,6 @@ public func threadCPUClockNs() -> UInt64 {
     return UInt64(ts.tv_sec) * 1_000_000_000 + UInt64(ts.tv_nsec)
 }
 
-/// `CLOCK_MONOTONIC` in nanoseconds.
-public func monotonicClockNs() -> UInt64 {
-    var ts = timespec()
-    clock_gettime(CLOCK_MONOTONIC, &ts)
-    return UInt64(ts.tv_sec) * 1_000_000_000 + UInt64(ts.tv_nsec)
-}
 
 /// Everything measured for one thread over one region: counters, rusage and wall time.
 public struct RegionMeasurement: Sendable, Hashable, Codable {
@@ -118,7 +113,7 @@ public final class CountedRegion {
 
     /// Takes the start snapshots and enables the counters.
     public func begin() throws(CounterError) {
-        wallAtStart = monotonicClockNs()
+        wallAtStart = monotonicNanoseconds()
         usageAtStart = ThreadUsage.current()
         try counters?.start()
     }
@@ -127,6 +122,6 @@ public final class CountedRegion {
     public func end() throws(CounterError) -> RegionMeasurement {
         let readings = try counters?.stop() ?? []
         let usage = ThreadUsage.current().since(usageAtStart)
-        return RegionMeasurement(counters: readings, usage: usage, wallNs: monotonicClockNs() &- wallAtStart)
+        return RegionMeasurement(counters: readings, usage: usage, wallNs: monotonicNanoseconds() &- wallAtStart)
     }
 }

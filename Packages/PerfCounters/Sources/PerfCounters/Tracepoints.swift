@@ -1,3 +1,4 @@
+import SystemCalls
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -58,7 +59,7 @@ public enum Tracefs {
             if error.errno == 13 || error.errno == 1 {  // EACCES, EPERM
                 return .failure(.init(
                     availability: .notPermitted,
-                    reason: "cannot read \(path) (\(errnoName(error.errno))); tracepoints need root or CAP_PERFMON"))
+                    reason: "cannot read \(path) (\(Errno(error.errno).name)); tracepoints need root or CAP_PERFMON"))
             }
             return .failure(.init(
                 availability: .notSupported, reason: "no tracepoint \(subsystem):\(name) in \(root)/events"))
