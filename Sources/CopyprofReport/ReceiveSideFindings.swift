@@ -48,6 +48,11 @@ public struct ReceiveSide: Sendable, Hashable {
     }
 }
 
+extension TransportPath {
+    /// The chart style of this sender with this receiver: the sender's colour and marker, the receiver's line.
+    public var style: SeriesStyle { SeriesStyle(sender: transport.rawValue, receiver: receiver.rawValue) }
+}
+
 /// Cells the host could not run, grouped by the reason it gave.
 public struct NotSupportedGroup: Sendable, Hashable {
     public var reason: String

@@ -104,11 +104,11 @@ public struct Report: Sendable {
             - Matrix: transports \(plan.transports.map(\.rawValue).joined(separator: ", "))\(plan.receivers == [.copy] ? "" : "; receivers " + plan.receivers.map(\.rawValue).joined(separator: ", ") + " (columns `sender+receiver` in the tables; the `copy` receiver is not named)"); sizes \(plan.sizes.map(String.init).joined(separator: ", ")) B; \
             \(plan.threads.map(String.init).joined(separator: ", ")) connections (a sender and a receiver thread each); workloads \(plan.modes.map(\.rawValue).joined(separator: ", ")).
             - Per cell: \(plan.warmup) warm-up and \(plan.trials) recorded trials of \(formatDecimal(plan.duration, digits: 3)) s, \
-            fresh connections each; transports interleaved within each group of cells with the same workload, size and threads. \
+            fresh connections each; transports interleaved within each group of cells with the same workload, size and connections. \
             \(profile.cells.count) cells, \(trials) trials recorded.
             - Verification: `\(plan.verification.rawValue)`\(plan.verification == .header ? " (sequence number and length of every message)" : " (every byte of every message)")\(plan.receivers.contains(.discard) ? "; except with the `discard` receiver, which drops the bytes unread (`recv(MSG_TRUNC)`): its messages are counted, not verified, and its integrity errors are n/a" : "").
             - Tables show the median of the trials with its 95% confidence interval from order statistics in brackets \
-            (none below 6 trials). Differences are tested with the two-sided Mann-Whitney U test at α = \(formatDecimal(analysis.alpha, digits: 2)).\(plan.trials < 6 ? "\n- ⚠ \(plan.trials) trials per cell: fewer than 6, so no confidence intervals\(plan.trials < 4 ? ", and too few for a significant Mann-Whitney test" : ""); use --trials 6 or more for conclusions." : "")
+            (none below 6 trials). Differences are tested with the two-sided Mann-Whitney U test at α = \(formatDecimal(analysis.alpha, digits: 2)).\(plan.trials < 6 ? "\n- ⚠ \(plan.trials) trials per cell: fewer than 6, so no confidence intervals\(plan.trials < 4 ? ", and too few for a significant Mann-Whitney test" : ""); use --trials 6 or more for conclusions." : "")\(overrunNote())
 
 
             """
@@ -119,7 +119,7 @@ public struct Report: Sendable {
         let tables: [(Workload, Metric)] = [
             (.stream, .throughput), (.stream, .cpuNsPerByte), (.stream, .receiverCPUNsPerByte), (.stream, .mappedShare),
             (.stream, .cyclesPerByte), (.stream, .l1dMissesPerKB),
-            (.stream, .llcMissesPerKB), (.stream, .contextSwitchesPerMB), (.stream, .kernelRecvCopiesPerMessage),
+            (.stream, .llcMissesPerKB), (.stream, .contextSwitchesPerMB), (.stream, .receiveCopyHitsPerMessage),
             (.stream, .kernelCPUShare),
             (.pingpong, .rttP50), (.pingpong, .rttP99), (.pingpong, .cpuNsPerByte), (.pingpong, .contextSwitchesPerMB),
         ]
@@ -145,7 +145,8 @@ public struct Report: Sendable {
         let sources = Set(a.profile.cells.filter { $0.key.mode == mode }.compactMap { metric.summary(of: $0) }.flatMap(\.sources))
         let from = sources.contains(.getrusage) && metric.events.contains(EventName.contextSwitches)
             ? "; from getrusage (voluntary + involuntary), perf could not count them" : ""
-        var md = "**\(metric.title)** (\(metric.unit), \(direction)\(from))\n\n| size | threads | "
+        var md = "**\(metric.title)** (\(metric.unit), \(direction)\(from))" + (metric.explanation.map { ": \($0)." } ?? "")
+        md += "\n\n| size | connections | "
         md += a.paths.map(\.description).joined(separator: " | ") + " |\n|---:|---:|" + String(repeating: "---:|", count: a.paths.count) + "\n"
         var notes: [String] = []
         for size in a.sizes {

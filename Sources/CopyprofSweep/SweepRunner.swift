@@ -7,6 +7,7 @@ import CopyprofProfile
 import Histogram
 import PerfCounters
 import Transports
+import SystemCalls
 
 /// A worker's counters and rusage around its timed loop: opened on the worker's thread, read just before and just
 /// after the loop.
@@ -58,7 +59,7 @@ public struct SweepRunner {
         let keys = plan.cells
         let groupSize = plan.groupSize
         let runCount = keys.count * (plan.warmup + plan.trials)
-        let started = monotonicClockNs()
+        let started = monotonicNanoseconds()
         var runIndex = 0
         var interrupted = false
 
@@ -75,7 +76,7 @@ public struct SweepRunner {
                     }
                     runIndex += 1
                     if records[offset].error != nil || records[offset].notSupported != nil { continue }
-                    let elapsed = Double(monotonicClockNs() - started) / 1e9
+                    let elapsed = Double(monotonicNanoseconds() - started) / 1e9
                     let pace = runIndex > 1 ? elapsed / Double(runIndex - 1) : plan.duration
                     let trial = round >= plan.warmup ? round - plan.warmup + 1 : nil
                     progress(SweepProgress(

@@ -1,6 +1,7 @@
 import Histogram
 #if canImport(Glibc)
 import Glibc
+import SystemCalls
 #endif
 
 // The timed loops. Each is generic over the sender's and the receiver's types and is specialized for each
@@ -41,10 +42,10 @@ func pingPongClient<Sender: MessageSender & ~Copyable, Receiver: MessageReceiver
 ) throws(TransportError) {
     var sequence: UInt64 = 0
     while !control.stopRequested {
-        let start = nowNs()
+        let start = monotonicNanoseconds()
         try sender.send(sequence: sequence)
         guard try receiver.receive() else { throw FailurePath.noEcho(sequence: sequence) }
-        roundTrips.record(nowNs() &- start)
+        roundTrips.record(monotonicNanoseconds() &- start)
         sequence &+= 1
     }
     try sender.finish()

@@ -2,6 +2,7 @@ import CopyprofLimits
 import Histogram
 #if canImport(Glibc)
 import Glibc
+import SystemCalls
 #endif
 
 /// Test-only switches that break a run on purpose, to show that verification and error paths work.
@@ -299,7 +300,7 @@ private func runWorkers<Region: WorkerRegion>(
         do throws(TransportError) { try beforeStart() } catch { control.fail(error) }
     }
     control.go()
-    let startNs = nowNs()
+    let startNs = monotonicNanoseconds()
     if timed {
         control.sleep(until: startNs + UInt64(configuration.duration * 1e9))
         control.requestStop()
@@ -383,9 +384,9 @@ private func runWorker<Region: WorkerRegion>(
         }
         do { try region!.begin() } catch { throw TransportError(.measurement(String(describing: error))) }
         began = true
-        result.startNs = nowNs()
+        result.startNs = monotonicNanoseconds()
         try loop.run()
-        result.endNs = nowNs()
+        result.endNs = monotonicNanoseconds()
         began = false
         do { result.measurement = try region!.end() } catch {
             throw TransportError(.measurement(String(describing: error)))
