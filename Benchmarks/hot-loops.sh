@@ -42,7 +42,7 @@ done
 size=${SIZE:-512}
 duration=${DURATION:-2}
 # sender, or sender+receiver (the copy receiver when none is named)
-paths=(two-copy marshal one-copy zero-copy io-uring-zc sendfile two-copy+discard two-copy+mmap)
+paths=(two-copy marshal one-copy zero-copy sendfile two-copy+discard two-copy+mmap)
 
 need=()
 command -v objdump >/dev/null || need+=(binutils)
