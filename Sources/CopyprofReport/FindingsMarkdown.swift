@@ -22,8 +22,10 @@ public enum FindingsMarkdown {
             for c in r.copyCosts {
                 guard let rx = c.receiverCPU else { continue }
                 let saved = rx.referenceMedian - rx.median
+                let significant = (rx.p ?? 1) < 0.05
                 var line = "- \(c.transport.rawValue): the receiver spends \(ns(rx.referenceMedian)) CPU ns/B copying and "
-                    + "\(ns(rx.median)) discarding (p = \(pValue(rx.p))): the copy is \(ns(saved)) ns/B, "
+                    + "\(ns(rx.median)) discarding (p = \(pValue(rx.p))\(significant ? "" : ", not significant")): the copy is "
+                    + "\(ns(saved)) ns/B, "
                     + "\(formatDecimal(rx.referenceMedian > 0 ? saved / rx.referenceMedian * 100 : 0, digits: 0))% of the receiver's time"
                 if let total = c.totalCPU {
                     line += "; both threads \(ns(total.referenceMedian)) → \(ns(total.median)) ns/B"
@@ -37,17 +39,41 @@ public enum FindingsMarkdown {
         }
         if !r.mappings.isEmpty {
             var lines = ["**What `mmap` (TCP_ZEROCOPY_RECEIVE) mapped** (\(at); the share of received bytes mapped, the rest copied by `recv()`):"]
+            var explained: [String: String] = [:]
+            var costlier = 0, cheaper = 0, mapped = 0
+            var perCall: [Double] = []
             for m in r.mappings {
                 var line = "- \(m.transport.rawValue) → mmap: \(formatDecimal(m.mappedPercent, digits: 0))% mapped"
-                if let why = m.unmappedReason { line += " — \(why)" }
+                if let why = m.unmappedReason {
+                    // Each reason in full once; the senders it also holds for point back to it.
+                    if let first = explained[why] {
+                        line += " (as for \(first))"
+                    } else {
+                        explained[why] = m.transport.rawValue
+                        line += " — \(why)"
+                    }
+                }
                 if let rx = m.receiverCPU {
                     line += "; receiver CPU \(ns(rx.median)) vs \(ns(rx.referenceMedian)) ns/B with `copy` "
                         + "(\(signedPercent(rx.change)), p = \(pValue(rx.p)))"
+                    if m.mappedPercent >= 50 {
+                        mapped += 1
+                        if let bytes = m.bytesPerMapCall { perCall.append(bytes) }
+                        if (rx.p ?? 1) < 0.05 { if rx.median > rx.referenceMedian { costlier += 1 } else { cheaper += 1 } }
+                    }
                 }
                 if let t = m.throughput {
                     line += "; throughput \(gbps(t.median)) vs \(gbps(t.referenceMedian)) Gbit/s"
                 }
                 lines.append(line + ".")
+            }
+            if mapped > 0 {
+                let kib = perCall.isEmpty ? "" : " (here \(formatDecimal(perCall.reduce(0, +) / Double(perCall.count) / 1024, digits: 0)) KiB per call)"
+                lines.append(
+                    "\nOf the \(mapped) sender\(mapped == 1 ? "" : "s") whose bytes were mostly mapped, mapping cost the receiver "
+                        + "significantly more CPU than copying for \(costlier) and less for \(cheaper). Each call maps what is "
+                        + "queued\(kib), and the receiver unmaps the window once it has read it: page-table updates and, on "
+                        + "unmapping, TLB flushes take the place of the copy.")
             }
             parts.append(lines.joined(separator: "\n"))
         }

@@ -36,6 +36,8 @@ public struct ReceiveSide: Sendable, Hashable {
         public var mappedPercent: Double
         /// Why nothing was mapped, as the profile recorded it.
         public var unmappedReason: String?
+        /// Bytes mapped per `getsockopt(TCP_ZEROCOPY_RECEIVE)` call, over every trial; nil when none was mapped.
+        public var bytesPerMapCall: Double?
         /// Receiver CPU ns/B: mmap (cell) against copy (reference), when both were measured.
         public var receiverCPU: Evidence?
         public var throughput: Evidence?
@@ -87,8 +89,11 @@ extension Analysis {
             guard let cell = profile.cell(mmap), let share = Metric.mappedShare.summary(of: cell) else { return nil }
             let reason = cell.trials.lazy.compactMap { $0.zeroCopyReceive?.unmappedReason }.first
             let withCopy = here.contains(TransportPath(t, .copy))
+            let counts = cell.trials.compactMap(\.zeroCopyReceive)
+            let mapped = counts.reduce(0.0) { $0 + Double($1.mappedBytes) }, calls = counts.reduce(0.0) { $0 + Double($1.mapCalls) }
             return ReceiveSide.Mapping(
                 transport: t, mappedPercent: share.median, unmappedReason: share.median == 0 ? reason : nil,
+                bytesPerMapCall: mapped > 0 && calls > 0 ? mapped / calls : nil,
                 receiverCPU: withCopy ? evidence(.receiverCPUNsPerByte, mmap, against: copy) : nil,
                 throughput: withCopy ? evidence(.throughput, mmap, against: copy) : nil)
         }
