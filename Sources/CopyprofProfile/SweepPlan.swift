@@ -7,9 +7,10 @@ public struct SweepPlan: Codable, Sendable, Hashable {
     /// Connection counts; each connection has a sender thread and a receiver thread.
     public var threads: [Int]
     public var modes: [Workload]
-    /// Recorded trials per cell.
+    /// Recorded rounds: every cell runs one timing trial and, when counters are open, one counted trial per round,
+    /// so this many trials of each kind per cell.
     public var trials: Int
-    /// Unrecorded trials per cell before the recorded ones.
+    /// Unrecorded rounds before the recorded ones.
     public var warmup: Int
     /// Seconds per trial.
     public var duration: Double
@@ -39,17 +40,22 @@ public struct SweepPlan: Codable, Sendable, Hashable {
         self.address = address
     }
 
-    /// Recorded trials per cell by default: six, the fewest for which a median has a 95% confidence interval.
+    /// Recorded rounds by default: six trials of each kind per cell, the fewest for which a median has a 95%
+    /// confidence interval.
     public static let defaultTrials = 6
-    /// Seconds per trial by default: the full matrix fits in two minutes on a 2-core machine.
-    public static let defaultDuration = 0.1
+    /// Seconds per trial by default: 128 cells × (6 rounds × 2 kinds + 1 warm-up) × 0.05 s, with each trial's set-up,
+    /// fit in two minutes on a 2-core machine.
+    public static let defaultDuration = 0.05
 
-    /// `--quick`: every transport and workload, two sizes, two thread counts, three short trials.
+    /// `--quick`: every transport and workload, two sizes, two thread counts, three rounds.
     public static func quick() -> SweepPlan {
-        SweepPlan(sizes: [64, 65536], threads: [1, 2], trials: 3, warmup: 1, duration: 0.1)
+        SweepPlan(sizes: [64, 65536], threads: [1, 2], trials: 3, warmup: 1)
     }
 
-    /// The cells in the order they are run: grouped by workload, size and threads, transports side by side.
+    /// The kinds of trial each cell runs per round: timing only without events, else timing and counted.
+    public static func trialKinds(counting: Bool) -> [TrialKind] { counting ? [.timing, .counted] : [.timing] }
+
+    /// The cells in the plan's order: grouped by workload, size and threads, transports side by side.
     public var cells: [CellKey] {
         var keys: [CellKey] = []
         for mode in modes {
@@ -64,8 +70,54 @@ public struct SweepPlan: Codable, Sendable, Hashable {
         return keys
     }
 
+    /// Trials the sweep runs, warm-ups included, with `kinds` kinds per cell and recorded round.
+    public func runCount(kinds: Int) -> Int { cells.count * (trials * kinds + warmup) }
+
     /// Seconds the sweep should take, without set-up costs.
-    public var estimatedSeconds: Double { Double(cells.count * (trials + warmup)) * duration }
+    public func estimatedSeconds(kinds: Int) -> Double { Double(runCount(kinds: kinds)) * duration }
+
+    /// One trial of a round: which cell, which kind.
+    public struct ScheduledTrial: Sendable, Hashable {
+        public var cell: CellKey
+        public var kind: TrialKind
+    }
+
+    /// The trials of round `round` (0-based, warm-up rounds first), in the order they run.
+    ///
+    /// Every round runs every cell: one trial of each of `kinds` in a recorded round, one trial in a warm-up round
+    /// (kinds alternating from cell to cell, so that both are warmed). So a cell's trials spread over the whole sweep,
+    /// and its spread includes the machine's slow drift over the sweep's duration. The order rotates from round to
+    /// round, so that no cell always runs first or always after the same one: the groups of cells (same workload, size
+    /// and threads) start at a different group, the transports within a group start at a different transport, and
+    /// each cell runs its kinds in alternating order. The transports of a group stay side by side, as the comparisons
+    /// between them need.
+    public func schedule(round: Int, kinds: [TrialKind]) -> [ScheduledTrial] {
+        let keys = cells
+        let groupSize = max(1, transports.count)
+        let groupCount = (keys.count + groupSize - 1) / groupSize
+        guard groupCount > 0, !kinds.isEmpty else { return [] }
+        let totalRounds = max(1, warmup + trials)
+        let groupStride = max(1, groupCount / totalRounds)
+        let isWarmup = round < warmup
+        var out: [ScheduledTrial] = []
+        out.reserveCapacity(keys.count * kinds.count)
+        for g in 0..<groupCount {
+            let group = (g + round * groupStride) % groupCount
+            let start = group * groupSize
+            let members = Array(keys[start..<min(start + groupSize, keys.count)])
+            for t in 0..<members.count {
+                let index = (t + round) % members.count
+                let key = members[index]
+                if isWarmup {
+                    out.append(ScheduledTrial(cell: key, kind: kinds[(start + index) % kinds.count]))
+                } else {
+                    let first = (round + index) % kinds.count
+                    for k in 0..<kinds.count { out.append(ScheduledTrial(cell: key, kind: kinds[(first + k) % kinds.count])) }
+                }
+            }
+        }
+        return out
+    }
 
     /// Checks the plan against ``RunLimits``; the message says which option is wrong and why.
     public func validate() throws(CopyprofError) {

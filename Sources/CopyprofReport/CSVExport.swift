@@ -15,7 +15,7 @@ public enum CSVExport {
     public static let extraColumns = [
         "sender_task_clock_ns", "receiver_task_clock_ns", "sender_context_switches", "receiver_context_switches",
         "user_cpu_ns", "system_cpu_ns", "voluntary_switches", "involuntary_switches", "kernel_recv_copies",
-        "partial_writes", "scaled_counters",
+        "partial_writes", "scaled_counters", "kind", "round",
     ]
 
     /// The whole CSV text, header first.
@@ -51,6 +51,7 @@ public enum CSVExport {
             String(usage.reduce(0) { $0 + $1.voluntarySwitches }), String(usage.reduce(0) { $0 + $1.involuntarySwitches }),
             counter(EventName.receiveCopy), String(trial.partialWrites),
             scaled.isEmpty ? "" : "\"\(scaled.joined(separator: " "))\"",
+            trial.kind?.rawValue ?? "", trial.round.map(String.init) ?? "",
         ]
     }
 

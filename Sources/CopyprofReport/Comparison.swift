@@ -3,12 +3,20 @@ import Foundation
 
 /// Two profiles compared cell by cell, the way benchstat compares benchmark runs: medians with confidence
 /// intervals, a Mann-Whitney U test, and a change that counts only when it is significant and beyond a threshold.
+///
+/// Two things keep a drifting machine from passing for a change of the software. The control workload of each
+/// profile tells how much the machine itself moved: where it moved significantly, changes of time metrics are judged
+/// relative to it. And each transport's ratio to two-copy, taken round by round within a run, is immune to drift the
+/// transports share: how those ratios changed is compared too.
 public struct Comparison: Sendable {
     /// The metrics compared, where both profiles measured them.
     public static let metrics: [Metric] = [
         .throughput, .rttP50, .rttP99, .cpuNsPerByte, .cyclesPerByte, .instructionsPerByte, .l1dMissesPerKB,
         .llcMissesPerKB, .contextSwitchesPerMB,
     ]
+
+    /// The metrics whose ratio to two-copy is compared, for a workload.
+    public static func relativeMetrics(_ mode: Workload) -> [Metric] { [Metric.primary(for: mode), .cpuNsPerByte] }
 
     public enum Verdict: String, Sendable, Codable {
         case regression, improvement, unchanged
@@ -25,7 +33,70 @@ public struct Comparison: Sendable {
         /// Percent change of the medians, candidate against baseline.
         public var change: Double
         public var p: Double?
+        /// The change relative to the control, in percent, with its p: the candidate's values corrected by the
+        /// machine's drift. Nil where the machine did not move significantly or the metric is a count.
+        public var correctedChange: Double?
+        public var correctedP: Double?
+        /// The verdict: where the control corrects the metric, a change counts only when it counts both as measured
+        /// and relative to the control; elsewhere on the change as measured.
         public var verdict: Verdict
+        /// The verdict the uncorrected change would get.
+        public var uncorrectedVerdict: Verdict
+    }
+
+    /// A transport's ratio to two-copy in the same cell, in each profile, and how it changed.
+    public struct RelativeRow: Sendable, Codable {
+        /// The transport's cell; the reference is two-copy's cell of the same workload, size and threads.
+        public var cell: CellKey
+        public var metric: Metric
+        /// Per-round ratios to two-copy.
+        public var baseline: Summary
+        public var candidate: Summary
+        /// Percent change of the median ratio.
+        public var change: Double
+        public var p: Double?
+        public var verdict: Verdict
+    }
+
+    /// A ratio between the profiles' control times, candidate against baseline.
+    public struct Shift: Sendable, Codable {
+        /// The Hodges-Lehmann estimate of candidate/baseline.
+        public var ratio: Double
+        /// Its 95% interval from order statistics (``Statistics/ratioInterval(_:_:confidence:)``).
+        public var low: Double?
+        public var high: Double?
+        /// Mann-Whitney U of the two samples.
+        public var p: Double?
+        /// True when p < α with at least 4 runs of the control on each side.
+        public var significant: Bool
+
+        /// (ratio − 1) × 100.
+        public var percent: Double { (ratio - 1) * 100 }
+    }
+
+    /// How the machine itself moved: the control's times in both profiles.
+    public struct MachineDrift: Sendable, Codable {
+        /// Wall time of each run of the control, ms.
+        public var baselineMs: Summary
+        public var candidateMs: Summary
+        /// Wall time, candidate against baseline: corrects throughput, message rate and RTT.
+        public var wall: Shift
+        /// CPU time, candidate against baseline: corrects CPU ns/B.
+        public var cpu: Shift
+
+        /// How many times faster the candidate's machine was (below 1: slower).
+        public var speedup: Double { 1 / wall.ratio }
+        /// True when either clock moved significantly.
+        public var moved: Bool { wall.significant || cpu.significant }
+
+        /// The factor a candidate's value of `metric` is multiplied by to take the machine's drift out, or nil when the
+        /// control does not correct it (a count) or its clock did not move significantly.
+        public func correction(for metric: Metric) -> Double? {
+            guard let (clock, grows) = metric.clock else { return nil }
+            let shift = clock == .wall ? wall : cpu
+            guard shift.significant, shift.ratio > 0 else { return nil }
+            return grows ? 1 / shift.ratio : shift.ratio
+        }
     }
 
     public struct Geomean: Sendable, Codable {
@@ -36,6 +107,11 @@ public struct Comparison: Sendable {
     }
 
     public var rows: [Row]
+    public var relativeRows: [RelativeRow]
+    /// Nil when a profile has no control (written before copyprof ran one).
+    public var drift: MachineDrift?
+    /// Which profiles lack a control, for the warning.
+    public var withoutControl: [String]
     public var geomeans: [Geomean]
     public var environmentDifferences: [String]
     public var onlyInBaseline: [CellKey]
@@ -52,28 +128,56 @@ public struct Comparison: Sendable {
         self.baselinePath = baselinePath
         self.candidatePath = candidatePath
         environmentDifferences = baseline.environment.differences(from: candidate.environment)
+        withoutControl = [("baseline", baseline), ("candidate", candidate)].filter { ($0.1.control?.samples.isEmpty ?? true) }.map(\.0)
+        drift = Self.drift(baseline.control, candidate.control, alpha: alpha)
         let baseKeys = Set(baseline.cells.map(\.key)), candKeys = Set(candidate.cells.map(\.key))
         onlyInBaseline = baseKeys.subtracting(candKeys).sorted()
         onlyInCandidate = candKeys.subtracting(baseKeys).sorted()
+        let common = baseKeys.intersection(candKeys).sorted()
         var rows: [Row] = []
-        for key in baseKeys.intersection(candKeys).sorted() {
+        for key in common {
             guard let b = baseline.cell(key), let c = candidate.cell(key) else { continue }
             for metric in Self.metrics {
-                guard let sb = metric.summary(of: b), let sc = metric.summary(of: c), let higher = metric.higherIsBetter else { continue }
-                let change = sb.median == 0 ? 0 : (sc.median - sb.median) / abs(sb.median) * 100
+                guard let sb = metric.summary(of: b), let sc = metric.summary(of: c), metric.higherIsBetter != nil else { continue }
+                let change = Self.percentChange(sb.median, sc.median)
                 let p = Statistics.mannWhitneyU(sc.values, sb.values)?.p
-                let verdict: Verdict
-                if sb.values.count < 4 || sc.values.count < 4 {
-                    verdict = .untestable
-                } else if let p, p < alpha, abs(change) >= threshold {
-                    verdict = (change > 0) == higher ? .improvement : .regression
-                } else {
-                    verdict = .unchanged
+                let uncorrected = Self.verdict(metric, sb.values.count, sc.values.count, change: change, p: p, alpha: alpha, threshold: threshold)
+                var row = Row(
+                    cell: key, metric: metric, unit: metric.unit, baseline: sb, candidate: sc, change: change, p: p,
+                    verdict: uncorrected, uncorrectedVerdict: uncorrected)
+                if let factor = drift?.correction(for: metric) {
+                    let correctedValues = sc.values.map { $0 * factor }
+                    let cp = Statistics.mannWhitneyU(correctedValues, sb.values)?.p
+                    let cchange = Self.percentChange(sb.median, sc.median * factor)
+                    row.correctedChange = cchange
+                    row.correctedP = cp
+                    // A change counts when it does both as measured and relative to the control: the drift explains
+                    // the rest, and a correction alone (the control moved, the metric did not) proves nothing.
+                    let correctedVerdict = Self.verdict(metric, sb.values.count, sc.values.count, change: cchange, p: cp, alpha: alpha, threshold: threshold)
+                    row.verdict = correctedVerdict == uncorrected ? correctedVerdict : .unchanged
                 }
-                rows.append(Row(cell: key, metric: metric, unit: metric.unit, baseline: sb, candidate: sc, change: change, p: p, verdict: verdict))
+                rows.append(row)
             }
         }
         self.rows = rows
+
+        var relativeRows: [RelativeRow] = []
+        let base = Analysis(profile: baseline), cand = Analysis(profile: candidate)
+        for key in common where key.transport != .twoCopy {
+            let reference = CellKey(transport: .twoCopy, mode: key.mode, messageSize: key.messageSize, threads: key.threads)
+            guard common.contains(reference) else { continue }
+            for metric in Self.relativeMetrics(key.mode) {
+                guard let rb = base.relative(metric, key, to: reference), let rc = cand.relative(metric, key, to: reference) else { continue }
+                let sb = rb.summary, sc = rc.summary
+                let change = Self.percentChange(sb.median, sc.median)
+                let p = Statistics.mannWhitneyU(sc.values, sb.values)?.p
+                relativeRows.append(RelativeRow(
+                    cell: key, metric: metric, baseline: sb, candidate: sc, change: change, p: p,
+                    verdict: Self.verdict(metric, sb.values.count, sc.values.count, change: change, p: p, alpha: alpha, threshold: threshold)))
+            }
+        }
+        self.relativeRows = relativeRows
+
         geomeans = Self.metrics.compactMap { metric in
             let ratios = rows.filter { $0.metric == metric && $0.baseline.median > 0 && $0.candidate.median > 0 }
                 .map { $0.candidate.median / $0.baseline.median }
@@ -82,9 +186,61 @@ public struct Comparison: Sendable {
         }
     }
 
+    /// (candidate − baseline) / |baseline| in percent; 0 when the baseline is 0.
+    static func percentChange(_ baseline: Double, _ candidate: Double) -> Double {
+        baseline == 0 ? 0 : (candidate - baseline) / abs(baseline) * 100
+    }
+
+    /// A change counts when both samples have at least 4 values, p < α and the change reaches the threshold.
+    static func verdict(
+        _ metric: Metric, _ nb: Int, _ nc: Int, change: Double, p: Double?, alpha: Double, threshold: Double
+    ) -> Verdict {
+        guard let higher = metric.higherIsBetter else { return .unchanged }
+        if nb < 4 || nc < 4 { return .untestable }
+        if let p, p < alpha, abs(change) >= threshold { return (change > 0) == higher ? .improvement : .regression }
+        return .unchanged
+    }
+
+    /// The control's move between two profiles; nil when either has none.
+    static func drift(_ baseline: ControlRecord?, _ candidate: ControlRecord?, alpha: Double) -> MachineDrift? {
+        guard let baseline, let candidate,
+            let bMs = Summary(baseline.samples.map { Double($0.wallNs) / 1e6 }),
+            let cMs = Summary(candidate.samples.map { Double($0.wallNs) / 1e6 })
+        else { return nil }
+        func shift(_ b: [Double], _ c: [Double]) -> Shift {
+            let interval = Statistics.ratioInterval(c, b)
+            let ratio = interval?.estimate ?? ((Statistics.median(b) ?? 0) > 0 ? Statistics.median(c)! / Statistics.median(b)! : 1)
+            let p = Statistics.mannWhitneyU(c, b)?.p
+            let significant = b.count >= 4 && c.count >= 4 && (p ?? 1) < alpha
+            return Shift(ratio: ratio, low: interval?.low, high: interval?.high, p: p, significant: significant)
+        }
+        // A different control workload cannot be compared.
+        guard baseline.copyBufferBytes == candidate.copyBufferBytes, baseline.copyRepetitions == candidate.copyRepetitions,
+            baseline.syscalls == candidate.syscalls
+        else { return nil }
+        return MachineDrift(
+            baselineMs: bMs, candidateMs: cMs, wall: shift(bMs.values, cMs.values),
+            cpu: shift(baseline.samples.map { Double($0.cpuNs) / 1e6 }, candidate.samples.map { Double($0.cpuNs) / 1e6 }))
+    }
+
     public var regressions: [Row] { rows.filter { $0.verdict == .regression } }
     public var improvements: [Row] { rows.filter { $0.verdict == .improvement } }
+    public var relativeRegressions: [RelativeRow] { relativeRows.filter { $0.verdict == .regression } }
+    public var relativeImprovements: [RelativeRow] { relativeRows.filter { $0.verdict == .improvement } }
 
-    /// 0 when nothing changed, 2 when anything regressed, 4 when there are only improvements (package-benchmark's codes).
-    public var exitCode: Int32 { !regressions.isEmpty ? 2 : !improvements.isEmpty ? 4 : 0 }
+    /// Rows whose change as measured would have counted, but not relative to the control: the machine's drift
+    /// explains them.
+    public var explainedByDrift: [Row] {
+        rows.filter { $0.correctedChange != nil && $0.uncorrectedVerdict != $0.verdict }
+    }
+
+    /// Rows the control corrects (their metric's clock moved significantly).
+    public var corrected: [Row] { rows.filter { $0.correctedChange != nil } }
+
+    /// 0 when nothing changed, 2 when anything regressed (a cell's metric after the control's correction, or a ratio to
+    /// two-copy), 4 when there are only improvements (package-benchmark's codes).
+    public var exitCode: Int32 {
+        if !regressions.isEmpty || !relativeRegressions.isEmpty { return 2 }
+        return !improvements.isEmpty || !relativeImprovements.isEmpty ? 4 : 0
+    }
 }

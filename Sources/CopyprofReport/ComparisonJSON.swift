@@ -13,7 +13,10 @@ extension Comparison {
             var environmentDifferences: [String]
             var onlyInBaseline: [CellKey]
             var onlyInCandidate: [CellKey]
+            var drift: MachineDrift?
+            var withoutControl: [String]
             var rows: [Row]
+            var relativeRows: [RelativeRow]
             var geomeans: [Geomean]
             var exitCode: Int32
         }
@@ -23,6 +26,7 @@ extension Comparison {
         return try encoder.encode(Document(
             baseline: baselinePath, candidate: candidatePath, threshold: threshold, alpha: alpha,
             environmentDifferences: environmentDifferences, onlyInBaseline: onlyInBaseline, onlyInCandidate: onlyInCandidate,
-            rows: rows, geomeans: geomeans, exitCode: exitCode))
+            drift: drift, withoutControl: withoutControl, rows: rows, relativeRows: relativeRows, geomeans: geomeans,
+            exitCode: exitCode))
     }
 }

@@ -1,12 +1,14 @@
 import CopyprofProfile
 
-/// A comparison as Markdown: headline, warnings, regressions and improvements first, the rest folded away.
+/// A comparison as Markdown: headline, the machine's drift, warnings, regressions and improvements first (cells, then
+/// ratios to two-copy), the rest folded away.
 extension Comparison {
     /// The Markdown text.
     public var markdown: String {
         var md = "# copyprof compare\n\nbaseline `\(baselinePath)` → candidate `\(candidatePath)`. A change counts when the two-sided "
             + "Mann-Whitney U test gives p < \(formatDecimal(alpha, digits: 3)) and the medians differ by at least \(formatDecimal(threshold, digits: 1))%; "
             + "`~` marks a difference that is not significant.\n\n"
+        md += driftParagraph()
         if !environmentDifferences.isEmpty {
             md += "> ⚠ **The environments differ**; changes may come from the machine, not the code: "
                 + environmentDifferences.joined(separator: "; ") + ".\n\n"
@@ -15,15 +17,30 @@ extension Comparison {
             md += "> ⚠ Cells in only one profile (not compared): "
             md += (onlyInBaseline.map { "\($0) (baseline only)" } + onlyInCandidate.map { "\($0) (candidate only)" }).joined(separator: "; ") + ".\n\n"
         }
-        let untestable = rows.filter { $0.verdict == .untestable }.count
+        let untestable = rows.filter { $0.verdict == .untestable }.count + relativeRows.filter { $0.verdict == .untestable }.count
         if untestable > 0 { md += "> ⚠ \(untestable) comparisons have fewer than 4 trials on a side: no test possible.\n\n" }
-        md += "**\(regressions.count) regression\(regressions.count == 1 ? "" : "s"), \(improvements.count) improvement\(improvements.count == 1 ? "" : "s")**, "
-            + "\(rows.filter { $0.verdict == .unchanged }.count) unchanged, \(untestable) untestable, of \(rows.count) comparisons.\n\n"
-        if !regressions.isEmpty { md += "## Regressions\n\n" + table(regressions) }
-        if !improvements.isEmpty { md += "## Improvements\n\n" + table(improvements) }
+        let regressionCount = regressions.count + relativeRegressions.count
+        let improvementCount = improvements.count + relativeImprovements.count
+        let unchanged = rows.filter { $0.verdict == .unchanged }.count + relativeRows.filter { $0.verdict == .unchanged }.count
+        md += "**\(regressionCount) regression\(regressionCount == 1 ? "" : "s"), \(improvementCount) improvement\(improvementCount == 1 ? "" : "s")**, "
+            + "\(unchanged) unchanged, \(untestable) untestable, of \(rows.count + relativeRows.count) comparisons "
+            + "(\(rows.count) of cells, \(relativeRows.count) of ratios to two-copy).\n\n"
+        let showCorrection = !corrected.isEmpty
+        if !regressions.isEmpty { md += "## Regressions\n\n" + table(regressions, correction: showCorrection) }
+        if !improvements.isEmpty { md += "## Improvements\n\n" + table(improvements, correction: showCorrection) }
+        let changedRelative = relativeRows.filter { $0.verdict == .regression || $0.verdict == .improvement }
+        if !changedRelative.isEmpty {
+            md += "## Changed against two-copy\n\nEach transport's ratio to two-copy in the same cell, median of per-round ratios: "
+                + "drift the transports share cancels in it.\n\n" + relativeTable(changedRelative)
+        }
         let rest = rows.filter { $0.verdict != .regression && $0.verdict != .improvement }
         if !rest.isEmpty {
-            md += "<details><summary>Unchanged or untestable (\(rest.count))</summary>\n\n" + table(rest) + "</details>\n\n"
+            md += "<details><summary>Unchanged or untestable (\(rest.count))</summary>\n\n" + table(rest, correction: showCorrection) + "</details>\n\n"
+        }
+        let restRelative = relativeRows.filter { $0.verdict != .regression && $0.verdict != .improvement }
+        if !restRelative.isEmpty {
+            md += "<details><summary>Ratios to two-copy, unchanged or untestable (\(restRelative.count))</summary>\n\n"
+                + relativeTable(restRelative) + "</details>\n\n"
         }
         if !geomeans.isEmpty {
             md += "## Geomean\n\n| metric | change | cells |\n|---|---:|---:|\n"
@@ -33,14 +50,85 @@ extension Comparison {
         return md
     }
 
-    func table(_ rows: [Row]) -> String {
-        var md = "| cell | metric | baseline | candidate | change | p | n |\n|---|---|---:|---:|---:|---:|---:|\n"
+    /// What the control says about the machine, at the top.
+    func driftParagraph() -> String {
+        guard let drift else {
+            if withoutControl.isEmpty {
+                return "> ⚠ The two profiles ran different control workloads: the machine's own drift cannot be measured.\n\n"
+            }
+            return "> ⚠ No control workload in the \(withoutControl.joined(separator: " and ")) (a profile from before copyprof ran one): "
+                + "the machine's own drift cannot be told from changes of the software. Compare two or more runs on each side, "
+                + "and trust the ratios to two-copy more than absolute figures.\n\n"
+        }
+        let w = drift.wall
+        let control = "the control took \(fixed(drift.baselineMs.median, 2)) ms in the baseline and \(fixed(drift.candidateMs.median, 2)) ms "
+            + "in the candidate (\(shiftText(w)))"
+        guard drift.moved else {
+            return "**The machine did not move significantly**: \(control).\n\n"
+        }
+        var text: String
+        if w.significant {
+            let speed = drift.speedup
+            let how = speed >= 1 ? "\(formatDecimal((speed - 1) * 100, digits: 0))% faster" : "\(formatDecimal((1 - speed) * 100, digits: 0))% slower"
+            text = "**The machine itself was \(how) in the candidate**: \(control)."
+        } else {
+            text = "The control's wall time did not move significantly (\(control)), "
+        }
+        if drift.cpu.significant {
+            text += (w.significant ? " Its CPU time moved " : "but its CPU time did ") + "by \(shiftText(drift.cpu))."
+        }
+        let clocks = [w.significant ? "throughput and RTT" : nil, drift.cpu.significant ? "CPU ns/B" : nil].compactMap { $0 }
+        let counted = corrected.filter { $0.verdict == .regression || $0.verdict == .improvement }.count
+        text += " Changes of \(clocks.joined(separator: " and ")) are also shown relative to the control and count only where they "
+            + "count both ways: \(explainedByDrift.count) change\(explainedByDrift.count == 1 ? " is" : "s are") within the machine's drift, "
+            + "\(counted) exceed\(counted == 1 ? "s" : "") it."
+        return text + "\n\n"
+    }
+
+    /// `-12.3% [-15.1, -9.0], p = 0.002`.
+    func shiftText(_ s: Shift) -> String {
+        var text = "\(signed(s.percent))%"
+        if let low = s.low, let high = s.high { text += " [\(signed((low - 1) * 100)), \(signed((high - 1) * 100))]" }
+        return text + ", p = \(pValue(s.p))"
+    }
+
+    func table(_ rows: [Row], correction: Bool) -> String {
+        var md = "| cell | metric | baseline | candidate | change |" + (correction ? " vs control |" : "") + " p | n |\n"
+            + "|---|---|---:|---:|---:|" + (correction ? "---:|" : "") + "---:|---:|\n"
         for row in rows {
-            let change = row.verdict == .regression || row.verdict == .improvement ? "\(signed(row.change))%" : "~"
+            let changed = row.verdict == .regression || row.verdict == .improvement
+            let change = changed || (row.uncorrectedVerdict == .regression || row.uncorrectedVerdict == .improvement)
+                ? "\(signed(row.change))%" : "~"
             md += "| \(row.cell) | \(row.metric.title) (\(row.unit)) | \(cell(row.baseline, row.metric)) | \(cell(row.candidate, row.metric)) "
-                + "| \(change) | \(pValue(row.p)) | \(row.baseline.values.count)+\(row.candidate.values.count) |\n"
+                + "| \(change) |"
+            if correction {
+                if let c = row.correctedChange {
+                    md += " \((row.correctedP ?? 1) < alpha && abs(c) >= threshold ? "\(signed(c))%" : "~") |"
+                } else {
+                    md += " |"
+                }
+            }
+            md += " \(pValue(row.p)) | \(row.baseline.values.count)+\(row.candidate.values.count) |\n"
         }
         return md + "\n"
+    }
+
+    func relativeTable(_ rows: [RelativeRow]) -> String {
+        var md = "| cell | ratio | metric | baseline | candidate | change | p | n |\n|---|---|---|---:|---:|---:|---:|---:|\n"
+        for row in rows {
+            let c = row.cell
+            let change = row.verdict == .regression || row.verdict == .improvement ? "\(signed(row.change))%" : "~"
+            md += "| \(c.mode.rawValue) \(c.messageSize) B × \(c.threads) | \(c.transport.rawValue) vs two-copy | \(row.metric.title) "
+                + "| \(ratio(row.baseline)) | \(ratio(row.candidate)) | \(change) | \(pValue(row.p)) "
+                + "| \(row.baseline.values.count)+\(row.candidate.values.count) |\n"
+        }
+        return md + "\n"
+    }
+
+    func ratio(_ s: Summary) -> String {
+        var text = "\(fixed(s.median, 2))×"
+        if let low = s.low, let high = s.high { text += " [\(fixed(low, 2)), \(fixed(high, 2))]" }
+        return text
     }
 
     func cell(_ s: Summary, _ metric: Metric) -> String {

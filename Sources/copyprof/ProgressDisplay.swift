@@ -1,10 +1,10 @@
 import CopyprofSweep
 import Foundation
 
-/// Progress on stderr: a live line on a terminal, plain lines (one per group of cells) otherwise.
+/// Progress on stderr: a live line on a terminal, plain lines (one per round) otherwise.
 final class ProgressDisplay {
     private let isTerminal = isatty(2) == 1
-    private var lastGroupLine = ""
+    private var lastRound = 0
     private let estimatedSeconds: Double
     private let runCount: Int
 
@@ -21,16 +21,12 @@ final class ProgressDisplay {
             let width = 24
             let filled = Int(Double(width) * Double(p.runIndex - 1) / Double(max(1, p.runCount)))
             let bar = String(repeating: "#", count: filled) + String(repeating: ".", count: width - filled)
-            let trial = p.trial.map { "trial \($0)" } ?? "warm-up"
-            let line = "[\(bar)] cell \(p.cellIndex)/\(p.cellCount) \(what) \(p.cell.transport.rawValue) \(trial) — \(timing)"
+            let trial = p.warmup ? "warm-up" : p.kind.rawValue
+            let line = "[\(bar)] round \(p.round)/\(p.roundCount) \(what) \(p.cell.transport.rawValue) \(trial) — \(timing)"
             FileHandle.standardError.write(Data("\r\u{1B}[2K\(line)".utf8))
-        } else {
-            let line = "cell \(p.cellIndex)/\(p.cellCount): \(what)"
-            let group = "\(p.cell.mode)\(p.cell.messageSize)\(p.cell.threads)"
-            if group != lastGroupLine {
-                lastGroupLine = group
-                note("\(line) (\(timing))")
-            }
+        } else if p.round != lastRound {
+            lastRound = p.round
+            note("round \(p.round)/\(p.roundCount)\(p.warmup ? " (warm-up)" : "") (\(timing))")
         }
     }
 

@@ -10,11 +10,12 @@ struct RunCommand: ParsableCommand {
         commandName: "run",
         abstract: "Profile a sweep of transport runs with counters in every thread, into profiles/.",
         discussion: """
-            Runs transports × message sizes × thread counts × workloads, warm-ups and trials, reading the counters \
-            of every sender and receiver thread around its timed loop. Writes one JSON profile (atomically), \
-            prints a summary table, and exits 130 after Ctrl-C with the trials that finished saved and the profile \
-            marked interrupted. Defaults: the full matrix, \(SweepPlan.defaultTrials) trials of \
-            \(SweepPlan.defaultDuration) s plus 1 warm-up per cell (about 2 minutes on 2 cores).
+            Runs transports × message sizes × thread counts × workloads in rounds: every round runs every cell once \
+            without counters (timing) and once with counters in every sender and receiver thread (counted), the \
+            order rotating, after a short control workload that measures the machine itself. Writes one JSON \
+            profile (atomically), prints a summary table, and exits 130 after Ctrl-C with the trials that finished \
+            saved and the profile marked interrupted. Defaults: the full matrix, \(SweepPlan.defaultTrials) rounds \
+            of \(SweepPlan.defaultDuration) s trials after 1 warm-up round (under 2 minutes on 2 cores).
             """
     )
 
@@ -38,13 +39,13 @@ struct RunCommand: ParsableCommand {
         help: ArgumentHelp("Workloads, comma-separated: \(choices(Workload.self)). (default: both)", valueName: "list"),
         transform: { try parseChoices($0, option: "--modes") })
     var modes: [Workload]?
-    @Option(help: "Recorded trials per cell. (default: \(SweepPlan.defaultTrials); --quick: \(SweepPlan.quick().trials))")
+    @Option(help: "Recorded rounds: trials of each kind (timing, counted) per cell. (default: \(SweepPlan.defaultTrials); --quick: \(SweepPlan.quick().trials))")
     var trials: Int?
-    @Option(help: "Warm-up trials per cell, not recorded. (default: \(SweepPlan().warmup))")
+    @Option(help: "Warm-up rounds, not recorded. (default: \(SweepPlan().warmup))")
     var warmup: Int?
     @Option(help: "Seconds per trial. (default: \(SweepPlan.defaultDuration))")
     var duration: Double?
-    @Option(help: "Counter events, comma-separated perf names or subsystem:name tracepoints; 'none' measures rusage only. (default: the whole catalog; events this host cannot count are recorded once with the reason)")
+    @Option(help: "Counter events, comma-separated perf names or subsystem:name tracepoints; 'none' runs timing trials only (rusage and the thread CPU clock). (default: the whole catalog; events this host cannot count are recorded once with the reason)")
     var events: String?
     @Option(help: "Verification of received messages: the sequence and length (header) or every byte (full). (default: header)")
     var verify: Verification?
@@ -109,7 +110,8 @@ struct RunCommand: ParsableCommand {
             note("not counted: \(probe.name): \(probe.availability)")
         }
         Interruption.install()
-        let progress = ProgressDisplay(estimatedSeconds: plan.estimatedSeconds, runCount: plan.cells.count * (plan.trials + plan.warmup))
+        let progress = ProgressDisplay(
+            estimatedSeconds: plan.estimatedSeconds(kinds: runner.kinds.count), runCount: runner.runCount)
         let profile = runner.run(
             environment: environment, shouldStop: { Interruption.requested }, progress: progress.update)
         progress.finish()

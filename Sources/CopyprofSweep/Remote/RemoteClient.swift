@@ -38,7 +38,8 @@ public final class RemoteClient {
         channel.socket.close()
     }
 
-    /// Runs one trial: the server receives (ping-pong: echoes) with its counters, this process sends.
+    /// Runs one trial: the server receives (ping-pong: echoes) with its counters, this process sends. With no
+    /// `events` (a timing trial) neither side opens counters.
     ///
     /// - Throws: ``CopyprofError/remote(_:)`` when the control connection fails (the server is gone: the sweep
     ///   must stop), or the trial's own error otherwise.
@@ -47,7 +48,7 @@ public final class RemoteClient {
         let setup = RemoteCellSetup(
             transport: key.transport, mode: key.mode, messageSize: key.messageSize, threads: key.threads, trial: trial,
             verification: plan.verification, ioTimeout: ioTimeout, zeroCopyPoolSize: configuration.zeroCopyPoolSize,
-            events: plan.events)
+            events: events.isEmpty ? [] : plan.events)  // a timing trial: no counters on either side
         let port: UInt16
         do {
             try channel.send(.setup(setup))

@@ -1,0 +1,74 @@
+import CopyprofProfile
+import PerfCounters
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The control of a sweep: a fixed piece of work that does not depend on the transports, run on the sweep's own
+/// thread at the start of every recorded round while no trial runs: about 2.5 ms on this project's machine.
+///
+/// It copies a buffer with `memcpy` (memory bandwidth, as the copies under test need) and then calls `getppid()`
+/// in a loop (the cost of entering and leaving the kernel, as every `send` and `recv` pays). Both are timed by the wall
+/// clock, so that a thread that waits for a CPU (a busy neighbour, a hypervisor that steals the vCPU) takes longer,
+/// as the transports' threads do; the thread CPU clock beside it tells waiting from slower running. A few
+/// milliseconds per round, against the seconds of a round.
+public struct ControlWorkload: Sendable {
+    /// Bytes of the buffer copied: 256 KiB, inside any current CPU's L2 cache, so the copy measures the CPU and its
+    /// caches rather than the memory of a shared host.
+    public var copyBufferBytes = 256 << 10
+    /// Copies of the buffer per run: 128 MiB in all, about 1 ms here (some 120 GB/s from L2).
+    public var copyRepetitions = 512
+    /// `getppid()` calls per run: about 1.3 ms here, where one costs some 130 ns (a VM's system calls are slow).
+    public var syscalls = 10_000
+
+    public init() {}
+
+    /// The record of the workload, without samples.
+    public var record: ControlRecord {
+        ControlRecord(copyBufferBytes: copyBufferBytes, copyRepetitions: copyRepetitions, syscalls: syscalls)
+    }
+
+    /// Milliseconds the thread sleeps before the workload, so that the kernel's deferred work of the trial before it
+    /// (closing its sockets and threads) is done: without the pause, one control in three here waited 4–20 ms for a
+    /// CPU in its first phase, its CPU time unchanged.
+    public var settleMs = 10
+
+    /// Runs the workload once on the calling thread and returns its times.
+    public func run(round: Int) -> ControlSample {
+        if settleMs > 0 { usleep(UInt32(settleMs * 1000)) }
+        let count = copyBufferBytes
+        let source = UnsafeMutableRawPointer.allocate(byteCount: count, alignment: 64)
+        let destination = UnsafeMutableRawPointer.allocate(byteCount: count, alignment: 64)
+        defer {
+            source.deallocate()
+            destination.deallocate()
+        }
+        memset(source, 0x5A, count)
+        memset(destination, 0, count)
+        // One untimed copy brings both buffers into the caches and their pages into memory.
+        memcpy(destination, source, count)
+
+        let cpuStart = threadCPUClockNs()
+        let copyStart = monotonicClockNs()
+        for repetition in 0..<copyRepetitions {
+            // Alternate the direction, so that no copy can be skipped as a repeat of the previous one.
+            if repetition & 1 == 0 { memcpy(destination, source, count) } else { memcpy(source, destination, count) }
+        }
+        let copyEnd = monotonicClockNs()
+        var sink: pid_t = 0
+        for _ in 0..<syscalls { sink &+= getppid() }
+        let syscallEnd = monotonicClockNs()
+        let cpuEnd = threadCPUClockNs()
+        withExtendedLifetime(sink) {}
+        return ControlSample(
+            round: round, copyNs: copyEnd &- copyStart, syscallNs: syscallEnd &- copyEnd, cpuNs: cpuEnd &- cpuStart)
+    }
+}
+
+/// The calling thread's CPU time, ns (`CLOCK_THREAD_CPUTIME_ID`).
+func threadCPUClockNs() -> UInt64 {
+    var ts = timespec()
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts)
+    return UInt64(ts.tv_sec) &* 1_000_000_000 &+ UInt64(ts.tv_nsec)
+}
