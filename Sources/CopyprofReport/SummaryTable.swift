@@ -1,13 +1,45 @@
 import CopyprofProfile
 
-/// The short table `copyprof run` prints at the end: one row per cell, medians over its trials. `trials` counts
-/// timing+counted trials; `overhead %` is the counters' measured overhead in the cell (counted against timing trials
-/// of the same round, median over rounds with its 95% interval).
+/// The short table `copyprof run` prints at the end: one row per cell, medians over its trials, in at most 79
+/// columns so that it fits an 80-column terminal; failed cells' errors follow the table, one line each. `n` counts
+/// timing+counted trials. Below it, the counters' measured overhead per cell (``overheadGrid(_:)``).
 public enum SummaryTable {
     public static func render(_ profile: Profile) -> String {
-        let analysis = Analysis(profile: profile)
-        var rows: [[String]] = [["mode", "transport", "size", "threads", "trials", "Gbit/s", "RTT p50 µs", "CPU ns/B",
-                                 "ctx sw/MB", "copied", "overhead %", "errors"]]
+        table(profile) + overheadGrid(Analysis(profile: profile))
+    }
+
+    /// The counters' overhead per cell, one row per workload, size and connection count, one column per transport:
+    /// how much slower counted trials ran than timing trials of the same round, in percent, median over rounds and its
+    /// 95% interval (whole percents), `*` where it exceeds 2% with an interval above zero. Empty without overheads.
+    static func overheadGrid(_ analysis: Analysis) -> String {
+        guard !analysis.overheads.isEmpty else { return "" }
+        var rows: [[String]] = [["overhead %", "size", "conn"] + analysis.transports.map(\.rawValue)]
+        for mode in analysis.modes {
+            for size in analysis.sizes {
+                for threads in analysis.threadCounts {
+                    var row = [mode.rawValue, "\(size)", "\(threads)"]
+                    for t in analysis.transports {
+                        guard let cell = analysis.cell(t, mode, size, threads), let o = analysis.overhead(cell) else {
+                            row.append("n/a")
+                            continue
+                        }
+                        var text = fixed(o.percent, 1)
+                        if let low = o.slowdown.lowPercent, let high = o.slowdown.highPercent {
+                            text += " [\(fixed(low, 0)),\(fixed(high, 0))]"
+                        }
+                        row.append(text + (o.exceeds(Analysis.overheadLimit) ? "*" : " "))
+                    }
+                    rows.append(row)
+                }
+            }
+        }
+        return "\n" + renderTable(rows)
+    }
+
+    static func table(_ profile: Profile) -> String {
+        var rows: [[String]] = [["mode", "transport", "size", "conn", "n", "Gbit/s", "p50 µs", "CPU ns/B", "sw/MB", "copied",
+                                 "errors"]]
+        var failures: [String] = []
         for cell in profile.cells {
             let trials = cell.trials
             // The same definitions as reports and comparisons use.
@@ -15,36 +47,37 @@ public enum SummaryTable {
             let gbps = med(.throughput), rtt = med(.rttP50), cpu = med(.cpuNsPerByte)
             let switches = med(.contextSwitchesPerMB), copied = med(.zeroCopyCopiedShare)
             let integrity = trials.reduce(0) { $0 + $1.integrityErrors }
-            let split = trials.contains { $0.kind != nil }
-            let count = split
-                ? "\(trials.filter { $0.kind == .timing }.count)+\(trials.filter { $0.kind == .counted }.count)" : "\(trials.count)"
-            var overhead = "n/a"
-            if let o = analysis.overhead(cell) {
-                overhead = fixed(o.percent, 1)
-                if let low = o.slowdown.lowPercent, let high = o.slowdown.highPercent { overhead += " [\(fixed(low, 1)), \(fixed(high, 1))]" }
-            }
             rows.append([
                 cell.key.mode.rawValue, cell.key.transport.rawValue, "\(cell.key.messageSize)", "\(cell.key.threads)",
-                count, fixed(gbps, 2), fixed(rtt, 1), fixed(cpu, 3), fixed(switches, 1),
-                copied.map { "\(fixed($0, 0))%" } ?? "", overhead,
-                cell.error.map { "failed: \($0)" } ?? (integrity == 0 ? "0" : "\(integrity) integrity"),
+                trialCount(trials), fixed(gbps, 2), fixed(rtt, 1), fixed(cpu, 3), fixed(switches, 1),
+                copied.map { "\(fixed($0, 0))%" } ?? "",
+                cell.error == nil ? (integrity == 0 ? "0" : "\(integrity) bad") : "failed",
             ])
+            if let error = cell.error { failures.append("failed: \(cell.key): \(error)") }
         }
-        return renderTable(rows)
+        return renderTable(rows) + failures.map { $0 + "\n" }.joined()
+    }
+
+    /// `6+6` (timing+counted) for trials of the split, the count otherwise.
+    static func trialCount(_ trials: [TrialRecord]) -> String {
+        guard trials.contains(where: { $0.kind != nil }) else { return "\(trials.count)" }
+        return "\(trials.filter { $0.kind == .timing }.count)+\(trials.filter { $0.kind == .counted }.count)"
     }
 
     /// Left-aligned text columns, numbers right-aligned.
     static func renderTable(_ rows: [[String]]) -> String {
         guard let header = rows.first else { return "" }
         var widths = header.map(\.count)
-        for row in rows { for (i, cell) in row.enumerated() where i < widths.count { widths[i] = max(widths[i], cell.count) } }
+        for row in rows {
+            for (i, cell) in row.enumerated() where i < widths.count { widths[i] = max(widths[i], cell.count) }
+        }
         var out = ""
         for (r, row) in rows.enumerated() {
             var line = ""
             for (i, cell) in row.enumerated() {
                 let pad = String(repeating: " ", count: max(0, widths[i] - cell.count))
                 let numeric = r > 0 && cell.first.map { $0.isNumber || $0 == "-" } == true && i >= 2
-                line += (i == 0 ? "" : "  ") + (numeric ? pad + cell : (i == row.count - 1 ? cell : cell + pad))
+                line += (i == 0 ? "" : " ") + (numeric ? pad + cell : (i == row.count - 1 ? cell : cell + pad))
             }
             out += line + "\n"
         }

@@ -18,11 +18,16 @@ final class ProgressDisplay {
         let what = "\(p.cell.mode.rawValue) \(p.cell.messageSize) B × \(p.cell.threads)"
         let timing = "\(duration(p.elapsedSeconds)) elapsed, ~\(duration(p.remainingSeconds)) left"
         if isTerminal {
-            let width = 24
-            let filled = Int(Double(width) * Double(p.runIndex - 1) / Double(max(1, p.runCount)))
-            let bar = String(repeating: "#", count: filled) + String(repeating: ".", count: width - filled)
+            // One line that never wraps: the bar shrinks, then the line is cut, to the terminal's width.
+            let done = Double(p.runIndex - 1) / Double(max(1, p.runCount))
             let trial = p.warmup ? "warm-up" : p.kind.rawValue
-            let line = "[\(bar)] round \(p.round)/\(p.roundCount) \(what) \(p.cell.transport.rawValue) \(trial) — \(timing)"
+            let tail = " \(Int(done * 100))% round \(p.round)/\(p.roundCount) ~\(duration(p.remainingSeconds)) left · "
+                + "\(what) \(p.cell.transport.rawValue) \(trial)"
+            let columns = terminalColumns()
+            let barWidth = max(0, min(20, columns - 1 - tail.count - 2))
+            let filled = Int(Double(barWidth) * done)
+            let bar = barWidth > 0 ? "[" + String(repeating: "#", count: filled) + String(repeating: ".", count: barWidth - filled) + "]" : ""
+            let line = String((bar + tail).prefix(max(1, columns - 1)))
             FileHandle.standardError.write(Data("\r\u{1B}[2K\(line)".utf8))
         } else if p.round != lastRound {
             lastRound = p.round
@@ -32,6 +37,13 @@ final class ProgressDisplay {
 
     func finish() {
         if isTerminal { FileHandle.standardError.write(Data("\r\u{1B}[2K".utf8)) }
+    }
+
+    /// The width of the terminal on stderr, or 80 when it cannot be read.
+    private func terminalColumns() -> Int {
+        var size = winsize()
+        guard ioctl(2, UInt(TIOCGWINSZ), &size) == 0, size.ws_col > 0 else { return 80 }
+        return Int(size.ws_col)
     }
 
     private func duration(_ seconds: Double) -> String {

@@ -106,8 +106,12 @@ struct RunCommand: ParsableCommand {
             runner.remote = client
         }
         defer { runner.remote?.close() }
-        for probe in environment.events where !probe.availability.isOpen {
-            note("not counted: \(probe.name): \(probe.availability)")
+        let uncounted = environment.events.filter { !$0.availability.isOpen }
+        if !uncounted.isEmpty {
+            // One line; the reasons are in the profile, the report and `copyprof counters`.
+            let hardware = uncounted.allSatisfy { $0.kind == "hardware" || $0.kind == "cache" }
+            note("cannot count \(uncounted.count) of \(environment.events.count) events here"
+                + (hardware ? " (hardware)" : "") + "; see copyprof counters")
         }
         Interruption.install()
         let progress = ProgressDisplay(
@@ -133,7 +137,7 @@ struct RunCommand: ParsableCommand {
         }
         let failed = profile.cells.filter { $0.error != nil }
         if !failed.isEmpty {
-            note("\(failed.count) cell(s) failed; their errors are in the profile and the table above")
+            note("\(failed.count) cell(s) failed; their errors are under the table and in the profile")
             throw ExitCode.failure
         }
     }
