@@ -89,8 +89,9 @@ public struct SweepPlan: Codable, Sendable, Hashable {
     /// and its spread includes the machine's slow drift over the sweep's duration. The order rotates from round to
     /// round, so that no cell always runs first or always after the same one: the groups of cells (same workload, size
     /// and threads) start at a different group, the transports within a group start at a different transport, and
-    /// each cell runs its kinds in alternating order. The transports of a group stay side by side, as the comparisons
-    /// between them need.
+    /// the kind that runs first alternates. Within a group, the trials of one kind run for every transport back to back,
+    /// then those of the other kind: the ratios to two-copy compare trials of one kind run side by side, and a cell's
+    /// counted and timing trials (the counters' overhead) are a group's length apart.
     public func schedule(round: Int, kinds: [TrialKind]) -> [ScheduledTrial] {
         let keys = cells
         let groupSize = max(1, transports.count)
@@ -105,14 +106,14 @@ public struct SweepPlan: Codable, Sendable, Hashable {
             let group = (g + round * groupStride) % groupCount
             let start = group * groupSize
             let members = Array(keys[start..<min(start + groupSize, keys.count)])
-            for t in 0..<members.count {
-                let index = (t + round) % members.count
-                let key = members[index]
-                if isWarmup {
-                    out.append(ScheduledTrial(cell: key, kind: kinds[(start + index) % kinds.count]))
-                } else {
-                    let first = (round + index) % kinds.count
-                    for k in 0..<kinds.count { out.append(ScheduledTrial(cell: key, kind: kinds[(first + k) % kinds.count])) }
+            let order = (0..<members.count).map { (($0 + round) % members.count) }
+            if isWarmup {
+                for index in order { out.append(ScheduledTrial(cell: members[index], kind: kinds[(start + index) % kinds.count])) }
+            } else {
+                let first = (round + group) % kinds.count
+                for k in 0..<kinds.count {
+                    let kind = kinds[(first + k) % kinds.count]
+                    for index in order { out.append(ScheduledTrial(cell: members[index], kind: kind)) }
                 }
             }
         }

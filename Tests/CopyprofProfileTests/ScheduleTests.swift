@@ -37,12 +37,15 @@ import Testing
                 #expect(a.first { $0.cell == key }?.kind != b.first { $0.cell == key }?.kind, "\(key)")
             }
         }
-        // The transports of a group (same workload, size and threads) run side by side: 8 consecutive trials.
+        // The transports of a group (same workload, size and threads) run side by side: 8 consecutive trials, the four
+        // transports of one kind, then of the other.
         for order in orders {
             for start in stride(from: 0, to: order.count, by: 8) {
                 let group = order[start..<start + 8].map(\.cell)
                 #expect(Set(group.map { "\($0.mode)\($0.messageSize)\($0.threads)" }).count == 1)
                 #expect(Set(group.map(\.transport)).count == 4)
+                #expect(Set(order[start..<start + 4].map(\.kind)).count == 1 && Set(order[start + 4..<start + 8].map(\.kind)).count == 1)
+                #expect(Set(order[start..<start + 4].map(\.cell.transport)).count == 4)
             }
         }
         // Over the rounds, every transport of a group runs first at least once.
