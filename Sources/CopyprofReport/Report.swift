@@ -100,9 +100,10 @@ public struct Report: Sendable {
         if split {
             schedule = "- Rounds: \(plan.warmup) warm-up and \(plan.trials) recorded rounds; every round runs every cell "
                 + (counted
-                    ? "once without counters (timing) and once with them in every worker (counted), the two back to back in alternating order"
-                    : "once, without counters (`--events none`: timing trials only)")
-                + ", in an order that rotates from round to round (transports of a group side by side), so a cell's trials spread over "
+                    ? "once without counters (timing) and once with them in every worker (counted) — a group's transports run one kind "
+                        + "back to back, then the other, the leading kind alternating —"
+                    : "once, without counters (`--events none`: timing trials only),")
+                + " in an order that rotates from round to round, so a cell's trials spread over "
                 + "the whole run. Trials of \(formatDecimal(plan.duration, digits: 3)) s, fresh connections each. "
                 + "\(profile.cells.count) cells, \(trials) trials recorded.\n"
             schedule += "- Throughput, message rate and RTT come from timing trials; costs per byte and per message (CPU ns/B, "

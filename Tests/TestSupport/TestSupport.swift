@@ -150,7 +150,8 @@ public enum SampleProfiles {
 public enum Fixtures {
     /// A sweep written with schema 2: every transport, 64 and 4096 B, 1 and 2 connections, stream and ping-pong,
     /// 6 rounds of a timing and a counted trial of 0.02 s each, with the control
-    /// (`copyprof run --sizes 64,4096 --threads 1,2 --trials 6 --warmup 0 --duration 0.02`).
+    /// (`copyprof run --sizes 64,4096 --threads 1,2 --trials 6 --warmup 0 --duration 0.02 --label fixture`; then
+    /// `copyprof report` it into schema2-sweep-report.md, as `FindingsTests.savedSweepReportIsUnchanged` says).
     public static let schema2Sweep = "schema2-sweep.json"
     /// The 64 B, 1-connection cells of a sweep written with schema 1 (copyprof 0.1), RTT histograms as arrays.
     public static let schema1Sweep = "schema1-sweep.json"
