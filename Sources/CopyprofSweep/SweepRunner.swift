@@ -47,6 +47,9 @@ public struct SweepRunner {
     public var remote: RemoteClient?
     /// The fixed workload run at the start of every recorded round.
     public var control = ControlWorkload()
+    /// Test-only: this transport's senders copy each message `copies` extra times (a local run's slower transport
+    /// on purpose, to show that compare finds it); nil for a normal run.
+    public var slowTransport: (transport: CopyprofProfile.TransportKind, copies: Int)?
 
     public init(plan: SweepPlan, events: [PerfEvent]) {
         self.plan = plan
@@ -138,7 +141,10 @@ public struct SweepRunner {
         if let remote {
             record = try remote.runTrial(key, trial: trial, plan: plan, events: events, ioTimeout: ioTimeout)
         } else {
-            let configuration = plan.configuration(key, address: plan.address, ioTimeout: ioTimeout)
+            var configuration = plan.configuration(key, address: plan.address, ioTimeout: ioTimeout)
+            if let slowTransport, slowTransport.transport == key.transport {
+                configuration.faults.extraCopies = slowTransport.copies
+            }
             let result = try runTransport(configuration) { _ in try CountedRegion(events: events) }
             record = TrialRecord(result, trial: trial)
         }

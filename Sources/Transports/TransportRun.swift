@@ -12,6 +12,9 @@ public struct FaultInjection: Sendable, Hashable {
     public var closeReceiverAfter: UInt64?
     /// The receiver of each connection stops reading after this many messages (the peer is stuck).
     public var stallReceiverAfter: UInt64?
+    /// Every sender of the run copies a message-sized buffer this many extra times per message: a slower transport on
+    /// purpose, through a wrapper chosen at set-up (`ExtraCopySender`), so the normal loops do not change.
+    public var extraCopies = 0
 
     public init(corruption: Corruption? = nil, closeReceiverAfter: UInt64? = nil, stallReceiverAfter: UInt64? = nil) {
         self.corruption = corruption
@@ -362,12 +365,17 @@ private func makeLoop(
         }
         return WorkerLoop(run: run, sent: { sender?.stats }, sends: sends)
     }
+    // Test-only: the same sender wrapped in extra copies, a separate specialization of the loop.
+    let copies = configuration.faults.extraCopies
+    func chosen<Sender: MessageSender>(_ make: () -> Sender) -> WorkerLoop {
+        copies > 0 ? loop { ExtraCopySender(make(), copies: copies, layout: layout) } : loop(make)
+    }
     switch configuration.transport {
-    case .twoCopy: return loop { TwoCopySender(io: io, layout: layout, corruption: corruption) }
-    case .marshal: return loop { MarshalSender(io: io, layout: layout, corruption: corruption) }
-    case .oneCopy: return loop { OneCopySender(io: io, layout: layout, corruption: corruption) }
+    case .twoCopy: return chosen { TwoCopySender(io: io, layout: layout, corruption: corruption) }
+    case .marshal: return chosen { MarshalSender(io: io, layout: layout, corruption: corruption) }
+    case .oneCopy: return chosen { OneCopySender(io: io, layout: layout, corruption: corruption) }
     case .zeroCopy:
-        return loop { ZeroCopySender(io: io, layout: layout, poolSize: configuration.zeroCopyPoolSize, corruption: corruption) }
+        return chosen { ZeroCopySender(io: io, layout: layout, poolSize: configuration.zeroCopyPoolSize, corruption: corruption) }
     }
 }
 

@@ -59,6 +59,24 @@ struct RunCommand: ParsableCommand {
     var noReport = false
     @Option(help: "Run the receivers on another host, in its `copyprof serve` at HOST:PORT.")
     var connect: String?
+    /// Test-only and hidden: a transport made slower on purpose (its senders copy each message COPIES more times), to
+    /// check that `compare` finds a real change. The profile's command line says it was used.
+    @Option(name: .customLong("test-slow-transport"), help: ArgumentHelp(visibility: .hidden))
+    var testSlowTransport: String?
+
+    /// `one-copy` or `one-copy:4`: the transport and its extra copies per message (1 when not given).
+    func slowTransport() throws -> (transport: TransportKind, copies: Int)? {
+        guard let testSlowTransport else { return nil }
+        let parts = testSlowTransport.split(separator: ":", maxSplits: 1).map(String.init)
+        guard let name = parts.first, let transport = TransportKind(rawValue: name) else {
+            throw ValidationError("--test-slow-transport takes TRANSPORT[:COPIES], e.g. one-copy:4")
+        }
+        let copies = parts.count == 2 ? Int(parts[1]) : 1
+        guard let copies, (1...1000).contains(copies) else {
+            throw ValidationError("--test-slow-transport: COPIES must be a whole number from 1 to 1000")
+        }
+        return (transport, copies)
+    }
 
     /// The sweep the options describe: --quick's plan or the default one, with each given option applied.
     func makePlan() throws -> SweepPlan {
@@ -84,6 +102,8 @@ struct RunCommand: ParsableCommand {
     func validate() throws {
         if let label, label.contains("/") { throw ValidationError("--label cannot contain '/'") }
         if let connect { _ = try parseHostPort(connect, option: "--connect") }
+        _ = try slowTransport()
+        if testSlowTransport != nil && connect != nil { throw ValidationError("--test-slow-transport runs locally only") }
     }
 
     func run() throws {
@@ -99,6 +119,7 @@ struct RunCommand: ParsableCommand {
         let path = output ?? defaultProfilePath(label: label)
 
         var runner = SweepRunner(plan: plan, events: counted)
+        runner.slowTransport = try slowTransport()
         if let connect {
             let client = try RemoteClient(server: try parseHostPort(connect, option: "--connect"))
             note("server \(client.info.server): \(client.info.serverEnvironment.hostname), "

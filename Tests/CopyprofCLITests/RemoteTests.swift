@@ -220,9 +220,11 @@ import CopyprofReport
         for cell in profile.cells {
             #expect(cell.error == nil, "\(cell.key): \(cell.error ?? "")")
             #expect(cell.trials.count == 4, "two rounds of a timing and a counted trial")
+            // A 0.05 s trial can verify nothing when its receiver gets no CPU for that long on a loaded machine:
+            // every cell moves bytes in some trial, not necessarily in each.
+            #expect(cell.trials.contains { $0.bytes > 0 }, "\(cell.key)")
             for trial in cell.trials {
                 #expect(trial.integrityErrors == 0, "\(cell.key)")
-                #expect(trial.bytes > 0)
                 let hosts = Set(trial.workers.compactMap(\.host))
                 #expect(hosts.count == hostCount, "workers marked by host: \(hosts)")
                 let senders = trial.workers.filter { $0.role == .sender }
@@ -236,8 +238,9 @@ import CopyprofReport
                     }
                     #expect(worker.host != nil)
                 }
-                #expect(receivers.allSatisfy { ($0.received?.messages ?? 0) > 0 })
+                #expect(receivers.allSatisfy { $0.received != nil })
             }
+            #expect(cell.trials.contains { $0.workers.filter { $0.role == .receiver }.allSatisfy { ($0.received?.messages ?? 0) > 0 } })
         }
     }
 }

@@ -33,9 +33,12 @@ import CopyprofReport
             #expect(cell.trials.map(\.kind).filter { $0 == .timing }.count == 2, "\(cell.key)")
             #expect(cell.trials.map(\.kind).filter { $0 == .counted }.count == 2, "\(cell.key)")
             #expect(cell.trials.compactMap(\.round).sorted() == [1, 1, 2, 2])
+            // A 0.05 s trial can verify nothing when its receiver gets no CPU for that long (seen here at a load
+            // average of 10 on 2 vCPUs): every cell moves bytes in some trial, not necessarily in each.
+            #expect(cell.trials.contains { $0.bytes > 0 }, "\(cell.key)")
             for trial in cell.trials {
                 #expect(trial.integrityErrors == 0, "\(cell.key)")
-                #expect(trial.bytes > 0 && trial.elapsedNs > 0)
+                #expect(trial.elapsedNs > 0)
                 #expect(trial.workers.count == 2 * cell.key.threads)
                 for worker in trial.workers {
                     if trial.kind == .counted {
@@ -77,7 +80,7 @@ import CopyprofReport
             #expect(row["integrity_errors"] == "0")
             #expect(row["kind"] == "timing" || row["kind"] == "counted")
             #expect(Double(row["task_clock_ns"] ?? "") != nil || row["kind"] == "timing", "task-clock is counted on every host")
-            #expect(Double(row["cpu_ns_per_byte"] ?? "") != nil)
+            #expect(Double(row["cpu_ns_per_byte"] ?? "") != nil || row["bytes"] == "0", "n/a only without bytes")
             if row["mode"] == "pingpong" { #expect(Double(row["rtt_p50_us"] ?? "") != nil) } else { #expect(row["rtt_p50_us"] == "") }
             if !profile.environment.hasHardwarePMU { #expect(row["cycles"] == "" && row["cycles_per_byte"] == "") }
         }
@@ -187,6 +190,10 @@ import CopyprofReport
         #expect(plan.transports == [.oneCopy, .zeroCopy] && plan.sizes == [64, 65536] && plan.threads == [1, 8])
         #expect(plan.modes == [.pingpong] && plan.trials == 7 && plan.warmup == 2 && plan.duration == 0.5)
         #expect(plan.events == ["task-clock", "cycles"] && plan.verification == .full && plan.label == "x")
+        let slow = try #require(try Copyprof.parseAsRoot(["run", "--test-slow-transport", "one-copy:4"]) as? RunCommand)
+        #expect(try slow.slowTransport()?.transport == .oneCopy && slow.slowTransport()?.copies == 4)
+        #expect(throws: (any Error).self) { try Copyprof.parseAsRoot(["run", "--test-slow-transport", "four-copy"]) }
+        #expect(!Copyprof.helpMessage(for: RunCommand.self).contains("test-slow"), "hidden from --help")
         let quick = try #require(try Copyprof.parseAsRoot(["run", "--quick"]) as? RunCommand).makePlan()
         #expect(quick == SweepPlan.quick())
         #expect(SweepPlan().cells.count == 128)

@@ -1,0 +1,40 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A sender that does what `Base` does plus `copies` extra copies of a message-sized buffer per message: a transport
+/// deliberately made slower, for testing that a comparison finds a real change (`copyprof run
+/// --test-slow-transport`). Chosen when a run is set up (``FaultInjection/extraCopies``), so the senders' own loops
+/// are untouched: a run without it never sees this type.
+final class ExtraCopySender<Base: MessageSender>: MessageSender {
+    private let base: Base
+    private let copies: Int
+    private let count: Int
+    private let source: UnsafeMutableRawPointer
+    private let destination: UnsafeMutableRawPointer
+
+    init(_ base: Base, copies: Int, layout: MessageLayout) {
+        self.base = base
+        self.copies = copies
+        count = layout.messageSize
+        source = .allocate(byteCount: count, alignment: 64)
+        destination = .allocate(byteCount: count, alignment: 64)
+        MessageLayout.fillPattern(source, count: count, messageOffset: 0)
+        memset(destination, 0, count)
+    }
+
+    deinit {
+        source.deallocate()
+        destination.deallocate()
+    }
+
+    @inline(__always)
+    func send(sequence: UInt64) throws(TransportError) {
+        for _ in 0..<copies { memcpy(destination, source, count) }
+        try base.send(sequence: sequence)
+    }
+
+    func finish() throws(TransportError) { try base.finish() }
+
+    var stats: SenderStats { base.stats }
+}
