@@ -72,14 +72,15 @@ extension Comparison {
             let how = speed >= 1 ? "\(formatDecimal((speed - 1) * 100, digits: 0))% faster" : "\(formatDecimal((1 - speed) * 100, digits: 0))% slower"
             text = "**The machine itself was \(how) in the candidate**: \(control)."
         } else {
-            text = "The control's wall time did not move significantly (\(control)), "
+            text = "**The machine's CPU time moved**: \(control), not significantly; its CPU time moved by \(shiftText(drift.cpu))."
         }
-        if drift.cpu.significant {
-            text += (w.significant ? " Its CPU time moved " : "but its CPU time did ") + "by \(shiftText(drift.cpu))."
+        if drift.cpu.significant && w.significant {
+            text += " Its CPU time moved by \(shiftText(drift.cpu))."
         }
-        let clocks = [w.significant ? "throughput and RTT" : nil, drift.cpu.significant ? "CPU ns/B" : nil].compactMap { $0 }
+        let clocks = (w.significant ? ["throughput", "RTT"] : []) + (drift.cpu.significant ? ["CPU ns/B"] : [])
         let counted = corrected.filter { $0.verdict == .regression || $0.verdict == .improvement }.count
-        text += " Changes of \(clocks.joined(separator: " and ")) are also shown relative to the control and count only where they "
+        let named = clocks.count > 1 ? clocks.dropLast().joined(separator: ", ") + " and " + clocks.last! : clocks[0]
+        text += " Changes of \(named) are also shown relative to the control and count only where they "
             + "count both ways: \(explainedByDrift.count) change\(explainedByDrift.count == 1 ? " is" : "s are") within the machine's drift, "
             + "\(counted) exceed\(counted == 1 ? "s" : "") it."
         return text + "\n\n"

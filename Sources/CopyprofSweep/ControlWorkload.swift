@@ -52,8 +52,8 @@ public struct ControlWorkload: Sendable {
         let cpuStart = threadCPUClockNs()
         let copyStart = monotonicClockNs()
         for repetition in 0..<copyRepetitions {
-            // Alternate the direction, so that no copy can be skipped as a repeat of the previous one.
-            if repetition & 1 == 0 { memcpy(destination, source, count) } else { memcpy(source, destination, count) }
+            // Alternate the direction, so that each copy reads what the one before wrote.
+            if repetition & 1 == 0 { controlCopy(destination, source, count) } else { controlCopy(source, destination, count) }
         }
         let copyEnd = monotonicClockNs()
         var sink: pid_t = 0
@@ -64,6 +64,12 @@ public struct ControlWorkload: Sendable {
         return ControlSample(
             round: round, copyNs: copyEnd &- copyStart, syscallNs: syscallEnd &- copyEnd, cpuNs: cpuEnd &- cpuStart)
     }
+}
+
+/// One `memcpy` the optimizer cannot see into from the loop, so that no copy is folded into another.
+@inline(never)
+func controlCopy(_ destination: UnsafeMutableRawPointer, _ source: UnsafeRawPointer, _ count: Int) {
+    memcpy(destination, source, count)
 }
 
 /// The calling thread's CPU time, ns (`CLOCK_THREAD_CPUTIME_ID`).

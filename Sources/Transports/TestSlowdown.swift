@@ -30,11 +30,18 @@ final class ExtraCopySender<Base: MessageSender>: MessageSender {
 
     @inline(__always)
     func send(sequence: UInt64) throws(TransportError) {
-        for _ in 0..<copies { memcpy(destination, source, count) }
+        for _ in 0..<copies { opaqueCopy(destination, source, count) }
         try base.send(sequence: sequence)
     }
 
     func finish() throws(TransportError) { try base.finish() }
 
     var stats: SenderStats { base.stats }
+}
+
+/// One `memcpy` the optimizer cannot see into from the caller, so that repeated copies to the same buffer are not
+/// folded into one (dead-store elimination would keep only the last).
+@inline(never)
+func opaqueCopy(_ destination: UnsafeMutableRawPointer, _ source: UnsafeRawPointer, _ count: Int) {
+    memcpy(destination, source, count)
 }
