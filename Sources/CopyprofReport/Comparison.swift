@@ -32,6 +32,9 @@ public struct Comparison: Sendable {
         public var candidate: Summary
         /// Percent change of the medians, candidate against baseline.
         public var change: Double
+        /// The change's 95% interval in percent (Bauer's, of the ratio); nil where a value is 0.
+        public var changeLow: Double?
+        public var changeHigh: Double?
         public var p: Double?
         /// The change relative to the control, in percent, with its p: the candidate's values corrected by the
         /// machine's drift. Nil where the machine did not move significantly or the metric is a count.
@@ -54,6 +57,9 @@ public struct Comparison: Sendable {
         public var candidate: Summary
         /// Percent change of the median ratio.
         public var change: Double
+        /// The change's 95% interval in percent.
+        public var changeLow: Double?
+        public var changeHigh: Double?
         public var p: Double?
         public var verdict: Verdict
     }
@@ -141,10 +147,12 @@ public struct Comparison: Sendable {
                 guard let sb = metric.summary(of: b), let sc = metric.summary(of: c), metric.higherIsBetter != nil else { continue }
                 let change = Self.percentChange(sb.median, sc.median)
                 let p = Statistics.mannWhitneyU(sc.values, sb.values)?.p
-                let uncorrected = Self.verdict(metric, sb.values.count, sc.values.count, change: change, p: p, alpha: alpha, threshold: threshold)
+                let interval = Self.changeInterval(sb.values, sc.values, alpha: alpha)
+                let uncorrected = Self.verdict(
+                    metric, sb.values, sc.values, change: change, p: p, interval: interval, alpha: alpha, threshold: threshold)
                 var row = Row(
-                    cell: key, metric: metric, unit: metric.unit, baseline: sb, candidate: sc, change: change, p: p,
-                    verdict: uncorrected, uncorrectedVerdict: uncorrected)
+                    cell: key, metric: metric, unit: metric.unit, baseline: sb, candidate: sc, change: change,
+                    changeLow: interval?.low, changeHigh: interval?.high, p: p, verdict: uncorrected, uncorrectedVerdict: uncorrected)
                 if let factor = drift?.correction(for: metric) {
                     let correctedValues = sc.values.map { $0 * factor }
                     let cp = Statistics.mannWhitneyU(correctedValues, sb.values)?.p
@@ -153,7 +161,9 @@ public struct Comparison: Sendable {
                     row.correctedP = cp
                     // A change counts when it does both as measured and relative to the control: the drift explains
                     // the rest, and a correction alone (the control moved, the metric did not) proves nothing.
-                    let correctedVerdict = Self.verdict(metric, sb.values.count, sc.values.count, change: cchange, p: cp, alpha: alpha, threshold: threshold)
+                    let correctedVerdict = Self.verdict(
+                        metric, sb.values, correctedValues, change: cchange, p: cp,
+                        interval: Self.changeInterval(sb.values, correctedValues, alpha: alpha), alpha: alpha, threshold: threshold)
                     row.verdict = correctedVerdict == uncorrected ? correctedVerdict : .unchanged
                 }
                 rows.append(row)
@@ -171,9 +181,12 @@ public struct Comparison: Sendable {
                 let sb = rb.summary, sc = rc.summary
                 let change = Self.percentChange(sb.median, sc.median)
                 let p = Statistics.mannWhitneyU(sc.values, sb.values)?.p
+                let interval = Self.changeInterval(sb.values, sc.values, alpha: alpha)
                 relativeRows.append(RelativeRow(
-                    cell: key, metric: metric, baseline: sb, candidate: sc, change: change, p: p,
-                    verdict: Self.verdict(metric, sb.values.count, sc.values.count, change: change, p: p, alpha: alpha, threshold: threshold)))
+                    cell: key, metric: metric, baseline: sb, candidate: sc, change: change, changeLow: interval?.low,
+                    changeHigh: interval?.high, p: p,
+                    verdict: Self.verdict(
+                        metric, sb.values, sc.values, change: change, p: p, interval: interval, alpha: alpha, threshold: threshold)))
             }
         }
         self.relativeRows = relativeRows
@@ -191,14 +204,27 @@ public struct Comparison: Sendable {
         baseline == 0 ? 0 : (candidate - baseline) / abs(baseline) * 100
     }
 
-    /// A change counts when both samples have at least 4 values, p < α and the change reaches the threshold.
+    /// The interval of a change in percent, candidate against baseline: Bauer's order-statistics interval of the ratio
+    /// (``Statistics/ratioInterval(_:_:confidence:)``), the one that goes with the Mann-Whitney test; nil when a value
+    /// is not positive or the samples are too small.
+    static func changeInterval(_ baseline: [Double], _ candidate: [Double], alpha: Double) -> (low: Double, high: Double)? {
+        Statistics.ratioInterval(candidate, baseline, confidence: 1 - alpha).map { (($0.low - 1) * 100, ($0.high - 1) * 100) }
+    }
+
+    /// A change counts when both samples have at least 4 values, the Mann-Whitney test gives p < α, the medians differ
+    /// by the threshold, and the change's 1 − α interval lies wholly beyond the threshold: the data say with 95%
+    /// confidence that the change is at least the threshold, not only that there is one. (Where the interval cannot
+    /// be had, a value of 0, the first three suffice.) On a drifting machine this keeps a noisy cell whose median
+    /// moved past the threshold by chance from counting.
     static func verdict(
-        _ metric: Metric, _ nb: Int, _ nc: Int, change: Double, p: Double?, alpha: Double, threshold: Double
+        _ metric: Metric, _ baseline: [Double], _ candidate: [Double], change: Double, p: Double?,
+        interval: (low: Double, high: Double)?, alpha: Double, threshold: Double
     ) -> Verdict {
         guard let higher = metric.higherIsBetter else { return .unchanged }
-        if nb < 4 || nc < 4 { return .untestable }
-        if let p, p < alpha, abs(change) >= threshold { return (change > 0) == higher ? .improvement : .regression }
-        return .unchanged
+        if baseline.count < 4 || candidate.count < 4 { return .untestable }
+        guard let p, p < alpha, abs(change) >= threshold else { return .unchanged }
+        if let interval, !(interval.low >= threshold || interval.high <= -threshold) { return .unchanged }
+        return (change > 0) == higher ? .improvement : .regression
     }
 
     /// The control's move between two profiles; nil when either has none.

@@ -6,8 +6,9 @@ extension Comparison {
     /// The Markdown text.
     public var markdown: String {
         var md = "# copyprof compare\n\nbaseline `\(baselinePath)` → candidate `\(candidatePath)`. A change counts when the two-sided "
-            + "Mann-Whitney U test gives p < \(formatDecimal(alpha, digits: 3)) and the medians differ by at least \(formatDecimal(threshold, digits: 1))%; "
-            + "`~` marks a difference that is not significant.\n\n"
+            + "Mann-Whitney U test gives p < \(formatDecimal(alpha, digits: 3)), the medians differ by at least \(formatDecimal(threshold, digits: 1))% "
+            + "and the change's \(formatDecimal((1 - alpha) * 100, digits: 1))% interval (in brackets) lies wholly beyond \(formatDecimal(threshold, digits: 1))%; "
+            + "`~` marks a difference that does not count.\n\n"
         md += driftParagraph()
         if !environmentDifferences.isEmpty {
             md += "> ⚠ **The environments differ**; changes may come from the machine, not the code: "
@@ -99,7 +100,7 @@ extension Comparison {
         for row in rows {
             let changed = row.verdict == .regression || row.verdict == .improvement
             let change = changed || (row.uncorrectedVerdict == .regression || row.uncorrectedVerdict == .improvement)
-                ? "\(signed(row.change))%" : "~"
+                ? changeText(row.change, row.changeLow, row.changeHigh) : "~"
             md += "| \(row.cell) | \(row.metric.title) (\(row.unit)) | \(cell(row.baseline, row.metric)) | \(cell(row.candidate, row.metric)) "
                 + "| \(change) |"
             if correction {
@@ -118,12 +119,20 @@ extension Comparison {
         var md = "| cell | ratio | metric | baseline | candidate | change | p | n |\n|---|---|---|---:|---:|---:|---:|---:|\n"
         for row in rows {
             let c = row.cell
-            let change = row.verdict == .regression || row.verdict == .improvement ? "\(signed(row.change))%" : "~"
+            let change = row.verdict == .regression || row.verdict == .improvement
+                ? changeText(row.change, row.changeLow, row.changeHigh) : "~"
             md += "| \(c.mode.rawValue) \(c.messageSize) B × \(c.threads) | \(c.transport.rawValue) vs two-copy | \(row.metric.title) "
                 + "| \(ratio(row.baseline)) | \(ratio(row.candidate)) | \(change) | \(pValue(row.p)) "
                 + "| \(row.baseline.values.count)+\(row.candidate.values.count) |\n"
         }
         return md + "\n"
+    }
+
+    /// `-10.2% [-14.1, -7.3]`: the change and its 95% interval.
+    func changeText(_ change: Double, _ low: Double?, _ high: Double?) -> String {
+        var text = "\(signed(change))%"
+        if let low, let high { text += " [\(signed(low)), \(signed(high))]" }
+        return text
     }
 
     func ratio(_ s: Summary) -> String {

@@ -117,6 +117,22 @@ import TestSupport
         #expect(report.contains("| 4096 | 1 | 1.00× [1.00, 1.00] | 0.90× [0.90, 0.90] |"))
     }
 
+    /// p = 0.005 and a median 7.5% lower, but the interval of the change reaches -4%: not shown to be 5% or more.
+    @Test func aChangeCountsOnlyWhenItsIntervalLiesBeyondTheThreshold() throws {
+        let base = SampleProfiles.make(throughput: [10, 10.1, 9.9, 10, 10.2, 9.8])
+        let noisy = SampleProfiles.make(throughput: [9.3, 9.6, 9.0, 8.0, 9.55, 9.2])
+        let c = Comparison(baseline: base, candidate: noisy, baselinePath: "a", candidatePath: "b")
+        let row = try #require(c.rows.first { $0.metric == .throughput })
+        let p = try #require(row.p), low = try #require(row.changeLow), high = try #require(row.changeHigh)
+        #expect(p < 0.05 && row.change < -5)
+        // Bauer's interval, as computed by brute force in Python: [0.816, 0.960] of the ratio.
+        #expect(abs(low + 18.367) < 0.01 && abs(high + 4) < 1e-6)
+        #expect(row.verdict == .unchanged && c.exitCode == 0)
+        // The same medians with less noise count.
+        let clear = SampleProfiles.make(throughput: [9.3, 9.25, 9.2, 9.15, 9.3, 9.2])
+        #expect(Comparison(baseline: base, candidate: clear, baselinePath: "a", candidatePath: "b").exitCode == 2)
+    }
+
     // MARK: - Compare on a drifting machine
 
     /// The same software on a machine 15% faster in the candidate: every transport 15% faster, the control 15%
@@ -164,7 +180,7 @@ import TestSupport
         #expect(c.exitCode == 2)
         let md = c.markdown
         #expect(md.contains("**The machine did not move significantly**"))
-        #expect(md.contains("| stream 4096 B × 1 | one-copy vs two-copy | throughput | 0.80× [0.80, 0.80] | 0.72× [0.72, 0.72] | -10% |"))
+        #expect(md.contains("| stream 4096 B × 1 | one-copy vs two-copy | throughput | 0.80× [0.80, 0.80] | 0.72× [0.72, 0.72] | -10% [-10, -10] |"))
         #expect(md.contains("| stream 4096 B × 1 | marshal vs two-copy | throughput | 0.90× [0.90, 0.90] | 0.90× [0.90, 0.90] | ~ |"))
         #expect(!md.contains("| vs control |"))
     }
