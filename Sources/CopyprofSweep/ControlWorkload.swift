@@ -6,21 +6,25 @@ import Glibc
 #endif
 
 /// The control of a sweep: a fixed piece of work that does not depend on the transports, run on the sweep's own
-/// thread at the start of every recorded round while no trial runs: about 2.5 ms on this project's machine.
+/// thread at the start of every recorded round while no trial runs: about 17 ms on this project's machine, half a
+/// trial.
 ///
 /// It copies a buffer with `memcpy` (memory bandwidth, as the copies under test need) and then calls `getppid()`
 /// in a loop (the cost of entering and leaving the kernel, as every `send` and `recv` pays). Both are timed by the wall
 /// clock, so that a thread that waits for a CPU (a busy neighbour, a hypervisor that steals the vCPU) takes longer,
-/// as the transports' threads do; the thread CPU clock beside it tells waiting from slower running. A few
-/// milliseconds per round, against the seconds of a round.
+/// as the transports' threads do; the thread CPU clock beside it tells waiting from slower running.
+///
+/// It must run for several of the scheduler's time slices to see a CPU shared with busy neighbours: a first version of
+/// 2.5 ms ran within one slice after its pause and did not move when two busy loops at nice −5 took three quarters
+/// of the CPUs from the transports (their throughput fell by 60–80%).
 public struct ControlWorkload: Sendable {
     /// Bytes of the buffer copied: 256 KiB, inside any current CPU's L2 cache, so the copy measures the CPU and its
     /// caches rather than the memory of a shared host.
     public var copyBufferBytes = 256 << 10
-    /// Copies of the buffer per run: 128 MiB in all, about 1 ms here (some 120 GB/s from L2).
-    public var copyRepetitions = 512
-    /// `getppid()` calls per run: about 1.3 ms here, where one costs some 130 ns (a VM's system calls are slow).
-    public var syscalls = 10_000
+    /// Copies of the buffer per run: 1 GiB in all, about 9 ms here (some 120 GB/s from L2).
+    public var copyRepetitions = 4096
+    /// `getppid()` calls per run: about 8 ms here, where one costs some 130 ns (a VM's system calls are slow).
+    public var syscalls = 64_000
 
     public init() {}
 
@@ -30,8 +34,7 @@ public struct ControlWorkload: Sendable {
     }
 
     /// Milliseconds the thread sleeps before the workload, so that the kernel's deferred work of the trial before it
-    /// (closing its sockets and threads) is done: without the pause, one control in three here waited 4–20 ms for a
-    /// CPU in its first phase, its CPU time unchanged.
+    /// (closing its sockets, ending its threads) is not counted as the machine's.
     public var settleMs = 10
 
     /// Runs the workload once on the calling thread and returns its times.

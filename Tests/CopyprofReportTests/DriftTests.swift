@@ -191,7 +191,7 @@ import TestSupport
         let base = profile(two: 10, marshal: 9, one: 8, controlMs: 2.5)
         let cand = profile(two: 6, marshal: 5.4, one: 4.8, controlMs: 5, shapes: 2)
         let c = Comparison(baseline: base, candidate: cand, baselinePath: "a", candidatePath: "b")
-        #expect(c.markdown.contains("**The machine itself was 50% slower in the candidate**"))
+        #expect(c.markdown.contains("**The machine itself was 2× slower in the candidate**"))
         #expect(c.regressions.isEmpty && c.relativeRegressions.isEmpty)
         #expect(c.exitCode == 0)
     }
