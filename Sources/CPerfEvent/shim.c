@@ -1,4 +1,5 @@
 #include "CPerfEvent.h"
+#include <sched.h>
 #include <sys/ioctl.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -19,3 +20,119 @@ int CPerfEvent_getrusage_thread(struct rusage *usage) { return getrusage(RUSAGE_
 pid_t CPerfEvent_gettid(void) { return (pid_t)syscall(SYS_gettid); }
 
 unsigned int CPerfEvent_attr_size(void) { return (unsigned int)sizeof(struct perf_event_attr); }
+
+int CPerfEvent_current_cpu(void) { return sched_getcpu(); }
+
+int CPerfEvent_allowed_cpus(unsigned long long *mask, int words) {
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    if (sched_getaffinity(0, sizeof(set), &set) != 0) return -1;
+    for (int w = 0; w < words; w++) mask[w] = 0;
+    for (int cpu = 0; cpu < CPU_SETSIZE && cpu < 64 * words; cpu++) {
+        if (CPU_ISSET(cpu, &set)) mask[cpu / 64] |= 1ULL << (cpu % 64);
+    }
+    return 0;
+}
+
+int CPerfEvent_set_allowed_cpus(const unsigned long long *mask, int words) {
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    for (int cpu = 0; cpu < CPU_SETSIZE && cpu < 64 * words; cpu++) {
+        if (mask[cpu / 64] & (1ULL << (cpu % 64))) CPU_SET(cpu, &set);
+    }
+    return sched_setaffinity(0, sizeof(set), &set);
+}
+
+#if defined(__x86_64__) || defined(__aarch64__)
+int CPerfEvent_exact_loops(void) { return 1; }
+#else
+int CPerfEvent_exact_loops(void) { return 0; }
+#endif
+
+unsigned long long CPerfEvent_instruction_loop(unsigned long long iterations) {
+    if (iterations == 0) return 0;
+    unsigned long long left = iterations;
+#if defined(__x86_64__)
+    __asm__ volatile("1:\n\t"
+                     "dec %0\n\t"
+                     "jnz 1b\n\t"
+                     : "+r"(left)
+                     :
+                     : "cc");
+#elif defined(__aarch64__)
+    __asm__ volatile("1:\n\t"
+                     "subs %0, %0, #1\n\t"
+                     "b.ne 1b\n\t"
+                     : "+r"(left)
+                     :
+                     : "cc");
+#else
+    while (left != 0) {
+        __asm__ volatile("" : "+r"(left));
+        left--;
+    }
+#endif
+    return iterations;
+}
+
+unsigned long long CPerfEvent_branch_loop(const unsigned char *bytes, unsigned long long count) {
+    unsigned long long taken = 0;
+    if (count == 0) return 0;
+#if defined(__x86_64__)
+    __asm__ volatile("1:\n\t"
+                     "testb $1, (%[p])\n\t"
+                     "jz 2f\n\t"
+                     "inc %[t]\n\t"
+                     "2:\n\t"
+                     "inc %[p]\n\t"
+                     "dec %[n]\n\t"
+                     "jnz 1b\n\t"
+                     : [p] "+r"(bytes), [n] "+r"(count), [t] "+r"(taken)
+                     :
+                     : "cc", "memory");
+#elif defined(__aarch64__)
+    __asm__ volatile("1:\n\t"
+                     "ldrb w9, [%[p]], #1\n\t"
+                     "tbz w9, #0, 2f\n\t"
+                     "add %[t], %[t], #1\n\t"
+                     "2:\n\t"
+                     "subs %[n], %[n], #1\n\t"
+                     "b.ne 1b\n\t"
+                     : [p] "+r"(bytes), [n] "+r"(count), [t] "+r"(taken)
+                     :
+                     : "x9", "cc", "memory");
+#else
+    for (unsigned long long i = 0; i < count; i++) {
+        if (bytes[i] & 1) taken++;
+        __asm__ volatile("" : "+r"(taken));
+    }
+#endif
+    return taken;
+}
+
+unsigned long long CPerfEvent_pointer_chase(const unsigned long long *words, unsigned long long steps) {
+    unsigned long long next = 0;
+    if (steps == 0) return 0;
+#if defined(__x86_64__)
+    __asm__ volatile("1:\n\t"
+                     "mov (%[w],%[i],8), %[i]\n\t"
+                     "dec %[n]\n\t"
+                     "jnz 1b\n\t"
+                     : [i] "+r"(next), [n] "+r"(steps)
+                     : [w] "r"(words)
+                     : "cc", "memory");
+#elif defined(__aarch64__)
+    __asm__ volatile("1:\n\t"
+                     "ldr %[i], [%[w], %[i], lsl #3]\n\t"
+                     "subs %[n], %[n], #1\n\t"
+                     "b.ne 1b\n\t"
+                     : [i] "+r"(next), [n] "+r"(steps)
+                     : [w] "r"(words)
+                     : "cc", "memory");
+#else
+    while (steps--) {
+        next = ((const volatile unsigned long long *)words)[next];
+    }
+#endif
+    return next;
+}

@@ -21,6 +21,8 @@ public enum RunLimits {
     public static let trials: ClosedRange<Int> = 1...100_000
     /// Unrecorded warm-up trials per cell.
     public static let warmup: ClosedRange<Int> = 0...1000
+    /// Field sets a zero-copy sender rotates through unless told otherwise (the transports' default).
+    public static let defaultZeroCopyPoolSize = 64
     /// Bytes of memory the buffers of one run may take (senders, receivers and zero-copy pools).
     public static let runMemory = 4 << 30
 
@@ -34,9 +36,24 @@ public enum RunLimits {
     }
 
     /// Bytes the buffers of a run take: each connection's sender and receiver buffers, and the zero-copy pool.
+    ///
+    /// A receiver holds 2 messages (its buffer and the pattern it verifies against); a copying sender at most 2
+    /// (marshal's fields and staging buffer), a zero-copy sender its pool. So `zeroCopyPoolSize` is the pool for a
+    /// zero-copy sender, 2 for another sender, 0 for receivers only (a stream server).
     public static func runMemoryBytes(messageSize: Int, connections: Int, zeroCopyPoolSize: Int) -> Int {
         let (perConnection, o1) = messageSize.multipliedReportingOverflow(by: 2 + zeroCopyPoolSize)
         let (total, o2) = perConnection.multipliedReportingOverflow(by: connections)
         return o1 || o2 ? Int.max : total
+    }
+
+    /// `bytes` as "4.1 GiB", "16 MiB", "512 KiB" or "100 B", for messages about limits.
+    public static func describe(bytes: Int) -> String {
+        let units: [(Int, String)] = [(1 << 30, "GiB"), (1 << 20, "MiB"), (1 << 10, "KiB")]
+        for (size, unit) in units where bytes >= size {
+            let value = Double(bytes) / Double(size)
+            let text = value >= 100 || value == value.rounded() ? String(Int(value.rounded())) : String((value * 10).rounded() / 10)
+            return "\(text) \(unit)"
+        }
+        return "\(bytes) B"
     }
 }

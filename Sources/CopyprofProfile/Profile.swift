@@ -258,10 +258,41 @@ extension TrialRecord {
         workers.contains { $0.counters[event]?.isScaled == true }
     }
 
-    /// CPU time over the workers, ns: task-clock where counted, else CLOCK_THREAD_CPUTIME_ID.
-    public func cpuNs(role: WorkerRole? = nil) -> Double {
-        if let taskClock = counterSum(EventName.taskClock, role: role) { return taskClock }
-        return workers.filter { role == nil || $0.role == role }.reduce(0) { $0 + Double($1.usage.cpuClockNs) }
+    /// True when any worker's value of the event covers user space only (perf's `:u`).
+    public func counterIsUserOnly(_ event: String) -> Bool {
+        workers.contains { $0.counters[event]?.isUserOnly == true }
     }
+
+    /// CPU time over the workers, ns: task-clock where counted, else CLOCK_THREAD_CPUTIME_ID.
+    public func cpuNs(role: WorkerRole? = nil) -> Double { cpuTime(role: role).ns }
+
+    /// CPU time over the workers, ns, and where it comes from: task-clock where every worker counted it, else each
+    /// thread's CLOCK_THREAD_CPUTIME_ID.
+    public func cpuTime(role: WorkerRole? = nil) -> (ns: Double, source: ValueSource) {
+        if let taskClock = counterSum(EventName.taskClock, role: role) { return (taskClock, .perfEvent) }
+        let ns = workers.filter { role == nil || $0.role == role }.reduce(0) { $0 + Double($1.usage.cpuClockNs) }
+        return (ns, .threadCPUClock)
+    }
+
+    /// Context switches over the workers and where they come from: perf's `context-switches` where every worker
+    /// counted it for user and kernel space, else getrusage's voluntary + involuntary switches — never a user-only
+    /// count, which is always 0 because switches happen in the kernel.
+    public func contextSwitches(role: WorkerRole? = nil) -> (count: Double, source: ValueSource) {
+        if let perf = counterSum(EventName.contextSwitches, role: role), !counterIsUserOnly(EventName.contextSwitches) {
+            return (perf, .perfEvent)
+        }
+        let count = workers.filter { role == nil || $0.role == role }.reduce(0.0) { $0 + Double($1.usage.contextSwitches) }
+        return (count, .getrusage)
+    }
+}
+
+/// Where a value in a profile comes from.
+public enum ValueSource: String, Codable, Sendable, Hashable {
+    /// A perf_event_open counter of each worker thread.
+    case perfEvent = "perf_event"
+    /// getrusage(RUSAGE_THREAD) of each worker thread.
+    case getrusage
+    /// Each worker thread's CLOCK_THREAD_CPUTIME_ID.
+    case threadCPUClock = "thread CPU clock"
 }
 

@@ -11,23 +11,23 @@ extension Profile {
         return try encoder.encode(self)
     }
 
-    /// Writes the profile atomically: a temporary file beside `path`, fsync, then rename. A profile read from an older
-    /// schema is written in the current one.
-    public func write(to path: String) throws(CopyprofError) {
+    /// Writes the profile with ``OutputFile/write(_:to:replacing:)``: a regular file atomically (temporary file,
+    /// fsync, rename), a device or FIFO in place, `-` to standard output. A profile read from an older schema is
+    /// written in the current one.
+    public func write(to path: String, replacing: Bool = true) throws(CopyprofError) {
         var current = self
         current.schemaVersion = Self.currentSchemaVersion
         let data: Data
         do { data = try current.jsonData() } catch { throw .io(path: path, problem: "cannot encode the profile: \(error)") }
-        try AtomicFile.write(data, to: path)
+        try OutputFile.write(data, to: path, replacing: replacing)
     }
 
     /// Reads a profile; every problem becomes one line naming the file.
+    ///
+    /// After decoding, the profile is checked for values no run of copyprof can produce (``validate()``), so that
+    /// what reads it can trust its counts.
     public static func read(from path: String) throws(CopyprofError) -> Profile {
-        let data: Data
-        do { data = try Data(contentsOf: URL(fileURLWithPath: path)) } catch {
-            throw .unreadableProfile(path: path, problem: "cannot read: \(Self.reason(error))")
-        }
-        return try decode(data, path: path)
+        try decode(ProfileFile.contents(of: path), path: path)
     }
 
     /// Decodes profile JSON; `path` names it in errors.
@@ -53,9 +53,8 @@ extension Profile {
 
     private static func decode(_ raw: UnsafeRawBufferPointer, path: String) throws(CopyprofError) -> Profile {
         func fail(_ problem: String) -> CopyprofError { .unreadableProfile(path: path, problem: problem) }
-        guard let layout = JSONLayout(raw) else {
-            throw fail(raw.isEmpty ? "not a copyprof profile: the file is empty" : "not a copyprof profile: the file is truncated or is not JSON")
-        }
+        if raw.isEmpty { throw fail("empty file: not a copyprof profile") }
+        guard let layout = JSONLayout(raw) else { throw fail("not a copyprof profile: the file is truncated or is not JSON") }
         func value(_ key: String) -> Range<Int>? { layout.members.last { $0.key == key }?.value }
         func text(_ range: Range<Int>) -> String { String(decoding: UnsafeRawBufferPointer(rebasing: raw[range]), as: UTF8.self) }
         guard let tool = value("tool"), text(tool) == "\"copyprof\"", let versionRange = value("schemaVersion"),
@@ -80,11 +79,14 @@ extension Profile {
         }
         var profile: Profile
         do { profile = try makeDecoder().decode(Profile.self, from: rest) } catch let error as DecodingError {
-            throw fail(describe(error))
+            throw fail(locatedNumber(error, in: rest, decoding: Profile.self, prefix: "") ?? describe(error))
         } catch {
-            throw fail("\(error)")
+            throw fail(abbreviated("\(error)"))
         }
-        guard let cellsRange else { return profile }
+        guard let cellsRange else {
+            if let problem = profile.validate() { throw fail(problem) }
+            return profile
+        }
         guard let elements = JSONLayout.arrayElements(raw, in: cellsRange) else {
             throw fail("wrong type at cells: expected an array of cells")
         }
@@ -98,9 +100,11 @@ extension Profile {
                 do {
                     cells.store(.success(try decoder.decode(CellRecord.self, from: bytes)), at: index)
                 } catch let error as DecodingError {
-                    cells.store(.failure(describe(error, prefix: "cells[\(index)]")), at: index)
+                    let prefix = "cells[\(index)]"
+                    let located = locatedNumber(error, in: bytes, decoding: CellRecord.self, prefix: prefix)
+                    cells.store(.failure(located.map { DecodingProblem(text: $0) } ?? describe(error, prefix: prefix)), at: index)
                 } catch {
-                    cells.store(.failure(DecodingProblem(text: "bad value at cells[\(index)]: \(error)")), at: index)
+                    cells.store(.failure(DecodingProblem(text: abbreviated("bad value at cells[\(index)]: \(error)"))), at: index)
                 }
             }
         }
@@ -112,7 +116,17 @@ extension Profile {
             case nil: throw fail("a cell was not decoded")
             }
         }
+        if let problem = profile.validate() { throw fail(problem) }
         return profile
+    }
+
+    /// "bad number at PATH: TEXT does not fit TYPE" when the decoder failed on a number that does not fit its field
+    /// (it says only "not valid JSON", with no path); nil for other errors and for parts over 32 MiB.
+    static func locatedNumber<T: Decodable>(_ error: DecodingError, in data: Data, decoding type: T.Type, prefix: String) -> String? {
+        guard case .dataCorrupted(let context) = error, context.codingPath.isEmpty else { return nil }
+        // Finding the number takes about 10 decodes of the part: done up to 32 MiB (a few seconds).
+        if data.count > NumberLocator.maximumSize { return "a number does not fit its field (not JSON for this profile's types)" }
+        return NumberLocator.locate(in: data, decoding: type, with: makeDecoder(), prefix: prefix)
     }
 
     static func describe(_ error: DecodingError, prefix: String = "") -> DecodingProblem {
@@ -122,23 +136,26 @@ extension Profile {
     static func describe(_ error: DecodingError) -> String { describeText(error, prefix: "") }
 
     static func describeText(_ error: DecodingError, prefix: String) -> String {
-        func at(_ path: [CodingKey]) -> String {
-            let inner = path.map { $0.intValue.map { "[\($0)]" } ?? ".\($0.stringValue)" }.joined()
-            let full = (prefix + inner).trimmingCharacters(in: CharacterSet(charactersIn: "."))
-            return full.isEmpty ? "the top level" : full
-        }
+        func jsonPath(_ path: [CodingKey]) -> String { Profile.jsonPath(path, prefix: prefix) }
         switch error {
         case .typeMismatch(let type, let context):
-            return "wrong type at \(at(context.codingPath)): expected \(type)"
+            return "wrong type at \(jsonPath(context.codingPath)): expected \(type)"
         case .valueNotFound(let type, let context):
-            return "missing value at \(at(context.codingPath)): expected \(type)"
+            return "missing value at \(jsonPath(context.codingPath)): expected \(type)"
         case .keyNotFound(let key, let context):
-            return "missing key '\(key.stringValue)' at \(at(context.codingPath))"
+            return "missing key '\(abbreviated(key.stringValue, limit: 60))' at \(jsonPath(context.codingPath))"
         case .dataCorrupted(let context):
-            return "bad value at \(at(context.codingPath)): \(context.debugDescription)"
+            return "bad value at \(jsonPath(context.codingPath)): \(abbreviated(context.debugDescription))"
         @unknown default:
-            return "does not decode: \(error)"
+            return abbreviated("does not decode: \(error)")
         }
+    }
+
+    /// `cells[0].trials[1].bytes`, with long keys shortened; `prefix` is the path of the part decoded on its own.
+    static func jsonPath(_ path: [CodingKey], prefix: String = "") -> String {
+        let full = (prefix + path.map { $0.intValue.map { "[\($0)]" } ?? ".\(abbreviated($0.stringValue, limit: 60))" }.joined())
+            .trimmingCharacters(in: CharacterSet(charactersIn: "."))
+        return full.isEmpty ? "the top level" : full
     }
 
     static func reason(_ error: Error) -> String {
@@ -147,45 +164,168 @@ extension Profile {
             return String(cString: strerror(Int32(underlying.code)))
         }
         if ns.domain == NSCocoaErrorDomain && ns.code == NSFileReadNoSuchFileError { return "no such file" }
-        return ns.localizedDescription
+        return abbreviated(ns.localizedDescription)
     }
 }
 
-/// Writes files so that a reader sees the old content or the new, never a part.
-public enum AtomicFile {
-    /// Writes `data` to a temporary file in the same folder, flushes it to disk, and renames it over `path`.
-    public static func write(_ data: Data, to path: String) throws(CopyprofError) {
-        let directory = (path as NSString).deletingLastPathComponent
-        if !directory.isEmpty {
-            do {
-                try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-            } catch {
-                throw .io(path: directory, problem: "cannot create the folder: \(Profile.reason(error))")
+/// `text` itself when it is short; otherwise its start, an ellipsis and its length, so that a 100 MB string in a
+/// file does not become a 100 MB error message.
+public func abbreviated(_ text: String, limit: Int = 200) -> String {
+    guard text.utf8.count > limit else { return text }
+    var end = text.startIndex
+    var bytes = 0
+    for index in text.indices {
+        let next = bytes + text[index].utf8.count
+        if next > limit { break }
+        bytes = next
+        end = text.index(after: index)
+    }
+    let shown = String(text[..<end]).map { $0.isNewline ? " " : String($0) }.joined()
+    return shown + "… (\(text.utf8.count) bytes)"
+}
+
+/// Reading a profile's bytes with errors a user can act on.
+enum ProfileFile {
+    /// The largest file read: far above any profile copyprof writes, and a bound on what `/dev/zero` can take.
+    static let maximumSize = 1 << 30
+
+    static func contents(of path: String) throws(CopyprofError) -> Data {
+        if path.isEmpty { throw .unreadableProfile(path: "''", problem: "no path given") }
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        if fd < 0 {
+            let code = errno
+            switch code {
+            case ENOENT: throw .unreadableProfile(path: path, problem: "cannot read: no such file")
+            case EACCES, EPERM:
+                throw .unreadableProfile(path: path, problem: "cannot read: permission denied (check the file's mode and owner)")
+            default: throw .unreadableProfile(path: path, problem: "cannot read: \(String(cString: strerror(code)))")
             }
         }
-        let temporary = "\(path).tmp-\(getpid())"
-        let fd = open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
-        if fd < 0 { throw .io(path: path, problem: "cannot create \(temporary): \(String(cString: strerror(errno)))") }
-        var failure: String?
-        data.withUnsafeBytes { raw in
-            var offset = 0
-            while offset < raw.count {
-                let n = Glibc.write(fd, raw.baseAddress! + offset, raw.count - offset)
-                if n < 0 {
-                    if errno == EINTR { continue }
-                    failure = String(cString: strerror(errno))
-                    return
+        defer { close(fd) }
+        var status = stat()
+        if fstat(fd, &status) == 0 && status.st_mode & S_IFMT == S_IFDIR {
+            throw .unreadableProfile(path: path, problem: "is a directory, not a profile (give the path of a .json file in it)")
+        }
+        var data = Data()
+        var chunk = [UInt8](repeating: 0, count: 1 << 16)
+        while true {
+            let n = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+            if n == 0 { break }
+            if n < 0 {
+                if errno == EINTR { continue }
+                let code = errno
+                if code == EISDIR {
+                    throw .unreadableProfile(path: path, problem: "is a directory, not a profile (give the path of a .json file in it)")
                 }
-                offset += n
+                throw .unreadableProfile(path: path, problem: "cannot read: \(String(cString: strerror(code)))")
+            }
+            data.append(contentsOf: chunk[0..<n])
+            if data.count > maximumSize {
+                throw .unreadableProfile(path: path, problem: "larger than \(maximumSize >> 30) GiB: not a profile copyprof wrote")
             }
         }
-        if failure == nil && fsync(fd) != 0 { failure = String(cString: strerror(errno)) }
-        close(fd)
-        if failure == nil && rename(temporary, path) != 0 { failure = String(cString: strerror(errno)) }
-        if let failure {
-            unlink(temporary)
-            throw .io(path: path, problem: "cannot write: \(failure)")
+        return data
+    }
+}
+
+/// Finds the number that made Foundation's JSONDecoder fail with "The given data was not valid JSON" — its answer
+/// for a well-formed number that does not fit its field (-1 or 1.5 for a UInt64, 1e400 for a Double), which names
+/// neither the number nor where it is.
+enum NumberLocator {
+    /// The largest file searched for its bad number.
+    static let maximumSize = 32 << 20
+
+    /// "bad number at cells[0].trials[0].bytes: -1 does not fit UInt64", or nil when no single number is to blame.
+    static func locate<T: Decodable>(in data: Data, decoding type: T.Type, with decoder: JSONDecoder, prefix: String = "") -> String? {
+        let bytes = [UInt8](data)
+        // Whole numbers from 0 to 999999999 fit every numeric field of a profile (Int32 up, Double): the search
+        // looks at the others first, and at every number only if none of those is to blame.
+        let all = numberRanges(in: bytes)
+        let suspects = all.filter { range in
+            range.count > 9 || bytes[range].contains { $0 == UInt8(ascii: "-") || $0 == UInt8(ascii: ".") || $0 | 0x20 == UInt8(ascii: "e") }
         }
+        for numbers in [suspects, all] where !numbers.isEmpty {
+            if let found = locate(in: bytes, numbers: numbers, decoding: type, with: decoder, prefix: prefix) { return found }
+        }
+        return nil
+    }
+
+    private static func locate<T: Decodable>(
+        in bytes: [UInt8], numbers: [Range<Int>], decoding type: T.Type, with decoder: JSONDecoder, prefix: String
+    ) -> String? {
+        func rewritten(_ replace: (Int) -> [UInt8]?) -> Data {
+            var out = [UInt8]()
+            out.reserveCapacity(bytes.count)
+            var position = 0
+            for (i, range) in numbers.enumerated() {
+                guard let replacement = replace(i) else { continue }
+                out += bytes[position..<range.lowerBound]
+                out += replacement
+                position = range.upperBound
+            }
+            out += bytes[position...]
+            return Data(out)
+        }
+        /// True when the document still fails as not JSON with the first `k` numbers replaced by 0.
+        func stillFails(zeroing k: Int) -> Bool {
+            do {
+                _ = try decoder.decode(type, from: rewritten { $0 < k ? Array("0".utf8) : nil })
+                return false
+            } catch DecodingError.dataCorrupted(let context) where context.codingPath.isEmpty {
+                return true
+            } catch {
+                return false
+            }
+        }
+        guard !stillFails(zeroing: numbers.count) else { return nil }
+        // The smallest k with stillFails(k) false: the number k-1 is one that does not fit.
+        var low = 0, high = numbers.count
+        while low < high {
+            let mid = (low + high) / 2
+            if stillFails(zeroing: mid) { low = mid + 1 } else { high = mid }
+        }
+        let culprit = low - 1
+        guard culprit >= 0 else { return nil }
+        let text = String(decoding: bytes[numbers[culprit]], as: UTF8.self)
+        // The same document with every other number 0 and this one a string: the decoder names its path and type.
+        let probe = rewritten { $0 == culprit ? Array("\"?\"".utf8) : Array("0".utf8) }
+        do {
+            _ = try decoder.decode(type, from: probe)
+        } catch DecodingError.typeMismatch(let expected, let context) {
+            return "bad number at \(Profile.jsonPath(context.codingPath, prefix: prefix)): \(abbreviated(text, limit: 40)) does not fit \(expected)"
+        } catch DecodingError.dataCorrupted(let context) where !context.codingPath.isEmpty {
+            return "bad number at \(Profile.jsonPath(context.codingPath, prefix: prefix)): \(abbreviated(text, limit: 40)) does not fit"
+        } catch {}
+        return nil
+    }
+
+    /// The byte ranges of the number tokens of a JSON text (outside strings).
+    static func numberRanges(in bytes: [UInt8]) -> [Range<Int>] {
+        var ranges: [Range<Int>] = []
+        var i = 0
+        while i < bytes.count {
+            let c = bytes[i]
+            if c == UInt8(ascii: "\"") {
+                i += 1
+                while i < bytes.count && bytes[i] != UInt8(ascii: "\"") {
+                    i += bytes[i] == UInt8(ascii: "\\") ? 2 : 1
+                }
+                i += 1
+            } else if c == UInt8(ascii: "-") || (c >= UInt8(ascii: "0") && c <= UInt8(ascii: "9")) {
+                let start = i
+                i += 1
+                while i < bytes.count, case let d = bytes[i],
+                    (d >= UInt8(ascii: "0") && d <= UInt8(ascii: "9")) || d == UInt8(ascii: ".") || d == UInt8(ascii: "e")
+                        || d == UInt8(ascii: "E") || d == UInt8(ascii: "+") || d == UInt8(ascii: "-")
+                {
+                    i += 1
+                }
+                ranges.append(start..<i)
+            } else {
+                i += 1
+            }
+        }
+        return ranges
     }
 }
 

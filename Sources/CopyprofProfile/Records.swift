@@ -2,20 +2,39 @@
 /// 1 stored, so the file format does not change when a type of the counters or transports modules does; the sweep
 /// module fills them in.
 
+/// Which privilege levels a counter value covers.
+public enum CountingMode: String, Codable, Sendable, Hashable {
+    /// User and kernel space: the kernel's copies are in the count.
+    case userAndKernel = "user+kernel"
+    /// User space only (perf's `:u`): the kernel side of send and recv, where the copies are, is not.
+    case userOnly = "user-only"
+}
+
 /// A counter's delta over a worker's timed loop, with its group's enabled and running times (perf's scaling inputs).
 public struct CounterRecord: Codable, Sendable, Hashable {
-    /// The raw delta the counter advanced by.
+    /// The raw delta the counter advanced by (summed over core PMUs on a hybrid CPU).
     public var raw: UInt64
     /// Nanoseconds the counter's group was enabled in the region.
     public var timeEnabled: UInt64
-    /// Nanoseconds the group was on a PMU in the region.
+    /// Nanoseconds the group was on a PMU in the region (summed over core PMUs).
     public var timeRunning: UInt64
+    /// Set only for a user-only value (perf's `:u`); absent means user and kernel.
+    public var mode: CountingMode?
+    /// Each core PMU's part on a hybrid CPU (`cpu_core`, `cpu_atom`); absent with one core PMU.
+    public var parts: [PMUPartRecord]?
 
-    public init(raw: UInt64, timeEnabled: UInt64, timeRunning: UInt64) {
+    public init(
+        raw: UInt64, timeEnabled: UInt64, timeRunning: UInt64, mode: CountingMode? = nil, parts: [PMUPartRecord]? = nil
+    ) {
         self.raw = raw
         self.timeEnabled = timeEnabled
         self.timeRunning = timeRunning
+        self.mode = mode == .userAndKernel ? nil : mode
+        self.parts = parts
     }
+
+    /// True when the value covers user space only.
+    public var isUserOnly: Bool { mode == .userOnly }
 
     /// True when the group ran part of the time and the value is an estimate.
     public var isScaled: Bool { timeRunning > 0 && timeRunning < timeEnabled }
@@ -28,6 +47,22 @@ public struct CounterRecord: Codable, Sendable, Hashable {
         guard timeRunning > 0 else { return nil }
         if timeRunning >= timeEnabled { return Double(raw) }
         return Double(raw) * Double(timeEnabled) / Double(timeRunning)
+    }
+}
+
+/// One core PMU's part of a hardware counter's value on a hybrid CPU.
+public struct PMUPartRecord: Codable, Sendable, Hashable {
+    /// The core PMU (`cpu_core`, `cpu_atom`).
+    public var pmu: String
+    public var raw: UInt64
+    public var timeEnabled: UInt64
+    public var timeRunning: UInt64
+
+    public init(pmu: String, raw: UInt64, timeEnabled: UInt64, timeRunning: UInt64) {
+        self.pmu = pmu
+        self.raw = raw
+        self.timeEnabled = timeEnabled
+        self.timeRunning = timeRunning
     }
 }
 
@@ -175,6 +210,8 @@ public struct AvailabilityRecord: Codable, Sendable, Hashable, CustomStringConve
         case notSupported = "not-supported"
         case notPermitted = "not-permitted"
         case failed
+        /// Opened, but its group never got a hardware counter (time_running 0).
+        case notCounted = "not-counted"
     }
 
     public var state: State
@@ -201,13 +238,25 @@ public struct EventProbeRecord: Codable, Sendable, Hashable {
     public var kind: String
     public var summary: String
     public var availability: AvailabilityRecord
+    /// The privilege levels it was counted for; absent when not counted (and in profiles before copyprof 0.2).
+    public var mode: CountingMode?
+    /// The core PMUs a hardware event counted on; absent for software events and tracepoints.
+    public var pmus: [String]?
 
-    public init(name: String, kind: String, summary: String, availability: AvailabilityRecord) {
+    public init(
+        name: String, kind: String, summary: String, availability: AvailabilityRecord, mode: CountingMode? = nil,
+        pmus: [String]? = nil
+    ) {
         self.name = name
         self.kind = kind
         self.summary = summary
         self.availability = availability
+        self.mode = mode
+        self.pmus = pmus
     }
+
+    /// True when the event's values cover user space only: from its mode, or from the availability of older profiles.
+    public var isUserOnly: Bool { mode.map { $0 == .userOnly } ?? (availability.state == .userOnly) }
 }
 
 /// The event names a profile's counter maps use (perf's names), for the metrics that read them.

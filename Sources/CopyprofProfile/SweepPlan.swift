@@ -132,6 +132,17 @@ public struct SweepPlan: Codable, Sendable, Hashable {
                 "--threads takes connection counts from \(RunLimits.connections.lowerBound) to \(RunLimits.connections.upperBound)")
         }
         if modes.isEmpty { throw .invalidArgument("--modes is empty") }
+        // Buffers of both sides of the largest cell: receivers, and senders (a zero-copy pool, or up to 2 messages).
+        let pool = transports.contains(.zeroCopy) ? RunLimits.defaultZeroCopyPoolSize : 2
+        if let size = sizes.max(), let count = threads.max() {
+            let bytes = RunLimits.runMemoryBytes(messageSize: size, connections: count, zeroCopyPoolSize: pool)
+            if bytes > RunLimits.runMemory {
+                throw .invalidArgument(
+                    "--sizes \(size) with --threads \(count) needs \(RunLimits.describe(bytes: bytes)) of message buffers"
+                        + (pool > 2 ? " (a zero-copy sender keeps \(pool) messages in flight)" : "")
+                        + "; the limit is \(RunLimits.describe(bytes: RunLimits.runMemory)): use smaller sizes or fewer threads")
+            }
+        }
         if !RunLimits.trials.contains(trials) {
             throw .invalidArgument("--trials must be from \(RunLimits.trials.lowerBound) to \(RunLimits.trials.upperBound)")
         }

@@ -15,7 +15,8 @@ public enum CSVExport {
     public static let extraColumns = [
         "sender_task_clock_ns", "receiver_task_clock_ns", "sender_context_switches", "receiver_context_switches",
         "user_cpu_ns", "system_cpu_ns", "voluntary_switches", "involuntary_switches", "kernel_recv_copies",
-        "partial_writes", "scaled_counters", "kind", "round",
+        "partial_writes", "scaled_counters", "context_switches_source", "user_only_counters", "label", "rtt_p90_us",
+        "rtt_p999_us", "rtt_max_us", "kind", "round",
     ]
 
     /// The whole CSV text, header first.
@@ -23,7 +24,9 @@ public enum CSVExport {
         var out = (columns + extraColumns).joined(separator: ",") + "\n"
         for cell in profile.cells {
             for trial in cell.trials {
-                out += row(cell.key, trial).joined(separator: ",") + "\n"
+                out += (row(cell.key, trial) + [quoted(profile.environment.label ?? profile.plan.label ?? "")]
+                    + rttColumns(trial) + [trial.kind?.rawValue ?? "", trial.round.map(String.init) ?? ""])
+                    .joined(separator: ",") + "\n"
             }
         }
         return out
@@ -33,6 +36,7 @@ public enum CSVExport {
         func counter(_ event: String, role: WorkerRole? = nil) -> String { number(trial.counterSum(event, role: role)) }
         let usage = trial.workers.map(\.usage)
         let scaled = EventName.catalog.filter { trial.counterIsScaled($0) }
+        let userOnly = EventName.catalog.filter { trial.counterIsUserOnly($0) }
         return [
             key.transport.rawValue, key.mode.rawValue, String(key.messageSize), String(key.threads), String(trial.trial),
             number(trial.durationSeconds, digits: 6), String(trial.bytes), String(trial.messages),
@@ -40,19 +44,32 @@ public enum CSVExport {
             number(Metric.rttP50.value(of: trial), digits: 3),
             number(Metric.rttP99.value(of: trial), digits: 3),
             counter(EventName.cycles), counter(EventName.instructions), counter(EventName.l1dLoadMisses), counter(EventName.llcLoadMisses),
-            counter(EventName.contextSwitches), counter(EventName.taskClock),
+            number(trial.contextSwitches().count), counter(EventName.taskClock),
             number(Metric.cyclesPerByte.value(of: trial), digits: 4),
             number(Metric.cpuNsPerByte.value(of: trial), digits: 4),
             trial.zeroCopy.map { String($0.sends) } ?? "", trial.zeroCopy.map { String($0.completions) } ?? "",
             trial.zeroCopy.map { String($0.copiedCompletions) } ?? "", String(trial.integrityErrors),
             counter(EventName.taskClock, role: .sender), counter(EventName.taskClock, role: .receiver),
-            counter(EventName.contextSwitches, role: .sender), counter(EventName.contextSwitches, role: .receiver),
-            String(usage.reduce(0) { $0 + $1.userNs }), String(usage.reduce(0) { $0 + $1.systemNs }),
-            String(usage.reduce(0) { $0 + $1.voluntarySwitches }), String(usage.reduce(0) { $0 + $1.involuntarySwitches }),
+            number(trial.contextSwitches(role: .sender).count), number(trial.contextSwitches(role: .receiver).count),
+            String(exactSum(usage.map(\.userNs))), String(exactSum(usage.map(\.systemNs))),
+            String(exactSum(usage.map(\.voluntarySwitches))), String(exactSum(usage.map(\.involuntarySwitches))),
             counter(EventName.receiveCopy), String(trial.partialWrites),
             scaled.isEmpty ? "" : "\"\(scaled.joined(separator: " "))\"",
-            trial.kind?.rawValue ?? "", trial.round.map(String.init) ?? "",
+            trial.contextSwitches().source.rawValue,
+            userOnly.isEmpty ? "" : "\"\(userOnly.joined(separator: " "))\"",
         ]
+    }
+
+    /// RTT p90, p99.9 and max in µs; empty for stream trials.
+    static func rttColumns(_ trial: TrialRecord) -> [String] {
+        [Metric.rttP90.value(of: trial), Metric.rttP999.value(of: trial), trial.rtt.map { Double($0.maxNs) / 1000 }]
+            .map { number($0, digits: 3) }
+    }
+
+    /// A text field, quoted when it holds a comma, a quote or a line break (RFC 4180).
+    static func quoted(_ text: String) -> String {
+        guard text.contains(where: { $0 == "," || $0 == "\"" || $0 == "\n" || $0 == "\r" }) else { return text }
+        return "\"" + text.replacingOccurrences(of: "\"", with: "\"\"") + "\""
     }
 
     /// A number as CSV text: integers without a decimal point, others with up to `digits` decimals; nil is empty.
@@ -63,4 +80,8 @@ public enum CSVExport {
     }
 }
 
-/// `value` with at most `digits` decimals, trailing zeros dropped (no locale, no Foundation formatter).
+/// The exact sum of counts read from a profile: each may be as large as UInt64 allows, and so may their sum.
+func exactSum(_ values: [UInt64]) -> UInt128 {
+    values.reduce(UInt128(0)) { $0 + UInt128($1) }
+}
+

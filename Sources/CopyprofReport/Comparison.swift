@@ -22,6 +22,9 @@ public struct Comparison: Sendable {
         case regression, improvement, unchanged
         /// Too few trials for a test (fewer than 4 in either sample).
         case untestable
+        /// Measured differently in the two profiles (user-only against user and kernel, or perf against getrusage):
+        /// a difference of method, not of the code.
+        case incomparable
     }
 
     public struct Row: Sendable, Codable {
@@ -120,6 +123,8 @@ public struct Comparison: Sendable {
     public var withoutControl: [String]
     public var geomeans: [Geomean]
     public var environmentDifferences: [String]
+    /// Metrics measured differently in the two profiles (mode or source); their rows are ``Verdict/incomparable``.
+    public var methodDifferences: [String]
     public var onlyInBaseline: [CellKey]
     public var onlyInCandidate: [CellKey]
     public var threshold: Double
@@ -141,12 +146,24 @@ public struct Comparison: Sendable {
         onlyInCandidate = candKeys.subtracting(baseKeys).sorted()
         let common = baseKeys.intersection(candKeys).sorted()
         var rows: [Row] = []
+        var methodDifferences: [String] = []
         for key in common {
             guard let b = baseline.cell(key), let c = candidate.cell(key) else { continue }
             for metric in Self.metrics {
                 guard let sb = metric.summary(of: b), let sc = metric.summary(of: c), metric.higherIsBetter != nil else { continue }
                 let change = Self.percentChange(sb.median, sc.median)
                 let p = Statistics.mannWhitneyU(sc.values, sb.values)?.p
+                if sb.userOnly != sc.userOnly || sb.sources != sc.sources {
+                    let describe = { (s: Summary) in
+                        (s.sources.map(\.rawValue).joined(separator: "+") + (s.userOnly ? " user-only" : "")).trimmingCharacters(in: .whitespaces)
+                    }
+                    let difference = "\(metric.title): \(describe(sb)) in the baseline, \(describe(sc)) in the candidate"
+                    if !methodDifferences.contains(difference) { methodDifferences.append(difference) }
+                    rows.append(Row(
+                        cell: key, metric: metric, unit: metric.unit, baseline: sb, candidate: sc, change: change, p: p,
+                        verdict: .incomparable, uncorrectedVerdict: .incomparable))
+                    continue
+                }
                 let interval = Self.changeInterval(sb.values, sc.values, alpha: alpha)
                 let uncorrected = Self.verdict(
                     metric, sb.values, sc.values, change: change, p: p, interval: interval, alpha: alpha, threshold: threshold)
@@ -190,9 +207,10 @@ public struct Comparison: Sendable {
             }
         }
         self.relativeRows = relativeRows
+        self.methodDifferences = methodDifferences
 
         geomeans = Self.metrics.compactMap { metric in
-            let ratios = rows.filter { $0.metric == metric && $0.baseline.median > 0 && $0.candidate.median > 0 }
+            let ratios = rows.filter { $0.metric == metric && $0.verdict != .incomparable && $0.baseline.median > 0 && $0.candidate.median > 0 }
                 .map { $0.candidate.median / $0.baseline.median }
             guard let g = Statistics.geometricMean(ratios) else { return nil }
             return Geomean(metric: metric, change: (g - 1) * 100, cells: ratios.count)

@@ -11,6 +11,7 @@ extension Comparison {
             var threshold: Double
             var alpha: Double
             var environmentDifferences: [String]
+            var methodDifferences: [String]
             var onlyInBaseline: [CellKey]
             var onlyInCandidate: [CellKey]
             var drift: MachineDrift?
@@ -25,8 +26,8 @@ extension Comparison {
         encoder.nonConformingFloatEncodingStrategy = .convertToString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
         return try encoder.encode(Document(
             baseline: baselinePath, candidate: candidatePath, threshold: threshold, alpha: alpha,
-            environmentDifferences: environmentDifferences, onlyInBaseline: onlyInBaseline, onlyInCandidate: onlyInCandidate,
-            drift: drift, withoutControl: withoutControl, rows: rows, relativeRows: relativeRows, geomeans: geomeans,
-            exitCode: exitCode))
+            environmentDifferences: environmentDifferences, methodDifferences: methodDifferences, onlyInBaseline: onlyInBaseline,
+            onlyInCandidate: onlyInCandidate, drift: drift, withoutControl: withoutControl, rows: rows, relativeRows: relativeRows,
+            geomeans: geomeans, exitCode: exitCode))
     }
 }

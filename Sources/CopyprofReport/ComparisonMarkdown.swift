@@ -18,6 +18,10 @@ extension Comparison {
             md += "> ⚠ Cells in only one profile (not compared): "
             md += (onlyInBaseline.map { "\($0) (baseline only)" } + onlyInCandidate.map { "\($0) (candidate only)" }).joined(separator: "; ") + ".\n\n"
         }
+        if !methodDifferences.isEmpty {
+            md += "> ⚠ **Measured differently** (counting mode or source), so not compared: "
+                + methodDifferences.joined(separator: "; ") + ".\n\n"
+        }
         let untestable = rows.filter { $0.verdict == .untestable }.count + relativeRows.filter { $0.verdict == .untestable }.count
         if untestable > 0 { md += "> ⚠ \(untestable) comparisons have fewer than 4 trials on a side: no test possible.\n\n" }
         let regressionCount = regressions.count + relativeRegressions.count
@@ -101,9 +105,14 @@ extension Comparison {
         var md = "| cell | metric | baseline | candidate | change |" + (correction ? " vs control |" : "") + " p | n |\n"
             + "|---|---|---:|---:|---:|" + (correction ? "---:|" : "") + "---:|---:|\n"
         for row in rows {
-            let changed = row.verdict == .regression || row.verdict == .improvement
-            let change = changed || (row.uncorrectedVerdict == .regression || row.uncorrectedVerdict == .improvement)
-                ? changeText(row.change, row.changeLow, row.changeHigh) : "~"
+            let counted = row.verdict == .regression || row.verdict == .improvement
+                || row.uncorrectedVerdict == .regression || row.uncorrectedVerdict == .improvement
+            let change: String, p: String
+            switch row.verdict {
+            case .untestable: (change, p) = ("untestable (n < 4)", "")
+            case .incomparable: (change, p) = ("measured differently", "")
+            default: (change, p) = (counted ? changeText(row.change, row.changeLow, row.changeHigh) : "~", pValue(row.p))
+            }
             md += "| \(row.cell) | \(row.metric.title) (\(row.unit)) | \(cell(row.baseline, row.metric)) | \(cell(row.candidate, row.metric)) "
                 + "| \(change) |"
             if correction {
@@ -113,7 +122,7 @@ extension Comparison {
                     md += " |"
                 }
             }
-            md += " \(pValue(row.p)) | \(row.baseline.values.count)+\(row.candidate.values.count) |\n"
+            md += " \(p) | \(row.baseline.values.count)+\(row.candidate.values.count) |\n"
         }
         return md + "\n"
     }
@@ -147,6 +156,7 @@ extension Comparison {
     func cell(_ s: Summary, _ metric: Metric) -> String {
         var text = metric.format(s.median)
         if let low = s.low, let high = s.high { text += " [\(metric.format(low)), \(metric.format(high))]" }
+        if s.userOnly { text += " :u" }
         return text
     }
 }

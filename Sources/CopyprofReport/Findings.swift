@@ -85,8 +85,11 @@ public struct Crossover: Sendable, Hashable {
 
 /// What zero-copy avoided.
 public struct ZeroCopyOutcome: Sendable, Hashable {
-    /// Bookkeeping summed over every zero-copy trial.
-    public var totals: ZeroCopyRecord
+    /// Sends, completions, copied completions and ENOBUFS summed exactly over every zero-copy trial.
+    public var sends: UInt128
+    public var completions: UInt128
+    public var copiedCompletions: UInt128
+    public var enobufs: UInt128
     /// Copied completions in percent of completions; nil without completions.
     public var copiedPercent: Double?
     /// CPU ns/B of zero-copy against two-copy in the largest stream cell of the fewest threads.
@@ -150,7 +153,7 @@ public enum Surprise: Sendable, Hashable {
     case scalingReverses(Evidence)
     /// A cell whose interval is much wider than the typical cell's.
     case noisyCell(CellKey, relativeHalfWidth: Double, typical: Double)
-    case integrityErrors(CellKey, count: UInt64)
+    case integrityErrors(CellKey, count: UInt128)
     case failedCell(CellKey, error: String)
 
     /// The rule that found it; a report shows each kind once.
@@ -243,12 +246,15 @@ extension Analysis {
     func zeroCopyOutcome() -> ZeroCopyOutcome? {
         let stats = profile.cells.filter { $0.key.transport == .zeroCopy }.flatMap(\.trials).compactMap(\.zeroCopy)
         guard !stats.isEmpty else { return nil }
-        let totals = stats.reduce(ZeroCopyRecord(), +)
+        func total(_ field: (ZeroCopyRecord) -> UInt64) -> UInt128 { stats.reduce(0) { $0 + UInt128(field($1)) } }
+        let completions = total(\.completions), copied = total(\.copiedCompletions)
         var cost: Evidence?
         if modes.contains(.stream), let size = sizes.last, let threads = threadCounts.first {
             cost = evidence(.cpuNsPerByte, key(.zeroCopy, .stream, size, threads), against: key(.twoCopy, .stream, size, threads))
         }
-        return ZeroCopyOutcome(totals: totals, copiedPercent: totals.copiedShare.map { $0 * 100 }, cost: cost)
+        return ZeroCopyOutcome(
+            sends: total(\.sends), completions: completions, copiedCompletions: copied, enobufs: total(\.enobufs),
+            copiedPercent: completions == 0 ? nil : Double(copied) / Double(completions) * 100, cost: cost)
     }
 
     func cacheOutcome() -> CacheOutcome? {
@@ -421,7 +427,7 @@ extension Analysis {
     func brokenCells() -> [Surprise] {
         profile.cells.flatMap { cell -> [Surprise] in
             var out: [Surprise] = []
-            let errors = cell.trials.reduce(UInt64(0)) { $0.addingReportingOverflow($1.integrityErrors).overflow ? .max : $0 + $1.integrityErrors }
+            let errors = cell.trials.reduce(UInt128(0)) { $0 + UInt128($1.integrityErrors) }
             if errors > 0 { out.append(.integrityErrors(cell.key, count: errors)) }
             if let error = cell.error { out.append(.failedCell(cell.key, error: error)) }
             return out

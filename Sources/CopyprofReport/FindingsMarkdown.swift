@@ -74,11 +74,10 @@ public enum FindingsMarkdown {
     }
 
     static func zeroCopy(_ z: ZeroCopyOutcome) -> String {
-        let t = z.totals
         let share = z.copiedPercent ?? 0
-        var text = "\(t.sends) zero-copy sends, \(t.completions) completions, \(t.copiedCompletions) of them flagged "
+        var text = "\(z.sends) zero-copy sends, \(z.completions) completions, \(z.copiedCompletions) of them flagged "
             + "`SO_EE_CODE_ZEROCOPY_COPIED` (\(formatDecimal(share, digits: 1))%)"
-        text += t.enobufs > 0 ? "; \(t.enobufs) ENOBUFS pushed back. " : ". "
+        text += z.enobufs > 0 ? "; \(z.enobufs) ENOBUFS pushed back. " : ". "
         if share >= 99.95 {
             text += "The kernel copied every zero-copy send after all — on loopback and veth it must, because the receiving "
                 + "socket cannot keep the sender's pinned pages (skb_orphan_frags_rx). Zero-copy avoided no copy here; "

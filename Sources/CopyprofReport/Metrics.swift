@@ -136,8 +136,8 @@ public enum Metric: String, CaseIterable, Sendable, Codable, Hashable {
         case .l1dMissRatio: return ratio(sum(EventName.l1dLoadMisses), sum(EventName.l1dLoads)).map { $0 * 100 }
         case .llcMissRatio: return ratio(sum(EventName.llcLoadMisses), sum(EventName.llcLoads)).map { $0 * 100 }
         case .contextSwitchesPerMB:
-            return sum(EventName.contextSwitches).flatMap { bytes > 0 ? $0 / (bytes / 1e6) : nil }
-        case .contextSwitchesPerSecond: return sum(EventName.contextSwitches).flatMap { seconds > 0 ? $0 / seconds : nil }
+            return bytes > 0 ? trial.contextSwitches().count / (bytes / 1e6) : nil
+        case .contextSwitchesPerSecond: return seconds > 0 ? trial.contextSwitches().count / seconds : nil
         case .kernelCPUShare:
             let user = trial.workers.reduce(0.0) { $0 + Double($1.usage.userNs) }
             let system = trial.workers.reduce(0.0) { $0 + Double($1.usage.systemNs) }
@@ -152,6 +152,25 @@ public enum Metric: String, CaseIterable, Sendable, Codable, Hashable {
     /// True when any input counter of the trial was scaled for multiplexing.
     public func isScaled(in trial: TrialRecord) -> Bool {
         events.contains { trial.counterIsScaled($0) }
+    }
+
+    /// True when an input counter of the trial covers user space only (perf's `:u`): the kernel's part is missing.
+    public func isUserOnly(in trial: TrialRecord) -> Bool {
+        switch self {
+        case .contextSwitchesPerMB, .contextSwitchesPerSecond: return false  // never user-only: getrusage instead
+        default: return events.contains { trial.counterIsUserOnly($0) }
+        }
+    }
+
+    /// Where the metric's counted input comes from in a trial; nil for metrics measured by the run itself.
+    public func source(in trial: TrialRecord) -> ValueSource? {
+        switch self {
+        case .contextSwitchesPerMB, .contextSwitchesPerSecond: return trial.contextSwitches().source
+        case .cpuNsPerByte: return trial.cpuTime().source
+        case .senderCPUShare: return trial.cpuTime().source
+        case .kernelCPUShare: return .getrusage
+        default: return events.isEmpty ? nil : .perfEvent
+        }
     }
 
     /// True for metrics of time — throughput, message rate, RTT percentiles — which come from timing trials, where
@@ -196,7 +215,11 @@ public enum Metric: String, CaseIterable, Sendable, Codable, Hashable {
 
     /// The metric's summary over the given trials, or nil when it is n/a in every one.
     public func summary(of trials: [TrialRecord]) -> Summary? {
-        Summary(trials.compactMap { value(of: $0) }, scaled: trials.contains { isScaled(in: $0) })
+        let trials = trials.filter { value(of: $0) != nil }
+        var summary = Summary(trials.compactMap { value(of: $0) }, scaled: trials.contains { isScaled(in: $0) })
+        summary?.userOnly = trials.contains { isUserOnly(in: $0) }
+        summary?.sources = Array(Set(trials.compactMap { source(in: $0) })).sorted { $0.rawValue < $1.rawValue }
+        return summary
     }
 
     /// The metric's format for medians: the same in tables and findings.

@@ -16,11 +16,22 @@ func formatDecimal(_ value: Double, digits: Int) -> String {
     return text
 }
 
-/// `value` with exactly `digits` decimals, or "n/a" for nil and non-finite values. Works for any magnitude.
+/// `value` with exactly `digits` decimals, or "n/a"; values too large for that (beyond 10^15) in exponent notation.
 public func fixed(_ value: Double?, _ digits: Int) -> String {
     guard let value, value.isFinite else { return "n/a" }
-    let text = String(format: "%.\(max(0, min(digits, 12)))f", value)
-    return text.hasPrefix("-") && !text.contains(where: { ("1"..."9").contains($0) }) ? String(text.dropFirst()) : text
+    var scale = 1.0
+    for _ in 0..<digits { scale *= 10 }
+    let rounded = (abs(value) * scale).rounded()
+    // Whole numbers up to 10^15 are exact in a Double and fit Int64 with room to spare.
+    guard rounded < 1e15 else { return String(format: "%.\(max(0, min(digits, 6)))e", value) }
+    let whole = rounded / scale
+    var text = String(Int64(whole.rounded(.down)))
+    if digits > 0 {
+        let fraction = Int64(rounded) % Int64(scale)
+        let digitsText = String(fraction)
+        text += "." + String(repeating: "0", count: digits - digitsText.count) + digitsText
+    }
+    return (value < 0 && rounded != 0 ? "-" : "") + text
 }
 
 /// A percent change with its sign: `+4.2`, `-10`.

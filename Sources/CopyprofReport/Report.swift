@@ -77,11 +77,20 @@ public struct Report: Sendable {
         let counted = profile.environment.events.filter { $0.availability.isOpen }
         let missing = profile.environment.events.filter { !$0.availability.isOpen }
         md += "Counted in every sender and receiver thread, around its timed loop: "
-        md += counted.isEmpty ? "none.\n\n" : counted.map { "`\($0.name)`\($0.availability.state == .userOnly ? " (user space only)" : "")" }.joined(separator: ", ") + ".\n\n"
+        md += counted.isEmpty ? "none.\n\n" : counted.map { "`\($0.name)\($0.isUserOnly ? ":u" : "")`" }.joined(separator: ", ") + ".\n\n"
+        if counted.contains(where: \.isUserOnly) {
+            md += "`:u` (as perf writes it): counted in user space only, because the kernel refused kernel counting at this "
+                + "`perf_event_paranoid` level. The kernel side of send and recv, where the copies are, is not in those values; "
+                + "tables mark them `:u`.\n\n"
+        }
         if !missing.isEmpty {
             md += "Not counted, and why:\n\n"
             for probe in missing { md += "- `\(probe.name)`: \(probe.availability.description)\n" }
-            md += "\nMetrics that need them are shown as n/a, never as 0.\n\n"
+            md += "\nMetrics that need them are shown as n/a, never as 0."
+            if missing.contains(where: { $0.name == EventName.contextSwitches }) {
+                md += " Context switches come from getrusage (voluntary + involuntary) instead, and say so."
+            }
+            md += "\n\n"
         }
         return md
     }
@@ -224,7 +233,10 @@ public struct Report: Sendable {
     func table(_ metric: Metric, _ mode: Workload) -> String {
         let a = analysis
         let direction = metric.higherIsBetter.map { $0 ? "higher is better" : "lower is better" } ?? "descriptive"
-        var md = "**\(metric.title)** (\(metric.unit), \(direction))\n\n| size | threads | "
+        let sources = Set(a.profile.cells.filter { $0.key.mode == mode }.compactMap { metric.summary(of: $0) }.flatMap(\.sources))
+        let from = sources.contains(.getrusage) && metric.events.contains(EventName.contextSwitches)
+            ? "; from getrusage (voluntary + involuntary), perf could not count them" : ""
+        var md = "**\(metric.title)** (\(metric.unit), \(direction)\(from))\n\n| size | threads | "
         md += a.transports.map(\.rawValue).joined(separator: " | ") + " |\n|---:|---:|" + String(repeating: "---:|", count: a.transports.count) + "\n"
         var notes: [String] = []
         for size in a.sizes {
@@ -237,6 +249,7 @@ public struct Report: Sendable {
                     }
                     var cell = " \(metric.format(s.median))"
                     if let low = s.low, let high = s.high { cell += " [\(metric.format(low)), \(metric.format(high))]" }
+                    if s.userOnly { cell += " :u" }
                     if !s.warnings.isEmpty {
                         notes.append("\(t.rawValue) \(size) B × \(threads): " + s.warnings.joined(separator: "; "))
                         cell += " ⚠"
@@ -254,12 +267,19 @@ public struct Report: Sendable {
         return md
     }
 
-    /// Writes the Markdown to `path` and the charts into `chartFolder` beside it, each atomically.
-    public func write(to path: String) throws(CopyprofError) {
-        let directory = (path as NSString).deletingLastPathComponent
-        let chartsPath = (directory.isEmpty ? "" : directory + "/") + chartFolder
-        for chart in charts { try AtomicFile.write(Data(chart.svg.utf8), to: chartsPath + "/" + chart.name) }
-        try AtomicFile.write(Data(markdown.utf8), to: path)
+    /// Writes the Markdown to `path` and the charts into `chartFolder` beside it, each with
+    /// ``OutputFile/write(_:to:replacing:)``. Markdown sent to standard output, a device or a FIFO has no folder
+    /// beside it: the charts are then not written. Returns whether they were.
+    @discardableResult
+    public func write(to path: String) throws(CopyprofError) -> Bool {
+        let chartsWritten = try OutputFile.destination(of: path).isRegularFile
+        if chartsWritten {
+            let directory = (path as NSString).deletingLastPathComponent
+            let chartsPath = (directory.isEmpty ? "" : directory + "/") + chartFolder
+            for chart in charts { try OutputFile.write(Data(chart.svg.utf8), to: chartsPath + "/" + chart.name) }
+        }
+        try OutputFile.write(Data(markdown.utf8), to: path)
+        return chartsWritten
     }
 
     /// `reports/<profile name>.md` and its chart folder name.

@@ -201,7 +201,7 @@ struct AxisScale {
     var step: Double = 1
 
     init(values: [Double], log: Bool, from: Double, to: Double, includeZero: Bool, exact: Bool = false) {
-        let usable = log ? values.filter { $0 > 0 } : values
+        let usable = (log ? values.filter { $0 > 0 } : values).filter(\.isFinite)
         var low = usable.min() ?? 0, high = usable.max() ?? 1
         if exact {
             if low == high { high = log ? low * 2 : low + 1 }
@@ -233,7 +233,8 @@ struct AxisScale {
         if log {
             var ticks: [Double] = []
             var v = low
-            while v <= high * 1.0001 {
+            // At most a few dozen decades; values near Double's limits must not loop forever.
+            while v <= high * 1.0001 && v.isFinite && ticks.count < 40 {
                 ticks.append(v)
                 v *= 10
             }
@@ -241,9 +242,12 @@ struct AxisScale {
         }
         var ticks: [Double] = []
         var v = low
-        while v <= high + step / 1000 {
+        // A step below the values' precision (huge values close together) would never advance: stop at a few dozen.
+        while v <= high + step / 1000 && ticks.count < 40 {
             ticks.append(abs(v) < step / 1e6 ? 0 : v)
-            v += step
+            let next = v + step
+            if !(next > v) { break }
+            v = next
         }
         return ticks
     }

@@ -42,7 +42,9 @@ public enum Statistics {
     ///
     /// Like scipy.stats.mannwhitneyu(x, y, alternative='two-sided', method='auto'): the exact distribution of U when
     /// one sample has at most 8 values and there are no ties, otherwise the normal approximation with tie correction
-    /// and continuity correction. `u` is the statistic of `x`.
+    /// and continuity correction. The exact distribution is used only while it is small (at most
+    /// ``exactDistributionLimit`` values of U); beyond that the normal approximation, which is close there, keeps
+    /// time and memory linear in the samples. `u` is the statistic of `x`.
     public static func mannWhitneyU(_ x: [Double], _ y: [Double]) -> (u: Double, p: Double)? {
         let n1 = x.count, n2 = y.count
         guard n1 > 0, n2 > 0 else { return nil }
@@ -63,20 +65,21 @@ public enum Statistics {
             }
             i = j + 1
         }
+        let m1 = Double(n1), m2 = Double(n2)
         let r1 = zip(all, ranks).filter { $0.0.1 == 0 }.reduce(0.0) { $0 + $1.1 }
-        let u1 = r1 - Double(n1 * (n1 + 1)) / 2
-        let u2 = Double(n1 * n2) - u1
+        let u1 = r1 - m1 * (m1 + 1) / 2
+        let u2 = m1 * m2 - u1
         let p: Double
-        if min(n1, n2) <= 8 && !hasTies {
+        if min(n1, n2) <= 8 && !hasTies && m1 * m2 < Double(exactDistributionLimit) {
             let counts = exactUDistribution(n1, n2)
             let total = counts.reduce(0, +)
             let uMin = Int(min(u1, u2).rounded())
             let tail = counts[0...uMin].reduce(0, +)
             p = min(1, 2 * tail / total)
         } else {
-            let n = Double(n1 + n2)
-            let mu = Double(n1 * n2) / 2
-            let sigma = sqrt(Double(n1 * n2) / 12 * ((n + 1) - tieTerm / (n * (n - 1))))
+            let n = m1 + m2
+            let mu = m1 * m2 / 2
+            let sigma = sqrt(m1 * m2 / 12 * ((n + 1) - tieTerm / (n * (n - 1))))
             guard sigma > 0 else { return (u1, 1) }
             let z = (max(u1, u2) - mu - 0.5) / sigma
             p = min(1, erfc(z / 2.0.squareRoot()))  // 2 · sf(z)
@@ -84,24 +87,33 @@ public enum Statistics {
         return (u1, p)
     }
 
+    /// The most values of U (n1·n2 + 1) for which the exact distribution is computed: 64 K doubles, 512 KiB.
+    public static let exactDistributionLimit = 1 << 16
+
     /// How many arrangements give each U = 0 ... n1·n2 (the null distribution without ties).
+    ///
+    /// The counts are the coefficients of the Gaussian binomial [n1+n2 choose m]_q with m = min(n1, n2), built as
+    /// ∏_{i=1..m} (1 − q^(n+i)) / (1 − q^i): one array of n1·n2 + 1 values and m passes over it, so memory is linear
+    /// in n1·n2 (not the (n1+1)(n2+1) tables of the textbook recursion).
     static func exactUDistribution(_ n1: Int, _ n2: Int) -> [Double] {
-        // f[i][j][u]: arrangements of i x's and j y's with statistic u, built by the last element.
-        var table = [[[Double]]](repeating: [[Double]](repeating: [], count: n2 + 1), count: n1 + 1)
-        for i in 0...n1 {
-            for j in 0...n2 {
-                var row = [Double](repeating: 0, count: i * j + 1)
-                if i == 0 || j == 0 {
-                    row[0] = 1
-                } else {
-                    // Last is an x: it beats all j y's (adds j to U). Last is a y: adds nothing.
-                    for (u, c) in table[i - 1][j].enumerated() { row[u + j] += c }
-                    for (u, c) in table[i][j - 1].enumerated() { row[u] += c }
-                }
-                table[i][j] = row
+        let m = min(n1, n2), n = max(n1, n2)
+        let degree = m * n
+        var c = [Double](repeating: 0, count: degree + 1)
+        c[0] = 1
+        // After step i, c holds [n+i choose i]_q, of degree i·n.
+        for i in stride(from: 1, through: m, by: 1) {
+            let top = i * n
+            // Multiply by (1 − q^(n+i)), highest terms first.
+            if n + i <= top {
+                for k in stride(from: top, through: n + i, by: -1) { c[k] -= c[k - n - i] }
+            }
+            // Divide by (1 − q^i): c[k] += c[k − i], lowest terms first.
+            if i <= top {
+                for k in i...top { c[k] += c[k - i] }
             }
         }
-        return table[n1][n2]
+        // Rounding in the subtractions can leave tiny negative or fractional values; counts are whole and ≥ 0.
+        return c.map { max(0, $0.rounded()) }
     }
 
     /// The ratio of two independent samples' locations, `x` against `y`, with its confidence interval from order
@@ -179,10 +191,15 @@ public struct Summary: Sendable, Hashable, Codable {
         high = interval?.high
         warnings = []
         if let low, let high, median != 0, (high - low) / abs(median) > 0.25 {
-            warnings.append("high spread: the 95% interval is \(Int(((high - low) / abs(median) * 100).rounded()))% of the median")
+            warnings.append("high spread: the 95% interval is \(formatDecimal((high - low) / abs(median) * 100, digits: 0))% of the median")
         }
         if scaled { warnings.append("multiplexed counters, scaled by enabled/running") }
     }
+
+    /// True when the values cover user space only (perf's `:u`): the kernel's part is not in them.
+    public var userOnly = false
+    /// Where the values' counted inputs come from (empty: measured by the run itself).
+    public var sources: [ValueSource] = []
 
     /// Half the interval's width relative to the median, or nil.
     public var relativeHalfWidth: Double? {

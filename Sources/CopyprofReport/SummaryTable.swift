@@ -1,4 +1,5 @@
 import CopyprofProfile
+import Foundation
 
 /// The short table `copyprof run` prints at the end: one row per cell, medians over its trials, in at most 79
 /// columns so that it fits an 80-column terminal; failed cells' errors follow the table, one line each. `n` counts
@@ -40,22 +41,27 @@ public enum SummaryTable {
         var rows: [[String]] = [["mode", "transport", "size", "conn", "n", "Gbit/s", "p50 µs", "CPU ns/B", "sw/MB", "copied",
                                  "errors"]]
         var failures: [String] = []
+        var fromRusage = false
         for cell in profile.cells {
             let trials = cell.trials
             // The same definitions as reports and comparisons use.
             func med(_ metric: Metric) -> Double? { metric.summary(of: cell)?.median }
             let gbps = med(.throughput), rtt = med(.rttP50), cpu = med(.cpuNsPerByte)
-            let switches = med(.contextSwitchesPerMB), copied = med(.zeroCopyCopiedShare)
-            let integrity = trials.reduce(0) { $0 + $1.integrityErrors }
+            let switchSummary = Metric.contextSwitchesPerMB.summary(of: cell)
+            let switches = switchSummary?.median, copied = med(.zeroCopyCopiedShare)
+            let switchesMark = switchSummary?.sources.contains(.getrusage) == true ? "*" : ""
+            if !switchesMark.isEmpty { fromRusage = true }
+            let integrity = trials.reduce(UInt128(0)) { $0 + UInt128($1.integrityErrors) }
             rows.append([
                 cell.key.mode.rawValue, cell.key.transport.rawValue, "\(cell.key.messageSize)", "\(cell.key.threads)",
-                trialCount(trials), fixed(gbps, 2), fixed(rtt, 1), fixed(cpu, 3), fixed(switches, 1),
+                trialCount(trials), fixed(gbps, 2), fixed(rtt, 1), fixed(cpu, 3), fixed(switches, 1) + switchesMark,
                 copied.map { "\(fixed($0, 0))%" } ?? "",
                 cell.error == nil ? (integrity == 0 ? "0" : "\(integrity) bad") : "failed",
             ])
             if let error = cell.error { failures.append("failed: \(cell.key): \(error)") }
         }
-        return renderTable(rows) + failures.map { $0 + "\n" }.joined()
+        let note = fromRusage ? "* context switches from getrusage (voluntary + involuntary): perf cannot count them here\n" : ""
+        return renderTable(rows) + note + failures.map { $0 + "\n" }.joined()
     }
 
     /// `6+6` (timing+counted) for trials of the split, the count otherwise.

@@ -36,9 +36,24 @@ extension CopyprofProfile.WorkerRole {
     public init(_ role: Transports.WorkerRole) { self.init(rawValue: role.rawValue)! }
 }
 
+extension CopyprofProfile.CountingMode {
+    public init(_ mode: PerfCounters.CountingMode) { self.init(rawValue: mode.rawValue)! }
+}
+
 extension CounterRecord {
-    public init(_ count: ScaledCount) {
-        self.init(raw: count.raw, timeEnabled: count.timeEnabled, timeRunning: count.timeRunning)
+    public init(_ count: ScaledCount, mode: PerfCounters.CountingMode? = nil, parts: [PMUCount] = []) {
+        self.init(
+            raw: count.raw, timeEnabled: count.timeEnabled, timeRunning: count.timeRunning,
+            mode: mode.map(CopyprofProfile.CountingMode.init),
+            parts: parts.count > 1
+                ? parts.map { PMUPartRecord(pmu: $0.pmu, raw: $0.count.raw, timeEnabled: $0.count.timeEnabled, timeRunning: $0.count.timeRunning) }
+                : nil)
+    }
+
+    /// The record of a reading that has a count.
+    public init?(_ reading: CounterReading) {
+        guard let count = reading.count else { return nil }
+        self.init(count, mode: reading.mode, parts: reading.parts)
     }
 }
 
@@ -89,7 +104,8 @@ extension AvailabilityRecord {
 extension EventProbeRecord {
     public init(_ probe: HostCounters.Probe) {
         self.init(
-            name: probe.name, kind: probe.kind, summary: probe.summary, availability: AvailabilityRecord(probe.availability))
+            name: probe.name, kind: probe.kind, summary: probe.summary, availability: AvailabilityRecord(probe.availability),
+            mode: probe.mode.map(CopyprofProfile.CountingMode.init), pmus: probe.pmus)
     }
 }
 
@@ -100,8 +116,8 @@ extension TrialRecord {
             var counters: [String: CounterRecord] = [:]
             var unavailable: [String: String] = [:]
             for reading in worker.measurement?.counters ?? [] {
-                if let count = reading.count { counters[reading.event] = CounterRecord(count) } else {
-                    unavailable[reading.event] = reading.availability.description
+                if let record = CounterRecord(reading) { counters[reading.event] = record } else {
+                    unavailable[reading.event] = reading.reason ?? reading.availability.description
                 }
             }
             let usage = worker.measurement?.usage ?? ThreadUsage(

@@ -62,11 +62,12 @@ public struct SweepRunner {
     /// Trials the sweep runs, warm-ups included.
     public var runCount: Int { plan.runCount(kinds: kinds.count) }
 
-    /// Runs the sweep. `shouldStop` is asked between runs (Ctrl-C): the trial in flight finishes, the rest is skipped
-    /// and the profile is marked interrupted.
+    /// Runs the sweep. `shouldStop` is asked between runs (Ctrl-C, SIGTERM): the trial in flight finishes, the rest
+    /// is skipped and the profile is marked interrupted, with `stopReason` as its reason.
     public func run(
         environment: EnvironmentInfo,
         shouldStop: () -> Bool = { false },
+        stopReason: () -> String = { "interrupted (Ctrl-C)" },
         progress: (SweepProgress) -> Void = { _ in }
     ) -> Profile {
         var profile = Profile(environment: environment, plan: plan)
@@ -87,7 +88,7 @@ public struct SweepRunner {
             if let recordedRound {
                 if shouldStop() {
                     interrupted = true
-                    profile.statusReason = "interrupted (Ctrl-C)"
+                    profile.statusReason = stopReason()
                     break rounds
                 }
                 controlRecord.samples.append(control.run(round: recordedRound))
@@ -96,7 +97,7 @@ public struct SweepRunner {
                 let offset = cellIndex[scheduled.cell]!
                 if shouldStop() {
                     interrupted = true
-                    profile.statusReason = "interrupted (Ctrl-C)"
+                    profile.statusReason = stopReason()
                     break rounds
                 }
                 runIndex += 1

@@ -18,6 +18,9 @@ public struct EventAvailability: Sendable, Hashable, Codable {
         case notPermitted = "not-permitted"
         /// Any other failure (EMFILE, E2BIG, EBUSY, ...).
         case failed
+        /// Opened, but its group never got a hardware counter while it was enabled (`time_running` 0): other
+        /// groups, other programs or the NMI watchdog held the counters. Its value is unknown, not 0.
+        case notCounted = "not-counted"
     }
 
     public var state: State
@@ -53,14 +56,17 @@ extension EventAvailability {
     ///   - event: the event that failed.
     ///   - paranoid: the value of /proc/sys/kernel/perf_event_paranoid, if readable.
     ///   - attrSize: the perf_event_attr size this build passes (for E2BIG).
-    public static func classify(errno: Int32, event: PerfEvent, paranoid: Int?, attrSize: Int = 0) -> EventAvailability {
+    ///   - host: what is known of the host (core PMUs, the `hypervisor` flag); nil reads this host's.
+    ///   - pmu: the core PMU the event was opened on, when it named one.
+    public static func classify(
+        errno: Int32, event: PerfEvent, paranoid: Int?, attrSize: Int = 0, host: HostFacts? = nil, pmu: String? = nil
+    ) -> EventAvailability {
         let code = "\(errnoName(errno))"
         switch errno {
         case ENOENT:
             if event.isHardware {
                 return .init(
-                    state: .notSupported,
-                    reason: "\(code): no hardware PMU offers this event (typical of a virtual machine without PMU passthrough)",
+                    state: .notSupported, reason: "\(code): " + missingHardwareEvent(event, host: host ?? .current(), pmu: pmu),
                     errno: errno)
             }
             return .init(state: .notSupported, reason: "\(code): this kernel does not know this event", errno: errno)
@@ -95,6 +101,27 @@ extension EventAvailability {
         default:
             return .init(state: .failed, reason: "\(code): \(errnoText(errno))", errno: errno)
         }
+    }
+}
+
+extension EventAvailability {
+    /// Why a hardware event opened ENOENT, from what the host is: a VM without a PMU (only when the CPU's
+    /// `hypervisor` flag says it is a VM), a bare-metal kernel without a PMU driver, or a PMU that lacks this
+    /// generic event (AMD Zen has no generic `LLC-loads`: arch/x86/events/amd/core.c maps it to nothing).
+    static func missingHardwareEvent(_ event: PerfEvent, host: HostFacts, pmu: String?) -> String {
+        let pmus = pmu.map { [$0] } ?? host.corePMUs.map(\.name)
+        if pmus.isEmpty {
+            if host.hypervisor {
+                return "no hardware PMU offers this event: a virtual machine without PMU passthrough "
+                    + "(hypervisor flag in /proc/cpuinfo, no core PMU registered)"
+            }
+            return "no hardware PMU offers this event: the kernel registered no core PMU under "
+                + "/sys/bus/event_source/devices (no perf driver for this CPU, or it is disabled)"
+        }
+        let model = host.cpuModel.map { " (\($0))" } ?? ""
+        let names = pmus.joined(separator: " and ")
+        let guest = host.hypervisor ? "; this is a virtual machine, whose hypervisor chooses which events the PMU offers" : ""
+        return "the \(names) PMU\(model) has no generic \(event.name) event\(guest)"
     }
 }
 

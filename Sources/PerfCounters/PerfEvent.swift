@@ -41,6 +41,31 @@ public struct PerfEvent: Hashable, Sendable, CustomStringConvertible {
         }
     }
 
+    /// What counting user space only (`exclude_kernel`) does to this event's count.
+    ///
+    /// The kernel drops a software or tracepoint event whose registers at the moment it fires are kernel mode
+    /// (kernel/events/core.c `perf_exclude_event`, `perf_tp_event_match`). Context switches, CPU migrations
+    /// and tracepoints always fire in kernel context, so user-only they read 0. task-clock and cpu-clock are
+    /// time, not fired events, and ignore `exclude_kernel`. Hardware events and page faults keep their
+    /// user-mode part (a page fault taken inside `copy_to_user` is a kernel-mode fault and is lost).
+    public var userOnlyEffect: UserOnlyEffect {
+        switch source {
+        case .hardware, .hardwareCache:
+            return .countsUserPart
+        case .tracepoint:
+            return .readsZero
+        case .software(let config):
+            switch config {
+            case UInt64(PERF_COUNT_SW_TASK_CLOCK.rawValue), UInt64(PERF_COUNT_SW_CPU_CLOCK.rawValue):
+                return .ignored
+            case UInt64(PERF_COUNT_SW_CONTEXT_SWITCHES.rawValue), UInt64(PERF_COUNT_SW_CPU_MIGRATIONS.rawValue):
+                return .readsZero
+            default:
+                return .countsUserPart
+            }
+        }
+    }
+
     /// The kind of event in one word: `hardware`, `cache`, `software` or `tracepoint`.
     public var kind: String {
         switch source {
@@ -55,6 +80,17 @@ public struct PerfEvent: Hashable, Sendable, CustomStringConvertible {
 
     public static func == (lhs: PerfEvent, rhs: PerfEvent) -> Bool { lhs.name == rhs.name && lhs.source == rhs.source }
     public func hash(into hasher: inout Hasher) { hasher.combine(name) }
+}
+
+/// What `exclude_kernel` does to an event's count (see ``PerfEvent/userOnlyEffect``).
+public enum UserOnlyEffect: String, Sendable, Codable {
+    /// Only the user-mode part is counted (hardware events, page faults): a smaller, user-only value (perf's `:u`).
+    case countsUserPart = "counts-user-part"
+    /// The count is the same either way (task-clock, cpu-clock).
+    case ignored
+    /// The event only fires in kernel context, so user-only it always reads 0 (context switches, CPU migrations,
+    /// tracepoints): such a count is not a measurement.
+    case readsZero = "reads-zero"
 }
 
 extension PerfEvent {

@@ -23,6 +23,30 @@ enum SystemFiles {
         return .success(String(decoding: bytes, as: UTF8.self))
     }
 
+    /// At most `limit` bytes from the start of a file, or nil when unreadable.
+    static func prefix(_ path: String, upTo limit: Int) -> String? {
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        if fd < 0 { return nil }
+        defer { close(fd) }
+        var bytes = [UInt8](repeating: 0, count: limit)
+        var filled = 0
+        while filled < limit {
+            let n = bytes.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress! + filled, limit - filled) }
+            if n < 0 {
+                if errno == EINTR { continue }
+                return nil
+            }
+            if n == 0 { break }
+            filled += n
+        }
+        return String(decoding: bytes[0..<filled], as: UTF8.self)
+    }
+
+    /// 0 when `path` can be reached, else the errno `access(F_OK)` set (ENOENT, EACCES ...).
+    static func accessError(_ path: String) -> Int32 {
+        access(path, F_OK) == 0 ? 0 : errno
+    }
+
     /// The file's first line without surrounding white space, or nil when unreadable.
     static func firstLine(_ path: String) -> String? {
         guard case .success(let text) = read(path) else { return nil }

@@ -55,6 +55,12 @@ public struct ThreadUsage: Sendable, Hashable, Codable {
 
     /// Voluntary plus involuntary switches.
     public var contextSwitches: UInt64 { voluntarySwitches + involuntarySwitches }
+
+    /// ``contextSwitches`` as a sourced value: getrusage, user and kernel (the scheduler counts every switch;
+    /// no permission is needed). The figure to use where perf's `context-switches` is not permitted.
+    public var contextSwitchFigure: SourcedValue {
+        SourcedValue(value: Double(contextSwitches), source: .rusage, mode: .userAndKernel)
+    }
 }
 
 /// `CLOCK_THREAD_CPUTIME_ID` in nanoseconds.

@@ -84,7 +84,8 @@ public struct SocketAddress: Sendable, Hashable, CustomStringConvertible {
 /// A TCP socket that owns its file descriptor and closes it once.
 ///
 /// `@unchecked Sendable`: a socket is handed from the thread that connects it to exactly one worker thread,
-/// which is joined before the socket is closed; `shutdown` from another thread is safe on a live descriptor.
+/// which is joined before the socket is closed (or closes it itself, with `closeWithReset`, and stops using it);
+/// `shutdown` from another thread is safe on a live descriptor.
 public final class TCPSocket: @unchecked Sendable {
     /// The file descriptor, -1 once closed.
     public private(set) var fd: Int32
@@ -195,6 +196,20 @@ public final class TCPSocket: @unchecked Sendable {
     /// shutdown(2); errors are ignored (the peer may be gone already).
     public func shutdown(_ how: Int32) {
         if fd >= 0 { _ = Glibc.shutdown(fd, how) }
+    }
+
+    /// Closes the descriptor so that the kernel resets the connection: SO_LINGER {on, 0 s}, then close(2). The
+    /// kernel sends an RST whatever the state of the connection (`tcp_close` → `tcp_disconnect`), so the peer's
+    /// next or pending send or recv fails with ECONNRESET or EPIPE at once — even when its window is closed and it
+    /// is only probing, where a FIN from `shutdown` would leave it waiting for its I/O timeout.
+    ///
+    /// Only the thread that owns the socket may call this, and it must use neither the socket nor any copy of the
+    /// descriptor afterwards: the number is free for the next socket or file the process opens.
+    func closeWithReset() {
+        guard fd >= 0 else { return }
+        var linger = Glibc.linger(l_onoff: 1, l_linger: 0)
+        _ = setsockopt(fd, SOL_SOCKET, SO_LINGER, &linger, socklen_t(MemoryLayout<Glibc.linger>.size))
+        close()
     }
 
     /// Closes the descriptor once. close is not retried on EINTR.

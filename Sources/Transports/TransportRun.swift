@@ -502,12 +502,14 @@ private func echo<Sender: MessageSender>(
     try sender.finish()
 }
 
+/// Breaks the connection as configured, on the receiver's own thread. The caller returns at once and touches
+/// neither the socket nor its receiver or sender again: after a close, the descriptor number may be reused.
 private func injectReceiverFault(_ faults: FaultInjection, socket: TCPSocket, control: RunControl) {
     if faults.closeReceiverAfter != nil {
-        // Closing with unread data makes the kernel send a reset: the peer sees ECONNRESET or EPIPE.
-        var linger = Glibc.linger(l_onoff: 1, l_linger: 0)
-        setsockopt(socket.fd, SOL_SOCKET, SO_LINGER, &linger, socklen_t(MemoryLayout<Glibc.linger>.size))
-        socket.shutdown(Int32(SHUT_RDWR))
+        // The peer goes away: a close with linger 0 sends a reset, so the sender sees ECONNRESET or EPIPE at once.
+        // shutdown(SHUT_RDWR) only sends a FIN; a sender whose window is already closed sends no new data that
+        // would draw a reset, and waits for its I/O timeout instead (issue 15).
+        socket.closeWithReset()
     } else {
         while !control.stopRequested { usleep(5_000) }
     }

@@ -5,7 +5,18 @@ import Transports
 
 /// A line on stderr, prefixed with the tool's name.
 func note(_ text: String) {
-    FileHandle.standardError.write(Data("copyprof: \(text)\n".utf8))
+    writeStandardError("copyprof: \(text)\n")
+}
+
+/// Writes to stderr with `write(2)`; a failure is ignored (there is nowhere left to report it), never a trap as
+/// `FileHandle.write` would be.
+func writeStandardError(_ text: String) {
+    _ = OutputFile.writeAll(2, Data(text.utf8))
+}
+
+/// Writes to stdout, checked: a full disk or a closed file is an error (exit status 1), not silently lost output.
+func writeStandardOutput(_ text: String) throws {
+    try StandardOutput.write(text)
 }
 
 

@@ -34,16 +34,17 @@ struct CompareCommand: ParsableCommand {
     }
 
     func run() throws {
+        Interruption.installCleanup()
         let base = try Profile.read(from: baseline)
         let cand = try Profile.read(from: candidate)
         let comparison = Comparison(
             baseline: base, candidate: cand, baselinePath: baseline, candidatePath: candidate, threshold: threshold)
         let text = json ? String(decoding: try comparison.json(), as: UTF8.self) + "\n" : comparison.markdown
-        if let output {
-            try AtomicFile.write(Data(text.utf8), to: output)
-            print("comparison: \(output)")
+        if let output, output != "-" {
+            try OutputFile.write(Data(text.utf8), to: output)
+            try writeStandardOutput("comparison: \(output)\n")
         } else {
-            print(text, terminator: "")
+            try writeStandardOutput(text)
         }
         if comparison.exitCode != 0 { throw ExitCode(comparison.exitCode) }
     }

@@ -8,8 +8,11 @@ struct CountersCommand: ParsableCommand {
         commandName: "counters",
         abstract: "What this host can count: PMUs, perf_event_paranoid, and each event's status.",
         discussion: """
-            Opens each event for this thread, like `perf list` joined with a probe. Events that cannot be \
-            counted are listed with the reason and what to do.
+            Opens the events for this thread together, as a run opens them (hardware events in small groups \
+            of ratio partners, once per core PMU), counts a short busy region, and lists what became of each: \
+            counted, user-only (perf's :u), not counted in the region, or why not with what to do. \
+            --check calibrates every counted event against work whose count is known and exits non-zero \
+            when one fails.
             """
     )
 
@@ -25,20 +28,52 @@ struct CountersCommand: ParsableCommand {
     @Flag(name: .long, help: "Also measure what counting costs: ns per empty start/stop region, with the counted events.")
     var cost = false
 
+    @Flag(name: .long, help: "Calibrate each counted event against work whose count is known; exit 1 when one fails.")
+    var check = false
+
+    @Option(name: .long, help: .hidden)
+    var workload: String?
+
     func run() throws {
+        if let workload {
+            // Runs one calibration workload without counters, for perf stat or valgrind to count.
+            guard let chosen = CalibrationWorkload(rawValue: workload) else {
+                let names = CalibrationWorkload.allCases.map(\.rawValue).joined(separator: ", ")
+                throw ValidationError("unknown workload '\(workload)': use one of \(names)")
+            }
+            print(chosen.run())
+            return
+        }
         let chosen: [PerfEvent]
         do {
             chosen = try events.map { try PerfEvent.list($0) } ?? PerfEvent.catalog
         } catch {
             throw ValidationError(String(describing: error))
         }
+        if check {
+            let report = CounterCalibration.run(events: chosen, options: CounterOptions(userOnly: userOnly))
+            if json {
+                let encoder = JSONEncoder()
+                encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+                print(String(decoding: try encoder.encode(report), as: UTF8.self))
+            } else {
+                print(CalibrationTable.render(report), terminator: "")
+            }
+            if report.failed > 0 {
+                let names = report.checks.filter { $0.verdict == .fail }.map(\.event).joined(separator: ", ")
+                FileHandle.standardError.write(Data(
+                    "error: \(report.failed) counted event(s) failed calibration: \(names); see the lines marked FAIL\n".utf8))
+                throw ExitCode(1)
+            }
+            return
+        }
         let host = HostCounters.probe(chosen, options: CounterOptions(userOnly: userOnly))
         if json {
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
-            print(String(decoding: try encoder.encode(host), as: UTF8.self))
+            try writeStandardOutput(String(decoding: try encoder.encode(host), as: UTF8.self) + "\n")
         } else {
-            print(CountersTable.render(host), terminator: "")
+            try writeStandardOutput(CountersTable.render(host))
         }
         if cost {
             let open = chosen.filter { event in host.events.contains { $0.name == event.name && $0.availability.isOpen } }
@@ -46,8 +81,8 @@ struct CountersCommand: ParsableCommand {
                 let counters = try ThreadCounters(events: open, options: CounterOptions(userOnly: userOnly))
                 _ = try counters.regionCostNs(iterations: 1000)
                 let samples = try (0..<5).map { _ in try counters.regionCostNs(iterations: 10_000) }.sorted()
-                print("\nmeasurement cost: \(Int(samples[2].rounded())) ns per region (median of 5 × 10000 empty start/stop pairs: "
-                      + "enable, read each group before and after, disable) with \(open.count) event(s)")
+                try writeStandardOutput("\nmeasurement cost: \(Int(samples[2].rounded())) ns per region (median of 5 × 10000 empty start/stop pairs: "
+                      + "enable, read each group before and after, disable) with \(open.count) event(s)\n")
             }
         }
         if !host.events.contains(where: { $0.availability.isOpen }) {
@@ -62,20 +97,97 @@ enum CountersTable {
         var out = ""
         out += "PMUs: \(host.pmus.isEmpty ? "none" : host.pmus.joined(separator: ", "))"
         out += host.hasHardwarePMU ? "\n" : " (no hardware PMU: hardware and cache events cannot be counted)\n"
+        if let facts = host.host {
+            out += "core PMUs: " + CoreTable.corePMUs(facts) + "\n"
+            if let watchdog = facts.nmiWatchdog, !facts.corePMUs.isEmpty {
+                out += "nmi_watchdog: \(watchdog ? "1 (holds one hardware counter on every CPU)" : "0")\n"
+            }
+        }
         out += "perf_event_paranoid: \(host.paranoid.map(String.init) ?? "unreadable")"
         if let level = host.paranoid {
             out += level <= 1 || geteuid() == 0 ? "\n" : " (user space only for unprivileged users; kernel copies are not counted)\n"
         }
-        out += "tracefs: \(host.tracefs ?? "not mounted (as root: mount -t tracefs nodev /sys/kernel/tracing)")\n\n"
+        out += "tracefs: \(host.tracefsStatus ?? host.tracefs ?? "not mounted (as root: mount -t tracefs nodev /sys/kernel/tracing)")\n"
+        if let groups = host.groups, !groups.isEmpty {
+            out += "groups: " + groups.map { group in
+                "{\(group.events.joined(separator: ", "))}" + (group.pmu.map { " on \($0)" } ?? "")
+            }.joined(separator: " ") + "\n"
+        }
+        out += "\n"
         let nameWidth = max(5, host.events.map(\.name.count).max() ?? 0)
         let kindWidth = 10
-        out += "event".padding(nameWidth) + "  " + "kind".padding(kindWidth) + "  status\n"
+        let modeWidth = 11
+        out += "event".padding(nameWidth) + "  " + "kind".padding(kindWidth) + "  " + "mode".padding(modeWidth) + "  status\n"
         for probe in host.events {
             out += probe.name.padding(nameWidth) + "  " + probe.kind.padding(kindWidth) + "  "
+            out += (probe.mode?.rawValue ?? "-").padding(modeWidth) + "  "
             out += probe.availability.description + "\n"
         }
         return out
     }
+}
+
+/// Shared wording for the host's core PMUs.
+enum CoreTable {
+    static func corePMUs(_ facts: HostFacts) -> String {
+        if facts.corePMUs.isEmpty {
+            return facts.hypervisor
+                ? "none (a virtual machine: the hypervisor flag is in /proc/cpuinfo)"
+                : "none (no perf driver for this CPU)"
+        }
+        return facts.corePMUs.map { pmu in
+            let cpus = pmu.cpus.map { ", CPUs \(cpuList($0))" } ?? ""
+            return "\(pmu.name) (type \(pmu.type)\(cpus))"
+        }.joined(separator: ", ") + (facts.isHybrid ? " — hybrid: hardware events are opened on each and summed" : "")
+    }
+
+    static func cpuList(_ cpus: [Int]) -> String {
+        var ranges: [String] = []
+        var i = 0
+        while i < cpus.count {
+            var j = i
+            while j + 1 < cpus.count && cpus[j + 1] == cpus[j] + 1 { j += 1 }
+            ranges.append(i == j ? "\(cpus[i])" : "\(cpus[i])-\(cpus[j])")
+            i = j + 1
+        }
+        return ranges.joined(separator: ",")
+    }
+}
+
+/// The plain-text view of a ``CalibrationReport``.
+enum CalibrationTable {
+    static func render(_ report: CalibrationReport) -> String {
+        var out = "Calibrating counters against work whose count is known"
+        out += " (\(report.root ? "as root" : "not root"), perf_event_paranoid \(report.host.paranoid.map(String.init) ?? "unreadable"))\n"
+        out += "core PMUs: " + CoreTable.corePMUs(report.host) + "\n"
+        var caches: [String] = []
+        if let l1 = report.caches.l1d { caches.append("L1d \(size(l1))") }
+        if let l2 = report.caches.l2 { caches.append("L2 \(size(l2))") }
+        if let llc = report.caches.llc, (report.caches.llcLevel ?? 0) > 2 { caches.append("L\(report.caches.llcLevel!) \(size(llc))") }
+        out += "caches: \(caches.isEmpty ? "unknown" : caches.joined(separator: ", "))"
+        out += "; cpufreq: " + (report.frequency.map { "\(format($0.minGHz))–\(format($0.maxGHz)) GHz" } ?? "none in sysfs") + "\n\n"
+        let width = max(5, report.checks.map(\.event.count).max() ?? 0)
+        for check in report.checks {
+            let verdict = check.verdict == .skipped ? "skip" : check.verdict.rawValue.uppercased()
+            out += verdict.padding(4) + "  " + check.event.padding(width) + "  "
+            if check.verdict == .skipped {
+                out += (check.note ?? "not run") + "\n"
+                continue
+            }
+            out += "measured \(check.measured ?? "n/a"), expected \(check.expected)\n"
+            out += String(repeating: " ", count: 6 + width + 2) + check.workload
+            if let note = check.note { out += "; " + note }
+            out += "\n"
+        }
+        out += "\nchecks: \(report.passed) pass, \(report.failed) fail, \(report.skipped) skipped\n"
+        return out
+    }
+
+    private static func size(_ bytes: Int) -> String {
+        bytes >= 1 << 20 && bytes % (1 << 20) == 0 ? "\(bytes >> 20) MiB" : "\(bytes >> 10) KiB"
+    }
+
+    private static func format(_ value: Double) -> String { String(format: "%.2f", value) }
 }
 
 extension String {

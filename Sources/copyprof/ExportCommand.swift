@@ -15,7 +15,7 @@ struct ExportCommand: ParsableCommand {
     @Flag(help: "Write CSV (the only format for now).")
     var csv = false
 
-    @Option(help: "Where to write (default: standard output).")
+    @Option(help: "Where to write (default: standard output, also `-`). A device or FIFO is written in place; a file is replaced atomically.")
     var output: String?
 
     func validate() throws {
@@ -23,12 +23,9 @@ struct ExportCommand: ParsableCommand {
     }
 
     func run() throws {
+        Interruption.installCleanup()
         let loaded = try Profile.read(from: profile)
         let text = CSVExport.render(loaded)
-        if let output {
-            try AtomicFile.write(Data(text.utf8), to: output)
-        } else {
-            print(text, terminator: "")
-        }
+        try OutputFile.write(Data(text.utf8), to: output ?? "-")
     }
 }

@@ -28,7 +28,7 @@ final class ProgressDisplay {
             let filled = Int(Double(barWidth) * done)
             let bar = barWidth > 0 ? "[" + String(repeating: "#", count: filled) + String(repeating: ".", count: barWidth - filled) + "]" : ""
             let line = String((bar + tail).prefix(max(1, columns - 1)))
-            FileHandle.standardError.write(Data("\r\u{1B}[2K\(line)".utf8))
+            writeStandardError("\r\u{1B}[2K\(line)")
         } else if p.round != lastRound {
             lastRound = p.round
             note("round \(p.round)/\(p.roundCount)\(p.warmup ? " (warm-up)" : "") (\(timing))")
@@ -36,7 +36,7 @@ final class ProgressDisplay {
     }
 
     func finish() {
-        if isTerminal { FileHandle.standardError.write(Data("\r\u{1B}[2K".utf8)) }
+        if isTerminal { writeStandardError("\r\u{1B}[2K") }
     }
 
     /// The width of the terminal on stderr, or 80 when it cannot be read.

@@ -13,13 +13,14 @@ struct ReportCommand: ParsableCommand {
     @Argument(help: "The profile to report on.")
     var profile: String
 
-    @Option(help: "The Markdown file to write (default: reports/<profile name>.md).")
+    @Option(help: "The Markdown file to write (default: reports/<profile name>.md; `-`: standard output, without charts).")
     var output: String?
 
     func run() throws {
+        Interruption.installCleanup()
         let loaded = try Profile.read(from: profile)
         let path = try writeReport(loaded, profilePath: profile, output: output)
-        print("report: \(path)")
+        if path != "-" { try writeStandardOutput("report: \(path)\n") }
     }
 }
 
@@ -29,6 +30,8 @@ func writeReport(_ profile: Profile, profilePath: String, output: String?) throw
     let path = output ?? defaults.markdown
     let base = ((path as NSString).lastPathComponent as NSString).deletingPathExtension
     let report = Report(profile: profile, source: profilePath, chartFolder: "\(base)-charts")
-    try report.write(to: path)
+    if !(try report.write(to: path)) {
+        note("the charts are not written: the report goes to \(path == "-" ? "standard output" : path), which has no folder beside it")
+    }
     return path
 }

@@ -51,7 +51,7 @@ struct RunCommand: ParsableCommand {
     var verify: Verification?
     @Option(help: "A name for this run, kept in the profile and its file name.")
     var label: String?
-    @Option(help: "The profile's path. (default: profiles/<UTC time>-<label>.json)")
+    @Option(help: "The profile's path; `-` for standard output. Checked before measuring. (default: profiles/<UTC time>-<label>.json, never an existing file)")
     var output: String?
     @Flag(help: "A small sweep for a first look: 2 sizes, 1 and 2 connections, 3 trials.")
     var quick = false
@@ -116,7 +116,13 @@ struct RunCommand: ParsableCommand {
             let reasons = environment.events.map { "\($0.name): \($0.availability)" }.joined(separator: "; ")
             throw CopyprofError.countersUnavailable("none of the requested events can be counted here (\(reasons))")
         }
-        let path = output ?? defaultProfilePath(label: label)
+        // Where the profile and the report go, checked before anything is measured.
+        let candidates = output.map { [$0] } ?? defaultProfilePaths(label: label)
+        let profileIsFile = try OutputFile.destination(of: candidates[0]).isRegularFile
+        try OutputFile.checkWritable(candidates[0])
+        if !noReport && profileIsFile {
+            try OutputFile.checkWritable(Report.defaultPaths(forProfile: candidates[0]).markdown)
+        }
 
         var runner = SweepRunner(plan: plan, events: counted)
         runner.slowTransport = try slowTransport()
@@ -124,6 +130,10 @@ struct RunCommand: ParsableCommand {
             let client = try RemoteClient(server: try parseHostPort(connect, option: "--connect"))
             note("server \(client.info.server): \(client.info.serverEnvironment.hostname), "
                  + "path \(client.info.clientPath.description)")
+            do { try client.checkPlan(plan) } catch {
+                client.close()
+                throw error
+            }
             runner.remote = client
         }
         defer { runner.remote?.close() }
@@ -134,27 +144,62 @@ struct RunCommand: ParsableCommand {
             note("cannot count \(uncounted.count) of \(environment.events.count) events here"
                 + (hardware ? " (hardware)" : "") + "; see copyprof counters")
         }
-        Interruption.install()
+        Interruption.installGracefulStop()
         let progress = ProgressDisplay(
             estimatedSeconds: plan.estimatedSeconds(kinds: runner.kinds.count), runCount: runner.runCount)
         let profile = runner.run(
-            environment: environment, shouldStop: { Interruption.requested }, progress: progress.update)
+            environment: environment, shouldStop: { Interruption.requested }, stopReason: { Interruption.reason },
+            progress: progress.update)
         progress.finish()
 
-        try profile.write(to: path)
-        print(SummaryTable.render(profile), terminator: "")
-        print("profile: \(path)")
-        if !noReport {
-            print("report: \(try writeReport(profile, profilePath: path, output: nil))")
+        // Save what was measured, whatever else fails: at the chosen path, or else in a fallback file.
+        var path: String?
+        var saveError: Error?
+        do {
+            if output != nil {
+                try profile.write(to: candidates[0])
+                path = candidates[0]
+            } else {
+                path = try OutputFile.writeNew(try profile.jsonData(), candidates: candidates)
+            }
+        } catch {
+            saveError = error
+            do {
+                let rescued = try OutputFile.writeNew(try profile.jsonData(), candidates: fallbackProfilePaths())
+                note("\(error); the measurements are saved in \(rescued) instead")
+            } catch let fallbackError {
+                note("\(error); and the fallback failed too: \(fallbackError)")
+            }
         }
+        // Standard output last: when it fails, the profile is already safe, and the report is still written. With
+        // the profile itself on standard output, the table goes to stderr.
+        var outputError: Error?
+        func show(_ text: String) {
+            do { try writeStandardOutput(text) } catch { if outputError == nil { outputError = error } }
+        }
+        if path == "-" {
+            writeStandardError(SummaryTable.render(profile))
+        } else {
+            show(SummaryTable.render(profile))
+            if let path { show("profile: \(path)\n") }
+        }
+        if !noReport, let path {
+            if profileIsFile {
+                show("report: \(try writeReport(profile, profilePath: path, output: nil))\n")
+            } else {
+                note("no report: the profile went to \(path == "-" ? "standard output" : path), not a file (copyprof report PROFILE makes one)")
+            }
+        }
+        if let saveError { throw saveError }
+        if let outputError { throw outputError }
         if profile.status == .interrupted {
             let kept = profile.cells.reduce(0) { $0 + $1.trials.count }
             if let reason = profile.statusReason, runner.remote != nil, !Interruption.requested {
                 note("\(reason); the profile keeps the \(kept) trials that finished and is marked incomplete")
                 throw ExitCode.failure
             }
-            note("interrupted: the profile keeps the \(kept) trials that finished and is marked incomplete")
-            throw ExitCode(130)
+            note("\(Interruption.reason): the profile keeps the \(kept) trials that finished and is marked incomplete")
+            throw ExitCode(Interruption.exitCode)
         }
         let failed = profile.cells.filter { $0.error != nil }
         if !failed.isEmpty {
@@ -164,16 +209,32 @@ struct RunCommand: ParsableCommand {
     }
 }
 
-/// profiles/<UTC time>[-label].json
-func defaultProfilePath(label: String?) -> String {
+/// The UTC time to the millisecond, for file names: 20261125T050848.123Z.
+func fileTimeStamp(_ date: Date = Date()) -> String {
     let formatter = DateFormatter()
     formatter.locale = Locale(identifier: "en_US_POSIX")
     formatter.timeZone = TimeZone(identifier: "UTC")
-    formatter.dateFormat = "yyyyMMdd'T'HHmmss'Z'"
-    let stamp = formatter.string(from: Date())
-    return "profiles/\(stamp)\(label.map { "-\($0)" } ?? "").json"
+    formatter.dateFormat = "yyyyMMdd'T'HHmmss.SSS'Z'"
+    return formatter.string(from: date)
 }
 
+/// profiles/<UTC time>[-label].json, then the same with -2, -3, ...: the profile is written to the first that does not
+/// exist, so two runs started in the same millisecond keep two profiles.
+func defaultProfilePaths(label: String?) -> [String] {
+    let base = "profiles/\(fileTimeStamp())\(label.map { "-\($0)" } ?? "")"
+    return ["\(base).json"] + (2...999).map { "\(base)-\($0).json" }
+}
+
+/// Where a profile goes when its own path cannot be written at the end of a run: the temporary folder, the working
+/// folder, the home folder.
+func fallbackProfilePaths() -> [String] {
+    let name = "copyprof-unsaved-\(fileTimeStamp())-\(getpid())"
+    var folders = [NSTemporaryDirectory(), FileManager.default.currentDirectoryPath]
+    if let home = ProcessInfo.processInfo.environment["HOME"] { folders.append(home) }
+    return folders.flatMap { folder in
+        (1...3).map { ((folder as NSString).appendingPathComponent(name) as NSString).appendingPathExtension("\($0).json")! }
+    }
+}
 
 /// `64,512` for help texts.
 private func list(_ values: [Int]) -> String { values.map(String.init).joined(separator: ",") }

@@ -27,7 +27,11 @@ import Testing
         #expect(events.count == 12)
         #expect(object["pmus"] is [String])
         let states = events.compactMap { ($0["availability"] as? [String: Any])?["state"] as? String }
-        #expect(states.count == 12 && states.allSatisfy { ["counted", "user-only", "not-supported", "not-permitted", "failed"].contains($0) })
+        #expect(states.count == 12 && states.allSatisfy {
+            ["counted", "user-only", "not-supported", "not-permitted", "failed", "not-counted"].contains($0)
+        })
+        let taskClock = try #require(events.first { $0["name"] as? String == "task-clock" })
+        #expect(taskClock["mode"] as? String == "user+kernel")
     }
 
     @Test func chosenEventsAndTheirErrors() throws {
@@ -39,5 +43,79 @@ import Testing
         #expect(missing.stderr.contains("none of these events can be counted here"))
         let cost = try runProcess(copyprofBinary, ["counters", "--events", "task-clock", "--cost"])
         #expect(cost.status == 0 && cost.stdout.contains("ns per region"))
+        let workload = try runProcess(copyprofBinary, ["counters", "--workload", "bogus"])
+        #expect(workload.status != 0 && workload.stderr.contains("unknown workload 'bogus'"))
+    }
+
+    @Test func checkPassesEverySoftwareEventAndSaysWhyEachHardwareEventIsSkipped() throws {
+        let result = try runProcess(copyprofBinary, ["counters", "--check"])
+        #expect(result.status == 0, "\(result.stdout)\n\(result.stderr)")
+        let lines = result.stdout.split(separator: "\n").map(String.init)
+        func line(_ event: String) -> String? { lines.first { $0.dropFirst(6).hasPrefix(event + " ") } }
+        for event in ["task-clock", "context-switches", "context switches (getrusage)", "page-faults"] {
+            #expect(line(event)?.hasPrefix("PASS") == true, "\(event): \(line(event) ?? "missing")")
+        }
+        for event in ["cpu-migrations", "skb:skb_copy_datagram_iovec"] {
+            // Passes, or is skipped with why (one CPU allowed; tracefs not mounted): never fails.
+            let text = try #require(line(event))
+            #expect(text.hasPrefix("PASS") || text.hasPrefix("skip "), "\(text)")
+        }
+        #expect(lines.last?.hasPrefix("checks: ") == true && lines.last?.contains(" 0 fail") == true)
+        if result.stdout.contains("core PMUs: none") {
+            for event in ["cycles", "instructions", "L1-dcache-loads", "L1-dcache-load-misses", "LLC-loads", "LLC-load-misses", "branch-misses"] {
+                let text = try #require(line(event))
+                #expect(text.hasPrefix("skip ") && text.contains("ENOENT"), "\(text)")
+            }
+        }
+    }
+
+    @Test func checkAsJSON() throws {
+        let result = try runProcess(copyprofBinary, ["counters", "--check", "--json", "--events", "task-clock,page-faults"])
+        #expect(result.status == 0)
+        let object = try #require(try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [String: Any])
+        let checks = try #require(object["checks"] as? [[String: Any]])
+        #expect(checks.map { $0["event"] as? String } == ["task-clock", "page-faults"])
+        #expect(checks.allSatisfy { $0["verdict"] as? String == "pass" && $0["measuredValue"] is Double })
+    }
+
+    @Test func asNobodyContextSwitchesAreNotPermittedNotZeroAndComeFromRusage() throws {
+        let paranoid = Int((try? String(contentsOfFile: "/proc/sys/kernel/perf_event_paranoid", encoding: .utf8))?
+            .trimmingCharacters(in: .whitespacesAndNewlines) ?? "") ?? 2
+        guard paranoid >= 2 else {
+            print("skipped: perf_event_paranoid is \(paranoid): unprivileged users may count the kernel here")
+            return
+        }
+        guard let probe = try runAsNobody(["counters", "--json"]) else { return }
+        #expect(probe.status == 0, "\(probe.stderr)")
+        let object = try #require(try JSONSerialization.jsonObject(with: Data(probe.stdout.utf8)) as? [String: Any])
+        let events = try #require(object["events"] as? [[String: Any]])
+        func state(_ name: String) -> (state: String?, reason: String?, mode: String?) {
+            let event = events.first { $0["name"] as? String == name }
+            let availability = event?["availability"] as? [String: Any]
+            return (availability?["state"] as? String, availability?["reason"] as? String, event?["mode"] as? String)
+        }
+        #expect(state("context-switches").state == "not-permitted")
+        #expect(state("context-switches").reason?.contains("getrusage") == true)
+        #expect(state("cpu-migrations").state == "not-permitted")
+        #expect(state("task-clock").state == "counted" && state("task-clock").mode == "user+kernel")
+        #expect(state("page-faults").state == "user-only" && state("page-faults").mode == "user-only")
+        let tracepoint = state("skb:skb_copy_datagram_iovec")
+        #expect(tracepoint.state == "not-permitted" || tracepoint.state == "not-supported")
+        #expect(tracepoint.reason?.contains("is not mounted") == false || !FileManager.default.fileExists(atPath: "/sys/kernel/tracing/events"),
+                "a tracefs this user may not read is not called unmounted: \(tracepoint.reason ?? "")")
+
+        guard let check = try runAsNobody(["counters", "--check", "--json", "--events", "context-switches,task-clock,page-faults"])
+        else { return }
+        #expect(check.status == 0, "\(check.stdout)\n\(check.stderr)")
+        let report = try #require(try JSONSerialization.jsonObject(with: Data(check.stdout.utf8)) as? [String: Any])
+        let checks = try #require(report["checks"] as? [[String: Any]])
+        let perf = try #require(checks.first { $0["event"] as? String == "context-switches" })
+        #expect(perf["verdict"] as? String == "skipped" && perf["measuredValue"] == nil, "never a counted 0")
+        #expect((perf["note"] as? String)?.contains("not-permitted") == true)
+        let rusage = try #require(checks.first { $0["event"] as? String == "context switches (getrusage)" })
+        #expect(rusage["verdict"] as? String == "pass" && rusage["source"] as? String == "getrusage")
+        #expect(((rusage["measuredValue"] as? Double) ?? 0) > 0)
+        let faults = try #require(checks.first { $0["event"] as? String == "page-faults" })
+        #expect(faults["verdict"] as? String == "pass" && faults["mode"] as? String == "user-only")
     }
 }

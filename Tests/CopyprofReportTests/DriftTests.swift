@@ -125,8 +125,9 @@ import TestSupport
         let row = try #require(c.rows.first { $0.metric == .throughput })
         let p = try #require(row.p), low = try #require(row.changeLow), high = try #require(row.changeHigh)
         #expect(p < 0.05 && row.change < -5)
-        // Bauer's interval, as computed by brute force in Python: [0.816, 0.960] of the ratio.
-        #expect(abs(low + 18.367) < 0.01 && abs(high + 4) < 1e-6)
+        // Bauer's interval, as computed by brute force in Python: [0.816, 0.960] of the ratio (the profile's bytes are
+        // whole 4096-byte messages, so the throughputs are those above within 0.05%).
+        #expect(abs(low + 18.367) < 0.1 && abs(high + 4) < 0.1)
         #expect(row.verdict == .unchanged && c.exitCode == 0)
         // The same medians with less noise count.
         let clear = SampleProfiles.make(throughput: [9.3, 9.25, 9.2, 9.15, 9.3, 9.2])

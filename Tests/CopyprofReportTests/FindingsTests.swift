@@ -87,7 +87,7 @@ import TestSupport
             Issue.record("a zero-copy finding")
             return
         }
-        #expect(zeroCopy.copiedPercent == 100 && zeroCopy.totals.completions > 0)
+        #expect(zeroCopy.copiedPercent == 100 && zeroCopy.completions > 0)
         guard case .crossover(let crossover) = try #require(findings.first) else {
             Issue.record("a crossover finding")
             return

@@ -32,6 +32,42 @@ import TestSupport
         #expect(abs(big.p - 0.00018267179110955002) < 1e-9)
     }
 
+    @Test func exactDistributionMatchesCountingEveryArrangement() {
+        // Count U over every way to place n1 x's among n1 + n2 positions (x beats every y before it).
+        func brute(_ n1: Int, _ n2: Int) -> [Double] {
+            var counts = [Double](repeating: 0, count: n1 * n2 + 1)
+            for mask in 0..<(1 << (n1 + n2)) where mask.nonzeroBitCount == n1 {
+                var u = 0, ys = 0
+                for bit in 0..<(n1 + n2) {
+                    if mask & (1 << bit) != 0 { u += ys } else { ys += 1 }
+                }
+                counts[u] += 1
+            }
+            return counts
+        }
+        for n1 in 1...6 {
+            for n2 in 1...7 {
+                #expect(Statistics.exactUDistribution(n1, n2) == brute(n1, n2), "\(n1) vs \(n2)")
+            }
+        }
+    }
+
+    @Test func mannWhitneyMemoryStaysLinearWithOneSmallSample() throws {
+        // 6 trials against 3,000 and 100,000: the exact table of the textbook recursion would take 767 MB and 80 GB;
+        // the exact distribution (6 · 3000 + 1 values) is small enough here, and beyond its limit the normal
+        // approximation answers.
+        let six = (0..<6).map { Double($0) + 0.5 }
+        let many = (0..<3000).map { Double($0) * 0.01 + 0.001 }
+        let started = Date()
+        let a = try #require(Statistics.mannWhitneyU(six, many))
+        let b = try #require(Statistics.mannWhitneyU(six, (0..<100_000).map { Double($0) * 0.001 + 0.0001 }))
+        #expect(Date().timeIntervalSince(started) < 5)
+        #expect(a.p > 0 && a.p <= 1 && b.p > 0 && b.p <= 1)
+        // Exact where small: six values all below 34 others, U = 0, p = 2 / C(40, 6).
+        let small = try #require(Statistics.mannWhitneyU([0.5, 1.5, 2.5, 3.5, 4.5, 5.5], (6..<40).map(Double.init)))
+        #expect(small.u == 0 && abs(small.p - 2.0 / 3_838_380) < 1e-15)
+    }
+
     @Test func medianConfidenceIntervalsFromOrderStatistics() throws {
         #expect(Statistics.median([3, 1, 2]) == 2)
         #expect(Statistics.median([4, 1, 3, 2]) == 2.5)
@@ -77,9 +113,19 @@ import TestSupport
     @Test func uncountedInputsAreNotAvailableNeverZero() {
         let trial = SampleProfiles.trial(1, gbps: 8)
         for metric in [Metric.cyclesPerByte, .instructionsPerByte, .ipc, .l1dMissesPerKB, .llcMissesPerKB, .llcMissRatio,
-                       .contextSwitchesPerMB, .kernelRecvCopiesPerMessage, .rttP50, .zeroCopyCopiedShare] {
+                       .kernelRecvCopiesPerMessage, .rttP50, .zeroCopyCopiedShare] {
             #expect(metric.value(of: trial) == nil, "\(metric)")
         }
+        // Context switches fall back to getrusage (voluntary + involuntary), never to a user-only perf count, and say so.
+        var switched = trial
+        switched.workers[0].usage.voluntarySwitches = 30
+        switched.workers[1].usage.involuntarySwitches = 10
+        #expect(Metric.contextSwitchesPerMB.value(of: switched) == 40 / (Double(trial.bytes) / 1e6))
+        #expect(Metric.contextSwitchesPerMB.source(in: switched) == .getrusage)
+        switched.workers[0].counters["context-switches"] = CounterRecord(raw: 0, timeEnabled: 1, timeRunning: 1, mode: .userOnly)
+        switched.workers[1].counters["context-switches"] = CounterRecord(raw: 0, timeEnabled: 1, timeRunning: 1, mode: .userOnly)
+        #expect(Metric.contextSwitchesPerMB.value(of: switched) == 40 / (Double(trial.bytes) / 1e6), "a user-only 0 is ignored")
+        #expect(!Metric.contextSwitchesPerMB.isUserOnly(in: switched))
         // CPU time per byte falls back from task-clock to the threads' CPU clock (1 ns each here), never to n/a or 0.
         var uncounted = trial
         for i in uncounted.workers.indices { uncounted.workers[i].counters["task-clock"] = nil }
@@ -218,7 +264,7 @@ import TestSupport
         let row = Dictionary(uniqueKeysWithValues: zip(CSVExport.columns, fields))
         #expect(row["transport"] == "two-copy" && row["mode"] == "stream" && row["message_size"] == "4096")
         #expect(row["cycles"] == "" && row["cycles_per_byte"] == "", "not counted is empty, never 0")
-        #expect(row["task_clock_ns"] == "2000000")
+        #expect(row["task_clock_ns"] == String(2 * profile.cells[0].trials[0].bytes))
         #expect(row["throughput_gbps"] == "8")
         #expect(row["cpu_ns_per_byte"] == "2")
     }

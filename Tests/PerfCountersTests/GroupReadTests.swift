@@ -73,10 +73,31 @@ import Testing
     }
 
     @Test func enoentOnHardwareNamesTheMissingPMU() {
-        let status = EventAvailability.classify(errno: ENOENT, event: .llcLoadMisses, paranoid: paranoid)
+        // A VM: the hypervisor flag and no core PMU.
+        let vm = HostFacts(corePMUs: [], paranoid: 2, nmiWatchdog: nil, hypervisor: true, cpuModel: "AMD EPYC")
+        let status = EventAvailability.classify(errno: ENOENT, event: .llcLoadMisses, paranoid: paranoid, host: vm)
         #expect(status.reason?.contains("no hardware PMU") == true)
-        let software = EventAvailability.classify(errno: ENOENT, event: .taskClock, paranoid: paranoid)
+        #expect(status.reason?.contains("virtual machine without PMU passthrough") == true)
+        let software = EventAvailability.classify(errno: ENOENT, event: .taskClock, paranoid: paranoid, host: vm)
         #expect(software.reason?.contains("PMU") == false)
+        // Bare metal with a PMU that lacks the event (AMD Zen has no generic LLC-loads): the PMU is named.
+        let zen = HostFacts(
+            corePMUs: [CorePMU(name: "cpu", type: 4, cpus: nil)], paranoid: 2, nmiWatchdog: true, hypervisor: false,
+            cpuModel: "AMD Ryzen 9 7950X")
+        let missing = EventAvailability.classify(errno: ENOENT, event: .llcLoads, paranoid: paranoid, host: zen)
+        #expect(missing.reason == "ENOENT: the cpu PMU (AMD Ryzen 9 7950X) has no generic LLC-loads event")
+        // Hybrid: the core type that lacks it.
+        let hybrid = HostFacts(
+            corePMUs: [CorePMU(name: "cpu_core", type: 4, cpus: [0]), CorePMU(name: "cpu_atom", type: 10, cpus: [1])],
+            paranoid: 2, nmiWatchdog: true, hypervisor: false, cpuModel: nil)
+        let atom = EventAvailability.classify(errno: ENOENT, event: .llcLoads, paranoid: paranoid, host: hybrid, pmu: "cpu_atom")
+        #expect(atom.reason == "ENOENT: the cpu_atom PMU has no generic LLC-loads event")
+    }
+
+    @Test func thisHostBlamesAVMOnlyWithTheHypervisorFlag() {
+        let host = HostFacts.current()
+        let status = EventAvailability.classify(errno: ENOENT, event: .cycles, paranoid: paranoid)
+        #expect((status.reason?.contains("virtual machine") == true) == host.hypervisor)
     }
 
     @Test(arguments: [EACCES, EPERM])

@@ -18,22 +18,45 @@ public struct ProcessOutput {
     public var stderr: String
 }
 
-/// Runs a program to its end and returns its exit status and output.
-public func runProcess(_ path: String, _ arguments: [String], interruptAfter: Double? = nil, in directory: String? = nil) throws -> ProcessOutput {
+/// Runs a program to its end and returns its exit status and output; with `timeout`, kills it (SIGKILL) if it runs
+/// longer, so that a hang fails the test instead of holding the suite.
+///
+/// With `standardOutput`, the program's stdout is that file (opened for writing, e.g. /dev/full) instead of a pipe.
+public func runProcess(
+    _ path: String, _ arguments: [String], interruptAfter: Double? = nil, in directory: String? = nil, timeout: Double? = nil,
+    standardOutput: String? = nil
+) throws -> ProcessOutput {
     let process = Process()
     if let directory { process.currentDirectoryURL = URL(fileURLWithPath: directory) }
     process.executableURL = URL(fileURLWithPath: path)
     process.arguments = arguments
     let out = Pipe()
     let err = Pipe()
-    process.standardOutput = out
+    if let standardOutput {
+        guard let handle = FileHandle(forWritingAtPath: standardOutput) else {
+            throw CocoaError(.fileWriteUnknown, userInfo: [NSFilePathErrorKey: standardOutput])
+        }
+        process.standardOutput = handle
+        try? out.fileHandleForWriting.close()
+    } else {
+        process.standardOutput = out
+    }
     process.standardError = err
     try process.run()
+    if let timeout {
+        let pid = process.processIdentifier
+        let watchdog = Thread {
+            let deadline = Date().addingTimeInterval(timeout)
+            while process.isRunning && Date() < deadline { Thread.sleep(forTimeInterval: 0.05) }
+            if process.isRunning { kill(pid, SIGKILL) }
+        }
+        watchdog.start()
+    }
     if let interruptAfter {
         Thread.sleep(forTimeInterval: interruptAfter)
         process.interrupt()
     }
-    let stdout = out.fileHandleForReading.readDataToEndOfFile()
+    let stdout = standardOutput == nil ? out.fileHandleForReading.readDataToEndOfFile() : Data()
     let stderr = err.fileHandleForReading.readDataToEndOfFile()
     process.waitUntilExit()
     return ProcessOutput(
@@ -41,9 +64,16 @@ public func runProcess(_ path: String, _ arguments: [String], interruptAfter: Do
         stderr: String(decoding: stderr, as: UTF8.self))
 }
 
-/// A fresh temporary folder.
+/// The folder every temporary folder of this test process is made in, removed when the process exits.
+private let temporaryRoot: String = {
+    let path = NSTemporaryDirectory() + "copyprof-tests-\(getpid())-\(UUID().uuidString.prefix(8))"
+    atexit { try? FileManager.default.removeItem(atPath: temporaryRoot) }
+    return path
+}()
+
+/// A fresh temporary folder, removed with the others when the test process exits.
 public func temporaryDirectory() throws -> String {
-    let path = NSTemporaryDirectory() + "copyprof-tests-\(UUID().uuidString)"
+    let path = temporaryRoot + "/\(UUID().uuidString)"
     try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
     return path
 }
@@ -75,12 +105,18 @@ public enum SampleProfiles {
     }
 
     /// A trial moving `gbps` for exactly 1 ms, with 1 ns of task-clock per byte split over sender and receiver.
+    ///
+    /// With `messageSize`, the bytes are whole messages of that size, as a profile's reader requires, and the elapsed
+    /// time is about 1 ms, chosen so that the throughput is `gbps` within 1 ppm.
     public static func trial(
-        _ index: Int, gbps: Double, cpuNsPerByte: Double = 2, extra: [String: Double] = [:], kind: TrialKind? = nil,
-        round: Int? = nil
+        _ index: Int, gbps: Double, cpuNsPerByte: Double = 2, extra: [String: Double] = [:], messageSize: Int? = nil,
+        kind: TrialKind? = nil, round: Int? = nil
     ) -> TrialRecord {
-        let elapsed: UInt64 = 1_000_000
-        let bytes = UInt64(gbps * Double(elapsed) / 8)
+        var elapsed: UInt64 = 1_000_000
+        let exact = UInt64(gbps * Double(elapsed) / 8)
+        let size = UInt64(messageSize ?? 4096)
+        let bytes = messageSize == nil ? exact : max(1, (exact + size / 2) / size) * size
+        if messageSize != nil { elapsed = UInt64((Double(bytes) * 8 / gbps).rounded()) }
         func worker(_ role: WorkerRole) -> WorkerRecord {
             var counters = ["task-clock": CounterRecord(raw: UInt64(cpuNsPerByte * Double(bytes) / 2), timeEnabled: 1, timeRunning: 1)]
             for (name, value) in extra { counters[name] = CounterRecord(raw: UInt64(value / 2), timeEnabled: 1, timeRunning: 1) }
@@ -89,7 +125,7 @@ public enum SampleProfiles {
                 usage: UsageRecord(userNs: 1, systemNs: 1, voluntarySwitches: 0, involuntarySwitches: 0, minorFaults: 0, cpuClockNs: 1))
         }
         return TrialRecord(
-            trial: index, elapsedNs: elapsed, bytes: bytes, messages: bytes / 4096, integrityErrors: 0,
+            trial: index, elapsedNs: elapsed, bytes: bytes, messages: bytes / size, integrityErrors: 0,
             firstMismatch: nil, partialWrites: 0, rtt: nil, zeroCopy: nil, workers: [worker(.sender), worker(.receiver)],
             kind: kind, round: round)
     }
@@ -138,7 +174,7 @@ public enum SampleProfiles {
         throughput: [Double], key: CellKey = CellKey(transport: .twoCopy, mode: .stream, messageSize: 4096, threads: 1),
         environment: EnvironmentInfo = environment()
     ) -> Profile {
-        let trials = throughput.enumerated().map { trial($0.offset + 1, gbps: $0.element) }
+        let trials = throughput.enumerated().map { trial($0.offset + 1, gbps: $0.element, messageSize: key.messageSize) }
         var plan = SweepPlan(transports: [key.transport], sizes: [key.messageSize], threads: [key.threads], modes: [key.mode])
         plan.trials = throughput.count
         return Profile(environment: environment, plan: plan, cells: [CellRecord(key: key, trials: trials)])
@@ -164,5 +200,66 @@ public enum Fixtures {
     /// The bytes of a fixture file.
     public static func data(_ name: String) throws -> Data {
         try Data(contentsOf: URL(fileURLWithPath: path(name)))
+    }
+}
+
+/// Runs the copyprof binary as uid/gid 65534 (nobody) with setpriv: unprivileged at the host's perf_event_paranoid,
+/// the way a new user meets it. The binary is copied into `folder` (or a fresh one), which nobody may write to.
+/// Nil, with the reason printed, when this cannot be done here.
+public func runAsNobody(_ arguments: [String], in folder: String? = nil) throws -> ProcessOutput? {
+    guard geteuid() == 0 else {
+        print("skipped: dropping to uid 65534 needs root")
+        return nil
+    }
+    guard let setpriv = which("setpriv") else {
+        print("skipped: setpriv (util-linux) is not installed")
+        return nil
+    }
+    // A copy nobody can reach: the build folder may sit below folders only root may enter.
+    let folder = try folder ?? temporaryDirectory()
+    let binary = folder + "/copyprof-as-nobody"
+    if !FileManager.default.fileExists(atPath: binary) {
+        try FileManager.default.copyItem(atPath: copyprofBinary, toPath: binary)
+    }
+    try FileManager.default.setAttributes([.posixPermissions: 0o777], ofItemAtPath: folder)
+    try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: binary)
+    return try runProcess(setpriv, ["--reuid=65534", "--regid=65534", "--clear-groups", binary] + arguments, in: folder)
+}
+
+extension TrialRecord {
+    /// Workers whose timed loop ran no iteration: a sender (ping-pong client) that sent nothing, or a stream receiver
+    /// that verified nothing before the stop and drained everything after it. Each loop checks the stop flag before
+    /// every message and never stops within one, so such a worker first looked at the flag after it was set: the
+    /// scheduler did not run it within the trial's window (on this shared 2-vCPU machine a released thread has waited
+    /// up to 60 ms, against windows of 20 to 100 ms here). `TransportRunTests` shows from the workers' start times that
+    /// an empty connection always had a worker that began after the window closed (947 of 947 in 0.5 ms windows).
+    public var idleWorkers: [WorkerRecord] {
+        workers.filter { worker in
+            if let sent = worker.sent, worker.role == .sender { return sent.messages == 0 }
+            guard worker.role == .receiver, let received = worker.received else { return false }
+            return received.messages == 0 && received.drainedMessages > 0
+        }
+    }
+
+    /// Per connection, what the receiving ends verified (measured and drained) against what the sending end sent:
+    /// equal in every trial, whatever the timing. Ping-pong: the echoer's requests and the client's echoes both equal
+    /// the client's requests.
+    public func deliveryMismatches(mode: Workload) -> [String] {
+        var problems: [String] = []
+        for connection in Set(workers.map(\.connection)).sorted() {
+            let ends = workers.filter { $0.connection == connection }
+            guard let client = ends.first(where: { $0.role == .sender }), let server = ends.first(where: { $0.role == .receiver }),
+                let sent = client.sent?.messages
+            else {
+                problems.append("connection \(connection): a sender and a receiver expected")
+                continue
+            }
+            let atServer = (server.received?.messages ?? 0) + (server.received?.drainedMessages ?? 0)
+            if atServer != sent { problems.append("connection \(connection): \(sent) sent, \(atServer) received") }
+            if mode == .pingpong, let echoes = client.received?.messages, echoes != sent {
+                problems.append("connection \(connection): \(sent) requests, \(echoes) echoes")
+            }
+        }
+        return problems
     }
 }

@@ -3,7 +3,8 @@ import Testing
 
 @testable import Transports
 
-/// Real runs over loopback sockets. Serialized: one test changes net.core.optmem_max for the whole host.
+/// Real runs over loopback sockets. Serialized: each run starts two threads per connection on a 2-CPU machine, and
+/// some tests bound how long an error takes to come.
 @Suite(.serialized) struct TransportRunTests {
     static let sizes = [64, 512, 4096, 65536]
 
@@ -14,8 +15,9 @@ import Testing
                 let configuration = RunConfiguration(
                     transport: transport, workload: workload, messageSize: size, connections: connections,
                     duration: 0.1, verification: .full)
-                let result = try runTransport(configuration) { _ in NoRegion() }
+                let result = try runTransportInWindow(configuration) { _ in NoRegion() }
                 let cell = "\(transport.rawValue) \(workload.rawValue) \(size) B × \(connections)"
+                #expect(result.lateWorkers.isEmpty, "\(cell): \(result.lateWorkers) never ran within the window in 5 runs")
                 #expect(result.workers.count == 2 * connections, "\(cell)")
                 #expect(result.integrityErrors == 0, "\(cell): \(String(describing: result.firstMismatch))")
                 #expect(result.messagesVerified > 0, "\(cell)")
@@ -44,7 +46,7 @@ import Testing
     }
 
     @Test func loopbackZeroCopyIsReportedAsCopied() throws {
-        let result = try runTransport(
+        let result = try runTransportInWindow(
             RunConfiguration(transport: .zeroCopy, messageSize: 65536, duration: 0.2, verification: .full)
         ) { _ in NoRegion() }
         let zero = try #require(result.zeroCopy)
@@ -57,22 +59,64 @@ import Testing
         #expect(result.integrityErrors == 0)
     }
 
+    /// ENOBUFS back-pressure: with `net.core.optmem_max` at 1 KiB the kernel refuses most MSG_ZEROCOPY sends (no
+    /// room for their completion notifications); the sender must wait for completions and resend, and every message
+    /// must still arrive intact.
+    ///
+    /// The limit is lowered in a network namespace of the test's own: optmem_max is per namespace on this kernel
+    /// (`netns_core.sysctl_optmem_max`; a kernel that keeps it host-wide has no writable copy in a new namespace, and
+    /// the test skips). That the write stayed there is checked in a second new namespace, which starts at 128 KiB
+    /// whatever the host's value (`preinit_net_sysctl`, net/core/net_namespace.c), and not on the host, whose value
+    /// other processes may change meanwhile (on this shared machine, older copies of this test suite lower it).
     @Test func zeroCopySurvivesATinyOptmemLimit() throws {
+        struct Outcome: Sendable {
+            var namespaceDefault: String
+            var otherNamespace: String?
+            var result: TransportRunResult<Void>?
+        }
         let path = "/proc/sys/net/core/optmem_max"
-        guard let original = readLine(path), geteuid() == 0 else {
-            print("skipped: needs root to lower \(path)")
+        let hostBefore = readLine(path)
+        let outcome: Outcome
+        do {
+            outcome = try PrivateNetworkNamespace.run {
+                guard let namespaceDefault = readLine(path) else {
+                    throw PrivateNetworkNamespace.Unavailable(
+                        description: "this kernel has no \(path) in a network namespace (a host-wide setting here)")
+                }
+                guard writeLine(path, "1024"), readLine(path) == "1024" else {
+                    throw PrivateNetworkNamespace.Unavailable(
+                        description: "\(path) cannot be lowered in a network namespace (read-only there: host-wide)")
+                }
+                let otherNamespace = try PrivateNetworkNamespace.run { readLine(path) }
+                if otherNamespace == "1024" {
+                    // Shared after all, so the host's value changed too: put it back at once.
+                    if let hostBefore { _ = writeLine(path, hostBefore) }
+                    return Outcome(namespaceDefault: namespaceDefault, otherNamespace: otherNamespace, result: nil)
+                }
+                let result = try runTransportInWindow(
+                    RunConfiguration(transport: .zeroCopy, messageSize: 4096, duration: 0.2, verification: .full)
+                ) { _ in NoRegion() }
+                return Outcome(namespaceDefault: namespaceDefault, otherNamespace: otherNamespace, result: result)
+            }
+        } catch let unavailable as PrivateNetworkNamespace.Unavailable {
+            print("skipped zeroCopySurvivesATinyOptmemLimit: \(unavailable)")
             return
         }
-        try #require(writeLine(path, "1024"))
-        defer { _ = writeLine(path, original) }
-        let result = try runTransport(
-            RunConfiguration(transport: .zeroCopy, messageSize: 4096, duration: 0.2, verification: .full)
-        ) { _ in NoRegion() }
+        guard let result = outcome.result else {
+            let problem = "net.core.optmem_max is not per network namespace here: 1024 written in one showed in another; "
+                + "the host's value was put back to \(hostBefore ?? "?")"
+            Issue.record(Comment(rawValue: problem))
+            return
+        }
         let zero = try #require(result.zeroCopy)
-        print("optmem_max 1024: \(zero.sends) sends, \(zero.enobufs) ENOBUFS, \(zero.reuseWaits) reuse waits")
+        print("optmem_max 1024 in a private network namespace (\(outcome.namespaceDefault) before; another new namespace "
+              + "reads \(outcome.otherNamespace ?? "?")): \(zero.sends) sends, \(zero.enobufs) ENOBUFS, \(zero.reuseWaits) reuse waits")
         #expect(zero.enobufs > 0, "a 1 KiB optmem limit should push back with ENOBUFS")
         #expect(zero.completions == zero.sends)
         #expect(result.messagesVerified > 0 && result.integrityErrors == 0)
+        let sent = result.workers.reduce(0) { $0 + ($1.sent?.messages ?? 0) }
+        let drained = result.workers.reduce(0) { $0 + ($1.received?.drainedMessages ?? 0) }
+        #expect(sent == result.messagesVerified + drained, "every message sent was received and verified")
     }
 
     @Test(arguments: TransportKind.allCases)
@@ -81,7 +125,7 @@ import Testing
             let configuration = RunConfiguration(
                 transport: transport, workload: workload, messageSize: 512, duration: 0.1, verification: .full,
                 faults: FaultInjection(corruption: Corruption(sequence: 5, offset: 100)))
-            let result = try runTransport(configuration) { _ in NoRegion() }
+            let result = try runTransportInWindow(configuration) { _ in NoRegion() }
             #expect(result.integrityErrors == 1, "\(transport) \(workload)")
             let (worker, mismatch) = try #require(result.firstMismatch)
             #expect(mismatch == IntegrityMismatch(sequence: 5, offset: 100))
@@ -91,7 +135,7 @@ import Testing
 
     @Test func headerVerificationChecksTheSequenceOnly() throws {
         func run(_ offset: Int) throws -> TransportRunResult<Void> {
-            try runTransport(RunConfiguration(
+            try runTransportInWindow(RunConfiguration(
                 transport: .twoCopy, messageSize: 512, duration: 0.1, verification: .header,
                 faults: FaultInjection(corruption: Corruption(sequence: 3, offset: offset)))) { _ in NoRegion() }
         }
@@ -106,7 +150,7 @@ import Testing
         let configuration = RunConfiguration(
             transport: transport, messageSize: 65536, duration: 0.2, verification: .full, sendWait: .poll,
             sendBufferSize: 4096)
-        let result = try runTransport(configuration) { _ in NoRegion() }
+        let result = try runTransportInWindow(configuration) { _ in NoRegion() }
         print("\(transport.rawValue) with SO_SNDBUF 4096: \(result.partialWrites) partial writes, "
               + "\(result.messagesVerified) messages")
         #expect(result.partialWrites > 0)
@@ -128,6 +172,8 @@ import Testing
             return text.hasPrefix("connection 0 sender: ")
                 && (text.contains("reset") || text.contains("closed")) && text.contains("message")
         }
+        // The reset reaches the sender in well under 1 ms (TCPSocketTests); 4 s leaves 2 s beyond the I/O timeout
+        // for a loaded machine, and is still far from the 10 s duration it tells apart.
         #expect(Double(nowNs() - start) / 1e9 < 4, "the error came within the I/O timeout, not after the 10 s duration")
     }
 
@@ -143,6 +189,7 @@ import Testing
             print("stuck peer: \(text)")
             return text.hasPrefix("connection 0 sender: no progress for 0.5 s") && text.contains("sending message")
         }
+        // The sender fails 0.5 s after its last progress; 3 s leaves 2.5 s for a loaded machine, far from the 10 s duration.
         #expect(Double(nowNs() - start) / 1e9 < 3)
     }
 
@@ -159,9 +206,12 @@ import Testing
             threads.insert(m.beginThread)
         }
         #expect(threads.count == 4, "one thread per worker")
-        // All timed loops started together.
+        // The barrier: no timed loop began before every worker had made its region and arrived. How close together
+        // the loops then start is up to the scheduler (tens of ms on a loaded machine), so it is printed, not bounded.
+        let records = try result.workers.map { try #require($0.measurement) }
+        #expect(records.map(\.beganAt).min()! >= records.map(\.madeAt).max()!)
         let starts = result.workers.map(\.startNs)
-        #expect(starts.max()! - starts.min()! < 50_000_000)
+        print("timed loops started within \(Double(starts.max()! - starts.min()!) / 1e6) ms of each other")
     }
 
     @Test func invalidConfigurationsAreRejected() {
@@ -182,13 +232,14 @@ import Testing
 final class ThreadRecorder: WorkerRegion {
     struct Record: Sendable {
         var madeOn: UInt64
+        var madeAt: UInt64
         var beginThread: UInt64 = 0
         var endThread: UInt64 = 0
         var beganAt: UInt64 = 0
         var endedAt: UInt64 = 0
     }
     var record: Record
-    init(_ identity: WorkerIdentity) { record = Record(madeOn: UInt64(pthread_self())) }
+    init(_ identity: WorkerIdentity) { record = Record(madeOn: UInt64(pthread_self()), madeAt: nowNs()) }
     func begin() {
         record.beginThread = UInt64(pthread_self())
         record.beganAt = nowNs()

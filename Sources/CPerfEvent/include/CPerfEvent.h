@@ -1,5 +1,7 @@
-// What Swift cannot import from <linux/perf_event.h> and <sys/resource.h>:
-// the variadic syscall(2), the ioctl request macros, and RUSAGE_THREAD (a _GNU_SOURCE constant).
+// What Swift cannot import from <linux/perf_event.h>, <sys/resource.h> and <sched.h>:
+// the variadic syscall(2), the ioctl request macros, RUSAGE_THREAD and the CPU affinity calls (_GNU_SOURCE),
+// the CPU_SET macros, and loops whose retired instructions and branches are known exactly (inline assembly,
+// which Swift does not have), for `copyprof counters --check`.
 // struct perf_event_attr itself imports, bitfields included.
 #ifndef CPERFEVENT_H
 #define CPERFEVENT_H
@@ -27,5 +29,31 @@ pid_t CPerfEvent_gettid(void);
 
 /// sizeof(struct perf_event_attr) as compiled here (PERF_ATTR_SIZE_VER*).
 unsigned int CPerfEvent_attr_size(void);
+
+/// sched_getcpu(): the CPU the calling thread runs on now, or -1 with errno set.
+int CPerfEvent_current_cpu(void);
+
+/// sched_getaffinity for the calling thread, as a bit mask: bit i of mask[i / 64] is CPU i.
+/// Fills `words` 64-bit words (CPUs beyond 64 * words are left out). Returns 0, or -1 with errno set.
+int CPerfEvent_allowed_cpus(unsigned long long *mask, int words);
+
+/// sched_setaffinity for the calling thread from a bit mask laid out as above. Returns 0, or -1 with errno set.
+int CPerfEvent_set_allowed_cpus(const unsigned long long *mask, int words);
+
+/// 1 where the loops below are written in assembly for this architecture (x86-64, AArch64), so their
+/// instruction and branch counts are exact; 0 where they are plain C and the compiler decides.
+int CPerfEvent_exact_loops(void);
+
+/// Runs `iterations` turns of a two-instruction loop (decrement, branch back while not zero): exactly
+/// 2 * iterations retired instructions in the loop, 1 * iterations of them branches. Returns `iterations`.
+unsigned long long CPerfEvent_instruction_loop(unsigned long long iterations);
+
+/// For each of `count` bytes, one conditional branch on the byte's lowest bit. With random bytes the
+/// predictor cannot learn the branch: about half of the branches are mispredicted. Returns how many were taken.
+unsigned long long CPerfEvent_branch_loop(const unsigned char *bytes, unsigned long long count);
+
+/// Follows `steps` links from word 0 of `words`, where each visited word holds the index of the next one to
+/// read: exactly one load per step, each depending on the last. Returns the index it stopped at.
+unsigned long long CPerfEvent_pointer_chase(const unsigned long long *words, unsigned long long steps);
 
 #endif

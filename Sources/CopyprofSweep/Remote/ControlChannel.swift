@@ -1,3 +1,4 @@
+import CopyprofLimits
 import CopyprofProfile
 import Foundation
 import Transports
@@ -8,12 +9,21 @@ import Transports
 /// payload length (UInt32, big-endian) — followed by that many bytes of JSON, at most ``maxPayload``. A frame with
 /// another magic, another version or a larger length is refused with an ``ControlMessage/error(_:)`` reply and the
 /// connection is closed.
+///
+/// Version 2 (this one) adds the session token a client sends first on each data connection, the server's limits in
+/// the welcome, the trial's duration in a set-up, and the `refused` answer to a cell the server will not run.
 public enum ControlProtocol {
-    public static let version: UInt16 = 1
+    public static let version: UInt16 = 2
     public static let magic: [UInt8] = Array("CPCT".utf8)
     public static let headerSize = 12
     /// The largest payload accepted: results of 256 threads fit many times over.
     public static let maxPayload = 4 << 20
+    /// The largest payload a server accepts from a client: a hello or a set-up is a few hundred bytes.
+    public static let maxRequestPayload = 64 << 10
+    /// The largest hello a server reads before the client has said who it is.
+    public static let maxHelloPayload = 4 << 10
+    /// Bytes of the session token, sent raw first on every data connection.
+    public static let tokenSize = 32
 
     /// The header of a payload of `length` bytes.
     public static func header(length: Int, version: UInt16 = version) -> [UInt8] {
@@ -22,7 +32,7 @@ public enum ControlProtocol {
     }
 
     /// Checks a header and returns the payload length, or why it is refused.
-    public static func payloadLength(header bytes: [UInt8]) -> Result<Int, ControlError> {
+    public static func payloadLength(header bytes: [UInt8], limit: Int = maxPayload) -> Result<Int, ControlError> {
         guard bytes.count == headerSize, Array(bytes[0..<4]) == magic else {
             return .failure(.malformed("not a copyprof control frame (bad magic)"))
         }
@@ -31,18 +41,25 @@ public enum ControlProtocol {
             return .failure(.wrongVersion(version))
         }
         let length = Int(bytes[8]) << 24 | Int(bytes[9]) << 16 | Int(bytes[10]) << 8 | Int(bytes[11])
-        guard length <= maxPayload else { return .failure(.oversized(length)) }
+        guard length <= limit else { return .failure(.oversized(length, limit: limit)) }
         return .success(length)
     }
+
+    /// The header version to answer a wrong-version frame in: an older client's own (version 1 decodes an `error`
+    /// message exactly as this one does, so it can show why), else this one.
+    public static func replyVersion(to version: UInt16) -> UInt16 { version >= 1 && version < Self.version ? version : Self.version }
 }
 
 /// What went wrong on a control connection.
 public enum ControlError: Error, Sendable, Equatable, CustomStringConvertible {
     case malformed(String)
     case wrongVersion(UInt16)
-    case oversized(Int)
+    case oversized(Int, limit: Int)
     case closed
+    /// Nothing arrived for this many seconds.
     case timedOut(Double)
+    /// A message started but did not arrive whole within this many seconds (a client sending one byte at a time).
+    case incomplete(Double)
     case system(String)
     /// The peer answered with an error message.
     case peer(String)
@@ -51,14 +68,36 @@ public enum ControlError: Error, Sendable, Equatable, CustomStringConvertible {
     public var description: String {
         switch self {
         case .malformed(let what): return "malformed control message: \(what)"
-        case .wrongVersion(let v): return "control protocol version \(v) is not supported (this copyprof speaks \(ControlProtocol.version))"
-        case .oversized(let n): return "control message of \(n) bytes is over the \(ControlProtocol.maxPayload)-byte limit"
+        case .wrongVersion(let v):
+            return "control protocol version \(v) is not supported (this copyprof speaks \(ControlProtocol.version)); "
+                + "use the same copyprof version on both hosts"
+        case .oversized(let n, let limit): return "control message of \(n) bytes is over the \(limit)-byte limit"
         case .closed: return "the peer closed the control connection"
         case .timedOut(let s): return "no control message for \(String(format: "%.1f", s)) s"
+        case .incomplete(let s): return "a control message did not arrive whole within \(String(format: "%.1f", s)) s"
         case .system(let what): return what
         case .peer(let what): return "the server said: \(what)"
         case .unexpected(let what): return "unexpected control message: \(what)"
         }
+    }
+}
+
+/// What a server allows one cell, sent in its welcome so that a client can check its plan before measuring.
+public struct ServerLimits: Codable, Sendable, Hashable {
+    /// Bytes of message buffers one cell may take on the server (``RunLimits/runMemoryBytes(messageSize:connections:zeroCopyPoolSize:)``).
+    public var maxMemoryBytes: Int
+    /// Connections (receiver threads on the server) of one cell.
+    public var maxThreads: Int
+    /// Seconds the server waits for a client's next message, a cell's data connections or its start.
+    public var idleTimeout: Double
+    /// Seconds a message may take to arrive once its first byte has.
+    public var messageTimeout: Double
+
+    public init(maxMemoryBytes: Int, maxThreads: Int, idleTimeout: Double, messageTimeout: Double) {
+        self.maxMemoryBytes = maxMemoryBytes
+        self.maxThreads = maxThreads
+        self.idleTimeout = idleTimeout
+        self.messageTimeout = messageTimeout
     }
 }
 
@@ -70,13 +109,65 @@ public struct RemoteCellSetup: Codable, Sendable, Hashable {
     public var threads: Int
     public var trial: Int
     public var verification: CopyprofProfile.Verification
+    /// Seconds of the client's timed loop (the server bounds the trial by it).
+    public var duration: Double
     public var ioTimeout: Double
     public var zeroCopyPoolSize: Int
     /// Events to count in the server's threads (those the server cannot count are left out there).
     public var events: [String]
 
+    public init(
+        transport: CopyprofProfile.TransportKind, mode: CopyprofProfile.Workload, messageSize: Int, threads: Int, trial: Int,
+        verification: CopyprofProfile.Verification, duration: Double, ioTimeout: Double, zeroCopyPoolSize: Int, events: [String]
+    ) {
+        self.transport = transport
+        self.mode = mode
+        self.messageSize = messageSize
+        self.threads = threads
+        self.trial = trial
+        self.verification = verification
+        self.duration = duration
+        self.ioTimeout = ioTimeout
+        self.zeroCopyPoolSize = zeroCopyPoolSize
+        self.events = events
+    }
+
     /// The cell this set-up runs.
     public var key: CellKey { CellKey(transport: transport, mode: mode, messageSize: messageSize, threads: threads) }
+
+    /// Bytes of message buffers the server's side of this cell takes: receivers only in a stream; in ping-pong the
+    /// echoers also send (a zero-copy pool, or up to 2 messages).
+    public var serverMemoryBytes: Int {
+        let pool = mode == .stream ? 0 : transport == .zeroCopy ? zeroCopyPoolSize : 2
+        return RunLimits.runMemoryBytes(messageSize: messageSize, connections: threads, zeroCopyPoolSize: pool)
+    }
+
+    /// Why a server with `limits` will not run this cell, or nil: every field against ``RunLimits`` (the limits the
+    /// command line enforces) and the server's own caps, before anything is allocated.
+    public func problem(limits: ServerLimits) -> String? {
+        if let problem = RunLimits.messageSizeProblem(messageSize) { return "message size: \(problem)" }
+        if !RunLimits.connections.contains(threads) {
+            return "\(threads) threads is not from \(RunLimits.connections.lowerBound) to \(RunLimits.connections.upperBound)"
+        }
+        if threads > limits.maxThreads { return "\(threads) threads is over this server's --max-threads \(limits.maxThreads)" }
+        if !RunLimits.trials.contains(trial) && trial != 0 { return "trial \(trial) is not from 0 to \(RunLimits.trials.upperBound)" }
+        if !RunLimits.duration.contains(duration) {
+            return "a duration of \(duration) s is not from \(RunLimits.duration.lowerBound) to \(Int(RunLimits.duration.upperBound)) s"
+        }
+        if !RunLimits.ioTimeout.contains(ioTimeout) {
+            return "an I/O timeout of \(ioTimeout) s is not from \(RunLimits.ioTimeout.lowerBound) to \(Int(RunLimits.ioTimeout.upperBound)) s"
+        }
+        if !RunLimits.zeroCopyPoolSize.contains(zeroCopyPoolSize) {
+            return "a zero-copy pool of \(zeroCopyPoolSize) is not from \(RunLimits.zeroCopyPoolSize.lowerBound) to \(RunLimits.zeroCopyPoolSize.upperBound)"
+        }
+        if events.count > 64 || events.contains(where: { $0.utf8.count > 128 }) { return "too many or too long event names" }
+        let bytes = serverMemoryBytes
+        if bytes > limits.maxMemoryBytes {
+            return "\(key) needs \(RunLimits.describe(bytes: bytes)) of message buffers on the server; "
+                + "its --max-memory is \(RunLimits.describe(bytes: limits.maxMemoryBytes))"
+        }
+        return nil
+    }
 }
 
 /// What the server measured in one trial.
@@ -88,10 +179,13 @@ public struct RemoteSideResult: Codable, Sendable {
 /// The messages of the control protocol.
 public enum ControlMessage: Codable, Sendable {
     case hello(copyprofVersion: String)
-    case welcome(environment: EnvironmentInfo, path: NetworkPath?)
+    /// The server's environment, its route to the client, the session's data-connection token (hex) and its limits.
+    case welcome(environment: EnvironmentInfo, path: NetworkPath?, token: String, limits: ServerLimits)
     case busy(String)
     case error(String)
     case setup(RemoteCellSetup)
+    /// The server will not run this cell (it says why); the session goes on.
+    case refused(String)
     case ready(dataPort: UInt16)
     case armed
     case go
@@ -105,6 +199,7 @@ public enum ControlMessage: Codable, Sendable {
         case .busy: return "busy"
         case .error: return "error"
         case .setup: return "setup"
+        case .refused: return "refused"
         case .ready: return "ready"
         case .armed: return "armed"
         case .go: return "go"
@@ -114,42 +209,65 @@ public enum ControlMessage: Codable, Sendable {
     }
 }
 
-/// A control connection: whole frames in and out, with a timeout on every read.
+/// A control connection: whole frames in and out, each with a deadline.
 ///
-/// `@unchecked Sendable`: used by one thread at a time (a session, or the sweep's thread).
+/// `@unchecked Sendable`: one thread uses a channel at a time (the session or the client); another thread may only
+/// shut its socket down, which is safe on a live descriptor.
 public final class ControlChannel: @unchecked Sendable {
     public let socket: TCPSocket
+    /// Seconds a message may take to go out (a peer that does not read cannot block the sender longer).
+    public var sendTimeout: Double
 
-    public init(socket: TCPSocket) { self.socket = socket }
-
-    /// Sends one message.
-    public func send(_ message: ControlMessage) throws(ControlError) {
-        let payload: Data
-        do { payload = try JSONEncoder().encode(message) } catch { throw .malformed("cannot encode \(message.name): \(error)") }
-        guard payload.count <= ControlProtocol.maxPayload else { throw .oversized(payload.count) }
-        try write(ControlProtocol.header(length: payload.count) + [UInt8](payload))
+    public init(socket: TCPSocket, sendTimeout: Double = 10) {
+        self.socket = socket
+        self.sendTimeout = sendTimeout
     }
 
-    /// Sends raw bytes (tests of malformed input).
+    /// Sends one message, in a frame of `version` (another than this protocol's only to refuse an older peer).
+    public func send(_ message: ControlMessage, version: UInt16 = ControlProtocol.version) throws(ControlError) {
+        let payload: Data
+        do { payload = try JSONEncoder().encode(message) } catch { throw .malformed("cannot encode \(message.name): \(error)") }
+        guard payload.count <= ControlProtocol.maxPayload else { throw .oversized(payload.count, limit: ControlProtocol.maxPayload) }
+        try write(ControlProtocol.header(length: payload.count, version: version) + [UInt8](payload))
+    }
+
+    /// Sends raw bytes (the data-connection token; tests of malformed input), within ``sendTimeout``.
     public func write(_ bytes: [UInt8]) throws(ControlError) {
+        let deadline = monotonicSeconds() + sendTimeout
         var offset = 0
         while offset < bytes.count {
-            let n = bytes.withUnsafeBytes { Glibc.send(socket.fd, $0.baseAddress! + offset, bytes.count - offset, Int32(MSG_NOSIGNAL)) }
+            let remaining = deadline - monotonicSeconds()
+            if remaining <= 0 { throw .system("sending a control message: the peer did not read it for \(sendTimeout) s") }
+            var pfd = pollfd(fd: socket.fd, events: Int16(POLLOUT), revents: 0)
+            let ready = poll(&pfd, 1, Int32(min(remaining * 1000, 1e9)) + 1)
+            if ready < 0 && errno != EINTR { throw .system("poll: \(String(cString: strerror(errno)))") }
+            if ready <= 0 { continue }
+            let n = bytes.withUnsafeBytes {
+                Glibc.send(socket.fd, $0.baseAddress! + offset, bytes.count - offset, Int32(MSG_NOSIGNAL | MSG_DONTWAIT))
+            }
             if n > 0 { offset += n; continue }
-            if n < 0 && errno == EINTR { continue }
+            if n < 0 && (errno == EINTR || errno == EAGAIN) { continue }
             throw .system("sending a control message: \(String(cString: strerror(errno)))")
         }
     }
 
-    /// Receives one message, waiting at most `timeout` seconds.
+    /// Receives one message, waiting at most `timeout` seconds for it to start and as long again for the rest.
     public func receive(timeout: Double) throws(ControlError) -> ControlMessage {
-        let header = try read(ControlProtocol.headerSize, timeout: timeout)
+        try receive(idle: timeout, complete: timeout, limit: ControlProtocol.maxPayload)
+    }
+
+    /// Receives one message: its first byte within `idle` seconds, all of it within `complete` seconds of that byte
+    /// (a peer sending a byte now and then cannot hold the reader longer), a payload of at most `limit` bytes.
+    public func receive(idle: Double, complete: Double, limit: Int) throws(ControlError) -> ControlMessage {
+        try waitForData(timeout: idle)
+        let deadline = monotonicSeconds() + complete
+        let header = try read(ControlProtocol.headerSize, until: deadline, allowed: complete)
         let length: Int
-        switch ControlProtocol.payloadLength(header: header) {
+        switch ControlProtocol.payloadLength(header: header, limit: limit) {
         case .success(let n): length = n
         case .failure(let error): throw error
         }
-        let payload = try read(length, timeout: timeout)
+        let payload = try read(length, until: deadline, allowed: complete)
         do { return try JSONDecoder().decode(ControlMessage.self, from: Data(payload)) } catch {
             throw .malformed("the payload is not a control message")
         }
@@ -157,36 +275,61 @@ public final class ControlChannel: @unchecked Sendable {
 
     /// Receives one message and fails unless `accept` takes it; an `error` message from the peer becomes `.peer`.
     public func expect<T>(_ what: String, timeout: Double, _ accept: (ControlMessage) -> T?) throws(ControlError) -> T {
-        let message = try receive(timeout: timeout)
+        try expect(what, idle: timeout, complete: timeout, limit: ControlProtocol.maxPayload, accept)
+    }
+
+    /// ``expect(_:timeout:_:)`` with the deadlines of ``receive(idle:complete:limit:)``.
+    public func expect<T>(
+        _ what: String, idle: Double, complete: Double, limit: Int, _ accept: (ControlMessage) -> T?
+    ) throws(ControlError) -> T {
+        let message = try receive(idle: idle, complete: complete, limit: limit)
         if let value = accept(message) { return value }
         if case .error(let text) = message { throw .peer(text) }
         if case .busy(let text) = message { throw .peer(text) }
         throw .unexpected("wanted \(what), got \(message.name)")
     }
 
-    private func read(_ count: Int, timeout: Double) throws(ControlError) -> [UInt8] {
+    private func waitForData(timeout: Double) throws(ControlError) {
+        let deadline = monotonicSeconds() + timeout
+        while true {
+            let remaining = deadline - monotonicSeconds()
+            if remaining <= 0 { throw .timedOut(timeout) }
+            var pfd = pollfd(fd: socket.fd, events: Int16(POLLIN), revents: 0)
+            let ready = poll(&pfd, 1, Int32(min(remaining * 1000, 1e9)) + 1)
+            if ready > 0 { return }
+            if ready < 0 && errno != EINTR { throw .system("poll: \(String(cString: strerror(errno)))") }
+        }
+    }
+
+    private func read(_ count: Int, until deadline: Double, allowed: Double) throws(ControlError) -> [UInt8] {
         var bytes = [UInt8](repeating: 0, count: count)
         var got = 0
-        let deadline = Date().addingTimeInterval(timeout)
         while got < count {
             var pfd = pollfd(fd: socket.fd, events: Int16(POLLIN), revents: 0)
-            let remaining = deadline.timeIntervalSinceNow
-            if remaining <= 0 { throw .timedOut(timeout) }
-            let ready = poll(&pfd, 1, Int32(min(remaining * 1000, 1e9)))
+            let remaining = deadline - monotonicSeconds()
+            if remaining <= 0 { throw .incomplete(allowed) }
+            let ready = poll(&pfd, 1, Int32(min(remaining * 1000, 1e9)) + 1)
             if ready < 0 {
                 if errno == EINTR { continue }
                 throw .system("poll: \(String(cString: strerror(errno)))")
             }
-            if ready == 0 { throw .timedOut(timeout) }
-            let n = bytes.withUnsafeMutableBytes { recv(socket.fd, $0.baseAddress! + got, count - got, 0) }
+            if ready == 0 { continue }
+            let n = bytes.withUnsafeMutableBytes { recv(socket.fd, $0.baseAddress! + got, count - got, Int32(MSG_DONTWAIT)) }
             if n == 0 { throw .closed }
             if n < 0 {
                 if errno == EINTR || errno == EAGAIN { continue }
-                if errno == ECONNRESET { throw .closed }
+                if errno == ECONNRESET || errno == EPIPE { throw .closed }
                 throw .system("receiving a control message: \(String(cString: strerror(errno)))")
             }
             got += n
         }
         return bytes
     }
+}
+
+/// `CLOCK_MONOTONIC` in seconds.
+func monotonicSeconds() -> Double {
+    var ts = timespec()
+    clock_gettime(CLOCK_MONOTONIC, &ts)
+    return Double(ts.tv_sec) + Double(ts.tv_nsec) / 1e9
 }

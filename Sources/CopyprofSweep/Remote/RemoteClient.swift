@@ -1,3 +1,4 @@
+import CopyprofLimits
 import CopyprofProfile
 import Foundation
 import PerfCounters
@@ -8,6 +9,12 @@ public final class RemoteClient {
     public let server: SocketAddress
     private let channel: ControlChannel
     public let info: RemoteInfo
+    /// What the server allows one cell.
+    public let limits: ServerLimits
+    /// The session's token, sent first on every data connection.
+    private let token: [UInt8]
+    /// Tests: called with the data port of each trial before this client connects to it.
+    var beforeDataConnections: ((UInt16) -> Void)?
 
     /// Connects and greets the server. Fails with a one-line reason when it is unreachable, busy or incompatible.
     public init(server: SocketAddress, timeout: Double = 10) throws(CopyprofError) {
@@ -19,16 +26,47 @@ public final class RemoteClient {
         }
         do {
             try channel.send(.hello(copyprofVersion: CopyprofVersion.current))
-            let (environment, path) = try channel.expect("welcome", timeout: timeout) { message -> (EnvironmentInfo, NetworkPath?)? in
-                if case .welcome(let environment, let path) = message { return (environment, path) }
+            let (environment, path, token, limits) = try channel.expect("welcome", timeout: timeout) {
+                message -> (EnvironmentInfo, NetworkPath?, String, ServerLimits)? in
+                if case .welcome(let environment, let path, let token, let limits) = message { return (environment, path, token, limits) }
                 return nil
             }
+            guard let bytes = Self.bytes(hex: token), bytes.count == ControlProtocol.tokenSize else {
+                throw ControlError.malformed("the welcome's session token is not \(ControlProtocol.tokenSize) bytes of hex")
+            }
+            self.token = bytes
+            self.limits = limits
             info = RemoteInfo(
                 server: server.description, serverEnvironment: environment, clientPath: NetworkPath.toward(server.host),
                 serverPath: path)
         } catch {
             channel.socket.close()
             throw .remote("copyprof serve at \(server): \(error)")
+        }
+    }
+
+    static func bytes(hex: String) -> [UInt8]? {
+        let digits = Array(hex.utf8)
+        guard digits.count % 2 == 0 else { return nil }
+        var out: [UInt8] = []
+        for i in stride(from: 0, to: digits.count, by: 2) {
+            guard let byte = UInt8(String(decoding: digits[i..<i + 2], as: UTF8.self), radix: 16) else { return nil }
+            out.append(byte)
+        }
+        return out
+    }
+
+    /// Fails before anything is measured when the server would refuse a cell of the plan (its --max-threads or
+    /// --max-memory), naming the first such cell.
+    public func checkPlan(_ plan: SweepPlan) throws(CopyprofError) {
+        for key in plan.cells {
+            let setup = RemoteCellSetup(
+                transport: key.transport, mode: key.mode, messageSize: key.messageSize, threads: key.threads, trial: 1,
+                verification: plan.verification, duration: plan.duration, ioTimeout: RunLimits.ioTimeout.lowerBound,
+                zeroCopyPoolSize: RunLimits.defaultZeroCopyPoolSize, events: [])
+            if let problem = setup.problem(limits: limits) {
+                throw .invalidArgument("copyprof serve at \(server) would refuse \(key): \(problem)")
+            }
         }
     }
 
@@ -47,25 +85,42 @@ public final class RemoteClient {
         let configuration = plan.configuration(key, address: server.host, ioTimeout: ioTimeout)
         let setup = RemoteCellSetup(
             transport: key.transport, mode: key.mode, messageSize: key.messageSize, threads: key.threads, trial: trial,
-            verification: plan.verification, ioTimeout: ioTimeout, zeroCopyPoolSize: configuration.zeroCopyPoolSize,
+            verification: plan.verification, duration: plan.duration, ioTimeout: ioTimeout,
+            zeroCopyPoolSize: configuration.zeroCopyPoolSize,
             events: events.isEmpty ? [] : plan.events)  // a timing trial: no counters on either side
-        let port: UInt16
+        enum Answer { case ready(UInt16), refused(String) }
+        let answer: Answer
         do {
             try channel.send(.setup(setup))
-            port = try channel.expect("ready", timeout: ioTimeout) { message -> UInt16? in
-                if case .ready(let port) = message { return port }
+            answer = try channel.expect("ready", timeout: ioTimeout) { message -> Answer? in
+                if case .ready(let port) = message { return .ready(port) }
+                if case .refused(let why) = message { return .refused(why) }
                 return nil
             }
         } catch {
             throw lost(error)
         }
+        // A cell the server will not run fails alone; the session and the sweep go on.
+        let port: UInt16
+        switch answer {
+        case .ready(let p): port = p
+        case .refused(let why): throw TransportError(.measurement("the server refused the cell: \(why)"))
+        }
+        beforeDataConnections?(port)
         var sockets: [TCPSocket] = []
         defer { for socket in sockets { socket.close() } }
         let dataAddress = try SocketAddress(host: server.host, port: port)
         var runError: Error?
         var result: TransportRunResult<RegionMeasurement>?
         do {
-            for _ in 0..<key.threads { sockets.append(try TCPSocket.connect(to: dataAddress)) }
+            // Each data connection proves it belongs to this session: the token, first thing.
+            for _ in 0..<key.threads {
+                let socket = try TCPSocket.connect(to: dataAddress)
+                sockets.append(socket)
+                do { try ControlChannel(socket: socket, sendTimeout: ioTimeout).write(token) } catch {
+                    throw TransportError(.measurement("sending the session token on a data connection: \(error)"))
+                }
+            }
             let channel = self.channel
             result = try runTransportSide(
                 configuration, role: .sender, sockets: sockets,
@@ -103,10 +158,26 @@ public final class RemoteClient {
         let host = "\(ProcessInfo.processInfo.hostName)@\(local)"
         for i in record.workers.indices { record.workers[i].host = host }
         record.workers += remote.workers
-        record.bytes = record.workers.reduce(0) { $0 + ($1.received?.bytes ?? 0) }
-        record.messages = record.workers.reduce(0) { $0 + ($1.received?.messages ?? 0) }
-        record.integrityErrors = record.workers.reduce(0) { $0 + ($1.received?.integrityErrors ?? 0) }
+        // The server's numbers are another process's word: summed with overflow checks and validated like a
+        // profile's, so that a wrong answer fails this trial and keeps the ones already finished.
+        func sum(_ value: (ReceiverRecord) -> UInt64) throws(TransportError) -> UInt64 {
+            var total: UInt64 = 0
+            for worker in record.workers {
+                let (next, overflow) = total.addingReportingOverflow(worker.received.map(value) ?? 0)
+                if overflow { throw TransportError(.measurement("the server's result does not add up (counts beyond 2^64)")) }
+                total = next
+            }
+            return total
+        }
+        record.bytes = try sum(\.bytes)
+        record.messages = try sum(\.messages)
+        record.integrityErrors = try sum(\.integrityErrors)
         record.firstMismatch = record.workers.compactMap { $0.received?.firstMismatch }.first
+        var checked = record
+        checked.trial = max(1, trial)  // a warm-up is trial 0, which no profile holds
+        if let problem = checked.problem(at: "result", key: key) {
+            throw TransportError(.measurement("the server's result is inconsistent: \(problem)"))
+        }
         return record
     }
 

@@ -1,0 +1,247 @@
+import Foundation
+import TestSupport
+import Testing
+
+@testable import CopyprofProfile
+@testable import copyprof
+
+/// Outputs never destroy what was there and never lose data silently: devices and FIFOs written in place, symbolic
+/// links followed, every write checked, the output location checked before a sweep, a fallback file at the end.
+@Suite(.serialized) struct OutputTests {
+    /// A tiny sweep: one cell, one trial.
+    static let tinyRun = [
+        "run", "--transports", "two-copy", "--sizes", "64", "--threads", "1", "--modes", "stream", "--trials", "1",
+        "--warmup", "0", "--duration", "0.01", "--events", "task-clock",
+    ]
+
+    func sampleProfile(in dir: String) throws -> String {
+        let path = "\(dir)/sample.json"
+        try SampleProfiles.make(throughput: [8.192, 8.192, 8.192, 8.192]).write(to: path)
+        return path
+    }
+
+    func fileType(_ path: String) -> mode_t? {
+        var status = stat()
+        return lstat(path, &status) == 0 ? status.st_mode & S_IFMT : nil
+    }
+
+    @Test func standardOutputOnAFullDeviceFailsForEveryCommand() throws {
+        let dir = try temporaryDirectory()
+        let profile = try sampleProfile(in: dir)
+        for arguments in [
+            Self.tinyRun + ["--output", "\(dir)/run.json", "--no-report"], ["report", profile, "--output", "-"],
+            ["report", profile, "--output", "\(dir)/r.md"], ["compare", profile, profile], ["compare", profile, profile, "--json"],
+            ["export", profile, "--csv"], ["counters"], ["counters", "--json"],
+        ] {
+            let result = try runProcess(copyprofBinary, arguments, in: dir, timeout: 60, standardOutput: "/dev/full")
+            #expect(result.status == 1, "\(arguments): exit \(result.status)")
+            #expect(result.stderr.contains("standard output: cannot write: No space left on device"), "\(arguments): \(result.stderr)")
+        }
+        // The run's profile was saved before standard output failed.
+        #expect(try Profile.read(from: "\(dir)/run.json").cells.count == 1)
+    }
+
+    @Test func aCharacterDeviceStaysACharacterDevice() throws {
+        guard geteuid() == 0 else {
+            print("skipped: creating a device node needs root")
+            return
+        }
+        let dir = try temporaryDirectory()
+        let profile = try sampleProfile(in: dir)
+        // A node of the null device (major 1, minor 3) in a temporary folder: the host's /dev/null is not touched.
+        let null = "\(dir)/null"
+        // glibc makedev(1, 3) (a macro Swift does not import): major << 8 | minor for small numbers.
+        #expect(mknod(null, S_IFCHR | 0o666, dev_t(1 << 8 | 3)) == 0, "mknod: \(String(cString: strerror(errno)))")
+        for arguments in [
+            ["export", profile, "--csv", "--output", null], ["report", profile, "--output", null],
+            ["compare", profile, profile, "--output", null], Self.tinyRun + ["--output", null],
+        ] {
+            let result = try runProcess(copyprofBinary, arguments, in: dir, timeout: 60)
+            #expect(result.status == 0, "\(arguments): \(result.stderr)")
+            #expect(fileType(null) == S_IFCHR, "\(arguments) replaced the device")
+        }
+        #expect(try FileManager.default.contentsOfDirectory(atPath: dir).sorted() == ["null", "sample.json"], "no charts, no temporary files beside a device")
+    }
+
+    @Test func devNullInAPrivateMountNamespace() throws {
+        guard geteuid() == 0, let unshare = which("unshare") else {
+            print("skipped: needs root and unshare(1) for a private mount namespace")
+            return
+        }
+        let dir = try temporaryDirectory()
+        let profile = try sampleProfile(in: dir)
+        // A tmpfs over /dev in a private mount namespace, with its own null node: what copyprof does to "/dev/null"
+        // there cannot reach the host's.
+        let script = """
+            set -e
+            mount -t tmpfs copyprof-test /dev
+            mknod -m 666 /dev/null c 1 3
+            "$0" export "$1" --csv --output /dev/null
+            "$0" report "$1" --output /dev/null 2>/dev/null
+            stat -c %F /dev/null
+            """
+        let result = try runProcess(unshare, ["--mount", "--propagation", "private", "sh", "-c", script, copyprofBinary, profile], timeout: 60)
+        if result.status != 0 && result.stderr.contains("unshare failed") {
+            print("skipped: cannot create a mount namespace here: \(result.stderr)")
+            return
+        }
+        #expect(result.status == 0, "\(result.stderr)")
+        #expect(result.stdout.contains("character special file"), "\(result.stdout)")
+        #expect(fileType("/dev/null") == S_IFCHR)
+    }
+
+    @Test func symbolicLinksAreFollowedAndFIFOsWrittenInPlace() throws {
+        let dir = try temporaryDirectory()
+        let profile = try sampleProfile(in: dir)
+        try "old".write(toFile: "\(dir)/target.csv", atomically: false, encoding: .utf8)
+        try FileManager.default.createSymbolicLink(atPath: "\(dir)/link.csv", withDestinationPath: "target.csv")
+        try FileManager.default.createSymbolicLink(atPath: "\(dir)/dangling.csv", withDestinationPath: "\(dir)/new.csv")
+        for output in ["\(dir)/link.csv", "\(dir)/dangling.csv"] {
+            let result = try runProcess(copyprofBinary, ["export", profile, "--csv", "--output", output])
+            #expect(result.status == 0, "\(result.stderr)")
+            #expect(fileType(output) == S_IFLNK, "\(output) is still a link")
+        }
+        #expect(try String(contentsOfFile: "\(dir)/target.csv", encoding: .utf8).hasPrefix("transport,"))
+        #expect(try String(contentsOfFile: "\(dir)/new.csv", encoding: .utf8).hasPrefix("transport,"))
+
+        let fifo = "\(dir)/fifo"
+        #expect(mkfifo(fifo, 0o600) == 0)
+        let received = ResultBox()
+        let reader = Thread {
+            // open blocks until the writer opens its end; read to the writer's close.
+            let fd = open(fifo, O_RDONLY)
+            var chunk = [UInt8](repeating: 0, count: 65536)
+            while fd >= 0 {
+                let n = read(fd, &chunk, chunk.count)
+                if n <= 0 { break }
+                received.data.append(contentsOf: chunk[0..<n])
+            }
+            close(fd)
+        }
+        reader.start()
+        let result = try runProcess(copyprofBinary, ["export", profile, "--csv", "--output", fifo], timeout: 30)
+        #expect(result.status == 0, "\(result.stderr)")
+        while reader.isExecuting { Thread.sleep(forTimeInterval: 0.01) }
+        #expect(String(decoding: received.data, as: UTF8.self).hasPrefix("transport,"))
+        #expect(fileType(fifo) == S_IFIFO)
+        // A directory is refused, and so is a block device (a disk).
+        let refused = try runProcess(copyprofBinary, ["export", profile, "--csv", "--output", dir])
+        #expect(refused.status == 1 && refused.stderr.contains("is a directory"), "\(refused.stderr)")
+    }
+
+    @Test func aRunChecksItsOutputBeforeMeasuring() throws {
+        let dir = try temporaryDirectory()
+        for (output, problem) in [
+            ("", "no path given"), (dir, "is a directory"), ("/etc/passwd/profile.json", "Not a directory"),
+            ("/proc/profile.json", "cannot create a file in /proc"),
+        ] {
+            let started = Date()
+            let result = try runProcess(copyprofBinary, Self.tinyRun + ["--output", output, "--trials", "100", "--duration", "0.1"], timeout: 30)
+            #expect(result.status == 1, "\(output)")
+            #expect(result.stderr.contains(problem), "\(output): \(result.stderr)")
+            #expect(!result.stderr.contains("runs, about"), "\(output): the sweep started")
+            #expect(Date().timeIntervalSince(started) < 10, "failed before measuring 100 trials of 0.1 s")
+        }
+    }
+
+    @Test func whenTheOutputFailsAtTheEndTheMeasurementsGoToAFallbackFile() throws {
+        let dir = try temporaryDirectory()
+        let result = try runProcess(copyprofBinary, Self.tinyRun + ["--output", "/dev/full"], in: dir, timeout: 60)
+        #expect(result.status == 1)
+        #expect(result.stdout.contains("Gbit/s"), "the summary table is printed anyway: \(result.stdout)")
+        let line = try #require(result.stderr.split(separator: "\n").first { $0.contains("the measurements are saved in") })
+        let fallback = String(line.split(separator: " ").dropLast().last!)
+        let profile = try Profile.read(from: fallback)
+        #expect(profile.cells.first?.trials.map(\.kind) == [.timing, .counted] || profile.cells.first?.trials.map(\.kind) == [.counted, .timing],
+                "one round: a timing and a counted trial")
+        try FileManager.default.removeItem(atPath: fallback)
+    }
+
+    @Test func twoRunsAtTheSameTimeKeepTwoProfiles() throws {
+        let dir = try temporaryDirectory()
+        let results = ResultBox()
+        let threads = (0..<2).map { _ in
+            Thread {
+                let result = try? runProcess(copyprofBinary, Self.tinyRun + ["--label", "same", "--no-report"], in: dir, timeout: 60)
+                results.append(result)
+            }
+        }
+        threads.forEach { $0.start() }
+        while threads.contains(where: \.isExecuting) || results.count < 2 { Thread.sleep(forTimeInterval: 0.05) }
+        for result in results.outputs { #expect(result?.status == 0, "\(result?.stderr ?? "")") }
+        let printed = Set(results.outputs.compactMap { $0?.stdout.split(separator: "\n").first { $0.hasPrefix("profile: ") } })
+        #expect(printed.count == 2, "\(printed)")
+        #expect(try FileManager.default.contentsOfDirectory(atPath: "\(dir)/profiles").count == 2)
+        // The same name twice, in process: the second write takes the next name and the first file is kept.
+        let candidates = ["\(dir)/x.json", "\(dir)/x-2.json"]
+        #expect(try OutputFile.writeNew(Data("a".utf8), candidates: candidates) == candidates[0])
+        #expect(try OutputFile.writeNew(Data("b".utf8), candidates: candidates) == candidates[1])
+        #expect(try String(contentsOfFile: candidates[0], encoding: .utf8) == "a")
+    }
+
+    @Test func sigtermIsRecordedAsSigterm() throws {
+        let dir = try temporaryDirectory()
+        let path = "\(dir)/term.json"
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: copyprofBinary)
+        process.arguments = Self.tinyRun + ["--trials", "60", "--duration", "0.1", "--output", path, "--no-report"]
+        let err = Pipe()
+        process.standardError = err
+        process.standardOutput = FileHandle.nullDevice
+        try process.run()
+        Thread.sleep(forTimeInterval: 1.5)
+        process.terminate()
+        let stderr = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.waitUntilExit()
+        #expect(process.terminationStatus == 128 + SIGTERM, "\(stderr)")
+        #expect(stderr.contains("interrupted (SIGTERM)"), "\(stderr)")
+        let profile = try Profile.read(from: path)
+        #expect(profile.status == .interrupted && profile.statusReason == "interrupted (SIGTERM)")
+    }
+
+    @Test func aSignalDuringAWriteRemovesTheTemporaryFile() throws {
+        // A CSV of tens of MB: its write takes long enough to see the temporary file and signal the writer then.
+        let dir = try temporaryDirectory()
+        var profile = SampleProfiles.make(throughput: [8.192])
+        let trial = profile.cells[0].trials[0]
+        profile.cells[0].trials = (1...60_000).map { var t = trial; t.trial = $0; return t }
+        profile.plan.trials = 60_000
+        try profile.write(to: "\(dir)/big.json")
+        var caught = false
+        for attempt in 0..<5 where !caught {
+            let output = "\(dir)/out\(attempt).csv"
+            let process = Process()
+            process.executableURL = URL(fileURLWithPath: copyprofBinary)
+            process.arguments = ["export", "\(dir)/big.json", "--csv", "--output", output]
+            process.standardError = FileHandle.nullDevice
+            try process.run()
+            let deadline = Date().addingTimeInterval(60)
+            while process.isRunning && Date() < deadline {
+                let names = (try? FileManager.default.contentsOfDirectory(atPath: dir)) ?? []
+                if names.contains(where: { $0.hasPrefix("out\(attempt).csv.tmp-") }) {
+                    process.terminate()
+                    caught = true
+                    break
+                }
+                usleep(200)
+            }
+            process.waitUntilExit()
+            if caught {
+                #expect(process.terminationReason == .uncaughtSignal && process.terminationStatus == SIGTERM)
+                let left = try FileManager.default.contentsOfDirectory(atPath: dir).filter { $0.contains(".tmp-") }
+                #expect(left.isEmpty, "temporary files left behind: \(left)")
+                #expect(!FileManager.default.fileExists(atPath: output), "no partial output")
+            }
+        }
+        if !caught { print("skipped: the write was too quick to catch in 5 attempts") }
+    }
+}
+
+/// Results handed back from other threads (the test waits for them before reading).
+final class ResultBox: @unchecked Sendable {
+    private let lock = NSLock()
+    var data = Data()
+    private(set) var outputs: [ProcessOutput?] = []
+    var count: Int { lock.withLock { outputs.count } }
+    func append(_ output: ProcessOutput?) { lock.withLock { outputs.append(output) } }
+}

@@ -1,0 +1,429 @@
+import CopyprofLimits
+import CopyprofProfile
+import Foundation
+import PerfCounters
+import TestSupport
+import Testing
+import Transports
+
+@testable import CopyprofSweep
+
+/// `copyprof serve` facing clients that lie, stall, flood, intrude or go away: it refuses, drops them within its
+/// own deadlines, keeps serving, and holds nothing after they are gone.
+@Suite(.serialized) struct ServerHardeningTests {
+    @Test func hostileCellsAreRefusedAndTheServerGoesOn() throws {
+        let server = try ServeProcess(arguments: ["--max-threads", "4", "--max-memory", "64M"])
+        let client = try controlConnection(server.port)
+        let (_, limits) = try greet(client)
+        #expect(limits.maxThreads == 4 && limits.maxMemoryBytes == 64 << 20)
+        let cases: [(RemoteCellSetup, String)] = [
+            (cellSetup(size: 1 << 40), "not a multiple of 64 from 64 B to 16 MiB"),
+            (cellSetup(size: 100), "not a multiple of 64"),
+            (cellSetup(size: -64), "not a multiple of 64"),
+            (cellSetup(threads: 0), "0 threads is not from 1 to 256"),
+            (cellSetup(threads: 1 << 40), "is not from 1 to 256"),
+            (cellSetup(threads: 8), "8 threads is over this server's --max-threads 4"),
+            (cellSetup(.zeroCopy, .pingpong, pool: 1 << 62), "a zero-copy pool of 4611686018427387904 is not from 1 to 4096"),
+            (cellSetup(.zeroCopy, .pingpong, size: 1 << 20, threads: 2, pool: 4096), "--max-memory is 64 MiB"),
+            (cellSetup(size: 16 << 20, threads: 4), "needs 128 MiB of message buffers on the server"),
+            (cellSetup(duration: -1), "a duration of -1.0 s is not from"),
+            (cellSetup(duration: 1e300), "a duration of"),
+            (cellSetup(ioTimeout: 1e9), "an I/O timeout of"),
+            (cellSetup(trial: -5), "trial -5 is not from 0"),
+            (cellSetup(events: (0..<1000).map { "e\($0)" }), "too many or too long event names"),
+        ]
+        for (setup, words) in cases {
+            try client.send(.setup(setup))
+            let reply = try client.receive(timeout: 5)
+            guard case .refused(let text) = reply else {
+                Issue.record("\(words): expected refused, got \(reply.name)")
+                continue
+            }
+            #expect(text.contains(words), "\(text)")
+        }
+        // A number no field can hold is a malformed message: an error, and this session ends.
+        let payload = Array(#"{"setup":{"_0":{"transport":"two-copy","mode":"stream","messageSize":1e30}}}"#.utf8)
+        try client.write(ControlProtocol.header(length: payload.count) + payload)
+        guard case .error(let text) = try client.receive(timeout: 5) else {
+            Issue.record("no error for a malformed set-up")
+            return
+        }
+        #expect(text.contains("not a control message"))
+        #expect(secondsUntilClosed(client) < 5)
+        // Still serving: a whole run.
+        let dir = try temporaryDirectory()
+        let run = try runProcess(copyprofBinary, [
+            "run", "--connect", "127.0.0.1:\(server.port)", "--transports", "two-copy", "--sizes", "4096", "--threads", "1,2",
+            "--modes", "stream", "--trials", "2", "--warmup", "0", "--duration", "0.05", "--verify", "full",
+            "--output", "\(dir)/after.json", "--no-report",
+        ], timeout: 60)
+        #expect(run.status == 0, "\(run.stderr)")
+        // A plan the server would refuse fails before measuring, naming the cell.
+        let refused = try runProcess(copyprofBinary, [
+            "run", "--connect", "127.0.0.1:\(server.port)", "--transports", "two-copy", "--sizes", "4096", "--threads", "8",
+            "--modes", "stream", "--output", "\(dir)/refused.json",
+        ], timeout: 60)
+        #expect(refused.status == 1)
+        #expect(refused.stderr.contains("would refuse stream two-copy 4096 B × 8 threads: 8 threads is over this server's --max-threads 4"), "\(refused.stderr)")
+        #expect(!refused.stderr.contains("runs, about"))
+        #expect(server.stop().status == 0)
+    }
+
+    @Test func aThousandSessionsLeaveThreadsDescriptorsAndMemoryFlat() throws {
+        let server = try ServeProcess()
+        func session() throws {
+            let channel = try controlConnection(server.port)
+            defer { channel.socket.close() }
+            try greet(channel)
+            try channel.send(.bye)
+            // The server closes after bye; waiting for that keeps the next client from finding it busy.
+            _ = secondsUntilClosed(channel, limit: 5)
+        }
+        func trials(_ count: Int) throws {
+            let client = try RemoteClient(server: SocketAddress(host: "127.0.0.1", port: server.port))
+            defer { client.close() }
+            let plan = SweepPlan(transports: [.twoCopy], sizes: [4096], threads: [2], modes: [.stream], trials: count, duration: 0.02)
+            for trial in 1...count {
+                _ = try client.runTrial(
+                    plan.cells[0], trial: trial, plan: plan, events: [try PerfEvent.named("task-clock")], ioTimeout: 5)
+            }
+        }
+        // Warm up: allocator arenas, the route cache, the first trial's threads.
+        for _ in 0..<50 { try session() }
+        try trials(3)
+        Thread.sleep(forTimeInterval: 0.5)
+        let before = try server.footprint()
+        let started = Date()
+        for _ in 0..<1000 { try session() }
+        try trials(10)
+        Thread.sleep(forTimeInterval: 0.5)
+        let after = try server.footprint()
+        print("1000 sessions in \(String(format: "%.1f", Date().timeIntervalSince(started))) s: threads \(before.threads) → \(after.threads), "
+              + "fds \(before.fds) → \(after.fds), VmRSS \(before.rssKB) → \(after.rssKB) kB")
+        // Not one thread more (one fewer happens: libdispatch's idle workers, started by the first `ip route` of the
+        // route cache, exit on their own).
+        #expect(after.threads <= before.threads)
+        #expect(after.fds == before.fds)
+        // Flat within the allocator's slack: 8 MiB (the old server grew by a thread stack, 8 MiB virtual, per session).
+        #expect(after.rssKB - before.rssKB < 8 * 1024, "VmRSS \(before.rssKB) → \(after.rssKB) kB")
+        #expect(server.stop().status == 0)
+    }
+
+    @Test func silentIdleAndDrippingClientsAreDroppedWithinTheDeadlines() throws {
+        // Deadlines of this server: 1 s for a message (and a hello from connecting), 2 s of silence.
+        let server = try ServeProcess(arguments: ["--message-timeout", "1", "--idle-timeout", "2"])
+        // Each drop is checked against its deadline with 1.5 s of margin for a loaded machine, and not before it.
+        func expectDropped(_ channel: ControlChannel, after deadline: Double, _ what: String) {
+            let seconds = secondsUntilClosed(channel)
+            #expect(seconds > deadline - 0.3 && seconds < deadline + 1.5, "\(what): dropped after \(seconds) s, deadline \(deadline) s")
+        }
+        func secondClientRuns(_ what: String) throws {
+            let channel = try controlConnection(server.port)
+            defer { channel.socket.close() }
+            do { try greet(channel) } catch { Issue.record("\(what): the next client was not served: \(error)") }
+            try? channel.send(.bye)
+            _ = secondsUntilClosed(channel, limit: 5)
+        }
+
+        // Silent: never sends its hello. It holds nothing: another client is served meanwhile.
+        let silent = try controlConnection(server.port)
+        let other = try controlConnection(server.port)
+        try greet(other)
+        try other.send(.bye)
+        _ = secondsUntilClosed(other, limit: 5)
+        expectDropped(silent, after: 1, "silent")
+        try secondClientRuns("after the silent client")
+
+        // Idle after hello: holds the session, so others are told it is busy, until the idle deadline.
+        let idle = try controlConnection(server.port)
+        try greet(idle)
+        let greeted = Date()
+        let busy = try controlConnection(server.port)
+        let answer = try busy.receive(timeout: 5)
+        // Unless this thread was held off the CPU past the idle deadline (then the session is rightly gone).
+        if case .busy = answer {} else if Date().timeIntervalSince(greeted) < 1.5 {
+            Issue.record("a second client was not told busy: \(answer)\n\(server.log)")
+        }
+        expectDropped(idle, after: 2, "idle after hello")
+        try secondClientRuns("after the idle client")
+
+        // Dripping a set-up one byte every 0.25 s: dropped 1 s after its first byte.
+        let dripping = try controlConnection(server.port)
+        try greet(dripping)
+        let frame = try { () throws -> [UInt8] in
+            let payload = try JSONEncoder().encode(ControlMessage.setup(cellSetup()))
+            return ControlProtocol.header(length: payload.count) + [UInt8](payload)
+        }()
+        let seconds = dripUntilDropped(dripping, frame)
+        #expect(seconds > 0.7 && seconds < 2.5, "dripping set-up dropped after \(seconds) s, deadline 1 s")
+        #expect(server.waitForLog("did not arrive whole within 1.0 s"))
+        try secondClientRuns("after the dripping client")
+
+        // Dripping its hello: dropped 1 s after connecting, without ever holding the session.
+        let slowHello = try controlConnection(server.port)
+        let hello = try JSONEncoder().encode(ControlMessage.hello(copyprofVersion: "test"))
+        let helloSeconds = dripUntilDropped(slowHello, ControlProtocol.header(length: hello.count) + [UInt8](hello))
+        #expect(helloSeconds > 0.7 && helloSeconds < 2.5, "dripping hello dropped after \(helloSeconds) s, deadline 1 s")
+        try secondClientRuns("after the dripping hello")
+        #expect(server.stop().status == 0)
+    }
+
+    @Test func aStrangersDataConnectionIsClosedAndNeverCounted() throws {
+        let server = try ServeProcess()
+        let client = try RemoteClient(server: SocketAddress(host: "127.0.0.1", port: server.port))
+        defer { client.close() }
+        let strangers = StrangerLog()
+        client.beforeDataConnections = { port in
+            // From another address (whatever it sends), and from the client's own address without the token.
+            if let other = try? connect(to: "127.0.0.1", port: port, from: "127.0.0.2") {
+                _ = try? ControlChannel(socket: other).write([UInt8](repeating: 0xAB, count: 4096))
+                strangers.keep(other)
+            }
+            if let same = try? connect(to: "127.0.0.1", port: port) {
+                _ = try? ControlChannel(socket: same).write([UInt8](repeating: 0, count: ControlProtocol.tokenSize))
+                strangers.keep(same)
+            }
+            Thread.sleep(forTimeInterval: 0.1)  // the server sees them before the client's own connections
+        }
+        var plan = SweepPlan(transports: [.twoCopy], sizes: [4096], threads: [2], modes: [.stream], trials: 1, duration: 0.1)
+        plan.verification = .full
+        let record = try client.runTrial(
+            plan.cells[0], trial: 1, plan: plan, events: [try PerfEvent.named("task-clock")], ioTimeout: 5)
+        #expect(record.integrityErrors == 0)
+        #expect(record.messages > 0)
+        #expect(record.workers.filter { $0.role == .receiver }.count == 2, "only the client's two connections are workers")
+        #expect(server.waitForLog("data connection from 127.0.0.2 closed: not the client's address (127.0.0.1); not counted"), "\(server.log)")
+        #expect(server.waitForLog("data connection from 127.0.0.1 closed: wrong token"), "\(server.log)")
+        strangers.closeAll()
+    }
+
+    @Test func ctrlCStopsTheServerWithinASecondInEveryState() throws {
+        // Each state is set up, then SIGINT; the server must be gone within 1 s (its accepting thread checks every
+        // 200 ms and ends the session by shutting down every socket it holds).
+        func expectQuickStop(_ server: ServeProcess, _ state: String) {
+            let (status, seconds) = server.stop()
+            print("Ctrl-C \(state): exit \(status) after \(String(format: "%.3f", seconds)) s")
+            #expect(status == 0, "\(state)")
+            #expect(seconds < 1.0, "\(state): \(seconds) s")
+        }
+        do {
+            let server = try ServeProcess()
+            Thread.sleep(forTimeInterval: 0.3)
+            expectQuickStop(server, "idle")
+        }
+        do {
+            let server = try ServeProcess()
+            let silent = try controlConnection(server.port)
+            Thread.sleep(forTimeInterval: 0.3)
+            expectQuickStop(server, "a connection without hello")
+            silent.socket.close()
+        }
+        do {
+            let server = try ServeProcess()
+            let idle = try controlConnection(server.port)
+            try greet(idle)
+            expectQuickStop(server, "a session between cells")
+            idle.socket.close()
+        }
+        do {
+            let server = try ServeProcess(arguments: ["--idle-timeout", "600"])
+            let waiting = try controlConnection(server.port)
+            try greet(waiting)
+            try waiting.send(.setup(cellSetup(ioTimeout: 600)))
+            guard case .ready = try waiting.receive(timeout: 5) else { throw ControlError.unexpected("no ready") }
+            expectQuickStop(server, "waiting for data connections")
+            waiting.socket.close()
+        }
+        do {
+            let server = try ServeProcess(arguments: ["--idle-timeout", "600"])
+            let armed = try controlConnection(server.port)
+            let (token, _) = try greet(armed)
+            try armed.send(.setup(cellSetup(ioTimeout: 600)))
+            guard case .ready(let port) = try armed.receive(timeout: 5) else { throw ControlError.unexpected("no ready") }
+            let data = try connect(to: "127.0.0.1", port: port)
+            try ControlChannel(socket: data).write(try #require(RemoteClient.bytes(hex: token)))
+            guard case .armed = try armed.receive(timeout: 5) else { throw ControlError.unexpected("no armed") }
+            expectQuickStop(server, "waiting for go")
+            data.close()
+            armed.socket.close()
+        }
+        do {
+            // Receiving: a real client streaming a 30 s trial.
+            let server = try ServeProcess()
+            let client = try RemoteClient(server: SocketAddress(host: "127.0.0.1", port: server.port))
+            let plan = SweepPlan(transports: [.twoCopy], sizes: [65536], threads: [2], modes: [.stream], trials: 1, duration: 30)
+            let finished = StrangerLog()
+            // `@unchecked Sendable`: the client is used by this thread only until the test waits for it to end.
+            final class ClientBox: @unchecked Sendable {
+                let client: RemoteClient
+                init(_ client: RemoteClient) { self.client = client }
+            }
+            let box = ClientBox(client)
+            let sender = Thread {
+                _ = try? box.client.runTrial(plan.cells[0], trial: 1, plan: plan, events: [], ioTimeout: 5)
+                finished.markDone()
+            }
+            sender.start()
+            #expect(server.waitForLog("starts a session"))
+            Thread.sleep(forTimeInterval: 1)
+            expectQuickStop(server, "receiving a trial")
+            let deadline = Date().addingTimeInterval(30)
+            while !finished.done && Date() < deadline { Thread.sleep(forTimeInterval: 0.05) }
+            #expect(finished.done, "the client noticed the server was gone")
+            client.close()
+        }
+        do {
+            let server = try ServeProcess(arguments: ["--message-timeout", "60"])
+            let dripping = try controlConnection(server.port)
+            try greet(dripping)
+            try dripping.write(Array(ControlProtocol.header(length: 100).prefix(6)))
+            Thread.sleep(forTimeInterval: 0.3)
+            expectQuickStop(server, "a message half sent")
+            dripping.socket.close()
+        }
+    }
+
+    @Test func onlyAllowedAddressesAreServed() throws {
+        let server = try ServeProcess(arguments: ["--allow", "127.0.0.1,10.0.0.0/8"])
+        let stranger = try controlConnection(server.port, from: "127.0.0.2")
+        guard case .error(let text) = try stranger.receive(timeout: 5) else {
+            Issue.record("no refusal for 127.0.0.2")
+            return
+        }
+        #expect(text == "this copyprof serve does not accept clients from 127.0.0.2 (--allow)")
+        #expect(secondsUntilClosed(stranger, limit: 5) < 5)
+        let allowed = try controlConnection(server.port)
+        try greet(allowed)
+        try allowed.send(.bye)
+        #expect(server.waitForLog("refused 127.0.0.2: not in --allow"))
+        #expect(server.stop().status == 0)
+        let bad = try runProcess(copyprofBinary, ["serve", "--allow", "10.0.0.0/33"])
+        #expect(bad.status != 0 && bad.stderr.contains("--allow: '10.0.0.0/33' is not a numeric address"), "\(bad.stderr)")
+    }
+
+    @Test func theLimitsKnowTheTransportsDefaultPool() {
+        // Plans and servers size zero-copy buffers with RunLimits' number; the transports use their own default.
+        #expect(RunConfiguration(transport: .zeroCopy, messageSize: 64).zeroCopyPoolSize == RunLimits.defaultZeroCopyPoolSize)
+    }
+
+    @Test func addressRanges() throws {
+        let v4 = try #require(AddressRange("10.1.0.0/16"))
+        #expect(v4.contains("10.1.255.7") && !v4.contains("10.2.0.1") && !v4.contains("::1"))
+        #expect(v4.contains("::ffff:10.1.2.3"), "an IPv4-mapped peer of a dual-stack listener")
+        let v6 = try #require(AddressRange("fd00::/8"))
+        #expect(v6.contains("fd12::1") && !v6.contains("fe80::1"))
+        #expect(try #require(AddressRange("0.0.0.0/0")).contains("192.0.2.1"))
+        #expect(AddressRange("10.0.0.0/33") == nil && AddressRange("host.example") == nil && AddressRange("1.2.3.4/x") == nil)
+        #expect(try #require(AddressRange("10.1.2.3/12")).description == "10.1.2.3/12")
+    }
+
+    @Test func anOlderClientIsToldTheVersionsDiffer() throws {
+        let server = try ServeProcess()
+        let old = try controlConnection(server.port)
+        let hello = Array(#"{"hello":{"copyprofVersion":"0.1.0"}}"#.utf8)
+        try old.write(ControlProtocol.header(length: hello.count, version: 1) + hello)
+        // The answer comes in the old client's own framing, so that it can show it.
+        var header = [UInt8](repeating: 0, count: ControlProtocol.headerSize)
+        #expect(recv(old.socket.fd, &header, header.count, Int32(MSG_WAITALL)) == header.count)
+        #expect(header[4] == 0 && header[5] == 1, "version 1 framing")
+        let length = Int(header[10]) << 8 | Int(header[11])
+        var payload = [UInt8](repeating: 0, count: length)
+        #expect(recv(old.socket.fd, &payload, length, Int32(MSG_WAITALL)) == length)
+        let message = try JSONDecoder().decode(ControlMessage.self, from: Data(payload))
+        guard case .error(let text) = message else {
+            Issue.record("no error for version 1")
+            return
+        }
+        #expect(text == "control protocol version 1 is not supported (this copyprof speaks 2); use the same copyprof version on both hosts")
+        // Nothing of the environment before a valid hello.
+        let kernel = ProcessInfo.processInfo.operatingSystemVersionString
+        #expect(!String(decoding: payload, as: UTF8.self).contains("kernel") && !kernel.isEmpty)
+        #expect(server.stop().status == 0)
+    }
+
+    @Test func aServerThatAnswersNonsenseFailsTheTrialAndKeepsTheFinishedOnes() throws {
+        // A fake server: a valid first trial, then one whose receiver verified UInt64.max bytes.
+        let fake = try FakeServer { trial in
+            let (bytes, messages): (UInt64, UInt64) = trial == 1 ? (40960, 10) : (.max, .max)
+            let worker = WorkerRecord(
+                connection: 0, role: .receiver, wallNs: 1000, sent: nil,
+                received: ReceiverRecord(messages: messages, bytes: bytes, recvCalls: 1, integrityErrors: 0, firstMismatch: nil, drainedMessages: 0),
+                counters: [:], usage: UsageRecord(userNs: 1, systemNs: 1, voluntarySwitches: 0, involuntarySwitches: 0, minorFaults: 0, cpuClockNs: 1))
+            return trial == 1 ? [worker] : [worker, worker]
+        }
+        let client = try RemoteClient(server: SocketAddress(host: "127.0.0.1", port: fake.port))
+        var runner = SweepRunner(
+            plan: SweepPlan(transports: [.twoCopy], sizes: [4096], threads: [1], modes: [.stream], trials: 3, warmup: 0, duration: 0.02),
+            events: [])
+        runner.remote = client
+        let profile = runner.run(environment: SampleProfiles.environment())
+        client.close()
+        let cell = try #require(profile.cells.first)
+        #expect(cell.trials.count == 1, "the finished trial is kept")
+        #expect(cell.error?.contains("the server's result does not add up") == true, "\(cell.error ?? "")")
+        #expect(profile.status == .complete)
+    }
+}
+
+/// Sends `bytes` one every 0.25 s until the server answers or closes; returns the seconds from the first byte.
+func dripUntilDropped(_ channel: ControlChannel, _ bytes: [UInt8], limit: Double = 10) -> Double {
+    let started = Date()
+    for byte in bytes {
+        do { try channel.write([byte]) } catch { break }
+        var pfd = pollfd(fd: channel.socket.fd, events: Int16(POLLIN), revents: 0)
+        if poll(&pfd, 1, 250) > 0 { break }
+        if Date().timeIntervalSince(started) > limit { break }
+    }
+    return Date().timeIntervalSince(started)
+}
+
+/// Sockets and flags handed between a test and the threads it starts.
+final class StrangerLog: @unchecked Sendable {
+    private let lock = NSLock()
+    private var sockets: [TCPSocket] = []
+    private var finished = false
+    func keep(_ socket: TCPSocket) { lock.withLock { sockets.append(socket) } }
+    func closeAll() { lock.withLock { for socket in sockets { socket.close() } } }
+    func markDone() { lock.withLock { finished = true } }
+    var done: Bool { lock.withLock { finished } }
+}
+
+/// Speaks the server's side of the protocol for one client, answering each trial with `workers(trial)`.
+final class FakeServer: @unchecked Sendable {
+    let port: UInt16
+    private let listener: TCPSocket
+    private var thread: Thread?
+
+    init(workers: @escaping @Sendable (Int) -> [WorkerRecord]) throws {
+        listener = try TCPSocket.listen(on: SocketAddress(host: "127.0.0.1", port: 0))
+        port = try listener.localAddress().port
+        let listener = self.listener
+        let thread = Thread {
+            guard let socket = try? listener.accept() else { return }
+            let channel = ControlChannel(socket: socket)
+            defer { socket.close() }
+            do {
+                guard case .hello = try channel.receive(timeout: 10) else { return }
+                let token = String(repeating: "ab", count: ControlProtocol.tokenSize)
+                try channel.send(.welcome(
+                    environment: SampleProfiles.environment(), path: nil, token: token,
+                    limits: ServerLimits(maxMemoryBytes: 1 << 30, maxThreads: 8, idleTimeout: 30, messageTimeout: 5)))
+                while true {
+                    guard case .setup(let setup) = try channel.receive(timeout: 10) else { return }
+                    let data = try TCPSocket.listen(on: SocketAddress(host: "127.0.0.1", port: 0))
+                    try channel.send(.ready(dataPort: try data.localAddress().port))
+                    let connection = try data.accept()
+                    try channel.send(.armed)
+                    guard case .go = try channel.receive(timeout: 10) else { return }
+                    var buffer = [UInt8](repeating: 0, count: 1 << 16)
+                    while recv(connection.fd, &buffer, buffer.count, 0) > 0 {}
+                    connection.close()
+                    data.close()
+                    try channel.send(.result(RemoteSideResult(workers: workers(setup.trial), error: nil)))
+                }
+            } catch {}
+        }
+        thread.start()
+        self.thread = thread
+    }
+}

@@ -1,0 +1,61 @@
+import Foundation
+import CopyprofProfile
+import Testing
+import TestSupport
+
+/// A run as an unprivileged user at perf_event_paranoid 2, the default in containers: the kernel refuses kernel
+/// counting, so context switches come from getrusage, say so, and are never a user-only 0; comparing such a run
+/// with a root run calls the difference a difference of method.
+@Suite(.serialized) struct UnprivilegedRunTests {
+    @Test func asNobodyContextSwitchesComeFromRusageAndCompareSaysTheyWereMeasuredDifferently() throws {
+        let paranoid = Int((try? String(contentsOfFile: "/proc/sys/kernel/perf_event_paranoid", encoding: .utf8))?
+            .trimmingCharacters(in: .whitespacesAndNewlines) ?? "") ?? 2
+        guard paranoid >= 2 else {
+            print("skipped: perf_event_paranoid is \(paranoid): unprivileged users may count the kernel here")
+            return
+        }
+        let folder = try temporaryDirectory()
+        let arguments = [
+            "run", "--transports", "two-copy", "--sizes", "64", "--threads", "1", "--modes", "pingpong", "--trials", "4",
+            "--warmup", "0", "--duration", "0.05", "--no-report",
+        ]
+        guard let nobody = try runAsNobody(arguments + ["--output", "\(folder)/nobody.json"], in: folder) else { return }
+        #expect(nobody.status == 0, "\(nobody.stderr)")
+        #expect(nobody.stdout.contains("* context switches from getrusage"), "the summary table says where they come from")
+        let root = try runProcess(copyprofBinary, arguments + ["--output", "\(folder)/root.json"], in: folder)
+        #expect(root.status == 0, "\(root.stderr)")
+
+        // CSV: context_switches is voluntary + involuntary, from getrusage, and not 0 in a ping-pong run.
+        let csv = try runProcess(copyprofBinary, ["export", "\(folder)/nobody.json", "--csv"])
+        #expect(csv.status == 0, "\(csv.stderr)")
+        let lines = csv.stdout.split(separator: "\n").map { $0.split(separator: ",", omittingEmptySubsequences: false).map(String.init) }
+        let header = try #require(lines.first)
+        func column(_ name: String) throws -> Int { try #require(header.firstIndex(of: name), "\(name)") }
+        let (switches, voluntary, involuntary, source) = (
+            try column("context_switches"), try column("voluntary_switches"), try column("involuntary_switches"),
+            try column("context_switches_source"))
+        // One row per trial: 4 rounds of a timing trial, and of a counted one when nobody may count any event.
+        let trials = try Profile.read(from: "\(folder)/nobody.json").cells.reduce(0) { $0 + $1.trials.count }
+        #expect(trials == 4 || trials == 8)
+        #expect(lines.count == 1 + trials)
+        for row in lines.dropFirst() {
+            let count = try #require(Int(row[switches]))
+            #expect(count > 0, "never a user-only 0")
+            #expect(count == (Int(row[voluntary]) ?? -1) + (Int(row[involuntary]) ?? -1))
+            #expect(row[source] == "getrusage")
+        }
+
+        // compare: the context-switch rows are not compared, and the reason is at the top.
+        let compare = try runProcess(copyprofBinary, ["compare", "\(folder)/root.json", "\(folder)/nobody.json", "--json"])
+        #expect(compare.status != 1, "\(compare.stderr)")
+        let document = try #require(try JSONSerialization.jsonObject(with: Data(compare.stdout.utf8)) as? [String: Any])
+        let differences = try #require(document["methodDifferences"] as? [String])
+        #expect(differences.contains { $0.hasPrefix("context switches/MB: perf_event in the baseline, getrusage in the candidate") },
+                "\(differences)")
+        let rows = try #require(document["rows"] as? [[String: Any]])
+        let switchRows = rows.filter { $0["metric"] as? String == "context-switches-per-mb" }
+        #expect(!switchRows.isEmpty && switchRows.allSatisfy { $0["verdict"] as? String == "incomparable" })
+        let markdown = try runProcess(copyprofBinary, ["compare", "\(folder)/root.json", "\(folder)/nobody.json"])
+        #expect(markdown.stdout.contains("**Measured differently**"))
+    }
+}

@@ -1,0 +1,361 @@
+import CPerfEvent
+import Glibc
+
+@testable import PerfCounters
+
+/// A generic hardware or cache event as a PMU sees it: the config without the extended type bits.
+enum HardwareEventKey: Hashable {
+    case hardware(UInt64)
+    case cache(UInt64)
+
+    init?(_ event: PerfEvent) {
+        switch event.source {
+        case .hardware(let config): self = .hardware(config)
+        case .hardwareCache(let cache, let op, let result): self = .cache(cache | op << 8 | result << 16)
+        default: return nil
+        }
+    }
+}
+
+/// A core PMU of the simulated CPU, as arch/x86/events models one: general-purpose counters any event can use,
+/// fixed counters that only their own event can use, and the generic events it maps to something.
+struct SimulatedCorePMU {
+    var name: String
+    var type: UInt32
+    var cpus: [Int]
+    /// General-purpose counters per hardware thread (4 on Intel cores with SMT on, 8 without; 6 on AMD Zen).
+    var generalCounters: Int
+    /// Fixed counters: the event that may use each (Intel: instructions on fixed 0, cycles on fixed 1).
+    var fixedCounters: [HardwareEventKey: Int]
+    /// Counts per ns of work of each generic event it supports; a missing event opens ENOENT, as an
+    /// all-zero entry of the x86 event or cache map does (arch/x86/events/core.c `set_ext_hw_attr`).
+    var ratePerNs: [HardwareEventKey: Double]
+
+    static let intelFixed: [HardwareEventKey: Int] = [
+        HardwareEventKey(.instructions)!: 0, HardwareEventKey(.cycles)!: 1,
+    ]
+
+    /// Rates for every catalog hardware event: `scale` times cycles 3/ns, instructions 4/ns ...
+    static func allEvents(scale: Double = 1) -> [HardwareEventKey: Double] {
+        [
+            HardwareEventKey(.cycles)!: 3 * scale, HardwareEventKey(.instructions)!: 4 * scale,
+            HardwareEventKey(.l1dLoads)!: 1.5 * scale, HardwareEventKey(.l1dLoadMisses)!: 0.1 * scale,
+            HardwareEventKey(.llcLoads)!: 0.05 * scale, HardwareEventKey(.llcLoadMisses)!: 0.01 * scale,
+            HardwareEventKey(.branchMisses)!: 0.02 * scale,
+        ]
+    }
+}
+
+/// A simulated perf_event layer for one thread, following the kernel's rules (each cited where applied).
+///
+/// Time passes only in ``run(onCPU:ns:kernelShare:)``; the scheduler of hardware groups runs at every
+/// multiplexing interval of it. Software events fire through ``contextSwitch()``, ``migrate(toCPU:)``,
+/// ``pageFault(userMode:)`` and ``tracepointHit(_:)``.
+final class SimulatedKernel: PerfEventSystem {
+    var pmus: [SimulatedCorePMU]
+    /// /proc/sys/kernel/nmi_watchdog: the watchdog's pinned cycles event holds a counter on every CPU.
+    var nmiWatchdog: Bool
+    var paranoid: Int
+    /// CAP_PERFMON or root.
+    var privileged: Bool
+    var hypervisor = false
+    /// Tracepoint ids by `subsystem:name`.
+    var tracepoints: [String: UInt64] = ["skb:skb_copy_datagram_iovec": 1_734]
+    var tracefsReadable = true
+    /// perf_event_mux_interval_ms: how often the kernel rotates groups that do not fit together.
+    var muxIntervalNs: UInt64 = 4_000_000
+
+    /// What getrusage would say: every switch-out of the thread, counted by the scheduler whatever perf may see.
+    private(set) var rusageSwitches: UInt64 = 0
+    /// Every perf_event_open and its result (fd, or -errno), for the tests to inspect.
+    private(set) var openLog: [(type: UInt32, config: UInt64, groupFD: Int32, result: Int32)] = []
+
+    private var events: [Int32: Event] = [:]
+    private var nextFD: Int32 = 100
+    private var nextID: UInt64 = 1
+    /// Hardware group leaders per PMU in the order the kernel tries them; rotated when one did not fit.
+    private var rotation: [String: [Int32]] = [:]
+
+    private final class Event {
+        enum Kind {
+            case hardware(pmu: String, key: HardwareEventKey)
+            case software(UInt64)
+            case tracepoint(UInt64)
+        }
+        let kind: Kind
+        let excludeKernel: Bool
+        let id: UInt64
+        let leader: Int32
+        var members: [Int32] = []
+        var enabled: Bool
+        var count: UInt64 = 0
+        var fractionalCount: Double = 0
+        var timeEnabled: UInt64 = 0
+        var timeRunning: UInt64 = 0
+
+        init(kind: Kind, excludeKernel: Bool, id: UInt64, leader: Int32, enabled: Bool) {
+            self.kind = kind
+            self.excludeKernel = excludeKernel
+            self.id = id
+            self.leader = leader
+            self.enabled = enabled
+        }
+
+        var pmu: String? {
+            if case .hardware(let pmu, _) = kind { return pmu }
+            return nil
+        }
+    }
+
+    init(pmus: [SimulatedCorePMU], nmiWatchdog: Bool = false, paranoid: Int = 2, privileged: Bool = true) {
+        self.pmus = pmus
+        self.nmiWatchdog = nmiWatchdog
+        self.paranoid = paranoid
+        self.privileged = privileged
+    }
+
+    var host: HostFacts {
+        HostFacts(
+            corePMUs: pmus.map { CorePMU(name: $0.name, type: $0.type, cpus: pmus.count > 1 ? $0.cpus : nil) },
+            paranoid: paranoid, nmiWatchdog: nmiWatchdog, hypervisor: hypervisor, cpuModel: "Simulated CPU")
+    }
+
+    // MARK: The perf_event_open layer
+
+    func open(_ attr: inout perf_event_attr, groupFD: Int32) -> Int32 {
+        let result = openEvent(attr, groupFD: groupFD)
+        openLog.append((attr.type, attr.config, groupFD, result))
+        return result
+    }
+
+    private func openEvent(_ attr: perf_event_attr, groupFD: Int32) -> Int32 {
+        // kernel/events/core.c perf_event_open: kernel counting needs perf_event_paranoid <= 1 or CAP_PERFMON
+        // (perf_allow_kernel), checked before the event is looked at.
+        if attr.exclude_kernel == 0, paranoid > 1, !privileged { return -EACCES }
+
+        let kind: Event.Kind
+        switch attr.type {
+        case PERF_TYPE_HARDWARE.rawValue, PERF_TYPE_HW_CACHE.rawValue:
+            // kernel/events/core.c perf_init_event: config bits 32-63 name the PMU; 0 means PERF_TYPE_RAW,
+            // the type of the first core PMU (cpu, or cpu_core on hybrid Intel).
+            let extended = UInt32(truncatingIfNeeded: attr.config >> 32)
+            let wanted = extended == 0 ? PERF_TYPE_RAW.rawValue : extended
+            guard let pmu = pmus.first(where: { $0.type == wanted }) else { return -ENOENT }
+            let config = attr.config & 0xffff_ffff
+            let key: HardwareEventKey = attr.type == PERF_TYPE_HARDWARE.rawValue ? .hardware(config) : .cache(config)
+            guard pmu.ratePerNs[key] != nil else { return -ENOENT }
+            kind = .hardware(pmu: pmu.name, key: key)
+        case PERF_TYPE_SOFTWARE.rawValue:
+            kind = .software(attr.config)
+        case PERF_TYPE_TRACEPOINT.rawValue:
+            guard tracepoints.values.contains(attr.config) else { return -ENOENT }
+            kind = .tracepoint(attr.config)
+        default:
+            return -ENOENT
+        }
+
+        var leaderFD = Int32(-1)
+        if groupFD != -1 {
+            guard let leader = events[groupFD], leader.leader == groupFD else { return -EBADF }
+            // A group lives on one PMU: a hardware event cannot join a group of another core PMU
+            // (kernel/events/core.c perf_event_open, the group_leader->pmu checks: EINVAL).
+            if case .hardware(let pmu, _) = kind, let leaderPMU = leader.pmu, leaderPMU != pmu { return -EINVAL }
+            // arch/x86/events/core.c validate_group: the group with the new event must schedule on an otherwise
+            // empty PMU (a fake cpuc: the NMI watchdog and other groups are not in it), or EINVAL.
+            if case .hardware(let pmuName, _) = kind, let pmu = pmus.first(where: { $0.name == pmuName }) {
+                let keys = hardwareKeys(of: groupFD) + [Self.key(kind)!]
+                guard Self.assign(keys, on: pmu, fixedFree: Set(pmu.fixedCounters.values), generalFree: pmu.generalCounters) != nil
+                else { return -EINVAL }
+            }
+            leaderFD = groupFD
+        }
+
+        let fd = nextFD
+        nextFD += 1
+        let event = Event(
+            kind: kind, excludeKernel: attr.exclude_kernel == 1, id: nextID, leader: leaderFD == -1 ? fd : leaderFD,
+            enabled: leaderFD == -1 ? attr.disabled == 0 : events[leaderFD]!.enabled)
+        nextID += 1
+        events[fd] = event
+        if leaderFD != -1 {
+            events[leaderFD]!.members.append(fd)
+        } else if let pmu = event.pmu {
+            rotation[pmu, default: []].append(fd)
+        }
+        return fd
+    }
+
+    func read(_ fd: Int32, into buffer: UnsafeMutableRawBufferPointer) -> Int {
+        guard let leader = events[fd] else { return -Int(EBADF) }
+        let group = [fd] + leader.members
+        let size = GroupRead.byteCount(members: group.count)
+        // tools/lib/perf/evsel.c perf_evsel__read_size: a smaller buffer makes read() fail with ENOSPC.
+        guard buffer.count >= size else { return -Int(ENOSPC) }
+        var words: [UInt64] = [UInt64(group.count), leader.timeEnabled, leader.timeRunning]
+        for member in group { words += [events[member]!.count, events[member]!.id] }
+        for (i, word) in words.enumerated() { buffer.storeBytes(of: word, toByteOffset: i * 8, as: UInt64.self) }
+        return size
+    }
+
+    func enableGroup(_ fd: Int32) -> Int32 { setEnabled(fd, true) }
+    func disableGroup(_ fd: Int32) -> Int32 { setEnabled(fd, false) }
+
+    private func setEnabled(_ fd: Int32, _ on: Bool) -> Int32 {
+        guard let leader = events[fd] else { return -EBADF }
+        leader.enabled = on
+        for member in leader.members { events[member]!.enabled = on }
+        return 0
+    }
+
+    func id(_ fd: Int32) -> Result<UInt64, CounterError> {
+        guard let event = events[fd] else { return .failure(.systemCall("ioctl(PERF_EVENT_IOC_ID)", errno: EBADF)) }
+        return .success(event.id)
+    }
+
+    func close(_ fd: Int32) {
+        guard let event = events.removeValue(forKey: fd) else { return }
+        if event.leader != fd { events[event.leader]?.members.removeAll { $0 == fd } }
+        if let pmu = event.pmu { rotation[pmu]?.removeAll { $0 == fd } }
+    }
+
+    func tracepointID(subsystem: String, name: String) -> Result<UInt64, TracepointLookupError> {
+        guard tracefsReadable else {
+            return .failure(.init(availability: .notPermitted, reason: "EACCES: permission denied reading tracefs"))
+        }
+        guard let id = tracepoints["\(subsystem):\(name)"] else {
+            return .failure(.init(availability: .notSupported, reason: "no tracepoint \(subsystem):\(name)"))
+        }
+        return .success(id)
+    }
+
+    /// Open events (fds) right now.
+    var openCount: Int { events.count }
+
+    // MARK: What the thread does
+
+    /// The thread runs `ns` on `cpu`, `kernelShare` of its work in the kernel.
+    ///
+    /// Every enabled group's enabled time grows while the thread runs (the task context's time); a hardware
+    /// group runs only on a CPU of its PMU (on hybrid x86 the PMU's filter callback refuses other CPUs) and
+    /// only while it holds counters. At each multiplexing interval the kernel schedules the flexible groups in
+    /// order, first fit, and once a group fails to fit tries no further hardware group (kernel/events/core.c
+    /// merge_sched_in sets can_add_hw = 0); when one did not fit it rotates the list (perf_rotate_context).
+    func run(onCPU cpu: Int, ns: UInt64, kernelShare: Double = 0.3) {
+        var left = ns
+        while left > 0 {
+            let tick = min(left, muxIntervalNs)
+            left -= tick
+            runTick(onCPU: cpu, ns: tick, kernelShare: kernelShare)
+        }
+    }
+
+    private func runTick(onCPU cpu: Int, ns: UInt64, kernelShare: Double) {
+        let leaders = events.filter { $0.key == $0.value.leader && $0.value.enabled }
+        for (_, leader) in leaders { leader.timeEnabled += ns }
+        for (_, leader) in leaders where leader.pmu == nil {
+            // Software groups always schedule. task-clock is time on the CPU, whatever exclude_kernel says.
+            leader.timeRunning += ns
+            for fd in [leader.leader] + leader.members {
+                if case .software(let config) = events[fd]!.kind, config == UInt64(PERF_COUNT_SW_TASK_CLOCK.rawValue) {
+                    events[fd]!.count += ns
+                }
+            }
+        }
+        guard let pmu = pmus.first(where: { $0.cpus.contains(cpu) }) else { return }
+        // The NMI watchdog's pinned cycles event (kernel/watchdog_perf.c) is scheduled first and takes the
+        // fixed cycles counter where there is one (arch/x86/events/intel/core.c, FIXED_EVENT_CONSTRAINT(0x003c, 1)),
+        // else a general counter.
+        var fixedFree = Set(pmu.fixedCounters.values)
+        var generalFree = pmu.generalCounters
+        if nmiWatchdog {
+            if let slot = pmu.fixedCounters[HardwareEventKey(.cycles)!] { fixedFree.remove(slot) } else { generalFree -= 1 }
+        }
+        var order = rotation[pmu.name] ?? []
+        var someDidNotFit = false
+        for fd in order {
+            guard let leader = events[fd], leader.enabled else { continue }
+            guard let used = Self.assign(hardwareKeys(of: fd), on: pmu, fixedFree: fixedFree, generalFree: generalFree) else {
+                someDidNotFit = true
+                break
+            }
+            fixedFree = used.fixedFree
+            generalFree = used.generalFree
+            leader.timeRunning += ns
+            for member in [fd] + leader.members {
+                let event = events[member]!
+                guard case .hardware(_, let key) = event.kind else { continue }
+                let share = event.excludeKernel ? 1 - kernelShare : 1
+                event.fractionalCount += pmu.ratePerNs[key]! * Double(ns) * share
+                let whole = event.fractionalCount.rounded(.down)
+                event.count += UInt64(whole)
+                event.fractionalCount -= whole
+            }
+        }
+        if someDidNotFit, !order.isEmpty {
+            order.append(order.removeFirst())
+            rotation[pmu.name] = order
+        }
+    }
+
+    /// The thread is switched out once. The software event fires in kernel context with the scheduler's
+    /// registers (perf_sw_event_sched, perf_fetch_caller_regs), so exclude_kernel drops it
+    /// (kernel/events/core.c perf_exclude_event: exclude_kernel && !user_mode(regs)).
+    func contextSwitch() {
+        rusageSwitches += 1
+        fireSoftware(UInt64(PERF_COUNT_SW_CONTEXT_SWITCHES.rawValue), userMode: false)
+    }
+
+    /// The thread moves to another CPU (also a kernel-context software event).
+    func migrate(toCPU cpu: Int) {
+        fireSoftware(UInt64(PERF_COUNT_SW_CPU_MIGRATIONS.rawValue), userMode: false)
+    }
+
+    /// A page fault, taken in user mode (a touch of a fresh page) or in kernel mode (copy_to_user in a
+    /// recv): the fault handler passes the faulting registers (arch/x86/mm/fault.c do_user_addr_fault).
+    func pageFault(userMode: Bool) {
+        fireSoftware(UInt64(PERF_COUNT_SW_PAGE_FAULTS.rawValue), userMode: userMode)
+    }
+
+    /// A tracepoint fires in kernel context; exclude_kernel drops it (kernel/events/core.c perf_tp_event_match).
+    func tracepointHit(_ id: UInt64) {
+        for event in events.values where event.enabled {
+            if case .tracepoint(let tp) = event.kind, tp == id, !event.excludeKernel { event.count += 1 }
+        }
+    }
+
+    private func fireSoftware(_ config: UInt64, userMode: Bool) {
+        for event in events.values where event.enabled {
+            if case .software(let c) = event.kind, c == config, !(event.excludeKernel && !userMode) { event.count += 1 }
+        }
+    }
+
+    // MARK: Counter assignment
+
+    private static func key(_ kind: Event.Kind) -> HardwareEventKey? {
+        if case .hardware(_, let key) = kind { return key }
+        return nil
+    }
+
+    private func hardwareKeys(of leaderFD: Int32) -> [HardwareEventKey] {
+        guard let leader = events[leaderFD] else { return [] }
+        return ([leaderFD] + leader.members).compactMap { Self.key(events[$0]!.kind) }
+    }
+
+    /// Places a group's events on free counters: its fixed counter when the event has one and it is free,
+    /// else a general counter. Returns what is left free, or nil when the group does not fit.
+    static func assign(_ keys: [HardwareEventKey], on pmu: SimulatedCorePMU, fixedFree: Set<Int>, generalFree: Int)
+        -> (fixedFree: Set<Int>, generalFree: Int)?
+    {
+        var fixed = fixedFree
+        var general = generalFree
+        for key in keys {
+            if let slot = pmu.fixedCounters[key], fixed.contains(slot) {
+                fixed.remove(slot)
+            } else {
+                general -= 1
+                if general < 0 { return nil }
+            }
+        }
+        return (fixed, general)
+    }
+}
