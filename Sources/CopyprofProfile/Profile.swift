@@ -48,9 +48,9 @@ public struct Profile: Codable, Sendable {
     public func cell(_ key: CellKey) -> CellRecord? { cells.first { $0.key == key } }
 }
 
-/// A fixed piece of work that does not depend on the transports — copying a buffer with `memcpy`, then a loop of
-/// `getppid()` system calls — run on one thread at the start of every recorded round, while nothing else of the sweep
-/// runs. Its times across rounds show how steady the machine was during the run; between two profiles, how much the
+/// A fixed piece of work that does not depend on the transports — copying a buffer with `memcpy`, a loop of
+/// `getppid()` system calls, and a ping-pong of two threads over pipes — run at the start of every recorded round,
+/// while nothing else of the sweep runs. Its times across rounds show how steady the machine was during the run; between two profiles, how much the
 /// machine itself moved.
 public struct ControlRecord: Codable, Sendable, Hashable {
     /// Bytes of the buffer copied.
@@ -59,13 +59,16 @@ public struct ControlRecord: Codable, Sendable, Hashable {
     public var copyRepetitions: Int
     /// `getppid()` calls per run of the control.
     public var syscalls: Int
+    /// Round trips of a byte between two threads over two pipes per run: the cost of waking a blocked thread.
+    public var wakeRoundTrips: Int
     /// One run per recorded round.
     public var samples: [ControlSample]
 
-    public init(copyBufferBytes: Int, copyRepetitions: Int, syscalls: Int, samples: [ControlSample] = []) {
+    public init(copyBufferBytes: Int, copyRepetitions: Int, syscalls: Int, wakeRoundTrips: Int, samples: [ControlSample] = []) {
         self.copyBufferBytes = copyBufferBytes
         self.copyRepetitions = copyRepetitions
         self.syscalls = syscalls
+        self.wakeRoundTrips = wakeRoundTrips
         self.samples = samples
     }
 }
@@ -81,15 +84,21 @@ public struct ControlSample: Codable, Sendable, Hashable {
     /// The thread's CPU time over both (`CLOCK_THREAD_CPUTIME_ID`), ns: less than the wall time when the thread
     /// waited for a CPU.
     public var cpuNs: UInt64
+    /// Wall time of the pipe ping-pong's round trips, ns; 0 when it could not run.
+    public var wakeNs: UInt64
+    /// CPU time of both ping-pong threads, ns.
+    public var wakeCPUNs: UInt64
 
-    public init(round: Int, copyNs: UInt64, syscallNs: UInt64, cpuNs: UInt64) {
+    public init(round: Int, copyNs: UInt64, syscallNs: UInt64, cpuNs: UInt64, wakeNs: UInt64, wakeCPUNs: UInt64) {
         self.round = round
         self.copyNs = copyNs
         self.syscallNs = syscallNs
         self.cpuNs = cpuNs
+        self.wakeNs = wakeNs
+        self.wakeCPUNs = wakeCPUNs
     }
 
-    /// Wall time of the whole control, ns (saturating).
+    /// Wall time of the copies and system calls, ns (saturating).
     public var wallNs: UInt64 {
         let (sum, overflow) = copyNs.addingReportingOverflow(syscallNs)
         return overflow ? .max : sum

@@ -28,8 +28,10 @@ extension Profile {
 
 extension ControlRecord {
     func problem(at path: String) -> String? {
-        for (name, value) in [("copyBufferBytes", copyBufferBytes), ("copyRepetitions", copyRepetitions), ("syscalls", syscalls)]
-        where value < 1 {
+        for (name, value) in [
+            ("copyBufferBytes", copyBufferBytes), ("copyRepetitions", copyRepetitions), ("syscalls", syscalls),
+            ("wakeRoundTrips", wakeRoundTrips),
+        ] where value < 1 {
             return "\(path).\(name): \(value) is not a positive amount of work"
         }
         for (i, sample) in samples.enumerated() where !RunLimits.trials.contains(sample.round) {

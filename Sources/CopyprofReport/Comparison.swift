@@ -85,25 +85,42 @@ public struct Comparison: Sendable {
 
     /// How the machine itself moved: the control's times in both profiles.
     public struct MachineDrift: Sendable, Codable {
-        /// Wall time of each run of the control, ms.
+        /// Wall time of each run of the control's copies and system calls, ms.
         public var baselineMs: Summary
         public var candidateMs: Summary
-        /// Wall time, candidate against baseline: corrects throughput, message rate and RTT.
+        /// Their wall time, candidate against baseline: corrects stream throughput and message rate.
         public var wall: Shift
-        /// CPU time, candidate against baseline: corrects CPU ns/B.
+        /// Their CPU time, candidate against baseline: corrects stream CPU ns/B.
         public var cpu: Shift
+        /// Wall time of a round trip of the control's pipe ping-pong between two threads, µs; nil when either profile
+        /// lacks it.
+        public var baselineWakeUs: Summary?
+        public var candidateWakeUs: Summary?
+        /// Its wall time, candidate against baseline: corrects ping-pong RTT, throughput and message rate.
+        public var wakeWall: Shift?
+        /// The CPU time of its two threads, candidate against baseline: corrects ping-pong CPU ns/B.
+        public var wakeCPU: Shift?
 
-        /// How many times faster the candidate's machine was (below 1: slower).
+        /// How many times faster the candidate's machine computed (below 1: slower).
         public var speedup: Double { 1 / wall.ratio }
-        /// True when either clock moved significantly.
-        public var moved: Bool { wall.significant || cpu.significant }
+        /// True when any clock of the control moved significantly.
+        public var moved: Bool {
+            wall.significant || cpu.significant || wakeWall?.significant == true || wakeCPU?.significant == true
+        }
 
-        /// The factor a candidate's value of `metric` is multiplied by to take the machine's drift out, or nil when the
-        /// control does not correct it (a count) or its clock did not move significantly.
-        public func correction(for metric: Metric) -> Double? {
+        /// The factor a candidate's value of `metric` in a cell of workload `mode` is multiplied by to take the
+        /// machine's drift out, or nil when the control does not correct it (a count) or the part of the control
+        /// that goes with it did not move significantly: copies and system calls for stream, wake-ups for ping-pong.
+        public func correction(for metric: Metric, mode: Workload) -> Double? {
             guard let (clock, grows) = metric.clock else { return nil }
-            let shift = clock == .wall ? wall : cpu
-            guard shift.significant, shift.ratio > 0 else { return nil }
+            let shift: Shift?
+            switch (mode, clock) {
+            case (.stream, .wall): shift = wall
+            case (.stream, .cpu): shift = cpu
+            case (.pingpong, .wall): shift = wakeWall
+            case (.pingpong, .cpu): shift = wakeCPU
+            }
+            guard let shift, shift.significant, shift.ratio > 0 else { return nil }
             return grows ? 1 / shift.ratio : shift.ratio
         }
     }
@@ -170,7 +187,7 @@ public struct Comparison: Sendable {
                 var row = Row(
                     cell: key, metric: metric, unit: metric.unit, baseline: sb, candidate: sc, change: change,
                     changeLow: interval?.low, changeHigh: interval?.high, p: p, verdict: uncorrected, uncorrectedVerdict: uncorrected)
-                if let factor = drift?.correction(for: metric) {
+                if let factor = drift?.correction(for: metric, mode: key.mode) {
                     let correctedValues = sc.values.map { $0 * factor }
                     let cp = Statistics.mannWhitneyU(correctedValues, sb.values)?.p
                     let cchange = Self.percentChange(sb.median, sc.median * factor)
@@ -253,7 +270,8 @@ public struct Comparison: Sendable {
         else { return nil }
         func shift(_ b: [Double], _ c: [Double]) -> Shift {
             let interval = Statistics.ratioInterval(c, b)
-            let ratio = interval?.estimate ?? ((Statistics.median(b) ?? 0) > 0 ? Statistics.median(c)! / Statistics.median(b)! : 1)
+            let mb = Statistics.median(b) ?? 0, mc = Statistics.median(c) ?? 0
+            let ratio = interval?.estimate ?? (mb > 0 ? mc / mb : 1)
             let p = Statistics.mannWhitneyU(c, b)?.p
             let significant = b.count >= 4 && c.count >= 4 && (p ?? 1) < alpha
             return Shift(ratio: ratio, low: interval?.low, high: interval?.high, p: p, significant: significant)
@@ -262,9 +280,22 @@ public struct Comparison: Sendable {
         guard baseline.copyBufferBytes == candidate.copyBufferBytes, baseline.copyRepetitions == candidate.copyRepetitions,
             baseline.syscalls == candidate.syscalls
         else { return nil }
-        return MachineDrift(
+        var drift = MachineDrift(
             baselineMs: bMs, candidateMs: cMs, wall: shift(bMs.values, cMs.values),
             cpu: shift(baseline.samples.map { Double($0.cpuNs) / 1e6 }, candidate.samples.map { Double($0.cpuNs) / 1e6 }))
+        // Wake-ups, where both ran the same ping-pong and it ran in every round.
+        if baseline.wakeRoundTrips == candidate.wakeRoundTrips, baseline.wakeRoundTrips > 0,
+            baseline.samples.allSatisfy({ $0.wakeNs > 0 }), candidate.samples.allSatisfy({ $0.wakeNs > 0 })
+        {
+            let trips = Double(baseline.wakeRoundTrips)
+            func perTrip(_ r: ControlRecord, _ ns: (ControlSample) -> UInt64) -> [Double] { r.samples.map { Double(ns($0)) / trips / 1e3 } }
+            let bWake = perTrip(baseline, \.wakeNs), cWake = perTrip(candidate, \.wakeNs)
+            drift.baselineWakeUs = Summary(bWake)
+            drift.candidateWakeUs = Summary(cWake)
+            drift.wakeWall = shift(bWake, cWake)
+            drift.wakeCPU = shift(perTrip(baseline, \.wakeCPUNs), perTrip(candidate, \.wakeCPUNs))
+        }
+        return drift
     }
 
     public var regressions: [Row] { rows.filter { $0.verdict == .regression } }

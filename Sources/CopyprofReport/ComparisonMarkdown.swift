@@ -66,10 +66,15 @@ extension Comparison {
                 + "and trust the ratios to two-copy more than absolute figures.\n\n"
         }
         let w = drift.wall
-        let control = "the control took \(fixed(drift.baselineMs.median, 2)) ms in the baseline and \(fixed(drift.candidateMs.median, 2)) ms "
-            + "in the candidate (\(shiftText(w)))"
+        let compute = "its copies and system calls took \(fixed(drift.baselineMs.median, 2)) ms in the baseline and "
+            + "\(fixed(drift.candidateMs.median, 2)) ms in the candidate (\(shiftText(w)))"
+        var wake: String?
+        if let b = drift.baselineWakeUs, let c = drift.candidateWakeUs, let ww = drift.wakeWall {
+            wake = "a round trip of its two threads over pipes took \(fixed(b.median, 1)) µs and \(fixed(c.median, 1)) µs (\(shiftText(ww)))"
+        }
+        let parts = "The control: " + compute + (wake.map { "; " + $0 } ?? "") + "."
         guard drift.moved else {
-            return "**The machine did not move significantly**: \(control).\n\n"
+            return "**The machine did not move significantly.** " + parts + "\n\n"
         }
         var text: String
         if w.significant {
@@ -78,18 +83,26 @@ extension Comparison {
             let how = speed >= 1.5 ? "\(formatDecimal(speed, digits: 1))× faster"
                 : speed <= 1 / 1.5 ? "\(formatDecimal(1 / speed, digits: 1))× slower"
                 : speed >= 1 ? "\(formatDecimal((speed - 1) * 100, digits: 0))% faster" : "\(formatDecimal((1 - speed) * 100, digits: 0))% slower"
-            text = "**The machine itself was \(how) in the candidate**: \(control)."
+            text = "**The machine itself was \(how) in the candidate.** "
+        } else if drift.wakeWall?.significant == true, let ww = drift.wakeWall {
+            text = "**The machine's wake-ups were \(ww.ratio < 1 ? "faster" : "slower") in the candidate.** "
         } else {
-            text = "**The machine's CPU time moved**: \(control), not significantly; its CPU time moved by \(shiftText(drift.cpu))."
+            text = "**The machine's CPU time moved.** "
         }
-        if drift.cpu.significant && w.significant {
-            text += " Its CPU time moved by \(shiftText(drift.cpu))."
-        }
-        let clocks = (w.significant ? ["throughput", "RTT"] : []) + (drift.cpu.significant ? ["CPU ns/B"] : [])
-        let counted = corrected.filter { $0.verdict == .regression || $0.verdict == .improvement }.count
+        text += parts
+        var others: [String] = []
+        if drift.cpu.significant { others.append("the copies' and system calls' CPU time moved by \(shiftText(drift.cpu))") }
+        if let wc = drift.wakeCPU, wc.significant { others.append("the wake-ups' CPU time moved by \(shiftText(wc))") }
+        if !others.isEmpty { text += " " + others.joined(separator: "; ").prefix(1).uppercased() + others.joined(separator: "; ").dropFirst() + "." }
+        var clocks: [String] = []
+        if w.significant { clocks.append("stream throughput") }
+        if drift.cpu.significant { clocks.append("stream CPU ns/B") }
+        if drift.wakeWall?.significant == true { clocks += ["ping-pong RTT", "ping-pong throughput"] }
+        if drift.wakeCPU?.significant == true { clocks.append("ping-pong CPU ns/B") }
         let named = clocks.count > 1 ? clocks.dropLast().joined(separator: ", ") + " and " + clocks.last! : clocks[0]
-        text += " Changes of \(named) are also shown relative to the control and count only where they "
-            + "count both ways: \(explainedByDrift.count) change\(explainedByDrift.count == 1 ? " is" : "s are") within the machine's drift, "
+        let counted = corrected.filter { $0.verdict == .regression || $0.verdict == .improvement }.count
+        text += " Changes of \(named) are also shown relative to the control and count only where they count both ways: "
+            + "\(explainedByDrift.count) change\(explainedByDrift.count == 1 ? " is" : "s are") within the machine's drift, "
             + "\(counted) exceed\(counted == 1 ? "s" : "") it."
         return text + "\n\n"
     }

@@ -47,7 +47,14 @@ public enum FindingsMarkdown {
         let minimum = c.wallMs.values.min() ?? 0, maximum = c.wallMs.values.max() ?? 0
         text += "(median of \(c.wallMs.values.count) rounds; from \(fixed(minimum, 2)) to \(fixed(maximum, 2)) ms, a range of "
             + "\(formatDecimal(c.rangePercent, digits: 0))% of the median), of which \(fixed(c.cpuMs.median, 2)) ms on a CPU. "
-        text += c.rangePercent <= 10
+        if let wake = c.wakeUs, let range = c.wakeRangePercent {
+            text += "A round trip of a byte between two threads over pipes (\(w.wakeRoundTrips) of them, the cost of waking a thread, "
+                + "most of a ping-pong's) took \(fixed(wake.median, 1)) µs "
+            if let low = wake.low, let high = wake.high { text += "[\(fixed(low, 1)), \(fixed(high, 1))] " }
+            text += "(a range of \(formatDecimal(range, digits: 0))%). "
+        }
+        let steady = c.rangePercent <= 10 && (c.wakeRangePercent ?? 0) <= 10
+        text += steady
             ? "The machine was steady during the run."
             : "The machine was not steady during the run: each cell's trials spread over the rounds, so its intervals include this drift."
         return text

@@ -68,11 +68,18 @@ public struct ControlSpread: Sendable, Hashable {
     public var wallMs: Summary
     /// CPU time of each run, ms.
     public var cpuMs: Summary
+    /// A round trip of the pipe ping-pong in each run, µs; nil when it did not run.
+    public var wakeUs: Summary?
 
     /// (max − min) / median of the wall times, in percent.
-    public var rangePercent: Double {
-        guard let low = wallMs.values.min(), let high = wallMs.values.max(), wallMs.median > 0 else { return 0 }
-        return (high - low) / wallMs.median * 100
+    public var rangePercent: Double { Self.range(wallMs) }
+
+    /// (max − min) / median of the wake-up round trips, in percent.
+    public var wakeRangePercent: Double? { wakeUs.map(Self.range) }
+
+    static func range(_ s: Summary) -> Double {
+        guard let low = s.values.min(), let high = s.values.max(), s.median > 0 else { return 0 }
+        return (high - low) / s.median * 100
     }
 }
 
@@ -109,6 +116,10 @@ extension Analysis {
             let wall = Summary(control.samples.map { Double($0.wallNs) / 1e6 }),
             let cpu = Summary(control.samples.map { Double($0.cpuNs) / 1e6 })
         else { return nil }
-        return ControlSpread(workload: control, wallMs: wall, cpuMs: cpu)
+        var spread = ControlSpread(workload: control, wallMs: wall, cpuMs: cpu)
+        if control.wakeRoundTrips > 0, control.samples.allSatisfy({ $0.wakeNs > 0 }) {
+            spread.wakeUs = Summary(control.samples.map { Double($0.wakeNs) / Double(control.wakeRoundTrips) / 1e3 })
+        }
+        return spread
     }
 }

@@ -63,7 +63,7 @@ import CopyprofReport
         }
         // The control ran once per recorded round.
         #expect(profile.control?.samples.map(\.round) == [1, 2])
-        #expect(profile.control?.samples.allSatisfy { $0.copyNs > 0 && $0.syscallNs > 0 && $0.cpuNs > 0 } == true)
+        #expect(profile.control?.samples.allSatisfy { $0.copyNs > 0 && $0.syscallNs > 0 && $0.cpuNs > 0 && $0.wakeNs > 0 } == true)
         #expect(idleTrials.count * 4 <= profile.cells.count * 2, "\(idleTrials.count) idle trials: most should move data")
         // Every catalog event has a status, counted or with a reason.
         let env = profile.environment

@@ -28,7 +28,7 @@ import TestSupport
         }
         let control = try #require(profile.control)
         #expect(control.samples.map(\.round) == Array(1...6))
-        #expect(control.samples.allSatisfy { $0.cpuNs > 0 && $0.copyNs > 0 && $0.syscallNs > 0 })
+        #expect(control.samples.allSatisfy { $0.cpuNs > 0 && $0.copyNs > 0 && $0.syscallNs > 0 && $0.wakeNs > 0 && $0.wakeCPUNs > 0 })
         let pingpong = try #require(profile.cells.first { $0.key.mode == .pingpong }?.trials.first?.rtt)
         #expect(pingpong.histogram.totalCount == pingpong.count, "the buckets hold every recorded round trip")
         let zeroCopy = try #require(profile.cells.first { $0.key.transport == .zeroCopy }?.trials.first?.zeroCopy)
@@ -207,7 +207,10 @@ import TestSupport
         control.samples[].cpuNs
         control.samples[].round
         control.samples[].syscallNs
+        control.samples[].wakeCPUNs
+        control.samples[].wakeNs
         control.syscalls
+        control.wakeRoundTrips
         environment
         environment.commandLine
         environment.commandLine[]
@@ -223,6 +226,7 @@ import TestSupport
         environment.events[].availability.reason
         environment.events[].availability.state
         environment.events[].kind
+        environment.events[].mode
         environment.events[].name
         environment.events[].summary
         environment.hostname
@@ -279,6 +283,7 @@ import TestSupport
         remote.serverEnvironment.events[].availability.reason
         remote.serverEnvironment.events[].availability.state
         remote.serverEnvironment.events[].kind
+        remote.serverEnvironment.events[].mode
         remote.serverEnvironment.events[].name
         remote.serverEnvironment.events[].summary
         remote.serverEnvironment.hostname

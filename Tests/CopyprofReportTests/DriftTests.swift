@@ -110,6 +110,7 @@ import TestSupport
         let finding = try #require(Analysis(profile: p).findings.first { $0.order == 5 })
         let text = FindingsMarkdown.render(finding).text
         #expect(text.contains("took 2.49 ms [2.45, 2.55] (median of 6 rounds; from 2.45 to 2.55 ms, a range of 4% of the median)"))
+        #expect(text.contains("A round trip of a byte between two threads over pipes (100 of them, the cost of waking a thread, most of a ping-pong's) took 20.0 µs [20.0, 20.0] (a range of 0%)."))
         #expect(text.contains("The machine was steady during the run."))
         let report = Report(profile: p, source: "p.json", chartFolder: "c").markdown
         #expect(report.contains("### How steady the machine was"))
@@ -150,7 +151,7 @@ import TestSupport
         #expect(c.exitCode == 0)
         #expect(c.explainedByDrift.count == 3)
         let md = c.markdown
-        #expect(md.contains("**The machine itself was 15% faster in the candidate**"))
+        #expect(md.contains("**The machine itself was 15% faster in the candidate.** The control: its copies and system calls took"))
         #expect(md.contains("3 changes are within the machine's drift, 0 exceed it."))
         #expect(md.contains("| vs control |"))
     }
@@ -180,7 +181,7 @@ import TestSupport
         #expect(c.relativeRows.first { $0.cell == marshal && $0.metric == .throughput }?.verdict == .unchanged)
         #expect(c.exitCode == 2)
         let md = c.markdown
-        #expect(md.contains("**The machine did not move significantly**"))
+        #expect(md.contains("**The machine did not move significantly.**"))
         #expect(md.contains("| stream 4096 B × 1 | one-copy vs two-copy | throughput | 0.80× [0.80, 0.80] | 0.72× [0.72, 0.72] | -10% [-10, -10] |"))
         #expect(md.contains("| stream 4096 B × 1 | marshal vs two-copy | throughput | 0.90× [0.90, 0.90] | 0.90× [0.90, 0.90] | ~ |"))
         #expect(!md.contains("| vs control |"))
@@ -192,9 +193,37 @@ import TestSupport
         let base = profile(two: 10, marshal: 9, one: 8, controlMs: 2.5)
         let cand = profile(two: 6, marshal: 5.4, one: 4.8, controlMs: 5, shapes: 2)
         let c = Comparison(baseline: base, candidate: cand, baselinePath: "a", candidatePath: "b")
-        #expect(c.markdown.contains("**The machine itself was 2× slower in the candidate**"))
+        #expect(c.markdown.contains("**The machine itself was 2× slower in the candidate.**"))
         #expect(c.regressions.isEmpty && c.relativeRegressions.isEmpty)
         #expect(c.exitCode == 0)
+    }
+
+    /// Ping-pong 25% faster for every transport while the copies and system calls did not move but the control's
+    /// wake-ups got 20% faster: the wake-ups explain it; a stream cell's change on the same machine still counts.
+    @Test func wakeUpDriftExplainsPingPongAndOnlyPingPong() throws {
+        func cells(_ scale: Double, stream: Double, shape: [Double]) -> [CellRecord] {
+            [TransportKind.twoCopy, .marshal, .oneCopy].enumerated().map { i, t in
+                SampleProfiles.roundsCell(
+                    CellKey(transport: t, mode: .pingpong, messageSize: 4096, threads: 1),
+                    timing: shape.map { $0 * scale * (4 - Double(i)) }, counted: shape.map { $0 * scale * (4 - Double(i)) })
+            } + [SampleProfiles.roundsCell(two, timing: shape.map { $0 * stream }, counted: shape.map { $0 * stream })]
+        }
+        let shapeA = [0.98, 1.01, 0.995, 1.02, 1.0, 0.985], shapeB = [1.01, 0.985, 1.02, 0.99, 0.98, 1.005]
+        var base = SampleProfiles.rounds(cells(1, stream: 10, shape: shapeA), controlMs: nil)
+        base.control = SampleProfiles.control(wallMs: shapeA.map { $0 * 17 }, wakeUs: shapeA.map { $0 * 20 })
+        var cand = SampleProfiles.rounds(cells(1.25, stream: 12, shape: shapeB), controlMs: nil)
+        cand.control = SampleProfiles.control(wallMs: shapeB.map { $0 * 17 }, wakeUs: shapeB.map { $0 * 16 })
+        let c = Comparison(baseline: base, candidate: cand, baselinePath: "a", candidatePath: "b")
+        let drift = try #require(c.drift)
+        #expect(!drift.wall.significant && drift.wakeWall?.significant == true)
+        let pingpong = c.rows.filter { $0.cell.mode == .pingpong && $0.metric == .throughput }
+        #expect(pingpong.count == 3 && pingpong.allSatisfy { $0.uncorrectedVerdict == .improvement && $0.verdict == .unchanged })
+        #expect(c.improvements.map(\.cell) == [two], "the stream cell's 20% is not a wake-up")
+        let md = c.markdown
+        #expect(md.contains("**The machine's wake-ups were faster in the candidate.**"))
+        #expect(md.contains("a round trip of its two threads over pipes took 19.9 µs and 16.0 µs (-20% [-21.6, -18], p = 0.002)"))
+        #expect(md.contains("The wake-ups' CPU time moved by -20%"))
+        #expect(md.contains("Changes of ping-pong RTT, ping-pong throughput and ping-pong CPU ns/B are also shown relative to the control"))
     }
 
     @Test func withoutAControlCompareSaysSo() throws {

@@ -130,13 +130,17 @@ public enum SampleProfiles {
             kind: kind, round: round)
     }
 
-    /// A control record with these wall times per round (ms), all of it on a CPU unless `cpuMs` says otherwise.
-    public static func control(wallMs: [Double], cpuMs: [Double]? = nil) -> ControlRecord {
+    /// A control record with these wall times per round (ms), all of it on a CPU unless `cpuMs` says otherwise; its
+    /// 100 wake-up round trips take `wakeUs` µs each (20 when not given), half of it on a CPU.
+    public static func control(wallMs: [Double], cpuMs: [Double]? = nil, wakeUs: [Double]? = nil) -> ControlRecord {
         ControlRecord(
-            copyBufferBytes: 256 << 10, copyRepetitions: 512, syscalls: 10_000,
+            copyBufferBytes: 256 << 10, copyRepetitions: 512, syscalls: 10_000, wakeRoundTrips: 100,
             samples: wallMs.enumerated().map { round, ms in
                 let cpu = cpuMs?[round] ?? ms
-                return ControlSample(round: round + 1, copyNs: UInt64(ms * 5e5), syscallNs: UInt64(ms * 5e5), cpuNs: UInt64(cpu * 1e6))
+                let wake = wakeUs?[round] ?? 20
+                return ControlSample(
+                    round: round + 1, copyNs: UInt64(ms * 5e5), syscallNs: UInt64(ms * 5e5), cpuNs: UInt64(cpu * 1e6),
+                    wakeNs: UInt64(wake * 100e3), wakeCPUNs: UInt64(wake * 50e3))
             })
     }
 
