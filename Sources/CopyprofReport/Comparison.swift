@@ -48,6 +48,12 @@ public struct Comparison: Sendable {
         public var verdict: Verdict
         /// The verdict the uncorrected change would get.
         public var uncorrectedVerdict: Verdict
+        /// The change, in percent, that the transports of the cell's group (same workload, size and threads) share on
+        /// this metric: the median of their changes; nil with fewer than three of them, or where nothing changed.
+        public var sharedChange: Double?
+        /// True when the change counted as measured (and relative to the control) but not against the movement the
+        /// transports of its group share: a drift the control does not see, or a change common to every transport.
+        public var explainedByGroup = false
     }
 
     /// A transport's ratio to two-copy in the same cell, in each profile, and how it changed.
@@ -203,6 +209,33 @@ public struct Comparison: Sendable {
                 rows.append(row)
             }
         }
+        // Movement every transport of a cell group shares: the median of their median ratios, where at least three
+        // transports of the group measured the metric the same way. A change counts only where it also counts against
+        // it: one transport's own change barely moves the median of four, a drift they all share moves it all the way.
+        struct GroupKey: Hashable {
+            var mode: Workload, size: Int, threads: Int, metric: Metric
+        }
+        var groupRatios: [GroupKey: [Double]] = [:]
+        for row in rows where row.verdict != .incomparable && row.baseline.median > 0 && row.candidate.median > 0 {
+            let group = GroupKey(mode: row.cell.mode, size: row.cell.messageSize, threads: row.cell.threads, metric: row.metric)
+            groupRatios[group, default: []].append(row.candidate.median / row.baseline.median)
+        }
+        for i in rows.indices where rows[i].verdict == .regression || rows[i].verdict == .improvement {
+            let row = rows[i]
+            let group = GroupKey(mode: row.cell.mode, size: row.cell.messageSize, threads: row.cell.threads, metric: row.metric)
+            guard let ratios = groupRatios[group], ratios.count >= 3, let shared = Statistics.median(ratios), shared > 0 else { continue }
+            rows[i].sharedChange = (shared - 1) * 100
+            let values = row.candidate.values.map { $0 / shared }
+            let gchange = Self.percentChange(row.baseline.median, row.candidate.median / shared)
+            let gp = Statistics.mannWhitneyU(values, row.baseline.values)?.p
+            let groupVerdict = Self.verdict(
+                row.metric, row.baseline.values, values, change: gchange, p: gp,
+                interval: Self.changeInterval(row.baseline.values, values, alpha: alpha), alpha: alpha, threshold: threshold)
+            if groupVerdict != row.verdict {
+                rows[i].verdict = .unchanged
+                rows[i].explainedByGroup = true
+            }
+        }
         self.rows = rows
 
         var relativeRows: [RelativeRow] = []
@@ -306,8 +339,11 @@ public struct Comparison: Sendable {
     /// Rows whose change as measured would have counted, but not relative to the control: the machine's drift
     /// explains them.
     public var explainedByDrift: [Row] {
-        rows.filter { $0.correctedChange != nil && $0.uncorrectedVerdict != $0.verdict }
+        rows.filter { $0.correctedChange != nil && $0.uncorrectedVerdict != $0.verdict && !$0.explainedByGroup }
     }
+
+    /// Rows whose change counted as measured but is shared alike by the transports of its group.
+    public var sharedByGroup: [Row] { rows.filter(\.explainedByGroup) }
 
     /// Rows the control corrects (their metric's clock moved significantly).
     public var corrected: [Row] { rows.filter { $0.correctedChange != nil } }

@@ -10,6 +10,7 @@ extension Comparison {
             + "and the change's \(formatDecimal((1 - alpha) * 100, digits: 1))% interval (in brackets) lies wholly beyond \(formatDecimal(threshold, digits: 1))%; "
             + "`~` marks a difference that does not count.\n\n"
         md += driftParagraph()
+        md += sharedParagraph()
         if !environmentDifferences.isEmpty {
             md += "> ⚠ **The environments differ**; changes may come from the machine, not the code: "
                 + environmentDifferences.joined(separator: "; ") + ".\n\n"
@@ -107,6 +108,19 @@ extension Comparison {
         return text + "\n\n"
     }
 
+    /// Changes that the transports of a cell group share alike, if any.
+    func sharedParagraph() -> String {
+        let shared = sharedByGroup
+        guard !shared.isEmpty else { return "" }
+        let strongest = shared.max { abs($0.sharedChange ?? 0) < abs($1.sharedChange ?? 0) }!
+        let c = strongest.cell
+        return "**\(shared.count) change\(shared.count == 1 ? " is" : "s are") shared alike by the transports of \(shared.count == 1 ? "its" : "their") "
+            + "cell group** (same workload, size and threads; the largest: \(strongest.metric.title) of \(c.mode.rawValue) "
+            + "\(c.messageSize) B × \(c.threads), \(signed(strongest.sharedChange ?? 0))% for the median transport): a drift the control does "
+            + "not see — ping-pong moves with how idle the CPUs are — or a change common to every transport. They are marked "
+            + "`(shared)` below and do not count; the ratios to two-copy say whether the transports' standing moved.\n\n"
+    }
+
     /// `-12.3% [-15.1, -9.0], p = 0.002`.
     func shiftText(_ s: Shift) -> String {
         var text = "\(signed(s.percent))%"
@@ -124,7 +138,10 @@ extension Comparison {
             switch row.verdict {
             case .untestable: (change, p) = ("untestable (n < 4)", "")
             case .incomparable: (change, p) = ("measured differently", "")
-            default: (change, p) = (counted ? changeText(row.change, row.changeLow, row.changeHigh) : "~", pValue(row.p))
+            default:
+                var text = counted ? changeText(row.change, row.changeLow, row.changeHigh) : "~"
+                if row.explainedByGroup { text += " (shared)" } else if counted && row.verdict == .unchanged { text += " (drift)" }
+                (change, p) = (text, pValue(row.p))
             }
             md += "| \(row.cell) | \(row.metric.title) (\(row.unit)) | \(cell(row.baseline, row.metric)) | \(cell(row.candidate, row.metric)) "
                 + "| \(change) |"

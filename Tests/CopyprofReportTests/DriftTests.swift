@@ -226,6 +226,25 @@ import TestSupport
         #expect(md.contains("Changes of ping-pong RTT, ping-pong throughput and ping-pong CPU ns/B are also shown relative to the control"))
     }
 
+    /// The control steady, every transport of the group 25% slower alike (as ping-pong moved between identical runs
+    /// here while the copies and system calls did not): shared, listed, not counted; one transport's own 10% still is.
+    @Test func aChangeEveryTransportSharesIsListedButDoesNotCount() throws {
+        let base = profile(two: 10, marshal: 9, one: 8, controlMs: 17)
+        let shared = Comparison(
+            baseline: base, candidate: profile(two: 7.5, marshal: 6.75, one: 6, controlMs: 17, shapes: 1), baselinePath: "a",
+            candidatePath: "b")
+        #expect(shared.rows.filter { $0.metric == .throughput }.allSatisfy { $0.uncorrectedVerdict == .regression && $0.explainedByGroup })
+        #expect(shared.exitCode == 0 && shared.sharedByGroup.count == 3)
+        #expect(shared.markdown.contains("**3 changes are shared alike by the transports of their cell group**"))
+        #expect(shared.markdown.contains("(shared)"))
+        // Two transports only: no group to share with; the change counts.
+        var pair = base
+        pair.cells.removeLast()
+        var pairCandidate = profile(two: 7.5, marshal: 6.75, one: 6, controlMs: 17, shapes: 1)
+        pairCandidate.cells.removeLast()
+        #expect(Comparison(baseline: pair, candidate: pairCandidate, baselinePath: "a", candidatePath: "b").exitCode == 2)
+    }
+
     @Test func withoutAControlCompareSaysSo() throws {
         let base = SampleProfiles.make(throughput: [10, 10.1, 9.9, 10, 10.2, 9.8])
         let cand = profile(two: 10, marshal: 9, one: 8, controlMs: 2.5)
