@@ -7,7 +7,7 @@ extension Comparison {
     public var markdown: String {
         var md = "# copyprof compare\n\nbaseline `\(baselinePath)` → candidate `\(candidatePath)`. A change counts when the two-sided "
             + "Mann-Whitney U test gives p < \(formatDecimal(alpha, digits: 3)), the medians differ by at least \(formatDecimal(threshold, digits: 1))% "
-            + "and the change's \(formatDecimal((1 - alpha) * 100, digits: 1))% interval (in brackets) lies wholly beyond \(formatDecimal(threshold, digits: 1))%; "
+            + "and the change's \(formatDecimal((1 - alpha) * 100, digits: 1))% interval (in brackets) lies wholly beyond \(formatDecimal(threshold / 2, digits: 2))%; "
             + "`~` marks a difference that does not count.\n\n"
         md += driftParagraph()
         md += sharedParagraph()
