@@ -10,31 +10,32 @@ public enum SummaryTable {
     }
 
     /// The counters' overhead per cell, one row per workload, size and connection count, one column per transport:
-    /// how much slower counted trials ran than timing trials of the same round, in percent, median over rounds and its
-    /// 95% interval (whole percents), `*` where it exceeds 2% with an interval above zero. Empty without overheads.
+    /// how much slower counted trials ran than timing trials of the same round, in whole percents, median over rounds
+    /// and its 95% interval (bounds above 999% shown as 999+), `*` where it exceeds 2% with an interval above zero.
+    /// Empty without overheads; at most 79 columns.
     static func overheadGrid(_ analysis: Analysis) -> String {
         guard !analysis.overheads.isEmpty else { return "" }
-        var rows: [[String]] = [["overhead %", "size", "conn"] + analysis.transports.map(\.rawValue)]
+        func whole(_ x: Double) -> String { x > 999 ? "999+" : fixed(x.rounded(), 0) }
+        var rows: [[String]] = [["ovh %", "B×conn"] + analysis.transports.map(\.rawValue)]
         for mode in analysis.modes {
             for size in analysis.sizes {
                 for threads in analysis.threadCounts {
-                    var row = [mode.rawValue, "\(size)", "\(threads)"]
+                    var row = [mode.rawValue, "\(size)×\(threads)"]
                     for t in analysis.transports {
                         guard let cell = analysis.cell(t, mode, size, threads), let o = analysis.overhead(cell) else {
-                            row.append("n/a")
+                            row.append("n/a ")
                             continue
                         }
-                        var text = fixed(o.percent, 1)
-                        if let low = o.slowdown.lowPercent, let high = o.slowdown.highPercent {
-                            text += " [\(fixed(low, 0)),\(fixed(high, 0))]"
-                        }
+                        var text = whole(o.percent)
+                        if let low = o.slowdown.lowPercent, let high = o.slowdown.highPercent { text += "[\(whole(low)),\(whole(high))]" }
                         row.append(text + (o.exceeds(Analysis.overheadLimit) ? "*" : " "))
                     }
                     rows.append(row)
                 }
             }
         }
-        return "\n" + renderTable(rows)
+        return "\ncounters' overhead: % slower with counters than without, median[95% interval],\n"
+            + "* above \(formatDecimal(Analysis.overheadLimit, digits: 1))% (see the report)\n" + renderTable(rows)
     }
 
     static func table(_ profile: Profile) -> String {

@@ -102,7 +102,20 @@ import TestSupport
         #expect(finding.exceeding.map(\.cell) == [two] && finding.measuredCells == 2)
         let text = FindingsMarkdown.render(.counterOverhead(finding)).text
         #expect(text.contains("It exceeds 2% in 1 of 2 cells:\n- stream two-copy 4096 B × 1 thread: +5.3% [+5.3, +5.3]"))
-        #expect(SummaryTable.render(analysis.profile).contains("5.3 [5,5]*"))
+        #expect(SummaryTable.render(analysis.profile).contains("5[5,5]*"))
+    }
+
+    /// The summary, its overhead grid included, fits an 80-column terminal even with the widest intervals (the note
+    /// on getrusage, another part's, aside).
+    @Test func theSummaryFits79Columns() throws {
+        var p = try Profile.read(from: Fixtures.path(Fixtures.schema2Sweep))
+        p.cells[0] = SampleProfiles.roundsCell(
+            p.cells[0].key, timing: [10, 10, 10, 10, 10, 10], counted: [0.001, 5, 5, 5, 5, 10])
+        let text = SummaryTable.table(p) + SummaryTable.overheadGrid(Analysis(profile: p))
+        #expect(text.contains("999+"))
+        for line in text.split(separator: "\n") where !line.hasPrefix("* context switches") {
+            #expect(line.count <= 79, "\(line.count): \(line)")
+        }
     }
 
     @Test func theReportStatesTheControlsSpread() throws {
