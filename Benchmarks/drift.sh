@@ -36,15 +36,19 @@ changed = lambda rows: sum(1 for r in rows if r["verdict"] in ("regression", "im
 cells, ratios = changed(c["rows"]), changed(c["relativeRows"])
 total = len(c["rows"]) + len(c["relativeRows"])
 d = c.get("drift")
+def shift(name, x):
+    if not x:
+        return None
+    return (f"{name} {(x['ratio'] - 1) * 100:+.1f}% [{(x.get('low', 1) - 1) * 100:+.1f}, {(x.get('high', 1) - 1) * 100:+.1f}], "
+            f"p = {x.get('p', 1):.3f}{' (moved)' if x['significant'] else ''}")
 if d is None:
     machine = "no control"
 else:
-    w = d["wall"]
-    moved = "moved" if w["significant"] else "steady"
-    machine = f"{moved}: control {(w['ratio'] - 1) * 100:+.1f}% [{(w.get('low', 1) - 1) * 100:+.1f}, {(w.get('high', 1) - 1) * 100:+.1f}], p = {w.get('p', 1):.3f}"
+    machine = "; ".join(s for s in [shift("copies and calls", d["wall"]), shift("wake-ups", d.get("wakeWall"))] if s)
     uncorrected = sum(1 for r in c["rows"] if r["uncorrectedVerdict"] in ("regression", "improvement"))
+    shared = sum(1 for r in c["rows"] if r.get("explainedByGroup"))
     if uncorrected != cells:
-        machine += f"; {uncorrected - cells} changes within the drift"
+        machine += f"; {uncorrected - cells} changes within the drift ({shared} shared by the transports)"
 print(f"| {sys.argv[2]} | {cells + ratios} ({(cells + ratios) / total * 100:.1f}%) | {total} | {cells} of {len(c['rows'])} | {ratios} of {len(c['relativeRows'])} | {sys.argv[3]} | {machine} |")
 PY
   done
