@@ -4,48 +4,42 @@ import PackageDescription
 let package = Package(
     name: "copyprof",
     products: [
-        /// Per-thread hardware and software counters read inside the process (perf_event_open).
-        .library(name: "PerfCounters", targets: ["PerfCounters"]),
         /// The two-copy, marshal, one-copy and zero-copy TCP transports and their workloads.
         .library(name: "Transports", targets: ["Transports"]),
         .executable(name: "copyprof", targets: ["copyprof"]),
     ],
     dependencies: [
+        // The counters library, its own package so that importing it pulls in nothing else.
+        .package(path: "Packages/PerfCounters"),
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
         .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift", from: "0.1.0"),
     ],
     targets: [
-        .target(
-            name: "CPerfEvent",
-            cSettings: [.define("_GNU_SOURCE")]
-        ),
         .target(
             name: "CLinuxNet",
             cSettings: [.define("_GNU_SOURCE")]
         ),
         .target(name: "CopyprofLimits"),
         .target(
-            name: "PerfCounters",
-            dependencies: ["CPerfEvent"]
-        ),
-        .target(
             name: "Transports",
             dependencies: [
                 "CLinuxNet",
                 "CopyprofLimits",
+                .product(name: "SystemCalls", package: "PerfCounters"),
                 .product(name: "Histogram", package: "hdrhistogram-swift"),
             ]
         ),
         .target(
             name: "CopyprofProfile",
-            dependencies: ["CopyprofLimits"]
+            dependencies: ["CopyprofLimits", .product(name: "SystemCalls", package: "PerfCounters")]
         ),
         .target(
             name: "CopyprofSweep",
             dependencies: [
                 "CopyprofProfile",
                 "CopyprofLimits",
-                "PerfCounters",
+                .product(name: "PerfCounters", package: "PerfCounters"),
+                .product(name: "SystemCalls", package: "PerfCounters"),
                 "Transports",
                 .product(name: "Histogram", package: "hdrhistogram-swift"),
             ]
@@ -61,13 +55,15 @@ let package = Package(
                 "CopyprofSweep",
                 "CopyprofReport",
                 "CopyprofLimits",
-                "PerfCounters",
+                .product(name: "PerfCounters", package: "PerfCounters"),
                 "Transports",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
-        .testTarget(name: "PerfCountersTests", dependencies: ["PerfCounters", "CPerfEvent"]),
-        .testTarget(name: "TransportsTests", dependencies: ["Transports"]),
+        .testTarget(
+            name: "TransportsTests",
+            dependencies: ["Transports", .product(name: "SystemCalls", package: "PerfCounters")]
+        ),
         .target(
             name: "TestSupport",
             dependencies: ["CopyprofProfile"],
@@ -82,7 +78,7 @@ let package = Package(
                 "CopyprofProfile",
                 "CopyprofSweep",
                 "CopyprofReport",
-                "PerfCounters",
+                .product(name: "PerfCounters", package: "PerfCounters"),
                 "Transports",
                 "TestSupport",
                 "copyprof",

@@ -2,7 +2,9 @@
 # copyprof's transports against their peers, interleaved (A B C D, B C D A, ...) on this machine:
 #   - stream throughput, one connection, at 64, 512, 4096 and 65536 B: copyprof two-copy (counters on),
 #     the plain C loop (Benchmarks/reference.c), iperf3 -l SIZE, and copyprof with --events none (counters off);
-#   - ping-pong RTT p50 at 64 B: copyprof two-copy, the C loop, sockperf ping-pong --tcp --full-rtt.
+#   - ping-pong RTT p50 and p99, one connection, at 64 and 4096 B: copyprof two-copy (counters on), the C loop,
+#     sockperf ping-pong --tcp --full-rtt, and copyprof with --events none (counters off).
+# copyprof runs with its default settings (events, verification, I/O timeout) as single cells of SECONDS.
 # Prints medians and ratios as Markdown. Ratios are reported, not asserted: the exit status is non-zero only
 # when a tool is missing or a run fails.
 #
@@ -61,12 +63,27 @@ stream_tool() { # tool size
     3) record "copyprof, counters off" "$2" "$(copyprof_cell stream "$2" none throughput_gbps)" ;;
   esac
 }
-rtt_tool() { # tool
+# copyprof ping-pong cell -> "p50 p99".
+copyprof_rtt() { # size events
+  local out="$work/cell.json" events=()
+  [ "$2" = default ] || events=(--events "$2")
+  "$bin" run --transports two-copy --sizes "$1" --threads 1 --modes pingpong --trials 1 --warmup 0 \
+    --duration "$seconds" "${events[@]}" --output "$out" --no-report >/dev/null 2>"$work/err" || { cat "$work/err" >&2; return 1; }
+  "$bin" export "$out" --csv | python3 -c "import csv,sys; r=list(csv.DictReader(sys.stdin)); print(r[0]['rtt_p50_us'], r[0]['rtt_p99_us'])"
+}
+record_rtt() { # tool size "p50 p99"
+  set -- "$1" "$2" $3
+  record "$1 p50" "$2" "${3:-}"
+  record "$1 p99" "$2" "${4:-}"
+}
+rtt_tool() { # tool size
   case "$1" in
-    0) record "copyprof rtt" 64 "$(copyprof_cell pingpong 64 default rtt_p50_us)" ;;
-    1) record "C loop rtt" 64 "$(.build/bench/reference pingpong 64 1 "$seconds" | awk '/rtt_p50_us/ {print $2}')" ;;
-    2) record "sockperf rtt" 64 "$(sockperf ping-pong --tcp -i 127.0.0.1 -p $sockperf_port -m 64 -t "$seconds" --full-rtt 2>&1 |
-         awk '/percentile 50.000/ {print $NF}')" ;;
+    0) record_rtt "copyprof" "$2" "$(copyprof_rtt "$2" default)" ;;
+    1) record_rtt "C loop" "$2" "$(.build/bench/reference pingpong "$2" 1 "$seconds" |
+         awk '/rtt_p50_us/ {p50=$2} /rtt_p99_us/ {p99=$2} END {print p50, p99}')" ;;
+    2) record_rtt "sockperf" "$2" "$(sockperf ping-pong --tcp -i 127.0.0.1 -p $sockperf_port -m "$2" -t "$seconds" --full-rtt 2>&1 |
+         awk '/percentile 50.000/ {p50=$NF} /percentile 99.000/ {p99=$NF} END {print p50, p99}')" ;;
+    3) record_rtt "copyprof, counters off" "$2" "$(copyprof_rtt "$2" none)" ;;
   esac
 }
 
@@ -76,7 +93,9 @@ for round in $(seq 1 "$rounds"); do
   for size in "${sizes[@]}"; do
     for k in 0 1 2 3; do stream_tool $(( (round + k) % 4 )) "$size"; done
   done
-  for k in 0 1 2; do rtt_tool $(( (round + k) % 3 )); done
+  for size in 64 4096; do
+    for k in 0 1 2 3; do rtt_tool $(( (round + k) % 4 )) "$size"; done
+  done
 done
 
 python3 - "$results" "$rounds" "$seconds" <<'PY'
@@ -94,8 +113,12 @@ print("|---:|---:|---:|---:|---:|---:|---:|")
 for size in (64, 512, 4096, 65536):
     c, ref, ip, off = (med[(t, size)] for t in ("copyprof", "C loop", "iperf3", "copyprof, counters off"))
     print(f"| {size} | {c:.3f} | {ref:.3f} | {ip:.3f} | {c/ref:.2f}× | {c/ip:.2f}× | {c/off:.3f}× |")
-c, ref, sp = med[("copyprof rtt", 64)], med[("C loop rtt", 64)], med[("sockperf rtt", 64)]
-print("\n| ping-pong 64 B | copyprof two-copy | C loop | sockperf --full-rtt | copyprof/C | copyprof/sockperf |")
-print("|---|---:|---:|---:|---:|---:|")
-print(f"| RTT p50, µs | {c:.1f} | {ref:.1f} | {sp:.1f} | {c/ref:.2f}× | {c/sp:.2f}× |")
+print("\n| ping-pong | copyprof two-copy µs | C loop | sockperf --full-rtt | copyprof, counters off | copyprof/C | "
+      "copyprof/sockperf | counters on/off |")
+print("|---|---:|---:|---:|---:|---:|---:|---:|")
+for size in (64, 4096):
+    for stat in ("p50", "p99"):
+        c, ref, sp, off = (med[(f"{t} {stat}", size)] for t in ("copyprof", "C loop", "sockperf", "copyprof, counters off"))
+        print(f"| RTT {stat}, {size} B | {c:.1f} | {ref:.1f} | {sp:.1f} | {off:.1f} | {c/ref:.2f}× | {c/sp:.2f}× | "
+              f"{c/off:.3f}× |")
 PY

@@ -1,5 +1,6 @@
 import Foundation
 import Synchronization
+import SystemCalls
 
 /// Where an output goes, decided before anything is written.
 public enum OutputDestination: Sendable, Equatable {
@@ -32,12 +33,12 @@ public enum OutputFile {
             var status = stat()
             if lstat(current, &status) != 0 {
                 if errno == ENOENT { return .regularFile(current) }
-                throw .io(path: path, problem: "cannot use it: \(String(cString: strerror(errno)))")
+                throw .io(path: path, problem: "cannot use it: \(Errno.current.text)")
             }
             switch status.st_mode & S_IFMT {
             case S_IFLNK:
                 guard let target = linkTarget(current) else {
-                    throw .io(path: path, problem: "cannot read the symbolic link \(current): \(String(cString: strerror(errno)))")
+                    throw .io(path: path, problem: "cannot read the symbolic link \(current): \(Errno.current.text)")
                 }
                 current = target.hasPrefix("/") ? target : ((current as NSString).deletingLastPathComponent as NSString).appendingPathComponent(target)
             case S_IFREG: return .regularFile(current)
@@ -61,7 +62,7 @@ public enum OutputFile {
         case .inPlace(let device):
             let fd = open(device, O_WRONLY | O_NONBLOCK | O_CLOEXEC)
             // A FIFO without a reader yet (ENXIO) may get one by the time the work is done.
-            if fd < 0 && errno != ENXIO { throw .io(path: path, problem: "cannot write: \(String(cString: strerror(errno)))") }
+            if fd < 0 && errno != ENXIO { throw .io(path: path, problem: "cannot write: \(Errno.current.text)") }
             if fd >= 0 { close(fd) }
         case .regularFile(let file):
             try makeFolder(of: file, for: path)
@@ -70,7 +71,7 @@ public enum OutputFile {
             unlink(temporary)
             TemporaryFiles.forget(temporary)
             if access(file, F_OK) == 0 && access(file, W_OK) != 0 && geteuid() != 0 {
-                throw .io(path: path, problem: "cannot write: \(String(cString: strerror(errno)))")
+                throw .io(path: path, problem: "cannot write: \(Errno.current.text)")
             }
         }
     }
@@ -83,7 +84,7 @@ public enum OutputFile {
             try StandardOutput.write(data)
         case .inPlace(let device):
             let fd = open(device, O_WRONLY | O_CLOEXEC)
-            if fd < 0 { throw .io(path: path, problem: "cannot open for writing: \(String(cString: strerror(errno)))") }
+            if fd < 0 { throw .io(path: path, problem: "cannot open for writing: \(Errno.current.text)") }
             defer { close(fd) }
             if let failure = writeAll(fd, data) { throw .io(path: path, problem: "cannot write: \(failure)") }
         case .regularFile(let file):
@@ -92,17 +93,17 @@ public enum OutputFile {
             var failure = writeAll(fd, data)
             var existing = stat()
             if failure == nil && stat(file, &existing) == 0 { _ = fchmod(fd, existing.st_mode & 0o7777) }
-            if failure == nil && fsync(fd) != 0 { failure = String(cString: strerror(errno)) }
-            if close(fd) != 0 && failure == nil { failure = String(cString: strerror(errno)) }
+            if failure == nil && fsync(fd) != 0 { failure = Errno.current.text }
+            if close(fd) != 0 && failure == nil { failure = Errno.current.text }
             if failure == nil {
                 if replacing {
-                    if rename(temporary, file) != 0 { failure = String(cString: strerror(errno)) }
+                    if rename(temporary, file) != 0 { failure = Errno.current.text }
                 } else if link(temporary, file) != 0 {
                     // Filesystems without hard links: check, then rename (a race window, but no silent loss here).
                     if errno == EEXIST || access(file, F_OK) == 0 {
-                        failure = String(cString: strerror(EEXIST))
+                        failure = Errno(EEXIST).text
                     } else if rename(temporary, file) != 0 {
-                        failure = String(cString: strerror(errno))
+                        failure = Errno.current.text
                     }
                 }
             }
@@ -146,7 +147,7 @@ public enum OutputFile {
                         _ = poll(&pfd, 1, 1000)
                         continue
                     }
-                    return String(cString: strerror(errno))
+                    return Errno.current.text
                 }
                 if n == 0 { return "short write (\(offset) of \(raw.count) bytes)" }
                 offset += n
@@ -187,7 +188,7 @@ public enum OutputFile {
             let code = errno
             TemporaryFiles.forget(temporary)
             if code == EEXIST { continue }
-            throw .io(path: path, problem: "cannot create a file in \((file as NSString).deletingLastPathComponent.isEmpty ? "." : (file as NSString).deletingLastPathComponent): \(String(cString: strerror(code)))")
+            throw .io(path: path, problem: "cannot create a file in \((file as NSString).deletingLastPathComponent.isEmpty ? "." : (file as NSString).deletingLastPathComponent): \(Errno(code).text)")
         }
         throw .io(path: path, problem: "cannot create a temporary file beside it")
     }

@@ -1,4 +1,5 @@
 import Foundation
+import SystemCalls
 
 // MARK: - Reading and writing
 
@@ -161,7 +162,7 @@ extension Profile {
     static func reason(_ error: Error) -> String {
         let ns = error as NSError
         if let underlying = ns.userInfo[NSUnderlyingErrorKey] as? NSError, underlying.domain == NSPOSIXErrorDomain {
-            return String(cString: strerror(Int32(underlying.code)))
+            return Errno(Int32(underlying.code)).text
         }
         if ns.domain == NSCocoaErrorDomain && ns.code == NSFileReadNoSuchFileError { return "no such file" }
         return abbreviated(ns.localizedDescription)
@@ -198,7 +199,7 @@ enum ProfileFile {
             case ENOENT: throw .unreadableProfile(path: path, problem: "cannot read: no such file")
             case EACCES, EPERM:
                 throw .unreadableProfile(path: path, problem: "cannot read: permission denied (check the file's mode and owner)")
-            default: throw .unreadableProfile(path: path, problem: "cannot read: \(String(cString: strerror(code)))")
+            default: throw .unreadableProfile(path: path, problem: "cannot read: \(Errno(code).text)")
             }
         }
         defer { close(fd) }
@@ -217,7 +218,7 @@ enum ProfileFile {
                 if code == EISDIR {
                     throw .unreadableProfile(path: path, problem: "is a directory, not a profile (give the path of a .json file in it)")
                 }
-                throw .unreadableProfile(path: path, problem: "cannot read: \(String(cString: strerror(code)))")
+                throw .unreadableProfile(path: path, problem: "cannot read: \(Errno(code).text)")
             }
             data.append(contentsOf: chunk[0..<n])
             if data.count > maximumSize {

@@ -99,7 +99,7 @@ public struct ZeroCopyOutcome: Sendable, Hashable {
 /// Which cache level gains.
 public enum CacheOutcome: Sendable, Hashable {
     /// No cache-miss event was counted: why, and the CPU-time figures that ran instead.
-    case notMeasured(reasons: [EventReason], cpuNsPerByte: CPUCost?, receiveCopiesPerMessage: Double?)
+    case notMeasured(reasons: [EventReason], cpuNsPerByte: CPUCost?, receiveCopyHitsPerMessage: Double?)
     /// The largest reduction of misses per KB against two-copy.
     case reduction(level: String, evidence: Evidence)
     /// No transport had fewer misses than two-copy.
@@ -275,8 +275,8 @@ extension Analysis {
                     size: size, threads: threads, marshal: marshal.median, twoCopy: two.median, oneCopy: one.median)
             }
             let copies = profile.cells.filter { $0.key.mode == .stream }
-                .compactMap { Metric.kernelRecvCopiesPerMessage.summary(of: $0) }.first?.median
-            return .notMeasured(reasons: reasons, cpuNsPerByte: cost, receiveCopiesPerMessage: copies)
+                .compactMap { Metric.receiveCopyHitsPerMessage.summary(of: $0) }.first?.median
+            return .notMeasured(reasons: reasons, cpuNsPerByte: cost, receiveCopyHitsPerMessage: copies)
         }
         var best: (level: String, evidence: Evidence)?
         for (level, metric) in countedLevels {

@@ -6,7 +6,7 @@ public enum FindingsMarkdown {
         case .crossover(let c): return ("Crossover sizes", crossover(c))
         case .zeroCopyAvoided(let z): return ("What zero-copy avoided", zeroCopy(z))
         case .cacheLevel(let c): return ("Which cache level gains", cache(c))
-        case .scaling(let s): return ("Thread scaling", scaling(s))
+        case .scaling(let s): return ("Scaling with connections", scaling(s))
         case .counterOverhead(let o): return ("What the counters cost", overhead(o))
         case .machineSteadiness(let c): return ("How steady the machine was", steadiness(c))
         case .surprises(let groups): return ("Surprises", surprises(groups))
@@ -66,7 +66,7 @@ public enum FindingsMarkdown {
         let lines = c.lines.map { line -> String in
             let m = line.metric
             let parts = line.outcomes.map { o -> String in
-                let label = threadsLabel(o.threads)
+                let label = connectionsLabel(o.threads)
                 guard let e = o.evidence else { return "\(label): never" }
                 if let size = o.fromSize {
                     return "\(label): from \(size) B (\(m.format(e.median)) vs \(m.format(e.referenceMedian)) \(m.unit), p = \(pValue(e.p)))"
@@ -95,7 +95,7 @@ public enum FindingsMarkdown {
             text += "No completion was flagged copied: the send-side copy was avoided."
         }
         if let e = z.cost {
-            text += " At \(e.cell.messageSize) B and \(threadsLabel(e.cell.threads)) it cost "
+            text += " At \(e.cell.messageSize) B and \(connectionsLabel(e.cell.threads)) it cost "
                 + "\(Metric.cpuNsPerByte.format(e.median)) CPU ns/B against two-copy's \(Metric.cpuNsPerByte.format(e.referenceMedian)) ns/B."
         }
         return text
@@ -111,12 +111,12 @@ public enum FindingsMarkdown {
             text += "What ran instead: CPU time per byte from task-clock"
             if let cost {
                 let f = Metric.cpuNsPerByte.format
-                text += " — at \(cost.size) B and \(threadsLabel(cost.threads)): marshal \(f(cost.marshal)), "
+                text += " — at \(cost.size) B and \(connectionsLabel(cost.threads)): marshal \(f(cost.marshal)), "
                     + "two-copy \(f(cost.twoCopy)), one-copy \(f(cost.oneCopy)) ns/B"
             }
             if let copies {
-                text += "; and the kernel's own count of receive copies (`skb:skb_copy_datagram_iovec`): "
-                    + "\(Metric.kernelRecvCopiesPerMessage.format(copies)) per message in the first stream cell"
+                text += "; and the receive-copy tracepoint (`skb:skb_copy_datagram_iovec`, a hit each time a receive "
+                    + "call copies out of one socket buffer): \(Metric.receiveCopyHitsPerMessage.format(copies)) hits per message in the first stream cell"
             }
             return text + "."
         case .reduction(let level, let e):
@@ -132,12 +132,12 @@ public enum FindingsMarkdown {
         var lines = s.lines.map { line -> String in
             let first = line.medians.first.flatMap { $0 } ?? 0, last = line.medians.last.flatMap { $0 } ?? 0
             return "- \(line.transport.rawValue): \(line.medians.map { Metric.throughput.format($0) }.joined(separator: " → ")) Gbit/s "
-                + "at \(counts) threads (\(formatDecimal(first > 0 ? last / first : 0, digits: 2))× from \(s.threadCounts.first!) "
+                + "at \(counts) connections (\(formatDecimal(first > 0 ? last / first : 0, digits: 2))× from \(s.threadCounts.first!) "
                 + "to \(s.threadCounts.last!); peak at \(line.peakThreads))"
         }
         if let size = s.contextSwitchSize {
             lines.append("- context switches per MB, two-copy at \(size) B: "
-                + "\(s.contextSwitchMedians.map { Metric.contextSwitchesPerMB.format($0) }.joined(separator: " → ")) at \(counts) threads")
+                + "\(s.contextSwitchMedians.map { Metric.contextSwitchesPerMB.format($0) }.joined(separator: " → ")) at \(counts) connections")
         }
         return "Stream throughput at \(s.size) B as connections grow (each connection has a sender and a receiver thread, "
             + "on \(s.cpuCount) CPU\(s.cpuCount == 1 ? "" : "s")):\n" + lines.joined(separator: "\n")
@@ -166,17 +166,17 @@ public enum FindingsMarkdown {
         case .costPerByteRises(let t, let cost):
             let c = t.cell
             return "**Cost per byte rises with throughput**: \(c.transport.rawValue) stream at \(c.messageSize) B from "
-                + "\(t.reference.threads) to \(c.threads) threads goes \(Metric.throughput.format(t.referenceMedian)) → "
+                + "\(t.reference.threads) to \(c.threads) connections goes \(Metric.throughput.format(t.referenceMedian)) → "
                 + "\(Metric.throughput.format(t.median)) Gbit/s while CPU ns/B goes \(Metric.cpuNsPerByte.format(cost.referenceMedian)) → "
                 + "\(Metric.cpuNsPerByte.format(cost.median))."
         case .latencyFalls(let e):
             let c = e.cell, a = e.reference.threads
             return "**Latency falls as load rises**: \(c.transport.rawValue) ping-pong RTT p50 at \(c.messageSize) B is "
-                + "\(Metric.rttP50.format(e.referenceMedian)) µs with \(threadsLabel(a)) but \(Metric.rttP50.format(e.median)) µs "
+                + "\(Metric.rttP50.format(e.referenceMedian)) µs with \(connectionsLabel(a)) but \(Metric.rttP50.format(e.median)) µs "
                 + "with \(c.threads) — an idle CPU is slow to wake (on a VM, an idle vCPU exits to the hypervisor); busy CPUs answer sooner."
         case .scalingReverses(let e):
             let c = e.cell
-            return "**Scaling reverses**: \(c.transport.rawValue) stream at \(c.messageSize) B peaks at \(e.reference.threads) threads "
+            return "**Scaling reverses**: \(c.transport.rawValue) stream at \(c.messageSize) B peaks at \(e.reference.threads) connections "
                 + "(\(Metric.throughput.format(e.referenceMedian)) Gbit/s) and falls to \(Metric.throughput.format(e.median)) Gbit/s "
                 + "at \(c.threads)."
         case .noisyCell(let key, let width, let typical):

@@ -30,14 +30,18 @@ public enum Metric: String, CaseIterable, Sendable, Codable, Hashable {
     case senderCPUShare = "sender-cpu-share"
     /// Share of zero-copy completions the kernel flagged as copied.
     case zeroCopyCopiedShare = "zerocopy-copied-share"
-    /// `skb:skb_copy_datagram_iovec` events per verified message: the kernel's receive copies.
-    case kernelRecvCopiesPerMessage = "kernel-recv-copies-per-message"
+    /// Hits of the `skb:skb_copy_datagram_iovec` tracepoint per verified message. The kernel fires it each time a
+    /// receive call copies data out of one socket buffer (skb) to user space (`skb_copy_datagram_iter`), so it counts
+    /// copy operations, not messages or bytes: a message spread over several skbs, or read in several calls, counts
+    /// several times.
+    case receiveCopyHitsPerMessage = "receive-copy-hits-per-message"
 
     /// Whether larger is better (nil: neither, the metric describes rather than ranks).
     public var higherIsBetter: Bool? {
         switch self {
         case .throughput, .messageRate, .ipc: return true
-        case .kernelCPUShare, .senderCPUShare: return nil
+        // Receive-copy hits count copy operations, which depend on how the data was cut into skbs: neither is better.
+        case .kernelCPUShare, .senderCPUShare, .receiveCopyHitsPerMessage: return nil
         default: return false
         }
     }
@@ -55,7 +59,7 @@ public enum Metric: String, CaseIterable, Sendable, Codable, Hashable {
         case .l1dMissRatio, .llcMissRatio, .kernelCPUShare, .senderCPUShare, .zeroCopyCopiedShare: return "%"
         case .contextSwitchesPerMB: return "switches/MB"
         case .contextSwitchesPerSecond: return "switches/s"
-        case .kernelRecvCopiesPerMessage: return "copies/msg"
+        case .receiveCopyHitsPerMessage: return "hits/msg"
         }
     }
 
@@ -81,14 +85,26 @@ public enum Metric: String, CaseIterable, Sendable, Codable, Hashable {
         case .kernelCPUShare: return "kernel CPU share"
         case .senderCPUShare: return "sender CPU share"
         case .zeroCopyCopiedShare: return "zero-copy copied"
-        case .kernelRecvCopiesPerMessage: return "kernel receive copies/msg"
+        case .receiveCopyHitsPerMessage: return "receive-copy tracepoint hits/msg"
+        }
+    }
+
+    /// What the metric counts, for a reader who would take its title the wrong way; nil when the title says it all.
+    public var explanation: String? {
+        switch self {
+        case .receiveCopyHitsPerMessage:
+            return "hits of the `\(EventName.receiveCopy)` tracepoint per verified message. The kernel fires it each time "
+                + "a receive call copies data out of one socket buffer (skb) to user space, so it counts receive copy "
+                + "operations, not messages or bytes: a message spread over several skbs, or read in several calls, "
+                + "counts several times, and a value above 1 does not mean the data was copied more than once"
+        default: return nil
         }
     }
 
     /// Decimals shown for this metric's medians.
     public var digits: Int {
         switch self {
-        case .throughput, .ipc, .cpuNsPerByte, .cyclesPerByte, .instructionsPerByte, .kernelRecvCopiesPerMessage: return 3
+        case .throughput, .ipc, .cpuNsPerByte, .cyclesPerByte, .instructionsPerByte, .receiveCopyHitsPerMessage: return 3
         case .messageRate, .contextSwitchesPerSecond, .zeroCopyCopiedShare: return 0
         default: return 1
         }
@@ -105,7 +121,7 @@ public enum Metric: String, CaseIterable, Sendable, Codable, Hashable {
         case .l1dMissRatio: return [EventName.l1dLoadMisses, EventName.l1dLoads]
         case .llcMissRatio: return [EventName.llcLoadMisses, EventName.llcLoads]
         case .contextSwitchesPerMB, .contextSwitchesPerSecond: return [EventName.contextSwitches]
-        case .kernelRecvCopiesPerMessage: return [EventName.receiveCopy]
+        case .receiveCopyHitsPerMessage: return [EventName.receiveCopy]
         default: return []
         }
     }
@@ -144,7 +160,7 @@ public enum Metric: String, CaseIterable, Sendable, Codable, Hashable {
             return ratio(system, user + system).map { $0 * 100 }
         case .senderCPUShare: return ratio(trial.cpuNs(role: .sender), trial.cpuNs()).map { $0 * 100 }
         case .zeroCopyCopiedShare: return trial.zeroCopy?.copiedShare.map { $0 * 100 }
-        case .kernelRecvCopiesPerMessage:
+        case .receiveCopyHitsPerMessage:
             return ratio(sum(EventName.receiveCopy), Double(trial.messages))
         }
     }

@@ -53,3 +53,21 @@ func tickLabel(_ value: Double) -> String {
     if magnitude >= 1 { return formatDecimal(value, digits: 2) }
     return formatDecimal(value, digits: 4)
 }
+
+/// A chart's value label: three significant digits, `0.652`, `16.5`, `5224`.
+func valueLabel(_ value: Double) -> String {
+    guard value.isFinite else { return "n/a" }
+    let magnitude = abs(value)
+    if magnitude != 0 && magnitude < 1e-4 { return String(format: "%.2e", value) }
+    let digits = magnitude >= 100 || magnitude == 0 ? 0 : max(0, 2 - Int(floor(log10(magnitude))))
+    return fixed(value, digits)
+}
+
+/// Bytes in decimal units for prose: `512 B`, `61.4 kB`, `5.1 MB`, `2.3 GB`.
+func formatBytes(_ bytes: UInt64) -> String {
+    let value = Double(bytes)
+    if value < 1e3 { return "\(bytes) B" }
+    if value < 1e6 { return formatDecimal(value / 1e3, digits: 1) + " kB" }
+    if value < 1e9 { return formatDecimal(value / 1e6, digits: 1) + " MB" }
+    return formatDecimal(value / 1e9, digits: 1) + " GB"
+}

@@ -126,14 +126,14 @@ public struct Report: Sendable {
         } else {
             schedule = "- Per cell: \(plan.warmup) warm-up and \(plan.trials) recorded trials of \(formatDecimal(plan.duration, digits: 3)) s, "
                 + "fresh connections each, counters open in every trial; transports interleaved within each group of cells with the "
-                + "same workload, size and threads. \(profile.cells.count) cells, \(trials) trials recorded.\n"
+                + "same workload, size and connections. \(profile.cells.count) cells, \(trials) trials recorded.\n"
         }
         let verification = "- Verification: `\(plan.verification.rawValue)`\(plan.verification == .header ? " (sequence number and length of every message)" : " (every byte of every message)").\n"
         let statistics = "- Tables show the median of the trials with its 95% confidence interval from order statistics in brackets "
             + "(none below 6 trials). Differences are tested with the two-sided Mann-Whitney U test at α = \(formatDecimal(analysis.alpha, digits: 2))."
             + (split ? " Ratios to two-copy and the counters' overhead are medians of per-round ratios (trials of the same round "
                 + "ran side by side, so the machine's drift cancels), with the same interval." : "")
-            + (plan.trials < 6 ? "\n- ⚠ \(plan.trials) trials per cell\(split ? " and kind" : ""): fewer than 6, so no confidence intervals\(plan.trials < 4 ? ", and too few for a significant Mann-Whitney test" : ""); use --trials 6 or more for conclusions." : "")
+            + (plan.trials < 6 ? "\n- ⚠ \(plan.trials) trials per cell\(split ? " and kind" : ""): fewer than 6, so no confidence intervals\(plan.trials < 4 ? ", and too few for a significant Mann-Whitney test" : ""); use --trials 6 or more for conclusions." : "") + overrunNote()
         return "## Method\n\n" + matrix + schedule + verification + statistics + "\n\n"
     }
 
@@ -141,7 +141,7 @@ public struct Report: Sendable {
         var md = ""
         let tables: [(Workload, Metric)] = [
             (.stream, .throughput), (.stream, .cpuNsPerByte), (.stream, .cyclesPerByte), (.stream, .l1dMissesPerKB),
-            (.stream, .llcMissesPerKB), (.stream, .contextSwitchesPerMB), (.stream, .kernelRecvCopiesPerMessage),
+            (.stream, .llcMissesPerKB), (.stream, .contextSwitchesPerMB), (.stream, .receiveCopyHitsPerMessage),
             (.stream, .kernelCPUShare),
             (.pingpong, .rttP50), (.pingpong, .rttP99), (.pingpong, .cpuNsPerByte), (.pingpong, .contextSwitchesPerMB),
         ]
@@ -236,7 +236,8 @@ public struct Report: Sendable {
         let sources = Set(a.profile.cells.filter { $0.key.mode == mode }.compactMap { metric.summary(of: $0) }.flatMap(\.sources))
         let from = sources.contains(.getrusage) && metric.events.contains(EventName.contextSwitches)
             ? "; from getrusage (voluntary + involuntary), perf could not count them" : ""
-        var md = "**\(metric.title)** (\(metric.unit), \(direction)\(from))\n\n| size | threads | "
+        var md = "**\(metric.title)** (\(metric.unit), \(direction)\(from))" + (metric.explanation.map { ": \($0)." } ?? "")
+        md += "\n\n| size | connections | "
         md += a.transports.map(\.rawValue).joined(separator: " | ") + " |\n|---:|---:|" + String(repeating: "---:|", count: a.transports.count) + "\n"
         var notes: [String] = []
         for size in a.sizes {

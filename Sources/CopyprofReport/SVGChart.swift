@@ -1,14 +1,40 @@
 import CopyprofProfile
 import Foundation
 
-/// A line chart written as standalone SVG: title, labelled axes with units, ticks, a legend, and series told apart
-/// by colour (Okabe–Ito, safe for colour-blind readers) and by marker shape. Several panels share one legend.
+/// A line chart written as standalone SVG: title, labelled axes with units, ticks, a legend, medians with their 95%
+/// intervals as whiskers, and series told apart by colour and marker shape fixed per series name (`SeriesStyle`).
+/// Several panels share one legend.
+///
+/// The layout is computed from the lengths of its texts (`TextMetrics`): the chart grows, and a long title or legend
+/// wraps, so that no text is clipped at any sweep size. When every point of the chart has the same x (a sweep of one
+/// size or one connection count) the panels show one dot per series with its value, side by side, instead of single
+/// points on an axis with one tick.
 public struct LineChart: Sendable {
+    /// A median and, when there is one, its 95% confidence interval.
+    public struct Point: Sendable, Hashable {
+        public var x: Double
+        public var y: Double
+        /// The interval's ends, drawn as a whisker; nil: no interval (fewer than 6 trials).
+        public var low: Double?
+        public var high: Double?
+
+        public init(x: Double, y: Double, low: Double? = nil, high: Double? = nil) {
+            self.x = x
+            self.y = y
+            self.low = low
+            self.high = high
+        }
+    }
+
     public struct Series: Sendable {
         public var name: String
-        public var points: [(x: Double, y: Double)]
-        public init(name: String, points: [(x: Double, y: Double)]) {
+        public var style: SeriesStyle
+        public var points: [Point]
+
+        /// A series drawn in the style fixed for its name, unless another is given.
+        public init(name: String, style: SeriesStyle? = nil, points: [Point]) {
             self.name = name
+            self.style = style ?? SeriesStyle(named: name)
             self.points = points
         }
     }
@@ -30,9 +56,11 @@ public struct LineChart: Sendable {
     /// Tick positions on x (default: every x that occurs).
     public var xTicks: [Double]?
     public var panels: [Panel]
+    /// Text under the chart saying how to read it (what the points and whiskers are); nil: none.
+    public var caption: String?
 
     public init(title: String, xLabel: String, yLabel: String, logX: Bool = false, logY: Bool = false,
-                xTicks: [Double]? = nil, panels: [Panel]) {
+                xTicks: [Double]? = nil, panels: [Panel], caption: String? = nil) {
         self.title = title
         self.xLabel = xLabel
         self.yLabel = yLabel
@@ -40,155 +68,341 @@ public struct LineChart: Sendable {
         self.logY = logY
         self.xTicks = xTicks
         self.panels = panels
+        self.caption = caption
     }
 
-    static let colors = ["#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#000000"]
+    /// A point that can be drawn on these axes.
+    private func drawable(_ p: Point) -> Bool {
+        p.x.isFinite && p.y.isFinite && (!logX || p.x > 0) && (!logY || p.y > 0)
+    }
+
+    /// Every series name of the chart once, in order of appearance, with its style.
+    private func legendEntries() -> [(name: String, style: SeriesStyle)] {
+        var entries: [(name: String, style: SeriesStyle)] = []
+        for panel in panels {
+            for s in panel.series where !entries.contains(where: { $0.name == s.name }) { entries.append((s.name, s.style)) }
+        }
+        return entries
+    }
+
+    /// What a panel's axes show, before pixels are known.
+    private struct PanelAxes {
+        var y: AxisScale
+        var yTickLabels: [(value: Double, label: String)]
+        /// x ticks: position as a fraction of the axis, and label.
+        var xTicks: [(fraction: Double, label: String)]
+        var x: AxisScale?
+        var isEmpty: Bool
+    }
 
     /// The SVG document.
     public func svg() -> String {
-        let columns = min(2, max(1, panels.count))
-        let rows = (panels.count + columns - 1) / columns
-        let panelWidth = 440.0, panelHeight = 300.0
-        let top = 56.0, legendHeight = 34.0
-        let width = panelWidth * Double(columns) + 20
-        let height = top + panelHeight * Double(rows) + legendHeight + 10
-        var out = svgHeader(width: width, height: height)
-        out += text(x: width / 2, y: 26, title, size: 17, anchor: "middle", weight: "bold")
-        let names = orderedSeriesNames()
-        // Legend.
-        var lx = 20.0
-        for (i, name) in names.enumerated() {
-            let color = Self.colors[i % Self.colors.count]
-            out += "<line x1=\"\(f(lx))\" y1=\"44\" x2=\"\(f(lx + 22))\" y2=\"44\" stroke=\"\(color)\" stroke-width=\"2\"/>"
-            out += marker(i, x: lx + 11, y: 44, color: color)
-            out += text(x: lx + 28, y: 48, name, size: 12)
-            lx += 40 + Double(name.count) * 7
-        }
-        for (index, panel) in panels.enumerated() {
-            let px = 10 + Double(index % columns) * panelWidth
-            let py = top + 8 + Double(index / columns) * panelHeight
-            out += renderPanel(panel, names: names, x: px, y: py, width: panelWidth, height: panelHeight)
-        }
-        out += "</svg>\n"
-        return out
-    }
+        let legend = legendEntries()
+        let xValues = Set(panels.flatMap { $0.series.flatMap { $0.points.filter(drawable).map(\.x) } })
+        // One x for the whole chart: a dot per series, side by side, labelled with its value.
+        let single: Double? = xValues.count == 1 ? xValues.first : nil
+        let slotNames = legend.map(\.name)
+        let shownPanels = panels.isEmpty ? [Panel(title: "", series: [])] : panels
 
-    private func orderedSeriesNames() -> [String] {
-        var names: [String] = []
-        for panel in panels { for s in panel.series where !names.contains(s.name) { names.append(s.name) } }
-        return names
-    }
+        let axes: [PanelAxes] = shownPanels.map { panel in
+            let points = panel.series.flatMap(\.points).filter(drawable)
+            var yValues = points.map(\.y)
+            for p in points {
+                for end in [p.low, p.high] {
+                    if let end, end.isFinite, !logY || end > 0 { yValues.append(end) }
+                }
+            }
+            let y = AxisScale(values: yValues, log: logY, from: 1, to: 0, includeZero: !logY)
+            let yTicks = y.ticks().map { ($0, tickLabel($0)) }
+            if single != nil {
+                let ticks = slotNames.indices.map { ((Double($0) + 0.5) / Double(slotNames.count), slotNames[$0]) }
+                return PanelAxes(y: y, yTickLabels: yTicks, xTicks: ticks, x: nil, isEmpty: points.isEmpty)
+            }
+            let xs = (xTicks ?? Array(Set(points.map(\.x))).sorted()).filter { $0.isFinite && (!logX || $0 > 0) }
+            let x = AxisScale(values: xs + points.map(\.x), log: logX, from: 0, to: 1, includeZero: false, exact: true)
+            return PanelAxes(y: y, yTickLabels: yTicks, xTicks: xs.map { (x.position($0), tickLabel($0)) }, x: x,
+                             isEmpty: points.isEmpty)
+        }
 
-    private func renderPanel(_ panel: Panel, names: [String], x: Double, y: Double, width: Double, height: Double) -> String {
-        let left = x + 70, right = x + width - 16, top = y + 30, bottom = y + height - 50
-        var out = text(x: (left + right) / 2, y: y + 16, panel.title, size: 13, anchor: "middle", weight: "bold")
-        let points = panel.series.flatMap(\.points).filter { (!logX || $0.x > 0) && (!logY || $0.y > 0) && $0.y.isFinite }
-        guard !points.isEmpty else {
-            return out + text(x: (left + right) / 2, y: (top + bottom) / 2, "no data (not measured)", size: 12, anchor: "middle")
-        }
-        let xs = xTicks ?? Array(Set(points.map(\.x))).sorted()
-        let xScale = AxisScale(values: xs + points.map(\.x), log: logX, from: left + 12, to: right - 12, includeZero: false, exact: true)
-        let yScale = AxisScale(values: points.map(\.y), log: logY, from: bottom, to: top, includeZero: !logY)
-        // Grid and ticks.
-        for tick in yScale.ticks() {
-            let ty = yScale.position(tick)
-            out += "<line x1=\"\(f(left))\" y1=\"\(f(ty))\" x2=\"\(f(right))\" y2=\"\(f(ty))\" stroke=\"#e0e0e0\"/>"
-            out += text(x: left - 6, y: ty + 4, tickLabel(tick), size: 11, anchor: "end")
-        }
-        for tick in xs {
-            let tx = xScale.position(tick)
-            out += "<line x1=\"\(f(tx))\" y1=\"\(f(bottom))\" x2=\"\(f(tx))\" y2=\"\(f(bottom + 5))\" stroke=\"#333\"/>"
-            out += text(x: tx, y: bottom + 18, tickLabel(tick), size: 11, anchor: "middle")
-        }
-        out += "<line x1=\"\(f(left))\" y1=\"\(f(bottom))\" x2=\"\(f(right))\" y2=\"\(f(bottom))\" stroke=\"#333\"/>"
-        out += "<line x1=\"\(f(left))\" y1=\"\(f(top))\" x2=\"\(f(left))\" y2=\"\(f(bottom))\" stroke=\"#333\"/>"
-        out += text(x: (left + right) / 2, y: bottom + 38, xLabel + (logX ? " (log scale)" : ""), size: 12, anchor: "middle")
-        let cy = (top + bottom) / 2
-        out += "<text x=\"\(f(x + 16))\" y=\"\(f(cy))\" font-size=\"12\" text-anchor=\"middle\" font-family=\"sans-serif\" "
-            + "transform=\"rotate(-90 \(f(x + 16)) \(f(cy)))\">\(escape(yLabel + (logY ? " (log scale)" : "")))</text>"
-        for series in panel.series {
-            let i = names.firstIndex(of: series.name) ?? 0
-            let color = Self.colors[i % Self.colors.count]
-            let visible = series.points.filter { (!logX || $0.x > 0) && (!logY || $0.y > 0) && $0.y.isFinite }
-                .sorted { $0.x < $1.x }
-            let path = visible.map { "\(f(xScale.position($0.x))),\(f(yScale.position($0.y)))" }.joined(separator: " ")
-            out += "<polyline fill=\"none\" stroke=\"\(color)\" stroke-width=\"2\" points=\"\(path)\"/>"
-            for point in visible {
-                out += marker(i, x: xScale.position(point.x), y: yScale.position(point.y), color: color)
+        // Sizes shared by every panel, from the texts they hold.
+        let tickSize = 11.0, labelSize = 12.0, panelTitleSize = 13.0, titleSize = 17.0, legendSize = 12.0
+        let yLabelText = yLabel + (logY ? " (log scale)" : "")
+        let xLabelText = single.map { "\(xLabel): \(tickLabel($0)) only" } ?? (xLabel + (logX ? " (log scale)" : ""))
+        let yTickWidth = axes.flatMap { $0.yTickLabels.map { TextMetrics.width($0.label, size: tickSize) } }.max() ?? 0
+        let lineBox = labelSize * (TextMetrics.ascent + TextMetrics.descent)
+        let leftPad = 6 + lineBox + 8 + yTickWidth + 6
+        let inset = single == nil ? 18.0 : 0
+        var plotWidth = max(
+            300, TextMetrics.width(xLabelText, size: labelSize),
+            shownPanels.map { TextMetrics.width($0.title, size: panelTitleSize, bold: true) }.max() ?? 0)
+        var rightPad = 12.0
+        if single != nil {
+            // A slot per series: room for its name under it and its value label beside the dot.
+            var slot = 0.0
+            for (i, name) in slotNames.enumerated() {
+                slot = max(slot, TextMetrics.width(name, size: tickSize) + 10)
+                for panel in shownPanels {
+                    guard let series = panel.series.first(where: { $0.name == slotNames[i] }) else { continue }
+                    for p in series.points.filter(drawable) {
+                        slot = max(slot, 2 * (9 + TextMetrics.width(valueLabel(p.y), size: tickSize)) + 6)
+                    }
+                }
+            }
+            plotWidth = max(plotWidth, slot * Double(max(1, slotNames.count)))
+        } else {
+            for a in axes {
+                let widths = a.xTicks.map { TextMetrics.width($0.label, size: tickSize) }
+                for i in widths.indices.dropFirst() {
+                    let gap = a.xTicks[i].fraction - a.xTicks[i - 1].fraction
+                    guard gap > 0 else { continue }
+                    plotWidth = max(plotWidth, 2 * inset + ((widths[i] + widths[i - 1]) / 2 + 8) / gap)
+                }
+                if let last = widths.last { rightPad = max(rightPad, last / 2 - inset + 4) }
             }
         }
-        return out
+        // Pathological x values (two almost equal sizes on a log axis) must not make a chart miles wide: labels may
+        // then touch, which no sweep copyprof runs comes near.
+        plotWidth = min(plotWidth, 3000)
+        // A chart of one panel is as wide as one of two: titles and captions wrap less, and charts sit evenly in a report.
+        plotWidth = max(plotWidth, minimumContentWidth / Double(min(2, shownPanels.count)) - leftPad - rightPad)
+        let panelWidth = leftPad + plotWidth + rightPad
+        let plotHeight = max(200, TextMetrics.width(yLabelText, size: labelSize) + 10)
+        let panelHeight = 30 + plotHeight + 50
+        let columns = min(2, shownPanels.count)
+        let rows = (shownPanels.count + columns - 1) / columns
+
+        let margin = 12.0
+        let legendItems = legend.map { (entry: $0, width: 28 + TextMetrics.width($0.name, size: legendSize) + 18) }
+        let contentWidth = max(
+            Double(columns) * panelWidth, legendItems.map(\.width).max() ?? 0,
+            TextMetrics.widestWord(title, size: titleSize, bold: true),
+            caption.map { TextMetrics.widestWord($0, size: labelSize) } ?? 0)
+        let width = contentWidth + 2 * margin
+
+        var body = ""
+        var y = margin
+        // Title, wrapped to the width.
+        for line in TextMetrics.wrap(title, size: titleSize, bold: true, maxWidth: contentWidth) {
+            body += text(x: width / 2, y: y + titleSize * TextMetrics.ascent, line, size: titleSize, anchor: "middle", weight: "bold")
+            y += 22
+        }
+        // Legend, wrapped into rows.
+        var lx = margin
+        y += 10
+        for item in legendItems {
+            if lx > margin && lx + item.width - 18 > margin + contentWidth {
+                lx = margin
+                y += 20
+            }
+            let style = item.entry.style
+            body += "<line x1=\"\(f(lx))\" y1=\"\(f(y))\" x2=\"\(f(lx + 22))\" y2=\"\(f(y))\" stroke=\"\(style.color)\" stroke-width=\"2\"\(dashAttribute(style))/>"
+            body += marker(style, x: lx + 11, y: y)
+            body += text(x: lx + 28, y: y + 4, item.entry.name, size: legendSize)
+            lx += item.width
+        }
+        y += legend.isEmpty ? 0 : 16
+        let panelsTop = y
+
+        for (index, panel) in shownPanels.enumerated() {
+            let px = margin + Double(index % columns) * panelWidth
+            let py = panelsTop + Double(index / columns) * panelHeight
+            let plotLeft = px + leftPad, plotRight = plotLeft + plotWidth, plotTop = py + 30, plotBottom = plotTop + plotHeight
+            var a = axes[index]
+            body += text(x: (plotLeft + plotRight) / 2, y: py + 16, panel.title, size: panelTitleSize, anchor: "middle", weight: "bold")
+            guard !a.isEmpty else {
+                body += text(x: (plotLeft + plotRight) / 2, y: (plotTop + plotBottom) / 2, "no data (not measured)", size: labelSize, anchor: "middle")
+                continue
+            }
+            a.y.from = plotBottom
+            a.y.to = plotTop
+            for tick in a.yTickLabels {
+                let ty = a.y.position(tick.value)
+                body += "<line x1=\"\(f(plotLeft))\" y1=\"\(f(ty))\" x2=\"\(f(plotRight))\" y2=\"\(f(ty))\" stroke=\"#e0e0e0\"/>"
+                body += text(x: plotLeft - 6, y: ty + 4, tick.label, size: tickSize, anchor: "end")
+            }
+            let xSpan = plotWidth - 2 * inset
+            func xPixel(fraction: Double) -> Double { plotLeft + inset + fraction * xSpan }
+            for tick in a.xTicks {
+                let tx = xPixel(fraction: tick.fraction)
+                body += "<line x1=\"\(f(tx))\" y1=\"\(f(plotBottom))\" x2=\"\(f(tx))\" y2=\"\(f(plotBottom + 5))\" stroke=\"#333\"/>"
+                body += text(x: tx, y: plotBottom + 18, tick.label, size: tickSize, anchor: "middle")
+            }
+            body += "<line x1=\"\(f(plotLeft))\" y1=\"\(f(plotBottom))\" x2=\"\(f(plotRight))\" y2=\"\(f(plotBottom))\" stroke=\"#333\"/>"
+            body += "<line x1=\"\(f(plotLeft))\" y1=\"\(f(plotTop))\" x2=\"\(f(plotLeft))\" y2=\"\(f(plotBottom))\" stroke=\"#333\"/>"
+            body += text(x: (plotLeft + plotRight) / 2, y: plotBottom + 38, xLabelText, size: labelSize, anchor: "middle")
+            body += verticalText(x: px + 6 + labelSize * TextMetrics.ascent, y: (plotTop + plotBottom) / 2, yLabelText, size: labelSize)
+
+            for series in panel.series {
+                let style = series.style
+                let visible = series.points.filter(drawable).sorted { $0.x < $1.x }
+                let slot = slotNames.firstIndex(of: series.name) ?? 0
+                // Series sharing an x are set a few pixels apart so that their whiskers do not hide each other.
+                let step = min(3.5, 20 / Double(max(1, slotNames.count - 1)))
+                let dodge = single == nil ? (Double(slot) - Double(slotNames.count - 1) / 2) * step : 0
+                func pixel(_ p: Point) -> (x: Double, y: Double) {
+                    let fraction = a.x.map { $0.position(p.x) } ?? (Double(slot) + 0.5) / Double(slotNames.count)
+                    return (xPixel(fraction: fraction) + dodge, a.y.position(p.y))
+                }
+                if single == nil && visible.count > 1 {
+                    let path = visible.map { "\(f(pixel($0).x)),\(f(pixel($0).y))" }.joined(separator: " ")
+                    body += "<polyline fill=\"none\" stroke=\"\(style.color)\" stroke-width=\"2\"\(dashAttribute(style)) points=\"\(path)\"/>"
+                }
+                for point in visible {
+                    let at = pixel(point)
+                    body += whisker(point.low, point.high, x: at.x, scale: a.y, log: logY, color: style.color)
+                    var tip = "\(series.name), \(xLabel) \(tickLabel(point.x)): \(valueLabel(point.y))"
+                    if let low = point.low, let high = point.high { tip += " [\(valueLabel(low)), \(valueLabel(high))]" }
+                    body += "<g><title>\(escape(tip))</title>\(marker(style, x: at.x, y: at.y))</g>"
+                    if single != nil {
+                        body += text(x: at.x + 9, y: at.y + 4, valueLabel(point.y), size: tickSize)
+                    }
+                }
+            }
+        }
+        y = panelsTop + Double(rows) * panelHeight
+        if let caption {
+            for line in TextMetrics.wrap(caption, size: labelSize, maxWidth: contentWidth) {
+                body += text(x: margin, y: y + labelSize * TextMetrics.ascent, line, size: labelSize, fill: "#555")
+                y += 16
+            }
+        }
+        return svgHeader(width: width, height: y + margin) + body + "</svg>\n"
     }
 }
 
-/// Grouped bars: one group per category, one bar per series, around a zero line (for signed changes).
+/// Grouped bars: one group per category, one bar per series, around a zero line (for signed changes), each with
+/// the whisker of its interval when it has one. Laid out from its texts like `LineChart`.
 public struct BarChart: Sendable {
+    /// A bar's value and the interval its whisker shows.
+    public struct Bar: Sendable, Hashable {
+        public var value: Double
+        public var low: Double?
+        public var high: Double?
+        public init(value: Double, low: Double? = nil, high: Double? = nil) {
+            self.value = value
+            self.low = low
+            self.high = high
+        }
+    }
+
+    public struct Series: Sendable {
+        public var name: String
+        public var style: SeriesStyle
+        /// One bar per category (nil: not measured).
+        public var values: [Bar?]
+        /// A series drawn in the style fixed for its name, unless another is given.
+        public init(name: String, style: SeriesStyle? = nil, values: [Bar?]) {
+            self.name = name
+            self.style = style ?? SeriesStyle(named: name)
+            self.values = values
+        }
+    }
+
     public var title: String
     public var yLabel: String
     public var categories: [String]
-    /// Series name and one value per category (nil: not measured).
-    public var series: [(name: String, values: [Double?])]
-    /// The palette index of the first series, so that a series keeps its colour across charts.
-    public var colorOffset: Int
+    public var series: [Series]
+    /// Text under the chart saying how to read it; nil: none.
+    public var caption: String?
 
-    public init(
-        title: String, yLabel: String, categories: [String], series: [(name: String, values: [Double?])], colorOffset: Int = 0
-    ) {
+    public init(title: String, yLabel: String, categories: [String], series: [Series], caption: String? = nil) {
         self.title = title
         self.yLabel = yLabel
         self.categories = categories
         self.series = series
-        self.colorOffset = colorOffset
+        self.caption = caption
     }
 
     public func svg() -> String {
-        let width = max(600.0, 110.0 * Double(categories.count) + 120, Double(title.count) * 9.5 + 40), height = 420.0
-        let left = 90.0, right = width - 20, top = 70.0, bottom = height - 60
-        var out = svgHeader(width: width, height: height)
-        out += text(x: width / 2, y: 26, title, size: 17, anchor: "middle", weight: "bold")
-        var lx = 20.0
-        for (i, s) in series.enumerated() {
-            let color = LineChart.colors[(i + colorOffset) % LineChart.colors.count]
-            out += "<rect x=\"\(f(lx))\" y=\"38\" width=\"14\" height=\"12\" fill=\"\(color)\"/>"
-            out += text(x: lx + 20, y: 48, s.name, size: 12)
-            lx += 40 + Double(s.name.count) * 7
-        }
-        let values = series.flatMap { $0.values.compactMap { $0 } }
-        guard !values.isEmpty else {
-            return out + text(x: width / 2, y: height / 2, "no data (not measured)", size: 13, anchor: "middle") + "</svg>\n"
-        }
-        let scale = AxisScale(values: values + [0], log: false, from: bottom, to: top, includeZero: true)
-        for tick in scale.ticks() {
-            let ty = scale.position(tick)
-            out += "<line x1=\"\(f(left))\" y1=\"\(f(ty))\" x2=\"\(f(right))\" y2=\"\(f(ty))\" stroke=\"#e0e0e0\"/>"
-            out += text(x: left - 6, y: ty + 4, tickLabel(tick), size: 11, anchor: "end")
-        }
-        let zero = scale.position(0)
-        let groupWidth = (right - left) / Double(max(1, categories.count))
-        let barWidth = groupWidth * 0.8 / Double(max(1, series.count))
-        for (c, category) in categories.enumerated() {
-            let gx = left + Double(c) * groupWidth + groupWidth * 0.1
-            for (i, s) in series.enumerated() {
-                let bx = gx + Double(i) * barWidth
-                guard c < s.values.count, let value = s.values[c] else {
-                    out += text(x: bx + barWidth / 2, y: zero - 4, "n/a", size: 9, anchor: "middle")
-                    continue
-                }
-                let y = scale.position(value)
-                let color = LineChart.colors[(i + colorOffset) % LineChart.colors.count]
-                out += "<rect x=\"\(f(bx))\" y=\"\(f(min(y, zero)))\" width=\"\(f(barWidth - 2))\" height=\"\(f(abs(zero - y)))\" fill=\"\(color)\"><title>\(escape(s.name)) \(escape(category)): \(tickLabel(value))</title></rect>"
+        let tickSize = 11.0, labelSize = 12.0, titleSize = 17.0, legendSize = 12.0, margin = 12.0
+        var values: [Double] = []
+        for s in series {
+            for bar in s.values.compactMap({ $0 }) {
+                values += [bar.value, bar.low, bar.high].compactMap { $0 }.filter(\.isFinite)
             }
-            out += text(x: gx + groupWidth * 0.4, y: bottom + 18, category, size: 11, anchor: "middle")
         }
-        out += "<line x1=\"\(f(left))\" y1=\"\(f(zero))\" x2=\"\(f(right))\" y2=\"\(f(zero))\" stroke=\"#333\"/>"
-        out += "<line x1=\"\(f(left))\" y1=\"\(f(top))\" x2=\"\(f(left))\" y2=\"\(f(bottom))\" stroke=\"#333\"/>"
-        let cy = (top + bottom) / 2
-        out += "<text x=\"24\" y=\"\(f(cy))\" font-size=\"12\" text-anchor=\"middle\" font-family=\"sans-serif\" "
-            + "transform=\"rotate(-90 24 \(f(cy)))\">\(escape(yLabel))</text>"
-        out += "</svg>\n"
-        return out
+        var scale = AxisScale(values: values + [0], log: false, from: 1, to: 0, includeZero: true)
+        let ticks = scale.ticks().map { ($0, tickLabel($0)) }
+        let yTickWidth = ticks.map { TextMetrics.width($0.1, size: tickSize) }.max() ?? 0
+        let leftPad = 6 + labelSize * (TextMetrics.ascent + TextMetrics.descent) + 8 + yTickWidth + 6
+        let categoryWidth = categories.map { TextMetrics.width($0, size: tickSize) }.max() ?? 0
+        var groupWidth = max(90, categoryWidth + 12, Double(series.count) * 18 / 0.8)
+        groupWidth = max(groupWidth, (minimumContentWidth - leftPad - 12) / Double(max(1, categories.count)))
+        let plotWidth = groupWidth * Double(max(1, categories.count))
+        let plotHeight = max(280, TextMetrics.width(yLabel, size: labelSize) + 10)
+        let legendItems = series.map { (series: $0, width: 20 + TextMetrics.width($0.name, size: legendSize) + 18) }
+        let contentWidth = max(
+            leftPad + plotWidth + 12, legendItems.map(\.width).max() ?? 0,
+            TextMetrics.widestWord(title, size: titleSize, bold: true),
+            caption.map { TextMetrics.widestWord($0, size: labelSize) } ?? 0)
+        let width = contentWidth + 2 * margin
+
+        var body = ""
+        var y = margin
+        for line in TextMetrics.wrap(title, size: titleSize, bold: true, maxWidth: contentWidth) {
+            body += text(x: width / 2, y: y + titleSize * TextMetrics.ascent, line, size: titleSize, anchor: "middle", weight: "bold")
+            y += 22
+        }
+        var lx = margin
+        y += 10
+        for item in legendItems {
+            if lx > margin && lx + item.width - 18 > margin + contentWidth {
+                lx = margin
+                y += 20
+            }
+            body += swatch(item.series.style, x: lx, y: y - 6)
+            body += text(x: lx + 20, y: y + 4, item.series.name, size: legendSize)
+            lx += item.width
+        }
+        y += series.isEmpty ? 0 : 16
+        let left = margin + leftPad, right = left + plotWidth, top = y + 10, bottom = top + plotHeight
+        if values.isEmpty {
+            body += text(x: (left + right) / 2, y: (top + bottom) / 2, "no data (not measured)", size: 13, anchor: "middle")
+        } else {
+            scale.from = bottom
+            scale.to = top
+            for (tick, label) in ticks {
+                let ty = scale.position(tick)
+                body += "<line x1=\"\(f(left))\" y1=\"\(f(ty))\" x2=\"\(f(right))\" y2=\"\(f(ty))\" stroke=\"#e0e0e0\"/>"
+                body += text(x: left - 6, y: ty + 4, label, size: tickSize, anchor: "end")
+            }
+            let zero = scale.position(0)
+            let barWidth = min(60, groupWidth * 0.8 / Double(max(1, series.count)))
+            for (c, category) in categories.enumerated() {
+                let gx = left + Double(c) * groupWidth + (groupWidth - barWidth * Double(series.count)) / 2
+                for (i, s) in series.enumerated() {
+                    let bx = gx + Double(i) * barWidth
+                    guard c < s.values.count, let bar = s.values[c], bar.value.isFinite else {
+                        body += text(x: bx + barWidth / 2, y: zero - 4, "n/a", size: 9, anchor: "middle")
+                        continue
+                    }
+                    let top = scale.position(bar.value)
+                    var tip = "\(s.name) \(category): \(valueLabel(bar.value))"
+                    if let low = bar.low, let high = bar.high { tip += " [\(valueLabel(low)), \(valueLabel(high))]" }
+                    let fill = s.style.filled ? s.style.color : "white"
+                    body += "<rect x=\"\(f(bx))\" y=\"\(f(min(top, zero)))\" width=\"\(f(barWidth - 2))\" height=\"\(f(abs(zero - top)))\" "
+                        + "fill=\"\(fill)\" stroke=\"\(s.style.color)\"><title>\(escape(tip))</title></rect>"
+                    body += whisker(bar.low, bar.high, x: bx + (barWidth - 2) / 2, scale: scale, log: false, color: "#222")
+                }
+                body += text(x: left + (Double(c) + 0.5) * groupWidth, y: bottom + 18, category, size: tickSize, anchor: "middle")
+            }
+            body += "<line x1=\"\(f(left))\" y1=\"\(f(zero))\" x2=\"\(f(right))\" y2=\"\(f(zero))\" stroke=\"#333\"/>"
+            body += "<line x1=\"\(f(left))\" y1=\"\(f(top))\" x2=\"\(f(left))\" y2=\"\(f(bottom))\" stroke=\"#333\"/>"
+        }
+        body += verticalText(x: margin + 6 + labelSize * TextMetrics.ascent, y: (top + bottom) / 2, yLabel, size: labelSize)
+        y = bottom + 30
+        if let caption {
+            for line in TextMetrics.wrap(caption, size: labelSize, maxWidth: contentWidth) {
+                body += text(x: margin, y: y + labelSize * TextMetrics.ascent, line, size: labelSize, fill: "#555")
+                y += 16
+            }
+        }
+        return svgHeader(width: width, height: y + margin) + body + "</svg>\n"
     }
 }
+
+/// The narrowest a chart's content is, in pixels: a sweep of one cell still gets a readable chart.
+private let minimumContentWidth = 560.0
 
 /// Maps data values to pixels, linear or log10, with readable ticks.
 struct AxisScale {
@@ -202,7 +416,7 @@ struct AxisScale {
 
     init(values: [Double], log: Bool, from: Double, to: Double, includeZero: Bool, exact: Bool = false) {
         let usable = (log ? values.filter { $0 > 0 } : values).filter(\.isFinite)
-        var low = usable.min() ?? 0, high = usable.max() ?? 1
+        var low = usable.min() ?? (log ? 1 : 0), high = usable.max() ?? (log ? 10 : 1)
         if exact {
             if low == high { high = log ? low * 2 : low + 1 }
         } else if log {
@@ -229,14 +443,18 @@ struct AxisScale {
         return from + t * (to - from)
     }
 
+    /// Linear: every step. Log: every power of ten, and 2× and 5× between them when the axis spans at most two decades.
     func ticks() -> [Double] {
         if log {
+            let fine = log10(high / low) <= 2.0001
             var ticks: [Double] = []
-            var v = low
+            var decade = low
             // At most a few dozen decades; values near Double's limits must not loop forever.
-            while v <= high * 1.0001 && v.isFinite && ticks.count < 40 {
-                ticks.append(v)
-                v *= 10
+            while decade <= high * 1.0001 && decade.isFinite && ticks.count < 40 {
+                for multiple in fine ? [1.0, 2, 5] : [1] where decade * multiple <= high * 1.0001 {
+                    ticks.append(decade * multiple)
+                }
+                decade *= 10
             }
             return ticks
         }
@@ -263,25 +481,71 @@ struct AxisScale {
 
 private func svgHeader(width: Double, height: Double) -> String {
     "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
-        + "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"\(f(width))\" height=\"\(f(height))\" "
-        + "viewBox=\"0 0 \(f(width)) \(f(height))\" font-family=\"sans-serif\">"
+        + "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"\(f(width.rounded(.up)))\" height=\"\(f(height.rounded(.up)))\" "
+        + "viewBox=\"0 0 \(f(width.rounded(.up))) \(f(height.rounded(.up)))\" font-family=\"DejaVu Sans, Verdana, sans-serif\">"
         + "<rect width=\"100%\" height=\"100%\" fill=\"white\"/>"
 }
 
-private func text(x: Double, y: Double, _ content: String, size: Int, anchor: String = "start", weight: String = "normal") -> String {
-    "<text x=\"\(f(x))\" y=\"\(f(y))\" font-size=\"\(size)\" text-anchor=\"\(anchor)\" font-weight=\"\(weight)\" "
-        + "fill=\"#222\">\(escape(content))</text>"
+private func text(
+    x: Double, y: Double, _ content: String, size: Double, anchor: String = "start", weight: String = "normal", fill: String = "#222"
+) -> String {
+    "<text x=\"\(f(x))\" y=\"\(f(y))\" font-size=\"\(f(size))\" text-anchor=\"\(anchor)\" font-weight=\"\(weight)\" "
+        + "fill=\"\(fill)\">\(escape(content))</text>"
 }
 
-/// Circle, square, triangle, diamond, ...: series differ in shape as well as colour.
-private func marker(_ index: Int, x: Double, y: Double, color: String) -> String {
-    switch index % 4 {
-    case 0: return "<circle cx=\"\(f(x))\" cy=\"\(f(y))\" r=\"4\" fill=\"\(color)\"/>"
-    case 1: return "<rect x=\"\(f(x - 4))\" y=\"\(f(y - 4))\" width=\"8\" height=\"8\" fill=\"\(color)\"/>"
-    case 2: return "<polygon points=\"\(f(x)),\(f(y - 5)) \(f(x - 5)),\(f(y + 4)) \(f(x + 5)),\(f(y + 4))\" fill=\"\(color)\"/>"
-    default: return "<polygon points=\"\(f(x)),\(f(y - 5)) \(f(x - 5)),\(f(y)) \(f(x)),\(f(y + 5)) \(f(x + 5)),\(f(y))\" fill=\"\(color)\"/>"
+/// Text read bottom to top, centred on (x, y); x is its baseline.
+private func verticalText(x: Double, y: Double, _ content: String, size: Double) -> String {
+    "<text x=\"\(f(x))\" y=\"\(f(y))\" font-size=\"\(f(size))\" text-anchor=\"middle\" font-weight=\"normal\" fill=\"#222\" "
+        + "transform=\"rotate(-90 \(f(x)) \(f(y)))\">\(escape(content))</text>"
+}
+
+private func dashAttribute(_ style: SeriesStyle) -> String {
+    style.dash.map { " stroke-dasharray=\"\($0)\"" } ?? ""
+}
+
+/// The vertical whisker of an interval, with caps; nothing when there is no interval.
+private func whisker(_ low: Double?, _ high: Double?, x: Double, scale: AxisScale, log: Bool, color: String) -> String {
+    guard let low, let high, low.isFinite, high.isFinite, high > low else { return "" }
+    let y1 = scale.position(log ? max(low, scale.low) : low), y2 = scale.position(high)
+    let line = { (x1: Double, ya: Double, x2: Double, yb: Double) in
+        "<line x1=\"\(f(x1))\" y1=\"\(f(ya))\" x2=\"\(f(x2))\" y2=\"\(f(yb))\" stroke=\"\(color)\" stroke-width=\"1.3\"/>"
+    }
+    return line(x, y1, x, y2) + line(x - 4, y1, x + 4, y1) + line(x - 4, y2, x + 4, y2)
+}
+
+/// The series' marker at (x, y): a shape of its own, filled or drawn as an outline.
+private func marker(_ style: SeriesStyle, x: Double, y: Double) -> String {
+    let paint = style.filled
+        ? "fill=\"\(style.color)\""
+        : "fill=\"white\" stroke=\"\(style.color)\" stroke-width=\"1.5\""
+    func polygon(_ points: [(Double, Double)]) -> String {
+        "<polygon points=\"\(points.map { "\(f(x + $0.0)),\(f(y + $0.1))" }.joined(separator: " "))\" \(paint)/>"
+    }
+    switch style.marker {
+    case .circle: return "<circle cx=\"\(f(x))\" cy=\"\(f(y))\" r=\"4.2\" \(paint)/>"
+    case .square: return "<rect x=\"\(f(x - 4))\" y=\"\(f(y - 4))\" width=\"8\" height=\"8\" \(paint)/>"
+    case .triangleUp: return polygon([(0, -5.5), (-5, 4), (5, 4)])
+    case .triangleDown: return polygon([(0, 5.5), (-5, -4), (5, -4)])
+    case .diamond: return polygon([(0, -5.5), (-5, 0), (0, 5.5), (5, 0)])
+    case .pentagon: return polygon([(0, -5), (4.8, -1.5), (2.9, 4), (-2.9, 4), (-4.8, -1.5)])
+    case .star:
+        return polygon((0..<10).map { i in
+            let r = i % 2 == 0 ? 5.5 : 2.4, angle = Double(i) * .pi / 5 - .pi / 2
+            return (r * cos(angle), r * sin(angle))
+        })
+    case .cross:
+        // Two strokes: a cross has no inside, so an outline style only thins it.
+        let w = style.filled ? 2.6 : 1.6
+        return "<path d=\"M\(f(x - 4)),\(f(y - 4)) L\(f(x + 4)),\(f(y + 4)) M\(f(x - 4)),\(f(y + 4)) L\(f(x + 4)),\(f(y - 4))\" "
+            + "stroke=\"\(style.color)\" stroke-width=\"\(f(w))\"/>"
     }
 }
+
+/// A legend's colour swatch for a bar series.
+private func swatch(_ style: SeriesStyle, x: Double, y: Double) -> String {
+    "<rect x=\"\(f(x))\" y=\"\(f(y))\" width=\"14\" height=\"12\" fill=\"\(style.filled ? style.color : "white")\" stroke=\"\(style.color)\"/>"
+}
+
 private func f(_ value: Double) -> String { formatDecimal(value, digits: 1) }
 
 func escape(_ text: String) -> String {

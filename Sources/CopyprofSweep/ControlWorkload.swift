@@ -1,5 +1,6 @@
 import CopyprofProfile
 import PerfCounters
+import SystemCalls
 
 #if canImport(Glibc)
 import Glibc
@@ -61,15 +62,15 @@ public struct ControlWorkload: Sendable {
         memcpy(destination, source, count)
 
         let cpuStart = threadCPUClockNs()
-        let copyStart = monotonicClockNs()
+        let copyStart = monotonicNanoseconds()
         for repetition in 0..<copyRepetitions {
             // Alternate the direction, so that each copy reads what the one before wrote.
             if repetition & 1 == 0 { controlCopy(destination, source, count) } else { controlCopy(source, destination, count) }
         }
-        let copyEnd = monotonicClockNs()
+        let copyEnd = monotonicNanoseconds()
         var sink: pid_t = 0
         for _ in 0..<syscalls { sink &+= getppid() }
-        let syscallEnd = monotonicClockNs()
+        let syscallEnd = monotonicNanoseconds()
         let cpuEnd = threadCPUClockNs()
         withExtendedLifetime(sink) {}
         let wake = wakeups()
@@ -101,11 +102,11 @@ public struct ControlWorkload: Sendable {
         }
         var byte: UInt8 = 1
         let cpuStart = threadCPUClockNs()
-        let start = monotonicClockNs()
+        let start = monotonicNanoseconds()
         for _ in 0..<wakeRoundTrips {
             guard write(there[1], &byte, 1) == 1, read(back[0], &byte, 1) == 1 else { break }
         }
-        let wall = monotonicClockNs() &- start
+        let wall = monotonicNanoseconds() &- start
         let cpu = threadCPUClockNs() &- cpuStart
         pthread_join(thread, nil)
         return (wall, cpu &+ echo.cpuNs)

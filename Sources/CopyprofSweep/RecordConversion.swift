@@ -116,8 +116,8 @@ extension TrialRecord {
             var counters: [String: CounterRecord] = [:]
             var unavailable: [String: String] = [:]
             for reading in worker.measurement?.counters ?? [] {
-                if let record = CounterRecord(reading) { counters[reading.event] = record } else {
-                    unavailable[reading.event] = reading.reason ?? reading.availability.description
+                if let record = CounterRecord(reading) { counters[reading.event.name] = record } else {
+                    unavailable[reading.event.name] = reading.reason ?? reading.availability.description
                 }
             }
             let usage = worker.measurement?.usage ?? ThreadUsage(

@@ -7,6 +7,7 @@ import CopyprofProfile
 import Histogram
 import PerfCounters
 import Transports
+import SystemCalls
 
 /// A worker's counters and rusage around its timed loop: opened on the worker's thread, read just before and just
 /// after the loop.
@@ -79,7 +80,7 @@ public struct SweepRunner {
         let kinds = self.kinds
         let runCount = self.runCount
         let roundCount = plan.warmup + plan.trials
-        let started = monotonicClockNs()
+        let started = monotonicNanoseconds()
         var runIndex = 0
         var interrupted = false
 
@@ -102,7 +103,7 @@ public struct SweepRunner {
                 }
                 runIndex += 1
                 if records[offset].error != nil { continue }
-                let elapsed = Double(monotonicClockNs() - started) / 1e9
+                let elapsed = Double(monotonicNanoseconds() - started) / 1e9
                 let pace = runIndex > 1 ? elapsed / Double(runIndex - 1) : plan.duration
                 progress(SweepProgress(
                     runIndex: runIndex, runCount: runCount, cell: scheduled.cell, cellIndex: offset + 1,

@@ -29,7 +29,7 @@ public struct MessageLayout: Sendable, Hashable {
         self.messageSize = messageSize
     }
 
-    /// The stamp of `field` in message `sequence`.
+    /// The stamp of `field` in message `sequence`: `sequence ^ stamp(sequence: 0, field: field)` (senders rely on it).
     @inline(__always)
     public static func stamp(sequence: UInt64, field: Int) -> UInt64 {
         sequence ^ (UInt64(truncatingIfNeeded: field) &* 0x9E37_79B9_7F4A_7C15)

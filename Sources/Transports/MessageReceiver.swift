@@ -2,11 +2,40 @@
 import Glibc
 #endif
 
+/// A receiver of whole messages from one connected TCP socket: a noncopyable value that its worker's timed loop
+/// owns and mutates in place. Messages must arrive in sequence from 0.
+///
+/// As for ``MessageSender``, the per-message requirement and all it inlines return errors as values (no `throw`),
+/// so that the specialized loops inline it; the loops call ``receive()`` from the extension.
+///
+/// A new receiver: a `~Copyable` struct conforming to this protocol, and a case in `makeTransportLoop`.
+protocol MessageReceiver: ~Copyable {
+    /// Receives (and verifies, as configured) the next message: true, or false when the peer ended the stream
+    /// cleanly, between two messages.
+    mutating func receiveMessage() -> Result<Bool, TransportError>
+    /// The sequence number of the next message: the messages received so far (a ping-pong echo answers with
+    /// the one before).
+    var expected: UInt64 { get }
+    /// What the receiver got so far.
+    var stats: ReceiverStats { get }
+    /// True once the peer ended the stream.
+    var sawEndOfStream: Bool { get }
+    /// Reads what is left until the peer ends the stream: the messages a sender queued before it saw the stop.
+    /// They are not in `messages` and `bytes` (the measured loop is over) but in `drainedMessages`.
+    mutating func drainToEnd() throws(TransportError)
+}
+
+extension MessageReceiver where Self: ~Copyable {
+    /// Receives the next message: true, or false when the peer ended the stream cleanly between two messages.
+    @inline(__always)
+    mutating func receive() throws(TransportError) -> Bool { try receiveMessage().get() }
+}
+
 /// Reads whole messages with `recv()` into its own buffer — the second copy — and verifies them.
 ///
-/// Messages must arrive in sequence from 0. A message that differs from what was sent is counted, and the first
-/// such message is kept with its first bad offset; the run goes on.
-final class MessageReceiver {
+/// A message that differs from what was sent is counted, and the first such message is kept with its first bad
+/// offset; the run goes on.
+struct VerifyingReceiver: MessageReceiver, ~Copyable {
     private let fd: Int32
     private let layout: MessageLayout
     private let verification: Verification
@@ -15,13 +44,20 @@ final class MessageReceiver {
     let buffer: UnsafeMutableRawPointer
     /// A message of any sequence: the pattern that full verification compares with.
     private let template: UnsafeMutableRawPointer
-    /// The sequence number of the next message.
+    /// The sequence number of the next message: the messages received so far.
     private(set) var expected: UInt64 = 0
-    /// Updated through a pointer: no dynamic exclusivity check per message.
-    private let tally = UncheckedStorage(ReceiverStats())
-    var stats: ReceiverStats { tally.pointer.pointee }
-    /// True once recv returned 0.
+    /// What the receiver counts besides `expected`; messages and bytes follow from it (see ``stats``).
+    private var tally = ReceiverStats()
+    /// `expected` when the timed loop ended and the drain began, if it did.
+    private var measuredMessages: UInt64?
     private(set) var sawEndOfStream = false
+
+    var stats: ReceiverStats {
+        var stats = tally
+        stats.messages = measuredMessages ?? expected
+        stats.bytes = stats.messages &* UInt64(layout.messageSize)
+        return stats
+    }
 
     init(fd: Int32, layout: MessageLayout, verification: Verification, timeout: Double) {
         self.fd = fd
@@ -37,61 +73,71 @@ final class MessageReceiver {
     deinit {
         buffer.deallocate()
         template.deallocate()
-        tally.free()
     }
 
-    /// Receives and verifies the next message. Returns false when the peer ended the stream cleanly,
-    /// between two messages.
     @inline(__always)
-    func receive() throws(TransportError) -> Bool {
+    mutating func receiveMessage() -> Result<Bool, TransportError> {
+        // The common case — one recv() returns the whole message — inline; the rest out of line, so that the loop
+        // keeps few values live across the call.
         let size = layout.messageSize
-        var got = 0
-        while got < size {
-            let n = recv(fd, buffer + got, size - got, 0)
-            tally.pointer.pointee.recvCalls &+= 1
-            if n > 0 {
-                got += n
-            } else if n == 0 {
-                sawEndOfStream = true
-                if got == 0 { return false }
-                throw TransportError(.peerClosed, activity: "receiving message \(expected) (byte \(got) of \(size))")
-            } else {
-                let code = errno
-                if code == EINTR { continue }
-                if code == EAGAIN {
-                    throw TransportError(
-                        .timedOut(seconds: timeout), activity: "receiving message \(expected) (byte \(got) of \(size))")
-                }
-                throw .system("recv", code, activity: "receiving message \(expected) (byte \(got) of \(size))")
+        let n = recv(fd, buffer, size, 0)
+        tally.recvCalls &+= 1
+        if n != size {
+            switch receiveRest(first: n) {
+            case .success(true): break
+            case let other: return other
             }
         }
         if let offset = layout.firstMismatch(
             in: buffer, sequence: expected, verification: verification, template: template)
         {
-            tally.pointer.pointee.integrityErrors &+= 1
-            if tally.pointer.pointee.firstMismatch == nil {
-                tally.pointer.pointee.firstMismatch = IntegrityMismatch(sequence: expected, offset: offset)
+            tally.integrityErrors &+= 1
+            if tally.firstMismatch == nil {
+                tally.firstMismatch = IntegrityMismatch(sequence: expected, offset: offset)
             }
         }
-        tally.pointer.pointee.messages &+= 1
-        tally.pointer.pointee.bytes &+= UInt64(size)
         expected &+= 1
-        return true
+        return .success(true)
     }
 
-    /// Reads what is left until the peer ends the stream: the messages a sender queued before it saw the stop.
-    /// They are not in `messages` and `bytes` (the measured loop is over) but in `drainedMessages`. With `full`
-    /// verification they are verified like the rest; with `header` they are read in large discarding reads,
-    /// which is much faster for small messages.
-    func drainToEnd() throws(TransportError) {
-        let (messages, bytes) = (tally.pointer.pointee.messages, tally.pointer.pointee.bytes)
+    /// Finishes a message whose first recv() returned `first` (errno still set when it is negative): true when
+    /// it is complete, false when the peer ended the stream before it began.
+    @inline(never)
+    private mutating func receiveRest(first: Int) -> Result<Bool, TransportError> {
+        let size = layout.messageSize
+        var got = 0
+        var n = first
+        while true {
+            if n > 0 {
+                got &+= n
+                if got == size { return .success(true) }
+            } else if n == 0 {
+                sawEndOfStream = true
+                if got == 0 { return .success(false) }
+                return .failure(FailurePath.receiveFailed(0, timeout: timeout, sequence: expected, got: got, size: size))
+            } else {
+                let code = errno
+                if code != EINTR {
+                    return .failure(
+                        FailurePath.receiveFailed(code, timeout: timeout, sequence: expected, got: got, size: size))
+                }
+            }
+            n = recv(fd, buffer + got, size &- got, 0)
+            tally.recvCalls &+= 1
+        }
+    }
+
+    /// With `full` verification the rest is verified like the measured messages; with `header` it is read in
+    /// large discarding reads, which is much faster for small messages.
+    mutating func drainToEnd() throws(TransportError) {
+        let measured = expected
+        measuredMessages = measured
         if verification == .full {
             do { while try receive() {} } catch {
                 // A reset after the measured loop ended costs nothing that was measured.
                 if error.kind != .peerReset { throw error }
             }
-            tally.pointer.pointee.drainedMessages = tally.pointer.pointee.messages - messages
-            (tally.pointer.pointee.messages, tally.pointer.pointee.bytes) = (messages, bytes)
+            tally.drainedMessages = expected - measured
             return
         }
         let size = 1 << 18
@@ -106,7 +152,7 @@ final class MessageReceiver {
             }
             if n == 0 {
                 sawEndOfStream = true
-                tally.pointer.pointee.drainedMessages = UInt64(drained / layout.messageSize)
+                tally.drainedMessages = UInt64(drained / layout.messageSize)
                 return
             }
             let code = errno

@@ -2,50 +2,91 @@
 import Glibc
 #endif
 
-/// A sender of whole messages into one connected TCP socket. All buffers are prepared at creation;
-/// `send(sequence:)` allocates nothing.
-protocol MessageSender: AnyObject {
+/// A sender of whole messages into one connected TCP socket: a noncopyable value that its worker's timed loop
+/// owns and mutates in place (no reference counting, no dynamic exclusivity check). All buffers are prepared at
+/// creation; sending allocates nothing.
+///
+/// The timed loops are generic over the sender's type and specialized for each one (see `TimedLoops.swift`); the
+/// specialization inlines `sendMessage` only if Swift can devirtualize the call, and Swift 6.3 does not when the
+/// conformance's witness contains a `throw` (it calls the generic runtime function `swift_willThrowTypedImpl`,
+/// and the devirtualizer leaves such witnesses behind the witness table). So the per-message requirements and all
+/// they inline return their errors as values — built out of line by ``FailurePath`` — and the loops throw them
+/// through the extension below. `Benchmarks/hot-loops.sh` checks the result in the disassembly of the release
+/// build.
+///
+/// A new sender: a `~Copyable` struct conforming to this protocol, and a case in `makeTransportLoop`.
+protocol MessageSender: ~Copyable {
     /// Writes the stamps of message `sequence` and sends all of it.
-    func send(sequence: UInt64) throws(TransportError)
+    mutating func sendMessage(sequence: UInt64) -> Result<Void, TransportError>
     /// Waits until the kernel no longer holds any of the sender's buffers (zero-copy completions).
-    func finish() throws(TransportError)
+    mutating func finishSending() -> Result<Void, TransportError>
     /// What the sender did so far.
     var stats: SenderStats { get }
 }
 
-/// One value behind an unsafe pointer, for statistics the timed loops update: a stored property of a class pays
-/// a dynamic exclusivity check (swift_beginAccess) on every mutation, a pointer does not. Used by one thread at a time.
-struct UncheckedStorage<Value> {
-    let pointer: UnsafeMutablePointer<Value>
+extension MessageSender where Self: ~Copyable {
+    /// Writes the stamps of message `sequence` and sends all of it.
+    @inline(__always)
+    mutating func send(sequence: UInt64) throws(TransportError) { try sendMessage(sequence: sequence).get() }
 
-    init(_ value: Value) {
-        pointer = .allocate(capacity: 1)
-        pointer.initialize(to: value)
-    }
+    /// Waits until the kernel no longer holds any of the sender's buffers.
+    @inline(__always)
+    mutating func finish() throws(TransportError) { try finishSending().get() }
+}
 
-    func free() {
-        pointer.deinitialize(count: 1)
-        pointer.deallocate()
+/// How a field set's memory is laid out.
+enum FieldSetLayout: Sendable, Hashable {
+    /// 8 separately allocated fields, gathered through 8 iovecs: the transports as documented.
+    case separate
+    /// The 8 fields back to back in one allocation, sent through one iovec — the same bytes on the wire. Only for
+    /// `Benchmarks/zerocopy-neper.sh`, to measure what gathering 8 fields costs zero-copy against a sender of one
+    /// buffer (neper); selected by ``FieldSetLayout/benchmarkEnvironmentVariable`` (see
+    /// `RunConfiguration.zeroCopyFieldSetLayout`).
+    case contiguous
+
+    /// `COPYPROF_BENCH_ZEROCOPY_LAYOUT=contiguous` makes the zero-copy sender use ``contiguous`` field sets.
+    static let benchmarkEnvironmentVariable = "COPYPROF_BENCH_ZEROCOPY_LAYOUT"
+
+    /// The zero-copy layout the environment asks for: ``contiguous`` only when the variable says so.
+    static func zeroCopyFromEnvironment() -> FieldSetLayout {
+        guard let value = getenv(benchmarkEnvironmentVariable) else { return .separate }
+        return String(cString: value) == "contiguous" ? .contiguous : .separate
     }
 }
 
-/// Memory for one message's 8 separately allocated fields, filled with the pattern.
+/// Memory for one message's 8 fields, filled with the pattern: separately allocated, or back to back (see
+/// ``FieldSetLayout``). Freed by its owner.
 struct FieldSet {
     let pointers: UnsafeMutablePointer<UnsafeMutableRawPointer>
+    let layout: FieldSetLayout
+    /// `MessageLayout.stamp(sequence: 0, field: f)` for each field: a stamp is `sequence ^ keys[f]`. Read from
+    /// memory, the keys take one instruction per field, where the compiler otherwise rematerializes each 64-bit
+    /// constant in a register (two).
+    private let keys: UnsafeMutablePointer<UInt64>
 
-    init(layout: MessageLayout) {
+    init(layout: MessageLayout, _ fieldSetLayout: FieldSetLayout = .separate) {
+        self.layout = fieldSetLayout
         pointers = .allocate(capacity: MessageLayout.fieldCount)
+        keys = .allocate(capacity: MessageLayout.fieldCount)
+        let block: UnsafeMutableRawPointer? =
+            fieldSetLayout == .contiguous ? .allocate(byteCount: layout.messageSize, alignment: 64) : nil
         for field in 0..<MessageLayout.fieldCount {
-            let memory = UnsafeMutableRawPointer.allocate(byteCount: layout.fieldSize, alignment: 64)
+            let memory =
+                block.map { $0 + field * layout.fieldSize }
+                ?? UnsafeMutableRawPointer.allocate(byteCount: layout.fieldSize, alignment: 64)
             MessageLayout.fillPattern(memory, count: layout.fieldSize, messageOffset: field * layout.fieldSize)
             pointers[field] = memory
+            keys[field] = MessageLayout.stamp(sequence: 0, field: field)
         }
     }
+
+    /// Iovec entries ``writeIovecs(_:layout:)`` writes: 8, or 1 for a contiguous set.
+    var iovecCount: Int { layout == .contiguous ? 1 : MessageLayout.fieldCount }
 
     @inline(__always)
     func stamp(sequence: UInt64) {
         for field in 0..<MessageLayout.fieldCount {
-            MessageLayout.writeStamp(pointers[field], sequence: sequence, field: field)
+            pointers[field].storeBytes(of: (sequence ^ keys[field]).littleEndian, as: UInt64.self)
         }
     }
 
@@ -56,75 +97,94 @@ struct FieldSet {
     }
 
     func writeIovecs(_ iov: UnsafeMutablePointer<iovec>, layout: MessageLayout) {
+        if self.layout == .contiguous {
+            iov[0] = iovec(iov_base: pointers[0], iov_len: layout.messageSize)
+            return
+        }
         for field in 0..<MessageLayout.fieldCount {
             iov[field] = iovec(iov_base: pointers[field], iov_len: layout.fieldSize)
         }
     }
 
     func deallocate() {
-        for field in 0..<MessageLayout.fieldCount { pointers[field].deallocate() }
+        if layout == .contiguous {
+            pointers[0].deallocate()
+        } else {
+            for field in 0..<MessageLayout.fieldCount { pointers[field].deallocate() }
+        }
         pointers.deallocate()
+        keys.deallocate()
+    }
+}
+
+/// The test-only corruption of one message, as the senders check it per message: one comparison.
+struct CorruptionPlan {
+    /// The message to corrupt, or `UInt64.max` for none.
+    let sequence: UInt64
+    let offset: Int
+
+    init(_ corruption: Corruption?) {
+        sequence = corruption?.sequence ?? .max
+        offset = corruption?.offset ?? 0
     }
 }
 
 /// `two-copy`: the message is contiguous; `send()` of one buffer.
-final class TwoCopySender: MessageSender {
+struct TwoCopySender: MessageSender, ~Copyable {
     private let io: SocketIO
     private let layout: MessageLayout
     private let buffer: UnsafeMutableRawPointer
-    private let corruption: Corruption?
-    /// Updated through a pointer: no dynamic exclusivity check per message.
-    private let tally = UncheckedStorage(SenderStats())
-    var stats: SenderStats { tally.pointer.pointee }
+    private let corruption: CorruptionPlan
+    private var tally = SendTally()
+    var stats: SenderStats { tally.stats(messageSize: layout.messageSize) }
 
     init(io: SocketIO, layout: MessageLayout, corruption: Corruption?) {
         self.io = io
         self.layout = layout
-        self.corruption = corruption
+        self.corruption = CorruptionPlan(corruption)
         buffer = .allocate(byteCount: layout.messageSize, alignment: 64)
         MessageLayout.fillPattern(buffer, count: layout.messageSize, messageOffset: 0)
     }
 
-    deinit {
-        buffer.deallocate()
-        tally.free()
-    }
+    deinit { buffer.deallocate() }
 
     @inline(__always)
-    func send(sequence: UInt64) throws(TransportError) {
+    mutating func sendMessage(sequence: UInt64) -> Result<Void, TransportError> {
         let fieldSize = layout.fieldSize
         for field in 0..<MessageLayout.fieldCount {
             MessageLayout.writeStamp(buffer + field * fieldSize, sequence: sequence, field: field)
         }
-        if let corruption, corruption.sequence == sequence { flip(corruption.offset) }
-        try io.sendAll(buffer, count: layout.messageSize, sequence: sequence, stats: &tally.pointer.pointee)
-        if let corruption, corruption.sequence == sequence { flip(corruption.offset) }
-        tally.pointer.pointee.messages &+= 1
-        tally.pointer.pointee.bytes &+= UInt64(layout.messageSize)
+        let corrupt = sequence == corruption.sequence
+        if corrupt { flip(corruption.offset) }
+        if let error = io.sendAll(buffer, count: layout.messageSize, sequence: sequence, tally: &tally) {
+            return .failure(error)
+        }
+        if corrupt { flip(corruption.offset) }
+        tally.messages &+= 1
+        return .success(())
     }
 
     private func flip(_ offset: Int) {
         buffer.storeBytes(of: buffer.load(fromByteOffset: offset, as: UInt8.self) ^ 0xFF, toByteOffset: offset, as: UInt8.self)
     }
 
-    func finish() {}
+    func finishSending() -> Result<Void, TransportError> { .success(()) }
 }
 
 /// `marshal`: `memcpy` of the 8 fields into a staging buffer, then `send()` — the copy one-copy removes.
-final class MarshalSender: MessageSender {
+struct MarshalSender: MessageSender, ~Copyable {
     private let io: SocketIO
     private let layout: MessageLayout
     private let fields: FieldSet
     private let staging: UnsafeMutableRawPointer
-    private let corruption: Corruption?
-    /// Updated through a pointer: no dynamic exclusivity check per message.
-    private let tally = UncheckedStorage(SenderStats())
-    var stats: SenderStats { tally.pointer.pointee }
+    private let corruption: CorruptionPlan
+    private var tally = SendTally()
+    var stats: SenderStats { tally.stats(messageSize: layout.messageSize) }
 
     init(io: SocketIO, layout: MessageLayout, corruption: Corruption?) {
         self.io = io
         self.layout = layout
-        self.corruption = corruption
+        self.corruption = CorruptionPlan(corruption)
         fields = FieldSet(layout: layout)
         staging = .allocate(byteCount: layout.messageSize, alignment: 64)
     }
@@ -132,108 +192,128 @@ final class MarshalSender: MessageSender {
     deinit {
         fields.deallocate()
         staging.deallocate()
-        tally.free()
     }
 
     @inline(__always)
-    func send(sequence: UInt64) throws(TransportError) {
+    mutating func sendMessage(sequence: UInt64) -> Result<Void, TransportError> {
         fields.stamp(sequence: sequence)
-        if let corruption, corruption.sequence == sequence { fields.flip(offset: corruption.offset, layout: layout) }
+        let corrupt = sequence == corruption.sequence
+        if corrupt { fields.flip(offset: corruption.offset, layout: layout) }
         let fieldSize = layout.fieldSize
         for field in 0..<MessageLayout.fieldCount {
             memcpy(staging + field * fieldSize, fields.pointers[field], fieldSize)
         }
-        try io.sendAll(staging, count: layout.messageSize, sequence: sequence, stats: &tally.pointer.pointee)
-        if let corruption, corruption.sequence == sequence { fields.flip(offset: corruption.offset, layout: layout) }
-        tally.pointer.pointee.messages &+= 1
-        tally.pointer.pointee.bytes &+= UInt64(layout.messageSize)
+        if let error = io.sendAll(staging, count: layout.messageSize, sequence: sequence, tally: &tally) {
+            return .failure(error)
+        }
+        if corrupt { fields.flip(offset: corruption.offset, layout: layout) }
+        tally.messages &+= 1
+        return .success(())
     }
 
-    func finish() {}
+    func finishSending() -> Result<Void, TransportError> { .success(()) }
 }
 
 /// `one-copy`: `sendmsg()` gathering the 8 fields through an 8-entry iovec.
-final class OneCopySender: MessageSender {
+struct OneCopySender: MessageSender, ~Copyable {
     private let io: SocketIO
     private let layout: MessageLayout
     private let fields: FieldSet
     private let iov: UnsafeMutablePointer<iovec>
+    /// The sendmsg header of `iov`.
+    private let header: UnsafeMutablePointer<msghdr>
     /// Where the remaining entries go after a partial write.
     private let scratch: UnsafeMutablePointer<iovec>
-    private let corruption: Corruption?
-    /// Updated through a pointer: no dynamic exclusivity check per message.
-    private let tally = UncheckedStorage(SenderStats())
-    var stats: SenderStats { tally.pointer.pointee }
+    private let corruption: CorruptionPlan
+    private var tally = SendTally()
+    var stats: SenderStats { tally.stats(messageSize: layout.messageSize) }
 
     init(io: SocketIO, layout: MessageLayout, corruption: Corruption?) {
         self.io = io
         self.layout = layout
-        self.corruption = corruption
+        self.corruption = CorruptionPlan(corruption)
         fields = FieldSet(layout: layout)
         iov = .allocate(capacity: MessageLayout.fieldCount)
         scratch = .allocate(capacity: MessageLayout.fieldCount)
         fields.writeIovecs(iov, layout: layout)
+        header = gatheringHeader(iov, count: MessageLayout.fieldCount)
     }
 
     deinit {
         fields.deallocate()
         iov.deallocate()
+        header.deallocate()
         scratch.deallocate()
-        tally.free()
     }
 
     @inline(__always)
-    func send(sequence: UInt64) throws(TransportError) {
+    mutating func sendMessage(sequence: UInt64) -> Result<Void, TransportError> {
         fields.stamp(sequence: sequence)
-        if let corruption, corruption.sequence == sequence { fields.flip(offset: corruption.offset, layout: layout) }
-        let io = self.io
-        try io.sendGathered(
-            iov, count: MessageLayout.fieldCount, total: layout.messageSize, scratch: scratch, flags: io.sendFlags,
-            stats: &tally.pointer.pointee, sent: {},
-            failed: { code throws(TransportError) in try io.sendFailed("sendmsg", errno: code, sequence: sequence) })
-        if let corruption, corruption.sequence == sequence { fields.flip(offset: corruption.offset, layout: layout) }
-        tally.pointer.pointee.messages &+= 1
-        tally.pointer.pointee.bytes &+= UInt64(layout.messageSize)
+        let corrupt = sequence == corruption.sequence
+        if corrupt { fields.flip(offset: corruption.offset, layout: layout) }
+        let n = sendmsg(io.fd, header, io.sendFlags)
+        tally.sendCalls &+= 1
+        if n != layout.messageSize,
+            let error = io.sendGatheredRest(
+                header.pointee, total: layout.messageSize, first: n, scratch: scratch, sequence: sequence,
+                tally: &tally)
+        {
+            return .failure(error)
+        }
+        if corrupt { fields.flip(offset: corruption.offset, layout: layout) }
+        tally.messages &+= 1
+        return .success(())
     }
 
-    func finish() {}
+    func finishSending() -> Result<Void, TransportError> { .success(()) }
 }
 
 /// `zero-copy`: `sendmsg(MSG_ZEROCOPY)` from a pool of field sets. A set is rewritten only after every id that
 /// pinned it has completed on the error queue; ENOBUFS means "drain completions, then retry".
-final class ZeroCopySender: MessageSender {
+struct ZeroCopySender: MessageSender, ~Copyable {
     private let io: SocketIO
     private let layout: MessageLayout
     private let poolSize: Int
     private let sets: UnsafeMutablePointer<FieldSet>
     /// 8 iovecs per set.
     private let iovs: UnsafeMutablePointer<iovec>
+    /// A sendmsg header per set, of its 8 iovecs.
+    private let headers: UnsafeMutablePointer<msghdr>
     private let scratch: UnsafeMutablePointer<iovec>
-    private let ledger: ZeroCopyLedger
+    private var ledger: ZeroCopyLedger
     private let control: UnsafeMutableRawPointer
     private let controlSize: Int
     private var nextSet = 0
     private var sendsSinceDrain = 0
     private var zero = ZeroCopyStats()
-    private var base = SenderStats()
-    /// A test corruption waiting to be undone in a set, once the set is free again.
-    private var pendingRestore: (set: Int, offset: Int)?
-    private let corruption: Corruption?
+    private var tally = SendTally()
+    /// A test corruption waiting to be undone in a set once the set is free again: the set, or -1.
+    private var restoreSet = -1
+    private let corruption: CorruptionPlan
 
     /// Drain the error queue after this many sends, as the kernel selftest does.
     static let drainInterval = 32
 
-    init(io: SocketIO, layout: MessageLayout, poolSize: Int, corruption: Corruption?) {
+    init(
+        io: SocketIO, layout: MessageLayout, poolSize: Int, corruption: Corruption?,
+        fieldSetLayout: FieldSetLayout = .separate
+    ) {
         self.io = io
         self.layout = layout
         self.poolSize = max(1, poolSize)
-        self.corruption = corruption
+        self.corruption = CorruptionPlan(corruption)
         sets = .allocate(capacity: self.poolSize)
         iovs = .allocate(capacity: self.poolSize * MessageLayout.fieldCount)
+        headers = .allocate(capacity: self.poolSize)
         for set in 0..<self.poolSize {
-            let fields = FieldSet(layout: layout)
+            let fields = FieldSet(layout: layout, fieldSetLayout)
             (sets + set).initialize(to: fields)
-            fields.writeIovecs(iovs + set * MessageLayout.fieldCount, layout: layout)
+            let iov = iovs + set * MessageLayout.fieldCount
+            fields.writeIovecs(iov, layout: layout)
+            var header = msghdr()
+            header.msg_iov = iov
+            header.msg_iovlen = fields.iovecCount
+            (headers + set).initialize(to: header)
         }
         scratch = .allocate(capacity: MessageLayout.fieldCount)
         ledger = ZeroCopyLedger(sets: self.poolSize, capacity: 4096)
@@ -246,63 +326,102 @@ final class ZeroCopySender: MessageSender {
         sets.deinitialize(count: poolSize)
         sets.deallocate()
         iovs.deallocate()
+        headers.deallocate()
         scratch.deallocate()
         control.deallocate()
     }
 
     var stats: SenderStats {
-        var result = base
+        var result = tally.stats(messageSize: layout.messageSize)
         result.zeroCopy = zero
         return result
     }
 
     @inline(__always)
-    func send(sequence: UInt64) throws(TransportError) {
+    mutating func sendMessage(sequence: UInt64) -> Result<Void, TransportError> {
         let set = nextSet
         nextSet = set + 1 == poolSize ? 0 : set + 1
-        if ledger.isBusy(set) || ledger.isFull {
-            zero.reuseWaits &+= 1
-            try drain()
-            while ledger.isBusy(set) || ledger.isFull { try waitForCompletions(sequence: sequence) }
-        }
+        if ledger.isBusy(set) || ledger.isFull, let error = waitForSet(set, sequence: sequence) { return .failure(error) }
         let fields = sets[set]
-        if let restore = pendingRestore, restore.set == set {
-            fields.flip(offset: restore.offset, layout: layout)
-            pendingRestore = nil
+        if set == restoreSet {
+            fields.flip(offset: corruption.offset, layout: layout)
+            restoreSet = -1
         }
         fields.stamp(sequence: sequence)
-        if let corruption, corruption.sequence == sequence {
+        if sequence == corruption.sequence {
             fields.flip(offset: corruption.offset, layout: layout)
-            pendingRestore = (set, corruption.offset)
+            restoreSet = set
         }
 
-        let ledger = self.ledger
-        try io.sendGathered(
-            iovs + set * MessageLayout.fieldCount, count: MessageLayout.fieldCount, total: layout.messageSize,
-            scratch: scratch, flags: io.sendFlags | Int32(MSG_ZEROCOPY), stats: &base,
-            sent: {
-                // Every call that queued bytes took the socket's next zerocopy id.
-                ledger.recordSend(set: set)
-                zero.sends &+= 1
-            },
-            failed: { code throws(TransportError) in
+        let n = sendmsg(io.fd, headers + set, io.sendFlags | Int32(MSG_ZEROCOPY))
+        tally.sendCalls &+= 1
+        if n > 0 {
+            // Every call that queued bytes took the socket's next zerocopy id.
+            ledger.recordSend(set: set)
+            zero.sends &+= 1
+        }
+        if n != layout.messageSize, let error = sendRest(set: set, first: n, sequence: sequence) {
+            return .failure(error)
+        }
+        tally.messages &+= 1
+        sendsSinceDrain &+= 1
+        if sendsSinceDrain >= Self.drainInterval, let error = drain() { return .failure(error) }
+        return .success(())
+    }
+
+    /// Finishes a sendmsg(MSG_ZEROCOPY) of set `set` whose first call returned `first` (errno still set when it is
+    /// negative): partial writes (each call that queued bytes took an id), ENOBUFS, EINTR, EAGAIN.
+    @inline(never)
+    private mutating func sendRest(set: Int, first: Int, sequence: UInt64) -> TransportError? {
+        var message = GatheredMessage(headers[set], total: layout.messageSize, scratch: scratch)
+        let flags = io.sendFlags | Int32(MSG_ZEROCOPY)
+        var n = first
+        while true {
+            if n > 0 {
+                if message.queued(n) { return nil }
+                tally.partialWrites &+= 1
+            } else if n < 0 {
+                let code = errno
                 if code == ENOBUFS {
                     // The socket's optmem or the locked-page limit is reached: completions free it.
-                    zero.enobufs &+= 1
-                    try drain()
-                    if ledger.inFlight > 0 { try waitForCompletions(sequence: sequence) } else { sched_yield() }
-                } else {
-                    try io.sendFailed("sendmsg(MSG_ZEROCOPY)", errno: code, sequence: sequence)
+                    if let error = waitAfterENOBUFS(sequence: sequence) { return error }
+                } else if let error = io.sendFailure("sendmsg(MSG_ZEROCOPY)", errno: code, sequence: sequence) {
+                    return error
                 }
-            })
-        base.messages &+= 1
-        base.bytes &+= UInt64(layout.messageSize)
-        sendsSinceDrain += 1
-        if sendsSinceDrain >= Self.drainInterval { try drain() }
+            }
+            n = sendmsg(io.fd, &message.header, flags)
+            tally.sendCalls &+= 1
+            if n > 0 {
+                ledger.recordSend(set: set)
+                zero.sends &+= 1
+            }
+        }
+    }
+
+    /// Set `set` is still pinned (or the ledger is full): drains, then waits for completions until it is free.
+    @inline(never)
+    private mutating func waitForSet(_ set: Int, sequence: UInt64) -> TransportError? {
+        zero.reuseWaits &+= 1
+        if let error = drain() { return error }
+        while ledger.isBusy(set) || ledger.isFull {
+            if let error = waitForCompletions(.zeroCopyCompletions, sequence: sequence) { return error }
+        }
+        return nil
+    }
+
+    /// sendmsg said ENOBUFS: drains, then waits for a completion (or yields when nothing is in flight).
+    @inline(never)
+    private mutating func waitAfterENOBUFS(sequence: UInt64) -> TransportError? {
+        zero.enobufs &+= 1
+        if let error = drain() { return error }
+        if ledger.inFlight > 0 { return waitForCompletions(.zeroCopyCompletions, sequence: sequence) }
+        sched_yield()
+        return nil
     }
 
     /// Reads every notification on the error queue without blocking.
-    private func drain() throws(TransportError) {
+    @inline(never)
+    private mutating func drain() -> TransportError? {
         sendsSinceDrain = 0
         while ledger.inFlight > 0 {
             var message = msghdr()
@@ -311,14 +430,12 @@ final class ZeroCopySender: MessageSender {
             let n = recvmsg(io.fd, &message, Int32(MSG_ERRQUEUE) | Int32(MSG_DONTWAIT))
             if n < 0 {
                 let code = errno
-                if code == EAGAIN { return }
+                if code == EAGAIN { return nil }
                 if code == EINTR { continue }
-                throw .system("recvmsg(MSG_ERRQUEUE)", code, activity: "reading zero-copy completions")
+                return FailurePath.completionsFailed("recvmsg(MSG_ERRQUEUE)", errno: code)
             }
             if message.msg_flags & Int32(MSG_CTRUNC) != 0 {
-                throw TransportError(
-                    .systemCall("recvmsg(MSG_ERRQUEUE)", errno: EMSGSIZE),
-                    activity: "reading zero-copy completions (control message truncated)")
+                return FailurePath.completionsFailed("recvmsg(MSG_ERRQUEUE)", errno: EMSGSIZE, truncated: true)
             }
             var failure: Int32 = 0
             ZeroCopyNotification.forEach(in: &message, otherError: { failure = $0 }) { note in
@@ -327,24 +444,27 @@ final class ZeroCopySender: MessageSender {
                 zero.completions &+= completed
                 if note.copied { zero.copiedCompletions &+= completed }
             }
-            if failure != 0 {
-                throw .system("sendmsg(MSG_ZEROCOPY)", failure, activity: "reading zero-copy completions")
-            }
+            if failure != 0 { return FailurePath.completionsFailed("sendmsg(MSG_ZEROCOPY)", errno: failure) }
         }
+        return nil
     }
 
     /// Blocks in poll() until the error queue has something, then drains it.
-    private func waitForCompletions(sequence: UInt64) throws(TransportError) {
-        try io.waitUntil(0, activity: "waiting for zero-copy completions of \(ledger.inFlight) sends before message \(sequence)")
-        try drain()
+    private mutating func waitForCompletions(_ activity: FailurePath.Activity, sequence: UInt64) -> TransportError? {
+        let result = io.waitUntil(0)
+        if result != 0 {
+            return FailurePath.waitFailed(
+                result, timeout: io.timeout, activity: activity, sequence: sequence, inFlight: ledger.inFlight)
+        }
+        return drain()
     }
 
     /// Waits until every send has completed, so that the kernel holds none of the buffers.
-    func finish() throws(TransportError) {
-        try drain()
+    mutating func finishSending() -> Result<Void, TransportError> {
+        if let error = drain() { return .failure(error) }
         while ledger.inFlight > 0 {
-            try io.waitUntil(0, activity: "waiting for the last \(ledger.inFlight) zero-copy completions")
-            try drain()
+            if let error = waitForCompletions(.lastZeroCopyCompletions, sequence: 0) { return .failure(error) }
         }
+        return .success(())
     }
 }

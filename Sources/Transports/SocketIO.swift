@@ -4,6 +4,9 @@ import Glibc
 
 /// The send and receive primitives every transport shares: EINTR retried, short writes finished,
 /// EAGAIN turned into a wait (poll mode) or a timeout (blocking sockets with SO_SNDTIMEO/SO_RCVTIMEO).
+///
+/// Everything here is used inside the timed loops: errors are built out of line (``FailurePath``), so that the
+/// loops hold no string building, allocation or reference counting.
 struct SocketIO {
     let fd: Int32
     /// MSG_NOSIGNAL, plus MSG_DONTWAIT in poll mode.
@@ -21,84 +24,146 @@ struct SocketIO {
 
     var timeoutMs: Int32 { Int32(min(timeout * 1000, Double(Int32.max))) }
 
-    /// Handles a failed send or sendmsg: returns normally when the caller should retry.
+    /// Handles a failed send or sendmsg of message `sequence`: nil when the caller should retry (EINTR, or
+    /// EAGAIN in poll mode once the socket is writable again), otherwise the error.
+    ///
+    /// Errors are returned, not thrown, here and in everything a sender or receiver inlines per message: a `throw`
+    /// there puts a call to the generic `swift_willThrowTypedImpl` into the conformance's witness, and Swift 6.3
+    /// then keeps the call to the witness (through the witness table) instead of inlining it into the loop.
     @inline(__always)
-    func sendFailed(_ call: String, errno code: Int32, sequence: UInt64) throws(TransportError) {
-        switch code {
-        case EINTR:
-            return
-        case EAGAIN where wait == .poll:
-            try waitUntil(POLLOUT, activity: "sending message \(sequence)")
-        case EAGAIN:
-            throw TransportError(.timedOut(seconds: timeout), activity: "sending message \(sequence)")
-        default:
-            throw .system(call, code, activity: "sending message \(sequence)")
+    func sendFailure(_ call: StaticString, errno code: Int32, sequence: UInt64) -> TransportError? {
+        if code == EINTR { return nil }
+        if code == EAGAIN && wait == .poll {
+            let result = waitUntil(POLLOUT)
+            if result == 0 { return nil }
+            return FailurePath.waitFailed(result, timeout: timeout, activity: .sending, sequence: sequence)
         }
+        return FailurePath.sendFailed(call, errno: code, timeout: timeout, sequence: sequence)
     }
 
-    /// poll() for `events` (0 waits for POLLERR: the error queue) until the timeout. `activity` is built only for an
-    /// error, so waiting allocates nothing.
-    func waitUntil(_ events: Int32, activity: @autoclosure () -> String) throws(TransportError) {
+    /// poll() for `events` (0 waits for POLLERR: the error queue) until the timeout. Returns 0 when the socket is
+    /// ready, ETIMEDOUT after the timeout, or poll's errno.
+    @inline(never)
+    func waitUntil(_ events: Int32) -> Int32 {
         var pfd = pollfd(fd: fd, events: Int16(events), revents: 0)
         while true {
             let n = poll(&pfd, 1, timeoutMs)
-            if n > 0 { return }
-            if n == 0 { throw TransportError(.timedOut(seconds: timeout), activity: activity()) }
-            if errno != EINTR { throw .system("poll", errno, activity: activity()) }
+            if n > 0 { return 0 }
+            if n == 0 { return ETIMEDOUT }
+            let code = errno
+            if code != EINTR { return code }
         }
     }
 
-    /// send() of `count` bytes until all are queued.
+    /// send() of `count` bytes until all are queued; nil, or the error. The common case — one call that queues
+    /// everything — is inline; the rest (a partial write, EINTR, EAGAIN) is out of line, so that the loop keeps
+    /// few values live across the call.
     @inline(__always)
-    func sendAll(_ pointer: UnsafeRawPointer, count: Int, sequence: UInt64, stats: inout SenderStats) throws(TransportError) {
+    func sendAll(_ pointer: UnsafeRawPointer, count: Int, sequence: UInt64, tally: inout SendTally) -> TransportError? {
+        let n = Glibc.send(fd, pointer, count, sendFlags)
+        tally.sendCalls &+= 1
+        if n == count { return nil }
+        return sendRest(pointer, count: count, first: n, sequence: sequence, tally: &tally)
+    }
+
+    /// Finishes a send() whose first call returned `first` (errno still set when it is negative).
+    @inline(never)
+    func sendRest(
+        _ pointer: UnsafeRawPointer, count: Int, first: Int, sequence: UInt64, tally: inout SendTally
+    ) -> TransportError? {
+        var n = first
         var offset = 0
         while true {
-            let n = Glibc.send(fd, pointer + offset, count - offset, sendFlags)
-            stats.sendCalls &+= 1
             if n > 0 {
-                offset += n
-                if offset == count { return }
-                stats.partialWrites &+= 1
-            } else if n < 0 {
-                try sendFailed("send", errno: errno, sequence: sequence)
+                offset &+= n
+                if offset == count { return nil }
+                tally.partialWrites &+= 1
+            } else if n < 0, let error = sendFailure("send", errno: errno, sequence: sequence) {
+                return error
             }
+            n = Glibc.send(fd, pointer + offset, count &- offset, sendFlags)
+            tally.sendCalls &+= 1
+        }
+    }
+
+    /// Finishes a sendmsg() of `total` bytes described by `header` whose first call returned `first` (errno still
+    /// set when it is negative): advances the iovec into `scratch` after partial writes.
+    @inline(never)
+    func sendGatheredRest(
+        _ header: msghdr, total: Int, first: Int, scratch: UnsafeMutablePointer<iovec>, sequence: UInt64,
+        tally: inout SendTally
+    ) -> TransportError? {
+        var message = GatheredMessage(header, total: total, scratch: scratch)
+        var n = first
+        while true {
+            if n > 0 {
+                if message.queued(n) { return nil }
+                tally.partialWrites &+= 1
+            } else if n < 0, let error = sendFailure("sendmsg", errno: errno, sequence: sequence) {
+                return error
+            }
+            n = sendmsg(fd, &message.header, sendFlags)
+            tally.sendCalls &+= 1
         }
     }
 }
 
-extension SocketIO {
-    /// `sendmsg()` of a whole message gathered from `iov`, finishing partial writes by advancing the iovec into
-    /// `scratch`. `sent` runs after every call that queued bytes (zero-copy records an id there); `failed` decides what
-    /// a failure means and returns normally when the call should be retried.
-    @inline(__always)
-    func sendGathered(
-        _ iov: UnsafeMutablePointer<iovec>, count: Int, total: Int, scratch: UnsafeMutablePointer<iovec>, flags: Int32,
-        stats: inout SenderStats, sent: () -> Void, failed: (Int32) throws(TransportError) -> Void
-    ) throws(TransportError) {
-        var message = msghdr()
-        message.msg_iov = iov
-        message.msg_iovlen = count
-        var remaining = total
-        while true {
-            let n = sendmsg(fd, &message, flags)
-            stats.sendCalls &+= 1
-            if n > 0 {
-                sent()
-                if n == remaining { return }
-                stats.partialWrites &+= 1
-                remaining -= n
-                message.msg_iovlen = advanceIovecs(message.msg_iov, count: message.msg_iovlen, by: n, into: scratch)
-                message.msg_iov = scratch
-            } else if n < 0 {
-                try failed(errno)
-            }
-        }
+/// A message header for `sendmsg()` of an iovec array, prepared once (the hot path passes it as it is).
+func gatheringHeader(_ iov: UnsafeMutablePointer<iovec>, count: Int) -> UnsafeMutablePointer<msghdr> {
+    let header = UnsafeMutablePointer<msghdr>.allocate(capacity: 1)
+    header.initialize(to: msghdr())
+    header.pointee.msg_iov = iov
+    header.pointee.msg_iovlen = count
+    return header
+}
+
+/// What a sender counts per message; its bytes follow from the message size (see ``stats(messageSize:)``).
+struct SendTally {
+    /// Whole messages sent.
+    var messages: UInt64 = 0
+    /// send/sendmsg calls made.
+    var sendCalls: UInt64 = 0
+    /// Calls that queued only part of what they were given.
+    var partialWrites: UInt64 = 0
+
+    func stats(messageSize: Int) -> SenderStats {
+        var stats = SenderStats()
+        stats.messages = messages
+        stats.bytes = messages &* UInt64(messageSize)
+        stats.sendCalls = sendCalls
+        stats.partialWrites = partialWrites
+        return stats
+    }
+}
+
+/// One message gathered from an iovec array for `sendmsg()`, with what is left of it after partial writes.
+struct GatheredMessage {
+    var header = msghdr()
+    /// Bytes not yet queued.
+    var remaining: Int
+    /// Where the remaining entries go after a partial write.
+    let scratch: UnsafeMutablePointer<iovec>
+
+    init(_ header: msghdr, total: Int, scratch: UnsafeMutablePointer<iovec>) {
+        self.header = header
+        remaining = total
+        self.scratch = scratch
+    }
+
+    /// Accounts for `sent` bytes queued by one call: true when the whole message is queued; otherwise the iovec
+    /// now describes the rest (a partial write).
+    mutating func queued(_ sent: Int) -> Bool {
+        if sent == remaining { return true }
+        remaining &-= sent
+        header.msg_iovlen = advanceIovecs(header.msg_iov, count: header.msg_iovlen, by: sent, into: scratch)
+        header.msg_iov = scratch
+        return false
     }
 }
 
 /// Drops the first `sent` bytes of an iovec array: writes what remains into `scratch` and returns how many
 /// entries it has. `scratch` may be `iov` itself.
-@inline(__always)
+@inline(never)
 func advanceIovecs(
     _ iov: UnsafeMutablePointer<iovec>, count: Int, by sent: Int, into scratch: UnsafeMutablePointer<iovec>
 ) -> Int {
@@ -120,6 +185,71 @@ func advanceIovecs(
         index += 1
     }
     return out
+}
+
+/// The errors of the timed loops, built out of line: string building allocates, and a loop that inlined it would
+/// carry that code (and its calls into the runtime) between its clock reads. Every function here is
+/// `@inline(never)`; `Benchmarks/hot-loops.sh` skips them when it checks what the loops call.
+enum FailurePath {
+    /// What a worker was doing when a socket operation failed.
+    enum Activity {
+        case sending, receiving, zeroCopyCompletions, lastZeroCopyCompletions
+
+        func describe(sequence: UInt64, inFlight: Int = 0) -> String {
+            switch self {
+            case .sending: "sending message \(sequence)"
+            case .receiving: "receiving message \(sequence)"
+            case .zeroCopyCompletions:
+                "waiting for zero-copy completions of \(inFlight) sends before message \(sequence)"
+            case .lastZeroCopyCompletions: "waiting for the last \(inFlight) zero-copy completions"
+            }
+        }
+    }
+
+    /// send or sendmsg failed with `code` (EAGAIN on a blocking socket: SO_SNDTIMEO expired).
+    @inline(never)
+    static func sendFailed(_ call: StaticString, errno code: Int32, timeout: Double, sequence: UInt64) -> TransportError {
+        let activity = Activity.sending.describe(sequence: sequence)
+        if code == EAGAIN { return TransportError(.timedOut(seconds: timeout), activity: activity) }
+        return .system(call.description, code, activity: activity)
+    }
+
+    /// poll() returned `code` (ETIMEDOUT: no readiness within the timeout).
+    @inline(never)
+    static func waitFailed(
+        _ code: Int32, timeout: Double, activity: Activity, sequence: UInt64, inFlight: Int = 0
+    ) -> TransportError {
+        let text = activity.describe(sequence: sequence, inFlight: inFlight)
+        if code == ETIMEDOUT { return TransportError(.timedOut(seconds: timeout), activity: text) }
+        return .system("poll", code, activity: text)
+    }
+
+    /// recv failed with `code`, or returned 0 (`code` 0) in the middle of message `sequence`.
+    @inline(never)
+    static func receiveFailed(_ code: Int32, timeout: Double, sequence: UInt64, got: Int, size: Int) -> TransportError {
+        let activity = "receiving message \(sequence) (byte \(got) of \(size))"
+        if code == 0 { return TransportError(.peerClosed, activity: activity) }
+        if code == EAGAIN { return TransportError(.timedOut(seconds: timeout), activity: activity) }
+        return .system("recv", code, activity: activity)
+    }
+
+    /// A ping-pong client's request got no echo: the echoer ended the stream.
+    @inline(never)
+    static func noEcho(sequence: UInt64) -> TransportError {
+        TransportError(.peerClosed, activity: "waiting for the echo of message \(sequence)")
+    }
+
+    /// recvmsg(MSG_ERRQUEUE) failed, its control message was truncated (`code` EMSGSIZE), or a completion carried
+    /// an error of another origin (`call` sendmsg).
+    @inline(never)
+    static func completionsFailed(_ call: StaticString, errno code: Int32, truncated: Bool = false) -> TransportError {
+        if truncated {
+            return TransportError(
+                .systemCall(call.description, errno: code),
+                activity: "reading zero-copy completions (control message truncated)")
+        }
+        return .system(call.description, code, activity: "reading zero-copy completions")
+    }
 }
 
 /// What a sender did in a run.

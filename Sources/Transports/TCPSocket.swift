@@ -1,5 +1,6 @@
 #if canImport(Glibc)
 import Glibc
+import SystemCalls
 #endif
 
 /// An IPv4 or IPv6 socket address.
@@ -40,6 +41,43 @@ public struct SocketAddress: Sendable, Hashable, CustomStringConvertible {
     init(storage: sockaddr_storage, length: socklen_t) {
         self.storage = storage
         self.length = length
+    }
+
+    /// A numeric IPv4 or IPv6 address, or else a host name looked up with `getaddrinfo` (its first TCP address, in
+    /// the resolver's order: RFC 6724 as /etc/gai.conf adjusts it; `localhost` is usually `::1`, then `127.0.0.1`).
+    /// The corresponding C function is `getaddrinfo`.
+    public static func resolving(host: String, port: UInt16) throws(TransportError) -> SocketAddress {
+        if let numeric = try? SocketAddress(host: host, port: port) { return numeric }
+        guard !host.isEmpty else { throw TransportError(.invalidConfiguration("the host is empty")) }
+        var hints = addrinfo()
+        hints.ai_family = AF_UNSPEC
+        hints.ai_socktype = Int32(SOCK_STREAM.rawValue)
+        hints.ai_protocol = Int32(IPPROTO_TCP)
+        var list: UnsafeMutablePointer<addrinfo>?
+        let status = getaddrinfo(host, nil, &hints, &list)
+        guard status == 0, let list else {
+            let reason = status == EAI_SYSTEM ? String(cString: strerror(errno)) : String(cString: gai_strerror(status))
+            throw TransportError(.invalidConfiguration("'\(host)' is not a numeric address and does not resolve (\(reason))"))
+        }
+        defer { freeaddrinfo(list) }
+        var entry: UnsafeMutablePointer<addrinfo>? = list
+        while let e = entry?.pointee {
+            entry = e.ai_next
+            guard let found = e.ai_addr, e.ai_family == AF_INET || e.ai_family == AF_INET6,
+                Int(e.ai_addrlen) <= MemoryLayout<sockaddr_storage>.size
+            else { continue }
+            var storage = sockaddr_storage()
+            withUnsafeMutableBytes(of: &storage) { $0.copyMemory(from: UnsafeRawBufferPointer(start: found, count: Int(e.ai_addrlen))) }
+            withUnsafeMutableBytes(of: &storage) { raw in
+                if e.ai_family == AF_INET {
+                    raw.baseAddress!.assumingMemoryBound(to: sockaddr_in.self).pointee.sin_port = port.bigEndian
+                } else {
+                    raw.baseAddress!.assumingMemoryBound(to: sockaddr_in6.self).pointee.sin6_port = port.bigEndian
+                }
+            }
+            return SocketAddress(storage: storage, length: e.ai_addrlen)
+        }
+        throw TransportError(.invalidConfiguration("'\(host)' resolves to no IPv4 or IPv6 address"))
     }
 
     /// AF_INET or AF_INET6.
@@ -88,7 +126,7 @@ public struct SocketAddress: Sendable, Hashable, CustomStringConvertible {
 /// `shutdown` from another thread is safe on a live descriptor.
 public final class TCPSocket: @unchecked Sendable {
     /// The file descriptor, -1 once closed.
-    public private(set) var fd: Int32
+    private(set) var fd: Int32
 
     init(fd: Int32) { self.fd = fd }
 
@@ -218,5 +256,83 @@ public final class TCPSocket: @unchecked Sendable {
             _ = Glibc.close(fd)
             fd = -1
         }
+    }
+}
+
+// MARK: - Operations for control connections and servers
+
+extension TCPSocket {
+    /// What ``wait(for:timeout:)`` waits for.
+    public enum Readiness: Sendable {
+        case readable
+        case writable
+    }
+
+    /// Waits until the socket is readable or writable, at most `timeout` seconds (poll(2), EINTR retried within the
+    /// same deadline). True when ready — an error or a hang-up counts as ready: the next operation reports it.
+    public func wait(for readiness: Readiness, timeout: Double) -> Bool {
+        !Self.ready([self], readiness, timeout: timeout).isEmpty
+    }
+
+    /// The indices of the sockets that are ready (readable: data, a connection to accept, an end or an error)
+    /// within `timeout` seconds; empty when none is. The corresponding C function is `poll`.
+    public static func ready(_ sockets: [TCPSocket], _ readiness: Readiness = .readable, timeout: Double) -> [Int] {
+        let events = Int16(readiness == .readable ? POLLIN : POLLOUT)
+        var fds = sockets.map { pollfd(fd: $0.fd, events: events, revents: 0) }
+        let deadline = monotonicNanoseconds() &+ UInt64(max(0, min(timeout, 1e6)) * 1e9)
+        while true {
+            let now = monotonicNanoseconds()
+            let remainingMs = now >= deadline ? 0 : Int32(min(Double(deadline - now) / 1e6, 1e9).rounded(.up))
+            let n = poll(&fds, nfds_t(fds.count), remainingMs)
+            if n > 0 { return fds.indices.filter { fds[$0].revents != 0 } }
+            if n == 0 || errno != EINTR || now >= deadline { return [] }
+        }
+    }
+
+    /// One send that does not wait (MSG_DONTWAIT | MSG_NOSIGNAL): the number of bytes queued, 0 when the socket's
+    /// buffer is full. The corresponding C function is `send`.
+    public func sendAvailable(_ bytes: UnsafeRawBufferPointer) throws(TransportError) -> Int {
+        guard let base = bytes.baseAddress, !bytes.isEmpty else { return 0 }
+        while true {
+            let n = Glibc.send(fd, base, bytes.count, Int32(MSG_NOSIGNAL | MSG_DONTWAIT))
+            if n >= 0 { return n }
+            switch errno {
+            case EINTR: continue
+            case EAGAIN: return 0
+            default: throw .system("send", errno)
+            }
+        }
+    }
+
+    /// One receive that does not wait (MSG_DONTWAIT): the number of bytes read, 0 at the end of the stream, nil when
+    /// nothing has arrived yet. The corresponding C function is `recv`.
+    public func receiveAvailable(into buffer: UnsafeMutableRawBufferPointer) throws(TransportError) -> Int? {
+        guard let base = buffer.baseAddress, !buffer.isEmpty else { return nil }
+        while true {
+            let n = recv(fd, base, buffer.count, Int32(MSG_DONTWAIT))
+            if n >= 0 { return n }
+            switch errno {
+            case EINTR: continue
+            case EAGAIN: return nil
+            default: throw .system("recv", errno)
+            }
+        }
+    }
+
+    /// Receives up to `count` bytes that have arrived, without waiting: nil when none has; an empty array at the end
+    /// of the stream.
+    public func receiveAvailable(upTo count: Int) throws(TransportError) -> [UInt8]? {
+        var bytes = [UInt8](repeating: 0, count: count)
+        let result = bytes.withUnsafeMutableBytes { buffer in
+            Result { () throws(TransportError) -> Int? in try receiveAvailable(into: buffer) }
+        }
+        guard let n = try result.get() else { return nil }
+        return Array(bytes[0..<n])
+    }
+
+    /// Makes accept, send and recv on this socket return at once instead of waiting (O_NONBLOCK).
+    public func setNonBlocking() throws(TransportError) {
+        let flags = fcntl(fd, F_GETFL)
+        if flags < 0 || fcntl(fd, F_SETFL, flags | O_NONBLOCK) != 0 { throw .system("fcntl(O_NONBLOCK)", errno) }
     }
 }

@@ -6,14 +6,14 @@ import Glibc
 /// deliberately made slower, for testing that a comparison finds a real change (`copyprof run
 /// --test-slow-transport`). Chosen when a run is set up (``FaultInjection/extraCopies``), so the senders' own loops
 /// are untouched: a run without it never sees this type.
-final class ExtraCopySender<Base: MessageSender>: MessageSender {
-    private let base: Base
+struct ExtraCopySender<Base: MessageSender & ~Copyable>: MessageSender, ~Copyable {
+    private var base: Base
     private let copies: Int
     private let count: Int
     private let source: UnsafeMutableRawPointer
     private let destination: UnsafeMutableRawPointer
 
-    init(_ base: Base, copies: Int, layout: MessageLayout) {
+    init(_ base: consuming Base, copies: Int, layout: MessageLayout) {
         self.base = base
         self.copies = copies
         count = layout.messageSize
@@ -29,12 +29,12 @@ final class ExtraCopySender<Base: MessageSender>: MessageSender {
     }
 
     @inline(__always)
-    func send(sequence: UInt64) throws(TransportError) {
+    mutating func sendMessage(sequence: UInt64) -> Result<Void, TransportError> {
         for _ in 0..<copies { opaqueCopy(destination, source, count) }
-        try base.send(sequence: sequence)
+        return base.sendMessage(sequence: sequence)
     }
 
-    func finish() throws(TransportError) { try base.finish() }
+    mutating func finishSending() -> Result<Void, TransportError> { base.finishSending() }
 
     var stats: SenderStats { base.stats }
 }

@@ -1,5 +1,6 @@
 #if canImport(Glibc)
 import Glibc
+import SystemCalls
 #endif
 
 /// A failure of a transport run, in one line: which connection, which role, what it was doing, what happened.
@@ -41,7 +42,7 @@ public struct TransportError: Error, Sendable, Equatable, CustomStringConvertibl
         var text = worker.isEmpty ? "" : worker + ": "
         switch kind {
         case .systemCall(let call, let code):
-            text += "\(call) failed: \(String(cString: strerror(code))) (errno \(code))"
+            text += "\(call) failed: \(Errno(code))"
         case .timedOut(let seconds):
             text += "no progress for \(formatSeconds(seconds)) s (I/O timeout)"
         case .peerClosed:

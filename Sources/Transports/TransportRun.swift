@@ -2,6 +2,7 @@ import CopyprofLimits
 import Histogram
 #if canImport(Glibc)
 import Glibc
+import SystemCalls
 #endif
 
 /// Test-only switches that break a run on purpose, to show that verification and error paths work.
@@ -46,6 +47,9 @@ public struct RunConfiguration: Sendable, Hashable {
     /// Field sets a zero-copy sender rotates through.
     public var zeroCopyPoolSize: Int
     public var faults: FaultInjection
+    /// How the zero-copy sender lays out its field sets: 8 separate fields unless a benchmark asks otherwise through
+    /// the environment (``FieldSetLayout/benchmarkEnvironmentVariable``); tests set it directly.
+    var zeroCopyFieldSetLayout = FieldSetLayout.zeroCopyFromEnvironment()
 
     public init(
         transport: TransportKind, workload: Workload = .stream, messageSize: Int, connections: Int = 1,
@@ -264,7 +268,7 @@ private func runWorkers<Region: WorkerRegion>(
         do throws(TransportError) { try beforeStart() } catch { control.fail(error) }
     }
     control.go()
-    let startNs = nowNs()
+    let startNs = monotonicNanoseconds()
     if timed {
         control.sleep(until: startNs + UInt64(configuration.duration * 1e9))
         control.requestStop()
@@ -322,63 +326,6 @@ public func configure(_ socket: TCPSocket, as role: WorkerRole, _ configuration:
     if sends && configuration.transport == .zeroCopy { try socket.enableZeroCopy() }
 }
 
-/// A worker's timed loop, made where its sender's concrete type is known, so that the loop is specialized for it
-/// and calls the sender directly (no protocol witness per message), whatever the region's type.
-struct WorkerLoop {
-    /// Runs the timed loop.
-    let run: () throws(TransportError) -> Void
-    /// What the sender did, if the worker sends.
-    let sent: () -> SenderStats?
-    let sends: Bool
-}
-
-/// Round-trip times a ping-pong client records into, shared with its loop closure.
-final class RoundTripRecorder {
-    /// Taken by the loop while it runs (so its storage is uniquely referenced: no copy on the first record), and
-    /// put back when it ends.
-    var histogram: Histogram<UInt64>? = Histogram<UInt64>(
-        lowestDiscernibleValue: 1, highestTrackableValue: 60_000_000_000, numberOfSignificantValueDigits: .three)
-}
-
-/// Makes the loop of one worker with the configured transport's concrete sender type.
-private func makeLoop(
-    _ identity: WorkerIdentity, socket: TCPSocket, configuration: RunConfiguration, layout: MessageLayout,
-    receiver: MessageReceiver?, control: RunControl, roundTrips: RoundTripRecorder?
-) -> WorkerLoop {
-    let sends = identity.role == .sender || configuration.workload == .pingpong
-    let io = SocketIO(fd: socket.fd, wait: configuration.sendWait, timeout: configuration.ioTimeout)
-    // Only the sender role corrupts, so a ping-pong echo carries no second fault.
-    let corruption = identity.role == .sender ? configuration.faults.corruption : nil
-    func loop<Sender: MessageSender>(_ make: () -> Sender) -> WorkerLoop {
-        let sender: Sender? = sends ? make() : nil
-        let faults = configuration.faults
-        let run: () throws(TransportError) -> Void
-        switch (configuration.workload, identity.role) {
-        case (.stream, .sender):
-            run = { () throws(TransportError) in try streamSend(sender!, control: control) }
-        case (.stream, .receiver):
-            run = { () throws(TransportError) in try streamReceive(receiver!, socket: socket, faults: faults, control: control) }
-        case (.pingpong, .sender):
-            run = { () throws(TransportError) in try pingPongClient(sender!, receiver!, control: control, recorder: roundTrips!) }
-        case (.pingpong, .receiver):
-            run = { () throws(TransportError) in try echo(sender!, receiver!, socket: socket, faults: faults, control: control) }
-        }
-        return WorkerLoop(run: run, sent: { sender?.stats }, sends: sends)
-    }
-    // Test-only: the same sender wrapped in extra copies, a separate specialization of the loop.
-    let copies = configuration.faults.extraCopies
-    func chosen<Sender: MessageSender>(_ make: () -> Sender) -> WorkerLoop {
-        copies > 0 ? loop { ExtraCopySender(make(), copies: copies, layout: layout) } : loop(make)
-    }
-    switch configuration.transport {
-    case .twoCopy: return chosen { TwoCopySender(io: io, layout: layout, corruption: corruption) }
-    case .marshal: return chosen { MarshalSender(io: io, layout: layout, corruption: corruption) }
-    case .oneCopy: return chosen { OneCopySender(io: io, layout: layout, corruption: corruption) }
-    case .zeroCopy:
-        return chosen { ZeroCopySender(io: io, layout: layout, poolSize: configuration.zeroCopyPoolSize, corruption: corruption) }
-    }
-}
-
 /// One worker thread, from preparation to result. Errors go to `control`, annotated with the worker.
 private func runWorker<Region: WorkerRegion>(
     _ identity: WorkerIdentity, socket: TCPSocket, configuration: RunConfiguration, layout: MessageLayout,
@@ -392,14 +339,8 @@ private func runWorker<Region: WorkerRegion>(
         do { region = try makeRegion(identity) } catch {
             throw TransportError(.measurement(String(describing: error)))
         }
-        let receiver: MessageReceiver? =
-            identity.role == .receiver || configuration.workload == .pingpong
-            ? MessageReceiver(fd: socket.fd, layout: layout, verification: configuration.verification,
-                              timeout: configuration.ioTimeout) : nil
-        let roundTrips = configuration.workload == .pingpong && identity.role == .sender ? RoundTripRecorder() : nil
-        let loop = makeLoop(
-            identity, socket: socket, configuration: configuration, layout: layout, receiver: receiver, control: control,
-            roundTrips: roundTrips)
+        let loop = makeTransportLoop(
+            identity, socket: socket, configuration: configuration, layout: layout, control: control)
         sends = loop.sends
         var result = WorkerResult<Region.Measurement>(identity: identity, startNs: 0, endNs: 0)
 
@@ -411,23 +352,15 @@ private func runWorker<Region: WorkerRegion>(
         }
         do { try region!.begin() } catch { throw TransportError(.measurement(String(describing: error))) }
         began = true
-        result.startNs = nowNs()
+        result.startNs = monotonicNanoseconds()
         try loop.run()
-        result.endNs = nowNs()
+        result.endNs = monotonicNanoseconds()
         began = false
         do { result.measurement = try region!.end() } catch {
             throw TransportError(.measurement(String(describing: error)))
         }
-        if sends {
-            // Tell the peer the stream is over, at a message boundary.
-            socket.shutdown(Int32(SHUT_WR))
-        } else if let receiver, !receiver.sawEndOfStream, configuration.faults.closeReceiverAfter == nil {
-            // Let the sender finish its last sends and see the stream end; these bytes are not measured.
-            try receiver.drainToEnd()
-        }
-        result.sent = loop.sent()
-        result.received = receiver?.stats
-        result.roundTrips = roundTrips?.histogram
+        try loop.wrapUp()
+        (result.sent, result.received, result.roundTrips) = loop.results()
         slot.value = result
     } catch {
         var annotated = error
@@ -436,81 +369,5 @@ private func runWorker<Region: WorkerRegion>(
         // Wake the peer thread, which may be blocked on this connection.
         socket.shutdown(Int32(SHUT_RDWR))
         if began { _ = try? region?.end() }
-    }
-}
-
-/// Stream sender: sends messages until told to stop, then waits until the kernel holds none of its buffers.
-@inline(never)
-private func streamSend<Sender: MessageSender>(_ sender: Sender, control: RunControl) throws(TransportError) {
-    var sequence: UInt64 = 0
-    while !control.stopRequested {
-        try sender.send(sequence: sequence)
-        sequence &+= 1
-    }
-    try sender.finish()
-}
-
-/// Stream receiver: reads and verifies messages until the run stops (or the sender ends the stream).
-/// What the sender queued before it saw the stop is drained afterwards, outside the timed loop.
-@inline(never)
-private func streamReceive(
-    _ receiver: MessageReceiver, socket: TCPSocket, faults: FaultInjection, control: RunControl
-) throws(TransportError) {
-    let faultAt = faults.closeReceiverAfter ?? faults.stallReceiverAfter ?? .max
-    while !control.stopRequested {
-        guard try receiver.receive() else { return }
-        if receiver.stats.messages == faultAt {
-            injectReceiverFault(faults, socket: socket, control: control)
-            return
-        }
-    }
-}
-
-/// Ping-pong client: a request, then its echo, timed, until told to stop.
-@inline(never)
-private func pingPongClient<Sender: MessageSender>(
-    _ sender: Sender, _ receiver: MessageReceiver, control: RunControl, recorder: RoundTripRecorder
-) throws(TransportError) {
-    var histogram = recorder.histogram.take()!
-    defer { recorder.histogram = histogram }
-    var sequence: UInt64 = 0
-    while !control.stopRequested {
-        let start = nowNs()
-        try sender.send(sequence: sequence)
-        guard try receiver.receive() else {
-            throw TransportError(.peerClosed, activity: "waiting for the echo of message \(sequence)")
-        }
-        _ = histogram.record(nowNs() &- start)
-        sequence &+= 1
-    }
-    try sender.finish()
-}
-
-/// Ping-pong echoer: answers each request with a message of the same sequence, until the client ends.
-@inline(never)
-private func echo<Sender: MessageSender>(
-    _ sender: Sender, _ receiver: MessageReceiver, socket: TCPSocket, faults: FaultInjection, control: RunControl
-) throws(TransportError) {
-    let faultAt = faults.closeReceiverAfter ?? faults.stallReceiverAfter ?? .max
-    while try receiver.receive() {
-        if receiver.stats.messages == faultAt {
-            injectReceiverFault(faults, socket: socket, control: control)
-            return
-        }
-        try sender.send(sequence: receiver.expected &- 1)
-    }
-    try sender.finish()
-}
-
-/// Breaks the connection as configured, on the receiver's own thread. The caller returns at once and touches
-/// neither the socket nor its receiver or sender again: after a close, the descriptor number may be reused.
-private func injectReceiverFault(_ faults: FaultInjection, socket: TCPSocket, control: RunControl) {
-    if faults.closeReceiverAfter != nil {
-        // The peer goes away: a close with linger 0 sends a reset, so the sender sees ECONNRESET or EPIPE at once.
-        // shutdown(SHUT_RDWR) only sends a FIN; a sender whose window is already closed sends no new data that
-        // would draw a reset, and waits for its I/O timeout instead (issue 15).
-        socket.closeWithReset()
-    } else {
-        while !control.stopRequested { usleep(5_000) }
     }
 }

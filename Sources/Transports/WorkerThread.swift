@@ -1,6 +1,7 @@
 import Synchronization
 #if canImport(Glibc)
 import Glibc
+import SystemCalls
 #endif
 
 /// A dedicated OS thread (not Dispatch's pool) for a timed transport loop or a server session.
@@ -66,7 +67,7 @@ final class RunControl: Sendable {
     /// per run instead of a periodic check that would preempt the workers.
     func sleep(until deadlineNs: UInt64) {
         while !stopRequested {
-            let now = nowNs()
+            let now = monotonicNanoseconds()
             if now >= deadlineNs { return }
             let remainingMs = Int32(min((deadlineNs - now + 999_999) / 1_000_000, UInt64(Int32.max)))
             var pfd = pollfd(fd: wakeRead, events: Int16(POLLIN), revents: 0)
@@ -94,9 +95,9 @@ final class RunControl: Sendable {
 
     /// The coordinator: waits until `workers` have arrived, or `timeout` seconds. Returns false on timeout.
     func waitForArrivals(_ workers: Int, timeout: Double) -> Bool {
-        let deadline = nowNs() + UInt64(timeout * 1e9)
+        let deadline = monotonicNanoseconds() + UInt64(timeout * 1e9)
         while arrived.load(ordering: .acquiring) < workers {
-            if nowNs() > deadline { return false }
+            if monotonicNanoseconds() > deadline { return false }
             sched_yield()
         }
         return true
@@ -116,12 +117,4 @@ final class RunControl: Sendable {
     }
 
     var error: TransportError? { firstError.withLock { $0 } }
-}
-
-/// `CLOCK_MONOTONIC` in nanoseconds.
-@inline(__always)
-func nowNs() -> UInt64 {
-    var ts = timespec()
-    clock_gettime(CLOCK_MONOTONIC, &ts)
-    return UInt64(ts.tv_sec) &* 1_000_000_000 &+ UInt64(ts.tv_nsec)
 }

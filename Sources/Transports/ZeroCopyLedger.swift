@@ -29,7 +29,10 @@ public struct ZeroCopyStats: Sendable, Hashable, Codable {
 ///
 /// Ids are per socket, start at 0, grow by one per successful zerocopy `sendmsg` and wrap at 2^32.
 /// Completions arrive as inclusive ranges `[lo, hi]` that may merge many sends and may come out of order.
-public final class ZeroCopyLedger {
+///
+/// A noncopyable value that its sender holds inline and mutates in place: no reference counting and no dynamic
+/// exclusivity check per send, as a class's stored properties would need.
+public struct ZeroCopyLedger: ~Copyable {
     /// The most ids that may be in flight; a power of two.
     public let capacity: Int
     private let mask: UInt32
@@ -37,7 +40,6 @@ public final class ZeroCopyLedger {
     private let setOfID: UnsafeMutablePointer<Int32>
     /// For each set: how many of its ids are in flight.
     private let pending: UnsafeMutablePointer<Int32>
-    private let setCount: Int
     /// The id the next send gets.
     public private(set) var nextID: UInt32
     /// Ids sent and not yet completed.
@@ -54,7 +56,6 @@ public final class ZeroCopyLedger {
         while size < capacity { size <<= 1 }
         self.capacity = size
         self.mask = UInt32(size - 1)
-        self.setCount = sets
         self.nextID = firstID
         setOfID = .allocate(capacity: size)
         setOfID.initialize(repeating: -1, count: size)
@@ -78,18 +79,18 @@ public final class ZeroCopyLedger {
     /// Records a successful zerocopy send that pins `set`; returns its id.
     @inline(__always)
     @discardableResult
-    public func recordSend(set: Int) -> UInt32 {
+    public mutating func recordSend(set: Int) -> UInt32 {
         let id = nextID
         setOfID[Int(id & mask)] = Int32(truncatingIfNeeded: set)
-        pending[set] += 1
-        inFlight += 1
+        pending[set] &+= 1
+        inFlight &+= 1
         nextID = id &+ 1
         return id
     }
 
     /// Marks the ids `lo...hi` (inclusive, wrapping) complete; returns how many were in flight.
     @discardableResult
-    public func complete(from lo: UInt32, through hi: UInt32) -> Int {
+    public mutating func complete(from lo: UInt32, through hi: UInt32) -> Int {
         var completed = 0
         var id = lo
         while true {
@@ -99,7 +100,6 @@ public final class ZeroCopyLedger {
             if set >= 0 && (nextID &- 1 &- id) < UInt32(capacity) {
                 setOfID[slot] = -1
                 pending[Int(set)] -= 1
-                inFlight -= 1
                 completed += 1
             } else {
                 unexpected += 1
@@ -107,6 +107,7 @@ public final class ZeroCopyLedger {
             if id == hi { break }
             id &+= 1
         }
+        inFlight -= completed
         return completed
     }
 }
@@ -131,7 +132,10 @@ public struct ZeroCopyNotification: Sendable, Hashable {
         in message: UnsafeMutablePointer<msghdr>, otherError: (Int32) -> Void, _ body: (ZeroCopyNotification) -> Void
     ) {
         var cmsg = CLinuxNet_CMSG_FIRSTHDR(message)
+        let controlEnd = UnsafeRawPointer(message.pointee.msg_control).map { $0 + message.pointee.msg_controllen }
         while let header = cmsg {
+            // CMSG_FIRSTHDR checks only that a header fits, not that its cmsg_len does: never read past the buffer.
+            guard let controlEnd, UnsafeRawPointer(header) + Int(header.pointee.cmsg_len) <= controlEnd else { return }
             let level = header.pointee.cmsg_level
             let type = header.pointee.cmsg_type
             let isRecvErr = (level == SOL_IP && type == IP_RECVERR) || (level == SOL_IPV6 && type == IPV6_RECVERR)

@@ -46,16 +46,17 @@ func parseIntegers(_ text: String, option: String) throws -> [Int] {
 }
 
 
-/// HOST:PORT or [IPv6]:PORT, numeric.
+/// HOST:PORT or [IPv6]:PORT; HOST numeric or a name that resolves (`localhost:7115`), numeric tried first.
 func parseHostPort(_ text: String, option: String) throws -> SocketAddress {
     var host = Substring(text)
     guard let colon = text.lastIndex(of: ":"), let port = UInt16(text[text.index(after: colon)...]) else {
-        throw ValidationError("\(option) takes HOST:PORT with a numeric address, e.g. 192.0.2.1:7115 or [::1]:7115")
+        throw ValidationError("\(option) takes HOST:PORT, e.g. 192.0.2.1:7115, [::1]:7115 or localhost:7115")
     }
     host = text[..<colon]
     if host.hasPrefix("["), host.hasSuffix("]") { host = host.dropFirst().dropLast() }
-    do { return try SocketAddress(host: String(host), port: port) } catch {
-        throw ValidationError("\(option): \(error.description)")
+    do { return try SocketAddress.resolving(host: String(host), port: port) } catch {
+        guard case .invalidConfiguration(let what) = error.kind else { throw ValidationError("\(option): \(error.description)") }
+        throw ValidationError("\(option): \(what); give a numeric address (192.0.2.1:7115, [::1]:7115) or a name that resolves")
     }
 }
 

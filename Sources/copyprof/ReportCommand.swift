@@ -28,10 +28,20 @@ struct ReportCommand: ParsableCommand {
 func writeReport(_ profile: Profile, profilePath: String, output: String?) throws -> String {
     let defaults = Report.defaultPaths(forProfile: profilePath)
     let path = output ?? defaults.markdown
-    let base = ((path as NSString).lastPathComponent as NSString).deletingPathExtension
-    let report = Report(profile: profile, source: profilePath, chartFolder: "\(base)-charts")
+    let report = Report(profile: profile, source: profilePath, chartFolder: chartFolderName(forReport: path))
     if !(try report.write(to: path)) {
         note("the charts are not written: the report goes to \(path == "-" ? "standard output" : path), which has no folder beside it")
     }
     return path
+}
+
+/// The charts' folder of a report, relative to it: `<report name>-charts`.
+func chartFolderName(forReport path: String) -> String {
+    ((path as NSString).lastPathComponent as NSString).deletingPathExtension + "-charts"
+}
+
+/// The charts' folder of a report as a path: beside the Markdown.
+func chartFolderPath(forReport path: String) -> String {
+    let directory = (path as NSString).deletingLastPathComponent
+    return (directory.isEmpty ? "" : directory + "/") + chartFolderName(forReport: path)
 }

@@ -57,6 +57,8 @@ struct RunCommand: ParsableCommand {
     var quick = false
     @Flag(help: "Do not write the report (reports/<profile name>.md) after the profile.")
     var noReport = false
+    @Option(help: "The report's Markdown path; its charts go in a folder beside it. Printed before measuring. (default: reports/<profile name>.md)")
+    var report: String?
     @Option(help: "Run the receivers on another host, in its `copyprof serve` at HOST:PORT.")
     var connect: String?
     /// Test-only and hidden: a transport made slower on purpose (its senders copy each message COPIES more times), to
@@ -104,6 +106,7 @@ struct RunCommand: ParsableCommand {
         if let connect { _ = try parseHostPort(connect, option: "--connect") }
         _ = try slowTransport()
         if testSlowTransport != nil && connect != nil { throw ValidationError("--test-slow-transport runs locally only") }
+        if noReport && report != nil { throw ValidationError("--report and --no-report: choose one") }
     }
 
     func run() throws {
@@ -120,8 +123,15 @@ struct RunCommand: ParsableCommand {
         let candidates = output.map { [$0] } ?? defaultProfilePaths(label: label)
         let profileIsFile = try OutputFile.destination(of: candidates[0]).isRegularFile
         try OutputFile.checkWritable(candidates[0])
-        if !noReport && profileIsFile {
-            try OutputFile.checkWritable(Report.defaultPaths(forProfile: candidates[0]).markdown)
+        // A report goes beside a profile file, or wherever --report says (also for a profile on standard output).
+        let writesReport = !noReport && (profileIsFile || report != nil)
+        let reportPath = report ?? Report.defaultPaths(forProfile: candidates[0]).markdown
+        if writesReport {
+            try OutputFile.checkWritable(reportPath)
+            let profileShown = candidates[0] == "-" ? "standard output" : candidates[0]
+            let chartsShown = try OutputFile.destination(of: reportPath).isRegularFile
+                ? " (charts in \(chartFolderPath(forReport: reportPath))/)" : ""
+            note("profile: \(profileShown); report: \(reportPath == "-" ? "standard output" : reportPath)\(chartsShown)")
         }
 
         var runner = SweepRunner(plan: plan, events: counted)
@@ -184,10 +194,12 @@ struct RunCommand: ParsableCommand {
             if let path { show("profile: \(path)\n") }
         }
         if !noReport, let path {
-            if profileIsFile {
-                show("report: \(try writeReport(profile, profilePath: path, output: nil))\n")
+            if writesReport {
+                let written = try writeReport(profile, profilePath: path, output: report)
+                if written != "-" { show("report: \(written)\n") }
             } else {
-                note("no report: the profile went to \(path == "-" ? "standard output" : path), not a file (copyprof report PROFILE makes one)")
+                note("no report: the profile went to \(path == "-" ? "standard output" : path), not a file "
+                    + "(--report PATH writes one; copyprof report PROFILE makes one later)")
             }
         }
         if let saveError { throw saveError }

@@ -26,7 +26,7 @@ import CopyprofReport
         let markdown = try String(contentsOfFile: reportPath, encoding: .utf8)
 
         for section in ["## Findings", "### Crossover sizes", "### What zero-copy avoided", "### Which cache level gains",
-                        "### Thread scaling", "## Environment", "## Counters", "## Method", "## Stream results",
+                        "### Scaling with connections", "## Environment", "## Counters", "## Method", "## Stream results",
                         "## Ping-pong results", "## Charts", "**throughput**", "**RTT p50**", "**CPU ns/byte**"] {
             #expect(markdown.contains(section), "missing \(section)")
         }

@@ -109,8 +109,29 @@ import CopyprofReport
         let profile = try #require(profiles.first { $0.hasSuffix("-here.json") })
         let name = String(profile.dropLast(".json".count))
         #expect(FileManager.default.fileExists(atPath: "\(dir)/reports/\(name).md"))
-        #expect(FileManager.default.fileExists(atPath: "\(dir)/reports/\(name)-charts/throughput-vs-threads.svg"))
+        #expect(FileManager.default.fileExists(atPath: "\(dir)/reports/\(name)-charts/throughput-vs-connections.svg"))
         #expect(run.stdout.contains("report: reports/\(name).md"))
+    }
+
+    /// `--output` elsewhere: the report's path is said before measuring, and `--report` puts it where asked.
+    @Test func runSaysWhereTheReportGoesBeforeMeasuringAndTakesReportPath() throws {
+        let dir = try temporaryDirectory()
+        let small = ["run", "--transports", "two-copy", "--sizes", "64", "--threads", "1", "--modes", "stream", "--trials", "1",
+                     "--warmup", "0", "--duration", "0.02"]
+        let byDefault = try runProcess(copyprofBinary, small + ["--output", "\(dir)/x.json"], in: dir)
+        #expect(byDefault.status == 0, "\(byDefault.stderr)")
+        let first = try #require(byDefault.stderr.split(separator: "\n").first)
+        #expect(first == "copyprof: profile: \(dir)/x.json; report: reports/x.md (charts in reports/x-charts/)")
+        #expect(FileManager.default.fileExists(atPath: "\(dir)/reports/x.md"))
+
+        let chosen = try runProcess(copyprofBinary, small + ["--output", "\(dir)/y.json", "--report", "\(dir)/out/y-report.md"], in: dir)
+        #expect(chosen.status == 0, "\(chosen.stderr)")
+        #expect(chosen.stderr.hasPrefix("copyprof: profile: \(dir)/y.json; report: \(dir)/out/y-report.md (charts in \(dir)/out/y-report-charts/)"))
+        #expect(chosen.stdout.contains("report: \(dir)/out/y-report.md"))
+        #expect(FileManager.default.fileExists(atPath: "\(dir)/out/y-report-charts/throughput-vs-connections.svg"))
+        #expect(!FileManager.default.fileExists(atPath: "\(dir)/reports/y.md"))
+
+        #expect(throws: (any Error).self) { try Copyprof.parseAsRoot(["run", "--no-report", "--report", "a.md"]) }
     }
 
     @Test func interruptedRunKeepsWhatItMeasured() throws {
@@ -214,5 +235,22 @@ import CopyprofReport
         let quick = try #require(try Copyprof.parseAsRoot(["run", "--quick"]) as? RunCommand).makePlan()
         #expect(quick == SweepPlan.quick())
         #expect(SweepPlan().cells.count == 128)
+    }
+}
+
+/// `serve --listen` and `run --connect` take a host name as well as a numeric address.
+@Suite struct HostPortTests {
+    @Test func namesResolveAndNumericAddressesStayAsTheyAre() throws {
+        let serve = try #require(try Copyprof.parseAsRoot(["serve", "--listen", "localhost:7115"]) as? ServeCommand)
+        let address = try parseHostPort(serve.listen, option: "--listen")
+        #expect(["127.0.0.1:7115", "[::1]:7115"].contains(address.description))
+        #expect(try parseHostPort("[::1]:7115", option: "--listen").description == "[::1]:7115")
+        #expect(throws: (any Error).self) { try Copyprof.parseAsRoot(["serve", "--listen", "localhost"]) }
+        do {
+            _ = try parseHostPort(":7115", option: "--connect")
+            Issue.record("an empty host is an error")
+        } catch {
+            #expect("\(error)".contains("--connect: the host is empty; give a numeric address"))
+        }
     }
 }

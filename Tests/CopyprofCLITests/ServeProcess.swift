@@ -2,7 +2,7 @@ import CopyprofProfile
 import Foundation
 import TestSupport
 import Testing
-import Transports
+@testable import Transports
 
 @testable import CopyprofSweep
 

@@ -4,7 +4,7 @@ import Foundation
 import PerfCounters
 import TestSupport
 import Testing
-import Transports
+@testable import Transports
 
 @testable import CopyprofSweep
 

@@ -38,7 +38,7 @@ import TestSupport
         #expect(abs(evidence.median - 10.25) < 1e-3 && abs(evidence.referenceMedian - 8.25) < 1e-3, "bytes are whole numbers")
         #expect(try #require(evidence.p) < 0.01)
         let text = FindingsMarkdown.render(.crossover(crossover)).text
-        #expect(text.contains("**one-copy** vs two-copy, stream throughput: 1 thread: from 65536 B (10.250 vs 8.250 Gbit/s, p = 0.002)."))
+        #expect(text.contains("**one-copy** vs two-copy, stream throughput: 1 connection: from 65536 B (10.250 vs 8.250 Gbit/s, p = 0.002)."))
     }
 
     @Test func aChallengerThatNeverWinsSaysSoAtTheLargestSize() throws {
@@ -46,7 +46,7 @@ import TestSupport
         let crossover = try #require(analysis.crossover())
         let outcome = try #require(crossover.lines.first?.outcomes.first)
         #expect(outcome.fromSize == nil && outcome.evidence?.cell.messageSize == 4096)
-        #expect(FindingsMarkdown.render(.crossover(crossover)).text.contains("1 thread: never (at 4096 B 8.250 vs 10.250 Gbit/s)"))
+        #expect(FindingsMarkdown.render(.crossover(crossover)).text.contains("1 connection: never (at 4096 B 8.250 vs 10.250 Gbit/s)"))
     }
 
     @Test func fewerCopiesSlowerIsASurpriseWithItsEvidence() throws {
@@ -109,5 +109,56 @@ import TestSupport
         let report = Report(profile: saved, source: "Tests/TestSupport/Fixtures/schema2-sweep.json", chartFolder: "schema2-sweep-report-charts")
         let expected = try String(decoding: Fixtures.data("schema2-sweep-report.md"), as: UTF8.self)
         #expect(report.markdown == expected)
+    }
+}
+
+/// Trials that ran well past their planned duration are named in the report, by cell and by how much.
+@Suite struct OverrunTests {
+    /// Two cells of 6 trials planned for 1 ms each; trial elapsed times in ms as given.
+    func profile(twoCopy: [Double], zeroCopy: [Double]) -> Profile {
+        var profile = SampleProfiles.make(throughput: [1])
+        profile.plan.duration = 0.001
+        profile.cells = [(TransportKind.twoCopy, twoCopy), (.zeroCopy, zeroCopy)].map { transport, elapsed in
+            CellRecord(
+                key: CellKey(transport: transport, mode: .stream, messageSize: 4096, threads: 2),
+                trials: elapsed.enumerated().map { i, ms in
+                    var trial = SampleProfiles.trial(i + 1, gbps: 8)
+                    trial.elapsedNs = UInt64(ms * 1e6)
+                    return trial
+                })
+        }
+        return profile
+    }
+
+    @Test func trialsMoreThan20PercentLongAreFlaggedWorstFirst() throws {
+        let p = profile(twoCopy: [1, 1.19, 1, 1.25, 1, 1], zeroCopy: [1, 1, 2.2, 1, 1, 0.9])
+        let overruns = Analysis(profile: p).overruns
+        #expect(overruns.map(\.trial) == [3, 4], "1.19 ms is within 20% of 1 ms; 1.25 and 2.2 are not")
+        let worst = try #require(overruns.first)
+        #expect(worst.cell.transport == .zeroCopy && abs(worst.ratio - 2.2) < 1e-9 && worst.bytes == 1_000_000)
+        let report = Report(profile: p, source: "p.json", chartFolder: "c").markdown
+        #expect(report.contains(
+            "- ⚠ **Overran**: 2 of 12 trials ran more than 20% past their planned 0.001 s"))
+        #expect(report.contains(
+            "By cell, worst first: stream zero-copy 4096 B × 2 connections: trial 3 2.2× (0.002 s, 1 MB); "
+                + "stream two-copy 4096 B × 2 connections: trial 4 1.25× (0.001 s, 1 MB)."))
+    }
+
+    @Test func trialsOnTimeGiveNoNote() {
+        let p = profile(twoCopy: [1, 1.15, 1, 1, 1, 1], zeroCopy: [1, 1, 1, 1, 0.5, 1])
+        #expect(Analysis(profile: p).overruns.isEmpty)
+        #expect(!Report(profile: p, source: "p.json", chartFolder: "c").markdown.contains("Overran"))
+    }
+
+    @Test func manyCellsAreCountedBeyondTheFirstEight() {
+        var p = profile(twoCopy: [2], zeroCopy: [2])
+        p.cells = (1...10).map { n in
+            var trial = SampleProfiles.trial(1, gbps: 8)
+            trial.elapsedNs = UInt64(1e6 * (1.5 + Double(n) / 10))
+            return CellRecord(key: CellKey(transport: .twoCopy, mode: .stream, messageSize: 64, threads: n), trials: [trial])
+        }
+        let report = Report(profile: p, source: "p.json", chartFolder: "c").markdown
+        #expect(report.contains("By cell, worst first: stream two-copy 64 B × 10 connections: trial 1 2.5×"))
+        #expect(report.contains("; and 2 more cells."))
     }
 }

@@ -106,14 +106,14 @@ import TestSupport
         #expect(Metric.l1dMissRatio.value(of: trial) == 1)
         #expect(Metric.contextSwitchesPerMB.value(of: trial) == 40)
         #expect(Metric.contextSwitchesPerSecond.value(of: trial) == 40_000)
-        #expect(Metric.kernelRecvCopiesPerMessage.value(of: trial) == 1)
+        #expect(Metric.receiveCopyHitsPerMessage.value(of: trial) == 1)
         #expect(Metric.senderCPUShare.value(of: trial) == 50)
     }
 
     @Test func uncountedInputsAreNotAvailableNeverZero() {
         let trial = SampleProfiles.trial(1, gbps: 8)
         for metric in [Metric.cyclesPerByte, .instructionsPerByte, .ipc, .l1dMissesPerKB, .llcMissesPerKB, .llcMissRatio,
-                       .kernelRecvCopiesPerMessage, .rttP50, .zeroCopyCopiedShare] {
+                       .receiveCopyHitsPerMessage, .rttP50, .zeroCopyCopiedShare] {
             #expect(metric.value(of: trial) == nil, "\(metric)")
         }
         // Context switches fall back to getrusage (voluntary + involuntary), never to a user-only perf count, and say so.
@@ -240,7 +240,7 @@ import TestSupport
             .cyclesPerByte: 4, .instructionsPerByte: 2, .ipc: 0.5, .cpuNsPerByte: 2,
             .l1dMissesPerKB: 2_000 / kb, .llcMissesPerKB: 2_500 / kb, .l1dMissRatio: 1, .llcMissRatio: 25,
             .contextSwitchesPerMB: 20, .contextSwitchesPerSecond: 20_000, .kernelCPUShare: 80, .senderCPUShare: 50,
-            .zeroCopyCopiedShare: 40, .kernelRecvCopiesPerMessage: 2,
+            .zeroCopyCopiedShare: 40, .receiveCopyHitsPerMessage: 2,
         ]
         #expect(Set(expected.keys) == Set(Metric.allCases), "every metric is checked")
         for metric in Metric.allCases {

@@ -1,11 +1,25 @@
 import Glibc
 import Synchronization
+import SystemCalls
 import Testing
 
 @testable import Transports
 
 /// Real loopback sockets.
 struct TCPSocketTests {
+    /// A numeric address is taken as it is; a name goes through getaddrinfo (`localhost` from /etc/hosts, no DNS).
+    @Test func addressesResolveNumericFirstThenByName() throws {
+        #expect(try SocketAddress.resolving(host: "127.0.0.1", port: 7115) == SocketAddress(host: "127.0.0.1", port: 7115))
+        #expect(try SocketAddress.resolving(host: "::1", port: 7115).description == "[::1]:7115")
+        let local = try SocketAddress.resolving(host: "localhost", port: 0)
+        #expect(["127.0.0.1", "::1"].contains(local.host) && local.port == 0)
+        let listener = try TCPSocket.listen(on: local)
+        let client = try TCPSocket.connect(to: listener.localAddress())
+        let accepted = try listener.accept()
+        #expect(try accepted.localAddress() == listener.localAddress() && client.fd >= 0)
+        #expect(throws: TransportError(.invalidConfiguration("the host is empty"))) { try SocketAddress.resolving(host: "", port: 1) }
+    }
+
     /// The state that made the peer-closes test flaky (issue 15): the receiver has stopped reading, its window is
     /// closed, and the sender is blocked inside `send` on a full buffer, sending no new data — only zero-window
     /// probes. A FIN from `shutdown(SHUT_RDWR)` leaves such a sender blocked until its I/O timeout (EAGAIN; this test
@@ -62,9 +76,9 @@ struct TCPSocketTests {
 
         receiving.closeWithReset()
         #expect(receiving.fd == -1)
-        let start = nowNs()
+        let start = monotonicNanoseconds()
         sender.join()
-        let seconds = Double(nowNs() - start) / 1e9
+        let seconds = Double(monotonicNanoseconds() - start) / 1e9
         let (code, bytes) = outcome.withLock { $0 }
         print("sender blocked after \(bytes) bytes (\(unsent) not sent): "
               + "\(String(cString: strerror(code))) \(seconds) s after the close")

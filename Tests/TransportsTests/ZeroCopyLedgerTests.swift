@@ -3,55 +3,71 @@ import Testing
 
 @testable import Transports
 
+/// The ledger is noncopyable, so `#expect` (which captures its operands) sees copies of its values, taken first.
 @Suite struct ZeroCopyLedgerTests {
     @Test func setIsBusyUntilAllItsIdsComplete() {
-        let ledger = ZeroCopyLedger(sets: 2)
-        #expect(ledger.recordSend(set: 0) == 0)
-        #expect(ledger.recordSend(set: 0) == 1)  // a partial write: a second id for the same set
-        #expect(ledger.recordSend(set: 1) == 2)
-        #expect(ledger.isBusy(0) && ledger.isBusy(1) && ledger.inFlight == 3)
-        #expect(ledger.complete(from: 0, through: 0) == 1)
-        #expect(ledger.isBusy(0))
-        #expect(ledger.complete(from: 1, through: 2) == 2)  // a merged range
-        #expect(!ledger.isBusy(0) && !ledger.isBusy(1) && ledger.inFlight == 0)
-        #expect(ledger.unexpected == 0)
+        var ledger = ZeroCopyLedger(sets: 2)
+        let ids = [ledger.recordSend(set: 0), ledger.recordSend(set: 0), ledger.recordSend(set: 1)]
+        #expect(ids == [0, 1, 2])  // the second id for set 0: a partial write
+        var busy = (ledger.isBusy(0), ledger.isBusy(1), ledger.inFlight)
+        #expect(busy == (true, true, 3))
+        let first = ledger.complete(from: 0, through: 0)
+        #expect(first == 1)
+        let stillBusy = ledger.isBusy(0)
+        #expect(stillBusy)
+        let merged = ledger.complete(from: 1, through: 2)  // a merged range
+        #expect(merged == 2)
+        busy = (ledger.isBusy(0), ledger.isBusy(1), ledger.inFlight)
+        #expect(busy == (false, false, 0))
+        let unexpected = ledger.unexpected
+        #expect(unexpected == 0)
     }
 
     @Test func outOfOrderCompletions() {
-        let ledger = ZeroCopyLedger(sets: 4)
+        var ledger = ZeroCopyLedger(sets: 4)
         for set in 0..<4 { ledger.recordSend(set: set) }
-        #expect(ledger.complete(from: 2, through: 3) == 2)
-        #expect(ledger.isBusy(0) && ledger.isBusy(1) && !ledger.isBusy(2) && !ledger.isBusy(3))
-        #expect(ledger.complete(from: 0, through: 1) == 2)
-        #expect(ledger.inFlight == 0)
+        let later = ledger.complete(from: 2, through: 3)
+        #expect(later == 2)
+        let busy = (0..<4).map { ledger.isBusy($0) }
+        #expect(busy == [true, true, false, false])
+        let earlier = ledger.complete(from: 0, through: 1)
+        #expect(earlier == 2)
+        let inFlight = ledger.inFlight
+        #expect(inFlight == 0)
     }
 
     @Test func idsWrapAroundAt32Bits() {
-        let ledger = ZeroCopyLedger(sets: 3, firstID: UInt32.max - 1)
-        #expect(ledger.recordSend(set: 0) == UInt32.max - 1)
-        #expect(ledger.recordSend(set: 1) == UInt32.max)
-        #expect(ledger.recordSend(set: 2) == 0)
-        #expect(ledger.nextID == 1)
+        var ledger = ZeroCopyLedger(sets: 3, firstID: UInt32.max - 1)
+        let ids = [ledger.recordSend(set: 0), ledger.recordSend(set: 1), ledger.recordSend(set: 2)]
+        #expect(ids == [UInt32.max - 1, UInt32.max, 0])
+        let nextID = ledger.nextID
+        #expect(nextID == 1)
         // One range across the wrap: [2^32 - 2, 0].
-        #expect(ledger.complete(from: UInt32.max - 1, through: 0) == 3)
-        #expect(ledger.inFlight == 0 && ledger.unexpected == 0)
+        let completed = ledger.complete(from: UInt32.max - 1, through: 0)
+        #expect(completed == 3)
+        let left = (ledger.inFlight, ledger.unexpected)
+        #expect(left == (0, 0))
     }
 
     @Test func idsThatWereNeverSentAreCountedAsUnexpected() {
-        let ledger = ZeroCopyLedger(sets: 1)
+        var ledger = ZeroCopyLedger(sets: 1)
         ledger.recordSend(set: 0)
-        #expect(ledger.complete(from: 0, through: 2) == 1)
-        #expect(ledger.unexpected == 2)
-        #expect(ledger.complete(from: 0, through: 0) == 0)  // twice
-        #expect(ledger.unexpected == 3)
+        let completed = ledger.complete(from: 0, through: 2)
+        var unexpected = ledger.unexpected
+        #expect(completed == 1 && unexpected == 2)
+        let twice = ledger.complete(from: 0, through: 0)
+        unexpected = ledger.unexpected
+        #expect(twice == 0 && unexpected == 3)
     }
 
     @Test func fullLedgerAsksForCompletions() {
-        let ledger = ZeroCopyLedger(sets: 1, capacity: 4)
+        var ledger = ZeroCopyLedger(sets: 1, capacity: 4)
         for _ in 0..<4 { ledger.recordSend(set: 0) }
-        #expect(ledger.isFull)
+        var full = ledger.isFull
+        #expect(full)
         ledger.complete(from: 0, through: 0)
-        #expect(!ledger.isFull)
+        full = ledger.isFull
+        #expect(!full)
     }
 }
 
@@ -94,6 +110,20 @@ import Testing
     @Test func truncatedControlBufferYieldsNothing() {
         let bytes = Array(cmsg(level: SOL_IP, type: IP_RECVERR, code: 0, lo: 3, hi: 4).prefix(20))
         #expect(ZeroCopyNotification.parse(control: bytes).isEmpty)
+    }
+
+    /// A control length shorter than the header's cmsg_len: what lies past it is not read, even when it holds a
+    /// valid notification (CMSG_FIRSTHDR checks only that the header fits).
+    @Test func nothingPastTheControlLengthIsRead() {
+        var bytes = cmsg(level: SOL_IP, type: IP_RECVERR, code: 0, lo: 3, hi: 4)
+        var found: [ZeroCopyNotification] = []
+        bytes.withUnsafeMutableBytes { raw in
+            var message = msghdr()
+            message.msg_control = raw.baseAddress
+            message.msg_controllen = 20
+            ZeroCopyNotification.forEach(in: &message, otherError: { _ in }) { found.append($0) }
+        }
+        #expect(found.isEmpty)
     }
 }
 

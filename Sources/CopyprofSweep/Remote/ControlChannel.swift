@@ -2,6 +2,7 @@ import CopyprofLimits
 import CopyprofProfile
 import Foundation
 import Transports
+import SystemCalls
 
 /// The versioned, length-prefixed control protocol between `copyprof run --connect` and `copyprof serve`.
 ///
@@ -238,16 +239,11 @@ public final class ControlChannel: @unchecked Sendable {
         while offset < bytes.count {
             let remaining = deadline - monotonicSeconds()
             if remaining <= 0 { throw .system("sending a control message: the peer did not read it for \(sendTimeout) s") }
-            var pfd = pollfd(fd: socket.fd, events: Int16(POLLOUT), revents: 0)
-            let ready = poll(&pfd, 1, Int32(min(remaining * 1000, 1e9)) + 1)
-            if ready < 0 && errno != EINTR { throw .system("poll: \(String(cString: strerror(errno)))") }
-            if ready <= 0 { continue }
-            let n = bytes.withUnsafeBytes {
-                Glibc.send(socket.fd, $0.baseAddress! + offset, bytes.count - offset, Int32(MSG_NOSIGNAL | MSG_DONTWAIT))
+            guard socket.wait(for: .writable, timeout: remaining) else { continue }
+            let sent = bytes.withUnsafeBytes { all in
+                Result { () throws(TransportError) -> Int in try socket.sendAvailable(UnsafeRawBufferPointer(rebasing: all[offset...])) }
             }
-            if n > 0 { offset += n; continue }
-            if n < 0 && (errno == EINTR || errno == EAGAIN) { continue }
-            throw .system("sending a control message: \(String(cString: strerror(errno)))")
+            do { offset += try sent.get() } catch { throw .system("sending a control message: \(error)") }
         }
     }
 
@@ -290,46 +286,26 @@ public final class ControlChannel: @unchecked Sendable {
     }
 
     private func waitForData(timeout: Double) throws(ControlError) {
-        let deadline = monotonicSeconds() + timeout
-        while true {
-            let remaining = deadline - monotonicSeconds()
-            if remaining <= 0 { throw .timedOut(timeout) }
-            var pfd = pollfd(fd: socket.fd, events: Int16(POLLIN), revents: 0)
-            let ready = poll(&pfd, 1, Int32(min(remaining * 1000, 1e9)) + 1)
-            if ready > 0 { return }
-            if ready < 0 && errno != EINTR { throw .system("poll: \(String(cString: strerror(errno)))") }
-        }
+        if !socket.wait(for: .readable, timeout: timeout) { throw .timedOut(timeout) }
     }
 
     private func read(_ count: Int, until deadline: Double, allowed: Double) throws(ControlError) -> [UInt8] {
-        var bytes = [UInt8](repeating: 0, count: count)
-        var got = 0
-        while got < count {
-            var pfd = pollfd(fd: socket.fd, events: Int16(POLLIN), revents: 0)
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(count)
+        while bytes.count < count {
             let remaining = deadline - monotonicSeconds()
             if remaining <= 0 { throw .incomplete(allowed) }
-            let ready = poll(&pfd, 1, Int32(min(remaining * 1000, 1e9)) + 1)
-            if ready < 0 {
-                if errno == EINTR { continue }
-                throw .system("poll: \(String(cString: strerror(errno)))")
+            guard socket.wait(for: .readable, timeout: remaining) else { continue }
+            let chunk: [UInt8]?
+            do { chunk = try socket.receiveAvailable(upTo: count - bytes.count) } catch {
+                if error.kind == .peerReset { throw .closed }
+                throw .system("receiving a control message: \(error)")
             }
-            if ready == 0 { continue }
-            let n = bytes.withUnsafeMutableBytes { recv(socket.fd, $0.baseAddress! + got, count - got, Int32(MSG_DONTWAIT)) }
-            if n == 0 { throw .closed }
-            if n < 0 {
-                if errno == EINTR || errno == EAGAIN { continue }
-                if errno == ECONNRESET || errno == EPIPE { throw .closed }
-                throw .system("receiving a control message: \(String(cString: strerror(errno)))")
-            }
-            got += n
+            guard let chunk else { continue }
+            if chunk.isEmpty { throw .closed }
+            bytes += chunk
         }
         return bytes
     }
 }
 
-/// `CLOCK_MONOTONIC` in seconds.
-func monotonicSeconds() -> Double {
-    var ts = timespec()
-    clock_gettime(CLOCK_MONOTONIC, &ts)
-    return Double(ts.tv_sec) + Double(ts.tv_nsec) / 1e9
-}

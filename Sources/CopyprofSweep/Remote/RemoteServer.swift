@@ -4,6 +4,7 @@ import Foundation
 import PerfCounters
 import Synchronization
 import Transports
+import SystemCalls
 
 /// What a `copyprof serve` accepts and for how long: the caps on one cell and the deadlines of every wait, all the
 /// server's own, whatever a client asks for.
@@ -84,7 +85,7 @@ public final class RemoteServer: Sendable {
     public init(listen address: SocketAddress, options: ServerOptions = ServerOptions(), log: @escaping @Sendable (String) -> Void) throws(TransportError) {
         listener = try TCPSocket.listen(on: address)
         self.address = try listener.localAddress()
-        _ = fcntl(listener.fd, F_SETFL, fcntl(listener.fd, F_GETFL) | O_NONBLOCK)
+        try listener.setNonBlocking()
         self.options = options
         self.log = log
         environment = EnvironmentInfo.capture(
@@ -137,14 +138,13 @@ public final class RemoteServer: Sendable {
             }
             handshakes.removeAll { now > $0.deadline }
 
-            var fds = [pollfd(fd: listener.fd, events: Int16(POLLIN), revents: 0)]
-            fds += handshakes.map { pollfd(fd: $0.socket.fd, events: Int16(POLLIN), revents: 0) }
             let wait = handshakes.map { $0.deadline - now }.min().map { min(0.2, max(0.001, $0)) } ?? 0.2
-            guard poll(&fds, nfds_t(fds.count), Int32(wait * 1000) + 1) > 0 else { continue }
+            let ready = Set(TCPSocket.ready([listener] + handshakes.map(\.socket), timeout: wait))
+            guard !ready.isEmpty else { continue }
             // The handshakes polled; those accepted below are read in the next round.
             let polled = Array(handshakes)
 
-            if fds[0].revents != 0 {
+            if ready.contains(0) {
                 while let connection = try? listener.accept() {
                     let peer = (try? connection.peerAddress().host) ?? "?"
                     if !options.allows(peer) {
@@ -166,7 +166,7 @@ public final class RemoteServer: Sendable {
                 }
             }
             var done: Set<ObjectIdentifier> = []
-            for (i, handshake) in polled.enumerated() where fds[i + 1].revents != 0 {
+            for (i, handshake) in polled.enumerated() where ready.contains(i + 1) {
                 guard let version = read(handshake) else { continue }
                 done.insert(ObjectIdentifier(handshake))
                 guard let version = version else { continue }
@@ -191,15 +191,15 @@ public final class RemoteServer: Sendable {
     /// Reads what a handshake has sent. Returns nil while the hello is incomplete; `.some(nil)` when the connection
     /// was refused and closed; `.some(version)` for a whole, valid hello.
     private func read(_ handshake: Handshake) -> String?? {
-        var chunk = [UInt8](repeating: 0, count: handshake.needed - handshake.bytes.count)
-        let n = chunk.withUnsafeMutableBytes { recv(handshake.socket.fd, $0.baseAddress, $0.count, Int32(MSG_DONTWAIT)) }
-        if n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR) {
+        let chunk: [UInt8]?
+        do { chunk = try handshake.socket.receiveAvailable(upTo: handshake.needed - handshake.bytes.count) } catch { chunk = [] }
+        guard let chunk else { return nil }
+        if chunk.isEmpty {
             log("client \(handshake.peer): closed before its hello")
             handshake.socket.close()
             return .some(nil)
         }
-        if n < 0 { return nil }
-        handshake.bytes += chunk[0..<n]
+        handshake.bytes += chunk
         if handshake.length == nil && handshake.bytes.count == ControlProtocol.headerSize {
             switch ControlProtocol.payloadLength(header: handshake.bytes, limit: ControlProtocol.maxHelloPayload) {
             case .success(let length):
@@ -337,7 +337,10 @@ public final class RemoteServer: Sendable {
             session.release(data)
             data.close()
         }
-        _ = fcntl(data.fd, F_SETFL, fcntl(data.fd, F_GETFL) | O_NONBLOCK)
+        do { try data.setNonBlocking() } catch {
+            try channel.send(.refused("the server cannot set up its data listener: \(error)"))
+            return
+        }
         try channel.send(.ready(dataPort: port))
         var (sockets, failure) = acceptDataConnections(data, count: setup.threads, session: session, within: step)
         defer {
@@ -412,18 +415,20 @@ public final class RemoteServer: Sendable {
             for i in waiting.indices.reversed() where now > waiting[i].deadline {
                 drop(i, "no token within \(options.messageTimeout) s")
             }
-            var fds = [pollfd(fd: listener.fd, events: Int16(POLLIN), revents: 0)]
-            fds += waiting.map { pollfd(fd: $0.socket.fd, events: Int16(POLLIN), revents: 0) }
-            guard poll(&fds, nfds_t(fds.count), Int32(min(0.2, deadline - now) * 1000) + 1) > 0 else { continue }
+            let ready = Set(TCPSocket.ready([listener] + waiting.map(\.socket), timeout: min(0.2, deadline - now)))
+            guard !ready.isEmpty else { continue }
             var completed: [Int] = []
-            for i in waiting.indices where fds[i + 1].revents != 0 {
-                var chunk = [UInt8](repeating: 0, count: ControlProtocol.tokenSize - waiting[i].token.count)
-                let n = chunk.withUnsafeMutableBytes { recv(waiting[i].socket.fd, $0.baseAddress, $0.count, Int32(MSG_DONTWAIT)) }
-                if n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR) {
+            for i in waiting.indices where ready.contains(i + 1) {
+                let chunk: [UInt8]?
+                do { chunk = try waiting[i].socket.receiveAvailable(upTo: ControlProtocol.tokenSize - waiting[i].token.count) } catch {
+                    chunk = []
+                }
+                guard let chunk else { continue }
+                if chunk.isEmpty {
                     completed.append(i)
                     continue
                 }
-                if n > 0 { waiting[i].token += chunk[0..<n] }
+                waiting[i].token += chunk
                 if waiting[i].token.count == ControlProtocol.tokenSize { completed.append(i) }
             }
             // In accept order, which is the client's connection order (it connects and sends its token one
@@ -448,7 +453,7 @@ public final class RemoteServer: Sendable {
                 entry.socket.close()
             }
             waiting = stillWaiting
-            if fds[0].revents != 0 {
+            if ready.contains(0) {
                 while admitted.count + waiting.count < count + 16, let connection = try? listener.accept() {
                     let peer = (try? connection.peerAddress().host) ?? "?"
                     guard peer == session.peer else {

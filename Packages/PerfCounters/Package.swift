@@ -1,0 +1,41 @@
+// swift-tools-version: 6.1
+import PackageDescription
+
+// The counters library on its own: no package dependencies, so a package that imports PerfCounters resolves
+// and builds nothing else. copyprof (the package at the repository's root) depends on it by path.
+let package = Package(
+    name: "PerfCounters",
+    products: [
+        /// Per-thread hardware and software counters read inside the process (perf_event_open).
+        .library(name: "PerfCounters", targets: ["PerfCounters"]),
+        /// One errno type, one EINTR-retrying helper and one monotonic clock, shared with copyprof's modules.
+        .library(name: "SystemCalls", targets: ["SystemCalls"]),
+    ],
+    targets: [
+        /// C shim: perf_event_open (a variadic syscall), the PERF_EVENT_IOC_* ioctls, RUSAGE_THREAD, gettid.
+        .target(
+            name: "CPerfEvent",
+            cSettings: [.define("_GNU_SOURCE")]
+        ),
+        /// What a failed system call left behind, as one error type; EINTR retried; one monotonic clock.
+        .target(name: "SystemCalls"),
+        .target(
+            name: "PerfCounters",
+            dependencies: ["CPerfEvent", "SystemCalls"]
+        ),
+        /// Counts a region of code as the README shows: `swift run count-region`.
+        .executableTarget(
+            name: "count-region",
+            dependencies: ["PerfCounters"],
+            path: "Examples/count-region"
+        ),
+        .testTarget(name: "PerfCountersTests", dependencies: ["PerfCounters", "CPerfEvent"]),
+    ],
+    swiftLanguageModes: [.v6]
+)
+
+// `swift package generate-documentation` (swift-docc-plugin) only when asked for, so that a package depending on
+// PerfCounters never resolves the plugin: PERFCOUNTERS_DOCC_PLUGIN=1 swift package generate-documentation
+if Context.environment["PERFCOUNTERS_DOCC_PLUGIN"] != nil {
+    package.dependencies.append(.package(url: "https://github.com/swiftlang/swift-docc-plugin", from: "1.5.0"))
+}

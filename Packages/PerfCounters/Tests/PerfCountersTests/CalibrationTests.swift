@@ -1,0 +1,249 @@
+import Foundation
+import Glibc
+import Testing
+
+@testable import PerfCounters
+
+/// `copyprof counters --check`'s library side, and the host facts it and the counters read.
+@Suite struct CalibrationTests {
+    static let quick = CalibrationSizes(
+        instructionLoop: 1_000_000, cycleLoop: 5_000_000, l1Loads: 200_000, branches: 200_000,
+        taskClockWindowNs: 20_000_000, pingPongRounds: 200, migrations: 8, pages: 128, receives: 50,
+        maxLLCWalkBytes: 256 << 20)
+
+    @Test func everySoftwareEventAndTheTracepointPassOnThisKernel() throws {
+        let software: [PerfEvent] = [.taskClock, .contextSwitches, .cpuMigrations, .pageFaults, .skbCopyDatagramIovec]
+        let report = CounterCalibration.run(events: software, sizes: Self.quick)
+        for check in report.checks {
+            switch check.verdict {
+            case .pass:
+                #expect(check.measuredValue != nil && check.measured != nil)
+            case .skipped:
+                // Only what this host cannot count: one CPU allowed, tracefs not mounted.
+                #expect(check.note?.isEmpty == false)
+                print("skipped: \(check.event): \(check.note ?? "")")
+            case .fail:
+                Issue.record("\(check.event) failed: measured \(check.measured ?? "n/a"), expected \(check.expected); \(check.note ?? "")")
+            }
+        }
+        #expect(report.checks.contains { $0.event == "context switches (getrusage)" && $0.verdict == .pass })
+        #expect(report.checks.filter { $0.event == "task-clock" }.allSatisfy { $0.verdict == .pass })
+    }
+
+    @Test func hardwareEventsThatCannotBeCountedAreSkippedWithTheReason() throws {
+        let hardware: [PerfEvent] = [.cycles, .instructions, .l1dLoadMisses, .llcLoadMisses, .branchMisses]
+        let host = HostFacts.current()
+        guard host.corePMUs.isEmpty else {
+            print("this host has core PMUs \(host.corePMUs.map(\.name)): the hardware checks run instead")
+            return
+        }
+        let report = CounterCalibration.run(events: hardware, sizes: Self.quick)
+        #expect(report.checks.count == hardware.count)
+        for check in report.checks {
+            #expect(check.verdict == .skipped)
+            #expect(check.note?.contains("ENOENT") == true, "\(check.event): \(check.note ?? "")")
+        }
+        #expect(report.failed == 0)
+    }
+
+    @Test func verdictsFollowTheBounds() {
+        #expect(CounterCalibration.verdict(100, lower: 99, upper: 101) == .pass)
+        #expect(CounterCalibration.verdict(98.9, lower: 99, upper: 101) == .fail)
+        #expect(CounterCalibration.verdict(101.1, lower: 99, upper: 101) == .fail)
+        #expect(CounterCalibration.verdict(5_000, lower: 2_000, upper: nil) == .pass)
+        #expect(CounterCalibration.verdict(nil, lower: 0, upper: nil) == .fail, "a missing value never passes")
+        #expect(CounterCalibration.verdict(.nan, lower: nil, upper: nil) == .fail)
+    }
+
+    @Test func pingPongSwitchesEachThreadOncePerRound() throws {
+        // Two threads pinned to one CPU: each round hands the CPU over and back, so together they are switched
+        // out at least twice per round (perf and getrusage agree).
+        let rounds = 300
+        let before = Affinity.current()?.cpus
+        let result = try #require(PingPong.run(rounds: rounds, events: [.contextSwitches], options: CounterOptions()))
+        #expect(result.rusageSwitches >= UInt64(2 * rounds))
+        let perf = result.readings.compactMap(\.value).reduce(0, +)
+        #expect(result.readings.count == 2)
+        #expect(perf >= Double(2 * rounds), "perf context-switches of both threads: \(perf)")
+        #expect(Affinity.current()?.cpus == before, "the thread's CPU affinity is restored")
+    }
+
+    @Test func workloadsRunAlone() {
+        let small = CalibrationSizes(
+            instructionLoop: 1_000, cycleLoop: 1_000, l1Loads: 1_000, branches: 1_000, taskClockWindowNs: 1_000_000,
+            pingPongRounds: 1, migrations: 1, pages: 1, receives: 1, maxLLCWalkBytes: 1 << 20)
+        let caches = CacheSizes(l1d: 32 << 10, l2: 256 << 10, llc: 256 << 10, llcLevel: 2)
+        #expect(CalibrationWorkload.instructionLoop.run(sizes: small, caches: caches).contains("2,000 instructions"))
+        #expect(CalibrationWorkload.l1dWalk.run(sizes: small, caches: caches).contains("over 128 KiB"))
+        #expect(CalibrationWorkload.llcWalk.run(sizes: small, caches: caches).contains("over 1 MiB"))
+        #expect(CalibrationWorkload.branchLoop.run(sizes: small, caches: caches).contains("1,000 branches"))
+    }
+
+    @Test func pointerChaseVisitsEveryLineOnce() throws {
+        let chase = try #require(Workloads.PointerChase(bytes: 64 * 1000, hugePages: false))
+        var seen = Set<Int>()
+        var next = 0
+        for _ in 0..<1000 {
+            seen.insert(next / 8)
+            next = chase.base[next]
+        }
+        #expect(seen.count == 1000 && next == 0, "one cycle through all 1000 lines")
+        #expect(chase.walk(steps: 1000) == 0 && chase.walk(steps: 1) == chase.base[0])
+    }
+
+    @Test func formatting() {
+        #expect(grouped(UInt64(40_000_014)) == "40,000,014")
+        #expect(grouped(-1234.4) == "-1,234")
+        #expect(fixed(2.956, 2) == "2.96" && fixed(-0.004, 2) == "0.00" && fixed(3, 0) == "3")
+        #expect(signedPercent(0.0123) == "+1.23%" && percent(0.5) == "50.0%")
+        #expect(bytesText(48 << 10) == "48 KiB" && bytesText(128 << 20) == "128 MiB")
+    }
+}
+
+/// Host facts read from files laid out as sysfs and procfs lay them out, in a temporary folder.
+@Suite struct HostFactsTests {
+    static func write(_ path: String, _ text: String) {
+        let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
+        _ = text.withCString { Glibc.write(fd, $0, strlen($0)) }
+        close(fd)
+    }
+
+    static func temporaryFolder() throws -> String {
+        var template = Array("/tmp/copyprof-hostfacts-XXXXXX".utf8CString)
+        let path = template.withUnsafeMutableBufferPointer { String(cString: mkdtemp($0.baseAddress!)!) }
+        return path
+    }
+
+    static func remove(_ path: String) {
+        for entry in SystemFiles.directoryEntries(path) {
+            let child = "\(path)/\(entry)"
+            if SystemFiles.directoryEntries(child).isEmpty, unlink(child) == 0 { continue }
+            remove(child)
+        }
+        rmdir(path)
+    }
+
+    @Test func hybridCorePMUsAreFoundByTheirCpusFile() throws {
+        // tools/perf/Documentation/intel-hybrid.txt: cpu_core and cpu_atom, each with type and cpus;
+        // uncore PMUs have cpumask instead and are not core PMUs.
+        let root = try Self.temporaryFolder()
+        defer { Self.remove(root) }
+        for (name, type, cpus) in [("cpu_core", "4", "0-15"), ("cpu_atom", "10", "16-23")] {
+            mkdir("\(root)/\(name)", 0o755)
+            Self.write("\(root)/\(name)/type", type + "\n")
+            Self.write("\(root)/\(name)/cpus", cpus + "\n")
+        }
+        mkdir("\(root)/uncore_imc_0", 0o755)
+        Self.write("\(root)/uncore_imc_0/type", "15\n")
+        Self.write("\(root)/uncore_imc_0/cpumask", "0\n")
+        mkdir("\(root)/software", 0o755)
+        Self.write("\(root)/software/type", "1\n")
+        let pmus = HostFacts.discoverCorePMUs(root: root)
+        #expect(pmus == [
+            CorePMU(name: "cpu_atom", type: 10, cpus: Array(16...23)), CorePMU(name: "cpu_core", type: 4, cpus: Array(0...15)),
+        ])
+        let host = HostFacts(corePMUs: pmus, paranoid: 2, nmiWatchdog: true, hypervisor: false, cpuModel: nil)
+        #expect(host.isHybrid)
+        #expect(host.corePMU(forCPU: 20)?.name == "cpu_atom" && host.corePMU(forCPU: 3)?.name == "cpu_core")
+    }
+
+    @Test func aSinglePMUNamedCpuNeedsNoCpusFile() throws {
+        let root = try Self.temporaryFolder()
+        defer { Self.remove(root) }
+        mkdir("\(root)/cpu", 0o755)
+        Self.write("\(root)/cpu/type", "4\n")
+        #expect(HostFacts.discoverCorePMUs(root: root) == [CorePMU(name: "cpu", type: 4, cpus: nil)])
+        #expect(HostFacts.discoverCorePMUs(root: root + "/missing").isEmpty)
+    }
+
+    @Test func cpuListsParse() {
+        #expect(HostFacts.parseCPUList("0-3,8,10-11") == [0, 1, 2, 3, 8, 10, 11])
+        #expect(HostFacts.parseCPUList("5") == [5])
+        #expect(HostFacts.parseCPUList("3-1") == nil && HostFacts.parseCPUList("a") == nil)
+    }
+
+    @Test func hypervisorFlagComesFromCpuinfo() throws {
+        let root = try Self.temporaryFolder()
+        defer { Self.remove(root) }
+        Self.write("\(root)/vm", "processor\t: 0\nmodel name\t: AMD EPYC\nflags\t\t: fpu vme hypervisor lahf_lm\n\nprocessor\t: 1\n")
+        Self.write("\(root)/metal", "processor\t: 0\nmodel name\t: Intel(R) Core(TM) i9\nflags\t\t: fpu vme hypervisorx\n")
+        let vm = CPUInfo.read(root + "/vm")
+        #expect(vm.hypervisor && vm.modelName == "AMD EPYC")
+        let metal = CPUInfo.read(root + "/metal")
+        #expect(!metal.hypervisor && metal.modelName == "Intel(R) Core(TM) i9")
+    }
+
+    @Test func cacheSizesComeFromSysfs() throws {
+        let root = try Self.temporaryFolder()
+        defer { Self.remove(root) }
+        for (index, level, type, size) in [
+            ("index0", "1", "Data", "48K"), ("index1", "1", "Instruction", "32K"), ("index2", "2", "Unified", "1024K"),
+            ("index3", "3", "Unified", "32768K"),
+        ] {
+            mkdir("\(root)/\(index)", 0o755)
+            Self.write("\(root)/\(index)/level", level + "\n")
+            Self.write("\(root)/\(index)/type", type + "\n")
+            Self.write("\(root)/\(index)/size", size + "\n")
+        }
+        #expect(CacheSizes.current(root: root) == CacheSizes(l1d: 48 << 10, l2: 1 << 20, llc: 32 << 20, llcLevel: 3))
+        #expect(CacheSizes.parseSize("2M") == 2 << 20 && CacheSizes.parseSize("512") == 512 && CacheSizes.parseSize("x") == nil)
+    }
+
+    @Test func thisHostsFactsAreConsistent() {
+        let host = HostFacts.current()
+        #expect(host.paranoid != nil)
+        let names = HostCounters.pmuNames
+        for pmu in host.corePMUs { #expect(names.contains(pmu.name)) }
+        if geteuid() == 0 {
+            // As root tracefs is readable wherever it is mounted.
+            if case .permissionDenied = Tracefs.status { Issue.record("root was denied tracefs") }
+        }
+    }
+}
+
+/// Readings as files and the wire carry them.
+@Suite struct CounterReadingCodingTests {
+    @Test func readingsWrittenBeforeModesStillDecode() throws {
+        let old = #"{"event":"cycles","availability":{"state":"user-only","reason":"user space only"},"count":{"raw":10,"timeEnabled":5,"timeRunning":5}}"#
+        let reading = try JSONDecoderLite.decode(CounterReading.self, old)
+        #expect(reading.mode == .userOnly && reading.source == .perfEvent && reading.parts.isEmpty && reading.value == 10)
+    }
+
+    @Test func aReadingRoundTrips() throws {
+        let reading = CounterReading(
+            event: .cycles, availability: .counted, count: ScaledCount(raw: 30, timeEnabled: 10, timeRunning: 10),
+            mode: .userAndKernel, source: .perfEvent,
+            parts: [
+                PMUCount(pmu: "cpu_core", count: ScaledCount(raw: 10, timeEnabled: 10, timeRunning: 3)),
+                PMUCount(pmu: "cpu_atom", count: ScaledCount(raw: 20, timeEnabled: 10, timeRunning: 7)),
+            ], reason: nil)
+        #expect(try JSONDecoderLite.roundTrip(reading) == reading)
+        let missing = CounterReading(event: .contextSwitches, availability: .init(state: .notPermitted, reason: "EACCES"), count: nil)
+        #expect(missing.reason == "not-permitted: EACCES" && missing.mode == nil)
+        #expect(try JSONDecoderLite.roundTrip(missing) == missing)
+    }
+
+    @Test func realContextSwitchFigureComesFromPerfWhenCounted() throws {
+        let region = try CountedRegion(events: [.contextSwitches])
+        try region.begin()
+        for _ in 0..<3 { usleep(1000) }
+        let figure = try region.end().contextSwitchFigure
+        #expect(figure.source == .perfEvent && figure.value >= 3 && figure.mode == .userAndKernel)
+        let withoutPerf = try CountedRegion(events: [])
+        try withoutPerf.begin()
+        for _ in 0..<3 { usleep(1000) }
+        let fromRusage = try withoutPerf.end().contextSwitchFigure
+        #expect(fromRusage.source == .rusage && fromRusage.value >= 3)
+    }
+}
+
+/// JSON through Foundation's coders, as profiles are written.
+enum JSONDecoderLite {
+    static func decode<T: Decodable>(_ type: T.Type, _ text: String) throws -> T {
+        try JSONDecoder().decode(type, from: Data(text.utf8))
+    }
+
+    static func roundTrip<T: Codable>(_ value: T) throws -> T {
+        try JSONDecoder().decode(T.self, from: JSONEncoder().encode(value))
+    }
+}
