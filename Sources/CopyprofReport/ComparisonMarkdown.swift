@@ -115,7 +115,7 @@ extension Comparison {
         let strongest = shared.max { abs($0.sharedChange ?? 0) < abs($1.sharedChange ?? 0) }!
         let c = strongest.cell
         return "**\(shared.count) change\(shared.count == 1 ? " is" : "s are") shared alike by the transports of \(shared.count == 1 ? "its" : "their") "
-            + "cell group** (same workload, size and threads; the largest: \(strongest.metric.title) of \(c.mode.rawValue) "
+            + "cell group** (same workload, size and connections; the largest: \(strongest.metric.title) of \(c.mode.rawValue) "
             + "\(c.messageSize) B × \(c.threads), \(signed(strongest.sharedChange ?? 0))% for the median transport): a drift the control does "
             + "not see — ping-pong moves with how idle the CPUs are — or a change common to every transport. They are marked "
             + "`(shared)` below and do not count; the ratios to two-copy say whether the transports' standing moved.\n\n"

@@ -184,7 +184,7 @@ public struct Report: Sendable {
         }
         guard any else { return "" }
         return "**\(metric.title) against two-copy** (× two-copy's, median of per-round ratios; "
-            + "\(metric.higherIsBetter == true ? "above 1 is faster" : "below 1 is faster"))\n\n| size | threads | "
+            + "\(metric.higherIsBetter == true ? "above 1 is faster" : "below 1 is faster"))\n\n| size | connections | "
             + others.map(\.rawValue).joined(separator: " | ") + " |\n|---:|---:|" + String(repeating: "---:|", count: others.count) + "\n"
             + rows + "\n"
     }
@@ -213,7 +213,7 @@ public struct Report: Sendable {
         }
         guard any else { return "" }
         let metric = Metric.primary(for: mode)
-        var md = "**counters' overhead** (% slower \(metric.title) in counted than in timing trials of the same round)\n\n| size | threads | "
+        var md = "**counters' overhead** (% slower \(metric.title) in counted than in timing trials of the same round)\n\n| size | connections | "
         md += a.transports.map(\.rawValue).joined(separator: " | ") + " |\n|---:|---:|" + String(repeating: "---:|", count: a.transports.count) + "\n"
         md += rows + "\n"
         if !flagged.isEmpty {
