@@ -352,10 +352,35 @@ public struct Comparison: Sendable {
     /// Rows the control corrects (their metric's clock moved significantly).
     public var corrected: [Row] { rows.filter { $0.correctedChange != nil } }
 
+    /// Comparisons with too few trials on a side for any test (cells and ratios to two-copy).
+    public var untestableCount: Int {
+        rows.filter { $0.verdict == .untestable }.count + relativeRows.filter { $0.verdict == .untestable }.count
+    }
+
+    /// True when most comparisons cannot be tested: "nothing changed" would then say nothing.
+    public var mostlyUntestable: Bool {
+        let total = rows.count + relativeRows.count
+        return total > 0 && untestableCount * 2 > total
+    }
+
     /// 0 when nothing changed, 2 when anything regressed (a cell's metric after the control's correction, or a ratio to
-    /// two-copy), 4 when there are only improvements (package-benchmark's codes).
+    /// two-copy), 4 when there are only improvements (package-benchmark's codes); 3 when nothing was found but most
+    /// comparisons had too few trials to test, so that a script does not read "nothing changed".
     public var exitCode: Int32 {
         if !regressions.isEmpty || !relativeRegressions.isEmpty { return 2 }
-        return !improvements.isEmpty || !relativeImprovements.isEmpty ? 4 : 0
+        if !improvements.isEmpty || !relativeImprovements.isEmpty { return 4 }
+        return mostlyUntestable ? 3 : 0
+    }
+
+    /// Per metric, the median half-width of the cells' 95% intervals in percent of their medians, over both profiles:
+    /// the noise within these runs, below which no change can be told apart. Empty when no cell has an interval
+    /// (fewer than 6 trials).
+    public var noise: [(metric: Metric, percent: Double)] {
+        Self.metrics.compactMap { metric in
+            let widths = rows.filter { $0.metric == metric }
+                .flatMap { [$0.baseline.relativeHalfWidth, $0.candidate.relativeHalfWidth] }
+                .compactMap { $0 }.filter(\.isFinite)
+            return Statistics.median(widths).map { (metric, $0 * 100) }
+        }
     }
 }

@@ -16,15 +16,28 @@ extension Comparison {
                 + environmentDifferences.joined(separator: "; ") + ".\n\n"
         }
         if !onlyInBaseline.isEmpty || !onlyInCandidate.isEmpty {
-            md += "> ⚠ Cells in only one profile (not compared): "
-            md += (onlyInBaseline.map { "\($0) (baseline only)" } + onlyInCandidate.map { "\($0) (candidate only)" }).joined(separator: "; ") + ".\n\n"
+            md += "> ⚠ Cells in only one profile, not compared: "
+                + [("baseline", onlyInBaseline), ("candidate", onlyInCandidate)].filter { !$0.1.isEmpty }
+                    .map { "\(Self.compact($0.1)) only in the \($0.0)" }.joined(separator: "; ") + ".\n\n"
         }
         if !methodDifferences.isEmpty {
             md += "> ⚠ **Measured differently** (counting mode or source), so not compared: "
                 + methodDifferences.joined(separator: "; ") + ".\n\n"
         }
-        let untestable = rows.filter { $0.verdict == .untestable }.count + relativeRows.filter { $0.verdict == .untestable }.count
-        if untestable > 0 { md += "> ⚠ \(untestable) comparisons have fewer than 4 trials on a side: no test possible.\n\n" }
+        let untestable = untestableCount
+        if mostlyUntestable {
+            md += "> ⚠ **This comparison cannot tell whether anything changed**: \(untestable) of \(rows.count + relativeRows.count) "
+                + "comparisons have fewer than 4 trials on a side, too few for any test (exit status 3). Run both sides with "
+                + "`--trials 6` or more (6 also gives every median a confidence interval).\n\n"
+        } else if untestable > 0 {
+            md += "> ⚠ \(untestable) comparisons have fewer than 4 trials on a side: no test possible.\n\n"
+        }
+        let noise = self.noise
+        if !noise.isEmpty {
+            md += "Noise within these runs (the median half-width of the cells' 95% intervals, against the \(formatDecimal(threshold, digits: 1))% "
+                + "threshold): " + noise.map { "\($0.metric.title) ±\(formatDecimal($0.percent, digits: 1))%" }.joined(separator: ", ")
+                + ". A change smaller than that cannot be told from noise.\n\n"
+        }
         let regressionCount = regressions.count + relativeRegressions.count
         let improvementCount = improvements.count + relativeImprovements.count
         let unchanged = rows.filter { $0.verdict == .unchanged }.count + relativeRows.filter { $0.verdict == .unchanged }.count
@@ -126,6 +139,19 @@ extension Comparison {
         var text = "\(signed(s.percent))%"
         if let low = s.low, let high = s.high { text += " [\(signed((low - 1) * 100)), \(signed((high - 1) * 100))]" }
         return text + ", p = \(pValue(s.p))"
+    }
+
+    /// Cells as a short phrase: `12 cells (stream, pingpong × two-copy, marshal × 64, 512 B × 1, 2 connections)`.
+    static func compact(_ cells: [CellKey]) -> String {
+        func distinct<T: Hashable>(_ values: [T]) -> [T] {
+            var seen: Set<T> = []
+            return values.filter { seen.insert($0).inserted }
+        }
+        let modes = distinct(cells.map(\.mode.rawValue)).joined(separator: ", ")
+        let transports = distinct(cells.map(\.transport.rawValue)).joined(separator: ", ")
+        let sizes = distinct(cells.map(\.messageSize)).sorted().map(String.init).joined(separator: ", ")
+        let threads = distinct(cells.map(\.threads)).sorted().map(String.init).joined(separator: ", ")
+        return "\(cells.count) cell\(cells.count == 1 ? "" : "s") (\(modes) × \(transports) × \(sizes) B × \(threads) connections)"
     }
 
     func table(_ rows: [Row], correction: Bool) -> String {

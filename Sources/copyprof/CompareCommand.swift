@@ -14,7 +14,7 @@ struct CompareCommand: ParsableCommand {
             throughput, RTT and CPU time are also judged relative to it, and count only where they count both ways. \
             Each transport's ratio to two-copy, taken round by round, is compared too: drift the transports share \
             cancels in it. Exit status: 0 nothing changed, 2 something regressed (a cell or a ratio), 4 only \
-            improvements, 1 bad input.
+            improvements, 3 nothing found but most comparisons had too few trials to test, 1 bad input.
             """
     )
 
