@@ -51,7 +51,8 @@ copyprof_cell() { # mode size events column
   [ "$3" = default ] || events=(--events "$3")
   "$bin" run --transports two-copy --sizes "$2" --threads 1 --modes "$1" --trials 1 --warmup 0 \
     --duration "$seconds" "${events[@]}" --output "$out" --no-report >/dev/null 2>"$work/err" || { cat "$work/err" >&2; return 1; }
-  "$bin" export "$out" --csv | python3 -c "import csv,sys; r=list(csv.DictReader(sys.stdin)); print(r[0]['$4'])"
+  # Time from the timing trial (no counters), as copyprof reports it; a profile has one of each kind per round.
+  "$bin" export "$out" --csv | python3 -c "import csv,sys; r=list(csv.DictReader(sys.stdin)); r=[x for x in r if x.get('kind') in ('timing', '', None)] or r; print(r[0]['$4'])"
 }
 
 stream_tool() { # tool size
@@ -69,7 +70,7 @@ copyprof_rtt() { # size events
   [ "$2" = default ] || events=(--events "$2")
   "$bin" run --transports two-copy --sizes "$1" --threads 1 --modes pingpong --trials 1 --warmup 0 \
     --duration "$seconds" "${events[@]}" --output "$out" --no-report >/dev/null 2>"$work/err" || { cat "$work/err" >&2; return 1; }
-  "$bin" export "$out" --csv | python3 -c "import csv,sys; r=list(csv.DictReader(sys.stdin)); print(r[0]['rtt_p50_us'], r[0]['rtt_p99_us'])"
+  "$bin" export "$out" --csv | python3 -c "import csv,sys; r=list(csv.DictReader(sys.stdin)); r=[x for x in r if x.get('kind') in ('timing', '', None)] or r; print(r[0]['rtt_p50_us'], r[0]['rtt_p99_us'])"
 }
 record_rtt() { # tool size "p50 p99"
   set -- "$1" "$2" $3

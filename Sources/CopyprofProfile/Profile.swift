@@ -24,8 +24,11 @@ public struct Profile: Codable, Sendable {
     /// The server's side of a two-host run (`run --connect`); nil for a local run.
     public var remote: RemoteInfo?
     public var plan: SweepPlan
-    /// The cells in the order they ran; an interrupted profile may have fewer than the plan.
+    /// The cells in the plan's order; an interrupted profile may have fewer than the plan, or fewer trials.
     public var cells: [CellRecord]
+    /// The control workload run once per round, which tells how the machine itself moved; nil in profiles written
+    /// before it existed.
+    public var control: ControlRecord?
 
     public enum Status: String, Codable, Sendable {
         case complete
@@ -43,6 +46,63 @@ public struct Profile: Codable, Sendable {
 
     /// The cell with this key, if it ran.
     public func cell(_ key: CellKey) -> CellRecord? { cells.first { $0.key == key } }
+}
+
+/// A fixed piece of work that does not depend on the transports — copying a buffer with `memcpy`, a loop of
+/// `getppid()` system calls, and a ping-pong of two threads over pipes — run at the start of every recorded round,
+/// while nothing else of the sweep runs. Its times across rounds show how steady the machine was during the run; between two profiles, how much the
+/// machine itself moved.
+public struct ControlRecord: Codable, Sendable, Hashable {
+    /// Bytes of the buffer copied.
+    public var copyBufferBytes: Int
+    /// Times the buffer is copied per run of the control.
+    public var copyRepetitions: Int
+    /// `getppid()` calls per run of the control.
+    public var syscalls: Int
+    /// Round trips of a byte between two threads over two pipes per run: the cost of waking a blocked thread.
+    public var wakeRoundTrips: Int
+    /// One run per recorded round.
+    public var samples: [ControlSample]
+
+    public init(copyBufferBytes: Int, copyRepetitions: Int, syscalls: Int, wakeRoundTrips: Int, samples: [ControlSample] = []) {
+        self.copyBufferBytes = copyBufferBytes
+        self.copyRepetitions = copyRepetitions
+        self.syscalls = syscalls
+        self.wakeRoundTrips = wakeRoundTrips
+        self.samples = samples
+    }
+}
+
+/// One run of the control.
+public struct ControlSample: Codable, Sendable, Hashable {
+    /// The 1-based recorded round it opened.
+    public var round: Int
+    /// Wall time of the copies, ns.
+    public var copyNs: UInt64
+    /// Wall time of the system calls, ns.
+    public var syscallNs: UInt64
+    /// The thread's CPU time over both (`CLOCK_THREAD_CPUTIME_ID`), ns: less than the wall time when the thread
+    /// waited for a CPU.
+    public var cpuNs: UInt64
+    /// Wall time of the pipe ping-pong's round trips, ns; 0 when it could not run.
+    public var wakeNs: UInt64
+    /// CPU time of both ping-pong threads, ns.
+    public var wakeCPUNs: UInt64
+
+    public init(round: Int, copyNs: UInt64, syscallNs: UInt64, cpuNs: UInt64, wakeNs: UInt64, wakeCPUNs: UInt64) {
+        self.round = round
+        self.copyNs = copyNs
+        self.syscallNs = syscallNs
+        self.cpuNs = cpuNs
+        self.wakeNs = wakeNs
+        self.wakeCPUNs = wakeCPUNs
+    }
+
+    /// Wall time of the copies and system calls, ns (saturating).
+    public var wallNs: UInt64 {
+        let (sum, overflow) = copyNs.addingReportingOverflow(syscallNs)
+        return overflow ? .max : sum
+    }
 }
 
 /// One cell: its recorded trials, the error that ended it, or why this host cannot run it.
@@ -63,10 +123,28 @@ public struct CellRecord: Codable, Sendable {
     }
 }
 
+/// What a trial was run for: timing with no counters open, or counting.
+///
+/// Open perf events slow what they count (every context switch of a counted thread saves and restores its perf
+/// context), so a sweep times its cells in trials without counters and counts their costs in separate trials, the two
+/// kinds alternating. A trial of a profile written before the split has no kind: it served both purposes.
+public enum TrialKind: String, Codable, Sendable, CaseIterable, Hashable {
+    /// No counters open in the workers (rusage and the thread CPU clock only): throughput, message rate and RTT
+    /// come from these.
+    case timing
+    /// The plan's counters open in every worker: costs per byte and per message come from these.
+    case counted
+}
+
 /// One recorded trial of a cell.
 public struct TrialRecord: Codable, Sendable {
-    /// 1-based.
+    /// 1-based, in the order the cell's trials ran.
     public var trial: Int
+    /// Timing or counted; nil in profiles written before the split (such a trial is both).
+    public var kind: TrialKind?
+    /// The 1-based recorded round the trial ran in (every cell runs once of each kind per round); nil in profiles
+    /// written before rounds, whose trials of one group of cells were interleaved and pair by their order.
+    public var round: Int?
     /// From the release of the workers to the last one's end, ns.
     public var elapsedNs: UInt64
     /// Bytes the receivers verified (ping-pong: both directions).
@@ -86,9 +164,11 @@ public struct TrialRecord: Codable, Sendable {
     public init(
         trial: Int, elapsedNs: UInt64, bytes: UInt64, messages: UInt64, integrityErrors: UInt64,
         firstMismatch: MismatchRecord?, partialWrites: UInt64, rtt: RTTRecord?, zeroCopy: ZeroCopyRecord?,
-        workers: [WorkerRecord]
+        workers: [WorkerRecord], kind: TrialKind? = nil, round: Int? = nil
     ) {
         self.trial = trial
+        self.kind = kind
+        self.round = round
         self.elapsedNs = elapsedNs
         self.bytes = bytes
         self.messages = messages
@@ -113,6 +193,11 @@ public struct TrialRecord: Codable, Sendable {
     /// Verified throughput, Gbit/s.
     public var throughputGbps: Double { elapsedNs == 0 ? 0 : Double(bytes) * 8 / Double(elapsedNs) }
     public var durationSeconds: Double { Double(elapsedNs) / 1e9 }
+
+    /// True when time metrics may be read from the trial: a timing trial, or one from before the split.
+    public var servesTiming: Bool { kind != .counted }
+    /// True when cost metrics may be read from the trial: a counted trial, or one from before the split.
+    public var servesCounting: Bool { kind != .timing }
 }
 
 /// One worker thread's measurement in a trial.

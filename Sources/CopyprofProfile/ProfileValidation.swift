@@ -24,6 +24,22 @@ extension Profile {
                 if let problem = trial.problem(at: "\(at).trials[\(t)]", key: cell.key) { return problem }
             }
         }
+        if let control, let problem = control.problem(at: "control") { return problem }
+        return nil
+    }
+}
+
+extension ControlRecord {
+    func problem(at path: String) -> String? {
+        for (name, value) in [
+            ("copyBufferBytes", copyBufferBytes), ("copyRepetitions", copyRepetitions), ("syscalls", syscalls),
+            ("wakeRoundTrips", wakeRoundTrips),
+        ] where value < 1 {
+            return "\(path).\(name): \(value) is not a positive amount of work"
+        }
+        for (i, sample) in samples.enumerated() where !RunLimits.trials.contains(sample.round) {
+            return "\(path).samples[\(i)].round: \(sample.round) is not a round from 1 to \(RunLimits.trials.upperBound)"
+        }
         return nil
     }
 }
@@ -64,6 +80,9 @@ extension TrialRecord {
     public func problem(at path: String, key: CellKey) -> String? {
         if !RunLimits.trials.contains(trial) {
             return "\(path).trial: \(trial) is not a trial number from \(RunLimits.trials.lowerBound) to \(RunLimits.trials.upperBound)"
+        }
+        if let round, !RunLimits.trials.contains(round) {
+            return "\(path).round: \(round) is not a round from \(RunLimits.trials.lowerBound) to \(RunLimits.trials.upperBound)"
         }
         if let problem = wholeMessages(bytes: bytes, messages: messages, size: key.messageSize, at: path) { return problem }
         if let mismatch = firstMismatch, !(0..<key.messageSize).contains(mismatch.offset) {

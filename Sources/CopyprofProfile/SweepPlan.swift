@@ -10,9 +10,10 @@ public struct SweepPlan: Codable, Sendable, Hashable {
     /// Connection counts; each connection has a sender thread and a receiver thread.
     public var threads: [Int]
     public var modes: [Workload]
-    /// Recorded trials per cell.
+    /// Recorded rounds: every cell runs one timing trial and, when counters are open, one counted trial per round,
+    /// so this many trials of each kind per cell.
     public var trials: Int
-    /// Unrecorded trials per cell before the recorded ones.
+    /// Unrecorded rounds before the recorded ones.
     public var warmup: Int
     /// Seconds per trial.
     public var duration: Double
@@ -64,14 +65,17 @@ public struct SweepPlan: Codable, Sendable, Hashable {
         address = try c.decode(String.self, forKey: .address)
     }
 
-    /// Recorded trials per cell by default: six, the fewest for which a median has a 95% confidence interval.
+    /// Recorded rounds by default: six trials of each kind per cell, the fewest for which a median has a 95%
+    /// confidence interval.
     public static let defaultTrials = 6
-    /// Seconds per trial by default: the full matrix fits in two minutes on a 2-core machine.
-    public static let defaultDuration = 0.1
+    /// Seconds per trial by default: 128 cells × (6 rounds × 2 kinds + 1 warm-up) = 1664 trials of 0.04 s, with each
+    /// trial's set-up (7 ms on a quiet 2-core machine, 23 ms at a load average of 12), fit in two minutes.
+    public static let defaultDuration = 0.04
 
-    /// `--quick`: the classic transports, both workloads, two sizes, two thread counts, three short trials.
+    /// `--quick`: the classic transports with the copy receiver, both workloads, two sizes, two thread counts, three
+    /// rounds.
     public static func quick() -> SweepPlan {
-        SweepPlan(sizes: [64, 65536], threads: [1, 2], trials: 3, warmup: 1, duration: 0.1)
+        SweepPlan(sizes: [64, 65536], threads: [1, 2], trials: 3, warmup: 1)
     }
 
     /// `--preset all-paths`: every sender with every receiver, stream and ping-pong, at a page-sized and a 64 KiB
@@ -82,8 +86,11 @@ public struct SweepPlan: Codable, Sendable, Hashable {
             trials: defaultTrials, warmup: 1, duration: defaultDuration)
     }
 
-    /// The cells in the order they are run: grouped by workload, size and threads, every transport and receiver
-    /// side by side.
+    /// The kinds of trial each cell runs per round: timing only without events, else timing and counted.
+    public static func trialKinds(counting: Bool) -> [TrialKind] { counting ? [.timing, .counted] : [.timing] }
+
+    /// The cells in the plan's order: grouped by workload, size and threads, every transport and receiver side by
+    /// side.
     public var cells: [CellKey] {
         var keys: [CellKey] = []
         for mode in modes {
@@ -104,8 +111,55 @@ public struct SweepPlan: Codable, Sendable, Hashable {
     /// Cells run side by side in a group (same workload, size and threads).
     public var groupSize: Int { transports.count * receivers.count }
 
+    /// Trials the sweep runs, warm-ups included, with `kinds` kinds per cell and recorded round.
+    public func runCount(kinds: Int) -> Int { cells.count * (trials * kinds + warmup) }
+
     /// Seconds the sweep should take, without set-up costs.
-    public var estimatedSeconds: Double { Double(cells.count * (trials + warmup)) * duration }
+    public func estimatedSeconds(kinds: Int) -> Double { Double(runCount(kinds: kinds)) * duration }
+
+    /// One trial of a round: which cell, which kind.
+    public struct ScheduledTrial: Sendable, Hashable {
+        public var cell: CellKey
+        public var kind: TrialKind
+    }
+
+    /// The trials of round `round` (0-based, warm-up rounds first), in the order they run.
+    ///
+    /// Every round runs every cell: one trial of each of `kinds` in a recorded round, one trial in a warm-up round
+    /// (kinds alternating from cell to cell, so that both are warmed). So a cell's trials spread over the whole sweep,
+    /// and its spread includes the machine's slow drift over the sweep's duration. The order rotates from round to
+    /// round, so that no cell always runs first or always after the same one: the groups of cells (same workload, size
+    /// and threads) start at a different group, the transports within a group start at a different transport, and
+    /// the kind that runs first alternates. Within a group, the trials of one kind run for every transport back to back,
+    /// then those of the other kind: the ratios to two-copy compare trials of one kind run side by side, and a cell's
+    /// counted and timing trials (the counters' overhead) are a group's length apart.
+    public func schedule(round: Int, kinds: [TrialKind]) -> [ScheduledTrial] {
+        let keys = cells
+        let groupSize = max(1, self.groupSize)
+        let groupCount = (keys.count + groupSize - 1) / groupSize
+        guard groupCount > 0, !kinds.isEmpty else { return [] }
+        let totalRounds = max(1, warmup + trials)
+        let groupStride = max(1, groupCount / totalRounds)
+        let isWarmup = round < warmup
+        var out: [ScheduledTrial] = []
+        out.reserveCapacity(keys.count * kinds.count)
+        for g in 0..<groupCount {
+            let group = (g + round * groupStride) % groupCount
+            let start = group * groupSize
+            let members = Array(keys[start..<min(start + groupSize, keys.count)])
+            let order = (0..<members.count).map { (($0 + round) % members.count) }
+            if isWarmup {
+                for index in order { out.append(ScheduledTrial(cell: members[index], kind: kinds[(start + index) % kinds.count])) }
+            } else {
+                let first = (round + group) % kinds.count
+                for k in 0..<kinds.count {
+                    let kind = kinds[(first + k) % kinds.count]
+                    for index in order { out.append(ScheduledTrial(cell: members[index], kind: kind)) }
+                }
+            }
+        }
+        return out
+    }
 
     /// Checks the plan against ``RunLimits``; the message says which option is wrong and why.
     public func validate() throws(CopyprofError) {

@@ -16,7 +16,8 @@ public enum CSVExport {
         "sender_task_clock_ns", "receiver_task_clock_ns", "sender_context_switches", "receiver_context_switches",
         "user_cpu_ns", "system_cpu_ns", "voluntary_switches", "involuntary_switches", "kernel_recv_copies",
         "partial_writes", "scaled_counters", "context_switches_source", "user_only_counters", "label", "rtt_p90_us",
-        "rtt_p999_us", "rtt_max_us", "receiver", "payload_verified", "receive_mapped_bytes", "receive_copied_bytes",
+        "rtt_p999_us", "rtt_max_us", "kind", "round", "receiver", "payload_verified", "receive_mapped_bytes",
+        "receive_copied_bytes",
     ]
 
     /// The whole CSV text, header first.
@@ -25,7 +26,8 @@ public enum CSVExport {
         for cell in profile.cells {
             for trial in cell.trials {
                 out += (row(cell.key, trial) + [quoted(profile.environment.label ?? profile.plan.label ?? "")]
-                    + rttColumns(trial) + receiverColumns(cell.key, trial)).joined(separator: ",") + "\n"
+                    + rttColumns(trial) + [trial.kind?.rawValue ?? "", trial.round.map(String.init) ?? ""]
+                    + receiverColumns(cell.key, trial)).joined(separator: ",") + "\n"
             }
         }
         return out

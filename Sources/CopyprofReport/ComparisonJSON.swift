@@ -14,7 +14,10 @@ extension Comparison {
             var methodDifferences: [String]
             var onlyInBaseline: [CellKey]
             var onlyInCandidate: [CellKey]
+            var drift: MachineDrift?
+            var withoutControl: [String]
             var rows: [Row]
+            var relativeRows: [RelativeRow]
             var geomeans: [Geomean]
             var exitCode: Int32
         }
@@ -23,7 +26,8 @@ extension Comparison {
         encoder.nonConformingFloatEncodingStrategy = .convertToString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
         return try encoder.encode(Document(
             baseline: baselinePath, candidate: candidatePath, threshold: threshold, alpha: alpha,
-            environmentDifferences: environmentDifferences, methodDifferences: methodDifferences, onlyInBaseline: onlyInBaseline, onlyInCandidate: onlyInCandidate,
-            rows: rows, geomeans: geomeans, exitCode: exitCode))
+            environmentDifferences: environmentDifferences, methodDifferences: methodDifferences, onlyInBaseline: onlyInBaseline,
+            onlyInCandidate: onlyInCandidate, drift: drift, withoutControl: withoutControl, rows: rows, relativeRows: relativeRows,
+            geomeans: geomeans, exitCode: exitCode))
     }
 }

@@ -27,6 +27,10 @@ public enum Finding: Sendable, Hashable {
     case cacheLevel(CacheOutcome)
     /// Stream throughput and context switches as connections grow.
     case scaling(Scaling)
+    /// What the counters cost the cells they count: counted trials against timing trials.
+    case counterOverhead(OverheadFinding)
+    /// How steady the machine was: the control's times across the rounds.
+    case machineSteadiness(ControlSpread)
     /// Results that break the usual expectations, each kind once by its strongest case.
     case surprises([SurpriseGroup])
     /// The receive copy's cost (copy against discard), the share a `mmap` receiver got mapped, and the cheapest path.
@@ -42,10 +46,24 @@ public enum Finding: Sendable, Hashable {
         case .receiveSide: return 2
         case .cacheLevel: return 3
         case .scaling: return 4
-        case .surprises: return 5
-        case .notSupported: return 6
+        case .counterOverhead: return 5
+        case .machineSteadiness: return 6
+        case .surprises: return 7
+        case .notSupported: return 8
         }
     }
+}
+
+/// The counters' measured overhead over a profile's cells.
+public struct OverheadFinding: Sendable, Hashable {
+    /// The overhead, in percent, above which a cell is named.
+    public var limit: Double
+    /// The cells whose overhead exceeds the limit with an interval above none, largest first.
+    public var exceeding: [CounterOverhead]
+    /// The largest overhead of any cell, when none exceeds the limit.
+    public var largest: CounterOverhead?
+    /// Cells with both kinds of trials.
+    public var measuredCells: Int
 }
 
 /// Where one-copy and zero-copy overtake two-copy.
@@ -196,6 +214,8 @@ extension Analysis {
         if let f = receiveSide() { out.append(.receiveSide(f)) }
         if let f = cacheOutcome() { out.append(.cacheLevel(f)) }
         if let f = scaling() { out.append(.scaling(f)) }
+        if let f = overheadFinding() { out.append(.counterOverhead(f)) }
+        if let f = controlSpread { out.append(.machineSteadiness(f)) }
         let groups = surpriseGroups()
         if !groups.isEmpty { out.append(.surprises(groups)) }
         let unsupported = notSupportedGroups()
@@ -320,6 +340,18 @@ extension Analysis {
             scaling.contextSwitchMedians = threadCounts.map { summary(.contextSwitchesPerMB, .twoCopy, .stream, small, $0)?.median }
         }
         return lines.isEmpty && scaling.contextSwitchSize == nil ? nil : scaling
+    }
+
+    /// The overhead above which the report names a cell, in percent.
+    public static let overheadLimit = 2.0
+
+    func overheadFinding() -> OverheadFinding? {
+        let all = overheads
+        guard !all.isEmpty else { return nil }
+        let exceeding = all.filter { $0.exceeds(Self.overheadLimit) }.sorted { $0.percent > $1.percent }
+        return OverheadFinding(
+            limit: Self.overheadLimit, exceeding: exceeding,
+            largest: exceeding.isEmpty ? all.max { $0.percent < $1.percent } : nil, measuredCells: all.count)
     }
 
     // MARK: - Surprises, one rule per function

@@ -7,6 +7,8 @@ public enum FindingsMarkdown {
         case .zeroCopyAvoided(let z): return ("What zero-copy avoided", zeroCopy(z))
         case .cacheLevel(let c): return ("Which cache level gains", cache(c))
         case .scaling(let s): return ("Scaling with connections", scaling(s))
+        case .counterOverhead(let o): return ("What the counters cost", overhead(o))
+        case .machineSteadiness(let c): return ("How steady the machine was", steadiness(c))
         case .surprises(let groups): return ("Surprises", surprises(groups))
         case .receiveSide(let r): return ("The receive side", receiveSide(r))
         case .notSupported(let groups): return ("Not supported on this host", notSupported(groups))
@@ -112,6 +114,55 @@ public enum FindingsMarkdown {
     static func signedPercent(_ value: Double) -> String {
         (value >= 0 ? "+" : "") + formatDecimal(value, digits: 1) + "%"
     }
+
+    /// `+3.1% [+1.2, +5.0]` of a cell's overhead.
+    static func percentWithInterval(_ r: RoundRatio) -> String {
+        var text = "\(signed(r.percent))%"
+        if let low = r.lowPercent, let high = r.highPercent { text += " [\(signed(low)), \(signed(high))]" }
+        return text
+    }
+
+    static func overhead(_ o: OverheadFinding) -> String {
+        var text = "Each cell ran timing trials without counters and counted trials with them, alternately in every round; "
+            + "time metrics come from the first, costs per byte and per message from the second. The counters' overhead "
+            + "is the slowdown of the counted trials (stream throughput, ping-pong RTT p50) against the timing trial of "
+            + "the same round, median over rounds with its 95% interval. "
+        if o.exceeding.isEmpty {
+            text += "In no cell of \(o.measuredCells) does it exceed \(formatDecimal(o.limit, digits: 1))% with an interval above zero"
+            if let largest = o.largest {
+                text += "; the largest is \(largest.cell) at \(percentWithInterval(largest.slowdown))"
+            }
+            return text + "."
+        }
+        text += "It exceeds \(formatDecimal(o.limit, digits: 1))% in \(o.exceeding.count) of \(o.measuredCells) cells:\n"
+        let shown = o.exceeding.prefix(8)
+        text += shown.map { "- \($0.cell): \(percentWithInterval($0.slowdown))" }.joined(separator: "\n")
+        if o.exceeding.count > shown.count { text += "\n- and \(o.exceeding.count - shown.count) more (see the overhead tables)" }
+        return text
+    }
+
+    static func steadiness(_ c: ControlSpread) -> String {
+        let w = c.workload
+        let work = "copying a \(w.copyBufferBytes >> 10) KiB buffer \(w.copyRepetitions) times and \(w.syscalls) `getppid()` calls"
+        var text = "The control — \(work), on one thread before every round — took \(fixed(c.wallMs.median, 2)) ms "
+        if let low = c.wallMs.low, let high = c.wallMs.high { text += "[\(fixed(low, 2)), \(fixed(high, 2))] " }
+        let minimum = c.wallMs.values.min() ?? 0, maximum = c.wallMs.values.max() ?? 0
+        text += "(median of \(c.wallMs.values.count) rounds; from \(fixed(minimum, 2)) to \(fixed(maximum, 2)) ms, a range of "
+            + "\(formatDecimal(c.rangePercent, digits: 0))% of the median), of which \(fixed(c.cpuMs.median, 2)) ms on a CPU. "
+        if let wake = c.wakeUs, let range = c.wakeRangePercent {
+            text += "A round trip of a byte between two threads over pipes (\(w.wakeRoundTrips) of them, the cost of waking a thread, "
+                + "most of a ping-pong's) took \(fixed(wake.median, 1)) µs "
+            if let low = wake.low, let high = wake.high { text += "[\(fixed(low, 1)), \(fixed(high, 1))] " }
+            text += "(a range of \(formatDecimal(range, digits: 0))%). "
+        }
+        let steady = c.rangePercent <= 10 && (c.wakeRangePercent ?? 0) <= 10
+        text += steady
+            ? "The machine was steady during the run."
+            : "The machine was not steady during the run: each cell's trials spread over the rounds, so its intervals include this drift."
+        return text
+    }
+
+    static func threadsLabel(_ n: Int) -> String { "\(n) thread\(n == 1 ? "" : "s")" }
 
     static func crossover(_ c: Crossover) -> String {
         let lines = c.lines.map { line -> String in

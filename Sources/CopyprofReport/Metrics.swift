@@ -201,9 +201,49 @@ public enum Metric: String, CaseIterable, Sendable, Codable, Hashable {
         }
     }
 
-    /// The metric's summary over a cell's trials, or nil when it is n/a in every trial.
+    /// True for metrics of time — throughput, message rate, RTT percentiles — which come from timing trials, where
+    /// no counter slows the threads; every other metric is a cost per byte or per message (or a share), from
+    /// counted trials, each normalised by that trial's own bytes and messages.
+    public var isTimeMetric: Bool {
+        switch self {
+        case .throughput, .messageRate, .rttP50, .rttP90, .rttP99, .rttP999: return true
+        default: return false
+        }
+    }
+
+    /// How the metric scales with the speed of the machine, for the control's correction: `wall` for metrics of wall
+    /// time (a rate goes as its inverse, a latency as it), `cpu` for CPU time per byte, nil for counts.
+    public enum Clock: Sendable { case wall, cpu }
+
+    /// The clock the metric is measured in, and whether it grows with the time taken (a latency, a cost) or shrinks
+    /// (a rate); nil for metrics of counts, which the control does not correct.
+    public var clock: (clock: Clock, growsWithTime: Bool)? {
+        switch self {
+        case .throughput, .messageRate: return (.wall, false)
+        case .rttP50, .rttP90, .rttP99, .rttP999: return (.wall, true)
+        case .cpuNsPerByte, .receiverCPUNsPerByte: return (.cpu, true)
+        default: return nil
+        }
+    }
+
+    /// The trials of a cell the metric is read from: timing trials for time metrics, counted trials for the rest
+    /// (trials from before the split serve both). A cell of a run without counters (`--events none`) has timing
+    /// trials only: cost metrics then come from them, from rusage and the thread CPU clock, and event-based ones are
+    /// n/a.
+    public func trials(of cell: CellRecord) -> [TrialRecord] {
+        if isTimeMetric { return cell.trials.filter(\.servesTiming) }
+        let counted = cell.trials.filter(\.servesCounting)
+        return counted.isEmpty ? cell.trials : counted
+    }
+
+    /// The metric's summary over the cell's trials of its kind (``trials(of:)``), or nil when it is n/a in every one.
     public func summary(of cell: CellRecord) -> Summary? {
-        let trials = cell.trials.filter { value(of: $0) != nil }
+        summary(of: trials(of: cell))
+    }
+
+    /// The metric's summary over the given trials, or nil when it is n/a in every one.
+    public func summary(of trials: [TrialRecord]) -> Summary? {
+        let trials = trials.filter { value(of: $0) != nil }
         var summary = Summary(trials.compactMap { value(of: $0) }, scaled: trials.contains { isScaled(in: $0) })
         summary?.userOnly = trials.contains { isUserOnly(in: $0) }
         summary?.sources = Array(Set(trials.compactMap { source(in: $0) })).sorted { $0.rawValue < $1.rawValue }

@@ -98,20 +98,46 @@ public struct Report: Sendable {
     func methodSection() -> String {
         let plan = profile.plan
         let trials = profile.cells.reduce(0) { $0 + $1.trials.count }
-        return """
-            ## Method
-
+        let split = profile.cells.contains { $0.trials.contains { $0.kind != nil } }
+        let counted = profile.cells.contains { $0.trials.contains { $0.kind == .counted } }
+        let matrix = """
             - Matrix: transports \(plan.transports.map(\.rawValue).joined(separator: ", "))\(plan.receivers == [.copy] ? "" : "; receivers " + plan.receivers.map(\.rawValue).joined(separator: ", ") + " (columns `sender+receiver` in the tables; the `copy` receiver is not named)"); sizes \(plan.sizes.map(String.init).joined(separator: ", ")) B; \
             \(plan.threads.map(String.init).joined(separator: ", ")) connections (a sender and a receiver thread each); workloads \(plan.modes.map(\.rawValue).joined(separator: ", ")).
-            - Per cell: \(plan.warmup) warm-up and \(plan.trials) recorded trials of \(formatDecimal(plan.duration, digits: 3)) s, \
-            fresh connections each; transports interleaved within each group of cells with the same workload, size and connections. \
-            \(profile.cells.count) cells, \(trials) trials recorded.
-            - Verification: `\(plan.verification.rawValue)`\(plan.verification == .header ? " (sequence number and length of every message)" : " (every byte of every message)")\(plan.receivers.contains(.discard) ? "; except with the `discard` receiver, which drops the bytes unread (`recv(MSG_TRUNC)`): its messages are counted, not verified, and its integrity errors are n/a" : "").
-            - Tables show the median of the trials with its 95% confidence interval from order statistics in brackets \
-            (none below 6 trials). Differences are tested with the two-sided Mann-Whitney U test at α = \(formatDecimal(analysis.alpha, digits: 2)).\(plan.trials < 6 ? "\n- ⚠ \(plan.trials) trials per cell: fewer than 6, so no confidence intervals\(plan.trials < 4 ? ", and too few for a significant Mann-Whitney test" : ""); use --trials 6 or more for conclusions." : "")\(overrunNote())
-
 
             """
+        var schedule: String
+        if split {
+            schedule = "- Rounds: \(plan.warmup) warm-up and \(plan.trials) recorded rounds; every round runs every cell "
+                + (counted
+                    ? "once without counters (timing) and once with them in every worker (counted) — a group's transports run one kind "
+                        + "back to back, then the other, the leading kind alternating —"
+                    : "once, without counters (`--events none`: timing trials only),")
+                + " in an order that rotates from round to round, so a cell's trials spread over "
+                + "the whole run. Trials of \(formatDecimal(plan.duration, digits: 3)) s, fresh connections each. "
+                + "\(profile.cells.count) cells, \(trials) trials recorded.\n"
+            schedule += "- Throughput, message rate and RTT come from timing trials; costs per byte and per message (CPU ns/B, "
+                + "cycles/B, misses/KB, switches/MB, receive copies/msg) from counted trials, each normalised by that trial's own "
+                + "verified bytes and messages\(counted ? "" : " (here from the timing trials' rusage and thread CPU clock)").\n"
+            if profile.control != nil {
+                schedule += "- A control workload (memcpy and `getppid()` loops, independent of the transports) opens every recorded "
+                    + "round: its spread tells how steady the machine was; `copyprof compare` uses it to tell the machine's drift "
+                    + "from the software's changes.\n"
+            }
+        } else {
+            schedule = "- Per cell: \(plan.warmup) warm-up and \(plan.trials) recorded trials of \(formatDecimal(plan.duration, digits: 3)) s, "
+                + "fresh connections each, counters open in every trial; transports interleaved within each group of cells with the "
+                + "same workload, size and connections. \(profile.cells.count) cells, \(trials) trials recorded.\n"
+        }
+        let verification = "- Verification: `\(plan.verification.rawValue)`\(plan.verification == .header ? " (sequence number and length of every message)" : " (every byte of every message)")"
+            + (plan.receivers.contains(.discard)
+                ? "; except with the `discard` receiver, which drops the bytes unread (`recv(MSG_TRUNC)`): its messages are "
+                    + "counted, not verified, and its integrity errors are n/a" : "") + ".\n"
+        let statistics = "- Tables show the median of the trials with its 95% confidence interval from order statistics in brackets "
+            + "(none below 6 trials). Differences are tested with the two-sided Mann-Whitney U test at α = \(formatDecimal(analysis.alpha, digits: 2))."
+            + (split ? " Ratios to two-copy and the counters' overhead are medians of per-round ratios (trials of the same round "
+                + "ran side by side, so the machine's drift cancels), with the same interval." : "")
+            + (plan.trials < 6 ? "\n- ⚠ \(plan.trials) trials per cell\(split ? " and kind" : ""): fewer than 6, so no confidence intervals\(plan.trials < 4 ? ", and too few for a significant Mann-Whitney test" : ""); use --trials 6 or more for conclusions." : "") + overrunNote()
+        return "## Method\n\n" + matrix + schedule + verification + statistics + "\n\n"
     }
 
     func resultsSections() -> String {
@@ -134,8 +160,79 @@ public struct Report: Sendable {
                 }
                 md += table(metric, mode)
             }
+            md += relativeTable(mode)
+            md += overheadTable(mode)
         }
         return md
+    }
+
+    /// Each transport against two-copy on the workload's primary metric, round by round.
+    func relativeTable(_ mode: Workload) -> String {
+        let a = analysis
+        let metric = Metric.primary(for: mode)
+        let others = a.transports.filter { $0 != .twoCopy }
+        guard a.transports.contains(.twoCopy), !others.isEmpty else { return "" }
+        var rows = ""
+        var any = false
+        for size in a.sizes {
+            for threads in a.threadCounts {
+                rows += "| \(size) | \(threads) |"
+                for t in others {
+                    guard let r = a.relative(metric, a.key(t, mode, size, threads), to: a.key(.twoCopy, mode, size, threads)) else {
+                        rows += " n/a |"
+                        continue
+                    }
+                    any = true
+                    rows += " \(ratioText(r.summary)) |"
+                }
+                rows += "\n"
+            }
+        }
+        guard any else { return "" }
+        return "**\(metric.title) against two-copy** (× two-copy's, median of per-round ratios; "
+            + "\(metric.higherIsBetter == true ? "above 1 is faster" : "below 1 is faster"))\n\n| size | connections | "
+            + others.map(\.rawValue).joined(separator: " | ") + " |\n|---:|---:|" + String(repeating: "---:|", count: others.count) + "\n"
+            + rows + "\n"
+    }
+
+    /// The counters' overhead per cell: counted against timing trials of the same round.
+    func overheadTable(_ mode: Workload) -> String {
+        let a = analysis
+        var rows = ""
+        var any = false
+        var flagged: [String] = []
+        for size in a.sizes {
+            for threads in a.threadCounts {
+                rows += "| \(size) | \(threads) |"
+                for t in a.transports {
+                    guard let cell = a.cell(t, mode, size, threads), let o = a.overhead(cell) else {
+                        rows += " n/a |"
+                        continue
+                    }
+                    any = true
+                    let exceeds = o.exceeds(Analysis.overheadLimit)
+                    if exceeds { flagged.append("\(t.rawValue) \(size) B × \(threads)") }
+                    rows += " \(FindingsMarkdown.percentWithInterval(o.slowdown))\(exceeds ? " ⚠" : "") |"
+                }
+                rows += "\n"
+            }
+        }
+        guard any else { return "" }
+        let metric = Metric.primary(for: mode)
+        var md = "**counters' overhead** (% slower \(metric.title) in counted than in timing trials of the same round)\n\n| size | connections | "
+        md += a.transports.map(\.rawValue).joined(separator: " | ") + " |\n|---:|---:|" + String(repeating: "---:|", count: a.transports.count) + "\n"
+        md += rows + "\n"
+        if !flagged.isEmpty {
+            md += "⚠ over \(formatDecimal(Analysis.overheadLimit, digits: 1))%: " + flagged.joined(separator: ", ") + ".\n\n"
+        }
+        return md
+    }
+
+    /// `0.68× [0.65, 0.71]`.
+    func ratioText(_ s: Summary) -> String {
+        var text = "\(fixed(s.median, 2))×"
+        if let low = s.low, let high = s.high { text += " [\(fixed(low, 2)), \(fixed(high, 2))]" }
+        return text
     }
 
     /// Rows size × threads, columns transports: median [low, high].

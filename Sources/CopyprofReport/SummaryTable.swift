@@ -2,7 +2,8 @@ import CopyprofProfile
 import Foundation
 
 /// The short table `copyprof run` prints at the end: one row per cell, medians over its trials, in at most 79
-/// columns so that it fits an 80-column terminal; failed cells' errors follow the table, one line each.
+/// columns so that it fits an 80-column terminal; failed cells' errors follow the table, one line each. `n` counts
+/// timing+counted trials. Below it, the counters' measured overhead per cell (``overheadGrid(_:)``).
 ///
 /// The receiver is folded into the transport's name (`zero-copy+mmap`; the default `copy` receiver is not named). A
 /// profile with `mmap` cells shows, in place of `copied`, `cp/map`: the share of zero-copy sends the kernel copied and
@@ -10,6 +11,39 @@ import Foundation
 /// says `n/a` for `discard` (nothing was read) and `n/s` for cells the host cannot run.
 public enum SummaryTable {
     public static func render(_ profile: Profile) -> String {
+        table(profile) + overheadGrid(Analysis(profile: profile))
+    }
+
+    /// The counters' overhead per cell, one row per workload, size and connection count, one column per transport:
+    /// how much slower counted trials ran than timing trials of the same round, in whole percents, median over rounds
+    /// and its 95% interval (bounds above 999% shown as 999+), `*` where it exceeds 2% with an interval above zero.
+    /// Empty without overheads; at most 79 columns.
+    static func overheadGrid(_ analysis: Analysis) -> String {
+        guard !analysis.overheads.isEmpty else { return "" }
+        func whole(_ x: Double) -> String { x > 999 ? "999+" : fixed(x.rounded(), 0) }
+        var rows: [[String]] = [["ovh %", "B×conn"] + analysis.transports.map(\.rawValue)]
+        for mode in analysis.modes {
+            for size in analysis.sizes {
+                for threads in analysis.threadCounts {
+                    var row = [mode.rawValue, "\(size)×\(threads)"]
+                    for t in analysis.transports {
+                        guard let cell = analysis.cell(t, mode, size, threads), let o = analysis.overhead(cell) else {
+                            row.append("n/a ")
+                            continue
+                        }
+                        var text = whole(o.percent)
+                        if let low = o.slowdown.lowPercent, let high = o.slowdown.highPercent { text += "[\(whole(low)),\(whole(high))]" }
+                        row.append(text + (o.exceeds(Analysis.overheadLimit) ? "*" : " "))
+                    }
+                    rows.append(row)
+                }
+            }
+        }
+        return "\ncounters' overhead: % slower with counters than without, median[95% interval],\n"
+            + "* above \(formatDecimal(Analysis.overheadLimit, digits: 1))% (see the report)\n" + renderTable(rows)
+    }
+
+    static func table(_ profile: Profile) -> String {
         let mapping = profile.cells.contains { $0.key.receiver == .mmap }
         let receivers = profile.cells.contains { $0.key.receiver != .copy } || profile.cells.contains { $0.notSupported != nil }
         var rows: [[String]] = [["mode", "transport", "size", "conn", "n", "Gbit/s", "p50 µs", "CPU ns/B", "sw/MB",
@@ -47,7 +81,7 @@ public enum SummaryTable {
             }
             rows.append([
                 cell.key.mode.rawValue, cell.key.path, "\(cell.key.messageSize)", "\(cell.key.threads)",
-                "\(trials.count)", fixed(gbps, 2), fixed(rtt, 1), fixed(cpu, 3), fixed(switches, 1) + switchesMark,
+                trialCount(trials), fixed(gbps, 2), fixed(rtt, 1), fixed(cpu, 3), fixed(switches, 1) + switchesMark,
                 shares, errors,
             ])
             if let error = cell.error { failures.append("failed: \(cell.key): \(error)") }
@@ -67,6 +101,12 @@ public enum SummaryTable {
         // Each reason once, with the cells it holds for.
         failures += unsupported.map { "not supported: \($0.cells.joined(separator: "; ")): \($0.reason)" }
         return renderTable(rows) + note + failures.map { $0 + "\n" }.joined()
+    }
+
+    /// `6+6` (timing+counted) for trials of the split, the count otherwise.
+    static func trialCount(_ trials: [TrialRecord]) -> String {
+        guard trials.contains(where: { $0.kind != nil }) else { return "\(trials.count)" }
+        return "\(trials.filter { $0.kind == .timing }.count)+\(trials.filter { $0.kind == .counted }.count)"
     }
 
     /// Left-aligned text columns, numbers right-aligned.

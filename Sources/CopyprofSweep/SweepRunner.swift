@@ -22,22 +22,35 @@ public struct SweepProgress: Sendable {
     /// 1-based cell index in the plan, of `cellCount`.
     public var cellIndex: Int
     public var cellCount: Int
-    /// Recorded trial number, or nil for a warm-up.
-    public var trial: Int?
+    /// 1-based round, warm-up rounds first, of `roundCount`.
+    public var round: Int
+    public var roundCount: Int
+    /// True in a warm-up round.
+    public var warmup: Bool
+    public var kind: TrialKind
     public var elapsedSeconds: Double
     /// Estimated from the pace so far.
     public var remainingSeconds: Double
 }
 
-/// Runs a ``SweepPlan``: every cell's warm-ups and trials, transports interleaved within each group of cells with
-/// the same workload, size and thread count, so that slow drifts of a noisy machine hit every transport alike.
+/// Runs a ``SweepPlan`` in rounds: each round runs every cell once of each trial kind (timing without counters,
+/// counted with them), in an order that rotates from round to round (``SweepPlan/schedule(round:kinds:)``), and opens
+/// with the control workload. A cell's trials so spread over the whole sweep: its spread includes the machine's drift
+/// over the sweep, the transports of a group run side by side in every round, and the control tells how the machine
+/// itself moved.
 public struct SweepRunner {
     public var plan: SweepPlan
+    /// The events counted in counted trials; empty: timing trials only.
     public var events: [PerfEvent]
     /// Seconds a socket may make no progress before a trial fails.
     public var ioTimeout: Double = 5
     /// The server of a two-host run: its threads receive, this process's threads send.
     public var remote: RemoteClient?
+    /// The fixed workload run at the start of every recorded round.
+    public var control = ControlWorkload()
+    /// Test-only: this transport's senders copy each message `copies` extra times (a local run's slower transport
+    /// on purpose, to show that compare finds it); nil for a normal run.
+    public var slowTransport: (transport: CopyprofProfile.TransportKind, copies: Int)?
     /// Test-only switches passed to every run (a simulated absence of a kernel feature).
     public var faults: FaultInjection = .none
 
@@ -45,6 +58,12 @@ public struct SweepRunner {
         self.plan = plan
         self.events = events
     }
+
+    /// The kinds of trial each cell runs per recorded round.
+    public var kinds: [TrialKind] { SweepPlan.trialKinds(counting: !events.isEmpty) }
+
+    /// Trials the sweep runs, warm-ups included.
+    public var runCount: Int { plan.runCount(kinds: kinds.count) }
 
     /// Runs the sweep. `shouldStop` is asked between runs (Ctrl-C, SIGTERM): the trial in flight finishes, the rest
     /// is skipped and the profile is marked interrupted, with `stopReason` as its reason.
@@ -56,68 +75,88 @@ public struct SweepRunner {
     ) -> Profile {
         var profile = Profile(environment: environment, plan: plan)
         profile.remote = remote?.info
+        var controlRecord = control.record
         let keys = plan.cells
-        let groupSize = plan.groupSize
-        let runCount = keys.count * (plan.warmup + plan.trials)
+        let cellIndex = Dictionary(uniqueKeysWithValues: keys.enumerated().map { ($0.element, $0.offset) })
+        var records = keys.map { CellRecord(key: $0) }
+        let kinds = self.kinds
+        let runCount = self.runCount
+        let roundCount = plan.warmup + plan.trials
         let started = monotonicNanoseconds()
         var runIndex = 0
         var interrupted = false
 
-        groups: for groupStart in stride(from: 0, to: keys.count, by: groupSize) {
-            let group = Array(keys[groupStart..<min(groupStart + groupSize, keys.count)])
-            var records = group.map { CellRecord(key: $0) }
-            for round in 0..<(plan.warmup + plan.trials) {
-                for (offset, key) in group.enumerated() {
-                    if shouldStop() {
-                        interrupted = true
-                        profile.statusReason = stopReason()
-                        profile.cells += records.filter { !$0.trials.isEmpty || $0.error != nil || $0.notSupported != nil }
-                        break groups
+        rounds: for round in 0..<roundCount {
+            let recordedRound = round >= plan.warmup ? round - plan.warmup + 1 : nil
+            if let recordedRound {
+                if shouldStop() {
+                    interrupted = true
+                    profile.statusReason = stopReason()
+                    break rounds
+                }
+                controlRecord.samples.append(control.run(round: recordedRound))
+            }
+            for scheduled in plan.schedule(round: round, kinds: kinds) {
+                let offset = cellIndex[scheduled.cell]!
+                if shouldStop() {
+                    interrupted = true
+                    profile.statusReason = stopReason()
+                    break rounds
+                }
+                runIndex += 1
+                if records[offset].error != nil || records[offset].notSupported != nil { continue }
+                let elapsed = Double(monotonicNanoseconds() - started) / 1e9
+                let pace = runIndex > 1 ? elapsed / Double(runIndex - 1) : plan.duration
+                progress(SweepProgress(
+                    runIndex: runIndex, runCount: runCount, cell: scheduled.cell, cellIndex: offset + 1,
+                    cellCount: keys.count, round: round + 1, roundCount: roundCount, warmup: recordedRound == nil,
+                    kind: scheduled.kind, elapsedSeconds: elapsed,
+                    remainingSeconds: pace * Double(runCount - runIndex + 1)))
+                let what = recordedRound.map { "round \($0) \(scheduled.kind.rawValue) trial" } ?? "warm-up"
+                do {
+                    var record = try runTrial(scheduled.cell, trial: records[offset].trials.count + 1, kind: scheduled.kind)
+                    if let recordedRound {
+                        record.round = recordedRound
+                        records[offset].trials.append(record)
                     }
-                    runIndex += 1
-                    if records[offset].error != nil || records[offset].notSupported != nil { continue }
-                    let elapsed = Double(monotonicNanoseconds() - started) / 1e9
-                    let pace = runIndex > 1 ? elapsed / Double(runIndex - 1) : plan.duration
-                    let trial = round >= plan.warmup ? round - plan.warmup + 1 : nil
-                    progress(SweepProgress(
-                        runIndex: runIndex, runCount: runCount, cell: key, cellIndex: groupStart + offset + 1,
-                        cellCount: keys.count, trial: trial, elapsedSeconds: elapsed,
-                        remainingSeconds: pace * Double(runCount - runIndex + 1)))
-                    do {
-                        let record = try runTrial(key, trial: trial ?? 0)
-                        if trial != nil { records[offset].trials.append(record) }
-                    } catch let error as CopyprofError {
-                        // The server is gone: keep what was measured and stop.
-                        records[offset].error = "\(trial.map { "trial \($0)" } ?? "warm-up"): \(error)"
-                        profile.cells += records.filter { !$0.trials.isEmpty || $0.error != nil || $0.notSupported != nil }
-                        profile.statusReason = error.description
-                        interrupted = true
-                        break groups
-                    } catch let error as TransportError where error.notSupportedReason != nil {
-                        // The host cannot run this cell at all: say why once, and go on with the others.
-                        records[offset].notSupported = error.notSupportedReason
-                        records[offset].trials = []
-                    } catch {
-                        records[offset].error = "\(trial.map { "trial \($0)" } ?? "warm-up"): \(error)"
-                    }
+                } catch let error as CopyprofError {
+                    // The server is gone: keep what was measured and stop.
+                    records[offset].error = "\(what): \(error)"
+                    profile.statusReason = error.description
+                    interrupted = true
+                    break rounds
+                } catch let error as TransportError where error.notSupportedReason != nil {
+                    // The host cannot run this cell at all: say why once, and go on with the others.
+                    records[offset].notSupported = error.notSupportedReason
+                    records[offset].trials = []
+                } catch {
+                    records[offset].error = "\(what): \(error)"
                 }
             }
-            profile.cells += records
         }
+        profile.cells = interrupted ? records.filter { !$0.trials.isEmpty || $0.error != nil || $0.notSupported != nil } : records
+        profile.control = controlRecord.samples.isEmpty ? nil : controlRecord
         profile.status = interrupted ? .interrupted : .complete
         profile.environment.endTime = iso8601(.now)
         return profile
     }
 
-    /// Runs one trial of a cell with counters in every worker thread.
-    public func runTrial(_ key: CellKey, trial: Int) throws -> TrialRecord {
+    /// Runs one trial of a cell: a timing trial opens no counters in the workers (rusage and the thread CPU clock
+    /// only), a counted trial opens the events in every worker.
+    public func runTrial(_ key: CellKey, trial: Int, kind: TrialKind = .counted) throws -> TrialRecord {
+        let events = kind == .counted ? self.events : []
+        var record: TrialRecord
         if let remote {
-            return try remote.runTrial(key, trial: trial, plan: plan, events: events, ioTimeout: ioTimeout, faults: faults)
+            record = try remote.runTrial(key, trial: trial, plan: plan, events: events, ioTimeout: ioTimeout, faults: faults)
+        } else {
+            var configuration = plan.configuration(key, address: plan.address, ioTimeout: ioTimeout, faults: faults)
+            if let slowTransport, slowTransport.transport == key.transport {
+                configuration.faults.extraCopies = slowTransport.copies
+            }
+            let result = try runTransport(configuration) { _ in try CountedRegion(events: events) }
+            record = TrialRecord(result, trial: trial)
         }
-        let configuration = plan.configuration(key, address: plan.address, ioTimeout: ioTimeout, faults: faults)
-        let events = self.events
-        let result = try runTransport(configuration) { _ in try CountedRegion(events: events) }
-        return TrialRecord(result, trial: trial)
+        record.kind = kind
+        return record
     }
 }
-

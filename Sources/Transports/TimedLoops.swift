@@ -258,6 +258,7 @@ func makeTransportLoop(
     let io = SocketIO(fd: socket.fd, wait: configuration.sendWait, timeout: configuration.ioTimeout)
     // Only the sender role corrupts, so a ping-pong echo carries no second fault.
     let corruption = identity.role == .sender ? configuration.faults.corruption : nil
+    let fd = socket.fd, verification = configuration.verification, timeout = configuration.ioTimeout
 
     func pair<Sender: MessageSender & ~Copyable, Receiver: MessageReceiver & ~Copyable>(
         _ sender: consuming Sender?, _ receiver: consuming Receiver?
@@ -268,7 +269,6 @@ func makeTransportLoop(
     }
 
     func loop<Sender: MessageSender & ~Copyable>(_ sender: consuming Sender?) throws(TransportError) -> WorkerLoop {
-        let fd = socket.fd, verification = configuration.verification, timeout = configuration.ioTimeout
         switch configuration.receiver {
         case .copy:
             return pair(sender, receives ? VerifyingReceiver(fd: fd, layout: layout, verification: verification, timeout: timeout) : nil)
@@ -281,12 +281,28 @@ func makeTransportLoop(
         }
     }
 
+    // Test-only (`FaultInjection.extraCopies`): the same sender wrapped in extra copies per message, a separate
+    // specialization of the loops; without it the loops below are the normal ones. With the copy receiver only, so
+    // that the wrapper adds one pair of loops per sender rather than one per receiver.
+    let copies = configuration.faults.extraCopies
+    func chosen<Sender: MessageSender & ~Copyable>(_ sender: consuming Sender?) throws(TransportError) -> WorkerLoop {
+        guard copies > 0 else { return try loop(sender) }
+        guard configuration.receiver == .copy else {
+            throw TransportError(.invalidConfiguration("extra copies (a test's slower sender) run with the copy receiver only"))
+        }
+        let receiver = receives ? VerifyingReceiver(fd: fd, layout: layout, verification: verification, timeout: timeout) : nil
+        switch consume sender {
+        case .some(let base): return pair(ExtraCopySender(base, copies: copies, layout: layout), receiver)
+        case .none: return pair(ExtraCopySender<Sender>?.none, receiver)
+        }
+    }
+
     switch configuration.transport {
-    case .twoCopy: return try loop(sends ? TwoCopySender(io: io, layout: layout, corruption: corruption) : nil)
-    case .marshal: return try loop(sends ? MarshalSender(io: io, layout: layout, corruption: corruption) : nil)
-    case .oneCopy: return try loop(sends ? OneCopySender(io: io, layout: layout, corruption: corruption) : nil)
+    case .twoCopy: return try chosen(sends ? TwoCopySender(io: io, layout: layout, corruption: corruption) : nil)
+    case .marshal: return try chosen(sends ? MarshalSender(io: io, layout: layout, corruption: corruption) : nil)
+    case .oneCopy: return try chosen(sends ? OneCopySender(io: io, layout: layout, corruption: corruption) : nil)
     case .zeroCopy:
-        return try loop(
+        return try chosen(
             sends
                 ? ZeroCopySender(
                     io: io, layout: layout, poolSize: configuration.zeroCopyPoolSize, corruption: corruption,
@@ -295,13 +311,13 @@ func makeTransportLoop(
         let sender = sends
             ? try IOUringZeroCopySender(
                 io: io, layout: layout, poolSize: configuration.zeroCopyPoolSize, corruption: corruption) : nil
-        return try loop(sender)
+        return try chosen(sender)
     case .sendfile:
         let sender = sends
             ? try SendfileSender(
                 io: io, layout: layout, ringBytes: SendfileSender.ringBytes(configuration), corruption: corruption,
                 nonblocking: configuration.sendWait == .poll && configuration.workload == .stream) : nil
-        return try loop(sender)
+        return try chosen(sender)
     }
 }
 

@@ -15,6 +15,9 @@ public struct FaultInjection: Sendable, Hashable {
     public var stallReceiverAfter: UInt64?
     /// A kernel feature the run's support check sees as absent (a host with io_uring disabled, an old kernel).
     public var absence: SimulatedAbsence?
+    /// Every sender of the run copies a message-sized buffer this many extra times per message: a slower transport on
+    /// purpose, through a wrapper chosen at set-up (`ExtraCopySender`), so the normal loops do not change.
+    public var extraCopies = 0
 
     public init(
         corruption: Corruption? = nil, closeReceiverAfter: UInt64? = nil, stallReceiverAfter: UInt64? = nil,

@@ -8,9 +8,13 @@ struct CompareCommand: ParsableCommand {
         commandName: "compare",
         abstract: "Compare two profiles cell by cell: medians, Mann-Whitney U, regressions first.",
         discussion: """
-            A change counts only when it is significant (p < 0.05) and at least --threshold percent in the metric's \
-            bad or good direction. Exit status: 0 nothing changed, 2 something regressed, 4 only improvements, \
-            1 bad input.
+            A change counts only when it is significant (p < 0.05), at least --threshold percent in the metric's \
+            bad or good direction, and its 95% interval lies wholly beyond half the threshold. The control workload of \
+            both profiles tells how much the machine itself moved: where it moved significantly, changes of \
+            throughput, RTT and CPU time are also judged relative to it, and count only where they count both ways. \
+            Each transport's ratio to two-copy, taken round by round, is compared too: drift the transports share \
+            cancels in it. Exit status: 0 nothing changed, 2 something regressed (a cell or a ratio), 4 only \
+            improvements, 3 nothing found but most comparisons had too few trials to test, 1 bad input.
             """
     )
 

@@ -1,10 +1,10 @@
 import CopyprofSweep
 import Foundation
 
-/// Progress on stderr: a live line on a terminal, plain lines (one per group of cells) otherwise.
+/// Progress on stderr: a live line on a terminal, plain lines (one per round) otherwise.
 final class ProgressDisplay {
     private let isTerminal = isatty(2) == 1
-    private var lastGroupLine = ""
+    private var lastRound = 0
     private let estimatedSeconds: Double
     private let runCount: Int
 
@@ -20,8 +20,8 @@ final class ProgressDisplay {
         if isTerminal {
             // One line that never wraps: the bar shrinks, then the line is cut, to the terminal's width.
             let done = Double(p.runIndex - 1) / Double(max(1, p.runCount))
-            let trial = p.trial.map { "trial \($0)" } ?? "warm-up"
-            let tail = " \(Int(done * 100))% cell \(p.cellIndex)/\(p.cellCount) ~\(duration(p.remainingSeconds)) left · "
+            let trial = p.warmup ? "warm-up" : p.kind.rawValue
+            let tail = " \(Int(done * 100))% round \(p.round)/\(p.roundCount) ~\(duration(p.remainingSeconds)) left · "
                 + "\(what) \(p.cell.transport.rawValue) \(trial)"
             let columns = terminalColumns()
             let barWidth = max(0, min(20, columns - 1 - tail.count - 2))
@@ -29,13 +29,9 @@ final class ProgressDisplay {
             let bar = barWidth > 0 ? "[" + String(repeating: "#", count: filled) + String(repeating: ".", count: barWidth - filled) + "]" : ""
             let line = String((bar + tail).prefix(max(1, columns - 1)))
             writeStandardError("\r\u{1B}[2K\(line)")
-        } else {
-            let line = "cell \(p.cellIndex)/\(p.cellCount): \(what)"
-            let group = "\(p.cell.mode)\(p.cell.messageSize)\(p.cell.threads)"
-            if group != lastGroupLine {
-                lastGroupLine = group
-                note("\(line) (\(timing))")
-            }
+        } else if p.round != lastRound {
+            lastRound = p.round
+            note("round \(p.round)/\(p.roundCount)\(p.warmup ? " (warm-up)" : "") (\(timing))")
         }
     }
 

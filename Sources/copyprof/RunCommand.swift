@@ -10,11 +10,12 @@ struct RunCommand: ParsableCommand {
         commandName: "run",
         abstract: "Profile a sweep of transport runs with counters in every thread, into profiles/.",
         discussion: """
-            Runs transports × message sizes × thread counts × workloads, warm-ups and trials, reading the counters \
-            of every sender and receiver thread around its timed loop. Writes one JSON profile (atomically), \
-            prints a summary table, and exits 130 after Ctrl-C with the trials that finished saved and the profile \
-            marked interrupted. Defaults: the full matrix, \(SweepPlan.defaultTrials) trials of \
-            \(SweepPlan.defaultDuration) s plus 1 warm-up per cell (about 2 minutes on 2 cores).
+            Runs transports × message sizes × thread counts × workloads in rounds: every round runs every cell once \
+            without counters (timing) and once with counters in every sender and receiver thread (counted), the \
+            order rotating, after a short control workload that measures the machine itself. Writes one JSON \
+            profile (atomically), prints a summary table, and exits 130 after Ctrl-C with the trials that finished \
+            saved and the profile marked interrupted. Defaults: the full matrix, \(SweepPlan.defaultTrials) rounds \
+            of \(SweepPlan.defaultDuration) s trials after 1 warm-up round (under 2 minutes on 2 cores).
             """
     )
 
@@ -51,13 +52,13 @@ struct RunCommand: ParsableCommand {
         help: ArgumentHelp("Workloads, comma-separated: \(choices(Workload.self)). (default: both)", valueName: "list"),
         transform: { try parseChoices($0, option: "--modes") })
     var modes: [Workload]?
-    @Option(help: "Recorded trials per cell. (default: \(SweepPlan.defaultTrials); --quick: \(SweepPlan.quick().trials))")
+    @Option(help: "Recorded rounds: trials of each kind (timing, counted) per cell. (default: \(SweepPlan.defaultTrials); --quick: \(SweepPlan.quick().trials))")
     var trials: Int?
-    @Option(help: "Warm-up trials per cell, not recorded. (default: \(SweepPlan().warmup))")
+    @Option(help: "Warm-up rounds, not recorded. (default: \(SweepPlan().warmup))")
     var warmup: Int?
     @Option(help: "Seconds per trial. (default: \(SweepPlan.defaultDuration))")
     var duration: Double?
-    @Option(help: "Counter events, comma-separated perf names or subsystem:name tracepoints; 'none' measures rusage only. (default: the whole catalog; events this host cannot count are recorded once with the reason)")
+    @Option(help: "Counter events, comma-separated perf names or subsystem:name tracepoints; 'none' runs timing trials only (rusage and the thread CPU clock). (default: the whole catalog; events this host cannot count are recorded once with the reason)")
     var events: String?
     @Option(help: "Verification of received messages: the sequence and length (header) or every byte (full). (default: header)")
     var verify: Verification?
@@ -73,6 +74,24 @@ struct RunCommand: ParsableCommand {
     var report: String?
     @Option(help: "Run the receivers on another host, in its `copyprof serve` at HOST:PORT.")
     var connect: String?
+    /// Test-only and hidden: a transport made slower on purpose (its senders copy each message COPIES more times), to
+    /// check that `compare` finds a real change. The profile's command line says it was used.
+    @Option(name: .customLong("test-slow-transport"), help: ArgumentHelp(visibility: .hidden))
+    var testSlowTransport: String?
+
+    /// `one-copy` or `one-copy:4`: the transport and its extra copies per message (1 when not given).
+    func slowTransport() throws -> (transport: TransportKind, copies: Int)? {
+        guard let testSlowTransport else { return nil }
+        let parts = testSlowTransport.split(separator: ":", maxSplits: 1).map(String.init)
+        guard let name = parts.first, let transport = TransportKind(rawValue: name) else {
+            throw ValidationError("--test-slow-transport takes TRANSPORT[:COPIES], e.g. one-copy:4")
+        }
+        let copies = parts.count == 2 ? Int(parts[1]) : 1
+        guard let copies, (1...1000).contains(copies) else {
+            throw ValidationError("--test-slow-transport: COPIES must be a whole number from 1 to 1000")
+        }
+        return (transport, copies)
+    }
 
     /// The sweep the options describe: a preset's plan, --quick's or the default one, with each given option applied.
     func makePlan() throws -> SweepPlan {
@@ -100,6 +119,8 @@ struct RunCommand: ParsableCommand {
         if let label, label.contains("/") { throw ValidationError("--label cannot contain '/'") }
         if quick && preset != nil { throw ValidationError("--quick and --preset are two different sweeps: give one") }
         if let connect { _ = try parseHostPort(connect, option: "--connect") }
+        _ = try slowTransport()
+        if testSlowTransport != nil && connect != nil { throw ValidationError("--test-slow-transport runs locally only") }
         if noReport && report != nil { throw ValidationError("--report and --no-report: choose one") }
     }
 
@@ -129,6 +150,7 @@ struct RunCommand: ParsableCommand {
         }
 
         var runner = SweepRunner(plan: plan, events: counted)
+        runner.slowTransport = try slowTransport()
         if let connect {
             let client = try RemoteClient(server: try parseHostPort(connect, option: "--connect"))
             note("server \(client.info.server): \(client.info.serverEnvironment.hostname), "
@@ -148,7 +170,8 @@ struct RunCommand: ParsableCommand {
                 + (hardware ? " (hardware)" : "") + "; see copyprof counters")
         }
         Interruption.installGracefulStop()
-        let progress = ProgressDisplay(estimatedSeconds: plan.estimatedSeconds, runCount: plan.cells.count * (plan.trials + plan.warmup))
+        let progress = ProgressDisplay(
+            estimatedSeconds: plan.estimatedSeconds(kinds: runner.kinds.count), runCount: runner.runCount)
         let profile = runner.run(
             environment: environment, shouldStop: { Interruption.requested }, stopReason: { Interruption.reason },
             progress: progress.update)

@@ -104,7 +104,8 @@ import CopyprofReport
         let profile = try Profile.read(from: path)
         #expect(profile.cells.count == 6)
         for cell in profile.cells {
-            #expect(cell.error == nil && cell.trials.count == 2, "\(cell.key): \(cell.error ?? "")")
+            // 2 rounds of a timing and a counted trial.
+            #expect(cell.error == nil && cell.trials.count == 4, "\(cell.key): \(cell.error ?? "")")
             for trial in cell.trials {
                 // In a stream the server's threads are the receivers; in ping-pong both sides receive.
                 let serverReceivers = trial.workers.filter { $0.role == .receiver }.compactMap(\.received)
@@ -264,7 +265,7 @@ import CopyprofReport
         var whole = 0
         for cell in profile.cells {
             #expect(cell.error == nil, "\(cell.key): \(cell.error ?? "")")
-            #expect(cell.trials.count == 2)
+            #expect(cell.trials.count == 4, "two rounds of a timing and a counted trial")
             for trial in cell.trials {
                 trials += 1
                 #expect(trial.integrityErrors == 0, "\(cell.key)")
@@ -275,7 +276,11 @@ import CopyprofReport
                 let receivers = trial.workers.filter { $0.role == .receiver }
                 #expect(senders.count == cell.key.threads && receivers.count == cell.key.threads)
                 for worker in senders + receivers {
-                    #expect(worker.counters["task-clock"] != nil, "\(cell.key) \(worker.role): both sides count")
+                    if trial.kind == .counted {
+                        #expect(worker.counters["task-clock"] != nil, "\(cell.key) \(worker.role): both sides count")
+                    } else {
+                        #expect(worker.counters.isEmpty, "\(cell.key) \(worker.role): neither side counts in a timing trial")
+                    }
                     #expect(worker.host != nil)
                 }
                 let idle = trial.idleWorkers

@@ -30,7 +30,10 @@ import CopyprofReport
         var idleTrials: Set<String> = []  // "mode size threads transport trial", as the CSV rows say
         for cell in profile.cells {
             #expect(cell.error == nil, "\(cell.key): \(cell.error ?? "")")
-            #expect(cell.trials.count == 2, "\(cell.key)")
+            // Two rounds, each with a timing and a counted trial.
+            #expect(cell.trials.map(\.kind).filter { $0 == .timing }.count == 2, "\(cell.key)")
+            #expect(cell.trials.map(\.kind).filter { $0 == .counted }.count == 2, "\(cell.key)")
+            #expect(cell.trials.compactMap(\.round).sorted() == [1, 1, 2, 2])
             for trial in cell.trials {
                 #expect(trial.integrityErrors == 0, "\(cell.key)")
                 #expect(trial.deliveryMismatches(mode: cell.key.mode).isEmpty, "\(cell.key): \(trial.deliveryMismatches(mode: cell.key.mode))")
@@ -45,8 +48,12 @@ import CopyprofReport
                 }
                 #expect(trial.workers.count == 2 * cell.key.threads)
                 for worker in trial.workers {
-                    #expect(worker.counters["task-clock"]?.value != nil, "\(cell.key) \(worker.role)")
-                    #expect(worker.counters["context-switches"] != nil)
+                    if trial.kind == .counted {
+                        #expect(worker.counters["task-clock"]?.value != nil, "\(cell.key) \(worker.role)")
+                        #expect(worker.counters["context-switches"] != nil)
+                    } else {
+                        #expect(worker.counters.isEmpty, "a timing trial opens no counters")
+                    }
                     #expect(worker.usage.cpuClockNs > 0)
                 }
                 #expect((trial.rtt != nil) == (cell.key.mode == .pingpong))
@@ -54,6 +61,9 @@ import CopyprofReport
                 if let zero = trial.zeroCopy { #expect(zero.completions == zero.sends) }
             }
         }
+        // The control ran once per recorded round.
+        #expect(profile.control?.samples.map(\.round) == [1, 2])
+        #expect(profile.control?.samples.allSatisfy { $0.copyNs > 0 && $0.syscallNs > 0 && $0.cpuNs > 0 && $0.wakeNs > 0 } == true)
         #expect(idleTrials.count * 4 <= profile.cells.count * 2, "\(idleTrials.count) idle trials: most should move data")
         // Every catalog event has a status, counted or with a reason.
         let env = profile.environment
@@ -76,7 +86,8 @@ import CopyprofReport
             #expect(fields.count == header.count)
             let row = Dictionary(uniqueKeysWithValues: zip(header.map(String.init), fields.map(String.init)))
             #expect(row["integrity_errors"] == "0")
-            #expect(Double(row["task_clock_ns"] ?? "") != nil, "task-clock is counted on every host")
+            #expect(row["kind"] == "timing" || row["kind"] == "counted")
+            #expect(Double(row["task_clock_ns"] ?? "") != nil || row["kind"] == "timing", "task-clock is counted on every host")
             let trial = ["mode", "message_size", "threads", "transport", "trial"].map { row[$0] ?? "" }.joined(separator: " ")
             if !idleTrials.contains(trial) {  // an idle trial may have no byte or round trip to divide by
                 #expect(Double(row["cpu_ns_per_byte"] ?? "") != nil, "\(trial)")
@@ -138,7 +149,7 @@ import CopyprofReport
         let profile = try Profile.read(from: path)
         #expect(profile.status == .interrupted)
         let trials = profile.cells.reduce(0) { $0 + $1.trials.count }
-        #expect(trials >= 1 && trials < 50, "\(trials) trials kept")
+        #expect(trials >= 1 && trials < 100, "\(trials) trials kept of 50 rounds × 2 kinds")
         #expect(!FileManager.default.fileExists(atPath: "\(path).tmp-\(0)"))
     }
 
@@ -160,11 +171,32 @@ import CopyprofReport
         let line = try #require(run.stderr.split(separator: "\n").first { $0.contains(",task-clock,") || $0.contains(",task-clock:u,") })
         let perfMs = try #require(Double(line.split(separator: ",")[0]))
         let profile = try Profile.read(from: path)
-        let trial = try #require(profile.cells.first?.trials.first)
-        let inProcessMs = try #require(trial.counterSum("task-clock")) / 1e6
+        // One round: a counted trial (task-clock) and a timing trial (no counters: the threads' CPU clock).
+        let counted = try #require(profile.cells.first?.trials.first { $0.kind == .counted })
+        let timing = try #require(profile.cells.first?.trials.first { $0.kind == .timing })
+        let inProcessMs = (try #require(counted.counterSum("task-clock")) + timing.cpuNs()) / 1e6
         print("task-clock: in-process \(inProcessMs) ms of the timed loops, perf stat \(perfMs) ms for the process")
         #expect(inProcessMs <= perfMs)
         #expect(inProcessMs >= 0.8 * perfMs, "the timed loops are most of the process's CPU time")
+    }
+
+    @Test func eventsNoneRunsTimingTrialsOnly() throws {
+        let dir = try temporaryDirectory()
+        let path = "\(dir)/none.json"
+        let run = try runProcess(copyprofBinary, [
+            "run", "--transports", "two-copy,one-copy", "--sizes", "512", "--threads", "1", "--modes", "stream,pingpong",
+            "--trials", "2", "--warmup", "0", "--duration", "0.02", "--events", "none", "--output", path, "--no-report",
+        ])
+        #expect(run.status == 0, "\(run.stderr)")
+        let profile = try Profile.read(from: path)
+        #expect(profile.cells.count == 4)
+        for cell in profile.cells {
+            #expect(cell.trials.map(\.kind) == [.timing, .timing], "\(cell.key)")
+            #expect(cell.trials.allSatisfy { $0.workers.allSatisfy(\.counters.isEmpty) })
+            #expect(Metric.cpuNsPerByte.summary(of: cell) != nil, "CPU ns/B from the thread CPU clock")
+        }
+        #expect(Analysis(profile: profile).overheads.isEmpty)
+        #expect(run.stdout.contains("2+0"))
     }
 
     @Test func badArgumentsAreOneLineErrors() throws {
@@ -196,6 +228,10 @@ import CopyprofReport
         #expect(plan.transports == [.oneCopy, .zeroCopy] && plan.sizes == [64, 65536] && plan.threads == [1, 8])
         #expect(plan.modes == [.pingpong] && plan.trials == 7 && plan.warmup == 2 && plan.duration == 0.5)
         #expect(plan.events == ["task-clock", "cycles"] && plan.verification == .full && plan.label == "x")
+        let slow = try #require(try Copyprof.parseAsRoot(["run", "--test-slow-transport", "one-copy:4"]) as? RunCommand)
+        #expect(try slow.slowTransport()?.transport == .oneCopy && slow.slowTransport()?.copies == 4)
+        #expect(throws: (any Error).self) { try Copyprof.parseAsRoot(["run", "--test-slow-transport", "four-copy"]) }
+        #expect(!Copyprof.helpMessage(for: RunCommand.self).contains("test-slow"), "hidden from --help")
         let quick = try #require(try Copyprof.parseAsRoot(["run", "--quick"]) as? RunCommand).makePlan()
         #expect(quick == SweepPlan.quick())
         // The default sweep is the classic one, receivers opt-in.
@@ -253,7 +289,8 @@ import CopyprofReport
                     #expect(why.contains(absence == .zeroCopyReceive(errno: ENOPROTOOPT) ? "TCP_ZEROCOPY_RECEIVE" : "io_uring_setup"))
                     #expect(cell.trials.isEmpty && cell.error == nil, "\(cell.key)")
                 } else {
-                    #expect(cell.notSupported == nil && cell.error == nil && cell.trials.count == 2, "\(cell.key)")
+                    // 2 rounds of a timing and a counted trial.
+                    #expect(cell.notSupported == nil && cell.error == nil && cell.trials.count == 4, "\(cell.key)")
                 }
             }
             // Said once per cell, at once: no worker waited for a start that never came.

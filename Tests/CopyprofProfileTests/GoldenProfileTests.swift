@@ -19,7 +19,16 @@ import TestSupport
     @Test func schema2FixtureHoldsWhatTheTestsRelyOn() throws {
         let profile = try Profile.decode(try Fixtures.data(Fixtures.schema2Sweep), path: "")
         #expect(profile.cells.count == 32)
-        #expect(profile.cells.allSatisfy { $0.trials.count == 6 && $0.error == nil })
+        #expect(profile.cells.allSatisfy { $0.error == nil })
+        for cell in profile.cells {
+            #expect(cell.trials.filter { $0.kind == .timing }.map(\.round) == Array(1...6).map { $0 }, "\(cell.key)")
+            #expect(cell.trials.filter { $0.kind == .counted }.map(\.round) == Array(1...6).map { $0 }, "\(cell.key)")
+            #expect(cell.trials.filter { $0.kind == .timing }.allSatisfy { $0.workers.allSatisfy(\.counters.isEmpty) })
+            #expect(cell.trials.filter { $0.kind == .counted }.allSatisfy { $0.workers.allSatisfy { $0.counters["task-clock"] != nil } })
+        }
+        let control = try #require(profile.control)
+        #expect(control.samples.map(\.round) == Array(1...6))
+        #expect(control.samples.allSatisfy { $0.cpuNs > 0 && $0.copyNs > 0 && $0.syscallNs > 0 && $0.wakeNs > 0 && $0.wakeCPUNs > 0 })
         let pingpong = try #require(profile.cells.first { $0.key.mode == .pingpong }?.trials.first?.rtt)
         #expect(pingpong.histogram.totalCount == pingpong.count, "the buckets hold every recorded round trip")
         let zeroCopy = try #require(profile.cells.first { $0.key.transport == .zeroCopy }?.trials.first?.zeroCopy)
@@ -131,8 +140,10 @@ import TestSupport
         cells[].trials[].firstMismatch.offset
         cells[].trials[].firstMismatch.sequence
         cells[].trials[].integrityErrors
+        cells[].trials[].kind
         cells[].trials[].messages
         cells[].trials[].partialWrites
+        cells[].trials[].round
         cells[].trials[].rtt
         cells[].trials[].rtt.count
         cells[].trials[].rtt.histogram
@@ -199,6 +210,19 @@ import TestSupport
         cells[].trials[].zeroCopy.notifications
         cells[].trials[].zeroCopy.reuseWaits
         cells[].trials[].zeroCopy.sends
+        control
+        control.copyBufferBytes
+        control.copyRepetitions
+        control.samples
+        control.samples[]
+        control.samples[].copyNs
+        control.samples[].cpuNs
+        control.samples[].round
+        control.samples[].syscallNs
+        control.samples[].wakeCPUNs
+        control.samples[].wakeNs
+        control.syscalls
+        control.wakeRoundTrips
         environment
         environment.commandLine
         environment.commandLine[]
@@ -214,6 +238,7 @@ import TestSupport
         environment.events[].availability.reason
         environment.events[].availability.state
         environment.events[].kind
+        environment.events[].mode
         environment.events[].name
         environment.events[].summary
         environment.hostname
@@ -272,6 +297,7 @@ import TestSupport
         remote.serverEnvironment.events[].availability.reason
         remote.serverEnvironment.events[].availability.state
         remote.serverEnvironment.events[].kind
+        remote.serverEnvironment.events[].mode
         remote.serverEnvironment.events[].name
         remote.serverEnvironment.events[].summary
         remote.serverEnvironment.hostname

@@ -204,14 +204,32 @@ import TestSupport
         #expect(c.environmentDifferences.contains { $0.contains("CPU: Test CPU vs Other CPU") })
         #expect(c.onlyInBaseline.count == 1 && c.onlyInCandidate == [other])
         #expect(c.markdown.contains("The environments differ"))
-        #expect(c.markdown.contains("(candidate only)"))
+        #expect(c.markdown.contains("1 cell (stream × one-copy × 64 B × 2 connections) only in the candidate"))
     }
 
     @Test func tooFewTrialsAreUntestable() {
         let c = Comparison(baseline: profile([10, 10, 10]), candidate: profile([5, 5, 5]), baselinePath: "a", candidatePath: "b")
         #expect(c.rows.allSatisfy { $0.verdict == .untestable })
+        #expect(c.exitCode == 3, "not 0: nothing was found because nothing could be tested")
+        let markdown = c.markdown
+        #expect(markdown.contains("This comparison cannot tell whether anything changed"))
+        // The untestable rows show why, and neither `~` nor a p-value.
+        let rows = markdown.split(separator: "\n").filter { $0.hasPrefix("| stream") }
+        #expect(!rows.isEmpty && rows.allSatisfy { $0.contains("untestable (n < 4)") && !$0.contains("| ~ |") })
+    }
+
+    @Test func cellsInOneProfileAreListedCompactlyAndNoiseIsEstimated() {
+        var base = profile([10, 10.1, 10.2, 10.3, 10.4, 10.5])
+        var extra = base.cells[0]
+        for size in [64, 512, 1024] {
+            extra.key.messageSize = size
+            base.cells.append(extra)
+        }
+        let c = Comparison(baseline: base, candidate: profile([10, 10.1, 10.2, 10.3, 10.4, 10.5]), baselinePath: "a", candidatePath: "b")
+        #expect(c.onlyInBaseline.count == 3)
+        #expect(c.markdown.contains("3 cells (stream × two-copy × 64, 512, 1024 B × 1 connections) only in the baseline"))
+        #expect(c.markdown.contains("Noise within these runs"))
         #expect(c.exitCode == 0)
-        #expect(c.markdown.contains("no test possible"))
     }
 }
 

@@ -109,7 +109,8 @@ public enum SampleProfiles {
     /// With `messageSize`, the bytes are whole messages of that size, as a profile's reader requires, and the elapsed
     /// time is about 1 ms, chosen so that the throughput is `gbps` within 1 ppm.
     public static func trial(
-        _ index: Int, gbps: Double, cpuNsPerByte: Double = 2, extra: [String: Double] = [:], messageSize: Int? = nil
+        _ index: Int, gbps: Double, cpuNsPerByte: Double = 2, extra: [String: Double] = [:], messageSize: Int? = nil,
+        kind: TrialKind? = nil, round: Int? = nil
     ) -> TrialRecord {
         var elapsed: UInt64 = 1_000_000
         let exact = UInt64(gbps * Double(elapsed) / 8)
@@ -125,7 +126,52 @@ public enum SampleProfiles {
         }
         return TrialRecord(
             trial: index, elapsedNs: elapsed, bytes: bytes, messages: bytes / size, integrityErrors: 0,
-            firstMismatch: nil, partialWrites: 0, rtt: nil, zeroCopy: nil, workers: [worker(.sender), worker(.receiver)])
+            firstMismatch: nil, partialWrites: 0, rtt: nil, zeroCopy: nil, workers: [worker(.sender), worker(.receiver)],
+            kind: kind, round: round)
+    }
+
+    /// A control record with these wall times per round (ms), all of it on a CPU unless `cpuMs` says otherwise; its
+    /// 100 wake-up round trips take `wakeUs` µs each (20 when not given), half of it on a CPU.
+    public static func control(wallMs: [Double], cpuMs: [Double]? = nil, wakeUs: [Double]? = nil) -> ControlRecord {
+        ControlRecord(
+            copyBufferBytes: 256 << 10, copyRepetitions: 512, syscalls: 10_000, wakeRoundTrips: 100,
+            samples: wallMs.enumerated().map { round, ms in
+                let cpu = cpuMs?[round] ?? ms
+                let wake = wakeUs?[round] ?? 20
+                return ControlSample(
+                    round: round + 1, copyNs: UInt64(ms * 5e5), syscallNs: UInt64(ms * 5e5), cpuNs: UInt64(cpu * 1e6),
+                    wakeNs: UInt64(wake * 100e3), wakeCPUNs: UInt64(wake * 50e3))
+            })
+    }
+
+    /// A stream cell measured in rounds: round k has a timing trial of `timing[k]` Gbit/s and, when given, a counted
+    /// trial of `counted[k]` Gbit/s with `cpuNsPerByte[k]` CPU ns per byte (2 when not given).
+    public static func roundsCell(
+        _ key: CellKey, timing: [Double], counted: [Double]? = nil, cpuNsPerByte: [Double]? = nil
+    ) -> CellRecord {
+        var trials: [TrialRecord] = []
+        for (round, gbps) in timing.enumerated() {
+            trials.append(trial(trials.count + 1, gbps: gbps, kind: .timing, round: round + 1))
+            if let counted {
+                trials.append(trial(
+                    trials.count + 1, gbps: counted[round], cpuNsPerByte: cpuNsPerByte?[round] ?? 2, kind: .counted,
+                    round: round + 1))
+            }
+        }
+        return CellRecord(key: key, trials: trials)
+    }
+
+    /// A profile of stream cells measured in rounds, with a control.
+    public static func rounds(_ cells: [CellRecord], controlMs: [Double]?, environment: EnvironmentInfo = environment()) -> Profile {
+        let keys = cells.map(\.key)
+        var plan = SweepPlan(
+            transports: TransportKind.allCases.filter { t in keys.contains { $0.transport == t } },
+            sizes: Array(Set(keys.map(\.messageSize))).sorted(), threads: Array(Set(keys.map(\.threads))).sorted(),
+            modes: [.stream])
+        plan.trials = cells.map { $0.trials.filter { $0.kind == .timing }.count }.max() ?? 0
+        var profile = Profile(environment: environment, plan: plan, cells: cells)
+        profile.control = controlMs.map { control(wallMs: $0) }
+        return profile
     }
 
     public static func make(
@@ -143,10 +189,12 @@ public enum SampleProfiles {
 /// schema version its name says, read by the golden-file and findings tests.
 public enum Fixtures {
     /// A sweep written with schema 2: the classic four transports with the copy receiver, 64 and 4096 B, 1 and 2
-    /// connections, stream and ping-pong, 6 trials of 0.02 s (`copyprof run --sizes 64,4096 --threads 1,2 --trials 6
-    /// --warmup 0 --duration 0.02`). When the schema gained the receivers (before its release), the file was decoded and
-    /// encoded again by `Profile.jsonData()`, which added `"receiver":"copy"` to each cell's key and `"receivers":["copy"]`
-    /// to the plan and changed nothing else.
+    /// connections, stream and ping-pong, 6 rounds of a timing and a counted trial of 0.02 s each, with the control
+    /// (`copyprof run --sizes 64,4096 --threads 1,2 --trials 6 --warmup 0 --duration 0.02 --label fixture`; then
+    /// `copyprof report` it into schema2-sweep-report.md, as `FindingsTests.savedSweepReportIsUnchanged` says). When the
+    /// schema gained the receivers (before its release), the file was decoded and encoded again by
+    /// `Profile.jsonData()`, which added `"receiver":"copy"` to each cell's key and `"receivers":["copy"]` to the plan
+    /// and changed nothing else.
     public static let schema2Sweep = "schema2-sweep.json"
     /// The 64 B, 1-connection cells of a sweep written with schema 1 (copyprof 0.1), RTT histograms as arrays.
     public static let schema1Sweep = "schema1-sweep.json"

@@ -77,7 +77,8 @@ public final class RemoteClient {
         channel.socket.close()
     }
 
-    /// Runs one trial: the server receives (ping-pong: echoes) with its counters, this process sends.
+    /// Runs one trial: the server receives (ping-pong: echoes) with its counters, this process sends. With no
+    /// `events` (a timing trial) neither side opens counters.
     ///
     /// - Throws: ``CopyprofError/remote(_:)`` when the control connection fails (the server is gone: the sweep
     ///   must stop), or the trial's own error otherwise.
@@ -94,7 +95,8 @@ public final class RemoteClient {
             transport: key.transport, receiver: key.receiver, mode: key.mode, messageSize: key.messageSize,
             threads: key.threads, trial: trial,
             verification: plan.verification, duration: plan.duration, ioTimeout: ioTimeout,
-            zeroCopyPoolSize: configuration.zeroCopyPoolSize, events: plan.events)
+            zeroCopyPoolSize: configuration.zeroCopyPoolSize,
+            events: events.isEmpty ? [] : plan.events)  // a timing trial: no counters on either side
         enum Answer { case ready(UInt16), refused(String), notSupported(String) }
         let answer: Answer
         do {
