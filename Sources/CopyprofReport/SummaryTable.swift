@@ -5,10 +5,11 @@ import Foundation
 /// columns so that it fits an 80-column terminal; failed cells' errors follow the table, one line each. `n` counts
 /// timing+counted trials. Below it, the counters' measured overhead per cell (``overheadGrid(_:)``).
 ///
-/// The receiver is folded into the transport's name (`zero-copy+mmap`; the default `copy` receiver is not named). A
+/// With receivers other than the default `copy`, the rows come in one section per receiver, each under a line that
+/// names it (`receiver mmap: ...`), so that the transport column keeps the senders' names and the table its width. A
 /// profile with `mmap` cells shows, in place of `copied`, `cp/map`: the share of zero-copy sends the kernel copied and
-/// the share of received bytes it mapped; one with receivers other than `copy` calls the errors column `err`, which
-/// says `n/a` for `discard` (nothing was read) and `n/s` for cells the host cannot run.
+/// the share of received bytes it mapped. The errors column says `n/a` for `discard` (nothing was read) and `n/s` for
+/// cells the host cannot run, and is called `err` when `errors` would take the table past 79 columns.
 public enum SummaryTable {
     public static func render(_ profile: Profile) -> String {
         table(profile) + overheadGrid(Analysis(profile: profile))
@@ -46,12 +47,15 @@ public enum SummaryTable {
     static func table(_ profile: Profile) -> String {
         let mapping = profile.cells.contains { $0.key.receiver == .mmap }
         let receivers = profile.cells.contains { $0.key.receiver != .copy } || profile.cells.contains { $0.notSupported != nil }
-        var rows: [[String]] = [["mode", "transport", "size", "conn", "n", "Gbit/s", "p50 µs", "CPU ns/B", "sw/MB",
-                                 mapping ? "cp/map" : "copied", receivers ? "err" : "errors"]]
+        var rows: [[String]] = []
         var failures: [String] = []
         var unsupported: [(reason: String, cells: [String])] = []
         var fromRusage = false
-        for cell in profile.cells {
+        // Sections per receiver, in the order the receivers are listed; within one, the plan's order.
+        let cells = ReceiverKind.allCases.flatMap { receiver in profile.cells.filter { $0.key.receiver == receiver } }
+        var sections: [(row: Int, receiver: ReceiverKind)] = []
+        for cell in cells {
+            if receivers && sections.last?.receiver != cell.key.receiver { sections.append((rows.count, cell.key.receiver)) }
             let trials = cell.trials
             // The same definitions as reports and comparisons use.
             func med(_ metric: Metric) -> Double? { metric.summary(of: cell)?.median }
@@ -80,7 +84,7 @@ public enum SummaryTable {
                 errors = integrity == 0 ? "0" : "\(integrity) bad"
             }
             rows.append([
-                cell.key.mode.rawValue, cell.key.path, "\(cell.key.messageSize)", "\(cell.key.threads)",
+                cell.key.mode.rawValue, cell.key.transport.rawValue, "\(cell.key.messageSize)", "\(cell.key.threads)",
                 trialCount(trials), fixed(gbps, 2), fixed(rtt, 1), fixed(cpu, 3), fixed(switches, 1) + switchesMark,
                 shares, errors,
             ])
@@ -100,13 +104,33 @@ public enum SummaryTable {
         }
         // Each reason once, with the cells it holds for.
         failures += unsupported.map { "not supported: \($0.cells.joined(separator: "; ")): \($0.reason)" }
-        return renderTable(rows) + note + failures.map { $0 + "\n" }.joined()
+        func header(_ errors: String) -> [String] {
+            ["mode", "transport", "size", "conn", "n", "Gbit/s", "p50 µs", "CPU ns/B", "sw/MB", mapping ? "cp/map" : "copied", errors]
+        }
+        var lines = renderTable([header("errors")] + rows).split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
+        if lines.contains(where: { $0.count > 79 }) {
+            lines = renderTable([header("err")] + rows).split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
+        }
+        // Each section's line before its first row (row i is line i + 1, after the header).
+        for (row, receiver) in sections.reversed() {
+            lines.insert("receiver \(receiver.rawValue): \(Self.describe(receiver))", at: row + 1)
+        }
+        return lines.joined(separator: "\n") + note + failures.map { $0 + "\n" }.joined()
     }
 
     /// `6+6` (timing+counted) for trials of the split, the count otherwise.
     static func trialCount(_ trials: [TrialRecord]) -> String {
         guard trials.contains(where: { $0.kind != nil }) else { return "\(trials.count)" }
         return "\(trials.filter { $0.kind == .timing }.count)+\(trials.filter { $0.kind == .counted }.count)"
+    }
+
+    /// What a receiver does, for its section's line.
+    static func describe(_ receiver: ReceiverKind) -> String {
+        switch receiver {
+        case .copy: return "recv() into a buffer, verified"
+        case .discard: return "recv(MSG_TRUNC), nothing read: counted, not verified"
+        case .mmap: return "TCP_ZEROCOPY_RECEIVE: whole pages mapped, the rest copied"
+        }
     }
 
     /// Left-aligned text columns, numbers right-aligned.

@@ -297,9 +297,11 @@ import CopyprofReport
             #expect(elapsed < 5, "\(elapsed) s")
             let table = SummaryTable.render(profile)
             #expect(table.contains("n/s") && table.contains("not supported: stream "), "\(table)")
-            // The table's rows fit 79 columns (the notes and reasons under it are lines of text).
+            // The table fits 79 columns — a header, a line per receiver's section, a row per cell — and the notes and
+            // reasons under it are lines of text.
             let rows = table.split(separator: "\n").prefix { !$0.hasPrefix("*") && !$0.hasPrefix("cp/map") && !$0.hasPrefix("not supported") }
-            #expect(rows.count == 5 && rows.allSatisfy { $0.count <= 79 }, "\(table)")
+            #expect(rows.count == 1 + 2 + 4 && rows.allSatisfy { $0.count <= 79 }, "\(table)")
+            #expect(rows.contains("receiver mmap: TCP_ZEROCOPY_RECEIVE: whole pages mapped, the rest copied"), "\(table)")
             #expect(table.components(separatedBy: "not supported: ").count == 2, "one line per reason: \(table)")
             let report = Report(profile: profile, source: "absent.json", chartFolder: "charts").markdown
             #expect(report.contains("### Not supported on this host"))
