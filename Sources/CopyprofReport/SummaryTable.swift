@@ -22,26 +22,38 @@ public enum SummaryTable {
     static func overheadGrid(_ analysis: Analysis) -> String {
         guard !analysis.overheads.isEmpty else { return "" }
         func whole(_ x: Double) -> String { x > 999 ? "999+" : fixed(x.rounded(), 0) }
-        var rows: [[String]] = [["ovh %", "B×conn"] + analysis.transports.map(\.rawValue)]
-        for mode in analysis.modes {
-            for size in analysis.sizes {
-                for threads in analysis.threadCounts {
-                    var row = [mode.rawValue, "\(size)×\(threads)"]
-                    for t in analysis.transports {
-                        guard let cell = analysis.cell(t, mode, size, threads), let o = analysis.overhead(cell) else {
-                            row.append("n/a ")
-                            continue
+        // With many transports the intervals do not fit 79 columns: then medians only (the report has the intervals).
+        func grid(intervals: Bool) -> String {
+            var rows: [[String]] = [["ovh %", "B×conn"] + analysis.transports.map(\.rawValue)]
+            for mode in analysis.modes {
+                for size in analysis.sizes {
+                    for threads in analysis.threadCounts {
+                        var row = [mode.rawValue, "\(size)×\(threads)"]
+                        for t in analysis.transports {
+                            guard let cell = analysis.cell(t, mode, size, threads), let o = analysis.overhead(cell) else {
+                                row.append("n/a ")
+                                continue
+                            }
+                            var text = whole(o.percent)
+                            if intervals, let low = o.slowdown.lowPercent, let high = o.slowdown.highPercent {
+                                text += "[\(whole(low)),\(whole(high))]"
+                            }
+                            row.append(text + (o.exceeds(Analysis.overheadLimit) ? "*" : " "))
                         }
-                        var text = whole(o.percent)
-                        if let low = o.slowdown.lowPercent, let high = o.slowdown.highPercent { text += "[\(whole(low)),\(whole(high))]" }
-                        row.append(text + (o.exceeds(Analysis.overheadLimit) ? "*" : " "))
+                        rows.append(row)
                     }
-                    rows.append(row)
                 }
             }
+            return renderTable(rows)
         }
-        return "\ncounters' overhead: % slower with counters than without, median[95% interval],\n"
-            + "* above \(formatDecimal(Analysis.overheadLimit, digits: 1))% (see the report)\n" + renderTable(rows)
+        var table = grid(intervals: true)
+        var shape = "median[95% interval]"
+        if table.split(separator: "\n").contains(where: { $0.count > 79 }) {
+            table = grid(intervals: false)
+            shape = "median (intervals in the report)"
+        }
+        return "\ncounters' overhead: % slower with counters than without, \(shape),\n"
+            + "* above \(formatDecimal(Analysis.overheadLimit, digits: 1))% (see the report)\n" + table
     }
 
     static func table(_ profile: Profile) -> String {
