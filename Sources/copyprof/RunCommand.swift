@@ -10,11 +10,11 @@ struct RunCommand: ParsableCommand {
         commandName: "run",
         abstract: "Profile a sweep of transport runs with counters in every thread, into profiles/.",
         discussion: """
-            Runs transports × message sizes × thread counts × workloads in rounds: every round runs every cell once \
+            Runs transports × receivers × message sizes × thread counts × workloads in rounds: every round runs every cell once \
             without counters (timing) and once with counters in every sender and receiver thread (counted), the \
             order rotating, after a short control workload that measures the machine itself. Writes one JSON \
             profile (atomically), prints a summary table, and exits 130 after Ctrl-C with the trials that finished \
-            saved and the profile marked interrupted. Defaults: the full matrix, \(SweepPlan.defaultTrials) rounds \
+            saved and the profile marked interrupted. Defaults: the classic matrix (four transports, the copy receiver), \(SweepPlan.defaultTrials) rounds \
             of \(SweepPlan.defaultDuration) s trials after 1 warm-up round (under 2 minutes on 2 cores).
             """
     )
@@ -33,7 +33,7 @@ struct RunCommand: ParsableCommand {
     var receivers: [ReceiverKind]?
     @Option(
         help: ArgumentHelp(
-            "A named sweep: all-paths (every sender × every receiver, stream and ping-pong, 4096 and 65536 B, 1 connection, \(SweepPlan.defaultTrials) trials). Options given with it override its values.",
+            "A named sweep: all-paths (every sender × every receiver, stream and ping-pong, 4096 and 65536 B, 1 connection, \(SweepPlan.defaultTrials) rounds). Options given with it override its values.",
             valueName: "name"))
     var preset: Preset?
     @Option(
