@@ -263,6 +263,28 @@ import CopyprofReport
         }
     }
 
+    /// A `mmap` receiver that mapped nothing says why in the profile: two-copy's data sits in the socket's page
+    /// fragments, never in pages of its own; a zero-copy sender's (copied into whole pages at loopback) maps, with no
+    /// reason recorded.
+    @Test func mmapRecordsTheMappedShareAndWhyNothingWasMapped() throws {
+        let plan = SweepPlan(
+            transports: [.twoCopy, .zeroCopy], receivers: [.mmap], sizes: [65536], threads: [1], modes: [.stream],
+            trials: 1, warmup: 0, duration: 0.1, events: [], verification: .full)
+        let profile = SweepRunner(plan: plan, events: []).run(environment: SampleProfiles.environment())
+        let twoCopy = try #require(profile.cells.first { $0.key.transport == .twoCopy }?.trials.first?.zeroCopyReceive)
+        #expect(twoCopy.mappedBytes == 0 && twoCopy.copiedBytes > 0)
+        #expect(twoCopy.unmappedReason?.contains("page fragments") == true, "\(twoCopy.unmappedReason ?? "no reason")")
+        let zeroCopy = try #require(profile.cells.first { $0.key.transport == .zeroCopy }?.trials.first)
+        #expect(zeroCopy.integrityErrors == 0)
+        // This host's loopback MTU (the profile's environment is a sample's): whole pages need a large one.
+        let hostMTU = (try? String(contentsOfFile: "/sys/class/net/lo/mtu", encoding: .utf8))
+            .flatMap { Int($0.trimmingCharacters(in: .whitespacesAndNewlines)) }
+        if let mtu = hostMTU, mtu >= 65536, let mapping = zeroCopy.zeroCopyReceive {
+            #expect(mapping.mappedBytes > 0 && mapping.unmappedReason == nil)
+            #expect(Metric.mappedShare.value(of: zeroCopy).map { $0 > 50 } == true)
+        }
+    }
+
     /// A host without io_uring (simulated at the probe: a test may not disable it host-wide): the cell records "not
     /// supported" and why, holds no trial, and the sweep goes on with the other cells; the table, the report and a
     /// profile read back say so.
