@@ -64,6 +64,14 @@ struct SendfileSender: MessageSender, ~Copyable {
             throw .system("mmap of the sendfile ring", code, activity: "preparing the sendfile sender")
         }
         if nonblocking { _ = fcntl(io.fd, F_SETFL, fcntl(io.fd, F_GETFL) | O_NONBLOCK) }
+        // sendfile takes no MSG_NOSIGNAL: a send to a peer that reset the connection raises SIGPIPE, whose default
+        // action ends the process (a `copyprof serve` whose client vanished, a test suite). The kernel directs it at
+        // the sending thread (send_sig, net/core/stream.c), so blocking it in this thread — a worker that exists for
+        // this run only — leaves the error as EPIPE, and the pending signal goes with the thread.
+        var pipeSignal = sigset_t()
+        sigemptyset(&pipeSignal)
+        sigaddset(&pipeSignal, SIGPIPE)
+        pthread_sigmask(SIG_BLOCK, &pipeSignal, nil)
         self.io = io
         self.layout = layout
         self.file = file

@@ -1,4 +1,5 @@
 import Glibc
+import Synchronization
 import SystemCalls
 import Testing
 
@@ -181,6 +182,31 @@ import Testing
                   + (mapping.map { ", \($0.mappedBytes) B mapped, \($0.copiedBytes) B copied" } ?? ""))
             #expect(result.integrityErrors == 0 && result.messagesVerified > 0, "\(size) B: \(String(describing: result.firstMismatch))")
         }
+    }
+
+    /// sendfile takes no MSG_NOSIGNAL: writing to a socket whose sending side is shut (or whose peer reset it) raises
+    /// SIGPIPE, which would end the process — a test run, or a `copyprof serve` whose client vanished. The sender
+    /// blocks SIGPIPE in its worker thread, so the write is an error, EPIPE, reported as the peer's reset.
+    @Test func sendfileToAShutSocketIsAnErrorNotASignal() throws {
+        let listener = try TCPSocket.listen(on: SocketAddress(host: "127.0.0.1", port: 0))
+        defer { listener.close() }
+        let sending = try TCPSocket.connect(to: try listener.localAddress())
+        let receiving = try listener.accept()
+        defer { sending.close(); receiving.close() }
+        sending.shutdown(Int32(SHUT_WR))  // every further write: EPIPE, and SIGPIPE without MSG_NOSIGNAL
+        let outcome = Mutex<TransportError.Kind?>(nil)
+        let thread = try WorkerThread {
+            do throws(TransportError) {
+                var sender = try SendfileSender(
+                    io: SocketIO(fd: sending.fd, wait: .blocking, timeout: 1), layout: try MessageLayout(messageSize: 4096),
+                    ringBytes: 4 * 4096, corruption: nil, nonblocking: false)
+                if case .failure(let error) = sender.sendMessage(sequence: 0) { outcome.withLock { $0 = error.kind } }
+            } catch {
+                outcome.withLock { $0 = error.kind }
+            }
+        }
+        thread.join()
+        #expect(outcome.withLock { $0 } == .peerReset, "the process is alive, and the write failed as a reset")
     }
 
     @Test func discardCountsWholeMessagesWithoutReadingThem() throws {
