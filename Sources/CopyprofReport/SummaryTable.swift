@@ -61,7 +61,7 @@ public enum SummaryTable {
             ])
             if let error = cell.error { failures.append("failed: \(cell.key): \(error)") }
         }
-        let note = fromRusage ? "* context switches from getrusage (voluntary + involuntary): perf cannot count them here\n" : ""
+        let note = fromRusage ? "* sw/MB from getrusage (voluntary + involuntary): perf cannot count them here\n" : ""
         return renderTable(rows) + note + failures.map { $0 + "\n" }.joined()
     }
 
