@@ -9,13 +9,15 @@
 #       (a witness table, a closure, a function merged by LLVM); when a loop is missing or its generic, unspecialized
 #       form is called. Not walked: the out-of-line error constructors (FailurePath) and the TransportError helpers
 #       the throw paths use, which run only once a run has failed; swift_willThrowTypedImpl (the throw itself).
-#   (b) callgrind: user-space instructions per message of each transport's stream loops (sender + receiver, 512 B,
-#       one connection, 2 s, --events none) against Benchmarks/reference.c's C loops (gcc -O2).
+#   (b) callgrind: user-space instructions per message of each sender's and receiver's stream loops (sender +
+#       receiver, 512 B, one connection, 2 s, --events none) against Benchmarks/reference.c's C loops (gcc -O2): every
+#       sender with the copy receiver, and two-copy with the discard and mmap receivers.
 #
 #   bash Benchmarks/hot-loops.sh                    both; fails if (a) fails or (b) is above a limit: two-copy and
 #                                                   one-copy (the C loop's work plus stamps and verification) 1.3×
-#                                                   the C loop; marshal and zero-copy, which do more by design, their
-#                                                   figures when this was written plus about 10% (2.25× and 1.85×)
+#                                                   the C loop; the others, which do more (or other work) by design,
+#                                                   their figures when they were written plus about 10% (the `limits`
+#                                                   table below)
 #   bash Benchmarks/hot-loops.sh --disassembly-only (a) only: about a minute after a build; for CI
 #   bash Benchmarks/hot-loops.sh --max-ratio 1.5    another limit for two-copy and one-copy
 #   SIZE=4096 DURATION=1 bash Benchmarks/hot-loops.sh
@@ -39,7 +41,8 @@ while [ $# -gt 0 ]; do
 done
 size=${SIZE:-512}
 duration=${DURATION:-2}
-transports=(two-copy marshal one-copy zero-copy)
+# sender, or sender+receiver (the copy receiver when none is named)
+paths=(two-copy marshal one-copy zero-copy sendfile two-copy+discard two-copy+mmap)
 
 need=()
 command -v objdump >/dev/null || need+=(binutils)
@@ -216,16 +219,20 @@ command -v valgrind >/dev/null
 mkdir -p .build/bench
 gcc -O2 -g -pthread -o .build/bench/reference-debuginfo Benchmarks/reference.c
 : > "$work/results.tsv"
-for transport in "${transports[@]}"; do
-  echo "callgrind: copyprof $transport, $size B, ${duration} s" >&2
-  valgrind --tool=callgrind --callgrind-out-file="$work/cg.$transport" "$bin" run --transports "$transport" \
-    --sizes "$size" --threads 1 --modes stream --trials 1 --warmup 0 --duration "$duration" --events none \
-    --output "$work/$transport.json" --no-report >/dev/null 2>"$work/valgrind.$transport" \
-    || { cat "$work/valgrind.$transport" >&2; exit 1; }
-  callgrind_annotate --inclusive=yes --tree=calling "$work/cg.$transport" 2>/dev/null | swift-demangle > "$work/annotate.$transport"
-  python3 - "$transport" "$work/annotate.$transport" "$work/$transport.json" >> "$work/results.tsv" <<'PY'
+for path in "${paths[@]}"; do
+  transport=${path%%+*}
+  receiver=copy
+  [ "$path" != "$transport" ] && receiver=${path#*+}
+  echo "callgrind: copyprof $path, $size B, ${duration} s" >&2
+  valgrind --tool=callgrind --callgrind-out-file="$work/cg.$path" "$bin" run --transports "$transport" \
+    --receivers "$receiver" --sizes "$size" --threads 1 --modes stream --trials 1 --warmup 0 --duration "$duration" \
+    --events none --output "$work/$path.json" --no-report >/dev/null 2>"$work/valgrind.$path" \
+    || { cat "$work/valgrind.$path" >&2; exit 1; }
+  callgrind_annotate --inclusive=yes --tree=calling "$work/cg.$path" 2>/dev/null | swift-demangle > "$work/annotate.$path"
+  python3 - "$path" "$work/annotate.$path" "$work/$path.json" >> "$work/results.tsv" <<'PY'
 import json, re, sys
-transport, annotate, profile = sys.argv[1:]
+path, annotate, profile = sys.argv[1:]
+transport = path.split("+")[0]
 # callgrind_annotate --tree=calling: each function's line is marked "*", the functions it calls follow marked ">".
 line_re = re.compile(r'^\s*([\d,]+) \(\s*[\d.]+%\)\s+([*>])\s+.*?:(.*)$')
 entries = []
@@ -244,14 +251,16 @@ def loop_cost(pattern, callees=None):
         elif inside and callees and re.search(callees, name):
             called += cost
     if total == 0:
-        sys.exit(f"{transport}: no callgrind line matches {pattern}")
+        sys.exit(f"{path}: no callgrind line matches {pattern}")
     return total, called
 # The specialized loops (only the transport under test runs); "(name in _HASH)" when the function is private.
 prefix = r'^(merged )?(function signature specialization <[^>]*> of )?(generic specialization <[^>]*> of )?'
 # What the transport itself requires beyond a send of one buffer, when it is out of line: marshal's copies into
-# the staging buffer, zero-copy's reading of completions and its waits for a set or for optmem.
+# the staging buffer, zero-copy's reading of completions and its waits for a set or for optmem, io_uring
+# zero-copy's waits for a result or a notification.
 own = {"marshal": r'memcpy|memmove',
-       "zero-copy": r'ZeroCopySender\.\((drain|waitForSet|waitAfterENOBUFS) in '}.get(transport)
+       "zero-copy": r'ZeroCopySender\.\((drain|waitForSet|waitAfterENOBUFS) in ',
+       "io-uring-zc": r'IOUringZeroCopySender\.\((waitForResult|waitForSet|waitForNotification|sendRest) in '}.get(transport)
 sender, own_cost = loop_cost(prefix + r'Transports\.(\(streamSend in _\w+\)|streamSend)<', own)
 receiver, _ = loop_cost(prefix + r'Transports\.(\(streamReceive in _\w+\)|streamReceive)[<(]')
 # The profile keeps what each worker did; the sender's loop counted the messages it sent, the receiver's those
@@ -259,7 +268,7 @@ receiver, _ = loop_cost(prefix + r'Transports\.(\(streamReceive in _\w+\)|stream
 trial = json.load(open(profile))["cells"][0]["trials"][0]
 sent = sum(w["sent"]["messages"] for w in trial["workers"] if w.get("sent"))
 received = sum(w["received"]["messages"] for w in trial["workers"] if w.get("received"))
-print(f"copyprof {transport}\t{sender / sent:.1f}\t{receiver / received:.1f}\t{own_cost / sent:.1f}\t{sent}")
+print(f"copyprof {path}\t{sender / sent:.1f}\t{receiver / received:.1f}\t{own_cost / sent:.1f}\t{sent}")
 PY
 done
 echo "callgrind: C loop (Benchmarks/reference.c, gcc -O2), $size B, ${duration} s" >&2
@@ -295,7 +304,11 @@ print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
 # verification: they are held to the target. marshal and zero-copy do more by design (8 memcpy calls; pinning
 # and completions); they are held to what they cost when this script was written, with a margin, so that a
 # regression in their loops shows.
-limits = {"copyprof two-copy": limit, "copyprof one-copy": limit, "copyprof marshal": 2.25, "copyprof zero-copy": 1.85}
+# sendfile, and two-copy into the discard and mmap receivers, are held likewise to their figures of 2026-11-27 plus
+# about 10% (0.98×, 1.20×, 1.34×): sendfile's sender makes no user-space copy, discard's receiver reads nothing, and
+# mmap's receiver adds getsockopt and the bookkeeping of mapped and copied pieces.
+limits = {"copyprof two-copy": limit, "copyprof one-copy": limit, "copyprof marshal": 2.25, "copyprof zero-copy": 1.85,
+          "copyprof sendfile": 1.1, "copyprof two-copy+discard": limit, "copyprof two-copy+mmap": 1.5}
 failed = []
 for name, sender, receiver, own, messages in rows:
     total = float(sender) + float(receiver)

@@ -105,17 +105,21 @@ public struct ControlSample: Codable, Sendable, Hashable {
     }
 }
 
-/// One cell: its recorded trials, or the error that ended it.
+/// One cell: its recorded trials, the error that ended it, or why this host cannot run it.
 public struct CellRecord: Codable, Sendable {
     public var key: CellKey
     public var trials: [TrialRecord]
     /// Why the cell has fewer trials than planned (a failed run), if it does.
     public var error: String?
+    /// Why the host cannot run the cell at all (io_uring disabled, an old kernel, a seccomp filter): the cell has no
+    /// trials, and the sweep went on. Not a failure.
+    public var notSupported: String?
 
-    public init(key: CellKey, trials: [TrialRecord] = [], error: String? = nil) {
+    public init(key: CellKey, trials: [TrialRecord] = [], error: String? = nil, notSupported: String? = nil) {
         self.key = key
         self.trials = trials
         self.error = error
+        self.notSupported = notSupported
     }
 }
 
@@ -175,6 +179,16 @@ public struct TrialRecord: Codable, Sendable {
         self.zeroCopy = zeroCopy
         self.workers = workers
     }
+
+    /// What the `mmap` receivers got mapped and copied, summed over them; nil for the other receivers.
+    public var zeroCopyReceive: ZeroCopyReceiveRecord? {
+        let all = workers.compactMap { $0.received?.zeroCopyReceive }
+        guard let first = all.first else { return nil }
+        return all.dropFirst().reduce(first, +)
+    }
+
+    /// False when the receivers discarded the bytes unread: the messages were counted, not verified.
+    public var payloadVerified: Bool { !workers.contains { $0.received?.verified == false } }
 
     /// Verified throughput, Gbit/s.
     public var throughputGbps: Double { elapsedNs == 0 ? 0 : Double(bytes) * 8 / Double(elapsedNs) }

@@ -17,6 +17,9 @@ extension Profile {
                 return "\(at).key: \(cell.key) appears twice (also cells[\(first)]); a profile has one record per cell"
             }
             seen[cell.key] = c
+            if cell.notSupported != nil && !cell.trials.isEmpty {
+                return "\(at).notSupported: a cell the host cannot run has no trials, but this one has \(cell.trials.count)"
+            }
             for (t, trial) in cell.trials.enumerated() {
                 if let problem = trial.problem(at: "\(at).trials[\(t)]", key: cell.key) { return problem }
             }
@@ -98,6 +101,10 @@ extension TrialRecord {
                 }
                 if let mismatch = received.firstMismatch, !(0..<key.messageSize).contains(mismatch.offset) {
                     return "\(at).received.firstMismatch.offset: \(mismatch.offset) is outside a \(key.messageSize)-byte message"
+                }
+                if received.verified == false && received.integrityErrors > 0 {
+                    return "\(at).received.integrityErrors: \(received.integrityErrors) from a receiver that did not read the "
+                        + "bytes (verified: false)"
                 }
             }
             if let zeroCopy = worker.sent?.zeroCopy, let problem = zeroCopy.problem(at: "\(at).sent.zeroCopy") { return problem }

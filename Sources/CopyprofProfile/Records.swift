@@ -128,10 +128,15 @@ public struct ReceiverRecord: Codable, Sendable, Hashable {
     public var firstMismatch: MismatchRecord?
     /// Messages read after the timed loop (stream: the tail the sender queued before the stop).
     public var drainedMessages: UInt64
+    /// `false` when the receiver discarded the bytes unread (`discard`): its messages were counted, not verified, and
+    /// its integrity errors are not a measurement. Absent when it verified them as the plan says.
+    public var verified: Bool?
+    /// What a `mmap` receiver got mapped and had to copy; absent for the other receivers.
+    public var zeroCopyReceive: ZeroCopyReceiveRecord?
 
     public init(
         messages: UInt64, bytes: UInt64, recvCalls: UInt64, integrityErrors: UInt64, firstMismatch: MismatchRecord?,
-        drainedMessages: UInt64
+        drainedMessages: UInt64, verified: Bool? = nil, zeroCopyReceive: ZeroCopyReceiveRecord? = nil
     ) {
         self.messages = messages
         self.bytes = bytes
@@ -139,6 +144,49 @@ public struct ReceiverRecord: Codable, Sendable, Hashable {
         self.integrityErrors = integrityErrors
         self.firstMismatch = firstMismatch
         self.drainedMessages = drainedMessages
+        self.verified = verified == false ? false : nil
+        self.zeroCopyReceive = zeroCopyReceive
+    }
+}
+
+/// What a `TCP_ZEROCOPY_RECEIVE` receiver got in a trial, up to the end of its timed loop.
+public struct ZeroCopyReceiveRecord: Codable, Sendable, Hashable {
+    /// Bytes the kernel mapped into the receiver (whole pages of the receive queue).
+    public var mappedBytes: UInt64
+    /// Bytes it could not map, read with `recv()`.
+    public var copiedBytes: UInt64
+    /// `getsockopt(TCP_ZEROCOPY_RECEIVE)` calls.
+    public var mapCalls: UInt64
+    /// `recv()` calls for the copied bytes.
+    public var copyCalls: UInt64
+    /// Why nothing was mapped, when nothing was (from what the run knew: the sender, the message size, the MTU).
+    public var unmappedReason: String?
+
+    public init(mappedBytes: UInt64, copiedBytes: UInt64, mapCalls: UInt64, copyCalls: UInt64, unmappedReason: String? = nil) {
+        self.mappedBytes = mappedBytes
+        self.copiedBytes = copiedBytes
+        self.mapCalls = mapCalls
+        self.copyCalls = copyCalls
+        self.unmappedReason = unmappedReason
+    }
+
+    /// mapped / (mapped + copied) — neper's `percent_mmaped` as a fraction — or nil before any byte.
+    public var mappedShare: Double? {
+        let (total, overflow) = mappedBytes.addingReportingOverflow(copiedBytes)
+        if overflow { return Double(mappedBytes) / (Double(mappedBytes) + Double(copiedBytes)) }
+        return total == 0 ? nil : Double(mappedBytes) / Double(total)
+    }
+
+    /// The sum of two receivers' counts (saturating); the first reason kept.
+    public static func + (a: ZeroCopyReceiveRecord, b: ZeroCopyReceiveRecord) -> ZeroCopyReceiveRecord {
+        func add(_ x: UInt64, _ y: UInt64) -> UInt64 {
+            let (s, o) = x.addingReportingOverflow(y)
+            return o ? .max : s
+        }
+        return ZeroCopyReceiveRecord(
+            mappedBytes: add(a.mappedBytes, b.mappedBytes), copiedBytes: add(a.copiedBytes, b.copiedBytes),
+            mapCalls: add(a.mapCalls, b.mapCalls), copyCalls: add(a.copyCalls, b.copyCalls),
+            unmappedReason: a.unmappedReason ?? b.unmappedReason)
     }
 }
 

@@ -15,7 +15,14 @@ public struct Analysis: Sendable {
 
     public var sizes: [Int] { Array(Set(profile.cells.map(\.key.messageSize))).sorted() }
     public var threadCounts: [Int] { Array(Set(profile.cells.map(\.key.threads))).sorted() }
-    public var transports: [TransportKind] { TransportKind.allCases.filter { t in profile.cells.contains { $0.key.transport == t } } }
+    /// The transports measured with the `copy` receiver: what the classic findings compare.
+    public var transports: [TransportKind] {
+        TransportKind.allCases.filter { t in profile.cells.contains { $0.key.transport == t && $0.key.receiver == .copy } }
+    }
+    /// Every sender and receiver measured: the columns of the tables and the series of the charts.
+    public var paths: [TransportPath] { Set(profile.cells.map(\.key.transportPath)).sorted() }
+    /// The receivers measured.
+    public var receivers: [ReceiverKind] { ReceiverKind.allCases.filter { r in profile.cells.contains { $0.key.receiver == r } } }
     public var modes: [Workload] { Workload.allCases.filter { m in profile.cells.contains { $0.key.mode == m } } }
 
     public func cell(_ transport: TransportKind, _ mode: Workload, _ size: Int, _ threads: Int) -> CellRecord? {
@@ -24,6 +31,12 @@ public struct Analysis: Sendable {
 
     public func summary(_ metric: Metric, _ transport: TransportKind, _ mode: Workload, _ size: Int, _ threads: Int) -> Summary? {
         cell(transport, mode, size, threads).flatMap { metric.summary(of: $0) }
+    }
+
+    /// The summary of a sender and receiver's cell.
+    public func summary(_ metric: Metric, _ path: TransportPath, _ mode: Workload, _ size: Int, _ threads: Int) -> Summary? {
+        profile.cell(CellKey(transport: path.transport, receiver: path.receiver, mode: mode, messageSize: size, threads: threads))
+            .flatMap { metric.summary(of: $0) }
     }
 
     /// True when the metric was measured in at least one cell.

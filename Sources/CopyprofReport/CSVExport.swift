@@ -16,7 +16,8 @@ public enum CSVExport {
         "sender_task_clock_ns", "receiver_task_clock_ns", "sender_context_switches", "receiver_context_switches",
         "user_cpu_ns", "system_cpu_ns", "voluntary_switches", "involuntary_switches", "kernel_recv_copies",
         "partial_writes", "scaled_counters", "context_switches_source", "user_only_counters", "label", "rtt_p90_us",
-        "rtt_p999_us", "rtt_max_us", "kind", "round",
+        "rtt_p999_us", "rtt_max_us", "kind", "round", "receiver", "payload_verified", "receive_mapped_bytes",
+        "receive_copied_bytes",
     ]
 
     /// The whole CSV text, header first.
@@ -25,8 +26,8 @@ public enum CSVExport {
         for cell in profile.cells {
             for trial in cell.trials {
                 out += (row(cell.key, trial) + [quoted(profile.environment.label ?? profile.plan.label ?? "")]
-                    + rttColumns(trial) + [trial.kind?.rawValue ?? "", trial.round.map(String.init) ?? ""])
-                    .joined(separator: ",") + "\n"
+                    + rttColumns(trial) + [trial.kind?.rawValue ?? "", trial.round.map(String.init) ?? ""]
+                    + receiverColumns(cell.key, trial)).joined(separator: ",") + "\n"
             }
         }
         return out
@@ -64,6 +65,16 @@ public enum CSVExport {
     static func rttColumns(_ trial: TrialRecord) -> [String] {
         [Metric.rttP90.value(of: trial), Metric.rttP999.value(of: trial), trial.rtt.map { Double($0.maxNs) / 1000 }]
             .map { number($0, digits: 3) }
+    }
+
+    /// The receiver, whether it verified the payload, and what a `mmap` receiver got mapped and copied (empty for
+    /// the others). Appended after the older columns, so that scripts that read columns by position still work.
+    static func receiverColumns(_ key: CellKey, _ trial: TrialRecord) -> [String] {
+        let mapping = trial.zeroCopyReceive
+        return [
+            key.receiver.rawValue, trial.payloadVerified ? "true" : "false",
+            mapping.map { String($0.mappedBytes) } ?? "", mapping.map { String($0.copiedBytes) } ?? "",
+        ]
     }
 
     /// A text field, quoted when it holds a comma, a quote or a line break (RFC 4180).

@@ -11,8 +11,8 @@ import Foundation
 public struct Comparison: Sendable {
     /// The metrics compared, where both profiles measured them.
     public static let metrics: [Metric] = [
-        .throughput, .rttP50, .rttP99, .cpuNsPerByte, .cyclesPerByte, .instructionsPerByte, .l1dMissesPerKB,
-        .llcMissesPerKB, .contextSwitchesPerMB,
+        .throughput, .rttP50, .rttP99, .cpuNsPerByte, .receiverCPUNsPerByte, .cyclesPerByte, .instructionsPerByte,
+        .l1dMissesPerKB, .llcMissesPerKB, .contextSwitchesPerMB, .mappedShare,
     ]
 
     /// The metrics whose ratio to two-copy is compared, for a workload.

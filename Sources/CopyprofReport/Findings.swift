@@ -33,17 +33,23 @@ public enum Finding: Sendable, Hashable {
     case machineSteadiness(ControlSpread)
     /// Results that break the usual expectations, each kind once by its strongest case.
     case surprises([SurpriseGroup])
+    /// The receive copy's cost (copy against discard), the share a `mmap` receiver got mapped, and the cheapest path.
+    case receiveSide(ReceiveSide)
+    /// Cells the host could not run, and why.
+    case notSupported([NotSupportedGroup])
 
     /// The findings' order in a report.
     public var order: Int {
         switch self {
         case .crossover: return 0
         case .zeroCopyAvoided: return 1
-        case .cacheLevel: return 2
-        case .scaling: return 3
-        case .counterOverhead: return 4
-        case .machineSteadiness: return 5
-        case .surprises: return 6
+        case .receiveSide: return 2
+        case .cacheLevel: return 3
+        case .scaling: return 4
+        case .counterOverhead: return 5
+        case .machineSteadiness: return 6
+        case .surprises: return 7
+        case .notSupported: return 8
         }
     }
 }
@@ -94,6 +100,17 @@ public struct ZeroCopyOutcome: Sendable, Hashable {
     public var copiedPercent: Double?
     /// CPU ns/B of zero-copy against two-copy in the largest stream cell of the fewest threads.
     public var cost: Evidence?
+    /// io_uring zero-copy's sends, notifications and notifications flagged copied, when it ran.
+    public var ioUring: IOUringTotals?
+
+    /// io_uring zero-copy's bookkeeping summed over its trials.
+    public struct IOUringTotals: Sendable, Hashable {
+        public var sends: UInt128
+        public var notifications: UInt128
+        public var copied: UInt128
+        /// Copied notifications in percent of notifications; nil without notifications.
+        public var copiedPercent: Double?
+    }
 }
 
 /// Which cache level gains.
@@ -194,12 +211,15 @@ extension Analysis {
         var out: [Finding] = []
         if let f = crossover() { out.append(.crossover(f)) }
         if let f = zeroCopyOutcome() { out.append(.zeroCopyAvoided(f)) }
+        if let f = receiveSide() { out.append(.receiveSide(f)) }
         if let f = cacheOutcome() { out.append(.cacheLevel(f)) }
         if let f = scaling() { out.append(.scaling(f)) }
         if let f = overheadFinding() { out.append(.counterOverhead(f)) }
         if let f = controlSpread { out.append(.machineSteadiness(f)) }
         let groups = surpriseGroups()
         if !groups.isEmpty { out.append(.surprises(groups)) }
+        let unsupported = notSupportedGroups()
+        if !unsupported.isEmpty { out.append(.notSupported(unsupported)) }
         return out
     }
 
@@ -245,7 +265,20 @@ extension Analysis {
 
     func zeroCopyOutcome() -> ZeroCopyOutcome? {
         let stats = profile.cells.filter { $0.key.transport == .zeroCopy }.flatMap(\.trials).compactMap(\.zeroCopy)
-        guard !stats.isEmpty else { return nil }
+        let ring = profile.cells.filter { $0.key.transport == .ioUringZeroCopy }.flatMap(\.trials).compactMap(\.zeroCopy)
+        var ioUring: ZeroCopyOutcome.IOUringTotals?
+        if !ring.isEmpty {
+            func sum(_ field: (ZeroCopyRecord) -> UInt64) -> UInt128 { ring.reduce(0) { $0 + UInt128(field($1)) } }
+            let notifications = sum(\.completions), copied = sum(\.copiedCompletions)
+            ioUring = ZeroCopyOutcome.IOUringTotals(
+                sends: sum(\.sends), notifications: notifications, copied: copied,
+                copiedPercent: notifications == 0 ? nil : Double(copied) / Double(notifications) * 100)
+        }
+        guard !stats.isEmpty else {
+            return ioUring.map {
+                ZeroCopyOutcome(sends: 0, completions: 0, copiedCompletions: 0, enobufs: 0, copiedPercent: nil, cost: nil, ioUring: $0)
+            }
+        }
         func total(_ field: (ZeroCopyRecord) -> UInt64) -> UInt128 { stats.reduce(0) { $0 + UInt128(field($1)) } }
         let completions = total(\.completions), copied = total(\.copiedCompletions)
         var cost: Evidence?
@@ -254,7 +287,7 @@ extension Analysis {
         }
         return ZeroCopyOutcome(
             sends: total(\.sends), completions: completions, copiedCompletions: copied, enobufs: total(\.enobufs),
-            copiedPercent: completions == 0 ? nil : Double(copied) / Double(completions) * 100, cost: cost)
+            copiedPercent: completions == 0 ? nil : Double(copied) / Double(completions) * 100, cost: cost, ioUring: ioUring)
     }
 
     func cacheOutcome() -> CacheOutcome? {

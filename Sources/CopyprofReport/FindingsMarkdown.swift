@@ -10,7 +10,109 @@ public enum FindingsMarkdown {
         case .counterOverhead(let o): return ("What the counters cost", overhead(o))
         case .machineSteadiness(let c): return ("How steady the machine was", steadiness(c))
         case .surprises(let groups): return ("Surprises", surprises(groups))
+        case .receiveSide(let r): return ("The receive side", receiveSide(r))
+        case .notSupported(let groups): return ("Not supported on this host", notSupported(groups))
         }
+    }
+
+    static func receiveSide(_ r: ReceiveSide) -> String {
+        let at = "stream at \(r.size) B × \(connectionsLabel(r.threads))"
+        let ns = Metric.cpuNsPerByte.format, gbps = Metric.throughput.format
+        var parts: [String] = []
+        if !r.copyCosts.isEmpty {
+            var lines = ["**The receive copy's cost** (`copy` against `discard`, which frees the bytes unread; \(at)):"]
+            for c in r.copyCosts {
+                guard let rx = c.receiverCPU else { continue }
+                let saved = rx.referenceMedian - rx.median
+                let significant = (rx.p ?? 1) < 0.05
+                var line = "- \(c.transport.rawValue): the receiver spends \(ns(rx.referenceMedian)) CPU ns/B copying and "
+                    + "\(ns(rx.median)) discarding (p = \(pValue(rx.p))\(significant ? "" : ", not significant")): the copy is "
+                    + "\(ns(saved)) ns/B, "
+                    + "\(formatDecimal(rx.referenceMedian > 0 ? saved / rx.referenceMedian * 100 : 0, digits: 0))% of the receiver's time"
+                if let total = c.totalCPU {
+                    line += "; both threads \(ns(total.referenceMedian)) → \(ns(total.median)) ns/B"
+                }
+                if let t = c.throughput {
+                    line += "; throughput \(gbps(t.referenceMedian)) → \(gbps(t.median)) Gbit/s (p = \(pValue(t.p)))"
+                }
+                lines.append(line + ".")
+            }
+            if lines.count > 1 { parts.append(lines.joined(separator: "\n")) }
+        }
+        if !r.mappings.isEmpty {
+            var lines = ["**What `mmap` (TCP_ZEROCOPY_RECEIVE) mapped** (\(at); the share of received bytes mapped, the rest copied by `recv()`):"]
+            var explained: [String: String] = [:]
+            var costlier = 0, cheaper = 0, mapped = 0
+            var perCall: [Double] = []
+            for m in r.mappings {
+                var line = "- \(m.transport.rawValue) → mmap: \(formatDecimal(m.mappedPercent, digits: 0))% mapped"
+                if let why = m.unmappedReason {
+                    // Each reason in full once; the senders it also holds for point back to it.
+                    if let first = explained[why] {
+                        line += " (as for \(first))"
+                    } else {
+                        explained[why] = m.transport.rawValue
+                        line += " — \(why)"
+                    }
+                }
+                if let rx = m.receiverCPU {
+                    line += "; receiver CPU \(ns(rx.median)) vs \(ns(rx.referenceMedian)) ns/B with `copy` "
+                        + "(\(signedPercent(rx.change)), p = \(pValue(rx.p)))"
+                    if m.mappedPercent >= 50 {
+                        mapped += 1
+                        if let bytes = m.bytesPerMapCall { perCall.append(bytes) }
+                        if (rx.p ?? 1) < 0.05 { if rx.median > rx.referenceMedian { costlier += 1 } else { cheaper += 1 } }
+                    }
+                }
+                if let t = m.throughput {
+                    line += "; throughput \(gbps(t.median)) vs \(gbps(t.referenceMedian)) Gbit/s"
+                }
+                lines.append(line + ".")
+            }
+            if mapped > 0 {
+                let kib = perCall.isEmpty ? "" : " (here \(formatDecimal(perCall.reduce(0, +) / Double(perCall.count) / 1024, digits: 0)) KiB per call)"
+                lines.append(
+                    "\nOf the \(mapped) sender\(mapped == 1 ? "" : "s") whose bytes were mostly mapped, mapping cost the receiver "
+                        + "significantly more CPU than copying for \(costlier) and less for \(cheaper). Each call maps what is "
+                        + "queued\(kib), and the receiver unmaps the window once it has read it: page-table updates and, on "
+                        + "unmapping, TLB flushes take the place of the copy.")
+            }
+            parts.append(lines.joined(separator: "\n"))
+        }
+        if !r.ranking.isEmpty {
+            var text = "**The cheapest path that delivers verified bytes** (\(at), CPU ns/B of sender and receiver): "
+                + r.ranking.prefix(5).map { "\($0.path) \(ns($0.median))" }.joined(separator: ", ")
+                + (r.ranking.count > 5 ? ", … (\(r.ranking.count) paths)" : "") + "."
+            if let best = r.bestAgainstTwoCopy {
+                let significant = (best.p ?? 1) < 0.05 && best.median < best.referenceMedian
+                text += " \(best.cell.path) against two-copy: \(ns(best.median)) vs \(ns(best.referenceMedian)) ns/B "
+                    + "(\(signedPercent(best.change)), p = \(pValue(best.p)))"
+                    + (significant ? "." : " — not a significant difference.")
+            }
+            if let fast = r.fastestAgainstTwoCopy {
+                text += " Fastest: \(fast.cell.path) at \(gbps(fast.median)) Gbit/s against two-copy's "
+                    + "\(gbps(fast.referenceMedian)) (p = \(pValue(fast.p)))."
+            }
+            if let floor = r.discardFloor {
+                text += " For scale, \(floor.path) — which reads nothing — costs \(ns(floor.median)) ns/B."
+            }
+            parts.append(text)
+        }
+        return parts.joined(separator: "\n\n")
+    }
+
+    static func notSupported(_ groups: [NotSupportedGroup]) -> String {
+        groups.map { group in
+            let cells = group.cells.count > 3
+                ? group.cells.prefix(3).map(\.description).joined(separator: "; ") + "; and \(group.cells.count - 3) more"
+                : group.cells.map(\.description).joined(separator: "; ")
+            return "- \(group.reason) (\(cells))."
+        }.joined(separator: "\n") + "\nThese cells have no trials; the sweep went on without them."
+    }
+
+    /// "+12.3%" or "-4.0%".
+    static func signedPercent(_ value: Double) -> String {
+        (value >= 0 ? "+" : "") + formatDecimal(value, digits: 1) + "%"
     }
 
     /// `+3.1% [+1.2, +5.0]` of a cell's overhead.
@@ -81,6 +183,23 @@ public enum FindingsMarkdown {
     }
 
     static func zeroCopy(_ z: ZeroCopyOutcome) -> String {
+        var text = z.sends > 0 ? msgZeroCopy(z) : ""
+        if let ring = z.ioUring {
+            let share = ring.copiedPercent ?? 0
+            if !text.isEmpty { text += "\n\n" }
+            text += "io_uring zero-copy (`IORING_OP_SENDMSG_ZC`): \(ring.sends) sends, \(ring.notifications) notifications, "
+                + "\(ring.copied) of them flagged `IORING_NOTIF_USAGE_ZC_COPIED` (\(formatDecimal(share, digits: 1))%)"
+            if ring.notifications != ring.sends {
+                text += " — \(ring.sends > ring.notifications ? ring.sends - ring.notifications : 0) notifications never came"
+            }
+            text += share >= 99.95
+                ? ". As with MSG_ZEROCOPY, the kernel copied every send that crossed loopback or veth."
+                : share > 0 ? ". Part of the sends were copied by the kernel anyway." : ". No send was copied."
+        }
+        return text
+    }
+
+    static func msgZeroCopy(_ z: ZeroCopyOutcome) -> String {
         let share = z.copiedPercent ?? 0
         var text = "\(z.sends) zero-copy sends, \(z.completions) completions, \(z.copiedCompletions) of them flagged "
             + "`SO_EE_CODE_ZEROCOPY_COPIED` (\(formatDecimal(share, digits: 1))%)"

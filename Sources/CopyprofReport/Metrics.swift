@@ -35,11 +35,16 @@ public enum Metric: String, CaseIterable, Sendable, Codable, Hashable {
     /// copy operations, not messages or bytes: a message spread over several skbs, or read in several calls, counts
     /// several times.
     case receiveCopyHitsPerMessage = "receive-copy-hits-per-message"
+    /// CPU time of the receiver threads alone per byte (in ping-pong: the echoers'): what the receive side costs.
+    case receiverCPUNsPerByte = "receiver-cpu-ns-per-byte"
+    /// Share of received bytes the kernel mapped into a `mmap` receiver (TCP_ZEROCOPY_RECEIVE) instead of copying
+    /// them: neper's `percent_mmaped`.
+    case mappedShare = "receive-mapped-share"
 
     /// Whether larger is better (nil: neither, the metric describes rather than ranks).
     public var higherIsBetter: Bool? {
         switch self {
-        case .throughput, .messageRate, .ipc: return true
+        case .throughput, .messageRate, .ipc, .mappedShare: return true
         // Receive-copy hits count copy operations, which depend on how the data was cut into skbs: neither is better.
         case .kernelCPUShare, .senderCPUShare, .receiveCopyHitsPerMessage: return nil
         default: return false
@@ -54,9 +59,9 @@ public enum Metric: String, CaseIterable, Sendable, Codable, Hashable {
         case .cyclesPerByte: return "cycles/B"
         case .instructionsPerByte: return "instr/B"
         case .ipc: return "instr/cycle"
-        case .cpuNsPerByte: return "ns/B"
+        case .cpuNsPerByte, .receiverCPUNsPerByte: return "ns/B"
         case .l1dMissesPerKB, .llcMissesPerKB: return "misses/KB"
-        case .l1dMissRatio, .llcMissRatio, .kernelCPUShare, .senderCPUShare, .zeroCopyCopiedShare: return "%"
+        case .l1dMissRatio, .llcMissRatio, .kernelCPUShare, .senderCPUShare, .zeroCopyCopiedShare, .mappedShare: return "%"
         case .contextSwitchesPerMB: return "switches/MB"
         case .contextSwitchesPerSecond: return "switches/s"
         case .receiveCopyHitsPerMessage: return "hits/msg"
@@ -86,6 +91,8 @@ public enum Metric: String, CaseIterable, Sendable, Codable, Hashable {
         case .senderCPUShare: return "sender CPU share"
         case .zeroCopyCopiedShare: return "zero-copy copied"
         case .receiveCopyHitsPerMessage: return "receive-copy tracepoint hits/msg"
+        case .receiverCPUNsPerByte: return "receiver CPU ns/byte"
+        case .mappedShare: return "received bytes mapped"
         }
     }
 
@@ -104,8 +111,10 @@ public enum Metric: String, CaseIterable, Sendable, Codable, Hashable {
     /// Decimals shown for this metric's medians.
     public var digits: Int {
         switch self {
-        case .throughput, .ipc, .cpuNsPerByte, .cyclesPerByte, .instructionsPerByte, .receiveCopyHitsPerMessage: return 3
-        case .messageRate, .contextSwitchesPerSecond, .zeroCopyCopiedShare: return 0
+        case .throughput, .ipc, .cpuNsPerByte, .cyclesPerByte, .instructionsPerByte, .receiveCopyHitsPerMessage,
+            .receiverCPUNsPerByte:
+            return 3
+        case .messageRate, .contextSwitchesPerSecond, .zeroCopyCopiedShare, .mappedShare: return 0
         default: return 1
         }
     }
@@ -162,6 +171,8 @@ public enum Metric: String, CaseIterable, Sendable, Codable, Hashable {
         case .zeroCopyCopiedShare: return trial.zeroCopy?.copiedShare.map { $0 * 100 }
         case .receiveCopyHitsPerMessage:
             return ratio(sum(EventName.receiveCopy), Double(trial.messages))
+        case .receiverCPUNsPerByte: return perByte(trial.cpuNs(role: .receiver))
+        case .mappedShare: return trial.zeroCopyReceive?.mappedShare.map { $0 * 100 }
         }
     }
 
@@ -183,6 +194,7 @@ public enum Metric: String, CaseIterable, Sendable, Codable, Hashable {
         switch self {
         case .contextSwitchesPerMB, .contextSwitchesPerSecond: return trial.contextSwitches().source
         case .cpuNsPerByte: return trial.cpuTime().source
+        case .receiverCPUNsPerByte: return trial.cpuTime(role: .receiver).source
         case .senderCPUShare: return trial.cpuTime().source
         case .kernelCPUShare: return .getrusage
         default: return events.isEmpty ? nil : .perfEvent
@@ -209,7 +221,7 @@ public enum Metric: String, CaseIterable, Sendable, Codable, Hashable {
         switch self {
         case .throughput, .messageRate: return (.wall, false)
         case .rttP50, .rttP90, .rttP99, .rttP999: return (.wall, true)
-        case .cpuNsPerByte: return (.cpu, true)
+        case .cpuNsPerByte, .receiverCPUNsPerByte: return (.cpu, true)
         default: return nil
         }
     }

@@ -101,7 +101,7 @@ public struct Report: Sendable {
         let split = profile.cells.contains { $0.trials.contains { $0.kind != nil } }
         let counted = profile.cells.contains { $0.trials.contains { $0.kind == .counted } }
         let matrix = """
-            - Matrix: transports \(plan.transports.map(\.rawValue).joined(separator: ", ")); sizes \(plan.sizes.map(String.init).joined(separator: ", ")) B; \
+            - Matrix: transports \(plan.transports.map(\.rawValue).joined(separator: ", "))\(plan.receivers == [.copy] ? "" : "; receivers " + plan.receivers.map(\.rawValue).joined(separator: ", ") + " (columns `sender+receiver` in the tables; the `copy` receiver is not named)"); sizes \(plan.sizes.map(String.init).joined(separator: ", ")) B; \
             \(plan.threads.map(String.init).joined(separator: ", ")) connections (a sender and a receiver thread each); workloads \(plan.modes.map(\.rawValue).joined(separator: ", ")).
 
             """
@@ -128,7 +128,10 @@ public struct Report: Sendable {
                 + "fresh connections each, counters open in every trial; transports interleaved within each group of cells with the "
                 + "same workload, size and connections. \(profile.cells.count) cells, \(trials) trials recorded.\n"
         }
-        let verification = "- Verification: `\(plan.verification.rawValue)`\(plan.verification == .header ? " (sequence number and length of every message)" : " (every byte of every message)").\n"
+        let verification = "- Verification: `\(plan.verification.rawValue)`\(plan.verification == .header ? " (sequence number and length of every message)" : " (every byte of every message)")"
+            + (plan.receivers.contains(.discard)
+                ? "; except with the `discard` receiver, which drops the bytes unread (`recv(MSG_TRUNC)`): its messages are "
+                    + "counted, not verified, and its integrity errors are n/a" : "") + ".\n"
         let statistics = "- Tables show the median of the trials with its 95% confidence interval from order statistics in brackets "
             + "(none below 6 trials). Differences are tested with the two-sided Mann-Whitney U test at α = \(formatDecimal(analysis.alpha, digits: 2))."
             + (split ? " Ratios to two-copy and the counters' overhead are medians of per-round ratios (trials of the same round "
@@ -140,7 +143,8 @@ public struct Report: Sendable {
     func resultsSections() -> String {
         var md = ""
         let tables: [(Workload, Metric)] = [
-            (.stream, .throughput), (.stream, .cpuNsPerByte), (.stream, .cyclesPerByte), (.stream, .l1dMissesPerKB),
+            (.stream, .throughput), (.stream, .cpuNsPerByte), (.stream, .receiverCPUNsPerByte), (.stream, .mappedShare),
+            (.stream, .cyclesPerByte), (.stream, .l1dMissesPerKB),
             (.stream, .llcMissesPerKB), (.stream, .contextSwitchesPerMB), (.stream, .receiveCopyHitsPerMessage),
             (.stream, .kernelCPUShare),
             (.pingpong, .rttP50), (.pingpong, .rttP99), (.pingpong, .cpuNsPerByte), (.pingpong, .contextSwitchesPerMB),
@@ -148,6 +152,8 @@ public struct Report: Sendable {
         for mode in analysis.modes {
             md += "## \(mode == .stream ? "Stream" : "Ping-pong") results\n\n"
             for (m, metric) in tables where m == mode {
+                // The receiver's own cost matters only beside other receivers.
+                if metric == .receiverCPUNsPerByte && analysis.receivers == [.copy] { continue }
                 guard analysis.measured(metric, mode: mode) else {
                     if !metric.events.isEmpty { md += "**\(metric.title)**: n/a — not counted on this host.\n\n" }
                     continue
@@ -238,12 +244,12 @@ public struct Report: Sendable {
             ? "; from getrusage (voluntary + involuntary), perf could not count them" : ""
         var md = "**\(metric.title)** (\(metric.unit), \(direction)\(from))" + (metric.explanation.map { ": \($0)." } ?? "")
         md += "\n\n| size | connections | "
-        md += a.transports.map(\.rawValue).joined(separator: " | ") + " |\n|---:|---:|" + String(repeating: "---:|", count: a.transports.count) + "\n"
+        md += a.paths.map(\.description).joined(separator: " | ") + " |\n|---:|---:|" + String(repeating: "---:|", count: a.paths.count) + "\n"
         var notes: [String] = []
         for size in a.sizes {
             for threads in a.threadCounts {
                 md += "| \(size) | \(threads) |"
-                for t in a.transports {
+                for t in a.paths {
                     guard let s = a.summary(metric, t, mode, size, threads) else {
                         md += " n/a |"
                         continue
@@ -252,7 +258,7 @@ public struct Report: Sendable {
                     if let low = s.low, let high = s.high { cell += " [\(metric.format(low)), \(metric.format(high))]" }
                     if s.userOnly { cell += " :u" }
                     if !s.warnings.isEmpty {
-                        notes.append("\(t.rawValue) \(size) B × \(threads): " + s.warnings.joined(separator: "; "))
+                        notes.append("\(t) \(size) B × \(threads): " + s.warnings.joined(separator: "; "))
                         cell += " ⚠"
                     }
                     md += cell + " |"

@@ -13,8 +13,8 @@ extension Report {
         func point(_ x: Double, _ s: Summary) -> LineChart.Point { .init(x: x, y: s.median, low: s.low, high: s.high) }
         func panels(_ metric: Metric, _ mode: Workload) -> [LineChart.Panel] {
             a.sizes.map { size in
-                LineChart.Panel(title: "\(size) B messages", series: a.transports.map { t in
-                    LineChart.Series(name: t.rawValue, points: a.threadCounts.compactMap { n in
+                LineChart.Panel(title: "\(size) B messages", series: a.paths.map { t in
+                    LineChart.Series(name: t.description, style: t.style, points: a.threadCounts.compactMap { n in
                         a.summary(metric, t, mode, size, n).map { point(Double(n), $0) }
                     })
                 })
@@ -41,8 +41,8 @@ extension Report {
             title: "CPU time per byte vs message size (\(connectionsLabel(connections)))", xLabel: "message size, bytes",
             yLabel: "CPU ns per byte (task-clock)", logX: true, logY: true, xTicks: a.sizes.map(Double.init),
             panels: a.modes.map { mode in
-                LineChart.Panel(title: mode.rawValue, series: a.transports.map { t in
-                    LineChart.Series(name: t.rawValue, points: a.sizes.compactMap { s in
+                LineChart.Panel(title: mode.rawValue, series: a.paths.map { t in
+                    LineChart.Series(name: t.description, style: t.style, points: a.sizes.compactMap { s in
                         a.summary(.cpuNsPerByte, t, mode, s, connections).map { point(Double(s), $0) }
                     })
                 })

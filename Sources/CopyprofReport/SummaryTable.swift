@@ -4,6 +4,12 @@ import Foundation
 /// The short table `copyprof run` prints at the end: one row per cell, medians over its trials, in at most 79
 /// columns so that it fits an 80-column terminal; failed cells' errors follow the table, one line each. `n` counts
 /// timing+counted trials. Below it, the counters' measured overhead per cell (``overheadGrid(_:)``).
+///
+/// With receivers other than the default `copy`, the rows come in one section per receiver, each under a line that
+/// names it (`receiver mmap: ...`), so that the transport column keeps the senders' names and the table its width. A
+/// profile with `mmap` cells shows, in place of `copied`, `cp/map`: the share of zero-copy sends the kernel copied and
+/// the share of received bytes it mapped. The errors column says `n/a` for `discard` (nothing was read) and `n/s` for
+/// cells the host cannot run, and is called `err` when `errors` would take the table past 79 columns.
 public enum SummaryTable {
     public static func render(_ profile: Profile) -> String {
         table(profile) + overheadGrid(Analysis(profile: profile))
@@ -16,34 +22,52 @@ public enum SummaryTable {
     static func overheadGrid(_ analysis: Analysis) -> String {
         guard !analysis.overheads.isEmpty else { return "" }
         func whole(_ x: Double) -> String { x > 999 ? "999+" : fixed(x.rounded(), 0) }
-        var rows: [[String]] = [["ovh %", "B×conn"] + analysis.transports.map(\.rawValue)]
-        for mode in analysis.modes {
-            for size in analysis.sizes {
-                for threads in analysis.threadCounts {
-                    var row = [mode.rawValue, "\(size)×\(threads)"]
-                    for t in analysis.transports {
-                        guard let cell = analysis.cell(t, mode, size, threads), let o = analysis.overhead(cell) else {
-                            row.append("n/a ")
-                            continue
+        // With many transports the intervals do not fit 79 columns: then medians only (the report has the intervals).
+        func grid(intervals: Bool) -> String {
+            var rows: [[String]] = [["ovh %", "B×conn"] + analysis.transports.map(\.rawValue)]
+            for mode in analysis.modes {
+                for size in analysis.sizes {
+                    for threads in analysis.threadCounts {
+                        var row = [mode.rawValue, "\(size)×\(threads)"]
+                        for t in analysis.transports {
+                            guard let cell = analysis.cell(t, mode, size, threads), let o = analysis.overhead(cell) else {
+                                row.append("n/a ")
+                                continue
+                            }
+                            var text = whole(o.percent)
+                            if intervals, let low = o.slowdown.lowPercent, let high = o.slowdown.highPercent {
+                                text += "[\(whole(low)),\(whole(high))]"
+                            }
+                            row.append(text + (o.exceeds(Analysis.overheadLimit) ? "*" : " "))
                         }
-                        var text = whole(o.percent)
-                        if let low = o.slowdown.lowPercent, let high = o.slowdown.highPercent { text += "[\(whole(low)),\(whole(high))]" }
-                        row.append(text + (o.exceeds(Analysis.overheadLimit) ? "*" : " "))
+                        rows.append(row)
                     }
-                    rows.append(row)
                 }
             }
+            return renderTable(rows)
         }
-        return "\ncounters' overhead: % slower with counters than without, median[95% interval],\n"
-            + "* above \(formatDecimal(Analysis.overheadLimit, digits: 1))% (see the report)\n" + renderTable(rows)
+        var table = grid(intervals: true)
+        var shape = "median[95% interval]"
+        if table.split(separator: "\n").contains(where: { $0.count > 79 }) {
+            table = grid(intervals: false)
+            shape = "median (intervals in the report)"
+        }
+        return "\ncounters' overhead: % slower with counters than without, \(shape),\n"
+            + "* above \(formatDecimal(Analysis.overheadLimit, digits: 1))% (see the report)\n" + table
     }
 
     static func table(_ profile: Profile) -> String {
-        var rows: [[String]] = [["mode", "transport", "size", "conn", "n", "Gbit/s", "p50 µs", "CPU ns/B", "sw/MB", "copied",
-                                 "errors"]]
+        let mapping = profile.cells.contains { $0.key.receiver == .mmap }
+        let receivers = profile.cells.contains { $0.key.receiver != .copy } || profile.cells.contains { $0.notSupported != nil }
+        var rows: [[String]] = []
         var failures: [String] = []
+        var unsupported: [(reason: String, cells: [String])] = []
         var fromRusage = false
-        for cell in profile.cells {
+        // Sections per receiver, in the order the receivers are listed; within one, the plan's order.
+        let cells = ReceiverKind.allCases.flatMap { receiver in profile.cells.filter { $0.key.receiver == receiver } }
+        var sections: [(row: Int, receiver: ReceiverKind)] = []
+        for cell in cells {
+            if receivers && sections.last?.receiver != cell.key.receiver { sections.append((rows.count, cell.key.receiver)) }
             let trials = cell.trials
             // The same definitions as reports and comparisons use.
             func med(_ metric: Metric) -> Double? { metric.summary(of: cell)?.median }
@@ -53,22 +77,72 @@ public enum SummaryTable {
             let switchesMark = switchSummary?.sources.contains(.getrusage) == true ? "*" : ""
             if !switchesMark.isEmpty { fromRusage = true }
             let integrity = trials.reduce(UInt128(0)) { $0 + UInt128($1.integrityErrors) }
+            let shares: String
+            if mapping {
+                let mapped = med(.mappedShare)
+                shares = copied == nil && mapped == nil
+                    ? "" : "\(copied.map { fixed($0, 0) } ?? "-")/\(mapped.map { fixed($0, 0) } ?? "-")"
+            } else {
+                shares = copied.map { "\(fixed($0, 0))%" } ?? ""
+            }
+            let errors: String
+            if cell.notSupported != nil {
+                errors = "n/s"
+            } else if cell.error != nil {
+                errors = "failed"
+            } else if !cell.key.receiver.verifiesPayload {
+                errors = "n/a"
+            } else {
+                errors = integrity == 0 ? "0" : "\(integrity) bad"
+            }
             rows.append([
                 cell.key.mode.rawValue, cell.key.transport.rawValue, "\(cell.key.messageSize)", "\(cell.key.threads)",
                 trialCount(trials), fixed(gbps, 2), fixed(rtt, 1), fixed(cpu, 3), fixed(switches, 1) + switchesMark,
-                copied.map { "\(fixed($0, 0))%" } ?? "",
-                cell.error == nil ? (integrity == 0 ? "0" : "\(integrity) bad") : "failed",
+                shares, errors,
             ])
             if let error = cell.error { failures.append("failed: \(cell.key): \(error)") }
+            if let why = cell.notSupported {
+                if let index = unsupported.firstIndex(where: { $0.reason == why }) {
+                    unsupported[index].cells.append(cell.key.description)
+                } else {
+                    unsupported.append((why, [cell.key.description]))
+                }
+            }
         }
-        let note = fromRusage ? "* sw/MB from getrusage (voluntary + involuntary): perf cannot count them here\n" : ""
-        return renderTable(rows) + note + failures.map { $0 + "\n" }.joined()
+        var note = fromRusage ? "* sw/MB from getrusage (voluntary + involuntary): perf cannot count them here\n" : ""
+        if mapping { note += "cp/map: % of zero-copy sends the kernel copied / % of received bytes mapped (mmap)\n" }
+        if profile.cells.contains(where: { !$0.key.receiver.verifiesPayload }) {
+            note += "n/a: discard drops the bytes unread, so its messages are counted, not verified\n"
+        }
+        // Each reason once, with the cells it holds for.
+        failures += unsupported.map { "not supported: \($0.cells.joined(separator: "; ")): \($0.reason)" }
+        func header(_ errors: String) -> [String] {
+            ["mode", "transport", "size", "conn", "n", "Gbit/s", "p50 µs", "CPU ns/B", "sw/MB", mapping ? "cp/map" : "copied", errors]
+        }
+        var lines = renderTable([header("errors")] + rows).split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
+        if lines.contains(where: { $0.count > 79 }) {
+            lines = renderTable([header("err")] + rows).split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
+        }
+        // Each section's line before its first row (row i is line i + 1, after the header).
+        for (row, receiver) in sections.reversed() {
+            lines.insert("receiver \(receiver.rawValue): \(Self.describe(receiver))", at: row + 1)
+        }
+        return lines.joined(separator: "\n") + note + failures.map { $0 + "\n" }.joined()
     }
 
     /// `6+6` (timing+counted) for trials of the split, the count otherwise.
     static func trialCount(_ trials: [TrialRecord]) -> String {
         guard trials.contains(where: { $0.kind != nil }) else { return "\(trials.count)" }
         return "\(trials.filter { $0.kind == .timing }.count)+\(trials.filter { $0.kind == .counted }.count)"
+    }
+
+    /// What a receiver does, for its section's line.
+    static func describe(_ receiver: ReceiverKind) -> String {
+        switch receiver {
+        case .copy: return "recv() into a buffer, verified"
+        case .discard: return "recv(MSG_TRUNC), nothing read: counted, not verified"
+        case .mmap: return "TCP_ZEROCOPY_RECEIVE: whole pages mapped, the rest copied"
+        }
     }
 
     /// Left-aligned text columns, numbers right-aligned.

@@ -16,6 +16,16 @@ extension CopyprofProfile.TransportKind {
     public init(_ kind: Transports.TransportKind) { self.init(rawValue: kind.rawValue)! }
 }
 
+extension Transports.ReceiverKind {
+    /// The receiver a profile names.
+    public init(_ kind: CopyprofProfile.ReceiverKind) { self.init(rawValue: kind.rawValue)! }
+}
+
+extension CopyprofProfile.ReceiverKind {
+    /// The profile's name of a receiver.
+    public init(_ kind: Transports.ReceiverKind) { self.init(rawValue: kind.rawValue)! }
+}
+
 extension Transports.Workload {
     public init(_ workload: CopyprofProfile.Workload) { self.init(rawValue: workload.rawValue)! }
 }
@@ -86,12 +96,54 @@ extension SenderRecord {
 }
 
 extension ReceiverRecord {
-    public init(_ stats: ReceiverStats) {
+    /// The record of what a receiver got; `configuration` says why a `mmap` receiver that mapped nothing did not.
+    public init(_ stats: ReceiverStats, configuration: RunConfiguration? = nil) {
         self.init(
             messages: stats.messages, bytes: stats.bytes, recvCalls: stats.recvCalls,
             integrityErrors: stats.integrityErrors, firstMismatch: stats.firstMismatch.map(MismatchRecord.init),
-            drainedMessages: stats.drainedMessages)
+            drainedMessages: stats.drainedMessages, verified: stats.verified ? nil : false,
+            zeroCopyReceive: stats.zeroCopyReceive.map { ZeroCopyReceiveRecord($0, configuration: configuration) })
     }
+}
+
+extension ZeroCopyReceiveRecord {
+    /// The record of a `mmap` receiver's counts, with the reason when nothing was mapped.
+    public init(_ stats: ZeroCopyReceiveStats, configuration: RunConfiguration?) {
+        self.init(
+            mappedBytes: stats.mappedBytes, copiedBytes: stats.copiedBytes, mapCalls: stats.mapCalls,
+            copyCalls: stats.copyCalls,
+            unmappedReason: stats.mappedBytes == 0 && stats.copiedBytes > 0
+                ? configuration.map { Self.unmappedReason($0) } ?? "no received segment held a whole, page-aligned page"
+                : nil)
+    }
+
+    /// Why a `mmap` receiver mapped nothing, from the kernel's rule: `tcp_zerocopy_receive` maps a page only when a
+    /// fragment of a received skb is that whole page at offset 0 (`can_map_frag`, net/ipv4/tcp.c).
+    static func unmappedReason(_ configuration: RunConfiguration) -> String {
+        let page = 4096
+        let mtu = readMTU()
+        if let mtu, mtu < page + 52 {
+            return "the path's MTU (\(mtu)) is below a page plus headers: no segment can carry a whole page"
+        }
+        switch configuration.transport {
+        case .twoCopy, .marshal, .oneCopy:
+            return "send() and sendmsg() copy the data into the socket's page fragments (sk_page_frag), packed at any "
+                + "offset of shared pages: no fragment is a whole page of its own, which is what "
+                + "TCP_ZEROCOPY_RECEIVE maps"
+        case .sendfile:
+            return "sendfile puts the page cache's own pages in the socket; TCP_ZEROCOPY_RECEIVE mapped none of them "
+                + "in copyprof's loopback tests on Linux 6.18, even with segments of whole pages (a loopback MTU of "
+                + "4148, 8244 or 61492)"
+        case .zeroCopy, .ioUringZeroCopy:
+            if configuration.messageSize < page {
+                return "messages of \(configuration.messageSize) B are smaller than a page: no segment holds a whole page"
+            }
+            return "no received segment held a whole, page-aligned page"
+        }
+    }
+
+    /// The loopback MTU, which local runs use.
+    static func readMTU() -> Int? { firstLine("/sys/class/net/lo/mtu").flatMap { Int($0) } }
 }
 
 extension AvailabilityRecord {
@@ -125,7 +177,7 @@ extension TrialRecord {
             return WorkerRecord(
                 connection: worker.identity.connection, role: WorkerRole(worker.identity.role),
                 wallNs: worker.endNs &- worker.startNs, sent: worker.sent.map(SenderRecord.init),
-                received: worker.received.map(ReceiverRecord.init), counters: counters,
+                received: worker.received.map { ReceiverRecord($0, configuration: result.configuration) }, counters: counters,
                 unavailable: unavailable.isEmpty ? nil : unavailable, usage: UsageRecord(usage))
         }
         self.init(

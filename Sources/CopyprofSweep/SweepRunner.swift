@@ -51,6 +51,8 @@ public struct SweepRunner {
     /// Test-only: this transport's senders copy each message `copies` extra times (a local run's slower transport
     /// on purpose, to show that compare finds it); nil for a normal run.
     public var slowTransport: (transport: CopyprofProfile.TransportKind, copies: Int)?
+    /// Test-only switches passed to every run (a simulated absence of a kernel feature).
+    public var faults: FaultInjection = .none
 
     public init(plan: SweepPlan, events: [PerfEvent]) {
         self.plan = plan
@@ -102,7 +104,7 @@ public struct SweepRunner {
                     break rounds
                 }
                 runIndex += 1
-                if records[offset].error != nil { continue }
+                if records[offset].error != nil || records[offset].notSupported != nil { continue }
                 let elapsed = Double(monotonicNanoseconds() - started) / 1e9
                 let pace = runIndex > 1 ? elapsed / Double(runIndex - 1) : plan.duration
                 progress(SweepProgress(
@@ -123,12 +125,16 @@ public struct SweepRunner {
                     profile.statusReason = error.description
                     interrupted = true
                     break rounds
+                } catch let error as TransportError where error.notSupportedReason != nil {
+                    // The host cannot run this cell at all: say why once, and go on with the others.
+                    records[offset].notSupported = error.notSupportedReason
+                    records[offset].trials = []
                 } catch {
                     records[offset].error = "\(what): \(error)"
                 }
             }
         }
-        profile.cells = interrupted ? records.filter { !$0.trials.isEmpty || $0.error != nil } : records
+        profile.cells = interrupted ? records.filter { !$0.trials.isEmpty || $0.error != nil || $0.notSupported != nil } : records
         profile.control = controlRecord.samples.isEmpty ? nil : controlRecord
         profile.status = interrupted ? .interrupted : .complete
         profile.environment.endTime = iso8601(.now)
@@ -141,9 +147,9 @@ public struct SweepRunner {
         let events = kind == .counted ? self.events : []
         var record: TrialRecord
         if let remote {
-            record = try remote.runTrial(key, trial: trial, plan: plan, events: events, ioTimeout: ioTimeout)
+            record = try remote.runTrial(key, trial: trial, plan: plan, events: events, ioTimeout: ioTimeout, faults: faults)
         } else {
-            var configuration = plan.configuration(key, address: plan.address, ioTimeout: ioTimeout)
+            var configuration = plan.configuration(key, address: plan.address, ioTimeout: ioTimeout, faults: faults)
             if let slowTransport, slowTransport.transport == key.transport {
                 configuration.faults.extraCopies = slowTransport.copies
             }

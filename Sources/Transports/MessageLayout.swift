@@ -98,6 +98,50 @@ public struct MessageLayout: Sendable, Hashable {
         return nil
     }
 
+    /// The first message offset at which `count` bytes, which hold bytes `offset ..< offset + count` of message
+    /// `sequence`, differ from it; nil when they match (`header`: only the sequence's stamp is checked).
+    ///
+    /// For receivers that see a message in pieces (a mapped page, then what `recv()` copied): the same checks as
+    /// ``firstMismatch(in:sequence:verification:template:)`` on the part of the message the piece holds.
+    func firstMismatch(
+        inPiece piece: UnsafeRawPointer, count: Int, at offset: Int, sequence: UInt64, verification: Verification,
+        template: UnsafeRawPointer
+    ) -> Int? {
+        let end = offset + count
+        let fieldSize = self.fieldSize
+        var field = offset / fieldSize
+        while field < Self.fieldCount && field * fieldSize < end {
+            if verification == .header && field > 0 { return nil }
+            let start = field * fieldSize
+            // The stamp's bytes that the piece holds.
+            let stampStart = max(start, offset), stampEnd = min(start + Self.stampSize, end)
+            if stampStart < stampEnd {
+                let stamp = Self.stamp(sequence: sequence, field: field).littleEndian
+                let bad = withUnsafeBytes(of: stamp) { bytes -> Int? in
+                    for i in stampStart..<stampEnd
+                    where piece.load(fromByteOffset: i - offset, as: UInt8.self) != bytes[i - start] {
+                        return i
+                    }
+                    return nil
+                }
+                if let bad { return bad }
+            }
+            if verification == .full {
+                let payloadStart = max(start + Self.stampSize, offset), payloadEnd = min(start + fieldSize, end)
+                if payloadStart < payloadEnd,
+                    memcmp(piece + (payloadStart - offset), template + payloadStart, payloadEnd - payloadStart) != 0
+                {
+                    for i in payloadStart..<payloadEnd
+                    where piece.load(fromByteOffset: i - offset, as: UInt8.self) != template.load(fromByteOffset: i, as: UInt8.self) {
+                        return i
+                    }
+                }
+            }
+            field += 1
+        }
+        return nil
+    }
+
     private func firstDifferingByte(_ bytes: UnsafeRawPointer, at start: Int, sequence: UInt64, field: Int) -> Int {
         let expected = Self.stamp(sequence: sequence, field: field).littleEndian
         return withUnsafeBytes(of: expected) { stamp in

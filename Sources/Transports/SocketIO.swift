@@ -226,11 +226,29 @@ enum FailurePath {
 
     /// recv failed with `code`, or returned 0 (`code` 0) in the middle of message `sequence`.
     @inline(never)
-    static func receiveFailed(_ code: Int32, timeout: Double, sequence: UInt64, got: Int, size: Int) -> TransportError {
+    static func receiveFailed(
+        _ code: Int32, timeout: Double, sequence: UInt64, got: Int, size: Int, call: StaticString = "recv"
+    ) -> TransportError {
         let activity = "receiving message \(sequence) (byte \(got) of \(size))"
         if code == 0 { return TransportError(.peerClosed, activity: activity) }
-        if code == EAGAIN { return TransportError(.timedOut(seconds: timeout), activity: activity) }
-        return .system("recv", code, activity: activity)
+        if code == EAGAIN || code == ETIMEDOUT { return TransportError(.timedOut(seconds: timeout), activity: activity) }
+        return .system(call.description, code, activity: activity)
+    }
+
+    /// io_uring_enter failed with `code` while waiting for completions (ETIME: none within the timeout).
+    @inline(never)
+    static func ringWaitFailed(
+        _ code: Int32, timeout: Double, activity: Activity, sequence: UInt64, inFlight: Int = 0
+    ) -> TransportError {
+        let text = activity.describe(sequence: sequence, inFlight: inFlight)
+        if code == ETIME || code == ETIMEDOUT { return TransportError(.timedOut(seconds: timeout), activity: text) }
+        return .system("io_uring_enter", code, activity: text)
+    }
+
+    /// The submission ring had no free entry (a bug: one request at a time is in flight).
+    @inline(never)
+    static func ringFull() -> TransportError {
+        TransportError(.systemCall("io_uring submission ring full", errno: EBUSY), activity: "submitting a send")
     }
 
     /// A ping-pong client's request got no echo: the echoer ended the stream.
@@ -282,6 +300,32 @@ public struct ReceiverStats: Sendable, Hashable, Codable {
     public var firstMismatch: IntegrityMismatch?
     /// Messages read after the timed loop ended (stream: what the sender queued before it saw the stop).
     public var drainedMessages: UInt64 = 0
+    /// False when the receiver discarded the bytes without reading them (`discard`): its messages were counted, not
+    /// verified, and `integrityErrors` means nothing.
+    public var verified = true
+    /// What a `mmap` receiver got mapped and what it had to copy; nil for the other receivers.
+    public var zeroCopyReceive: ZeroCopyReceiveStats?
 
     public init() {}
+}
+
+/// What a `TCP_ZEROCOPY_RECEIVE` receiver got: bytes the kernel mapped into the process and bytes it had to copy with
+/// `recv()` (neper's `percent_mmaped` is mapped / (mapped + copied)). Counted up to the end of the timed loop.
+public struct ZeroCopyReceiveStats: Sendable, Hashable, Codable {
+    /// Bytes mapped: whole pages of the receive queue, inserted into the receiver's mapping of the socket.
+    public var mappedBytes: UInt64 = 0
+    /// Bytes the kernel could not map (not whole, page-aligned pages), read with `recv()` into a buffer.
+    public var copiedBytes: UInt64 = 0
+    /// `getsockopt(TCP_ZEROCOPY_RECEIVE)` calls.
+    public var mapCalls: UInt64 = 0
+    /// `recv()` calls for the bytes that could not be mapped.
+    public var copyCalls: UInt64 = 0
+
+    public init() {}
+
+    /// mapped / (mapped + copied), or nil before any byte.
+    public var mappedShare: Double? {
+        let total = mappedBytes &+ copiedBytes
+        return total == 0 ? nil : Double(mappedBytes) / Double(total)
+    }
 }

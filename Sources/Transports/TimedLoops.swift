@@ -246,50 +246,78 @@ final class TransportLoop<Sender: MessageSender & ~Copyable, Receiver: MessageRe
     var roundTrips: Histogram<UInt64>? { counts?.histogram() }
 }
 
-/// Makes a worker's loop with the configured transport's concrete sender type and the receiver.
+/// Makes a worker's loop with the configured transport's concrete sender type and the configured receiver's: one
+/// specialization of the timed loops per pair. Senders and receivers that need the kernel's help (a ring, a mapping,
+/// a memfd) set it up here, on the worker's thread, before the start barrier; their failures end the run.
 func makeTransportLoop(
     _ identity: WorkerIdentity, socket: TCPSocket, configuration: RunConfiguration, layout: MessageLayout,
     control: RunControl
-) -> WorkerLoop {
+) throws(TransportError) -> WorkerLoop {
     let sends = identity.role == .sender || configuration.workload == .pingpong
     let receives = identity.role == .receiver || configuration.workload == .pingpong
     let io = SocketIO(fd: socket.fd, wait: configuration.sendWait, timeout: configuration.ioTimeout)
     // Only the sender role corrupts, so a ping-pong echo carries no second fault.
     let corruption = identity.role == .sender ? configuration.faults.corruption : nil
+    let fd = socket.fd, verification = configuration.verification, timeout = configuration.ioTimeout
 
-    func loop<Sender: MessageSender & ~Copyable>(_ sender: consuming Sender?) -> WorkerLoop {
-        // One receiver today; a new one is chosen here from the configuration.
-        let receiver: VerifyingReceiver? =
-            receives
-            ? VerifyingReceiver(
-                fd: socket.fd, layout: layout, verification: configuration.verification,
-                timeout: configuration.ioTimeout) : nil
-        return WorkerLoop(TransportLoop(
+    func pair<Sender: MessageSender & ~Copyable, Receiver: MessageReceiver & ~Copyable>(
+        _ sender: consuming Sender?, _ receiver: consuming Receiver?
+    ) -> WorkerLoop {
+        WorkerLoop(TransportLoop(
             sender: sender, receiver: receiver, workload: configuration.workload, role: identity.role, socket: socket,
             faults: configuration.faults, control: control))
     }
 
+    func loop<Sender: MessageSender & ~Copyable>(_ sender: consuming Sender?) throws(TransportError) -> WorkerLoop {
+        switch configuration.receiver {
+        case .copy:
+            return pair(sender, receives ? VerifyingReceiver(fd: fd, layout: layout, verification: verification, timeout: timeout) : nil)
+        case .discard:
+            return pair(sender, receives ? DiscardingReceiver(fd: fd, layout: layout, timeout: timeout) : nil)
+        case .mmap:
+            let receiver = receives
+                ? try MappingReceiver(fd: fd, layout: layout, verification: verification, timeout: timeout) : nil
+            return pair(sender, receiver)
+        }
+    }
+
     // Test-only (`FaultInjection.extraCopies`): the same sender wrapped in extra copies per message, a separate
-    // specialization of the loops; without it the loops below are the normal ones.
+    // specialization of the loops; without it the loops below are the normal ones. With the copy receiver only, so
+    // that the wrapper adds one pair of loops per sender rather than one per receiver.
     let copies = configuration.faults.extraCopies
-    func chosen<Sender: MessageSender & ~Copyable>(_ sender: consuming Sender?) -> WorkerLoop {
-        guard copies > 0 else { return loop(sender) }
+    func chosen<Sender: MessageSender & ~Copyable>(_ sender: consuming Sender?) throws(TransportError) -> WorkerLoop {
+        guard copies > 0 else { return try loop(sender) }
+        guard configuration.receiver == .copy else {
+            throw TransportError(.invalidConfiguration("extra copies (a test's slower sender) run with the copy receiver only"))
+        }
+        let receiver = receives ? VerifyingReceiver(fd: fd, layout: layout, verification: verification, timeout: timeout) : nil
         switch consume sender {
-        case .some(let base): return loop(ExtraCopySender(base, copies: copies, layout: layout))
-        case .none: return loop(ExtraCopySender<Sender>?.none)
+        case .some(let base): return pair(ExtraCopySender(base, copies: copies, layout: layout), receiver)
+        case .none: return pair(ExtraCopySender<Sender>?.none, receiver)
         }
     }
 
     switch configuration.transport {
-    case .twoCopy: return chosen(sends ? TwoCopySender(io: io, layout: layout, corruption: corruption) : nil)
-    case .marshal: return chosen(sends ? MarshalSender(io: io, layout: layout, corruption: corruption) : nil)
-    case .oneCopy: return chosen(sends ? OneCopySender(io: io, layout: layout, corruption: corruption) : nil)
+    case .twoCopy: return try chosen(sends ? TwoCopySender(io: io, layout: layout, corruption: corruption) : nil)
+    case .marshal: return try chosen(sends ? MarshalSender(io: io, layout: layout, corruption: corruption) : nil)
+    case .oneCopy: return try chosen(sends ? OneCopySender(io: io, layout: layout, corruption: corruption) : nil)
     case .zeroCopy:
-        return chosen(
+        return try chosen(
             sends
                 ? ZeroCopySender(
                     io: io, layout: layout, poolSize: configuration.zeroCopyPoolSize, corruption: corruption,
                     fieldSetLayout: configuration.zeroCopyFieldSetLayout) : nil)
+    case .ioUringZeroCopy:
+        let sender = sends
+            ? try IOUringZeroCopySender(
+                io: io, layout: layout, poolSize: configuration.zeroCopyPoolSize, corruption: corruption) : nil
+        return try chosen(sender)
+    case .sendfile:
+        let sender = sends
+            ? try SendfileSender(
+                io: io, layout: layout, ringBytes: SendfileSender.ringBytes(configuration), corruption: corruption,
+                nonblocking: configuration.sendWait == .poll && configuration.workload == .stream) : nil
+        return try chosen(sender)
     }
 }
 

@@ -19,6 +19,9 @@ public struct TransportError: Error, Sendable, Equatable, CustomStringConvertibl
         case invalidConfiguration(String)
         /// A measurement hook failed.
         case measurement(String)
+        /// This host cannot run the transport or receiver at all (an old kernel, io_uring disabled, a seccomp
+        /// filter): why, in one line. A sweep records it for the cell and goes on.
+        case notSupported(String)
     }
 
     public var kind: Kind
@@ -38,6 +41,12 @@ public struct TransportError: Error, Sendable, Equatable, CustomStringConvertibl
         return TransportError(.systemCall(call, errno: code), activity: activity)
     }
 
+    /// Why the host cannot run this at all, when that is the error.
+    public var notSupportedReason: String? {
+        if case .notSupported(let why) = kind { return why }
+        return nil
+    }
+
     public var description: String {
         var text = worker.isEmpty ? "" : worker + ": "
         switch kind {
@@ -53,6 +62,8 @@ public struct TransportError: Error, Sendable, Equatable, CustomStringConvertibl
             return "invalid run configuration: \(what)"
         case .measurement(let what):
             text += "measurement failed: \(what)"
+        case .notSupported(let why):
+            return "not supported: \(why)"
         }
         if !activity.isEmpty { text += " while \(activity)" }
         return text

@@ -10,6 +10,34 @@ public enum TransportKind: String, Sendable, Codable, CaseIterable, Hashable {
     /// `sendmsg()` with `MSG_ZEROCOPY`: the kernel pins the fields' pages; a field set is rewritten only
     /// after its completions arrive on the socket's error queue.
     case zeroCopy = "zero-copy"
+    /// io_uring `IORING_OP_SENDMSG_ZC` of the 8 fields with `IORING_SEND_ZC_REPORT_USAGE`: a field set is rewritten only
+    /// after its notification (`IORING_CQE_F_NOTIF`), which says whether the kernel copied after all.
+    case ioUringZeroCopy = "io-uring-zc"
+    /// `sendfile()` from a file in the page cache (a memfd) that holds a ring of messages: no user-space source buffer
+    /// (iperf3's `-Z`). The stamps are written into the page cache through a shared mapping.
+    case sendfile
+
+    /// The transports of the default sweep: the four of the classic experiment.
+    public static let classic: [TransportKind] = [.twoCopy, .marshal, .oneCopy, .zeroCopy]
+
+    /// True for the transports whose sends complete later and say whether the kernel copied (zero-copy completions,
+    /// io_uring notifications).
+    public var reportsCompletions: Bool { self == .zeroCopy || self == .ioUringZeroCopy }
+}
+
+/// How a receiver takes the bytes out of its socket.
+public enum ReceiverKind: String, Sendable, Codable, CaseIterable, Hashable {
+    /// `recv()` into the receiver's buffer — the second copy — then verification. The default.
+    case copy
+    /// `recv(MSG_TRUNC)`: the kernel frees the bytes without copying them out, which isolates the receive copy's cost.
+    /// The messages are counted, not verified: nothing of them reaches the process.
+    case discard
+    /// `TCP_ZEROCOPY_RECEIVE`: the kernel maps whole pages of the receive queue into a mapping of the socket; what
+    /// cannot be mapped is read with `recv()`. Both are verified in place.
+    case mmap
+
+    /// False for `discard`, which never sees the bytes.
+    public var verifiesPayload: Bool { self != .discard }
 }
 
 /// What the connections do during a run.

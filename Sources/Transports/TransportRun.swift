@@ -13,22 +13,30 @@ public struct FaultInjection: Sendable, Hashable {
     public var closeReceiverAfter: UInt64?
     /// The receiver of each connection stops reading after this many messages (the peer is stuck).
     public var stallReceiverAfter: UInt64?
+    /// A kernel feature the run's support check sees as absent (a host with io_uring disabled, an old kernel).
+    public var absence: SimulatedAbsence?
     /// Every sender of the run copies a message-sized buffer this many extra times per message: a slower transport on
     /// purpose, through a wrapper chosen at set-up (`ExtraCopySender`), so the normal loops do not change.
     public var extraCopies = 0
 
-    public init(corruption: Corruption? = nil, closeReceiverAfter: UInt64? = nil, stallReceiverAfter: UInt64? = nil) {
+    public init(
+        corruption: Corruption? = nil, closeReceiverAfter: UInt64? = nil, stallReceiverAfter: UInt64? = nil,
+        absence: SimulatedAbsence? = nil
+    ) {
         self.corruption = corruption
         self.closeReceiverAfter = closeReceiverAfter
         self.stallReceiverAfter = stallReceiverAfter
+        self.absence = absence
     }
 
     public static let none = FaultInjection()
 }
 
-/// One transport run: which transport and workload, message size, connections, duration, verification.
+/// One transport run: which transport and receiver, workload, message size, connections, duration, verification.
 public struct RunConfiguration: Sendable, Hashable {
     public var transport: TransportKind
+    /// How the receivers (in ping-pong: both sides' receivers) take the bytes out of the socket.
+    public var receiver: ReceiverKind
     public var workload: Workload
     /// Bytes per message: a multiple of 64, at least 64.
     public var messageSize: Int
@@ -44,20 +52,25 @@ public struct RunConfiguration: Sendable, Hashable {
     public var sendWait: SendWait
     /// SO_SNDBUF for the sending sockets; nil keeps the kernel's default.
     public var sendBufferSize: Int?
-    /// Field sets a zero-copy sender rotates through.
+    /// Field sets a zero-copy or io_uring zero-copy sender rotates through.
     public var zeroCopyPoolSize: Int
+    /// The most bytes the receiving socket may hold unread — its `tcp_rmem` maximum — which bounds how long a sendfile
+    /// sender's pages can stay in flight; nil: this host's (`/proc/sys/net/ipv4/tcp_rmem`). A two-host run sets the
+    /// server's.
+    public var peerReceiveBufferLimit: Int?
     public var faults: FaultInjection
     /// How the zero-copy sender lays out its field sets: 8 separate fields unless a benchmark asks otherwise through
     /// the environment (``FieldSetLayout/benchmarkEnvironmentVariable``); tests set it directly.
     var zeroCopyFieldSetLayout = FieldSetLayout.zeroCopyFromEnvironment()
 
     public init(
-        transport: TransportKind, workload: Workload = .stream, messageSize: Int, connections: Int = 1,
-        duration: Double = 1, verification: Verification = .header, address: String = "127.0.0.1",
+        transport: TransportKind, receiver: ReceiverKind = .copy, workload: Workload = .stream, messageSize: Int,
+        connections: Int = 1, duration: Double = 1, verification: Verification = .header, address: String = "127.0.0.1",
         ioTimeout: Double = 5, sendWait: SendWait = .blocking, sendBufferSize: Int? = nil,
-        zeroCopyPoolSize: Int = 64, faults: FaultInjection = .none
+        zeroCopyPoolSize: Int = 64, peerReceiveBufferLimit: Int? = nil, faults: FaultInjection = .none
     ) {
         self.transport = transport
+        self.receiver = receiver
         self.workload = workload
         self.messageSize = messageSize
         self.connections = connections
@@ -68,6 +81,7 @@ public struct RunConfiguration: Sendable, Hashable {
         self.sendWait = sendWait
         self.sendBufferSize = sendBufferSize
         self.zeroCopyPoolSize = zeroCopyPoolSize
+        self.peerReceiveBufferLimit = peerReceiveBufferLimit
         self.faults = faults
     }
 
@@ -87,6 +101,15 @@ public struct RunConfiguration: Sendable, Hashable {
         }
         if let corruption = faults.corruption, !(0..<messageSize).contains(corruption.offset) {
             throw TransportError(.invalidConfiguration("corruption offset \(corruption.offset) is outside the message"))
+        }
+        if transport == .sendfile {
+            let ring = SendfileSender.ringBytes(self) &* connections
+            if ring > RunLimits.runMemory || ring < 0 {
+                throw TransportError(.invalidConfiguration(
+                    "the sendfile rings of \(connections) connection(s) would take \(RunLimits.describe(bytes: ring)) of page "
+                        + "cache (tcp_wmem and tcp_rmem maxima per connection); the limit is "
+                        + "\(RunLimits.describe(bytes: RunLimits.runMemory)): use fewer connections"))
+            }
         }
         return layout
     }
@@ -205,6 +228,9 @@ public func runTransport<Region: WorkerRegion>(
     region makeRegion: @escaping @Sendable (WorkerIdentity) throws -> Region
 ) throws(TransportError) -> TransportRunResult<Region.Measurement> {
     let layout = try configuration.validate()
+    if let why = KernelSupport.unsupportedReason(configuration, sends: true, receives: true) {
+        throw TransportError(.notSupported(why))
+    }
     let pairs = try openConnections(configuration)
     defer { for pair in pairs { pair.sending.close(); pair.receiving.close() } }
     var assignments: [(WorkerIdentity, TCPSocket)] = []
@@ -230,11 +256,20 @@ public func runTransportSide<Region: WorkerRegion>(
     region makeRegion: @escaping @Sendable (WorkerIdentity) throws -> Region
 ) throws(TransportError) -> TransportRunResult<Region.Measurement> {
     let layout = try configuration.validate()
+    if let why = unsupportedReason(configuration, role: role) { throw TransportError(.notSupported(why)) }
     for socket in sockets { try configure(socket, as: role, configuration) }
     let assignments = sockets.enumerated().map { (WorkerIdentity(connection: $0.offset, role: role), $0.element) }
     return try runWorkers(
         assignments, configuration: configuration, layout: layout, timed: role == .sender, beforeStart: beforeStart,
         makeRegion: makeRegion)
+}
+
+/// Why this host cannot run `role`'s side of `configuration` at all (its sender, its receiver, or both in ping-pong):
+/// io_uring missing or disabled, no zero-copy TCP receive; nil when it can. Asked before any connection or thread.
+public func unsupportedReason(_ configuration: RunConfiguration, role: WorkerRole) -> String? {
+    let pingpong = configuration.workload == .pingpong
+    return KernelSupport.unsupportedReason(
+        configuration, sends: role == .sender || pingpong, receives: role == .receiver || pingpong)
 }
 
 /// Spawns one worker thread per assignment, releases them together, stops them after the duration (`timed`) or
@@ -339,7 +374,7 @@ private func runWorker<Region: WorkerRegion>(
         do { region = try makeRegion(identity) } catch {
             throw TransportError(.measurement(String(describing: error)))
         }
-        let loop = makeTransportLoop(
+        let loop = try makeTransportLoop(
             identity, socket: socket, configuration: configuration, layout: layout, control: control)
         sends = loop.sends
         var result = WorkerResult<Region.Measurement>(identity: identity, startNs: 0, endNs: 0)

@@ -93,10 +93,11 @@ final class RunControl: Sendable {
         while !released.load(ordering: .acquiring) { sched_yield() }
     }
 
-    /// The coordinator: waits until `workers` have arrived, or `timeout` seconds. Returns false on timeout.
+    /// The coordinator: waits until `workers` have arrived, a worker has failed (it never arrives), or `timeout`
+    /// seconds. Returns false on timeout.
     func waitForArrivals(_ workers: Int, timeout: Double) -> Bool {
         let deadline = monotonicNanoseconds() + UInt64(timeout * 1e9)
-        while arrived.load(ordering: .acquiring) < workers {
+        while arrived.load(ordering: .acquiring) < workers && !stopRequested {
             if monotonicNanoseconds() > deadline { return false }
             sched_yield()
         }

@@ -139,8 +139,8 @@ public struct ZeroCopyNotification: Sendable, Hashable {
             let level = header.pointee.cmsg_level
             let type = header.pointee.cmsg_type
             let isRecvErr = (level == SOL_IP && type == IP_RECVERR) || (level == SOL_IPV6 && type == IPV6_RECVERR)
-            if isRecvErr, header.pointee.cmsg_len >= CLinuxNet_CMSG_LEN(MemoryLayout<sock_extended_err>.size) {
-                let err = UnsafeRawPointer(CLinuxNet_CMSG_DATA(header)!).loadUnaligned(as: sock_extended_err.self)
+            if isRecvErr, header.pointee.cmsg_len >= CLinuxNet_CMSG_LEN(MemoryLayout<CLinuxNet_sock_extended_err>.size) {
+                let err = UnsafeRawPointer(CLinuxNet_CMSG_DATA(header)!).loadUnaligned(as: CLinuxNet_sock_extended_err.self)
                 if UInt32(err.ee_origin) == CLinuxNet_SO_EE_ORIGIN_ZEROCOPY && err.ee_errno == 0 {
                     body(ZeroCopyNotification(
                         lo: err.ee_info, hi: err.ee_data,
@@ -167,5 +167,5 @@ public struct ZeroCopyNotification: Sendable, Hashable {
     }
 
     /// Bytes of a control buffer large enough for one notification, with room to spare.
-    static var controlSpace: Int { CLinuxNet_CMSG_SPACE(MemoryLayout<sock_extended_err>.size) + 64 }
+    static var controlSpace: Int { CLinuxNet_CMSG_SPACE(MemoryLayout<CLinuxNet_sock_extended_err>.size) + 64 }
 }

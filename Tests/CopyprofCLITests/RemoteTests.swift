@@ -89,6 +89,37 @@ import CopyprofReport
         #expect(server.stop().status == 0)
     }
 
+    /// The receiver goes to the server with each cell: its receivers map (`mmap`) or discard (`discard`) as asked, and
+    /// their records say so.
+    @Test func theServerRunsTheReceiverTheClientAsksFor() throws {
+        let server = try Server(listen: "127.0.0.1:0")
+        let dir = try temporaryDirectory()
+        let path = "\(dir)/receivers.json"
+        let run = try runProcess(copyprofBinary, [
+            "run", "--connect", "127.0.0.1:\(server.port)", "--transports", "zero-copy", "--receivers", "copy,discard,mmap",
+            "--sizes", "65536", "--threads", "1", "--modes", "stream,pingpong", "--trials", "2", "--warmup", "0",
+            "--duration", "0.1", "--verify", "full", "--output", path, "--no-report",
+        ])
+        #expect(run.status == 0, "\(run.stderr)")
+        let profile = try Profile.read(from: path)
+        #expect(profile.cells.count == 6)
+        for cell in profile.cells {
+            // 2 rounds of a timing and a counted trial.
+            #expect(cell.error == nil && cell.trials.count == 4, "\(cell.key): \(cell.error ?? "")")
+            for trial in cell.trials {
+                // In a stream the server's threads are the receivers; in ping-pong both sides receive.
+                let serverReceivers = trial.workers.filter { $0.role == .receiver }.compactMap(\.received)
+                #expect(!serverReceivers.isEmpty)
+                for received in serverReceivers {
+                    #expect((received.verified == false) == (cell.key.receiver == .discard), "\(cell.key)")
+                    #expect((received.zeroCopyReceive != nil) == (cell.key.receiver == .mmap), "\(cell.key)")
+                }
+                #expect(trial.integrityErrors == 0, "\(cell.key)")
+            }
+        }
+        #expect(server.stop().status == 0)
+    }
+
     @Test func serverThatDiesMidSweepLeavesAnIncompleteProfile() throws {
         let server = try Server(listen: "127.0.0.1:0")
         let dir = try temporaryDirectory()

@@ -234,7 +234,104 @@ import CopyprofReport
         #expect(!Copyprof.helpMessage(for: RunCommand.self).contains("test-slow"), "hidden from --help")
         let quick = try #require(try Copyprof.parseAsRoot(["run", "--quick"]) as? RunCommand).makePlan()
         #expect(quick == SweepPlan.quick())
+        // The default sweep is the classic one, receivers opt-in.
         #expect(SweepPlan().cells.count == 128)
+        #expect(SweepPlan().transports == [.twoCopy, .marshal, .oneCopy, .zeroCopy] && SweepPlan().receivers == [.copy])
+    }
+
+    @Test func parsesReceiversAndThePreset() throws {
+        let receivers = try #require(try Copyprof.parseAsRoot([
+            "run", "--transports", "io-uring-zc,sendfile", "--receivers", "discard,mmap",
+        ]) as? RunCommand).makePlan()
+        #expect(receivers.transports == [.ioUringZeroCopy, .sendfile] && receivers.receivers == [.discard, .mmap])
+        #expect(receivers.cells.count == 2 * 2 * 4 * 4 * 2)
+        let preset = try #require(try Copyprof.parseAsRoot(["run", "--preset", "all-paths"]) as? RunCommand).makePlan()
+        #expect(preset == SweepPlan.allPaths())
+        #expect(preset.transports == TransportKind.allCases && preset.receivers == ReceiverKind.allCases)
+        #expect(preset.cells.count == 6 * 3 * 2 * 1 * 2)
+        // Options given with a preset override its values.
+        let narrowed = try #require(try Copyprof.parseAsRoot(["run", "--preset", "all-paths", "--modes", "stream"]) as? RunCommand)
+            .makePlan()
+        #expect(narrowed.modes == [.stream] && narrowed.receivers == ReceiverKind.allCases)
+        for (arguments, message) in [
+            (["run", "--receivers", "splice"], "'splice' is not one of copy, discard, mmap"),
+            (["run", "--preset", "everything"], "everything"),
+            (["run", "--quick", "--preset", "all-paths"], "--quick and --preset"),
+        ] {
+            let result = try runProcess(copyprofBinary, arguments)
+            #expect(result.status != 0 && result.stderr.contains(message), "\(arguments): \(result.stderr)")
+        }
+    }
+
+    /// A `mmap` receiver that mapped nothing says why in the profile: two-copy's data sits in the socket's page
+    /// fragments, never in pages of its own; a zero-copy sender's (copied into whole pages at loopback) maps, with no
+    /// reason recorded.
+    @Test func mmapRecordsTheMappedShareAndWhyNothingWasMapped() throws {
+        let plan = SweepPlan(
+            transports: [.twoCopy, .zeroCopy], receivers: [.mmap], sizes: [65536], threads: [1], modes: [.stream],
+            trials: 1, warmup: 0, duration: 0.1, events: [], verification: .full)
+        let profile = SweepRunner(plan: plan, events: []).run(environment: SampleProfiles.environment())
+        let twoCopy = try #require(profile.cells.first { $0.key.transport == .twoCopy }?.trials.first?.zeroCopyReceive)
+        #expect(twoCopy.mappedBytes == 0 && twoCopy.copiedBytes > 0)
+        #expect(twoCopy.unmappedReason?.contains("page fragments") == true, "\(twoCopy.unmappedReason ?? "no reason")")
+        let zeroCopy = try #require(profile.cells.first { $0.key.transport == .zeroCopy }?.trials.first)
+        #expect(zeroCopy.integrityErrors == 0)
+        // This host's loopback MTU (the profile's environment is a sample's): whole pages need a large one.
+        let hostMTU = (try? String(contentsOfFile: "/sys/class/net/lo/mtu", encoding: .utf8))
+            .flatMap { Int($0.trimmingCharacters(in: .whitespacesAndNewlines)) }
+        if let mtu = hostMTU, mtu >= 65536, let mapping = zeroCopy.zeroCopyReceive {
+            #expect(mapping.mappedBytes > 0 && mapping.unmappedReason == nil)
+            #expect(Metric.mappedShare.value(of: zeroCopy).map { $0 > 50 } == true)
+        }
+    }
+
+    /// A host without io_uring (simulated at the probe: a test may not disable it host-wide): the cell records "not
+    /// supported" and why, holds no trial, and the sweep goes on with the other cells; the table, the report and a
+    /// profile read back say so.
+    @Test func aCellTheHostCannotRunIsRecordedAndTheSweepGoesOn() throws {
+        var plan = SweepPlan(
+            transports: [.twoCopy, .ioUringZeroCopy], receivers: [.copy, .mmap], sizes: [4096], threads: [1],
+            modes: [.stream], trials: 2, warmup: 1, duration: 0.02, events: ["task-clock"])
+        plan.label = "absent"
+        for absence in [SimulatedAbsence.ioUring(errno: EPERM), .ioUring(errno: ENOSYS), .zeroCopyReceive(errno: ENOPROTOOPT)] {
+            var runner = SweepRunner(plan: plan, events: [try PerfEvent.named("task-clock")])
+            runner.faults = FaultInjection(absence: absence)
+            let start = Date()
+            let profile = runner.run(environment: SampleProfiles.environment())
+            let elapsed = Date().timeIntervalSince(start)
+            #expect(profile.status == .complete && profile.cells.count == 4)
+            for cell in profile.cells {
+                let absent: Bool
+                switch absence {
+                case .ioUring: absent = cell.key.transport == .ioUringZeroCopy
+                case .zeroCopyReceive: absent = cell.key.receiver == .mmap
+                }
+                if absent {
+                    let why = try #require(cell.notSupported, "\(cell.key)")
+                    #expect(why.contains(absence == .zeroCopyReceive(errno: ENOPROTOOPT) ? "TCP_ZEROCOPY_RECEIVE" : "io_uring_setup"))
+                    #expect(cell.trials.isEmpty && cell.error == nil, "\(cell.key)")
+                } else {
+                    // 2 rounds of a timing and a counted trial.
+                    #expect(cell.notSupported == nil && cell.error == nil && cell.trials.count == 4, "\(cell.key)")
+                }
+            }
+            // Said once per cell, at once: no worker waited for a start that never came.
+            #expect(elapsed < 5, "\(elapsed) s")
+            let table = SummaryTable.render(profile)
+            #expect(table.contains("n/s") && table.contains("not supported: stream "), "\(table)")
+            // The table fits 79 columns — a header, a line per receiver's section, a row per cell — and the notes and
+            // reasons under it are lines of text.
+            let rows = table.split(separator: "\n").prefix { !$0.hasPrefix("*") && !$0.hasPrefix("cp/map") && !$0.hasPrefix("not supported") }
+            #expect(rows.count == 1 + 2 + 4 && rows.allSatisfy { $0.count <= 79 }, "\(table)")
+            #expect(rows.contains("receiver mmap: TCP_ZEROCOPY_RECEIVE: whole pages mapped, the rest copied"), "\(table)")
+            #expect(table.components(separatedBy: "not supported: ").count == 2, "one line per reason: \(table)")
+            let report = Report(profile: profile, source: "absent.json", chartFolder: "charts").markdown
+            #expect(report.contains("### Not supported on this host"))
+            let path = try temporaryDirectory() + "/absent.json"
+            try profile.write(to: path)
+            let again = try Profile.read(from: path)
+            #expect(again.cells.map(\.notSupported) == profile.cells.map(\.notSupported))
+        }
     }
 }
 

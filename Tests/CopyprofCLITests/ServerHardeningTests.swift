@@ -339,7 +339,7 @@ import Testing
             Issue.record("no error for version 1")
             return
         }
-        #expect(text == "control protocol version 1 is not supported (this copyprof speaks 2); use the same copyprof version on both hosts")
+        #expect(text == "control protocol version 1 is not supported (this copyprof speaks \(ControlProtocol.version)); use the same copyprof version on both hosts")
         // Nothing of the environment before a valid hello.
         let kernel = ProcessInfo.processInfo.operatingSystemVersionString
         #expect(!String(decoding: payload, as: UTF8.self).contains("kernel") && !kernel.isEmpty)

@@ -50,8 +50,11 @@ import TestSupport
         trial.workers[0].sent = SenderRecord(messages: 1, bytes: 2, sendCalls: 3, partialWrites: 4, zeroCopy: ZeroCopyRecord(sends: 1))
         trial.workers[1].received = ReceiverRecord(
             messages: 1, bytes: 2, recvCalls: 3, integrityErrors: 1, firstMismatch: MismatchRecord(sequence: 7, offset: 9),
-            drainedMessages: 5)
+            drainedMessages: 5, verified: false,
+            zeroCopyReceive: ZeroCopyReceiveRecord(
+                mappedBytes: 0, copiedBytes: 2, mapCalls: 1, copyCalls: 1, unmappedReason: "send() copies into page fragments"))
         profile.cells[0].error = "trial 2: failed"
+        profile.cells[0].notSupported = "io_uring_setup failed: EPERM"
         profile.cells[0].trials = [trial]
         let pingpong = try #require(profile.cells.first { $0.key.mode == .pingpong && $0.key.transport == .zeroCopy })
         profile.cells = [profile.cells[0], pingpong]
@@ -126,7 +129,9 @@ import TestSupport
         cells[].key.messageSize
         cells[].key.mode
         cells[].key.threads
+        cells[].key.receiver
         cells[].key.transport
+        cells[].notSupported
         cells[].trials
         cells[].trials[]
         cells[].trials[].bytes
@@ -168,6 +173,13 @@ import TestSupport
         cells[].trials[].workers[].received.integrityErrors
         cells[].trials[].workers[].received.messages
         cells[].trials[].workers[].received.recvCalls
+        cells[].trials[].workers[].received.verified
+        cells[].trials[].workers[].received.zeroCopyReceive
+        cells[].trials[].workers[].received.zeroCopyReceive.copiedBytes
+        cells[].trials[].workers[].received.zeroCopyReceive.copyCalls
+        cells[].trials[].workers[].received.zeroCopyReceive.mapCalls
+        cells[].trials[].workers[].received.zeroCopyReceive.mappedBytes
+        cells[].trials[].workers[].received.zeroCopyReceive.unmappedReason
         cells[].trials[].workers[].role
         cells[].trials[].workers[].sent
         cells[].trials[].workers[].sent.bytes
@@ -252,6 +264,8 @@ import TestSupport
         plan.label
         plan.modes
         plan.modes[]
+        plan.receivers
+        plan.receivers[]
         plan.sizes
         plan.sizes[]
         plan.threads

@@ -125,8 +125,8 @@ import TestSupport
             let svg = try #require(report.charts.first { $0.name == "throughput-vs-connections.svg" }?.svg)
             return svg.components(separatedBy: "stroke-width=\"1.3\"").count - 1
         }
-        // 2 sizes × 2 connection counts × 4 transports, each whisker a line and two caps.
-        #expect(try whiskers(trials: 6) == 2 * 2 * 4 * 3)
+        // 2 sizes × 2 connection counts × every transport, each whisker a line and two caps.
+        #expect(try whiskers(trials: 6) == 2 * 2 * TransportKind.allCases.count * 3)
         #expect(try whiskers(trials: 5) == 0, "no interval below 6 trials, so no whisker")
     }
 

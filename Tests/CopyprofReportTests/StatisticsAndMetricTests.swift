@@ -252,13 +252,18 @@ import TestSupport
         trial.workers[0].usage.systemNs = 700
         trial.workers[1].usage.userNs = 100
         trial.workers[1].usage.systemNs = 900
+        // A mmap receiver that got 3 of every 4 bytes mapped.
+        trial.workers[1].received = ReceiverRecord(
+            messages: trial.messages, bytes: trial.bytes, recvCalls: 1, integrityErrors: 0, firstMismatch: nil,
+            drainedMessages: 0,
+            zeroCopyReceive: ZeroCopyReceiveRecord(mappedBytes: 750, copiedBytes: 250, mapCalls: 1, copyCalls: 1))
         let kb = 1_000_000 / 1024.0
         let expected: [Metric: Double] = [
             .throughput: 8, .messageRate: 244_000, .rttP50: 50, .rttP90: 90, .rttP99: 99, .rttP999: 99.9,
             .cyclesPerByte: 4, .instructionsPerByte: 2, .ipc: 0.5, .cpuNsPerByte: 2,
             .l1dMissesPerKB: 2_000 / kb, .llcMissesPerKB: 2_500 / kb, .l1dMissRatio: 1, .llcMissRatio: 25,
             .contextSwitchesPerMB: 20, .contextSwitchesPerSecond: 20_000, .kernelCPUShare: 80, .senderCPUShare: 50,
-            .zeroCopyCopiedShare: 40, .receiveCopyHitsPerMessage: 2,
+            .zeroCopyCopiedShare: 40, .receiveCopyHitsPerMessage: 2, .receiverCPUNsPerByte: 1, .mappedShare: 75,
         ]
         #expect(Set(expected.keys) == Set(Metric.allCases), "every metric is checked")
         for metric in Metric.allCases {

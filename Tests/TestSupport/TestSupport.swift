@@ -188,10 +188,13 @@ public enum SampleProfiles {
 /// Profiles kept under Tests/TestSupport/Fixtures: real profiles of this project's machine, each written by the
 /// schema version its name says, read by the golden-file and findings tests.
 public enum Fixtures {
-    /// A sweep written with schema 2: every transport, 64 and 4096 B, 1 and 2 connections, stream and ping-pong,
-    /// 6 rounds of a timing and a counted trial of 0.02 s each, with the control
+    /// A sweep written with schema 2: the classic four transports with the copy receiver, 64 and 4096 B, 1 and 2
+    /// connections, stream and ping-pong, 6 rounds of a timing and a counted trial of 0.02 s each, with the control
     /// (`copyprof run --sizes 64,4096 --threads 1,2 --trials 6 --warmup 0 --duration 0.02 --label fixture`; then
-    /// `copyprof report` it into schema2-sweep-report.md, as `FindingsTests.savedSweepReportIsUnchanged` says).
+    /// `copyprof report` it into schema2-sweep-report.md, as `FindingsTests.savedSweepReportIsUnchanged` says). When the
+    /// schema gained the receivers (before its release), the file was decoded and encoded again by
+    /// `Profile.jsonData()`, which added `"receiver":"copy"` to each cell's key and `"receivers":["copy"]` to the plan
+    /// and changed nothing else.
     public static let schema2Sweep = "schema2-sweep.json"
     /// The 64 B, 1-connection cells of a sweep written with schema 1 (copyprof 0.1), RTT histograms as arrays.
     public static let schema1Sweep = "schema1-sweep.json"

@@ -19,12 +19,15 @@ enum PrivateNetworkNamespace {
     /// namespace, and `/proc/sys/net` opened there shows its settings. The namespace has no name and no mount: the
     /// kernel frees it when the thread has ended and the last socket opened in it is closed, so nothing is left to
     /// remove, whether `body` succeeds, throws or the process dies.
-    static func run<T: Sendable>(_ body: @escaping @Sendable () throws -> T) throws -> T {
+    ///
+    /// With `loopbackMTU`, the namespace's loopback gets that MTU (`ip link set lo mtu N`): the host's is untouched.
+    static func run<T: Sendable>(loopbackMTU: Int32? = nil, _ body: @escaping @Sendable () throws -> T) throws -> T {
         let outcome = Mutex<Result<T, any Error>?>(nil)
         let thread = try WorkerThread {
             let result: Result<T, any Error>
             do {
                 try enter()
+                if let loopbackMTU { try setLoopbackMTU(loopbackMTU) }
                 result = .success(try body())
             } catch {
                 result = .failure(error)
@@ -49,6 +52,17 @@ enum PrivateNetworkNamespace {
                     + "unshare(CLONE_NEWNET): \(String(cString: strerror(code))) (errno \(code))")
         }
         try setLoopbackUp()
+    }
+
+    /// `ip link set lo mtu N`, done with SIOCSIFMTU.
+    private static func setLoopbackMTU(_ mtu: Int32) throws {
+        let fd = socket(AF_INET, Int32(SOCK_DGRAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        guard fd >= 0 else { throw TransportError.system("socket", errno) }
+        defer { close(fd) }
+        var request = ifreq()
+        withUnsafeMutableBytes(of: &request.ifr_ifrn.ifrn_name) { $0.copyBytes(from: Array("lo".utf8)) }
+        request.ifr_ifru.ifru_mtu = mtu
+        guard ioctl(fd, UInt(SIOCSIFMTU), &request) == 0 else { throw TransportError.system("ioctl(SIOCSIFMTU, lo)", errno) }
     }
 
     /// A new namespace's loopback is down: `ip link set lo up`, done with SIOCGIFFLAGS and SIOCSIFFLAGS.

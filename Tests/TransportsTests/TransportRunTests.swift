@@ -36,7 +36,7 @@ import Testing
                     #expect(roundTrips.totalCount == clientMessages, "\(cell)")
                     #expect(roundTrips.valueAtPercentile(50) > 0, "\(cell)")
                 }
-                if transport == .zeroCopy {
+                if transport.reportsCompletions {
                     let zero = try #require(result.zeroCopy)
                     #expect(zero.sends > 0 && zero.completions == zero.sends, "\(cell): \(zero)")
                 } else {
@@ -146,7 +146,7 @@ import Testing
         #expect(try run(300).integrityErrors == 0)
     }
 
-    @Test(arguments: [TransportKind.twoCopy, .oneCopy, .zeroCopy])
+    @Test(arguments: [TransportKind.twoCopy, .oneCopy, .zeroCopy, .sendfile])
     func partialWritesAreFinished(transport: TransportKind) throws {
         let configuration = RunConfiguration(
             transport: transport, messageSize: 65536, duration: 0.2, verification: .full, sendWait: .poll,
@@ -159,17 +159,17 @@ import Testing
         if let zero = result.zeroCopy { #expect(zero.completions == zero.sends) }
     }
 
-    @Test(arguments: Workload.allCases)
-    func peerThatClosesMidRunEndsTheRunWithAClearError(workload: Workload) throws {
+    @Test(arguments: [TransportKind.oneCopy, .ioUringZeroCopy, .sendfile], Workload.allCases)
+    func peerThatClosesMidRunEndsTheRunWithAClearError(transport: TransportKind, workload: Workload) throws {
         let configuration = RunConfiguration(
-            transport: .oneCopy, workload: workload, messageSize: 4096, duration: 10, ioTimeout: 2,
+            transport: transport, workload: workload, messageSize: 4096, duration: 10, ioTimeout: 2,
             faults: FaultInjection(closeReceiverAfter: 50))
         let start = monotonicNanoseconds()
         #expect {
             _ = try runTransport(configuration) { _ in NoRegion() }
         } throws: { error in
             let text = String(describing: error)
-            print("peer closed (\(workload)): \(text)")
+            print("peer closed (\(transport.rawValue), \(workload)): \(text)")
             return text.hasPrefix("connection 0 sender: ")
                 && (text.contains("reset") || text.contains("closed")) && text.contains("message")
         }
@@ -178,16 +178,18 @@ import Testing
         #expect(Double(monotonicNanoseconds() - start) / 1e9 < 4, "the error came within the I/O timeout, not after the 10 s duration")
     }
 
-    @Test func stuckPeerEndsTheRunAfterTheIOTimeout() throws {
+    /// io-uring-zc waits in io_uring_enter, which no SO_SNDTIMEO bounds: its wait carries the timeout itself.
+    @Test(arguments: [TransportKind.twoCopy, .ioUringZeroCopy, .sendfile])
+    func stuckPeerEndsTheRunAfterTheIOTimeout(transport: TransportKind) throws {
         let configuration = RunConfiguration(
-            transport: .twoCopy, messageSize: 65536, duration: 10, ioTimeout: 0.5,
+            transport: transport, messageSize: 65536, duration: 10, ioTimeout: 0.5,
             faults: FaultInjection(stallReceiverAfter: 10))
         let start = monotonicNanoseconds()
         #expect {
             _ = try runTransport(configuration) { _ in NoRegion() }
         } throws: { error in
             let text = String(describing: error)
-            print("stuck peer: \(text)")
+            print("stuck peer (\(transport.rawValue)): \(text)")
             return text.hasPrefix("connection 0 sender: no progress for 0.5 s") && text.contains("sending message")
         }
         // The sender fails 0.5 s after its last progress; 3 s leaves 2.5 s for a loaded machine, far from the 10 s duration.

@@ -11,10 +11,12 @@ import SystemCalls
 /// another magic, another version or a larger length is refused with an ``ControlMessage/error(_:)`` reply and the
 /// connection is closed.
 ///
-/// Version 2 (this one) adds the session token a client sends first on each data connection, the server's limits in
-/// the welcome, the trial's duration in a set-up, and the `refused` answer to a cell the server will not run.
+/// Version 2 added the session token a client sends first on each data connection, the server's limits in the
+/// welcome, the trial's duration in a set-up, and the `refused` answer to a cell the server will not run. Version 3
+/// (this one) adds the receiver to a set-up (a version 2 server would run `copy` whatever was asked) and a result's
+/// `notSupported`.
 public enum ControlProtocol {
-    public static let version: UInt16 = 2
+    public static let version: UInt16 = 3
     public static let magic: [UInt8] = Array("CPCT".utf8)
     public static let headerSize = 12
     /// The largest payload accepted: results of 256 threads fit many times over.
@@ -105,6 +107,8 @@ public struct ServerLimits: Codable, Sendable, Hashable {
 /// One cell's set-up, as the client asks the server for it.
 public struct RemoteCellSetup: Codable, Sendable, Hashable {
     public var transport: CopyprofProfile.TransportKind
+    /// How the server's receivers (in ping-pong: its echoers' receivers) take the bytes.
+    public var receiver: CopyprofProfile.ReceiverKind
     public var mode: CopyprofProfile.Workload
     public var messageSize: Int
     public var threads: Int
@@ -118,10 +122,12 @@ public struct RemoteCellSetup: Codable, Sendable, Hashable {
     public var events: [String]
 
     public init(
-        transport: CopyprofProfile.TransportKind, mode: CopyprofProfile.Workload, messageSize: Int, threads: Int, trial: Int,
+        transport: CopyprofProfile.TransportKind, receiver: CopyprofProfile.ReceiverKind = .copy,
+        mode: CopyprofProfile.Workload, messageSize: Int, threads: Int, trial: Int,
         verification: CopyprofProfile.Verification, duration: Double, ioTimeout: Double, zeroCopyPoolSize: Int, events: [String]
     ) {
         self.transport = transport
+        self.receiver = receiver
         self.mode = mode
         self.messageSize = messageSize
         self.threads = threads
@@ -134,13 +140,19 @@ public struct RemoteCellSetup: Codable, Sendable, Hashable {
     }
 
     /// The cell this set-up runs.
-    public var key: CellKey { CellKey(transport: transport, mode: mode, messageSize: messageSize, threads: threads) }
+    public var key: CellKey {
+        CellKey(transport: transport, receiver: receiver, mode: mode, messageSize: messageSize, threads: threads)
+    }
 
     /// Bytes of message buffers the server's side of this cell takes: receivers only in a stream; in ping-pong the
-    /// echoers also send (a zero-copy pool, or up to 2 messages).
+    /// echoers also send (a zero-copy pool, a sendfile ring of 4 messages, or up to 2 messages). A `mmap` receiver
+    /// also holds a buffer for the bytes it cannot map.
     public var serverMemoryBytes: Int {
-        let pool = mode == .stream ? 0 : transport == .zeroCopy ? zeroCopyPoolSize : 2
-        return RunLimits.runMemoryBytes(messageSize: messageSize, connections: threads, zeroCopyPoolSize: pool)
+        let pool = mode == .stream ? 0 : transport.reportsCompletions ? zeroCopyPoolSize : transport == .sendfile ? 4 : 2
+        let buffers = RunLimits.runMemoryBytes(messageSize: messageSize, connections: threads, zeroCopyPoolSize: pool)
+        let (mapping, overflow) = threads.multipliedReportingOverflow(by: receiver == .mmap ? 64 << 10 : 0)
+        let (total, overflow2) = buffers.addingReportingOverflow(mapping)
+        return overflow || overflow2 ? Int.max : total
     }
 
     /// Why a server with `limits` will not run this cell, or nil: every field against ``RunLimits`` (the limits the
@@ -175,6 +187,9 @@ public struct RemoteCellSetup: Codable, Sendable, Hashable {
 public struct RemoteSideResult: Codable, Sendable {
     public var workers: [WorkerRecord]
     public var error: String?
+    /// Why the server cannot run the cell at all (its kernel, its io_uring setting): the client records the cell as
+    /// not supported.
+    public var notSupported: String?
 }
 
 /// The messages of the control protocol.

@@ -61,7 +61,8 @@ public final class RemoteClient {
     public func checkPlan(_ plan: SweepPlan) throws(CopyprofError) {
         for key in plan.cells {
             let setup = RemoteCellSetup(
-                transport: key.transport, mode: key.mode, messageSize: key.messageSize, threads: key.threads, trial: 1,
+                transport: key.transport, receiver: key.receiver, mode: key.mode, messageSize: key.messageSize,
+                threads: key.threads, trial: 1,
                 verification: plan.verification, duration: plan.duration, ioTimeout: RunLimits.ioTimeout.lowerBound,
                 zeroCopyPoolSize: RunLimits.defaultZeroCopyPoolSize, events: [])
             if let problem = setup.problem(limits: limits) {
@@ -81,30 +82,40 @@ public final class RemoteClient {
     ///
     /// - Throws: ``CopyprofError/remote(_:)`` when the control connection fails (the server is gone: the sweep
     ///   must stop), or the trial's own error otherwise.
-    func runTrial(_ key: CellKey, trial: Int, plan: SweepPlan, events: [PerfEvent], ioTimeout: Double) throws -> TrialRecord {
-        let configuration = plan.configuration(key, address: server.host, ioTimeout: ioTimeout)
+    func runTrial(
+        _ key: CellKey, trial: Int, plan: SweepPlan, events: [PerfEvent], ioTimeout: Double, faults: FaultInjection = .none
+    ) throws -> TrialRecord {
+        // A sendfile sender's ring must outlast what the server's sockets may hold unread.
+        let serverReceiveMaximum = info.serverEnvironment.tcpRmem?.split(separator: " ").last.flatMap { Int($0) }
+        let configuration = plan.configuration(
+            key, address: server.host, ioTimeout: ioTimeout, peerReceiveBufferLimit: serverReceiveMaximum, faults: faults)
+        // This side's sender (and in ping-pong its receiver) first: a cell this host cannot run is not sent.
+        if let why = unsupportedReason(configuration, role: .sender) { throw TransportError(.notSupported(why)) }
         let setup = RemoteCellSetup(
-            transport: key.transport, mode: key.mode, messageSize: key.messageSize, threads: key.threads, trial: trial,
+            transport: key.transport, receiver: key.receiver, mode: key.mode, messageSize: key.messageSize,
+            threads: key.threads, trial: trial,
             verification: plan.verification, duration: plan.duration, ioTimeout: ioTimeout,
             zeroCopyPoolSize: configuration.zeroCopyPoolSize,
             events: events.isEmpty ? [] : plan.events)  // a timing trial: no counters on either side
-        enum Answer { case ready(UInt16), refused(String) }
+        enum Answer { case ready(UInt16), refused(String), notSupported(String) }
         let answer: Answer
         do {
             try channel.send(.setup(setup))
             answer = try channel.expect("ready", timeout: ioTimeout) { message -> Answer? in
                 if case .ready(let port) = message { return .ready(port) }
                 if case .refused(let why) = message { return .refused(why) }
+                if case .result(let result) = message, let why = result.notSupported { return .notSupported(why) }
                 return nil
             }
         } catch {
             throw lost(error)
         }
-        // A cell the server will not run fails alone; the session and the sweep go on.
+        // A cell the server will not or cannot run fails alone; the session and the sweep go on.
         let port: UInt16
         switch answer {
         case .ready(let p): port = p
         case .refused(let why): throw TransportError(.measurement("the server refused the cell: \(why)"))
+        case .notSupported(let why): throw TransportError(.notSupported("on the server: \(why)"))
         }
         beforeDataConnections?(port)
         var sockets: [TCPSocket] = []

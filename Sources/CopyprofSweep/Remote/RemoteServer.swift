@@ -323,6 +323,15 @@ public final class RemoteServer: Sendable {
         session.trialDeadline = monotonicSeconds() + setup.duration + 4 * step + options.messageTimeout + 1
         defer { session.trialDeadline = nil }
         let bindHost = address.host
+        let configuration = runConfiguration(
+            setup.key, duration: setup.duration, verification: setup.verification, address: bindHost, ioTimeout: step,
+            zeroCopyPoolSize: setup.zeroCopyPoolSize)
+        // A cell this host cannot run at all (its kernel, its io_uring setting) is answered at once, without a listener.
+        if let why = unsupportedReason(configuration, role: .receiver) {
+            log("client \(session.peer): \(setup.key) is not supported here: \(why)")
+            try channel.send(.result(RemoteSideResult(workers: [], error: nil, notSupported: why)))
+            return
+        }
         let data: TCPSocket
         let port: UInt16
         do {
@@ -349,9 +358,6 @@ public final class RemoteServer: Sendable {
                 socket.close()
             }
         }
-        let configuration = runConfiguration(
-            setup.key, duration: setup.duration, verification: setup.verification, address: bindHost, ioTimeout: step,
-            zeroCopyPoolSize: setup.zeroCopyPoolSize)
         let events = setup.events.filter { countable.contains($0) }.compactMap { try? PerfEvent.named($0) }
         var workers: [WorkerRecord] = []
         if failure == nil {
@@ -381,7 +387,7 @@ public final class RemoteServer: Sendable {
         let host = "\(environment.hostname)@\(bindHost)"
         for i in workers.indices { workers[i].host = host }
         try channel.send(.result(RemoteSideResult(workers: workers, error: failure)))
-        log("\(setup.mode.rawValue) \(setup.transport.rawValue) \(setup.messageSize) B × \(setup.threads) trial \(setup.trial): "
+        log("\(setup.mode.rawValue) \(setup.key.path) \(setup.messageSize) B × \(setup.threads) trial \(setup.trial): "
             + (failure ?? "\(workers.reduce(UInt128(0)) { $0 + UInt128($1.received?.messages ?? 0) }) messages verified"))
     }
 

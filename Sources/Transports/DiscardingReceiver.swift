@@ -1,0 +1,98 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// `discard`: `recv(MSG_TRUNC)` of each message. For TCP the kernel then advances the stream without copying the
+/// bytes out (`tcp_recvmsg_locked` skips `skb_copy_datagram_msg`), so no buffer is given: a kernel that copied anyway
+/// would fail with EFAULT rather than measure a copy unseen. The cost of the receive copy is what `copy` pays more.
+///
+/// Nothing of a message reaches the process, so nothing is verified: the messages are counted whole, in sequence,
+/// and the stats say `verified: false`.
+struct DiscardingReceiver: MessageReceiver, ~Copyable {
+    private let fd: Int32
+    private let layout: MessageLayout
+    private let timeout: Double
+    private(set) var expected: UInt64 = 0
+    private var tally = ReceiverStats()
+    private var measuredMessages: UInt64?
+    private(set) var sawEndOfStream = false
+
+    var stats: ReceiverStats {
+        var stats = tally
+        stats.messages = measuredMessages ?? expected
+        stats.bytes = stats.messages &* UInt64(layout.messageSize)
+        stats.verified = false
+        return stats
+    }
+
+    init(fd: Int32, layout: MessageLayout, timeout: Double) {
+        self.fd = fd
+        self.layout = layout
+        self.timeout = timeout
+    }
+
+    @inline(__always)
+    mutating func receiveMessage() -> Result<Bool, TransportError> {
+        let size = layout.messageSize
+        let n = recv(fd, nil, size, Int32(MSG_TRUNC))
+        tally.recvCalls &+= 1
+        if n != size {
+            switch receiveRest(first: n) {
+            case .success(true): break
+            case let other: return other
+            }
+        }
+        expected &+= 1
+        return .success(true)
+    }
+
+    /// Finishes a message whose first recv() returned `first` (errno still set when it is negative).
+    @inline(never)
+    private mutating func receiveRest(first: Int) -> Result<Bool, TransportError> {
+        let size = layout.messageSize
+        var got = 0
+        var n = first
+        while true {
+            if n > 0 {
+                got &+= n
+                if got == size { return .success(true) }
+            } else if n == 0 {
+                sawEndOfStream = true
+                if got == 0 { return .success(false) }
+                return .failure(FailurePath.receiveFailed(0, timeout: timeout, sequence: expected, got: got, size: size))
+            } else {
+                let code = errno
+                if code != EINTR {
+                    return .failure(
+                        FailurePath.receiveFailed(
+                            code, timeout: timeout, sequence: expected, got: got, size: size, call: "recv(MSG_TRUNC)"))
+                }
+            }
+            n = recv(fd, nil, size &- got, Int32(MSG_TRUNC))
+            tally.recvCalls &+= 1
+        }
+    }
+
+    /// Discards what is left, in large reads, counting whole messages.
+    mutating func drainToEnd() throws(TransportError) {
+        measuredMessages = expected
+        var drained = 0
+        while true {
+            let n = recv(fd, nil, 1 << 20, Int32(MSG_TRUNC))
+            if n > 0 {
+                drained += n
+                continue
+            }
+            if n == 0 {
+                sawEndOfStream = true
+                tally.drainedMessages = UInt64(drained / layout.messageSize)
+                return
+            }
+            let code = errno
+            if code == EINTR { continue }
+            if code == EAGAIN { throw TransportError(.timedOut(seconds: timeout), activity: "draining after the run") }
+            if code == ECONNRESET { return }
+            throw .system("recv(MSG_TRUNC)", code, activity: "draining after the run")
+        }
+    }
+}
