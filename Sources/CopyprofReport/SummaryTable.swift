@@ -109,7 +109,7 @@ public enum SummaryTable {
                 }
             }
         }
-        var note = fromRusage ? "* context switches from getrusage (voluntary + involuntary): perf cannot count them here\n" : ""
+        var note = fromRusage ? "* sw/MB from getrusage (voluntary + involuntary): perf cannot count them here\n" : ""
         if mapping { note += "cp/map: % of zero-copy sends the kernel copied / % of received bytes mapped (mmap)\n" }
         if profile.cells.contains(where: { !$0.key.receiver.verifiesPayload }) {
             note += "n/a: discard drops the bytes unread, so its messages are counted, not verified\n"

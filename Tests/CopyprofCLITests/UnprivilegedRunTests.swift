@@ -21,7 +21,7 @@ import TestSupport
         ]
         guard let nobody = try runAsNobody(arguments + ["--output", "\(folder)/nobody.json"], in: folder) else { return }
         #expect(nobody.status == 0, "\(nobody.stderr)")
-        #expect(nobody.stdout.contains("* context switches from getrusage"), "the summary table says where they come from")
+        #expect(nobody.stdout.contains("* sw/MB from getrusage"), "the summary table says where they come from")
         let root = try runProcess(copyprofBinary, arguments + ["--output", "\(folder)/root.json"], in: folder)
         #expect(root.status == 0, "\(root.stderr)")
 
