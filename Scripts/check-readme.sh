@@ -7,7 +7,7 @@
 #
 # What counts as an example: every line of a ```sh block (a line ending in \ continues on the next), and every
 # `$ copyprof ...` line of a transcript block. A line whose comment says `# long` runs only with --all; one that says
-# `# two hosts` needs a second machine and is listed, not run. `copyprof compare` may exit 2 or 4 (a change found);
+# `# two hosts` needs a second machine and is listed, not run, and so is any line with an address outside 127/8. `copyprof compare` may exit 2 or 4 (a change found);
 # every other example must exit 0.
 set -uo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
@@ -53,6 +53,11 @@ while IFS= read -r example; do
   [ -z "$example" ] && continue
   if [[ "$example" == *"# two hosts"* ]] || { [ $all = 0 ] && [[ "$example" == *"# long"* ]]; }; then
     echo "skip: $example"; skipped=$((skipped + 1)); continue
+  fi
+  # Never an address off this machine, tagged or not: only loopback examples run here.
+  if grep -Eq '(^|[^0-9.])(1[0-9][0-9]|12[0-68-9]|[2-9][0-9]|[1-9]|2[0-5][0-9])\.[0-9]{1,3}\.[0-9]{1,3}\.[0-9]{1,3}' <<< "$example" \
+     && ! grep -Eq '(^|[^0-9.])127\.' <<< "$example"; then
+    echo "skip (not loopback): $example"; skipped=$((skipped + 1)); continue
   fi
   out=$(timeout 1800 bash -c "$example" 2>&1 < /dev/null); status=$?
   allowed=0
