@@ -13,9 +13,15 @@ final class ServeProcess: @unchecked Sendable {
     let port: UInt16
     private let output = Pipe()
     private let errors = Pipe()
-    private let lock = NSLock()
-    private var logText = ""
+    /// What the server wrote to stderr; shared with the reader thread, which must not hold the ServeProcess itself
+    /// (else the object never deinitializes and a test that fails before `stop()` leaves the server running).
+    private let logBox = LogBox()
     private var reader: Thread?
+
+    final class LogBox: @unchecked Sendable {  // guarded by its lock
+        let lock = NSLock()
+        var text = ""
+    }
 
     init(listen: String = "127.0.0.1:0", arguments: [String] = [], namespace: String? = nil) throws {
         if let namespace {
@@ -49,11 +55,12 @@ final class ServeProcess: @unchecked Sendable {
         }
         self.port = port
         let errorHandle = errors.fileHandleForReading
-        let reader = Thread { [self] in
+        let box = logBox
+        let reader = Thread {
             while true {
                 let chunk = errorHandle.availableData
                 if chunk.isEmpty { break }
-                lock.withLock { logText += String(decoding: chunk, as: UTF8.self) }
+                box.lock.withLock { box.text += String(decoding: chunk, as: UTF8.self) }
             }
         }
         reader.start()
@@ -63,7 +70,7 @@ final class ServeProcess: @unchecked Sendable {
     var pid: Int32 { process.processIdentifier }
 
     /// What the server has logged so far.
-    var log: String { lock.withLock { logText } }
+    var log: String { logBox.lock.withLock { logBox.text } }
 
     /// Waits up to `seconds` for the log to contain `text`.
     func waitForLog(_ text: String, seconds: Double = 5) -> Bool {
