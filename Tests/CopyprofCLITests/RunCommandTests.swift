@@ -176,7 +176,9 @@ import CopyprofReport
         let timing = try #require(profile.cells.first?.trials.first { $0.kind == .timing })
         let inProcessMs = (try #require(counted.counterSum("task-clock")) + timing.cpuNs()) / 1e6
         print("task-clock: in-process \(inProcessMs) ms of the timed loops, perf stat \(perfMs) ms for the process")
-        #expect(inProcessMs <= perfMs)
+        // The timing trial's part is the threads' CPU clock, not task-clock: on a VM the two differ by a few per cent
+        // (task-clock carries steal time; README, Known limits), so the sum may pass perf's figure by that much.
+        #expect(inProcessMs <= 1.03 * perfMs)
         #expect(inProcessMs >= 0.8 * perfMs, "the timed loops are most of the process's CPU time")
     }
 
