@@ -5,6 +5,8 @@
 #   - the same loop over one contiguous field set (one iovec; the same bytes on the wire), selected for this
 #     benchmark only by COPYPROF_BENCH_ZEROCOPY_LAYOUT=contiguous: what the 8-field layout costs;
 #   - neper tcp_stream -Z -B 65536 -F 1 -T 1;
+#   - Benchmarks/reference.c's C zero-copy loop: the same pool of 64 field sets of 8 fields and the same rule (a set
+#     is rewritten only after its completions), without stamps, verification or statistics;
 #   - copyprof two-copy and neper tcp_stream without -Z (copy mode), for reference.
 # copyprof runs with its default settings (events, verification) as single cells of SECONDS. Prints medians and
 # ratios as Markdown; nothing is asserted.
@@ -21,10 +23,12 @@ seconds=${3:-2}
 case "$seconds" in ''|*[!0-9]*|0) echo "SECONDS must be a whole number of at least 1 (neper's -l)" >&2; exit 1 ;; esac
 neper=$neper_dir/tcp_stream
 [ -x "$neper" ] || { echo "$neper is not an executable: build neper's tcp_stream first (see the top of this script)" >&2; exit 1; }
-command -v python3 >/dev/null || { echo "python3 is needed" >&2; exit 1; }
+command -v python3 >/dev/null && command -v gcc >/dev/null || { echo "python3 and gcc are needed" >&2; exit 1; }
 
 swift build -c release --product copyprof >&2
 bin=.build/release/copyprof
+mkdir -p .build/bench
+gcc -O2 -pthread -o .build/bench/reference Benchmarks/reference.c
 work=$(mktemp -d)
 server_pid=
 trap '[ -n "$server_pid" ] && kill "$server_pid" 2>/dev/null; rm -rf "$work"' EXIT
@@ -40,7 +44,8 @@ copyprof_gbps() { # transport [layout]
   COPYPROF_BENCH_ZEROCOPY_LAYOUT=${2:-separate} "$bin" run --transports "$1" --sizes 65536 --threads 1 --modes stream \
     --trials 1 --warmup 0 --duration "$seconds" --output "$out" --no-report >/dev/null 2>"$work/err" \
     || { cat "$work/err" >&2; return 1; }
-  "$bin" export "$out" --csv | python3 -c "import csv,sys; print(list(csv.DictReader(sys.stdin))[0]['throughput_gbps'])"
+  # Time from the timing trial (no counters), as copyprof reports it.
+  "$bin" export "$out" --csv | python3 -c "import csv,sys; r=list(csv.DictReader(sys.stdin)); r=[x for x in r if x.get('kind') in ('timing', '', None)] or r; print(r[0]['throughput_gbps'])"
 }
 
 neper_gbps() { # extra client flags
@@ -62,12 +67,13 @@ tool() { # index
     2) record "neper -Z" "$(neper_gbps -Z)" ;;
     3) record "copyprof two-copy" "$(copyprof_gbps two-copy)" ;;
     4) record "neper" "$(neper_gbps)" ;;
+    5) record "C loop zero-copy" "$(.build/bench/reference stream 65536 1 "$seconds" zero-copy | awk '/throughput_gbps/ {print $2}')" ;;
   esac
 }
 
 for round in $(seq 1 "$rounds"); do
   echo "round $round of $rounds" >&2
-  for k in 0 1 2 3 4; do tool $(( (round + k) % 5 )); done
+  for k in 0 1 2 3 4 5; do tool $(( (round + k) % 6 )); done
 done
 
 python3 - "$results" "$rounds" "$seconds" <<'PY'
@@ -82,7 +88,8 @@ med = {k: statistics.median(v) for k, v in rows.items()}
 print(f"Medians (and ranges) of {sys.argv[2]} interleaved rounds of {sys.argv[3]} s, 65536 B writes, one connection, loopback.\n")
 print("| sender | Gbit/s | range | vs neper -Z | vs neper (copy) |")
 print("|---|---:|---:|---:|---:|")
-for tool in ("copyprof zero-copy", "copyprof zero-copy, one contiguous field set", "neper -Z", "copyprof two-copy", "neper"):
+for tool in ("copyprof zero-copy", "copyprof zero-copy, one contiguous field set", "C loop zero-copy", "neper -Z",
+             "copyprof two-copy", "neper"):
     v = rows[tool]
     print(f"| {tool} | {med[tool]:.2f} | {min(v):.2f}–{max(v):.2f} | {med[tool] / med['neper -Z']:.2f}× | "
           f"{med[tool] / med['neper']:.2f}× |")

@@ -46,31 +46,11 @@ struct DiscardingReceiver: MessageReceiver, ~Copyable {
         return .success(true)
     }
 
-    /// Finishes a message whose first recv() returned `first` (errno still set when it is negative).
-    @inline(never)
+    @inline(__always)
     private mutating func receiveRest(first: Int) -> Result<Bool, TransportError> {
-        let size = layout.messageSize
-        var got = 0
-        var n = first
-        while true {
-            if n > 0 {
-                got &+= n
-                if got == size { return .success(true) }
-            } else if n == 0 {
-                sawEndOfStream = true
-                if got == 0 { return .success(false) }
-                return .failure(FailurePath.receiveFailed(0, timeout: timeout, sequence: expected, got: got, size: size))
-            } else {
-                let code = errno
-                if code != EINTR {
-                    return .failure(
-                        FailurePath.receiveFailed(
-                            code, timeout: timeout, sequence: expected, got: got, size: size, call: "recv(MSG_TRUNC)"))
-                }
-            }
-            n = recv(fd, nil, size &- got, Int32(MSG_TRUNC))
-            tally.recvCalls &+= 1
-        }
+        finishReceiving(
+            fd: fd, into: nil, size: layout.messageSize, first: first, sequence: expected, timeout: timeout,
+            tally: &tally, sawEndOfStream: &sawEndOfStream)
     }
 
     /// Discards what is left, in large reads, counting whole messages.

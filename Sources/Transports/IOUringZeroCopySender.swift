@@ -18,26 +18,16 @@ import Glibc
 struct IOUringZeroCopySender: MessageSender, ~Copyable {
     private let io: SocketIO
     private let layout: MessageLayout
-    private let poolSize: Int
-    private let sets: UnsafeMutablePointer<FieldSet>
-    /// 8 iovecs per set.
-    private let iovs: UnsafeMutablePointer<iovec>
-    /// A sendmsg header per set, of its 8 iovecs.
-    private let headers: UnsafeMutablePointer<msghdr>
+    private var pool: ZeroCopyFieldSets
     /// The header of what is left of a message after a short send, and its iovecs.
     private let restHeader: UnsafeMutablePointer<msghdr>
     private let scratch: UnsafeMutablePointer<iovec>
     private let ring: IOUring
-    private var ledger: ZeroCopyLedger
     private var zero = ZeroCopyStats()
     private var tally = SendTally()
-    private var nextSet = 0
     /// The result of the send in flight, once its completion has arrived.
     private var result: Int32 = 0
     private var resultArrived = false
-    /// A test corruption waiting to be undone in a set once the set is free again: the set, or -1.
-    private var restoreSet = -1
-    private let corruption: CorruptionPlan
 
     var stats: SenderStats {
         var result = tally.stats(messageSize: layout.messageSize)
@@ -55,58 +45,33 @@ struct IOUringZeroCopySender: MessageSender, ~Copyable {
         ring = try IOUring(entries: 4, completions: completions, timeout: io.timeout)
         self.io = io
         self.layout = layout
-        self.poolSize = pool
-        self.corruption = CorruptionPlan(corruption)
-        sets = .allocate(capacity: pool)
-        iovs = .allocate(capacity: pool * MessageLayout.fieldCount)
-        headers = .allocate(capacity: pool)
-        for set in 0..<pool {
-            let fields = FieldSet(layout: layout)
-            (sets + set).initialize(to: fields)
-            let iov = iovs + set * MessageLayout.fieldCount
-            fields.writeIovecs(iov, layout: layout)
-            var header = msghdr()
-            header.msg_iov = iov
-            header.msg_iovlen = fields.iovecCount
-            (headers + set).initialize(to: header)
-        }
+        self.pool = ZeroCopyFieldSets(count: pool, layout: layout, corruption: corruption)
         restHeader = .allocate(capacity: 1)
         restHeader.initialize(to: msghdr())
         scratch = .allocate(capacity: MessageLayout.fieldCount)
-        ledger = ZeroCopyLedger(sets: pool, capacity: 4096)
     }
 
     deinit {
         // First the ring: closing it cancels whatever may still read the field sets.
+        // (`pool` is destroyed after this body.)
         ring.close()
-        for set in 0..<poolSize { sets[set].deallocate() }
-        sets.deinitialize(count: poolSize)
-        sets.deallocate()
-        iovs.deallocate()
-        headers.deallocate()
         restHeader.deallocate()
         scratch.deallocate()
     }
 
     @inline(__always)
     mutating func sendMessage(sequence: UInt64) -> Result<Void, TransportError> {
-        let set = nextSet
-        nextSet = set + 1 == poolSize ? 0 : set + 1
-        if ledger.isBusy(set) || ledger.isFull, let error = waitForSet(set, sequence: sequence) { return .failure(error) }
-        let fields = sets[set]
-        if set == restoreSet {
-            fields.flip(offset: corruption.offset, layout: layout)
-            restoreSet = -1
+        var set = pool.ledger.takeFreeSet()
+        if set < 0 {
+            if let error = waitForFreeSet(sequence: sequence) { return .failure(error) }
+            set = pool.ledger.takeFreeSet()
         }
-        fields.stamp(sequence: sequence)
-        if sequence == corruption.sequence {
-            fields.flip(offset: corruption.offset, layout: layout)
-            restoreSet = set
-        }
-        if let error = send(headers + set, set: set, sequence: sequence) { return .failure(error) }
+        pool.prepare(set, sequence: sequence)
+        if let error = send(pool.headers + set, set: set, sequence: sequence) { return .failure(error) }
         if result != Int32(layout.messageSize), let error = sendRest(set: set, sequence: sequence) {
             return .failure(error)
         }
+        pool.ledger.release(set)
         tally.messages &+= 1
         return .success(())
     }
@@ -116,7 +81,7 @@ struct IOUringZeroCopySender: MessageSender, ~Copyable {
     @inline(__always)
     private mutating func send(_ header: UnsafeMutablePointer<msghdr>, set: Int, sequence: UInt64) -> TransportError? {
         guard let entry = ring.nextEntry() else { return FailurePath.ringFull() }
-        let id = ledger.recordSend(set: set)
+        let id = pool.ledger.recordSend(set: set)
         entry.pointee.opcode = CLinuxNet_IORING_OP_SENDMSG_ZC
         entry.pointee.fd = io.fd
         entry.pointee.addr = UInt64(UInt(bitPattern: header))
@@ -144,7 +109,7 @@ struct IOUringZeroCopySender: MessageSender, ~Copyable {
             let id = UInt32(truncatingIfNeeded: cqe.user_data)
             if cqe.flags & CLinuxNet_IORING_CQE_F_NOTIF != 0 {
                 zero.notifications &+= 1
-                let completed = UInt64(ledger.complete(from: id, through: id))
+                let completed = UInt64(pool.ledger.complete(from: id, through: id))
                 zero.completions &+= completed
                 if UInt32(bitPattern: cqe.res) & CLinuxNet_IORING_NOTIF_USAGE_ZC_COPIED != 0 { zero.copiedCompletions &+= completed }
             } else {
@@ -155,7 +120,7 @@ struct IOUringZeroCopySender: MessageSender, ~Copyable {
                     zero.sends &+= 1
                 } else {
                     // None will: the request never reached the socket, and the set is free again.
-                    ledger.complete(from: id, through: id)
+                    pool.ledger.complete(from: id, through: id)
                 }
             }
             head &+= 1
@@ -182,7 +147,7 @@ struct IOUringZeroCopySender: MessageSender, ~Copyable {
     /// resubmission is a request of its own, with its own notification), ENOBUFS and ENOMEM as back-pressure.
     @inline(never)
     private mutating func sendRest(set: Int, sequence: UInt64) -> TransportError? {
-        var message = GatheredMessage(headers[set], total: layout.messageSize, scratch: scratch)
+        var message = GatheredMessage(pool.headers[set], total: layout.messageSize, scratch: scratch)
         while true {
             if result > 0 {
                 if message.queued(Int(result)) { return nil }
@@ -204,12 +169,12 @@ struct IOUringZeroCopySender: MessageSender, ~Copyable {
         }
     }
 
-    /// Set `set` is still pinned (or the ledger is full): waits for notifications until it is free.
+    /// Every set is pinned (or the ledger is full): waits for notifications until a set is free.
     @inline(never)
-    private mutating func waitForSet(_ set: Int, sequence: UInt64) -> TransportError? {
+    private mutating func waitForFreeSet(sequence: UInt64) -> TransportError? {
         zero.reuseWaits &+= 1
         reapCompletions()
-        while ledger.isBusy(set) || ledger.isFull {
+        while pool.ledger.freeSets == 0 || pool.ledger.isFull {
             if let error = waitForNotification(sequence: sequence) { return error }
         }
         return nil
@@ -218,7 +183,7 @@ struct IOUringZeroCopySender: MessageSender, ~Copyable {
     /// Waits until at least one more completion is posted (or yields when nothing is in flight).
     @inline(never)
     private mutating func waitForNotification(sequence: UInt64) -> TransportError? {
-        if ledger.inFlight == 0 {
+        if pool.ledger.inFlight == 0 {
             sched_yield()
             return nil
         }
@@ -226,7 +191,7 @@ struct IOUringZeroCopySender: MessageSender, ~Copyable {
         reapCompletions()
         if code != 0 && code != EINTR {
             return FailurePath.ringWaitFailed(
-                code, timeout: io.timeout, activity: .zeroCopyCompletions, sequence: sequence, inFlight: ledger.inFlight)
+                code, timeout: io.timeout, activity: .zeroCopyCompletions, sequence: sequence, inFlight: pool.ledger.inFlight)
         }
         return nil
     }
@@ -234,12 +199,12 @@ struct IOUringZeroCopySender: MessageSender, ~Copyable {
     /// Waits until every send's notification has arrived, so that the kernel holds none of the field sets.
     mutating func finishSending() -> Result<Void, TransportError> {
         reapCompletions()
-        while ledger.inFlight > 0 {
+        while pool.ledger.inFlight > 0 {
             let code = ring.enter(submit: 0, wait: 1)
             reapCompletions()
             if code != 0 && code != EINTR {
                 return .failure(FailurePath.ringWaitFailed(
-                    code, timeout: io.timeout, activity: .lastZeroCopyCompletions, sequence: 0, inFlight: ledger.inFlight))
+                    code, timeout: io.timeout, activity: .lastZeroCopyCompletions, sequence: 0, inFlight: pool.ledger.inFlight))
             }
         }
         return .success(())

@@ -100,31 +100,11 @@ struct VerifyingReceiver: MessageReceiver, ~Copyable {
         return .success(true)
     }
 
-    /// Finishes a message whose first recv() returned `first` (errno still set when it is negative): true when
-    /// it is complete, false when the peer ended the stream before it began.
-    @inline(never)
+    @inline(__always)
     private mutating func receiveRest(first: Int) -> Result<Bool, TransportError> {
-        let size = layout.messageSize
-        var got = 0
-        var n = first
-        while true {
-            if n > 0 {
-                got &+= n
-                if got == size { return .success(true) }
-            } else if n == 0 {
-                sawEndOfStream = true
-                if got == 0 { return .success(false) }
-                return .failure(FailurePath.receiveFailed(0, timeout: timeout, sequence: expected, got: got, size: size))
-            } else {
-                let code = errno
-                if code != EINTR {
-                    return .failure(
-                        FailurePath.receiveFailed(code, timeout: timeout, sequence: expected, got: got, size: size))
-                }
-            }
-            n = recv(fd, buffer + got, size &- got, 0)
-            tally.recvCalls &+= 1
-        }
+        finishReceiving(
+            fd: fd, into: buffer, size: layout.messageSize, first: first, sequence: expected, timeout: timeout,
+            tally: &tally, sawEndOfStream: &sawEndOfStream)
     }
 
     /// With `full` verification the rest is verified like the measured messages; with `header` it is read in
@@ -162,5 +142,39 @@ struct VerifyingReceiver: MessageReceiver, ~Copyable {
             if code == ECONNRESET { return }
             throw .system("recv", code, activity: "draining after the run")
         }
+    }
+}
+
+/// Finishes a message of `size` bytes whose first `recv()` returned `first` (errno still set when it is negative):
+/// reads the rest into `buffer`, or discards it with `MSG_TRUNC` when `buffer` is nil. Returns true when the message
+/// is complete, false when the peer ended the stream before it began (`sawEndOfStream` is then set), or the error.
+/// Shared by the receivers that read whole messages with `recv()`; out of line, as every receiver's rare path is.
+@inline(never)
+func finishReceiving(
+    fd: Int32, into buffer: UnsafeMutableRawPointer?, size: Int, first: Int, sequence: UInt64, timeout: Double,
+    tally: inout ReceiverStats, sawEndOfStream: inout Bool
+) -> Result<Bool, TransportError> {
+    let flags = buffer == nil ? Int32(MSG_TRUNC) : 0
+    var got = 0
+    var n = first
+    while true {
+        if n > 0 {
+            got &+= n
+            if got == size { return .success(true) }
+        } else if n == 0 {
+            sawEndOfStream = true
+            if got == 0 { return .success(false) }
+            return .failure(FailurePath.receiveFailed(0, timeout: timeout, sequence: sequence, got: got, size: size))
+        } else {
+            let code = errno
+            if code != EINTR {
+                return .failure(
+                    FailurePath.receiveFailed(
+                        code, timeout: timeout, sequence: sequence, got: got, size: size,
+                        call: buffer == nil ? "recv(MSG_TRUNC)" : "recv"))
+            }
+        }
+        n = recv(fd, buffer.map { $0 + got }, size &- got, flags)
+        tally.recvCalls &+= 1
     }
 }

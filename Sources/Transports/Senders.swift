@@ -69,16 +69,23 @@ struct FieldSet {
         pointers = .allocate(capacity: MessageLayout.fieldCount)
         keys = .allocate(capacity: MessageLayout.fieldCount)
         let block: UnsafeMutableRawPointer? =
-            fieldSetLayout == .contiguous ? .allocate(byteCount: layout.messageSize, alignment: 64) : nil
+            fieldSetLayout == .contiguous
+            ? .allocate(byteCount: layout.messageSize, alignment: Self.alignment(layout.messageSize)) : nil
         for field in 0..<MessageLayout.fieldCount {
             let memory =
                 block.map { $0 + field * layout.fieldSize }
-                ?? UnsafeMutableRawPointer.allocate(byteCount: layout.fieldSize, alignment: 64)
+                ?? UnsafeMutableRawPointer.allocate(byteCount: layout.fieldSize, alignment: Self.alignment(layout.fieldSize))
             MessageLayout.fillPattern(memory, count: layout.fieldSize, messageOffset: field * layout.fieldSize)
             pointers[field] = memory
             keys[field] = MessageLayout.stamp(sequence: 0, field: field)
         }
     }
+
+    /// Where a field starts: on a cache line, and on a page when it is a page or more — as malloc places large
+    /// blocks (glibc maps them), and as a zero-copy sender wants them, since the kernel pins and sends whole pages:
+    /// an 8 KiB field on a cache line spans 3 pages, and a 64 KiB message of 8 such fields 24 page fragments, more
+    /// than one skb holds (MAX_SKB_FRAGS, 17).
+    static func alignment(_ bytes: Int) -> Int { bytes >= 4096 ? 4096 : 64 }
 
     /// Iovec entries ``writeIovecs(_:layout:)`` writes: 8, or 1 for a contiguous set.
     var iovecCount: Int { layout == .contiguous ? 1 : MessageLayout.fieldCount }
@@ -268,28 +275,18 @@ struct OneCopySender: MessageSender, ~Copyable {
     func finishSending() -> Result<Void, TransportError> { .success(()) }
 }
 
-/// `zero-copy`: `sendmsg(MSG_ZEROCOPY)` from a pool of field sets. A set is rewritten only after every id that
-/// pinned it has completed on the error queue; ENOBUFS means "drain completions, then retry".
+/// `zero-copy`: `sendmsg(MSG_ZEROCOPY)` from a pool of field sets (``ZeroCopyFieldSets``). A set is rewritten only
+/// after every id that pinned it has completed on the error queue; ENOBUFS means "drain completions, then retry".
 struct ZeroCopySender: MessageSender, ~Copyable {
     private let io: SocketIO
     private let layout: MessageLayout
-    private let poolSize: Int
-    private let sets: UnsafeMutablePointer<FieldSet>
-    /// 8 iovecs per set.
-    private let iovs: UnsafeMutablePointer<iovec>
-    /// A sendmsg header per set, of its 8 iovecs.
-    private let headers: UnsafeMutablePointer<msghdr>
+    private var pool: ZeroCopyFieldSets
     private let scratch: UnsafeMutablePointer<iovec>
-    private var ledger: ZeroCopyLedger
     private let control: UnsafeMutableRawPointer
     private let controlSize: Int
-    private var nextSet = 0
     private var sendsSinceDrain = 0
     private var zero = ZeroCopyStats()
     private var tally = SendTally()
-    /// A test corruption waiting to be undone in a set once the set is free again: the set, or -1.
-    private var restoreSet = -1
-    private let corruption: CorruptionPlan
 
     /// Drain the error queue after this many sends, as the kernel selftest does.
     static let drainInterval = 32
@@ -300,33 +297,13 @@ struct ZeroCopySender: MessageSender, ~Copyable {
     ) {
         self.io = io
         self.layout = layout
-        self.poolSize = max(1, poolSize)
-        self.corruption = CorruptionPlan(corruption)
-        sets = .allocate(capacity: self.poolSize)
-        iovs = .allocate(capacity: self.poolSize * MessageLayout.fieldCount)
-        headers = .allocate(capacity: self.poolSize)
-        for set in 0..<self.poolSize {
-            let fields = FieldSet(layout: layout, fieldSetLayout)
-            (sets + set).initialize(to: fields)
-            let iov = iovs + set * MessageLayout.fieldCount
-            fields.writeIovecs(iov, layout: layout)
-            var header = msghdr()
-            header.msg_iov = iov
-            header.msg_iovlen = fields.iovecCount
-            (headers + set).initialize(to: header)
-        }
+        pool = ZeroCopyFieldSets(count: poolSize, layout: layout, fieldSetLayout: fieldSetLayout, corruption: corruption)
         scratch = .allocate(capacity: MessageLayout.fieldCount)
-        ledger = ZeroCopyLedger(sets: self.poolSize, capacity: 4096)
         controlSize = ZeroCopyNotification.controlSpace
         control = .allocate(byteCount: controlSize, alignment: 8)
     }
 
     deinit {
-        for set in 0..<poolSize { sets[set].deallocate() }
-        sets.deinitialize(count: poolSize)
-        sets.deallocate()
-        iovs.deallocate()
-        headers.deallocate()
         scratch.deallocate()
         control.deallocate()
     }
@@ -339,30 +316,23 @@ struct ZeroCopySender: MessageSender, ~Copyable {
 
     @inline(__always)
     mutating func sendMessage(sequence: UInt64) -> Result<Void, TransportError> {
-        let set = nextSet
-        nextSet = set + 1 == poolSize ? 0 : set + 1
-        if ledger.isBusy(set) || ledger.isFull, let error = waitForSet(set, sequence: sequence) { return .failure(error) }
-        let fields = sets[set]
-        if set == restoreSet {
-            fields.flip(offset: corruption.offset, layout: layout)
-            restoreSet = -1
+        var set = pool.ledger.takeFreeSet()
+        if set < 0 {
+            if let error = waitForFreeSet(sequence: sequence) { return .failure(error) }
+            set = pool.ledger.takeFreeSet()
         }
-        fields.stamp(sequence: sequence)
-        if sequence == corruption.sequence {
-            fields.flip(offset: corruption.offset, layout: layout)
-            restoreSet = set
-        }
-
-        let n = sendmsg(io.fd, headers + set, io.sendFlags | Int32(MSG_ZEROCOPY))
+        pool.prepare(set, sequence: sequence)
+        let n = sendmsg(io.fd, pool.headers + set, io.sendFlags | Int32(MSG_ZEROCOPY))
         tally.sendCalls &+= 1
         if n > 0 {
             // Every call that queued bytes took the socket's next zerocopy id.
-            ledger.recordSend(set: set)
+            pool.ledger.recordSend(set: set)
             zero.sends &+= 1
         }
         if n != layout.messageSize, let error = sendRest(set: set, first: n, sequence: sequence) {
             return .failure(error)
         }
+        pool.ledger.release(set)
         tally.messages &+= 1
         sendsSinceDrain &+= 1
         if sendsSinceDrain >= Self.drainInterval, let error = drain() { return .failure(error) }
@@ -373,7 +343,7 @@ struct ZeroCopySender: MessageSender, ~Copyable {
     /// negative): partial writes (each call that queued bytes took an id), ENOBUFS, EINTR, EAGAIN.
     @inline(never)
     private mutating func sendRest(set: Int, first: Int, sequence: UInt64) -> TransportError? {
-        var message = GatheredMessage(headers[set], total: layout.messageSize, scratch: scratch)
+        var message = GatheredMessage(pool.headers[set], total: layout.messageSize, scratch: scratch)
         let flags = io.sendFlags | Int32(MSG_ZEROCOPY)
         var n = first
         while true {
@@ -392,18 +362,18 @@ struct ZeroCopySender: MessageSender, ~Copyable {
             n = sendmsg(io.fd, &message.header, flags)
             tally.sendCalls &+= 1
             if n > 0 {
-                ledger.recordSend(set: set)
+                pool.ledger.recordSend(set: set)
                 zero.sends &+= 1
             }
         }
     }
 
-    /// Set `set` is still pinned (or the ledger is full): drains, then waits for completions until it is free.
+    /// Every set is pinned (or the ledger is full): drains, then waits for completions until a set is free.
     @inline(never)
-    private mutating func waitForSet(_ set: Int, sequence: UInt64) -> TransportError? {
+    private mutating func waitForFreeSet(sequence: UInt64) -> TransportError? {
         zero.reuseWaits &+= 1
         if let error = drain() { return error }
-        while ledger.isBusy(set) || ledger.isFull {
+        while pool.ledger.freeSets == 0 || pool.ledger.isFull {
             if let error = waitForCompletions(.zeroCopyCompletions, sequence: sequence) { return error }
         }
         return nil
@@ -414,7 +384,7 @@ struct ZeroCopySender: MessageSender, ~Copyable {
     private mutating func waitAfterENOBUFS(sequence: UInt64) -> TransportError? {
         zero.enobufs &+= 1
         if let error = drain() { return error }
-        if ledger.inFlight > 0 { return waitForCompletions(.zeroCopyCompletions, sequence: sequence) }
+        if pool.ledger.inFlight > 0 { return waitForCompletions(.zeroCopyCompletions, sequence: sequence) }
         sched_yield()
         return nil
     }
@@ -423,7 +393,7 @@ struct ZeroCopySender: MessageSender, ~Copyable {
     @inline(never)
     private mutating func drain() -> TransportError? {
         sendsSinceDrain = 0
-        while ledger.inFlight > 0 {
+        while pool.ledger.inFlight > 0 {
             var message = msghdr()
             message.msg_control = control
             message.msg_controllen = controlSize
@@ -440,7 +410,7 @@ struct ZeroCopySender: MessageSender, ~Copyable {
             var failure: Int32 = 0
             ZeroCopyNotification.forEach(in: &message, otherError: { failure = $0 }) { note in
                 zero.notifications &+= 1
-                let completed = UInt64(ledger.complete(from: note.lo, through: note.hi))
+                let completed = UInt64(pool.ledger.complete(from: note.lo, through: note.hi))
                 zero.completions &+= completed
                 if note.copied { zero.copiedCompletions &+= completed }
             }
@@ -454,7 +424,7 @@ struct ZeroCopySender: MessageSender, ~Copyable {
         let result = io.waitUntil(0)
         if result != 0 {
             return FailurePath.waitFailed(
-                result, timeout: io.timeout, activity: activity, sequence: sequence, inFlight: ledger.inFlight)
+                result, timeout: io.timeout, activity: activity, sequence: sequence, inFlight: pool.ledger.inFlight)
         }
         return drain()
     }
@@ -462,7 +432,7 @@ struct ZeroCopySender: MessageSender, ~Copyable {
     /// Waits until every send has completed, so that the kernel holds none of the buffers.
     mutating func finishSending() -> Result<Void, TransportError> {
         if let error = drain() { return .failure(error) }
-        while ledger.inFlight > 0 {
+        while pool.ledger.inFlight > 0 {
             if let error = waitForCompletions(.lastZeroCopyCompletions, sequence: 0) { return .failure(error) }
         }
         return .success(())

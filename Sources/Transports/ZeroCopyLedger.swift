@@ -25,10 +25,16 @@ public struct ZeroCopyStats: Sendable, Hashable, Codable {
     public var copiedShare: Double? { completions == 0 ? nil : Double(copiedCompletions) / Double(completions) }
 }
 
-/// Which field set each in-flight MSG_ZEROCOPY id pins, so a set is rewritten only after all its ids completed.
+/// Which field set each in-flight MSG_ZEROCOPY id pins, so a set is rewritten only after all its ids completed,
+/// and which sets are free.
 ///
 /// Ids are per socket, start at 0, grow by one per successful zerocopy `sendmsg` and wrap at 2^32.
 /// Completions arrive as inclusive ranges `[lo, hi]` that may merge many sends and may come out of order.
+///
+/// Free sets are handed out last freed, first taken (``takeFreeSet()``): the set whose completion came last is the
+/// one most likely still in the caches, and a sender touches only as many sets as it has in flight — as an
+/// application's buffer free list would — where a fixed rotation would walk the whole pool (64 sets of 64 KiB are
+/// 4 MiB) and make every send's data cold, which on loopback, where the kernel copies it, costs the copy.
 ///
 /// A noncopyable value that its sender holds inline and mutates in place: no reference counting and no dynamic
 /// exclusivity check per send, as a class's stored properties would need.
@@ -40,6 +46,20 @@ public struct ZeroCopyLedger: ~Copyable {
     private let setOfID: UnsafeMutablePointer<Int32>
     /// For each set: how many of its ids are in flight.
     private let pending: UnsafeMutablePointer<Int32>
+    /// The free sets, a stack: `free[0..<freeCount]`, the last freed on top.
+    private let free: UnsafeMutablePointer<Int32>
+    private var freeCount: Int
+    /// For each set: ``SetState``.
+    private let state: UnsafeMutablePointer<UInt8>
+
+    /// Where a set is: taken by the sender for a message (``held``), pinned by sends in flight (``pinned``), or on the
+    /// free stack (``free``). A set goes back on the stack once it is neither held nor pinned — and only once.
+    private enum SetState {
+        static let pinned: UInt8 = 0
+        static let free: UInt8 = 1
+        static let held: UInt8 = 2
+    }
+
     /// The id the next send gets.
     public private(set) var nextID: UInt32
     /// Ids sent and not yet completed.
@@ -61,12 +81,53 @@ public struct ZeroCopyLedger: ~Copyable {
         setOfID.initialize(repeating: -1, count: size)
         pending = .allocate(capacity: sets)
         pending.initialize(repeating: 0, count: sets)
+        // Set 0 on top, so that a fresh sender takes 0, 1, 2, ...
+        free = .allocate(capacity: max(sets, 1))
+        for index in 0..<sets { free[index] = Int32(sets - 1 - index) }
+        freeCount = sets
+        state = .allocate(capacity: max(sets, 1))
+        state.initialize(repeating: SetState.free, count: max(sets, 1))
     }
 
     deinit {
         setOfID.deallocate()
         pending.deallocate()
+        free.deallocate()
+        state.deallocate()
     }
+
+    /// Takes a free set for the next message: the one freed last; -1 when every set is pinned or the ledger is full
+    /// (then read completions and ask again). The set is held until ``release(_:)``, and after that pinned until
+    /// the ids of its sends complete.
+    @inline(__always)
+    public mutating func takeFreeSet() -> Int {
+        if freeCount == 0 || inFlight >= capacity { return -1 }
+        freeCount &-= 1
+        let set = Int(free[freeCount])
+        state[set] = SetState.held
+        return set
+    }
+
+    /// The message of a set taken with ``takeFreeSet()`` is sent (or failed): the set is free again once its ids
+    /// complete — at once when they all have (or none was sent).
+    @inline(__always)
+    public mutating func release(_ set: Int) {
+        if pending[set] == 0 {
+            push(set)
+        } else {
+            state[set] = SetState.pinned
+        }
+    }
+
+    @inline(__always)
+    private mutating func push(_ set: Int) {
+        state[set] = SetState.free
+        free[freeCount] = Int32(truncatingIfNeeded: set)
+        freeCount &+= 1
+    }
+
+    /// How many sets are free.
+    public var freeSets: Int { freeCount }
 
     /// True when `set` has sends in flight and must not be rewritten.
     @inline(__always)
@@ -100,6 +161,7 @@ public struct ZeroCopyLedger: ~Copyable {
             if set >= 0 && (nextID &- 1 &- id) < UInt32(capacity) {
                 setOfID[slot] = -1
                 pending[Int(set)] -= 1
+                if pending[Int(set)] == 0 && state[Int(set)] == SetState.pinned { push(Int(set)) }
                 completed += 1
             } else {
                 unexpected += 1

@@ -60,6 +60,55 @@ import Testing
         #expect(twice == 0 && unexpected == 3)
     }
 
+    @Test func freeSetsAreTakenLastFreedFirst() {
+        var ledger = ZeroCopyLedger(sets: 3)
+        // A fresh ledger hands out 0, 1, 2.
+        let first = (ledger.takeFreeSet(), ledger.takeFreeSet(), ledger.takeFreeSet())
+        #expect(first == (0, 1, 2))
+        for set in 0..<3 {
+            ledger.recordSend(set: set)  // ids 0, 1, 2
+            ledger.release(set)
+        }
+        var none = ledger.takeFreeSet()
+        #expect(none == -1)  // every set pinned
+        ledger.complete(from: 1, through: 1)
+        ledger.complete(from: 0, through: 0)
+        // Set 0 was freed last: it is taken first, then 1; set 2 is still pinned.
+        let next = (ledger.takeFreeSet(), ledger.takeFreeSet())
+        #expect(next == (0, 1))
+        none = ledger.takeFreeSet()
+        #expect(none == -1)
+    }
+
+    @Test func heldSetIsNotFreedByItsCompletionsUntilReleased() {
+        var ledger = ZeroCopyLedger(sets: 2)
+        let set = ledger.takeFreeSet()
+        ledger.recordSend(set: set)  // a partial write: the message is not finished
+        ledger.complete(from: 0, through: 0)
+        // Its completion came before the rest of the message was sent: the set stays with the sender.
+        var free = ledger.freeSets
+        #expect(free == 1)
+        ledger.recordSend(set: set)
+        ledger.release(set)
+        free = ledger.freeSets
+        #expect(free == 1)  // pinned by the second send
+        ledger.complete(from: 1, through: 1)
+        free = ledger.freeSets
+        #expect(free == 2)
+        // A completion of an id that was never in flight frees nothing twice.
+        ledger.complete(from: 1, through: 1)
+        free = ledger.freeSets
+        #expect(free == 2)
+    }
+
+    @Test func setWithNoSendInFlightIsFreeAtRelease() {
+        var ledger = ZeroCopyLedger(sets: 1)
+        let set = ledger.takeFreeSet()
+        ledger.release(set)  // the send failed before it queued anything
+        let again = ledger.takeFreeSet()
+        #expect(again == set)
+    }
+
     @Test func fullLedgerAsksForCompletions() {
         var ledger = ZeroCopyLedger(sets: 1, capacity: 4)
         for _ in 0..<4 { ledger.recordSend(set: 0) }
