@@ -5,7 +5,7 @@
 #   - ping-pong RTT p50 and p99, one connection, at 64 and 4096 B: copyprof two-copy (counters on), the C loop,
 #     sockperf ping-pong --tcp --full-rtt, and copyprof with --events none (counters off).
 # copyprof runs with its default settings (events, verification, I/O timeout) as single cells of SECONDS.
-# Prints medians and ratios as Markdown. Ratios are reported, not asserted: the exit status is non-zero only
+# Prints medians, and ratios as the median of per-round ratios with a 95% interval, as Markdown. Ratios are reported, not asserted: the exit status is non-zero only
 # when a tool is missing or a run fails.
 #
 #   bash Benchmarks/peers.sh [ROUNDS=5] [SECONDS=1]     (whole seconds: iperf3's -t takes no fractions)
@@ -43,7 +43,7 @@ sleep 1
 
 results="$work/results.tsv"
 : > "$results"
-record() { printf '%s\t%s\t%s\n' "$1" "$2" "$3" >> "$results"; }
+record() { printf '%s\t%s\t%s\t%s\n' "$1" "$2" "$3" "$round" >> "$results"; }
 
 # copyprof single cell -> the CSV column asked for.
 copyprof_cell() { # mode size events column
@@ -100,26 +100,51 @@ for round in $(seq 1 "$rounds"); do
 done
 
 python3 - "$results" "$rounds" "$seconds" <<'PY'
-import statistics, sys, collections
+import statistics, sys, collections, math
 rows = collections.defaultdict(list)
+by_round = collections.defaultdict(dict)
 for line in open(sys.argv[1]):
-    tool, size, value = line.rstrip("\n").split("\t")
+    tool, size, value, rnd = line.rstrip("\n").split("\t")
     if not value:
         sys.exit(f"no value from {tool} at {size} B")
     rows[(tool, int(size))].append(float(value))
+    by_round[(tool, int(size))][int(rnd)] = float(value)
 med = {k: statistics.median(v) for k, v in rows.items()}
-print(f"Medians of {sys.argv[2]} interleaved rounds of {sys.argv[3]} s, one connection, loopback.\n")
+
+def paired(a, b, size):
+    """The median of the per-round ratios a/b (the two ran side by side in each round, so drift they share cancels)
+    and its 95% interval from order statistics (exact binomial; none below 6 rounds)."""
+    ra, rb = by_round[(a, size)], by_round[(b, size)]
+    ratios = sorted(ra[r] / rb[r] for r in ra if r in rb and rb[r] > 0)
+    n = len(ratios)
+    m = statistics.median(ratios)
+    if n < 6:
+        return f"{m:.2f}×"
+    # Largest k with P(Binomial(n, 1/2) < k) <= 2.5%: the interval is [x(k), x(n+1-k)] (1-based).
+    k, cdf = 0, 0.0
+    while True:
+        nxt = cdf + math.comb(n, k) / 2 ** n
+        if nxt > 0.025:
+            break
+        cdf, k = nxt, k + 1
+    lo, hi = ratios[max(k - 1, 0)], ratios[n - k] if k > 0 else ratios[-1]
+    return f"{m:.2f}× [{lo:.2f}, {hi:.2f}]"
+
+print(f"Medians of {sys.argv[2]} interleaved rounds of {sys.argv[3]} s, one connection, loopback. Ratios: the median "
+      "of the per-round ratios with its 95% interval.\n")
 print("| size | copyprof two-copy Gbit/s | C loop | iperf3 | copyprof/C | copyprof/iperf3 | counters on/off |")
 print("|---:|---:|---:|---:|---:|---:|---:|")
 for size in (64, 512, 4096, 65536):
     c, ref, ip, off = (med[(t, size)] for t in ("copyprof", "C loop", "iperf3", "copyprof, counters off"))
-    print(f"| {size} | {c:.3f} | {ref:.3f} | {ip:.3f} | {c/ref:.2f}× | {c/ip:.2f}× | {c/off:.3f}× |")
+    print(f"| {size} | {c:.3f} | {ref:.3f} | {ip:.3f} | {paired('copyprof', 'C loop', size)} | "
+          f"{paired('copyprof', 'iperf3', size)} | {paired('copyprof', 'copyprof, counters off', size)} |")
 print("\n| ping-pong | copyprof two-copy µs | C loop | sockperf --full-rtt | copyprof, counters off | copyprof/C | "
       "copyprof/sockperf | counters on/off |")
 print("|---|---:|---:|---:|---:|---:|---:|---:|")
 for size in (64, 4096):
     for stat in ("p50", "p99"):
         c, ref, sp, off = (med[(f"{t} {stat}", size)] for t in ("copyprof", "C loop", "sockperf", "copyprof, counters off"))
-        print(f"| RTT {stat}, {size} B | {c:.1f} | {ref:.1f} | {sp:.1f} | {off:.1f} | {c/ref:.2f}× | {c/sp:.2f}× | "
-              f"{c/off:.3f}× |")
+        print(f"| RTT {stat}, {size} B | {c:.1f} | {ref:.1f} | {sp:.1f} | {off:.1f} | "
+              f"{paired(f'copyprof {stat}', f'C loop {stat}', size)} | {paired(f'copyprof {stat}', f'sockperf {stat}', size)} | "
+              f"{paired(f'copyprof {stat}', f'copyprof, counters off {stat}', size)} |")
 PY
