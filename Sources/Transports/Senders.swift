@@ -284,12 +284,12 @@ struct ZeroCopySender: MessageSender, ~Copyable {
     private let scratch: UnsafeMutablePointer<iovec>
     private let control: UnsafeMutableRawPointer
     private let controlSize: Int
-    private var sendsSinceDrain = 0
     private var zero = ZeroCopyStats()
     private var tally = SendTally()
 
-    /// Drain the error queue after this many sends, as the kernel selftest does.
+    /// Drain the error queue after this many messages, as the kernel selftest does after a number of sends.
     static let drainInterval = 32
+    private static let drainMask = UInt64(drainInterval - 1)
 
     init(
         io: SocketIO, layout: MessageLayout, poolSize: Int, corruption: Corruption?,
@@ -311,6 +311,7 @@ struct ZeroCopySender: MessageSender, ~Copyable {
     var stats: SenderStats {
         var result = tally.stats(messageSize: layout.messageSize)
         result.zeroCopy = zero
+        result.zeroCopy?.sends = pool.ledger.recorded
         return result
     }
 
@@ -324,18 +325,15 @@ struct ZeroCopySender: MessageSender, ~Copyable {
         pool.prepare(set, sequence: sequence)
         let n = sendmsg(io.fd, pool.headers + set, io.sendFlags | Int32(MSG_ZEROCOPY))
         tally.sendCalls &+= 1
-        if n > 0 {
-            // Every call that queued bytes took the socket's next zerocopy id.
-            pool.ledger.recordSend(set: set)
-            zero.sends &+= 1
-        }
+        // Every call that queued bytes took the socket's next zerocopy id (the ledger counts them: `sends`).
+        if n > 0 { pool.ledger.recordSend(set: set) }
         if n != layout.messageSize, let error = sendRest(set: set, first: n, sequence: sequence) {
             return .failure(error)
         }
         pool.ledger.release(set)
         tally.messages &+= 1
-        sendsSinceDrain &+= 1
-        if sendsSinceDrain >= Self.drainInterval, let error = drain() { return .failure(error) }
+        // Every `drainInterval` messages (a power of two): the sequence says when, with no counter to keep.
+        if sequence & Self.drainMask == Self.drainMask, let error = drain() { return .failure(error) }
         return .success(())
     }
 
@@ -361,10 +359,7 @@ struct ZeroCopySender: MessageSender, ~Copyable {
             }
             n = sendmsg(io.fd, &message.header, flags)
             tally.sendCalls &+= 1
-            if n > 0 {
-                pool.ledger.recordSend(set: set)
-                zero.sends &+= 1
-            }
+            if n > 0 { pool.ledger.recordSend(set: set) }
         }
     }
 
@@ -392,7 +387,6 @@ struct ZeroCopySender: MessageSender, ~Copyable {
     /// Reads every notification on the error queue without blocking.
     @inline(never)
     private mutating func drain() -> TransportError? {
-        sendsSinceDrain = 0
         while pool.ledger.inFlight > 0 {
             var message = msghdr()
             message.msg_control = control
