@@ -18,7 +18,8 @@
 #   bash Benchmarks/hot-loops.sh                    both; fails if (a) fails or (b) is above a limit: two-copy and
 #                                                   marshal (their C loop's work plus stamps and verification) 1.3×
 #                                                   the C loop of their transport, one-copy and zero-copy their
-#                                                   figures against it plus about 10% (`own_limit`); sendfile
+#                                                   figures against it plus about 10% (`own_limit`); all four 1.3×
+#                                                   the C loop of their transport with copyprof's stamps; sendfile
 #                                                   and the other receivers, which have no C loop of their own, their
 #                                                   figures against the C two-copy loop when they were written plus
 #                                                   about 10% (the `fixed` table below)
@@ -262,15 +263,19 @@ received = sum(w["received"]["messages"] for w in trial["workers"] if w.get("rec
 print(f"copyprof {path}\t{sender / sent:.1f}\t{receiver / received:.1f}\t{sent}")
 PY
 done
-# The C loops: two-copy's, and one per sender whose transport requires more than one send() (reference.c's SENDER).
+# The C loops: two-copy's, and one per sender whose transport requires more than one send() (reference.c's SENDER);
+# each plain, and with copyprof's 8 stamps per message and the receiver's check of the first (REFERENCE_STAMPS=1).
+for variant in plain stamped; do
 for sender in two-copy marshal one-copy zero-copy; do
-  echo "callgrind: C loop $sender (Benchmarks/reference.c, gcc -O2), $size B, ${duration} s" >&2
-  valgrind --tool=callgrind --callgrind-out-file="$work/cg.c.$sender" .build/bench/reference-debuginfo stream "$size" 1 \
+  echo "callgrind: C loop $sender, $variant (Benchmarks/reference.c, gcc -O2), $size B, ${duration} s" >&2
+  REFERENCE_STAMPS=$([ $variant = stamped ] && echo 1 || echo 0) \
+    valgrind --tool=callgrind --callgrind-out-file="$work/cg.c.$sender" .build/bench/reference-debuginfo stream "$size" 1 \
     "$duration" "$sender" > "$work/c.out.$sender" 2>"$work/valgrind.c.$sender"
   callgrind_annotate --inclusive=yes "$work/cg.c.$sender" 2>/dev/null > "$work/annotate.c.$sender"
-  python3 - "$sender" "$work/annotate.c.$sender" "$work/c.out.$sender" >> "$work/results.tsv" <<'PY'
+  python3 - "$sender" "$work/annotate.c.$sender" "$work/c.out.$sender" "$variant" >> "$work/results.tsv" <<'PY'
 import re, sys
-sender, annotate, out = sys.argv[1:]
+sender, annotate, out, variant = sys.argv[1:]
+suffix = "_stamped" if variant == "stamped" else ""
 values = dict(line.split() for line in open(out))
 def inclusive(name):
     for line in open(annotate, errors="replace"):
@@ -279,10 +284,14 @@ def inclusive(name):
             return int(m.group(1).replace(",", ""))
     sys.exit(f"C loop {sender}: no callgrind line for {name}")
 loop = {"two-copy": "stream_send_loop", "marshal": "marshal_send_loop", "one-copy": "one_copy_send_loop",
-        "zero-copy": "zero_copy_send_loop"}[sender]
+        "zero-copy": "zero_copy_send_loop"}[sender] + suffix
 sent, received = int(values["messages_sent"]), int(values["messages_received"])
-print(f"C loop {sender}\t{inclusive(loop) / sent:.1f}\t{inclusive('stream_receive_loop') / received:.1f}\t{sent}")
+if int(values.get("stamp_errors", 0)):
+    sys.exit(f"C loop {sender}, stamped: the receiver found wrong stamps")
+name = f"C loop {sender}" + (", stamped" if suffix else "")
+print(f"{name}\t{inclusive(loop) / sent:.1f}\t{inclusive('stream_receive_loop' + suffix) / received:.1f}\t{sent}")
 PY
+done
 done
 
 python3 - "$work/results.tsv" "$size" "$duration" "$max_ratio" <<'PY' || status=1
@@ -293,9 +302,9 @@ total = {r[0]: float(r[1]) + float(r[2]) for r in rows}
 c_total = total["C loop two-copy"]
 print(f"\nUser-space instructions per message (valgrind --tool=callgrind, inclusive, stream, {size} B, one connection, "
       f"{duration} s, copyprof --events none):\n")
-print("| loop | sender | receiver | sender + receiver | vs C two-copy loop | vs C loop of its transport | limit |"
-      " messages sent |")
-print("|---|---:|---:|---:|---:|---:|---:|---:|")
+print("| loop | sender | receiver | sender + receiver | vs C two-copy loop | vs C loop of its transport | "
+      "vs it with stamps | limit | messages sent |")
+print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
 # Every copyprof sender with a C loop of its own transport (two-copy, marshal, one-copy, zero-copy: the same work
 # without stamps and verification) is held to `limit` times that loop. sendfile, and two-copy into the discard and
 # mmap receivers, have no C loop of their own: they are held against the C two-copy loop to their figures of
@@ -310,20 +319,27 @@ own_limit = {"copyprof one-copy": 1.5, "copyprof zero-copy": 1.45}
 failed = []
 for row in rows:
     name, sender, receiver, messages = row[0], float(row[1]), float(row[2]), int(row[-1])
-    own = None
+    own = stamped = None
     if name.startswith("copyprof ") and "+" not in name and f"C loop {name[9:]}" in total:
         own = total[f"C loop {name[9:]}"]
+        stamped = total.get(f"C loop {name[9:]}, stamped")
     ratio = (sender + receiver) / own if own else None
+    stamped_ratio = (sender + receiver) / stamped if stamped else None
     bound = own_limit.get(name, limit) if own else fixed.get(name)
     print(f"| {name} | {sender:.0f} | {receiver:.0f} | {sender + receiver:.0f} | {(sender + receiver) / c_total:.2f}× | "
-          f"{f'{ratio:.2f}×' if ratio else '—'} | {f'{bound}×' if bound else ''} | {messages} |")
+          f"{f'{ratio:.2f}×' if ratio else '—'} | {f'{stamped_ratio:.2f}×' if stamped_ratio else '—'} | "
+          f"{f'{bound}×' if bound else ''} | {messages} |")
     measured = ratio if own else (sender + receiver) / c_total
     if bound and measured > bound:
         failed.append(f"{name}: {measured:.2f}× the instructions per message of "
                       f"{'the C loop of its transport' if own else 'the C two-copy loop'} (limit {bound}×)")
+    if stamped_ratio and stamped_ratio > limit:
+        failed.append(f"{name}: {stamped_ratio:.2f}× the instructions per message of the C loop of its transport "
+                      f"with copyprof's stamps (limit {limit}×)")
 print("\nThe C loops (Benchmarks/reference.c) do each transport's work and nothing else: no stamps, no verification, "
-      "no statistics. Under valgrind the threads take turns, so a zero-copy sender waits for completions more often "
-      "than it does natively.")
+      "no statistics; \"with stamps\" they also write copyprof's 8 stamps per message and check the first on receipt, "
+      "as copyprof's message format asks of every transport (REFERENCE_STAMPS=1). Under valgrind the threads take "
+      "turns, so a zero-copy sender waits for completions more often than it does natively.")
 if failed:
     print("\nFAILED:\n" + "\n".join(f"  - {f}" for f in failed))
     sys.exit(1)

@@ -16,6 +16,11 @@
 //              id that pinned it has completed (the last freed set is taken first, as copyprof does); the error
 //              queue is drained every 32 sends, and polled when no set is free or on ENOBUFS.
 //
+// With REFERENCE_STAMPS=1 (stream only) the loops also do what copyprof's message format asks of every transport:
+// the sender writes a 64-bit stamp (sequence ^ field * 0x9E3779B97F4A7C15) at the start of each of the 8 fields of
+// every message, and the receiver checks the first (copyprof's `--verify header`); mismatches are printed as
+// "stamp_errors <n>". These are separate functions (*_stamped), so the plain loops stay as they are.
+//
 // The timed loops are separate functions (stream_send_loop, stream_receive_loop, pingpong_client_loop, echo_loop)
 // so that callgrind can count their instructions apart (Benchmarks/hot-loops.sh).
 //
@@ -46,11 +51,15 @@ static int pingpong;
 
 enum sender_kind { TWO_COPY, MARSHAL, ONE_COPY, ZERO_COPY };
 static enum sender_kind sender_kind = TWO_COPY;
+static int stamped; /* REFERENCE_STAMPS */
 
 #define FIELDS 8
 #define POOL 64
 #define LEDGER 4096 /* ids in flight at most, a power of two */
 #define DRAIN_INTERVAL 32
+#define STAMP_KEY 0x9E3779B97F4A7C15ull
+
+#define ALWAYS_INLINE static inline __attribute__((always_inline))
 
 static double now(void) {
     struct timespec ts;
@@ -138,30 +147,44 @@ static void field_set_init(struct field_set *set) {
     set->msg = (struct msghdr){.msg_iov = set->iov, .msg_iovlen = FIELDS};
 }
 
-__attribute__((noinline)) static unsigned long long marshal_send_loop(int fd) {
+// The 8 stamps of message `seq` in fields `field` (field_size apart when `field` is NULL: one contiguous buffer).
+ALWAYS_INLINE void stamp_fields(char **field, char *buf, size_t field_size, unsigned long long seq) {
+    for (int f = 0; f < FIELDS; f++) {
+        unsigned long long stamp = seq ^ ((unsigned long long)f * STAMP_KEY);
+        memcpy(field ? field[f] : buf + f * field_size, &stamp, sizeof stamp);
+    }
+}
+
+ALWAYS_INLINE unsigned long long marshal_send(int fd, const int stamps) {
     struct field_set set;
     field_set_init(&set);
     size_t field_size = size / FIELDS;
     char *staging = aligned_alloc(64, (size + 63) / 64 * 64);
     unsigned long long messages = 0;
     while (!atomic_load_explicit(&stop_flag, memory_order_relaxed)) {
+        if (stamps) stamp_fields(set.field, NULL, 0, messages);
         for (int f = 0; f < FIELDS; f++) memcpy(staging + f * field_size, set.field[f], field_size);
         if (send_all(fd, staging, size) != 0) break;
         messages++;
     }
     return messages;
 }
+__attribute__((noinline)) static unsigned long long marshal_send_loop(int fd) { return marshal_send(fd, 0); }
+__attribute__((noinline)) static unsigned long long marshal_send_loop_stamped(int fd) { return marshal_send(fd, 1); }
 
-__attribute__((noinline)) static unsigned long long one_copy_send_loop(int fd) {
+ALWAYS_INLINE unsigned long long one_copy_send(int fd, const int stamps) {
     struct field_set set;
     field_set_init(&set);
     unsigned long long messages = 0;
     while (!atomic_load_explicit(&stop_flag, memory_order_relaxed)) {
+        if (stamps) stamp_fields(set.field, NULL, 0, messages);
         if (sendmsg_all(fd, &set.msg, MSG_NOSIGNAL) < 0) break;
         messages++;
     }
     return messages;
 }
+__attribute__((noinline)) static unsigned long long one_copy_send_loop(int fd) { return one_copy_send(fd, 0); }
+__attribute__((noinline)) static unsigned long long one_copy_send_loop_stamped(int fd) { return one_copy_send(fd, 1); }
 
 // Zero-copy: which set each id in flight pins, and the free sets (last freed on top).
 static struct {
@@ -223,7 +246,7 @@ static void zc_wait(int fd) {
     zc_drain(fd);
 }
 
-__attribute__((noinline)) static unsigned long long zero_copy_send_loop(int fd, struct field_set *sets) {
+ALWAYS_INLINE unsigned long long zero_copy_send(int fd, struct field_set *sets, const int stamps) {
     unsigned long long messages = 0;
     int since_drain = 0;
     while (!atomic_load_explicit(&stop_flag, memory_order_relaxed)) {
@@ -233,6 +256,7 @@ __attribute__((noinline)) static unsigned long long zero_copy_send_loop(int fd, 
         }
         int set = zc.free_sets[--zc.free_count];
         zc.current = set;
+        if (stamps) stamp_fields(sets[set].field, NULL, 0, messages);
         ssize_t r = sendmsg(fd, &sets[set].msg, MSG_NOSIGNAL | MSG_ZEROCOPY);
         if (r > 0) zc_record();
         if (r != (ssize_t)size &&
@@ -253,12 +277,19 @@ __attribute__((noinline)) static unsigned long long zero_copy_send_loop(int fd, 
     while (zc.in_flight > 0) zc_wait(fd);
     return messages;
 }
+__attribute__((noinline)) static unsigned long long zero_copy_send_loop(int fd, struct field_set *sets) {
+    return zero_copy_send(fd, sets, 0);
+}
+__attribute__((noinline)) static unsigned long long zero_copy_send_loop_stamped(int fd, struct field_set *sets) {
+    return zero_copy_send(fd, sets, 1);
+}
 
 struct worker {
     int fd;
     int sender;
     unsigned long long bytes;
     unsigned long long messages;
+    unsigned long long stamp_errors;
     double end;
     double *rtts;
     size_t rtt_count, rtt_capacity;
@@ -271,22 +302,39 @@ static void wait_go(void) {
 }
 
 // Each loop returns the whole messages it moved in its timed part.
-__attribute__((noinline)) static unsigned long long stream_send_loop(int fd, const char *buf) {
+ALWAYS_INLINE unsigned long long stream_send(int fd, char *buf, const int stamps) {
     unsigned long long messages = 0;
     while (!atomic_load_explicit(&stop_flag, memory_order_relaxed)) {
+        if (stamps) stamp_fields(NULL, buf, size / FIELDS, messages);
         if (send_all(fd, buf, size) != 0) break;
         messages++;
     }
     return messages;
 }
+__attribute__((noinline)) static unsigned long long stream_send_loop(int fd, char *buf) { return stream_send(fd, buf, 0); }
+__attribute__((noinline)) static unsigned long long stream_send_loop_stamped(int fd, char *buf) {
+    return stream_send(fd, buf, 1);
+}
 
-__attribute__((noinline)) static unsigned long long stream_receive_loop(int fd, char *buf) {
+ALWAYS_INLINE unsigned long long stream_receive(int fd, char *buf, unsigned long long *errors, const int stamps) {
     unsigned long long messages = 0;
     while (!atomic_load_explicit(&stop_flag, memory_order_relaxed)) {
         if (recv_all(fd, buf, size) != 0) break;
+        if (stamps) {
+            unsigned long long stamp;
+            memcpy(&stamp, buf, sizeof stamp);
+            if (stamp != messages) ++*errors;
+        }
         messages++;
     }
     return messages;
+}
+__attribute__((noinline)) static unsigned long long stream_receive_loop(int fd, char *buf, unsigned long long *errors) {
+    return stream_receive(fd, buf, errors, 0);
+}
+__attribute__((noinline)) static unsigned long long stream_receive_loop_stamped(int fd, char *buf,
+                                                                                unsigned long long *errors) {
+    return stream_receive(fd, buf, errors, 1);
 }
 
 __attribute__((noinline)) static void pingpong_client_loop(struct worker *w, char *buf) {
@@ -314,9 +362,9 @@ static void *run(void *arg) {
     if (!pingpong) {
         if (w->sender) {
             switch (sender_kind) {
-            case TWO_COPY: w->messages = stream_send_loop(w->fd, buf); break;
-            case MARSHAL: w->messages = marshal_send_loop(w->fd); break;
-            case ONE_COPY: w->messages = one_copy_send_loop(w->fd); break;
+            case TWO_COPY: w->messages = stamped ? stream_send_loop_stamped(w->fd, buf) : stream_send_loop(w->fd, buf); break;
+            case MARSHAL: w->messages = stamped ? marshal_send_loop_stamped(w->fd) : marshal_send_loop(w->fd); break;
+            case ONE_COPY: w->messages = stamped ? one_copy_send_loop_stamped(w->fd) : one_copy_send_loop(w->fd); break;
             case ZERO_COPY: {
                 struct field_set *sets = malloc(POOL * sizeof *sets);
                 for (int k = 0; k < POOL; k++) field_set_init(&sets[k]);
@@ -325,13 +373,14 @@ static void *run(void *arg) {
                 for (int k = 0; k < LEDGER; k++) zc.set_of_id[k] = -1;
                 for (int k = 0; k < POOL; k++) zc.free_sets[k] = POOL - 1 - k;
                 zc.free_count = POOL;
-                w->messages = zero_copy_send_loop(w->fd, sets);
+                w->messages = stamped ? zero_copy_send_loop_stamped(w->fd, sets) : zero_copy_send_loop(w->fd, sets);
                 break;
             }
             }
             shutdown(w->fd, SHUT_WR);
         } else {
-            w->messages = stream_receive_loop(w->fd, buf);
+            w->messages = stamped ? stream_receive_loop_stamped(w->fd, buf, &w->stamp_errors)
+                                  : stream_receive_loop(w->fd, buf, &w->stamp_errors);
             w->bytes = w->messages * size;
             w->end = now();
             while (recv(w->fd, buf, size, 0) > 0) {}
@@ -369,6 +418,7 @@ int main(int argc, char **argv) {
         }
         sender_kind = (enum sender_kind)found;
     }
+    stamped = !pingpong && getenv("REFERENCE_STAMPS") && strcmp(getenv("REFERENCE_STAMPS"), "1") == 0;
     size = strtoul(argv[2], NULL, 10);
     int n = atoi(argv[3]);
     double seconds = atof(argv[4]);
@@ -424,6 +474,11 @@ int main(int argc, char **argv) {
         }
         printf("throughput_gbps %.4f\nmessages_sent %llu\nmessages_received %llu\n", bytes * 8 / (end - start) / 1e9,
                sent, received);
+        if (stamped) {
+            unsigned long long errors = 0;
+            for (int i = 0; i < 2 * n; i++) errors += w[i].stamp_errors;
+            printf("stamp_errors %llu\n", errors);
+        }
     } else {
         size_t total = 0;
         for (int i = 0; i < 2 * n; i++) total += w[i].rtt_count;
