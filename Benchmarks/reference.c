@@ -138,7 +138,7 @@ struct field_set {
 static void field_set_init(struct field_set *set) {
     size_t field_size = size / FIELDS;
     for (int f = 0; f < FIELDS; f++) {
-        // On a page when a field is a page or more, as copyprof places them (FieldSet.alignment).
+        // On a page when a field is a page or more, as copyprof places them (FieldSet.allocateBlock).
         size_t align = field_size >= 4096 ? 4096 : 64;
         set->field[f] = aligned_alloc(align, (field_size + align - 1) / align * align);
         memset(set->field[f], 7, field_size);

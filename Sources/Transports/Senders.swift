@@ -64,28 +64,58 @@ struct FieldSet {
     /// constant in a register (two).
     private let keys: UnsafeMutablePointer<UInt64>
 
+    /// Bit `f` set: field `f` (or, contiguous, the whole block in bit 0) is its own anonymous mapping.
+    private let mapped: UInt8
+    /// The bytes each allocation holds (a field, or the whole message when contiguous).
+    private let blockSize: Int
+
     init(layout: MessageLayout, _ fieldSetLayout: FieldSetLayout = .separate) {
         self.layout = fieldSetLayout
         pointers = .allocate(capacity: MessageLayout.fieldCount)
         keys = .allocate(capacity: MessageLayout.fieldCount)
-        let block: UnsafeMutableRawPointer? =
-            fieldSetLayout == .contiguous
-            ? .allocate(byteCount: layout.messageSize, alignment: Self.alignment(layout.messageSize)) : nil
+        let contiguous = fieldSetLayout == .contiguous
+        blockSize = contiguous ? layout.messageSize : layout.fieldSize
+        var mapped: UInt8 = 0
+        var block: UnsafeMutableRawPointer?
+        if contiguous {
+            let (memory, isMapped) = Self.allocateBlock(blockSize)
+            block = memory
+            if isMapped { mapped = 1 }
+        }
         for field in 0..<MessageLayout.fieldCount {
-            let memory =
-                block.map { $0 + field * layout.fieldSize }
-                ?? UnsafeMutableRawPointer.allocate(byteCount: layout.fieldSize, alignment: Self.alignment(layout.fieldSize))
+            var memory: UnsafeMutableRawPointer
+            if let block {
+                memory = block + field * layout.fieldSize
+            } else {
+                let (fieldMemory, isMapped) = Self.allocateBlock(blockSize)
+                memory = fieldMemory
+                if isMapped { mapped |= 1 << UInt8(field) }
+            }
             MessageLayout.fillPattern(memory, count: layout.fieldSize, messageOffset: field * layout.fieldSize)
             pointers[field] = memory
             keys[field] = MessageLayout.stamp(sequence: 0, field: field)
         }
+        self.mapped = mapped
     }
 
-    /// Where a field starts: on a cache line, and on a page when it is a page or more — as malloc places large
-    /// blocks (glibc maps them), and as a zero-copy sender wants them, since the kernel pins and sends whole pages:
-    /// an 8 KiB field on a cache line spans 3 pages, and a 64 KiB message of 8 such fields 24 page fragments, more
-    /// than one skb holds (MAX_SKB_FRAGS, 17).
-    static func alignment(_ bytes: Int) -> Int { bytes >= 4096 ? 4096 : 64 }
+    /// The page size: blocks of a page or more start on one.
+    static let pageSize = max(4096, Int(sysconf(Int32(_SC_PAGESIZE))))
+
+    /// Memory for a field (or a contiguous message): below a page, a heap block on a cache line; from a page up, its
+    /// own anonymous mapping — on a page, as glibc places large blocks, and as a zero-copy sender wants them, since
+    /// the kernel pins and sends whole pages: an 8 KiB field on a cache line spans 3 pages, and a 64 KiB message of 8
+    /// such fields 24 page fragments, more than one skb holds (MAX_SKB_FRAGS, 17). A mapping wastes no more than its
+    /// rounding to a page, where `aligned_alloc` at page alignment leaves up to a page of the heap unused beside
+    /// each block (a third more memory for 8 KiB fields). If mmap fails, a page-aligned heap block. True when mapped.
+    static func allocateBlock(_ bytes: Int) -> (UnsafeMutableRawPointer, Bool) {
+        if bytes >= pageSize,
+            let memory = mmap(nil, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0),
+            Int(bitPattern: memory) != -1
+        {
+            return (memory, true)
+        }
+        return (.allocate(byteCount: bytes, alignment: bytes >= pageSize ? pageSize : 64), false)
+    }
 
     /// Iovec entries ``writeIovecs(_:layout:)`` writes: 8, or 1 for a contiguous set.
     var iovecCount: Int { layout == .contiguous ? 1 : MessageLayout.fieldCount }
@@ -114,10 +144,13 @@ struct FieldSet {
     }
 
     func deallocate() {
-        if layout == .contiguous {
-            pointers[0].deallocate()
-        } else {
-            for field in 0..<MessageLayout.fieldCount { pointers[field].deallocate() }
+        let blocks = layout == .contiguous ? 1 : MessageLayout.fieldCount
+        for block in 0..<blocks {
+            if mapped & (1 << UInt8(block)) != 0 {
+                munmap(pointers[block], blockSize)
+            } else {
+                pointers[block].deallocate()
+            }
         }
         pointers.deallocate()
         keys.deallocate()
