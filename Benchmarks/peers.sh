@@ -9,6 +9,7 @@
 # when a tool is missing or a run fails.
 #
 #   bash Benchmarks/peers.sh [ROUNDS=5] [SECONDS=1]     (whole seconds: iperf3's -t takes no fractions)
+#   WORKLOADS=pingpong bash Benchmarks/peers.sh 30 1    one workload only (stream or pingpong)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="/opt/swift/usr/bin:$PATH"
@@ -16,6 +17,8 @@ rounds=${1:-5}
 seconds=${2:-1}
 case "$seconds" in ''|*[!0-9]*|0) echo "SECONDS must be a whole number of at least 1" >&2; exit 1 ;; esac
 sizes=(64 512 4096 65536)
+workloads=${WORKLOADS:-stream pingpong}
+case " $workloads " in *" stream "*|*" pingpong "*) ;; *) echo "WORKLOADS: stream, pingpong or both" >&2; exit 1 ;; esac
 
 need=()
 command -v iperf3 >/dev/null || need+=(iperf3)
@@ -91,12 +94,16 @@ rtt_tool() { # tool size
 # Interleaved, and the order rotates from round to round so that no tool always runs first or after the same one.
 for round in $(seq 1 "$rounds"); do
   echo "round $round of $rounds" >&2
-  for size in "${sizes[@]}"; do
-    for k in 0 1 2 3; do stream_tool $(( (round + k) % 4 )) "$size"; done
-  done
-  for size in 64 4096; do
-    for k in 0 1 2 3; do rtt_tool $(( (round + k) % 4 )) "$size"; done
-  done
+  if [[ " $workloads " == *" stream "* ]]; then
+    for size in "${sizes[@]}"; do
+      for k in 0 1 2 3; do stream_tool $(( (round + k) % 4 )) "$size"; done
+    done
+  fi
+  if [[ " $workloads " == *" pingpong "* ]]; then
+    for size in 64 4096; do
+      for k in 0 1 2 3; do rtt_tool $(( (round + k) % 4 )) "$size"; done
+    done
+  fi
 done
 
 python3 - "$results" "$rounds" "$seconds" <<'PY'
@@ -132,16 +139,18 @@ def paired(a, b, size):
 
 print(f"Medians of {sys.argv[2]} interleaved rounds of {sys.argv[3]} s, one connection, loopback. Ratios: the median "
       "of the per-round ratios with its 95% interval.\n")
-print("| size | copyprof two-copy Gbit/s | C loop | iperf3 | copyprof/C | copyprof/iperf3 | counters on/off |")
-print("|---:|---:|---:|---:|---:|---:|---:|")
-for size in (64, 512, 4096, 65536):
+if ("copyprof", 64) in med:
+  print("| size | copyprof two-copy Gbit/s | C loop | iperf3 | copyprof/C | copyprof/iperf3 | counters on/off |")
+  print("|---:|---:|---:|---:|---:|---:|---:|")
+for size in (64, 512, 4096, 65536) if ("copyprof", 64) in med else ():
     c, ref, ip, off = (med[(t, size)] for t in ("copyprof", "C loop", "iperf3", "copyprof, counters off"))
     print(f"| {size} | {c:.3f} | {ref:.3f} | {ip:.3f} | {paired('copyprof', 'C loop', size)} | "
           f"{paired('copyprof', 'iperf3', size)} | {paired('copyprof', 'copyprof, counters off', size)} |")
-print("\n| ping-pong | copyprof two-copy µs | C loop | sockperf --full-rtt | copyprof, counters off | copyprof/C | "
-      "copyprof/sockperf | counters on/off |")
-print("|---|---:|---:|---:|---:|---:|---:|---:|")
-for size in (64, 4096):
+if ("copyprof p50", 64) in med:
+  print("\n| ping-pong | copyprof two-copy µs | C loop | sockperf --full-rtt | copyprof, counters off | copyprof/C | "
+        "copyprof/sockperf | counters on/off |")
+  print("|---|---:|---:|---:|---:|---:|---:|---:|")
+for size in (64, 4096) if ("copyprof p50", 64) in med else ():
     for stat in ("p50", "p99"):
         c, ref, sp, off = (med[(f"{t} {stat}", size)] for t in ("copyprof", "C loop", "sockperf", "copyprof, counters off"))
         print(f"| RTT {stat}, {size} B | {c:.1f} | {ref:.1f} | {sp:.1f} | {off:.1f} | "
