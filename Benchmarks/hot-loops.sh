@@ -308,9 +308,11 @@ print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
 # Every copyprof sender with a C loop of its own transport (two-copy, marshal, one-copy, zero-copy: the same work
 # without stamps and verification) is held to `limit` times that loop. sendfile, and two-copy into the discard and
 # mmap receivers, have no C loop of their own: they are held against the C two-copy loop to their figures of
-# 2026-11-27 plus about 10% (0.98×, 1.20×, 1.34×): sendfile's sender makes no user-space copy, discard's receiver
+# 2026-11-27 plus about 10% (0.98×, 1.20×, 1.34–1.63×): sendfile's sender makes no user-space copy, discard's receiver
 # reads nothing, and mmap's receiver adds getsockopt and the bookkeeping of mapped and copied pieces.
-fixed = {"copyprof sendfile": 1.1, "copyprof two-copy+discard": limit, "copyprof two-copy+mmap": 1.5}
+# mmap's figure moves most with valgrind's scheduling (how many bytes arrive mappable: 1.34–1.63× in six runs on
+# 2026-11-27), so its limit is the top of that range plus about 10%.
+fixed = {"copyprof sendfile": 1.1, "copyprof two-copy+discard": limit, "copyprof two-copy+mmap": 1.8}
 # one-copy and zero-copy are above the target against their own C loops, which send 8 iovecs with no stamps and
 # verify nothing: copyprof's 8 stamps (4 instructions each) and the receiver's check of them are a larger share of
 # their cheaper loops. They are held to their figures of 2026-11-27 (1.37× and 1.32×) plus about 10% until that
