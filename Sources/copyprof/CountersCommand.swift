@@ -81,8 +81,9 @@ struct CountersCommand: ParsableCommand {
                 let counters = try ThreadCounters(events: open, options: CounterOptions(userOnly: userOnly))
                 _ = try counters.regionCostNs(iterations: 1000)
                 let samples = try (0..<5).map { _ in try counters.regionCostNs(iterations: 10_000) }.sorted()
-                try writeStandardOutput("\nmeasurement cost: \(Int(samples[2].rounded())) ns per region (median of 5 × 10000 empty start/stop pairs: "
-                      + "enable, read each group before and after, disable) with \(open.count) event(s)\n")
+                try writeStandardOutput("\n" + CountersTable.wrap(
+                    "measurement cost: \(Int(samples[2].rounded())) ns per region (median of 5 × 10000 empty start/stop "
+                        + "pairs: enable, read each group before and after, disable) with \(open.count) event(s)"))
             }
         }
         if !host.events.contains(where: { $0.availability.isOpen }) {
@@ -91,39 +92,86 @@ struct CountersCommand: ParsableCommand {
     }
 }
 
-/// The plain-text view of ``HostCounters``.
+/// The plain-text view of ``HostCounters``, at most 80 columns wide: long lines wrap with a hanging indent, and a
+/// status too long for its column is cut after its state and error (`not-supported: ENOENT [1]`), its reason given
+/// once below the table for every event that shares it.
 enum CountersTable {
+    static let width = 80
+
     static func render(_ host: HostCounters) -> String {
         var out = ""
-        out += "PMUs: \(host.pmus.isEmpty ? "none" : host.pmus.joined(separator: ", "))"
-        out += host.hasHardwarePMU ? "\n" : " (no hardware PMU: hardware and cache events cannot be counted)\n"
+        var pmus = "PMUs: \(host.pmus.isEmpty ? "none" : host.pmus.joined(separator: ", "))"
+        if !host.hasHardwarePMU { pmus += " (no hardware PMU: hardware and cache events cannot be counted)" }
+        out += wrap(pmus)
         if let facts = host.host {
-            out += "core PMUs: " + CoreTable.corePMUs(facts) + "\n"
+            out += wrap("core PMUs: " + CoreTable.corePMUs(facts))
             if let watchdog = facts.nmiWatchdog, !facts.corePMUs.isEmpty {
-                out += "nmi_watchdog: \(watchdog ? "1 (holds one hardware counter on every CPU)" : "0")\n"
+                out += wrap("nmi_watchdog: \(watchdog ? "1 (holds one hardware counter on every CPU)" : "0")")
             }
         }
-        out += "perf_event_paranoid: \(host.paranoid.map(String.init) ?? "unreadable")"
-        if let level = host.paranoid {
-            out += level <= 1 || geteuid() == 0 ? "\n" : " (user space only for unprivileged users; kernel copies are not counted)\n"
+        var paranoid = "perf_event_paranoid: \(host.paranoid.map(String.init) ?? "unreadable")"
+        if let level = host.paranoid, level > 1, geteuid() != 0 {
+            paranoid += " (user space only for unprivileged users; kernel copies are not counted)"
         }
-        out += "tracefs: \(host.tracefsStatus ?? host.tracefs ?? "not mounted (as root: mount -t tracefs nodev /sys/kernel/tracing)")\n"
+        out += wrap(paranoid)
+        out += wrap("tracefs: \(host.tracefsStatus ?? host.tracefs ?? "not mounted (as root: mount -t tracefs nodev /sys/kernel/tracing)")")
         if let groups = host.groups, !groups.isEmpty {
-            out += "groups: " + groups.map { group in
+            out += wrap("groups: " + groups.map { group in
                 "{\(group.events.joined(separator: ", "))}" + (group.pmu.map { " on \($0)" } ?? "")
-            }.joined(separator: " ") + "\n"
+            }.joined(separator: " "))
         }
         out += "\n"
         let nameWidth = max(5, host.events.map(\.name.count).max() ?? 0)
         let kindWidth = 10
         let modeWidth = 11
+        let statusColumn = nameWidth + 2 + kindWidth + 2 + modeWidth + 2
+        var reasons: [String] = []
         out += "event".padding(nameWidth) + "  " + "kind".padding(kindWidth) + "  " + "mode".padding(modeWidth) + "  status\n"
         for probe in host.events {
             out += probe.name.padding(nameWidth) + "  " + probe.kind.padding(kindWidth) + "  "
             out += (probe.mode?.rawValue ?? "-").padding(modeWidth) + "  "
-            out += probe.availability.description + "\n"
+            let status = probe.availability.description
+            if statusColumn + status.count <= width {
+                out += status + "\n"
+                continue
+            }
+            // "state: ERRNO: reason" or "state: reason": the state (and the error's name) stay in the row, the
+            // reason becomes a note.
+            let parts = status.components(separatedBy: ": ")
+            let isErrnoName = parts.count > 2 && parts[1].first == "E" && parts[1].allSatisfy { $0.isUppercase || $0.isNumber }
+            let kept = isErrnoName ? 2 : 1
+            let short = parts.prefix(kept).joined(separator: ": ")
+            let reason = parts.dropFirst(kept).joined(separator: ": ")
+            guard !reason.isEmpty else {
+                out += status + "\n"
+                continue
+            }
+            let note = (reasons.firstIndex(of: reason) ?? { reasons.append(reason); return reasons.count - 1 }()) + 1
+            out += "\(short) [\(note)]\n"
+        }
+        if !reasons.isEmpty {
+            out += "\n"
+            for (index, reason) in reasons.enumerated() { out += wrap("[\(index + 1)] " + reason, indent: 4) }
         }
         return out
+    }
+
+    /// `text` in lines of at most ``width`` columns, broken at spaces, continuation lines indented by `indent`; a
+    /// word longer than a line stands alone on its line. `prefix` starts the first line (a column's padding).
+    static func wrap(_ text: String, indent: Int = 2, prefix: String = "") -> String {
+        var out = ""
+        var line = prefix
+        for word in text.split(separator: " ", omittingEmptySubsequences: false) {
+            if line.isEmpty || line == prefix {
+                line += String(word)
+            } else if line.count + 1 + word.count <= width {
+                line += " " + word
+            } else {
+                out += line + "\n"
+                line = String(repeating: " ", count: indent) + word
+            }
+        }
+        return out + line + "\n"
     }
 }
 
@@ -159,7 +207,8 @@ enum CalibrationTable {
     static func render(_ report: CalibrationReport) -> String {
         var out = "Calibrating counters against work whose count is known"
         out += " (\(report.root ? "as root" : "not root"), perf_event_paranoid \(report.host.paranoid.map(String.init) ?? "unreadable"))\n"
-        out += "core PMUs: " + CoreTable.corePMUs(report.host) + "\n"
+        out = CountersTable.wrap(out.dropLast(1).description)
+        out += CountersTable.wrap("core PMUs: " + CoreTable.corePMUs(report.host))
         var caches: [String] = []
         if let l1 = report.caches.l1d { caches.append("L1d \(size(l1))") }
         if let l2 = report.caches.l2 { caches.append("L2 \(size(l2))") }
@@ -167,17 +216,32 @@ enum CalibrationTable {
         out += "caches: \(caches.isEmpty ? "unknown" : caches.joined(separator: ", "))"
         out += "; cpufreq: " + (report.frequency.map { "\(format($0.minGHz))–\(format($0.maxGHz)) GHz" } ?? "none in sysfs") + "\n\n"
         let width = max(5, report.checks.map(\.event.count).max() ?? 0)
+        let column = 6 + width + 2
+        var reasons: [String] = []
         for check in report.checks {
             let verdict = check.verdict == .skipped ? "skip" : check.verdict.rawValue.uppercased()
-            out += verdict.padding(4) + "  " + check.event.padding(width) + "  "
+            let head = verdict.padding(4) + "  " + check.event.padding(width) + "  "
             if check.verdict == .skipped {
-                out += (check.note ?? "not run") + "\n"
+                // As in `copyprof counters`: the state and the error in the row, the reason once below.
+                let note = check.note ?? "not run"
+                let parts = note.components(separatedBy: ": ")
+                if column + note.count <= CountersTable.width || parts.count < 3 {
+                    out += CountersTable.wrap(note, indent: column, prefix: head)
+                    continue
+                }
+                let reason = parts.dropFirst(2).joined(separator: ": ")
+                let index = (reasons.firstIndex(of: reason) ?? { reasons.append(reason); return reasons.count - 1 }()) + 1
+                out += head + parts.prefix(2).joined(separator: ": ") + " [\(index)]\n"
                 continue
             }
-            out += "measured \(check.measured ?? "n/a"), expected \(check.expected)\n"
-            out += String(repeating: " ", count: 6 + width + 2) + check.workload
-            if let note = check.note { out += "; " + note }
+            out += CountersTable.wrap(
+                "measured \(check.measured ?? "n/a"), expected \(check.expected)", indent: column, prefix: head)
+            let detail = check.workload + (check.note.map { "; " + $0 } ?? "")
+            out += CountersTable.wrap(detail, indent: column, prefix: String(repeating: " ", count: column))
+        }
+        if !reasons.isEmpty {
             out += "\n"
+            for (index, reason) in reasons.enumerated() { out += CountersTable.wrap("[\(index + 1)] " + reason, indent: 4) }
         }
         out += "\nchecks: \(report.passed) pass, \(report.failed) fail, \(report.skipped) skipped\n"
         return out

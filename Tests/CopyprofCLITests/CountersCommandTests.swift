@@ -14,9 +14,15 @@ import Testing
         }
         let pmu = lines.first { $0.hasPrefix("PMUs:") } ?? ""
         if pmu.contains("no hardware PMU") {
+            // The row keeps the state and the error; the reason is a note below the table, given once.
             let cycles = try #require(lines.first { $0.hasPrefix("cycles ") })
-            #expect(cycles.contains("not-supported: ENOENT: no hardware PMU"))
+            #expect(cycles.hasSuffix("not-supported: ENOENT [1]"))
+            let note = try #require(lines.first { $0.hasPrefix("[1] ") })
+            #expect(note.contains("no hardware PMU offers this event"))
+            #expect(lines.filter { $0.hasPrefix("[1] ") }.count == 1)
         }
+        // An 80-column terminal shows it without wrapping.
+        #expect(lines.allSatisfy { $0.count <= 80 }, "\(lines.filter { $0.count > 80 })")
     }
 
     @Test func jsonListsEveryCatalogEvent() throws {
