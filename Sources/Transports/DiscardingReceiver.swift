@@ -56,23 +56,7 @@ struct DiscardingReceiver: MessageReceiver, ~Copyable {
     /// Discards what is left, in large reads, counting whole messages.
     mutating func drainToEnd() throws(TransportError) {
         measuredMessages = expected
-        var drained = 0
-        while true {
-            let n = recv(fd, nil, 1 << 20, Int32(MSG_TRUNC))
-            if n > 0 {
-                drained += n
-                continue
-            }
-            if n == 0 {
-                sawEndOfStream = true
-                tally.drainedMessages = UInt64(drained / layout.messageSize)
-                return
-            }
-            let code = errno
-            if code == EINTR { continue }
-            if code == EAGAIN { throw TransportError(.timedOut(seconds: timeout), activity: "draining after the run") }
-            if code == ECONNRESET { return }
-            throw .system("recv(MSG_TRUNC)", code, activity: "draining after the run")
-        }
+        tally.drainedMessages = try discardToEnd(fd: fd, messageSize: layout.messageSize, timeout: timeout)
+        sawEndOfStream = true
     }
 }

@@ -107,8 +107,8 @@ struct VerifyingReceiver: MessageReceiver, ~Copyable {
             tally: &tally, sawEndOfStream: &sawEndOfStream)
     }
 
-    /// With `full` verification the rest is verified like the measured messages; with `header` it is read in
-    /// large discarding reads, which is much faster for small messages.
+    /// With `full` verification the rest is verified like the measured messages; with `header` it is discarded in
+    /// large reads (``discardToEnd(fd:messageSize:timeout:)``), which is much faster for small messages.
     mutating func drainToEnd() throws(TransportError) {
         let measured = expected
         measuredMessages = measured
@@ -120,29 +120,31 @@ struct VerifyingReceiver: MessageReceiver, ~Copyable {
             tally.drainedMessages = expected - measured
             return
         }
-        let size = 1 << 18
-        let scratch = UnsafeMutableRawPointer.allocate(byteCount: size, alignment: 64)
-        defer { scratch.deallocate() }
-        var drained = 0
-        while true {
-            let n = recv(fd, scratch, size, 0)
-            if n > 0 {
-                drained += n
-                continue
-            }
-            if n == 0 {
-                sawEndOfStream = true
-                tally.drainedMessages = UInt64(drained / layout.messageSize)
-                return
-            }
-            let code = errno
-            if code == EINTR { continue }
-            if code == EAGAIN { throw TransportError(.timedOut(seconds: timeout), activity: "draining after the run") }
-            // A reset after the measured loop ended costs nothing that was measured.
-            if code == ECONNRESET { return }
-            throw .system("recv", code, activity: "draining after the run")
-        }
+        tally.drainedMessages = try discardToEnd(fd: fd, messageSize: layout.messageSize, timeout: timeout)
+        sawEndOfStream = true
     }
+}
+
+/// Reads and discards what is left on the connection until the peer ends the stream, in large `recv(MSG_TRUNC)`
+/// reads (TCP advances without copying); returns the whole messages that were left. A reset ends it quietly —
+/// it comes after the measured loop, so it costs nothing that was measured. Both the copy receiver (with `header`
+/// verification) and the discard receiver drain this way.
+func discardToEnd(fd: Int32, messageSize: Int, timeout: Double) throws(TransportError) -> UInt64 {
+    var drained = 0
+    while true {
+        let n = recv(fd, nil, 1 << 20, Int32(MSG_TRUNC))
+        if n > 0 {
+            drained += n
+            continue
+        }
+        if n == 0 { break }
+        let code = errno
+        if code == EINTR { continue }
+        if code == EAGAIN { throw TransportError(.timedOut(seconds: timeout), activity: "draining after the run") }
+        if code == ECONNRESET { break }
+        throw .system("recv(MSG_TRUNC)", code, activity: "draining after the run")
+    }
+    return UInt64(drained / messageSize)
 }
 
 /// Finishes a message of `size` bytes whose first `recv()` returned `first` (errno still set when it is negative):
