@@ -174,7 +174,7 @@ struct IOUringZeroCopySender: MessageSender, ~Copyable {
     private mutating func waitForFreeSet(sequence: UInt64) -> TransportError? {
         zero.reuseWaits &+= 1
         reapCompletions()
-        while pool.ledger.freeSets == 0 || pool.ledger.isFull {
+        while !pool.ledger.canTakeSet {
             if let error = waitForNotification(sequence: sequence) { return error }
         }
         return nil

@@ -401,7 +401,7 @@ struct ZeroCopySender: MessageSender, ~Copyable {
     private mutating func waitForFreeSet(sequence: UInt64) -> TransportError? {
         zero.reuseWaits &+= 1
         if let error = drain() { return error }
-        while pool.ledger.freeSets == 0 || pool.ledger.isFull {
+        while !pool.ledger.canTakeSet {
             if let error = waitForCompletions(.zeroCopyCompletions, sequence: sequence) { return error }
         }
         return nil

@@ -107,7 +107,7 @@ public struct ZeroCopyLedger: ~Copyable {
     /// the ids of its sends complete.
     @inline(__always)
     public mutating func takeFreeSet() -> Int {
-        if freeCount == 0 || inFlight >= capacity { return -1 }
+        if !canTakeSet { return -1 }
         freeCount &-= 1
         let set = Int(free[freeCount])
         state[set] = SetState.held
@@ -134,6 +134,10 @@ public struct ZeroCopyLedger: ~Copyable {
 
     /// How many sets are free.
     public var freeSets: Int { freeCount }
+
+    /// True when ``takeFreeSet()`` would give a set: one is free and the ledger has room for its ids.
+    @inline(__always)
+    public var canTakeSet: Bool { freeCount > 0 && inFlight < capacity }
 
     /// True when `set` has sends in flight and must not be rewritten.
     @inline(__always)

@@ -125,34 +125,14 @@ enum CountersTable {
         let kindWidth = 10
         let modeWidth = 11
         let statusColumn = nameWidth + 2 + kindWidth + 2 + modeWidth + 2
-        var reasons: [String] = []
+        var notes = StatusNotes()
         out += "event".padding(nameWidth) + "  " + "kind".padding(kindWidth) + "  " + "mode".padding(modeWidth) + "  status\n"
         for probe in host.events {
             out += probe.name.padding(nameWidth) + "  " + probe.kind.padding(kindWidth) + "  "
             out += (probe.mode?.rawValue ?? "-").padding(modeWidth) + "  "
-            let status = probe.availability.description
-            if statusColumn + status.count <= width {
-                out += status + "\n"
-                continue
-            }
-            // "state: ERRNO: reason" or "state: reason": the state (and the error's name) stay in the row, the
-            // reason becomes a note.
-            let parts = status.components(separatedBy: ": ")
-            let isErrnoName = parts.count > 2 && parts[1].first == "E" && parts[1].allSatisfy { $0.isUppercase || $0.isNumber }
-            let kept = isErrnoName ? 2 : 1
-            let short = parts.prefix(kept).joined(separator: ": ")
-            let reason = parts.dropFirst(kept).joined(separator: ": ")
-            guard !reason.isEmpty else {
-                out += status + "\n"
-                continue
-            }
-            let note = (reasons.firstIndex(of: reason) ?? { reasons.append(reason); return reasons.count - 1 }()) + 1
-            out += "\(short) [\(note)]\n"
+            out += notes.status(probe.availability.description, column: statusColumn) + "\n"
         }
-        if !reasons.isEmpty {
-            out += "\n"
-            for (index, reason) in reasons.enumerated() { out += wrap("[\(index + 1)] " + reason, indent: 4) }
-        }
+        out += notes.rendered
         return out
     }
 
@@ -172,6 +152,31 @@ enum CountersTable {
             }
         }
         return out + line + "\n"
+    }
+}
+
+/// Statuses that fit a table's last column: one too long for it keeps its state (and its errno's name) in the row
+/// — `not-supported: ENOENT [1]` — and its reason becomes a note, given once for every row that shares it.
+struct StatusNotes {
+    private var reasons: [String] = []
+
+    /// `status` as it goes in a column starting at `column`.
+    mutating func status(_ status: String, column: Int) -> String {
+        if column + status.count <= CountersTable.width { return status }
+        // "state: ERRNO: reason" or "state: reason".
+        let parts = status.components(separatedBy: ": ")
+        let isErrnoName = parts.count > 2 && parts[1].first == "E" && parts[1].allSatisfy { $0.isUppercase || $0.isNumber }
+        let kept = isErrnoName ? 2 : 1
+        let reason = parts.dropFirst(kept).joined(separator: ": ")
+        if reason.isEmpty { return status }
+        let index = reasons.firstIndex(of: reason) ?? { reasons.append(reason); return reasons.count - 1 }()
+        return parts.prefix(kept).joined(separator: ": ") + " [\(index + 1)]"
+    }
+
+    /// The notes, after a blank line, wrapped to the width; empty when there are none.
+    var rendered: String {
+        if reasons.isEmpty { return "" }
+        return "\n" + reasons.enumerated().map { CountersTable.wrap("[\($0.offset + 1)] " + $0.element, indent: 4) }.joined()
     }
 }
 
@@ -217,21 +222,12 @@ enum CalibrationTable {
         out += "; cpufreq: " + (report.frequency.map { "\(format($0.minGHz))–\(format($0.maxGHz)) GHz" } ?? "none in sysfs") + "\n\n"
         let width = max(5, report.checks.map(\.event.count).max() ?? 0)
         let column = 6 + width + 2
-        var reasons: [String] = []
+        var notes = StatusNotes()
         for check in report.checks {
             let verdict = check.verdict == .skipped ? "skip" : check.verdict.rawValue.uppercased()
             let head = verdict.padding(4) + "  " + check.event.padding(width) + "  "
             if check.verdict == .skipped {
-                // As in `copyprof counters`: the state and the error in the row, the reason once below.
-                let note = check.note ?? "not run"
-                let parts = note.components(separatedBy: ": ")
-                if column + note.count <= CountersTable.width || parts.count < 3 {
-                    out += CountersTable.wrap(note, indent: column, prefix: head)
-                    continue
-                }
-                let reason = parts.dropFirst(2).joined(separator: ": ")
-                let index = (reasons.firstIndex(of: reason) ?? { reasons.append(reason); return reasons.count - 1 }()) + 1
-                out += head + parts.prefix(2).joined(separator: ": ") + " [\(index)]\n"
+                out += head + notes.status(check.note ?? "not run", column: column) + "\n"
                 continue
             }
             out += CountersTable.wrap(
@@ -239,10 +235,7 @@ enum CalibrationTable {
             let detail = check.workload + (check.note.map { "; " + $0 } ?? "")
             out += CountersTable.wrap(detail, indent: column, prefix: String(repeating: " ", count: column))
         }
-        if !reasons.isEmpty {
-            out += "\n"
-            for (index, reason) in reasons.enumerated() { out += CountersTable.wrap("[\(index + 1)] " + reason, indent: 4) }
-        }
+        out += notes.rendered
         out += "\nchecks: \(report.passed) pass, \(report.failed) fail, \(report.skipped) skipped\n"
         return out
     }
