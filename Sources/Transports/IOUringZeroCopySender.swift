@@ -164,6 +164,10 @@ struct IOUringZeroCopySender: MessageSender, ~Copyable {
                     return FailurePath.sendFailed("io_uring SENDMSG_ZC", errno: code, timeout: io.timeout, sequence: sequence)
                 }
             }
+            // Each resubmission is a request with its own id: never more in flight than the ledger can track.
+            while pool.ledger.isFull {
+                if let error = waitForNotification(sequence: sequence) { return error }
+            }
             restHeader.pointee = message.header
             if let error = send(restHeader, set: set, sequence: sequence) { return error }
         }

@@ -79,8 +79,11 @@ public struct MessageLayout: Sendable, Hashable {
     func firstMismatch(
         in bytes: UnsafeRawPointer, sequence: UInt64, verification: Verification, template: UnsafeRawPointer
     ) -> Int? {
-        if Self.readStamp(bytes, at: 0) != sequence { return firstDifferingByte(bytes, at: 0, sequence: sequence, field: 0) }
-        guard verification == .full else { return nil }
+        guard verification == .full else {
+            // Field 0's stamp is the sequence itself.
+            if Self.readStamp(bytes, at: 0) != sequence { return firstDifferingByte(bytes, at: 0, sequence: sequence, field: 0) }
+            return nil
+        }
         let fieldSize = self.fieldSize
         for field in 0..<Self.fieldCount {
             let start = field * fieldSize

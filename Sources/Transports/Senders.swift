@@ -390,6 +390,10 @@ struct ZeroCopySender: MessageSender, ~Copyable {
                     return error
                 }
             }
+            // Each further call that queues bytes takes an id: never more in flight than the ledger can track.
+            while pool.ledger.isFull {
+                if let error = waitForCompletions(.zeroCopyCompletions, sequence: sequence) { return error }
+            }
             n = sendmsg(io.fd, &message.header, flags)
             tally.sendCalls &+= 1
             if n > 0 { pool.ledger.recordSend(set: set) }
