@@ -250,24 +250,35 @@ public enum CounterCalibration {
         // kernel instructions to that region only.
         var deltas: [Double] = []
         var last: CounterReading?
+        var scaled: CounterReading?
         for _ in 0..<3 {
             guard case .success(let empty) = measure(counters, { _ = CPerfEvent_instruction_loop(0) }),
                 case .success(let full) = measure(counters, { _ = CPerfEvent_instruction_loop(n) })
             else { break }
             last = full[0]
             if let a = empty[0].value, let b = full[0].value { deltas.append(b - a) }
+            if let multiplexed = [empty[0], full[0]].first(where: \.isScaled) { scaled = multiplexed }
         }
         guard var reading = last, deltas.count == 3 else {
-            return check(.instructions, reading: last ?? CounterReading(event: .instructions, availability: .counted, count: nil),
-                         workload: workload, expected: expected, lower: nil, upper: nil, describe: { grouped($0) })
+            // Not measured: no pass without the comparison, and no figure that is not the difference.
+            let why = last?.value == nil ? last?.reason : nil
+            return CalibrationCheck(
+                event: PerfEvent.instructions.name, workload: workload, expected: expected, measured: "n/a",
+                verdict: .fail,
+                note: "\(deltas.count) of 3 region pairs counted" + (why.map { ": " + $0 } ?? " (an empty region read nothing)"))
         }
         let median = deltas.sorted()[1]
+        // The median of differences of readings (already estimates when a reading was scaled; said below).
         reading.count = ScaledCount(raw: UInt64(max(0, median)), timeEnabled: 1, timeRunning: 1)
         let target = Double(2 * n)
         var result = check(
             .instructions, reading: reading, workload: workload, expected: expected, lower: target * 0.99,
             upper: target * 1.01, describe: { grouped($0) })
         result.note = "median of 3; off by \(signedPercent(median / target - 1))"
+        if let scaled {
+            result.scaled = true
+            result.note! += "; scaled: a region was counted \(percent(scaled.runningFraction ?? 0)) of the time"
+        }
         return result
     }
 
@@ -534,9 +545,13 @@ public enum CounterCalibration {
         case .success(let opened): counters = opened
         case .failure(let skip): return skipped(.pageFaults, workload: workload, expected: expected, reason: skip.reason)
         }
-        var touched = false
-        guard case .success(let readings) = measure(counters, { touched = Workloads.touchFreshPages(pages) }), touched else {
+        guard let region = Workloads.freshPages(pages) else {
             return CalibrationCheck(event: "page-faults", workload: workload, expected: expected, verdict: .fail, note: "could not map the pages")
+        }
+        defer { munmap(region, pages * Workloads.pageSize) }
+        // Only the writes are inside the region; the mapping and its removal are outside it.
+        guard case .success(let readings) = measure(counters, { Workloads.touch(region, pages: pages) }) else {
+            return CalibrationCheck(event: "page-faults", workload: workload, expected: expected, verdict: .fail, note: "the region could not be read")
         }
         return check(
             .pageFaults, reading: readings[0], workload: workload, expected: expected, lower: Double(pages),
@@ -676,9 +691,10 @@ enum PingPong {
             box.switches = ThreadUsage.current().since(before).contextSwitches
         }
         guard helper.isRunning else { return nil }
+        // Opened before the helper's "ready" is read: the helper's region holds only the round trips.
+        let counters = events.isEmpty ? nil : try? ThreadCounters(events: events, options: options)
         var byte: UInt8 = 0
         if read(mainIn, &byte, 1) != 1 { box.failed = true }
-        let counters = events.isEmpty ? nil : try? ThreadCounters(events: events, options: options)
         let before = ThreadUsage.current()
         try? counters?.start()
         for _ in 0..<rounds where !box.failed {

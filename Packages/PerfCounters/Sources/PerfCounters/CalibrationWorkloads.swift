@@ -129,17 +129,24 @@ enum Workloads {
         return bytes
     }
 
-    /// Touches `pages` fresh anonymous pages (one write each, no huge pages): one page fault per page.
-    static func touchFreshPages(_ pages: Int) -> Bool {
-        let size = Int(sysconf(Int32(_SC_PAGESIZE)))
+    /// `pages` fresh anonymous pages (no huge pages), mapped but not touched; nil when mmap fails. Map before the
+    /// counted region and unmap after it, so that the region holds only the writes.
+    static func freshPages(_ pages: Int) -> UnsafeMutableRawPointer? {
+        let size = pageSize
         guard let region = mmap(nil, pages * size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0),
             region != MAP_FAILED
-        else { return false }
+        else { return nil }
         _ = madvise(region, pages * size, MADV_NOHUGEPAGE)
-        for page in 0..<pages { region.storeBytes(of: UInt8(1), toByteOffset: page * size, as: UInt8.self) }
-        munmap(region, pages * size)
-        return true
+        return region
     }
+
+    /// One write to each of `pages` pages at `region`: one page fault per fresh page.
+    static func touch(_ region: UnsafeMutableRawPointer, pages: Int) {
+        let size = pageSize
+        for page in 0..<pages { region.storeBytes(of: UInt8(1), toByteOffset: page * size, as: UInt8.self) }
+    }
+
+    static let pageSize = Int(sysconf(Int32(_SC_PAGESIZE)))
 }
 
 /// Splitmix64 (Steele, Lea, Flood 2014): a fixed, fast pseudo-random sequence.
