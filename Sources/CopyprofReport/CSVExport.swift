@@ -49,7 +49,9 @@ public enum CSVExport {
             number(Metric.cyclesPerByte.value(of: trial), digits: 4),
             number(Metric.cpuNsPerByte.value(of: trial), digits: 4),
             trial.zeroCopy.map { String($0.sends) } ?? "", trial.zeroCopy.map { String($0.completions) } ?? "",
-            trial.zeroCopy.map { String($0.copiedCompletions) } ?? "", String(trial.integrityErrors),
+            trial.zeroCopy.map { String($0.copiedCompletions) } ?? "",
+            // Not measured where the receiver read nothing (discard): empty, as every column not measured.
+            trial.payloadVerified ? String(trial.integrityErrors) : "",
             counter(EventName.taskClock, role: .sender), counter(EventName.taskClock, role: .receiver),
             number(trial.contextSwitches(role: .sender).count), number(trial.contextSwitches(role: .receiver).count),
             String(exactSum(usage.map(\.userNs))), String(exactSum(usage.map(\.systemNs))),

@@ -185,25 +185,31 @@ public enum FindingsMarkdown {
     static func zeroCopy(_ z: ZeroCopyOutcome) -> String {
         var text = z.sends > 0 ? msgZeroCopy(z) : ""
         if let ring = z.ioUring {
-            let share = ring.copiedPercent ?? 0
             if !text.isEmpty { text += "\n\n" }
             text += "io_uring zero-copy (`IORING_OP_SENDMSG_ZC`): \(ring.sends) sends, \(ring.notifications) notifications, "
-                + "\(ring.copied) of them flagged `IORING_NOTIF_USAGE_ZC_COPIED` (\(formatDecimal(share, digits: 1))%)"
+                + "\(ring.copied) of them flagged `IORING_NOTIF_USAGE_ZC_COPIED` (\(copiedShare(ring.copiedPercent, of: "notification")))"
             if ring.notifications != ring.sends {
                 text += " — \(ring.sends > ring.notifications ? ring.sends - ring.notifications : 0) notifications never came"
             }
-            text += share >= 99.95
-                ? ". As with MSG_ZEROCOPY, the kernel copied every send that crossed loopback or veth."
-                : share > 0 ? ". Part of the sends were copied by the kernel anyway." : ". No send was copied."
+            if let share = ring.copiedPercent {
+                text += share >= 99.95
+                    ? ". As with MSG_ZEROCOPY, the kernel copied every send that crossed loopback or veth."
+                    : share > 0 ? ". Part of the sends were copied by the kernel anyway." : ". No send was copied."
+            } else {
+                text += "."
+            }
         }
         return text
     }
 
     static func msgZeroCopy(_ z: ZeroCopyOutcome) -> String {
-        let share = z.copiedPercent ?? 0
         var text = "\(z.sends) zero-copy sends, \(z.completions) completions, \(z.copiedCompletions) of them flagged "
-            + "`SO_EE_CODE_ZEROCOPY_COPIED` (\(formatDecimal(share, digits: 1))%)"
+            + "`SO_EE_CODE_ZEROCOPY_COPIED` (\(copiedShare(z.copiedPercent, of: "completion")))"
         text += z.enobufs > 0 ? "; \(z.enobufs) ENOBUFS pushed back. " : ". "
+        guard let share = z.copiedPercent else {
+            // Nothing completed: whether the kernel copied is not known.
+            return text + "Whether the kernel copied cannot be told without completions."
+        }
         if share >= 99.95 {
             text += "The kernel copied every zero-copy send after all — on loopback and veth it must, because the receiving "
                 + "socket cannot keep the sender's pinned pages (skb_orphan_frags_rx). Zero-copy avoided no copy here; "
@@ -218,6 +224,11 @@ public enum FindingsMarkdown {
                 + "\(Metric.cpuNsPerByte.format(e.median)) CPU ns/B against two-copy's \(Metric.cpuNsPerByte.format(e.referenceMedian)) ns/B."
         }
         return text
+    }
+
+    /// "100.0%", or "n/a: no completion arrived" when there is nothing to take a share of.
+    private static func copiedShare(_ percent: Double?, of what: String) -> String {
+        percent.map { "\(formatDecimal($0, digits: 1))%" } ?? "n/a: no \(what) arrived"
     }
 
     static func cache(_ c: CacheOutcome) -> String {

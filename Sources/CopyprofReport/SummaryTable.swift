@@ -83,7 +83,9 @@ public enum SummaryTable {
                 shares = copied == nil && mapped == nil
                     ? "" : "\(copied.map { fixed($0, 0) } ?? "-")/\(mapped.map { fixed($0, 0) } ?? "-")"
             } else {
-                shares = copied.map { "\(fixed($0, 0))%" } ?? ""
+                // A transport that reports completions but got none: its share was not measured, not blank.
+                shares = copied.map { "\(fixed($0, 0))%" }
+                    ?? (cell.key.transport.reportsCompletions && !trials.isEmpty ? "n/a" : "")
             }
             let errors: String
             if cell.notSupported != nil {
