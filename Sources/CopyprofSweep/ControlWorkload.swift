@@ -88,7 +88,7 @@ public struct ControlWorkload: Sendable {
             close(there[0]); close(there[1])
             return (0, 0)
         }
-        defer { for fd in there + back { close(fd) } }
+        defer { for fd in there + back where fd >= 0 { close(fd) } }
         let echo = PipeEcho(read: there[0], write: back[1], roundTrips: wakeRoundTrips)
         var thread = pthread_t()
         let box = Unmanaged.passRetained(echo)
@@ -103,11 +103,17 @@ public struct ControlWorkload: Sendable {
         var byte: UInt8 = 1
         let cpuStart = threadCPUClockNs()
         let start = monotonicNanoseconds()
+        // A signal (Ctrl-C: the handler has no SA_RESTART) must not end a round trip halfway.
         for _ in 0..<wakeRoundTrips {
-            guard write(there[1], &byte, 1) == 1, read(back[0], &byte, 1) == 1 else { break }
+            guard retryingOnInterrupt({ write(there[1], &byte, 1) }) == 1,
+                retryingOnInterrupt({ read(back[0], &byte, 1) }) == 1
+            else { break }
         }
         let wall = monotonicNanoseconds() &- start
         let cpu = threadCPUClockNs() &- cpuStart
+        // If the loop stopped early, the echo waits for a byte that will not come: closing this end ends its read.
+        close(there[1])
+        there[1] = -1
         pthread_join(thread, nil)
         return (wall, cpu &+ echo.cpuNs)
     }
@@ -132,7 +138,9 @@ private final class PipeEcho: @unchecked Sendable {
         var byte: UInt8 = 0
         let start = threadCPUClockNs()
         for _ in 0..<roundTrips {
-            guard read(readFD, &byte, 1) == 1, write(writeFD, &byte, 1) == 1 else { break }
+            guard retryingOnInterrupt({ read(readFD, &byte, 1) }) == 1,
+                retryingOnInterrupt({ write(writeFD, &byte, 1) }) == 1
+            else { break }
         }
         cpuNs = threadCPUClockNs() &- start
     }
