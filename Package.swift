@@ -19,25 +19,25 @@ let package = Package(
             name: "CLinuxNet",
             cSettings: [.define("_GNU_SOURCE")]
         ),
-        .target(name: "CopyprofLimits"),
+        .target(name: "CopyprofModel"),
         .target(
             name: "Transports",
             dependencies: [
                 "CLinuxNet",
-                "CopyprofLimits",
+                "CopyprofModel",
                 .product(name: "SystemCalls", package: "PerfCounters"),
                 .product(name: "Histogram", package: "hdrhistogram-swift"),
             ]
         ),
         .target(
             name: "CopyprofProfile",
-            dependencies: ["CopyprofLimits", .product(name: "SystemCalls", package: "PerfCounters")]
+            dependencies: ["CopyprofModel", .product(name: "SystemCalls", package: "PerfCounters")]
         ),
         .target(
             name: "CopyprofSweep",
             dependencies: [
                 "CopyprofProfile",
-                "CopyprofLimits",
+                "CopyprofModel",
                 .product(name: "PerfCounters", package: "PerfCounters"),
                 .product(name: "SystemCalls", package: "PerfCounters"),
                 "Transports",
@@ -54,7 +54,7 @@ let package = Package(
                 "CopyprofProfile",
                 "CopyprofSweep",
                 "CopyprofReport",
-                "CopyprofLimits",
+                "CopyprofModel",
                 .product(name: "PerfCounters", package: "PerfCounters"),
                 "Transports",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),

@@ -1,4 +1,4 @@
-import CopyprofLimits
+import CopyprofModel
 
 extension Profile {
     /// The first value that no run of copyprof can produce, as "JSON path: what is wrong"; nil when there is none.

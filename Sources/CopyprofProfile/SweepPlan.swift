@@ -1,4 +1,4 @@
-import CopyprofLimits
+import CopyprofModel
 
 /// What `copyprof run` measures: transports × receivers × message sizes × thread counts × workloads, several trials
 /// each.

@@ -1,4 +1,4 @@
-import CopyprofLimits
+import CopyprofModel
 #if canImport(Glibc)
 import Glibc
 #endif

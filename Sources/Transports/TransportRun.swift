@@ -1,4 +1,4 @@
-import CopyprofLimits
+import CopyprofModel
 import Histogram
 #if canImport(Glibc)
 import Glibc

@@ -1,5 +1,5 @@
 import ArgumentParser
-import CopyprofLimits
+import CopyprofModel
 import CopyprofProfile
 import CopyprofSweep
 import Foundation

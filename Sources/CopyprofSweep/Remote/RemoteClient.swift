@@ -1,4 +1,4 @@
-import CopyprofLimits
+import CopyprofModel
 import CopyprofProfile
 import Foundation
 import PerfCounters
