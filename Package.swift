@@ -46,7 +46,7 @@ let package = Package(
         ),
         .target(
             name: "CopyprofReport",
-            dependencies: ["CopyprofProfile"]
+            dependencies: ["CopyprofModel", "CopyprofProfile"]
         ),
         .executableTarget(
             name: "copyprof",
@@ -62,19 +62,21 @@ let package = Package(
         ),
         .testTarget(
             name: "TransportsTests",
-            dependencies: ["Transports", .product(name: "SystemCalls", package: "PerfCounters")]
+            dependencies: ["CopyprofModel", "Transports", .product(name: "SystemCalls", package: "PerfCounters")]
         ),
         .target(
             name: "TestSupport",
-            dependencies: ["CopyprofProfile"],
+            dependencies: ["CopyprofModel", "CopyprofProfile"],
             path: "Tests/TestSupport",
             resources: [.copy("Fixtures")]
         ),
-        .testTarget(name: "CopyprofProfileTests", dependencies: ["CopyprofProfile", "TestSupport"]),
-        .testTarget(name: "CopyprofReportTests", dependencies: ["CopyprofReport", "CopyprofProfile", "TestSupport"]),
+        .testTarget(name: "CopyprofProfileTests", dependencies: ["CopyprofModel", "CopyprofProfile", "TestSupport"]),
+        .testTarget(
+            name: "CopyprofReportTests", dependencies: ["CopyprofModel", "CopyprofReport", "CopyprofProfile", "TestSupport"]),
         .testTarget(
             name: "CopyprofCLITests",
             dependencies: [
+                "CopyprofModel",
                 "CopyprofProfile",
                 "CopyprofSweep",
                 "CopyprofReport",

@@ -23,7 +23,7 @@ variants=(none task-clock context-switches "task-clock,context-switches,cpu-migr
 cell() { # mode events -> the figure
   local events=()
   [ "$2" = default ] || events=(--events "$2")
-  "$bin" run --transports two-copy --sizes 64 --threads 1 --modes "$1" --trials 1 --warmup 0 --duration 1 \
+  "$bin" run --transports two-copy --sizes 64 --connections 1 --workloads "$1" --trials 1 --warmup 0 --duration 1 \
     "${events[@]}" --output "$work/cell.json" --no-report >/dev/null 2>&1
   # The trial that had the event set open: the counted one (with --events none, the only one, a timing trial).
   "$bin" export "$work/cell.json" --csv | python3 -c "import csv,sys; rows=list(csv.DictReader(sys.stdin)); r=([x for x in rows if x.get('kind') == 'counted'] or rows)[0]; print(r['throughput_gbps'] if '$1' == 'stream' else r['rtt_p50_us'])"

@@ -4,14 +4,14 @@
 # environment variable or option that changes one run is NOT applied here: run the variant by hand and compare it.
 #
 #   bash Benchmarks/drift.sh [RUNS=3] [RUN OPTIONS...]
-#   bash Benchmarks/drift.sh 3 --quick --trials 6 --sizes 64,4096 --threads 1     # the issue's command (the default)
+#   bash Benchmarks/drift.sh 3 --quick --trials 6 --sizes 64,4096 --connections 1     # the issue's command (the default)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="/opt/swift/usr/bin:$PATH"
 runs=${1:-3}
 shift || true
 options=("$@")
-[ ${#options[@]} -gt 0 ] || options=(--quick --trials 6 --sizes 64,4096 --threads 1)
+[ ${#options[@]} -gt 0 ] || options=(--quick --trials 6 --sizes 64,4096 --connections 1)
 swift build -c release --product copyprof >&2
 bin=.build/release/copyprof
 work=${DRIFT_WORK:-$(mktemp -d)}

@@ -230,7 +230,7 @@ for path in "${paths[@]}"; do
   [ "$path" != "$transport" ] && receiver=${path#*+}
   echo "callgrind: copyprof $path, $size B, ${duration} s" >&2
   valgrind --tool=callgrind --callgrind-out-file="$work/cg.$path" "$bin" run --transports "$transport" \
-    --receivers "$receiver" --sizes "$size" --threads 1 --modes stream --trials 1 --warmup 0 --duration "$duration" \
+    --receivers "$receiver" --sizes "$size" --connections 1 --workloads stream --trials 1 --warmup 0 --duration "$duration" \
     --events none --output "$work/$path.json" --no-report >/dev/null 2>"$work/valgrind.$path" \
     || { cat "$work/valgrind.$path" >&2; exit 1; }
   callgrind_annotate --inclusive=yes --tree=calling "$work/cg.$path" 2>/dev/null | swift-demangle > "$work/annotate.$path"

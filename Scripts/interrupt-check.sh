@@ -16,7 +16,7 @@ trap 'rm -rf "$work"' EXIT
 hung=0
 for i in $(seq 1 "$runs"); do
   delay=$(python3 -c "import random; print(round(random.uniform(0.05, 1.2), 3))")
-  "$bin" run --transports two-copy --sizes 512 --threads 1 --modes stream --trials 50 --warmup 0 --duration 0.02 \
+  "$bin" run --transports two-copy --sizes 512 --connections 1 --workloads stream --trials 50 --warmup 0 --duration 0.02 \
     --output "$work/run-$i.json" --no-report >/dev/null 2>&1 &
   pid=$!
   sleep "$delay"

@@ -2,6 +2,8 @@
 // modules), the sweep plan and cell key, the environment, versioning, the reader with its one-line errors, and
 // atomic writing. It depends on nothing of copyprof but the run limits, so the report module can read profiles
 // without the code that measured them.
+import CopyprofModel
+
 
 
 /// Everything one `copyprof run` measured, as stored in a JSON file under profiles/.

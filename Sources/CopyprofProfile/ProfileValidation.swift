@@ -49,7 +49,7 @@ extension SweepPlan {
         for (i, size) in sizes.enumerated() {
             if let problem = RunLimits.messageSizeProblem(size) { return "plan.sizes[\(i)]: \(problem)" }
         }
-        for (i, count) in threads.enumerated() where !RunLimits.connections.contains(count) {
+        for (i, count) in connections.enumerated() where !RunLimits.connections.contains(count) {
             return "plan.threads[\(i)]: \(count) is not a connection count from \(RunLimits.connections.lowerBound) to \(RunLimits.connections.upperBound)"
         }
         if !RunLimits.trials.contains(trials) {
@@ -68,8 +68,8 @@ extension SweepPlan {
 extension CellKey {
     func problem(at path: String) -> String? {
         if let problem = RunLimits.messageSizeProblem(messageSize) { return "\(path).messageSize: \(problem)" }
-        if !RunLimits.connections.contains(threads) {
-            return "\(path).threads: \(threads) is not a connection count from \(RunLimits.connections.lowerBound) to \(RunLimits.connections.upperBound)"
+        if !RunLimits.connections.contains(connections) {
+            return "\(path).threads: \(connections) is not a connection count from \(RunLimits.connections.lowerBound) to \(RunLimits.connections.upperBound)"
         }
         return nil
     }
@@ -92,8 +92,8 @@ extension TrialRecord {
         if workers.isEmpty { return "\(path).workers: no worker records (a trial has a sender and a receiver per connection)" }
         for (w, worker) in workers.enumerated() {
             let at = "\(path).workers[\(w)]"
-            if !(0..<key.threads).contains(worker.connection) {
-                return "\(at).connection: \(worker.connection) is not one of the cell's \(key.threads) connection(s) (0 to \(key.threads - 1))"
+            if !(0..<key.connections).contains(worker.connection) {
+                return "\(at).connection: \(worker.connection) is not one of the cell's \(key.connections) connection(s) (0 to \(key.connections - 1))"
             }
             if let received = worker.received {
                 if let problem = wholeMessages(bytes: received.bytes, messages: received.messages, size: key.messageSize, at: "\(at).received") {

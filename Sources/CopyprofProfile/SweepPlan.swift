@@ -1,15 +1,15 @@
 import CopyprofModel
 
-/// What `copyprof run` measures: transports × receivers × message sizes × thread counts × workloads, several trials
-/// each.
+/// What `copyprof run` measures: transports × receivers × message sizes × connection counts × workloads, several
+/// trials each.
 public struct SweepPlan: Codable, Sendable, Hashable {
     public var transports: [TransportKind]
     /// How the receivers take the bytes; `[copy]` in profiles written before receivers were recorded.
     public var receivers: [ReceiverKind]
     public var sizes: [Int]
     /// Connection counts; each connection has a sender thread and a receiver thread.
-    public var threads: [Int]
-    public var modes: [Workload]
+    public var connections: [Int]
+    public var workloads: [Workload]
     /// Recorded rounds: every cell runs one timing trial and, when counters are open, one counted trial per round,
     /// so this many trials of each kind per cell.
     public var trials: Int
@@ -27,15 +27,15 @@ public struct SweepPlan: Codable, Sendable, Hashable {
     public init(
         transports: [TransportKind] = TransportKind.classic, receivers: [ReceiverKind] = [.copy],
         sizes: [Int] = [64, 512, 4096, 65536],
-        threads: [Int] = [1, 2, 4, 8], modes: [Workload] = Workload.allCases, trials: Int = SweepPlan.defaultTrials,
+        connections: [Int] = [1, 2, 4, 8], workloads: [Workload] = Workload.allCases, trials: Int = SweepPlan.defaultTrials,
         warmup: Int = 1, duration: Double = SweepPlan.defaultDuration, events: [String] = EventName.catalog,
         verification: Verification = .header, label: String? = nil, address: String = "127.0.0.1"
     ) {
         self.transports = transports
         self.receivers = receivers
         self.sizes = sizes
-        self.threads = threads
-        self.modes = modes
+        self.connections = connections
+        self.workloads = workloads
         self.trials = trials
         self.warmup = warmup
         self.duration = duration
@@ -45,8 +45,11 @@ public struct SweepPlan: Codable, Sendable, Hashable {
         self.address = address
     }
 
+    /// The names on disk: `threads` are the connection counts, `modes` the workloads.
     private enum CodingKeys: String, CodingKey {
-        case transports, receivers, sizes, threads, modes, trials, warmup, duration, events, verification, label, address
+        case transports, receivers, sizes, trials, warmup, duration, events, verification, label, address
+        case connections = "threads"
+        case workloads = "modes"
     }
 
     public init(from decoder: Decoder) throws {
@@ -54,8 +57,8 @@ public struct SweepPlan: Codable, Sendable, Hashable {
         transports = try c.decode([TransportKind].self, forKey: .transports)
         receivers = try c.decodeIfPresent([ReceiverKind].self, forKey: .receivers) ?? [.copy]
         sizes = try c.decode([Int].self, forKey: .sizes)
-        threads = try c.decode([Int].self, forKey: .threads)
-        modes = try c.decode([Workload].self, forKey: .modes)
+        connections = try c.decode([Int].self, forKey: .connections)
+        workloads = try c.decode([Workload].self, forKey: .workloads)
         trials = try c.decode(Int.self, forKey: .trials)
         warmup = try c.decode(Int.self, forKey: .warmup)
         duration = try c.decode(Double.self, forKey: .duration)
@@ -72,10 +75,10 @@ public struct SweepPlan: Codable, Sendable, Hashable {
     /// trial's set-up (7 ms on a quiet 2-core machine, 23 ms at a load average of 12), fit in two minutes.
     public static let defaultDuration = 0.04
 
-    /// `--quick`: the classic transports with the copy receiver, both workloads, two sizes, two thread counts, three
-    /// rounds.
+    /// `--quick`: the classic transports with the copy receiver, both workloads, two sizes, two connection counts,
+    /// three rounds.
     public static func quick() -> SweepPlan {
-        SweepPlan(sizes: [64, 65536], threads: [1, 2], trials: 3, warmup: 1)
+        SweepPlan(sizes: [64, 65536], connections: [1, 2], trials: 3, warmup: 1)
     }
 
     /// `--preset all-paths`: every sender with every receiver, stream and ping-pong, at a page-sized and a 64 KiB
@@ -83,24 +86,25 @@ public struct SweepPlan: Codable, Sendable, Hashable {
     /// 2-core VM) and a 1.7 MB profile with the default rounds.
     public static func allPaths() -> SweepPlan {
         SweepPlan(
-            transports: TransportKind.allCases, receivers: ReceiverKind.allCases, sizes: [4096, 65536], threads: [1],
+            transports: TransportKind.allCases, receivers: ReceiverKind.allCases, sizes: [4096, 65536], connections: [1],
             trials: defaultTrials, warmup: 1, duration: defaultDuration)
     }
 
     /// The kinds of trial each cell runs per round: timing only without events, else timing and counted.
     public static func trialKinds(counting: Bool) -> [TrialKind] { counting ? [.timing, .counted] : [.timing] }
 
-    /// The cells in the plan's order: grouped by workload, size and threads, every transport and receiver side by
+    /// The cells in the plan's order: grouped by workload, size and connections, every transport and receiver side by
     /// side.
     public var cells: [CellKey] {
         var keys: [CellKey] = []
-        for mode in modes {
+        for workload in workloads {
             for size in sizes {
-                for count in threads {
+                for count in connections {
                     for transport in transports {
                         for receiver in receivers {
                             keys.append(CellKey(
-                                transport: transport, receiver: receiver, mode: mode, messageSize: size, threads: count))
+                                transport: transport, receiver: receiver, workload: workload, messageSize: size,
+                                connections: count))
                         }
                     }
                 }
@@ -109,7 +113,7 @@ public struct SweepPlan: Codable, Sendable, Hashable {
         return keys
     }
 
-    /// Cells run side by side in a group (same workload, size and threads).
+    /// Cells run side by side in a group (same workload, size and connections).
     public var groupSize: Int { transports.count * receivers.count }
 
     /// Trials the sweep runs, warm-ups included, with `kinds` kinds per cell and recorded round.
@@ -130,7 +134,7 @@ public struct SweepPlan: Codable, Sendable, Hashable {
     /// (kinds alternating from cell to cell, so that both are warmed). So a cell's trials spread over the whole sweep,
     /// and its spread includes the machine's slow drift over the sweep's duration. The order rotates from round to
     /// round, so that no cell always runs first or always after the same one: the groups of cells (same workload, size
-    /// and threads) start at a different group, the transports within a group start at a different transport, and
+    /// and connections) start at a different group, the transports within a group start at a different transport, and
     /// the kind that runs first alternates. Within a group, the trials of one kind run for every transport back to back,
     /// then those of the other kind: the ratios to two-copy compare trials of one kind run side by side, and a cell's
     /// counted and timing trials (the counters' overhead) are a group's length apart.
@@ -170,20 +174,20 @@ public struct SweepPlan: Codable, Sendable, Hashable {
         for size in sizes {
             if let problem = RunLimits.messageSizeProblem(size) { throw .invalidArgument("--sizes: \(problem)") }
         }
-        if threads.isEmpty || threads.contains(where: { !RunLimits.connections.contains($0) }) {
+        if connections.isEmpty || connections.contains(where: { !RunLimits.connections.contains($0) }) {
             throw .invalidArgument(
-                "--threads takes connection counts from \(RunLimits.connections.lowerBound) to \(RunLimits.connections.upperBound)")
+                "--connections takes connection counts from \(RunLimits.connections.lowerBound) to \(RunLimits.connections.upperBound)")
         }
-        if modes.isEmpty { throw .invalidArgument("--modes is empty") }
+        if workloads.isEmpty { throw .invalidArgument("--workloads is empty") }
         // Buffers of both sides of the largest cell: receivers, and senders (a zero-copy pool, or up to 2 messages).
         let pool = transports.contains(where: \.reportsCompletions) ? RunLimits.defaultZeroCopyPoolSize : 2
-        if let size = sizes.max(), let count = threads.max() {
+        if let size = sizes.max(), let count = connections.max() {
             let bytes = RunLimits.runMemoryBytes(messageSize: size, connections: count, zeroCopyPoolSize: pool)
             if bytes > RunLimits.runMemory {
                 throw .invalidArgument(
-                    "--sizes \(size) with --threads \(count) needs \(RunLimits.describe(bytes: bytes)) of message buffers"
+                    "--sizes \(size) with --connections \(count) needs \(RunLimits.describe(bytes: bytes)) of message buffers"
                         + (pool > 2 ? " (a zero-copy or io_uring zero-copy sender keeps \(pool) messages in flight)" : "")
-                        + "; the limit is \(RunLimits.describe(bytes: RunLimits.runMemory)): use smaller sizes or fewer threads")
+                        + "; the limit is \(RunLimits.describe(bytes: RunLimits.runMemory)): use smaller sizes or fewer connections")
             }
         }
         if !RunLimits.trials.contains(trials) {
@@ -197,73 +201,5 @@ public struct SweepPlan: Codable, Sendable, Hashable {
                 "--duration must be from \(RunLimits.duration.lowerBound) to \(Int(RunLimits.duration.upperBound)) seconds")
         }
     }
-}
-
-/// One cell of the matrix.
-public struct CellKey: Codable, Sendable, Hashable, Comparable, CustomStringConvertible {
-    public var transport: TransportKind
-    /// How the receivers took the bytes; `copy` in profiles written before receivers were recorded.
-    public var receiver: ReceiverKind
-    public var mode: Workload
-    public var messageSize: Int
-    public var threads: Int
-
-    public init(transport: TransportKind, receiver: ReceiverKind = .copy, mode: Workload, messageSize: Int, threads: Int) {
-        self.transport = transport
-        self.receiver = receiver
-        self.mode = mode
-        self.messageSize = messageSize
-        self.threads = threads
-    }
-
-    private enum CodingKeys: String, CodingKey { case transport, receiver, mode, messageSize, threads }
-
-    public init(from decoder: Decoder) throws {
-        let container = try decoder.container(keyedBy: CodingKeys.self)
-        transport = try container.decode(TransportKind.self, forKey: .transport)
-        receiver = try container.decodeIfPresent(ReceiverKind.self, forKey: .receiver) ?? .copy
-        mode = try container.decode(Workload.self, forKey: .mode)
-        messageSize = try container.decode(Int.self, forKey: .messageSize)
-        threads = try container.decode(Int.self, forKey: .threads)
-    }
-
-    /// The sender and the receiver: `zero-copy+mmap`; the transport alone with the default `copy` receiver, as
-    /// every table names it.
-    public var path: String { receiver == .copy ? transport.rawValue : "\(transport.rawValue)+\(receiver.rawValue)" }
-
-    public var description: String {
-        "\(mode.rawValue) \(path) \(messageSize) B × \(threads) thread\(threads == 1 ? "" : "s")"
-    }
-
-    public static func < (a: CellKey, b: CellKey) -> Bool {
-        let ai = TransportKind.allCases.firstIndex(of: a.transport)!
-        let bi = TransportKind.allCases.firstIndex(of: b.transport)!
-        let ar = ReceiverKind.allCases.firstIndex(of: a.receiver)!
-        let br = ReceiverKind.allCases.firstIndex(of: b.receiver)!
-        return (a.mode.rawValue, a.messageSize, a.threads, ai, ar) < (b.mode.rawValue, b.messageSize, b.threads, bi, br)
-    }
-}
-
-/// A sender and a receiver: what the tables, charts and comparisons call a path (``CellKey/path``).
-public struct TransportPath: Sendable, Hashable, Comparable, CustomStringConvertible {
-    public var transport: TransportKind
-    public var receiver: ReceiverKind
-
-    public init(_ transport: TransportKind, _ receiver: ReceiverKind = .copy) {
-        self.transport = transport
-        self.receiver = receiver
-    }
-
-    public var description: String { receiver == .copy ? transport.rawValue : "\(transport.rawValue)+\(receiver.rawValue)" }
-
-    public static func < (a: TransportPath, b: TransportPath) -> Bool {
-        (TransportKind.allCases.firstIndex(of: a.transport)!, ReceiverKind.allCases.firstIndex(of: a.receiver)!)
-            < (TransportKind.allCases.firstIndex(of: b.transport)!, ReceiverKind.allCases.firstIndex(of: b.receiver)!)
-    }
-}
-
-extension CellKey {
-    /// The cell's sender and receiver.
-    public var transportPath: TransportPath { TransportPath(transport, receiver) }
 }
 

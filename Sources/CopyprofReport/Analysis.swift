@@ -2,6 +2,7 @@
 // findings and comparisons as data, and their renderers — the Markdown report, the comparison's Markdown and JSON,
 // SVG charts, CSV and the summary table — sharing one number-formatting file. It reads only the profile module.
 
+import CopyprofModel
 import CopyprofProfile
 
 /// Answers computed from a profile: medians with confidence intervals per cell and metric, significance between
@@ -14,7 +15,7 @@ public struct Analysis: Sendable {
     public init(profile: Profile) { self.profile = profile }
 
     public var sizes: [Int] { Array(Set(profile.cells.map(\.key.messageSize))).sorted() }
-    public var threadCounts: [Int] { Array(Set(profile.cells.map(\.key.threads))).sorted() }
+    public var connectionCounts: [Int] { Array(Set(profile.cells.map(\.key.connections))).sorted() }
     /// The transports measured with the `copy` receiver: what the classic findings compare.
     public var transports: [TransportKind] {
         TransportKind.allCases.filter { t in profile.cells.contains { $0.key.transport == t && $0.key.receiver == .copy } }
@@ -23,25 +24,26 @@ public struct Analysis: Sendable {
     public var paths: [TransportPath] { Set(profile.cells.map(\.key.transportPath)).sorted() }
     /// The receivers measured.
     public var receivers: [ReceiverKind] { ReceiverKind.allCases.filter { r in profile.cells.contains { $0.key.receiver == r } } }
-    public var modes: [Workload] { Workload.allCases.filter { m in profile.cells.contains { $0.key.mode == m } } }
+    public var workloads: [Workload] { Workload.allCases.filter { w in profile.cells.contains { $0.key.workload == w } } }
 
-    public func cell(_ transport: TransportKind, _ mode: Workload, _ size: Int, _ threads: Int) -> CellRecord? {
-        profile.cell(CellKey(transport: transport, mode: mode, messageSize: size, threads: threads))
+    public func cell(_ transport: TransportKind, _ workload: Workload, _ size: Int, _ connections: Int) -> CellRecord? {
+        profile.cell(CellKey(transport: transport, workload: workload, messageSize: size, connections: connections))
     }
 
-    public func summary(_ metric: Metric, _ transport: TransportKind, _ mode: Workload, _ size: Int, _ threads: Int) -> Summary? {
-        cell(transport, mode, size, threads).flatMap { metric.summary(of: $0) }
+    public func summary(_ metric: Metric, _ transport: TransportKind, _ workload: Workload, _ size: Int, _ connections: Int) -> Summary? {
+        cell(transport, workload, size, connections).flatMap { metric.summary(of: $0) }
     }
 
     /// The summary of a sender and receiver's cell.
-    public func summary(_ metric: Metric, _ path: TransportPath, _ mode: Workload, _ size: Int, _ threads: Int) -> Summary? {
-        profile.cell(CellKey(transport: path.transport, receiver: path.receiver, mode: mode, messageSize: size, threads: threads))
+    public func summary(_ metric: Metric, _ path: TransportPath, _ workload: Workload, _ size: Int, _ connections: Int) -> Summary? {
+        profile.cell(CellKey(
+            transport: path.transport, receiver: path.receiver, workload: workload, messageSize: size, connections: connections))
             .flatMap { metric.summary(of: $0) }
     }
 
     /// True when the metric was measured in at least one cell.
-    public func measured(_ metric: Metric, mode: Workload? = nil) -> Bool {
-        profile.cells.contains { (mode == nil || $0.key.mode == mode) && metric.summary(of: $0) != nil }
+    public func measured(_ metric: Metric, workload: Workload? = nil) -> Bool {
+        profile.cells.contains { (workload == nil || $0.key.workload == workload) && metric.summary(of: $0) != nil }
     }
 
     /// How `a` compares with `b` on a metric: medians, the percent change from b to a, Mann-Whitney p.

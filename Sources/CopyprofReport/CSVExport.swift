@@ -1,3 +1,4 @@
+import CopyprofModel
 import CopyprofProfile
 
 /// One row per trial, for pandas and spreadsheets. Counter columns are summed over sender and receiver threads and
@@ -5,7 +6,7 @@ import CopyprofProfile
 public enum CSVExport {
     /// The fixed leading columns, in this order; scripts rely on them.
     public static let columns = [
-        "transport", "mode", "message_size", "threads", "trial", "duration_s", "bytes", "messages", "throughput_gbps",
+        "transport", "workload", "message_size", "connections", "trial", "duration_s", "bytes", "messages", "throughput_gbps",
         "rtt_p50_us", "rtt_p99_us", "cycles", "instructions", "l1d_misses", "llc_misses", "context_switches",
         "task_clock_ns", "cycles_per_byte", "cpu_ns_per_byte", "zerocopy_sends", "zerocopy_completions",
         "zerocopy_copied", "integrity_errors",
@@ -39,7 +40,7 @@ public enum CSVExport {
         let scaled = EventName.catalog.filter { trial.counterIsScaled($0) }
         let userOnly = EventName.catalog.filter { trial.counterIsUserOnly($0) }
         return [
-            key.transport.rawValue, key.mode.rawValue, String(key.messageSize), String(key.threads), String(trial.trial),
+            key.transport.rawValue, key.workload.rawValue, String(key.messageSize), String(key.connections), String(trial.trial),
             number(trial.durationSeconds, digits: 6), String(trial.bytes), String(trial.messages),
             number(Metric.throughput.value(of: trial), digits: 4),
             number(Metric.rttP50.value(of: trial), digits: 3),

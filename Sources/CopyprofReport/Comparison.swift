@@ -1,3 +1,4 @@
+import CopyprofModel
 import CopyprofProfile
 import Foundation
 
@@ -48,7 +49,7 @@ public struct Comparison: Sendable {
         public var verdict: Verdict
         /// The verdict the uncorrected change would get.
         public var uncorrectedVerdict: Verdict
-        /// The change, in percent, that the transports of the cell's group (same workload, size and threads) share on
+        /// The change, in percent, that the transports of the cell's group (same workload, size and connections) share on
         /// this metric: the median of their changes; nil with fewer than three of them, or where nothing changed.
         public var sharedChange: Double?
         /// True when the change counted as measured (and relative to the control) but not against the movement the
@@ -58,7 +59,7 @@ public struct Comparison: Sendable {
 
     /// A transport's ratio to two-copy in the same cell, in each profile, and how it changed.
     public struct RelativeRow: Sendable, Codable {
-        /// The transport's cell; the reference is two-copy's cell of the same workload, size and threads.
+        /// The transport's cell; the reference is two-copy's cell of the same workload, size and connections.
         public var cell: CellKey
         public var metric: Metric
         /// Per-round ratios to two-copy.
@@ -193,7 +194,7 @@ public struct Comparison: Sendable {
                 var row = Row(
                     cell: key, metric: metric, unit: metric.unit, baseline: sb, candidate: sc, change: change,
                     changeLow: interval?.low, changeHigh: interval?.high, p: p, verdict: uncorrected, uncorrectedVerdict: uncorrected)
-                if let factor = drift?.correction(for: metric, mode: key.mode) {
+                if let factor = drift?.correction(for: metric, mode: key.workload) {
                     let correctedValues = sc.values.map { $0 * factor }
                     let cp = Statistics.mannWhitneyU(correctedValues, sb.values)?.p
                     let cchange = Self.percentChange(sb.median, sc.median * factor)
@@ -213,16 +214,16 @@ public struct Comparison: Sendable {
         // transports of the group measured the metric the same way. A change counts only where it also counts against
         // it: one transport's own change barely moves the median of four, a drift they all share moves it all the way.
         struct GroupKey: Hashable {
-            var mode: Workload, size: Int, threads: Int, metric: Metric
+            var mode: Workload, size: Int, connections: Int, metric: Metric
         }
         var groupRatios: [GroupKey: [Double]] = [:]
         for row in rows where row.verdict != .incomparable && row.baseline.median > 0 && row.candidate.median > 0 {
-            let group = GroupKey(mode: row.cell.mode, size: row.cell.messageSize, threads: row.cell.threads, metric: row.metric)
+            let group = GroupKey(mode: row.cell.workload, size: row.cell.messageSize, connections: row.cell.connections, metric: row.metric)
             groupRatios[group, default: []].append(row.candidate.median / row.baseline.median)
         }
         for i in rows.indices where rows[i].verdict == .regression || rows[i].verdict == .improvement {
             let row = rows[i]
-            let group = GroupKey(mode: row.cell.mode, size: row.cell.messageSize, threads: row.cell.threads, metric: row.metric)
+            let group = GroupKey(mode: row.cell.workload, size: row.cell.messageSize, connections: row.cell.connections, metric: row.metric)
             guard let ratios = groupRatios[group], ratios.count >= 3, let shared = Statistics.median(ratios), shared > 0 else { continue }
             rows[i].sharedChange = (shared - 1) * 100
             let values = row.candidate.values.map { $0 / shared }
@@ -241,9 +242,9 @@ public struct Comparison: Sendable {
         var relativeRows: [RelativeRow] = []
         let base = Analysis(profile: baseline), cand = Analysis(profile: candidate)
         for key in common where key.transport != .twoCopy {
-            let reference = CellKey(transport: .twoCopy, mode: key.mode, messageSize: key.messageSize, threads: key.threads)
+            let reference = CellKey(transport: .twoCopy, workload: key.workload, messageSize: key.messageSize, connections: key.connections)
             guard common.contains(reference) else { continue }
-            for metric in Self.relativeMetrics(key.mode) {
+            for metric in Self.relativeMetrics(key.workload) {
                 guard let rb = base.relative(metric, key, to: reference), let rc = cand.relative(metric, key, to: reference) else { continue }
                 let sb = rb.summary, sc = rc.summary
                 let change = Self.percentChange(sb.median, sc.median)

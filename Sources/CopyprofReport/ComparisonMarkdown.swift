@@ -1,3 +1,4 @@
+import CopyprofModel
 import CopyprofProfile
 
 /// A comparison as Markdown: headline, the machine's drift, warnings, regressions and improvements first (cells, then
@@ -128,8 +129,8 @@ extension Comparison {
         let strongest = shared.max { abs($0.sharedChange ?? 0) < abs($1.sharedChange ?? 0) }!
         let c = strongest.cell
         return "**\(shared.count) change\(shared.count == 1 ? " is" : "s are") shared alike by the transports of \(shared.count == 1 ? "its" : "their") "
-            + "cell group** (same workload, size and connections; the largest: \(strongest.metric.title) of \(c.mode.rawValue) "
-            + "\(c.messageSize) B × \(c.threads), \(signed(strongest.sharedChange ?? 0))% for the median transport): a drift the control does "
+            + "cell group** (same workload, size and connections; the largest: \(strongest.metric.title) of \(c.workload.name) "
+            + "\(c.messageSize) B × \(c.connections), \(signed(strongest.sharedChange ?? 0))% for the median transport): a drift the control does "
             + "not see — ping-pong moves with how idle the CPUs are — or a change common to every transport. They are marked "
             + "`(shared)` below and do not count; the ratios to two-copy say whether the transports' standing moved.\n\n"
     }
@@ -147,11 +148,11 @@ extension Comparison {
             var seen: Set<T> = []
             return values.filter { seen.insert($0).inserted }
         }
-        let modes = distinct(cells.map(\.mode.rawValue)).joined(separator: ", ")
+        let modes = distinct(cells.map(\.workload.name)).joined(separator: ", ")
         let transports = distinct(cells.map(\.transport.rawValue)).joined(separator: ", ")
         let sizes = distinct(cells.map(\.messageSize)).sorted().map(String.init).joined(separator: ", ")
-        let threads = distinct(cells.map(\.threads)).sorted().map(String.init).joined(separator: ", ")
-        return "\(cells.count) cell\(cells.count == 1 ? "" : "s") (\(modes) × \(transports) × \(sizes) B × \(threads) connections)"
+        let connections = distinct(cells.map(\.connections)).sorted().map(String.init).joined(separator: ", ")
+        return "\(cells.count) cell\(cells.count == 1 ? "" : "s") (\(modes) × \(transports) × \(sizes) B × \(connections) connections)"
     }
 
     func table(_ rows: [Row], correction: Bool) -> String {
@@ -189,7 +190,7 @@ extension Comparison {
             let c = row.cell
             let change = row.verdict == .regression || row.verdict == .improvement
                 ? changeText(row.change, row.changeLow, row.changeHigh) : "~"
-            md += "| \(c.mode.rawValue) \(c.messageSize) B × \(c.threads) | \(c.transport.rawValue) vs two-copy | \(row.metric.title) "
+            md += "| \(c.workload.name) \(c.messageSize) B × \(c.connections) | \(c.transport.rawValue) vs two-copy | \(row.metric.title) "
                 + "| \(ratio(row.baseline)) | \(ratio(row.candidate)) | \(change) | \(pValue(row.p)) "
                 + "| \(row.baseline.values.count)+\(row.candidate.values.count) |\n"
         }

@@ -1,3 +1,4 @@
+import CopyprofModel
 import CopyprofProfile
 
 /// Two cells compared on one metric: the evidence a finding cites.
@@ -69,7 +70,7 @@ public struct OverheadFinding: Sendable, Hashable {
 /// Where one-copy and zero-copy overtake two-copy.
 public struct Crossover: Sendable, Hashable {
     public struct Line: Sendable, Hashable {
-        public var mode: Workload
+        public var workload: Workload
         public var metric: Metric
         public var challenger: TransportKind
         public var outcomes: [Outcome]
@@ -77,7 +78,7 @@ public struct Crossover: Sendable, Hashable {
 
     /// One thread count's answer.
     public struct Outcome: Sendable, Hashable {
-        public var threads: Int
+        public var connections: Int
         /// The first size at which the challenger is significantly better; nil when it never is.
         public var fromSize: Int?
         /// The contrast at that size, or at the largest size when it never wins; nil when not measured.
@@ -98,7 +99,7 @@ public struct ZeroCopyOutcome: Sendable, Hashable {
     public var enobufs: UInt128
     /// Copied completions in percent of completions; nil without completions.
     public var copiedPercent: Double?
-    /// CPU ns/B of zero-copy against two-copy in the largest stream cell of the fewest threads.
+    /// CPU ns/B of zero-copy against two-copy in the largest stream cell of the fewest connections.
     public var cost: Evidence?
     /// io_uring zero-copy's sends, notifications and notifications flagged copied, when it ran.
     public var ioUring: IOUringTotals?
@@ -130,7 +131,7 @@ public enum CacheOutcome: Sendable, Hashable {
     /// CPU ns/B of marshal, two-copy and one-copy at one size and thread count.
     public struct CPUCost: Sendable, Hashable {
         public var size: Int
-        public var threads: Int
+        public var connections: Int
         public var marshal: Double
         public var twoCopy: Double
         public var oneCopy: Double
@@ -143,11 +144,11 @@ public struct Scaling: Sendable, Hashable {
         public var transport: TransportKind
         /// Median throughput per thread count (nil: not measured).
         public var medians: [Double?]
-        public var peakThreads: Int
+        public var peakConnections: Int
     }
 
     public var size: Int
-    public var threadCounts: [Int]
+    public var connectionCounts: [Int]
     public var cpuCount: Int
     public var lines: [Line]
     /// The smallest size, at which context switches per MB of two-copy are shown; nil when not counted.
@@ -162,7 +163,7 @@ public enum Surprise: Sendable, Hashable {
     case fewerCopiesSlower(fewer: TransportKind, Evidence)
     /// One-copy's gather is slower than two-copy's contiguous send (evidence: two-copy against one-copy).
     case gatherCosts(Evidence)
-    /// More threads give more throughput but a higher CPU cost per byte.
+    /// More connections give more throughput but a higher CPU cost per byte.
     case costPerByteRises(throughput: Evidence, cost: Evidence)
     /// Ping-pong RTT falls as connections are added.
     case latencyFalls(Evidence)
@@ -224,7 +225,7 @@ extension Analysis {
     }
 
     func key(_ t: TransportKind, _ m: Workload, _ s: Int, _ n: Int) -> CellKey {
-        CellKey(transport: t, mode: m, messageSize: s, threads: n)
+        CellKey(transport: t, workload: m, messageSize: s, connections: n)
     }
 
     /// The evidence comparing cell `a` with `b` on a metric, when both measured it.
@@ -244,20 +245,20 @@ extension Analysis {
     func crossover() -> Crossover? {
         guard transports.contains(.twoCopy) else { return nil }
         var lines: [Crossover.Line] = []
-        for (mode, metric) in [(Workload.stream, Metric.throughput), (.pingpong, .rttP50)] where modes.contains(mode) {
+        for (workload, metric) in [(Workload.stream, Metric.throughput), (.pingpong, .rttP50)] where workloads.contains(workload) {
             for challenger in [TransportKind.oneCopy, .zeroCopy] where transports.contains(challenger) {
-                let outcomes = threadCounts.map { threads -> Crossover.Outcome in
+                let outcomes = connectionCounts.map { connections -> Crossover.Outcome in
                     func against(_ size: Int) -> Evidence? {
-                        evidence(metric, key(challenger, mode, size, threads), against: key(.twoCopy, mode, size, threads))
+                        evidence(metric, key(challenger, workload, size, connections), against: key(.twoCopy, workload, size, connections))
                     }
                     if let size = sizes.first(where: {
-                        betterEvidence(metric, key(challenger, mode, $0, threads), than: key(.twoCopy, mode, $0, threads)) != nil
+                        betterEvidence(metric, key(challenger, workload, $0, connections), than: key(.twoCopy, workload, $0, connections)) != nil
                     }) {
-                        return Crossover.Outcome(threads: threads, fromSize: size, evidence: against(size))
+                        return Crossover.Outcome(connections: connections, fromSize: size, evidence: against(size))
                     }
-                    return Crossover.Outcome(threads: threads, fromSize: nil, evidence: sizes.last.flatMap(against))
+                    return Crossover.Outcome(connections: connections, fromSize: nil, evidence: sizes.last.flatMap(against))
                 }
-                lines.append(Crossover.Line(mode: mode, metric: metric, challenger: challenger, outcomes: outcomes))
+                lines.append(Crossover.Line(workload: workload, metric: metric, challenger: challenger, outcomes: outcomes))
             }
         }
         return lines.isEmpty ? nil : Crossover(sizes: sizes, alpha: alpha, lines: lines)
@@ -282,8 +283,8 @@ extension Analysis {
         func total(_ field: (ZeroCopyRecord) -> UInt64) -> UInt128 { stats.reduce(0) { $0 + UInt128(field($1)) } }
         let completions = total(\.completions), copied = total(\.copiedCompletions)
         var cost: Evidence?
-        if modes.contains(.stream), let size = sizes.last, let threads = threadCounts.first {
-            cost = evidence(.cpuNsPerByte, key(.zeroCopy, .stream, size, threads), against: key(.twoCopy, .stream, size, threads))
+        if workloads.contains(.stream), let size = sizes.last, let connections = connectionCounts.first {
+            cost = evidence(.cpuNsPerByte, key(.zeroCopy, .stream, size, connections), against: key(.twoCopy, .stream, size, connections))
         }
         return ZeroCopyOutcome(
             sends: total(\.sends), completions: completions, copiedCompletions: copied, enobufs: total(\.enobufs),
@@ -291,23 +292,23 @@ extension Analysis {
     }
 
     func cacheOutcome() -> CacheOutcome? {
-        guard transports.contains(.twoCopy), modes.contains(.stream) else { return nil }
+        guard transports.contains(.twoCopy), workloads.contains(.stream) else { return nil }
         let levels: [(String, Metric)] = [("L1d", .l1dMissesPerKB), ("LLC", .llcMissesPerKB)]
-        let countedLevels = levels.filter { measured($0.1, mode: .stream) }
-        let threads = threadCounts.first ?? 1
+        let countedLevels = levels.filter { measured($0.1, workload: .stream) }
+        let connections = connectionCounts.first ?? 1
         if countedLevels.isEmpty {
             let reasons = profile.environment.events.filter { [EventName.l1dLoadMisses, EventName.llcLoadMisses].contains($0.name) }
                 .map { CacheOutcome.EventReason(event: $0.name, reason: $0.availability.reason ?? $0.availability.state.rawValue) }
             var cost: CacheOutcome.CPUCost?
             if let size = sizes.last,
-                let one = summary(.cpuNsPerByte, .oneCopy, .stream, size, threads),
-                let two = summary(.cpuNsPerByte, .twoCopy, .stream, size, threads),
-                let marshal = summary(.cpuNsPerByte, .marshal, .stream, size, threads)
+                let one = summary(.cpuNsPerByte, .oneCopy, .stream, size, connections),
+                let two = summary(.cpuNsPerByte, .twoCopy, .stream, size, connections),
+                let marshal = summary(.cpuNsPerByte, .marshal, .stream, size, connections)
             {
                 cost = CacheOutcome.CPUCost(
-                    size: size, threads: threads, marshal: marshal.median, twoCopy: two.median, oneCopy: one.median)
+                    size: size, connections: connections, marshal: marshal.median, twoCopy: two.median, oneCopy: one.median)
             }
-            let copies = profile.cells.filter { $0.key.mode == .stream }
+            let copies = profile.cells.filter { $0.key.workload == .stream }
                 .compactMap { Metric.receiveCopyHitsPerMessage.summary(of: $0) }.first?.median
             return .notMeasured(reasons: reasons, cpuNsPerByte: cost, receiveCopyHitsPerMessage: copies)
         }
@@ -315,7 +316,7 @@ extension Analysis {
         for (level, metric) in countedLevels {
             for transport in [TransportKind.oneCopy, .zeroCopy, .marshal] where transports.contains(transport) {
                 for size in sizes {
-                    guard let e = evidence(metric, key(transport, .stream, size, threads), against: key(.twoCopy, .stream, size, threads))
+                    guard let e = evidence(metric, key(transport, .stream, size, connections), against: key(.twoCopy, .stream, size, connections))
                     else { continue }
                     if e.change < (best?.evidence.change ?? 0) { best = (level, e) }
                 }
@@ -326,18 +327,18 @@ extension Analysis {
     }
 
     func scaling() -> Scaling? {
-        guard modes.contains(.stream), threadCounts.count > 1, let size = sizes.last else { return nil }
+        guard workloads.contains(.stream), connectionCounts.count > 1, let size = sizes.last else { return nil }
         var lines: [Scaling.Line] = []
         for transport in transports {
-            let medians = threadCounts.map { summary(.throughput, transport, .stream, size, $0)?.median }
+            let medians = connectionCounts.map { summary(.throughput, transport, .stream, size, $0)?.median }
             guard let first = medians.first ?? nil, (medians.last ?? nil) != nil, first > 0 else { continue }
             let peakIndex = medians.indices.max { (medians[$0] ?? 0) < (medians[$1] ?? 0) } ?? 0
-            lines.append(Scaling.Line(transport: transport, medians: medians, peakThreads: threadCounts[peakIndex]))
+            lines.append(Scaling.Line(transport: transport, medians: medians, peakConnections: connectionCounts[peakIndex]))
         }
-        var scaling = Scaling(size: size, threadCounts: threadCounts, cpuCount: profile.environment.cpuCount, lines: lines)
-        if let small = sizes.first, measured(.contextSwitchesPerMB, mode: .stream) {
+        var scaling = Scaling(size: size, connectionCounts: connectionCounts, cpuCount: profile.environment.cpuCount, lines: lines)
+        if let small = sizes.first, measured(.contextSwitchesPerMB, workload: .stream) {
             scaling.contextSwitchSize = small
-            scaling.contextSwitchMedians = threadCounts.map { summary(.contextSwitchesPerMB, .twoCopy, .stream, small, $0)?.median }
+            scaling.contextSwitchMedians = connectionCounts.map { summary(.contextSwitchesPerMB, .twoCopy, .stream, small, $0)?.median }
         }
         return lines.isEmpty && scaling.contextSwitchSize == nil ? nil : scaling
     }
@@ -370,11 +371,11 @@ extension Analysis {
         return groups.sorted { $0.strongest.weight > $1.strongest.weight }
     }
 
-    /// The cells of one workload, size and thread count: where transports are compared.
-    private var groups: [(mode: Workload, metric: Metric, size: Int, threads: Int)] {
-        modes.flatMap { mode in
+    /// The cells of one workload, size and connection count: where transports are compared.
+    private var groups: [(workload: Workload, metric: Metric, size: Int, connections: Int)] {
+        workloads.flatMap { workload in
             sizes.flatMap { size in
-                threadCounts.map { (mode, mode == .stream ? Metric.throughput : .rttP50, size, $0) }
+                connectionCounts.map { (workload, workload == .stream ? Metric.throughput : .rttP50, size, $0) }
             }
         }
     }
@@ -383,7 +384,7 @@ extension Analysis {
     func fewerCopiesSlower() -> [Surprise] {
         groups.flatMap { g in
             [TransportKind.twoCopy, .oneCopy].compactMap { fewer -> Surprise? in
-                guard let e = betterEvidence(g.metric, key(.marshal, g.mode, g.size, g.threads), than: key(fewer, g.mode, g.size, g.threads)),
+                guard let e = betterEvidence(g.metric, key(.marshal, g.workload, g.size, g.connections), than: key(fewer, g.workload, g.size, g.connections)),
                     abs(e.change) >= 5
                 else { return nil }
                 return .fewerCopiesSlower(fewer: fewer, e)
@@ -394,7 +395,7 @@ extension Analysis {
     /// One-copy's gather slower than two-copy's contiguous send by 5% or more.
     func gatherCosts() -> [Surprise] {
         groups.compactMap { g in
-            guard let e = betterEvidence(g.metric, key(.twoCopy, g.mode, g.size, g.threads), than: key(.oneCopy, g.mode, g.size, g.threads)),
+            guard let e = betterEvidence(g.metric, key(.twoCopy, g.workload, g.size, g.connections), than: key(.oneCopy, g.workload, g.size, g.connections)),
                 abs(e.change) >= 5
             else { return nil }
             return .gatherCosts(e)
@@ -404,13 +405,13 @@ extension Analysis {
     /// Consecutive thread counts of one transport and size.
     private var threadSteps: [(transport: TransportKind, size: Int, from: Int, to: Int)] {
         transports.flatMap { t in
-            sizes.flatMap { s in zip(threadCounts, threadCounts.dropFirst()).map { (t, s, $0.0, $0.1) } }
+            sizes.flatMap { s in zip(connectionCounts, connectionCounts.dropFirst()).map { (t, s, $0.0, $0.1) } }
         }
     }
 
-    /// More threads, significantly more throughput, and a CPU cost per byte up by more than 10%.
+    /// More connections, significantly more throughput, and a CPU cost per byte up by more than 10%.
     func costPerByteRises() -> [Surprise] {
-        guard modes.contains(.stream) else { return [] }
+        guard workloads.contains(.stream) else { return [] }
         return threadSteps.compactMap { s in
             guard let t = betterEvidence(.throughput, key(s.transport, .stream, s.size, s.to), than: key(s.transport, .stream, s.size, s.from)),
                 let cost = evidence(.cpuNsPerByte, key(s.transport, .stream, s.size, s.to), against: key(s.transport, .stream, s.size, s.from)),
@@ -422,7 +423,7 @@ extension Analysis {
 
     /// Ping-pong RTT p50 significantly lower (by more than 20%) with more connections.
     func latencyFalls() -> [Surprise] {
-        guard modes.contains(.pingpong) else { return [] }
+        guard workloads.contains(.pingpong) else { return [] }
         return threadSteps.compactMap { s in
             guard let e = betterEvidence(.rttP50, key(s.transport, .pingpong, s.size, s.to), than: key(s.transport, .pingpong, s.size, s.from)),
                 e.change < -20
@@ -433,12 +434,12 @@ extension Analysis {
 
     /// Throughput that peaks before the largest thread count and then falls significantly, by more than 10%.
     func scalingReverses() -> [Surprise] {
-        guard modes.contains(.stream), let last = threadCounts.last else { return [] }
+        guard workloads.contains(.stream), let last = connectionCounts.last else { return [] }
         return transports.flatMap { transport in
             sizes.compactMap { size -> Surprise? in
-                let medians = threadCounts.map { summary(.throughput, transport, .stream, size, $0)?.median ?? 0 }
+                let medians = connectionCounts.map { summary(.throughput, transport, .stream, size, $0)?.median ?? 0 }
                 guard let peak = medians.indices.max(by: { medians[$0] < medians[$1] }), peak > 0, peak < medians.count - 1,
-                    let drop = evidence(.throughput, key(transport, .stream, size, last), against: key(transport, .stream, size, threadCounts[peak])),
+                    let drop = evidence(.throughput, key(transport, .stream, size, last), against: key(transport, .stream, size, connectionCounts[peak])),
                     (drop.p ?? 1) < alpha, drop.change < -10
                 else { return nil }
                 return .scalingReverses(drop)
@@ -449,7 +450,7 @@ extension Analysis {
     /// Cells whose interval is over ±10% and more than 3× the typical cell's.
     func noisyCells() -> [Surprise] {
         let widths = profile.cells.compactMap { cell -> (CellKey, Double)? in
-            let metric: Metric = cell.key.mode == .stream ? .throughput : .rttP50
+            let metric: Metric = cell.key.workload == .stream ? .throughput : .rttP50
             return metric.summary(of: cell)?.relativeHalfWidth.map { (cell.key, $0) }
         }
         guard let typical = Statistics.median(widths.map(\.1)) else { return [] }

@@ -16,7 +16,7 @@ public enum FindingsMarkdown {
     }
 
     static func receiveSide(_ r: ReceiveSide) -> String {
-        let at = "stream at \(r.size) B × \(connectionsLabel(r.threads))"
+        let at = "stream at \(r.size) B × \(connectionsLabel(r.connections))"
         let ns = Metric.cpuNsPerByte.format, gbps = Metric.throughput.format
         var parts: [String] = []
         if !r.copyCosts.isEmpty {
@@ -162,20 +162,19 @@ public enum FindingsMarkdown {
         return text
     }
 
-    static func threadsLabel(_ n: Int) -> String { "\(n) thread\(n == 1 ? "" : "s")" }
 
     static func crossover(_ c: Crossover) -> String {
         let lines = c.lines.map { line -> String in
             let m = line.metric
             let parts = line.outcomes.map { o -> String in
-                let label = connectionsLabel(o.threads)
+                let label = connectionsLabel(o.connections)
                 guard let e = o.evidence else { return "\(label): never" }
                 if let size = o.fromSize {
                     return "\(label): from \(size) B (\(m.format(e.median)) vs \(m.format(e.referenceMedian)) \(m.unit), p = \(pValue(e.p)))"
                 }
                 return "\(label): never (at \(e.cell.messageSize) B \(m.format(e.median)) vs \(m.format(e.referenceMedian)) \(m.unit))"
             }
-            let what = line.mode == .stream ? "stream throughput" : "ping-pong RTT p50"
+            let what = line.workload == .stream ? "stream throughput" : "ping-pong RTT p50"
             return "- **\(line.challenger.rawValue)** vs two-copy, \(what): " + parts.joined(separator: "; ") + "."
         }
         return "The smallest message size (of \(c.sizes.map(String.init).joined(separator: ", ")) B) at which a transport beats "
@@ -220,7 +219,7 @@ public enum FindingsMarkdown {
             text += "No completion was flagged copied: the send-side copy was avoided."
         }
         if let e = z.cost {
-            text += " At \(e.cell.messageSize) B and \(connectionsLabel(e.cell.threads)) it cost "
+            text += " At \(e.cell.messageSize) B and \(connectionsLabel(e.cell.connections)) it cost "
                 + "\(Metric.cpuNsPerByte.format(e.median)) CPU ns/B against two-copy's \(Metric.cpuNsPerByte.format(e.referenceMedian)) ns/B."
         }
         return text
@@ -241,7 +240,7 @@ public enum FindingsMarkdown {
             text += "What ran instead: CPU time per byte from task-clock"
             if let cost {
                 let f = Metric.cpuNsPerByte.format
-                text += " — at \(cost.size) B and \(connectionsLabel(cost.threads)): marshal \(f(cost.marshal)), "
+                text += " — at \(cost.size) B and \(connectionsLabel(cost.connections)): marshal \(f(cost.marshal)), "
                     + "two-copy \(f(cost.twoCopy)), one-copy \(f(cost.oneCopy)) ns/B"
             }
             if let copies {
@@ -258,12 +257,12 @@ public enum FindingsMarkdown {
     }
 
     static func scaling(_ s: Scaling) -> String {
-        let counts = s.threadCounts.map(String.init).joined(separator: ", ")
+        let counts = s.connectionCounts.map(String.init).joined(separator: ", ")
         var lines = s.lines.map { line -> String in
             let first = line.medians.first.flatMap { $0 } ?? 0, last = line.medians.last.flatMap { $0 } ?? 0
             return "- \(line.transport.rawValue): \(line.medians.map { Metric.throughput.format($0) }.joined(separator: " → ")) Gbit/s "
-                + "at \(counts) connections (\(formatDecimal(first > 0 ? last / first : 0, digits: 2))× from \(s.threadCounts.first!) "
-                + "to \(s.threadCounts.last!); peak at \(line.peakThreads))"
+                + "at \(counts) connections (\(formatDecimal(first > 0 ? last / first : 0, digits: 2))× from \(s.connectionCounts.first!) "
+                + "to \(s.connectionCounts.last!); peak at \(line.peakConnections))"
         }
         if let size = s.contextSwitchSize {
             lines.append("- context switches per MB, two-copy at \(size) B: "
@@ -285,30 +284,30 @@ public enum FindingsMarkdown {
         case .fewerCopiesSlower(let fewer, let e):
             let m = e.metric, c = e.cell
             return "**\(fewer.rawValue) is slower than marshal** although it skips marshal's copy: "
-                + "\(c.mode.rawValue) \(m.title) at \(c.messageSize) B × \(c.threads) is \(m.format(e.referenceMedian)) vs "
+                + "\(c.workload.name) \(m.title) at \(c.messageSize) B × \(c.connections) is \(m.format(e.referenceMedian)) vs "
                 + "\(m.format(e.median)) \(m.unit) (p = \(pValue(e.p)))."
         case .gatherCosts(let e):
             let m = e.metric, c = e.cell
             return "**Gathering costs more than it saves**: one-copy's 8-entry iovec of \(c.messageSize / 8)-byte fields gives "
-                + "\(c.mode.rawValue) \(m.title) \(m.format(e.referenceMedian)) vs two-copy's \(m.format(e.median)) \(m.unit) "
-                + "at \(c.messageSize) B × \(c.threads) (p = \(pValue(e.p))): the kernel walks the iovec entry by entry, and with "
+                + "\(c.workload.name) \(m.title) \(m.format(e.referenceMedian)) vs two-copy's \(m.format(e.median)) \(m.unit) "
+                + "at \(c.messageSize) B × \(c.connections) (p = \(pValue(e.p))): the kernel walks the iovec entry by entry, and with "
                 + "small fields that costs more than sending one contiguous buffer."
         case .costPerByteRises(let t, let cost):
             let c = t.cell
             return "**Cost per byte rises with throughput**: \(c.transport.rawValue) stream at \(c.messageSize) B from "
-                + "\(t.reference.threads) to \(c.threads) connections goes \(Metric.throughput.format(t.referenceMedian)) → "
+                + "\(t.reference.connections) to \(c.connections) connections goes \(Metric.throughput.format(t.referenceMedian)) → "
                 + "\(Metric.throughput.format(t.median)) Gbit/s while CPU ns/B goes \(Metric.cpuNsPerByte.format(cost.referenceMedian)) → "
                 + "\(Metric.cpuNsPerByte.format(cost.median))."
         case .latencyFalls(let e):
-            let c = e.cell, a = e.reference.threads
+            let c = e.cell, a = e.reference.connections
             return "**Latency falls as load rises**: \(c.transport.rawValue) ping-pong RTT p50 at \(c.messageSize) B is "
                 + "\(Metric.rttP50.format(e.referenceMedian)) µs with \(connectionsLabel(a)) but \(Metric.rttP50.format(e.median)) µs "
-                + "with \(c.threads) — an idle CPU is slow to wake (on a VM, an idle vCPU exits to the hypervisor); busy CPUs answer sooner."
+                + "with \(c.connections) — an idle CPU is slow to wake (on a VM, an idle vCPU exits to the hypervisor); busy CPUs answer sooner."
         case .scalingReverses(let e):
             let c = e.cell
-            return "**Scaling reverses**: \(c.transport.rawValue) stream at \(c.messageSize) B peaks at \(e.reference.threads) connections "
+            return "**Scaling reverses**: \(c.transport.rawValue) stream at \(c.messageSize) B peaks at \(e.reference.connections) connections "
                 + "(\(Metric.throughput.format(e.referenceMedian)) Gbit/s) and falls to \(Metric.throughput.format(e.median)) Gbit/s "
-                + "at \(c.threads)."
+                + "at \(c.connections)."
         case .noisyCell(let key, let width, let typical):
             return "**Noisy cell**: \(key) has a 95% interval of ±\(formatDecimal(width * 100, digits: 0))% around its median, "
                 + "\(formatDecimal(width / max(typical, 1e-9), digits: 1))× the typical cell's ±\(formatDecimal(typical * 100, digits: 0))%."

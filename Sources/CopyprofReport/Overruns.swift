@@ -1,3 +1,4 @@
+import CopyprofModel
 import CopyprofProfile
 
 /// A recorded trial that ran longer than the plan's duration by more than `Analysis.overrunTolerance`: its values
@@ -55,7 +56,7 @@ extension Report {
             + "stop came. Their values are in the medians, each over the time the trial took. By cell, worst first: "
         text += byCell.prefix(Self.overrunCellsShown).map { group in
             let c = group.cell
-            return "\(c.mode.rawValue) \(c.transport.rawValue) \(c.messageSize) B × \(connectionsLabel(c.threads)): "
+            return "\(c.workload.name) \(c.transport.rawValue) \(c.messageSize) B × \(connectionsLabel(c.connections)): "
                 + group.trials.map { o in
                     "trial \(o.trial) \(formatDecimal(o.ratio, digits: 2))× (\(formatDecimal(o.elapsedSeconds, digits: 3)) s, "
                         + "\(formatBytes(o.bytes)))"

@@ -1,16 +1,17 @@
+import CopyprofModel
 import CopyprofProfile
 
 /// What the receive side costs and what removing its copy gains: the findings of a profile with receivers other than
 /// `copy` (or with senders beyond the classic four).
 public struct ReceiveSide: Sendable, Hashable {
-    /// The message size and thread count the contrasts are at: the largest stream size, the fewest threads.
+    /// The message size and thread count the contrasts are at: the largest stream size, the fewest connections.
     public var size: Int
-    public var threads: Int
+    public var connections: Int
     /// The receive copy's cost, per sender measured with both `copy` and `discard`.
     public var copyCosts: [CopyCost]
     /// What a `mmap` receiver got mapped, per sender, and what it saved against `copy`.
     public var mappings: [Mapping]
-    /// The paths that deliver verified bytes, cheapest first by CPU ns/B (stream, at `size` and `threads`).
+    /// The paths that deliver verified bytes, cheapest first by CPU ns/B (stream, at `size` and `connections`).
     public var ranking: [PathMedian]
     /// The cheapest path against two-copy with the copy receiver, when both were measured.
     public var bestAgainstTwoCopy: Evidence?
@@ -66,13 +67,13 @@ extension Analysis {
     /// four, and stream cells.
     func receiveSide() -> ReceiveSide? {
         let extended = receivers != [.copy] || paths.contains { !TransportKind.classic.contains($0.transport) }
-        guard extended, modes.contains(.stream) else { return nil }
-        let streamCells = profile.cells.filter { $0.key.mode == .stream && !$0.trials.isEmpty }
+        guard extended, workloads.contains(.stream) else { return nil }
+        let streamCells = profile.cells.filter { $0.key.workload == .stream && !$0.trials.isEmpty }
         guard let size = streamCells.map(\.key.messageSize).max(),
-            let threads = streamCells.filter({ $0.key.messageSize == size }).map(\.key.threads).min()
+            let connections = streamCells.filter({ $0.key.messageSize == size }).map(\.key.connections).min()
         else { return nil }
         func key(_ path: TransportPath) -> CellKey {
-            CellKey(transport: path.transport, receiver: path.receiver, mode: .stream, messageSize: size, threads: threads)
+            CellKey(transport: path.transport, receiver: path.receiver, workload: .stream, messageSize: size, connections: connections)
         }
         let here = paths.filter { profile.cell(key($0)).map { !$0.trials.isEmpty } ?? false }
         let senders = TransportKind.allCases.filter { t in here.contains { $0.transport == t } }
@@ -117,7 +118,7 @@ extension Analysis {
         let floor = medians(.cpuNsPerByte, here.filter { !$0.receiver.verifiesPayload }).min { $0.median < $1.median }
         if copyCosts.isEmpty && mappings.isEmpty && ranking.count < 2 { return nil }
         return ReceiveSide(
-            size: size, threads: threads, copyCosts: copyCosts, mappings: mappings, ranking: ranking,
+            size: size, connections: connections, copyCosts: copyCosts, mappings: mappings, ranking: ranking,
             bestAgainstTwoCopy: best, fastestAgainstTwoCopy: fastest, discardFloor: floor)
     }
 

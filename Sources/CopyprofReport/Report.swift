@@ -1,3 +1,4 @@
+import CopyprofModel
 import CopyprofProfile
 import Foundation
 
@@ -102,7 +103,7 @@ public struct Report: Sendable {
         let counted = profile.cells.contains { $0.trials.contains { $0.kind == .counted } }
         let matrix = """
             - Matrix: transports \(plan.transports.map(\.rawValue).joined(separator: ", "))\(plan.receivers == [.copy] ? "" : "; receivers " + plan.receivers.map(\.rawValue).joined(separator: ", ") + " (columns `sender+receiver` in the tables; the `copy` receiver is not named)"); sizes \(plan.sizes.map(String.init).joined(separator: ", ")) B; \
-            \(plan.threads.map(String.init).joined(separator: ", ")) connections (a sender and a receiver thread each); workloads \(plan.modes.map(\.rawValue).joined(separator: ", ")).
+            \(plan.connections.map(String.init).joined(separator: ", ")) connections (a sender and a receiver thread each); workloads \(plan.workloads.map(\.name).joined(separator: ", ")).
 
             """
         var schedule: String
@@ -149,12 +150,12 @@ public struct Report: Sendable {
             (.stream, .kernelCPUShare),
             (.pingpong, .rttP50), (.pingpong, .rttP99), (.pingpong, .cpuNsPerByte), (.pingpong, .contextSwitchesPerMB),
         ]
-        for mode in analysis.modes {
+        for mode in analysis.workloads {
             md += "## \(mode == .stream ? "Stream" : "Ping-pong") results\n\n"
             for (m, metric) in tables where m == mode {
                 // The receiver's own cost matters only beside other receivers.
                 if metric == .receiverCPUNsPerByte && analysis.receivers == [.copy] { continue }
-                guard analysis.measured(metric, mode: mode) else {
+                guard analysis.measured(metric, workload: mode) else {
                     if !metric.events.isEmpty { md += "**\(metric.title)**: n/a — not counted on this host.\n\n" }
                     continue
                 }
@@ -175,10 +176,10 @@ public struct Report: Sendable {
         var rows = ""
         var any = false
         for size in a.sizes {
-            for threads in a.threadCounts {
-                rows += "| \(size) | \(threads) |"
+            for connections in a.connectionCounts {
+                rows += "| \(size) | \(connections) |"
                 for t in others {
-                    guard let r = a.relative(metric, a.key(t, mode, size, threads), to: a.key(.twoCopy, mode, size, threads)) else {
+                    guard let r = a.relative(metric, a.key(t, mode, size, connections), to: a.key(.twoCopy, mode, size, connections)) else {
                         rows += " n/a |"
                         continue
                     }
@@ -202,16 +203,16 @@ public struct Report: Sendable {
         var any = false
         var flagged: [String] = []
         for size in a.sizes {
-            for threads in a.threadCounts {
-                rows += "| \(size) | \(threads) |"
+            for connections in a.connectionCounts {
+                rows += "| \(size) | \(connections) |"
                 for t in a.transports {
-                    guard let cell = a.cell(t, mode, size, threads), let o = a.overhead(cell) else {
+                    guard let cell = a.cell(t, mode, size, connections), let o = a.overhead(cell) else {
                         rows += " n/a |"
                         continue
                     }
                     any = true
                     let exceeds = o.exceeds(Analysis.overheadLimit)
-                    if exceeds { flagged.append("\(t.rawValue) \(size) B × \(threads)") }
+                    if exceeds { flagged.append("\(t.rawValue) \(size) B × \(connections)") }
                     rows += " \(FindingsMarkdown.percentWithInterval(o.slowdown))\(exceeds ? " ⚠" : "") |"
                 }
                 rows += "\n"
@@ -235,11 +236,11 @@ public struct Report: Sendable {
         return text
     }
 
-    /// Rows size × threads, columns transports: median [low, high].
+    /// Rows size × connections, columns transports: median [low, high].
     func table(_ metric: Metric, _ mode: Workload) -> String {
         let a = analysis
         let direction = metric.higherIsBetter.map { $0 ? "higher is better" : "lower is better" } ?? "descriptive"
-        let sources = Set(a.profile.cells.filter { $0.key.mode == mode }.compactMap { metric.summary(of: $0) }.flatMap(\.sources))
+        let sources = Set(a.profile.cells.filter { $0.key.workload == mode }.compactMap { metric.summary(of: $0) }.flatMap(\.sources))
         let from = sources.contains(.getrusage) && metric.events.contains(EventName.contextSwitches)
             ? "; from getrusage (voluntary + involuntary), perf could not count them" : ""
         var md = "**\(metric.title)** (\(metric.unit), \(direction)\(from))" + (metric.explanation.map { ": \($0)." } ?? "")
@@ -247,10 +248,10 @@ public struct Report: Sendable {
         md += a.paths.map(\.description).joined(separator: " | ") + " |\n|---:|---:|" + String(repeating: "---:|", count: a.paths.count) + "\n"
         var notes: [String] = []
         for size in a.sizes {
-            for threads in a.threadCounts {
-                md += "| \(size) | \(threads) |"
+            for connections in a.connectionCounts {
+                md += "| \(size) | \(connections) |"
                 for t in a.paths {
-                    guard let s = a.summary(metric, t, mode, size, threads) else {
+                    guard let s = a.summary(metric, t, mode, size, connections) else {
                         md += " n/a |"
                         continue
                     }
@@ -258,7 +259,7 @@ public struct Report: Sendable {
                     if let low = s.low, let high = s.high { cell += " [\(metric.format(low)), \(metric.format(high))]" }
                     if s.userOnly { cell += " :u" }
                     if !s.warnings.isEmpty {
-                        notes.append("\(t) \(size) B × \(threads): " + s.warnings.joined(separator: "; "))
+                        notes.append("\(t) \(size) B × \(connections): " + s.warnings.joined(separator: "; "))
                         cell += " ⚠"
                     }
                     md += cell + " |"

@@ -1,3 +1,4 @@
+import CopyprofModel
 import CopyprofProfile
 
 /// The SVG charts of a report, drawn from its analysis.
@@ -14,14 +15,14 @@ extension Report {
         func panels(_ metric: Metric, _ mode: Workload) -> [LineChart.Panel] {
             a.sizes.map { size in
                 LineChart.Panel(title: "\(size) B messages", series: a.paths.map { t in
-                    LineChart.Series(name: t.description, style: t.style, points: a.threadCounts.compactMap { n in
+                    LineChart.Series(name: t.description, style: t.style, points: a.connectionCounts.compactMap { n in
                         a.summary(metric, t, mode, size, n).map { point(Double(n), $0) }
                     })
                 })
             }
         }
-        let connectionTicks = a.threadCounts.map(Double.init)
-        if a.modes.contains(.stream) {
+        let connectionTicks = a.connectionCounts.map(Double.init)
+        if a.workloads.contains(.stream) {
             out.append(("throughput-vs-connections.svg", LineChart(
                 title: "Stream throughput vs connections", xLabel: "connections (sender + receiver thread each)",
                 yLabel: "throughput, Gbit/s", logX: true, xTicks: connectionTicks, panels: panels(.throughput, .stream),
@@ -31,17 +32,17 @@ extension Report {
                 yLabel: "context switches per MB", logX: true, logY: true, xTicks: connectionTicks,
                 panels: panels(.contextSwitchesPerMB, .stream), caption: Self.medianCaption).svg()))
         }
-        if a.modes.contains(.pingpong) {
+        if a.workloads.contains(.pingpong) {
             out.append(("rtt-vs-connections.svg", LineChart(
                 title: "Ping-pong RTT p50 vs connections", xLabel: "connections", yLabel: "round-trip time p50, µs", logX: true,
                 xTicks: connectionTicks, panels: panels(.rttP50, .pingpong), caption: Self.medianCaption).svg()))
         }
-        let connections = a.threadCounts.first ?? 1
+        let connections = a.connectionCounts.first ?? 1
         out.append(("cost-per-byte-vs-size.svg", LineChart(
             title: "CPU time per byte vs message size (\(connectionsLabel(connections)))", xLabel: "message size, bytes",
             yLabel: "CPU ns per byte (task-clock)", logX: true, logY: true, xTicks: a.sizes.map(Double.init),
-            panels: a.modes.map { mode in
-                LineChart.Panel(title: mode.rawValue, series: a.paths.map { t in
+            panels: a.workloads.map { mode in
+                LineChart.Panel(title: mode.name, series: a.paths.map { t in
                     LineChart.Series(name: t.description, style: t.style, points: a.sizes.compactMap { s in
                         a.summary(.cpuNsPerByte, t, mode, s, connections).map { point(Double(s), $0) }
                     })
@@ -56,9 +57,9 @@ extension Report {
     /// on the same scale (relative to two-copy's median).
     func cacheDeltaChart() -> BarChart {
         let a = analysis
-        let connections = a.threadCounts.first ?? 1
+        let connections = a.connectionCounts.first ?? 1
         let others = a.transports.filter { $0 != .twoCopy }
-        let levels: [(String, Metric)] = [("L1d", .l1dMissesPerKB), ("LLC", .llcMissesPerKB)].filter { a.measured($0.1, mode: .stream) }
+        let levels: [(String, Metric)] = [("L1d", .l1dMissesPerKB), ("LLC", .llcMissesPerKB)].filter { a.measured($0.1, workload: .stream) }
         let metrics = levels.isEmpty ? [("CPU ns/B", Metric.cpuNsPerByte)] : levels
         var categories: [String] = []
         var values: [[BarChart.Bar?]] = others.map { _ in [] }

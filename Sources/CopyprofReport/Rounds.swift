@@ -1,3 +1,4 @@
+import CopyprofModel
 import CopyprofProfile
 
 // What rounds make measurable within one profile: a transport against two-copy round by round, the counters'
@@ -101,7 +102,7 @@ extension Analysis {
         let timing = cell.trials.filter { $0.kind == .timing }
         let counted = cell.trials.filter { $0.kind == .counted }
         guard !timing.isEmpty, !counted.isEmpty else { return nil }
-        let metric = Metric.primary(for: cell.key.mode)
+        let metric = Metric.primary(for: cell.key.workload)
         let higher = metric.higherIsBetter ?? true
         let ratio = higher ? RoundRatio(metric, timing, over: counted) : RoundRatio(metric, counted, over: timing)
         return ratio.map { CounterOverhead(cell: cell.key, slowdown: $0) }

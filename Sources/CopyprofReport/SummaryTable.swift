@@ -1,3 +1,4 @@
+import CopyprofModel
 import CopyprofProfile
 import Foundation
 
@@ -25,12 +26,12 @@ public enum SummaryTable {
         // With many transports the intervals do not fit 79 columns: then medians only (the report has the intervals).
         func grid(intervals: Bool) -> String {
             var rows: [[String]] = [["ovh %", "B×conn"] + analysis.transports.map(\.rawValue)]
-            for mode in analysis.modes {
+            for mode in analysis.workloads {
                 for size in analysis.sizes {
-                    for threads in analysis.threadCounts {
-                        var row = [mode.rawValue, "\(size)×\(threads)"]
+                    for connections in analysis.connectionCounts {
+                        var row = [mode.name, "\(size)×\(connections)"]
                         for t in analysis.transports {
-                            guard let cell = analysis.cell(t, mode, size, threads), let o = analysis.overhead(cell) else {
+                            guard let cell = analysis.cell(t, mode, size, connections), let o = analysis.overhead(cell) else {
                                 row.append("n/a ")
                                 continue
                             }
@@ -98,7 +99,7 @@ public enum SummaryTable {
                 errors = integrity == 0 ? "0" : "\(integrity) bad"
             }
             rows.append([
-                cell.key.mode.rawValue, cell.key.transport.rawValue, "\(cell.key.messageSize)", "\(cell.key.threads)",
+                cell.key.workload.name, cell.key.transport.rawValue, "\(cell.key.messageSize)", "\(cell.key.connections)",
                 trialCount(trials), fixed(gbps, 2), fixed(rtt, 1), fixed(cpu, 3), fixed(switches, 1) + switchesMark,
                 shares, errors,
             ])

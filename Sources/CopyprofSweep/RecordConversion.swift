@@ -3,48 +3,9 @@ import Histogram
 import PerfCounters
 import Transports
 
-// The one place where what the counters and transports modules measured becomes the profile's own records, and
-// where the profile's names become the transports' (they share raw values; a mismatch is a programming error).
-
-extension Transports.TransportKind {
-    /// The transport a profile names.
-    public init(_ kind: CopyprofProfile.TransportKind) { self.init(rawValue: kind.rawValue)! }
-}
-
-extension CopyprofProfile.TransportKind {
-    /// The profile's name of a transport.
-    public init(_ kind: Transports.TransportKind) { self.init(rawValue: kind.rawValue)! }
-}
-
-extension Transports.ReceiverKind {
-    /// The receiver a profile names.
-    public init(_ kind: CopyprofProfile.ReceiverKind) { self.init(rawValue: kind.rawValue)! }
-}
-
-extension CopyprofProfile.ReceiverKind {
-    /// The profile's name of a receiver.
-    public init(_ kind: Transports.ReceiverKind) { self.init(rawValue: kind.rawValue)! }
-}
-
-extension Transports.Workload {
-    public init(_ workload: CopyprofProfile.Workload) { self.init(rawValue: workload.rawValue)! }
-}
-
-extension CopyprofProfile.Workload {
-    public init(_ workload: Transports.Workload) { self.init(rawValue: workload.rawValue)! }
-}
-
-extension Transports.Verification {
-    public init(_ verification: CopyprofProfile.Verification) { self.init(rawValue: verification.rawValue)! }
-}
-
-extension CopyprofProfile.Verification {
-    public init(_ verification: Transports.Verification) { self.init(rawValue: verification.rawValue)! }
-}
-
-extension CopyprofProfile.WorkerRole {
-    public init(_ role: Transports.WorkerRole) { self.init(rawValue: role.rawValue)! }
-}
+// The one place where what the counters and transports modules measured becomes the profile's own records. The run
+// vocabulary (transport, receiver, workload, verification, role, cell key) needs no conversion: every module uses
+// CopyprofModel's types.
 
 extension CopyprofProfile.CountingMode {
     public init(_ mode: PerfCounters.CountingMode) { self.init(rawValue: mode.rawValue)! }
@@ -175,7 +136,7 @@ extension TrialRecord {
             let usage = worker.measurement?.usage ?? ThreadUsage(
                 userNs: 0, systemNs: 0, voluntarySwitches: 0, involuntarySwitches: 0, minorFaults: 0, cpuClockNs: 0)
             return WorkerRecord(
-                connection: worker.identity.connection, role: WorkerRole(worker.identity.role),
+                connection: worker.identity.connection, role: worker.identity.role,
                 wallNs: worker.endNs &- worker.startNs, sent: worker.sent.map(SenderRecord.init),
                 received: worker.received.map { ReceiverRecord($0, configuration: result.configuration) }, counters: counters,
                 unavailable: unavailable.isEmpty ? nil : unavailable, usage: UsageRecord(usage))

@@ -3,6 +3,7 @@
 // profile's records (RecordConversion.swift, the one place that maps the lower modules' types). It also captures
 // the environment and the network path.
 
+import CopyprofModel
 import CopyprofProfile
 import Histogram
 import PerfCounters
@@ -50,7 +51,7 @@ public struct SweepRunner {
     public var control = ControlWorkload()
     /// Test-only: this transport's senders copy each message `copies` extra times (a local run's slower transport
     /// on purpose, to show that compare finds it); nil for a normal run.
-    public var slowTransport: (transport: CopyprofProfile.TransportKind, copies: Int)?
+    public var slowTransport: (transport: TransportKind, copies: Int)?
     /// Test-only switches passed to every run (a simulated absence of a kernel feature).
     public var faults: FaultInjection = .none
 

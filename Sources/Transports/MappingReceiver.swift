@@ -1,3 +1,4 @@
+import CopyprofModel
 import CLinuxNet
 #if canImport(Glibc)
 import Glibc

@@ -1,4 +1,5 @@
 #if canImport(Glibc)
+import CopyprofModel
 import Glibc
 #endif
 

@@ -1,3 +1,4 @@
+import CopyprofModel
 import Histogram
 #if canImport(Glibc)
 import Glibc

@@ -32,16 +32,11 @@ public struct FaultInjection: Sendable, Hashable {
     public static let none = FaultInjection()
 }
 
-/// One transport run: which transport and receiver, workload, message size, connections, duration, verification.
+/// One transport run: its cell (transport, receiver, workload, message size, connections), duration, verification,
+/// and how the sockets are set up.
 public struct RunConfiguration: Sendable, Hashable {
-    public var transport: TransportKind
-    /// How the receivers (in ping-pong: both sides' receivers) take the bytes out of the socket.
-    public var receiver: ReceiverKind
-    public var workload: Workload
-    /// Bytes per message: a multiple of 64, at least 64.
-    public var messageSize: Int
-    /// Connections, each with a sender thread and a receiver thread.
-    public var connections: Int
+    /// What runs: the same ``CellKey`` the command line, the sweep, the control protocol and the profile use.
+    public var cell: CellKey
     /// Seconds the timed loops run.
     public var duration: Double
     public var verification: Verification
@@ -63,17 +58,14 @@ public struct RunConfiguration: Sendable, Hashable {
     /// the environment (``FieldSetLayout/benchmarkEnvironmentVariable``); tests set it directly.
     var zeroCopyFieldSetLayout = FieldSetLayout.zeroCopyFromEnvironment()
 
+    /// A run of `cell`.
     public init(
-        transport: TransportKind, receiver: ReceiverKind = .copy, workload: Workload = .stream, messageSize: Int,
-        connections: Int = 1, duration: Double = 1, verification: Verification = .header, address: String = "127.0.0.1",
+        _ cell: CellKey, duration: Double = 1, verification: Verification = .header, address: String = "127.0.0.1",
         ioTimeout: Double = 5, sendWait: SendWait = .blocking, sendBufferSize: Int? = nil,
-        zeroCopyPoolSize: Int = 64, peerReceiveBufferLimit: Int? = nil, faults: FaultInjection = .none
+        zeroCopyPoolSize: Int = RunLimits.defaultZeroCopyPoolSize, peerReceiveBufferLimit: Int? = nil,
+        faults: FaultInjection = .none
     ) {
-        self.transport = transport
-        self.receiver = receiver
-        self.workload = workload
-        self.messageSize = messageSize
-        self.connections = connections
+        self.cell = cell
         self.duration = duration
         self.verification = verification
         self.address = address
@@ -83,6 +75,49 @@ public struct RunConfiguration: Sendable, Hashable {
         self.zeroCopyPoolSize = zeroCopyPoolSize
         self.peerReceiveBufferLimit = peerReceiveBufferLimit
         self.faults = faults
+    }
+
+    /// A run of the cell these name, as tests and benchmarks write it.
+    public init(
+        transport: TransportKind, receiver: ReceiverKind = .copy, workload: Workload = .stream, messageSize: Int,
+        connections: Int = 1, duration: Double = 1, verification: Verification = .header, address: String = "127.0.0.1",
+        ioTimeout: Double = 5, sendWait: SendWait = .blocking, sendBufferSize: Int? = nil,
+        zeroCopyPoolSize: Int = RunLimits.defaultZeroCopyPoolSize, peerReceiveBufferLimit: Int? = nil,
+        faults: FaultInjection = .none
+    ) {
+        self.init(
+            CellKey(
+                transport: transport, receiver: receiver, workload: workload, messageSize: messageSize,
+                connections: connections),
+            duration: duration, verification: verification, address: address, ioTimeout: ioTimeout, sendWait: sendWait,
+            sendBufferSize: sendBufferSize, zeroCopyPoolSize: zeroCopyPoolSize,
+            peerReceiveBufferLimit: peerReceiveBufferLimit, faults: faults)
+    }
+
+    /// The cell's transport.
+    public var transport: TransportKind {
+        get { cell.transport }
+        set { cell.transport = newValue }
+    }
+    /// How the receivers (in ping-pong: both sides' receivers) take the bytes out of the socket.
+    public var receiver: ReceiverKind {
+        get { cell.receiver }
+        set { cell.receiver = newValue }
+    }
+    /// The cell's workload.
+    public var workload: Workload {
+        get { cell.workload }
+        set { cell.workload = newValue }
+    }
+    /// Bytes per message: a multiple of 64, at least 64.
+    public var messageSize: Int {
+        get { cell.messageSize }
+        set { cell.messageSize = newValue }
+    }
+    /// Connections, each with a sender thread and a receiver thread.
+    public var connections: Int {
+        get { cell.connections }
+        set { cell.connections = newValue }
     }
 
     func validate() throws(TransportError) -> MessageLayout {
@@ -113,13 +148,6 @@ public struct RunConfiguration: Sendable, Hashable {
         }
         return layout
     }
-}
-
-/// Which thread of a connection: the sender (in ping-pong, the client that sends requests and times round
-/// trips) or the receiver (in ping-pong, the echoer).
-public enum WorkerRole: String, Sendable, Codable, CaseIterable, Hashable {
-    case sender
-    case receiver
 }
 
 /// A worker thread: its connection and role.

@@ -1,3 +1,4 @@
+import CopyprofModel
 import ArgumentParser
 import CopyprofProfile
 import Foundation
@@ -22,13 +23,13 @@ func writeStandardOutput(_ text: String) throws {
 
 /// Parses a comma-separated list of choices (`two-copy,zero-copy`), keeping the first of duplicates; the error names
 /// the option and the allowed values.
-func parseChoices<T: RawRepresentable & CaseIterable>(_ text: String, option: String) throws -> [T] where T.RawValue == String {
+func parseChoices<T: NamedChoice>(_ text: String, option: String) throws -> [T] {
     var values: [T] = []
     for part in text.split(separator: ",").map({ $0.trimmingCharacters(in: .whitespaces) }) where !part.isEmpty {
-        guard let value = T(rawValue: part) else {
-            throw ValidationError("\(option): '\(part)' is not one of \(T.allCases.map(\.rawValue).joined(separator: ", "))")
+        guard let value = T(name: part) else {
+            throw ValidationError("\(option): '\(part)' is not one of \(choices(T.self))")
         }
-        if !values.contains(where: { $0.rawValue == value.rawValue }) { values.append(value) }
+        if !values.contains(value) { values.append(value) }
     }
     if values.isEmpty { throw ValidationError("\(option) is empty") }
     return values
@@ -61,8 +62,8 @@ func parseHostPort(_ text: String, option: String) throws -> SocketAddress {
 }
 
 /// Every choice of an enum, for help texts: `two-copy, marshal, one-copy, zero-copy`.
-func choices<T: RawRepresentable & CaseIterable>(_ type: T.Type) -> String where T.RawValue == String {
-    T.allCases.map(\.rawValue).joined(separator: ", ")
+func choices<T: NamedChoice>(_ type: T.Type) -> String {
+    T.allCases.map(\.name).joined(separator: ", ")
 }
 
-extension CopyprofProfile.Verification: ExpressibleByArgument {}
+extension Verification: ExpressibleByArgument {}

@@ -15,7 +15,7 @@ final class ProgressDisplay {
     }
 
     func update(_ p: SweepProgress) {
-        let what = "\(p.cell.mode.rawValue) \(p.cell.messageSize) B × \(p.cell.threads)"
+        let what = "\(p.cell.workload.name) \(p.cell.messageSize) B × \(p.cell.connections)"
         let timing = "\(duration(p.elapsedSeconds)) elapsed, ~\(duration(p.remainingSeconds)) left"
         if isTerminal {
             // One line that never wraps: the bar shrinks, then the line is cut, to the terminal's width.

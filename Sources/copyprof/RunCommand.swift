@@ -1,3 +1,4 @@
+import CopyprofModel
 import ArgumentParser
 import CopyprofProfile
 import CopyprofReport
@@ -10,7 +11,7 @@ struct RunCommand: ParsableCommand {
         commandName: "run",
         abstract: "Profile a sweep of transport runs with counters in every thread, into profiles/.",
         discussion: """
-            Runs transports × receivers × message sizes × thread counts × workloads in rounds: every round runs every cell once \
+            Runs transports × receivers × message sizes × connection counts × workloads in rounds: every round runs every cell once \
             without counters (timing) and once with counters in every sender and receiver thread (counted), the \
             order rotating, after a short control workload that measures the machine itself. Writes one JSON \
             profile (atomically), prints a summary table, and exits 130 after Ctrl-C with the trials that finished \
@@ -44,12 +45,22 @@ struct RunCommand: ParsableCommand {
     var sizes: [Int]?
     @Option(
         help: ArgumentHelp(
-            "Connection counts, comma-separated; each connection has a sender and a receiver thread. (default: \(list(SweepPlan().threads)); --quick: \(list(SweepPlan.quick().threads)))",
+            "Connection counts, comma-separated; each connection has a sender and a receiver thread. (default: \(list(SweepPlan().connections)); --quick: \(list(SweepPlan.quick().connections)))",
             valueName: "list"),
+        transform: { try parseIntegers($0, option: "--connections") })
+    var connections: [Int]?
+    /// The old name of --connections, still accepted.
+    @Option(
+        name: .customLong("threads"), help: ArgumentHelp(visibility: .hidden),
         transform: { try parseIntegers($0, option: "--threads") })
     var threads: [Int]?
     @Option(
         help: ArgumentHelp("Workloads, comma-separated: \(choices(Workload.self)). (default: both)", valueName: "list"),
+        transform: { try parseChoices($0, option: "--workloads") })
+    var workloads: [Workload]?
+    /// The old name of --workloads, still accepted.
+    @Option(
+        name: .customLong("modes"), help: ArgumentHelp(visibility: .hidden),
         transform: { try parseChoices($0, option: "--modes") })
     var modes: [Workload]?
     @Option(help: "Recorded rounds: trials of each kind (timing, counted) per cell. (default: \(SweepPlan.defaultTrials); --quick: \(SweepPlan.quick().trials))")
@@ -99,8 +110,8 @@ struct RunCommand: ParsableCommand {
         if let transports { plan.transports = transports }
         if let receivers { plan.receivers = receivers }
         if let sizes { plan.sizes = sizes }
-        if let threads { plan.threads = threads }
-        if let modes { plan.modes = modes }
+        if let connections = connections ?? threads { plan.connections = connections }
+        if let workloads = workloads ?? modes { plan.workloads = workloads }
         if let trials { plan.trials = trials }
         if let warmup { plan.warmup = warmup }
         if let duration { plan.duration = duration }
@@ -117,6 +128,8 @@ struct RunCommand: ParsableCommand {
 
     func validate() throws {
         if let label, label.contains("/") { throw ValidationError("--label cannot contain '/'") }
+        if connections != nil && threads != nil { throw ValidationError("--threads is the old name of --connections: give one") }
+        if workloads != nil && modes != nil { throw ValidationError("--modes is the old name of --workloads: give one") }
         if quick && preset != nil { throw ValidationError("--quick and --preset are two different sweeps: give one") }
         if let connect { _ = try parseHostPort(connect, option: "--connect") }
         _ = try slowTransport()

@@ -15,7 +15,7 @@ struct ServeCommand: ParsableCommand {
             profile. Data connections use a new port per trial on the same address, and are admitted only from the \
             client's address with its session token; open the ports in the firewall, or allow the whole host. \
             Every wait has a deadline of this server's (--idle-timeout, --message-timeout), every cell is checked \
-            against --max-threads and --max-memory before anything is allocated. Ctrl-C stops the server.
+            against --max-connections and --max-memory before anything is allocated. Ctrl-C stops the server.
             """
     )
 
@@ -33,7 +33,11 @@ struct ServeCommand: ParsableCommand {
     var maxMemory: String?
 
     @Option(help: "Connections, each a receiver thread here, one cell may use.")
-    var maxThreads: Int = ServerOptions.defaultMaxThreads
+    var maxConnections: Int = ServerOptions.defaultMaxConnections
+
+    /// The old name of --max-connections, still accepted.
+    @Option(name: .customLong("max-threads"), help: .hidden)
+    var maxThreads: Int?
 
     @Option(help: "Seconds a client may stay silent between messages, or a cell wait for its data connections and start.")
     var idleTimeout: Double = ServerOptions.defaultIdleTimeout
@@ -55,10 +59,12 @@ struct ServeCommand: ParsableCommand {
             }
             options.maxMemoryBytes = bytes
         }
-        guard RunLimits.connections.contains(maxThreads) else {
-            throw ValidationError("--max-threads must be from \(RunLimits.connections.lowerBound) to \(RunLimits.connections.upperBound)")
+        let maxConnections = maxThreads ?? self.maxConnections
+        guard RunLimits.connections.contains(maxConnections) else {
+            throw ValidationError(
+                "--max-connections must be from \(RunLimits.connections.lowerBound) to \(RunLimits.connections.upperBound)")
         }
-        options.maxThreads = maxThreads
+        options.maxConnections = maxConnections
         guard idleTimeout >= 0.5 && idleTimeout <= RunLimits.ioTimeout.upperBound else {
             throw ValidationError("--idle-timeout must be from 0.5 to \(Int(RunLimits.ioTimeout.upperBound)) seconds")
         }
@@ -86,7 +92,7 @@ struct ServeCommand: ParsableCommand {
         let server = try RemoteServer(listen: address, options: options, log: { note($0) })
         try writeStandardOutput("copyprof serve: listening on \(server.address)\n")
         note("clients: \(options.allow.isEmpty ? "any address" : options.allow.map(\.description).joined(separator: ", ")); "
-             + "per cell at most \(options.maxThreads) threads and \(RunLimits.describe(bytes: options.maxMemoryBytes)) of buffers")
+             + "per cell at most \(options.maxConnections) connections and \(RunLimits.describe(bytes: options.maxMemoryBytes)) of buffers")
         server.serve(shouldStop: { Interruption.requested })
         note("stopped")
     }

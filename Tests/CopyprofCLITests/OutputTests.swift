@@ -10,7 +10,7 @@ import Testing
 @Suite(.serialized) struct OutputTests {
     /// A tiny sweep: one cell, one trial.
     static let tinyRun = [
-        "run", "--transports", "two-copy", "--sizes", "64", "--threads", "1", "--modes", "stream", "--trials", "1",
+        "run", "--transports", "two-copy", "--sizes", "64", "--connections", "1", "--workloads", "stream", "--trials", "1",
         "--warmup", "0", "--duration", "0.01", "--events", "task-clock",
     ]
 

@@ -79,7 +79,7 @@ import CopyprofReport
         let path2 = "\(dir)/remote.json"
         let run = try runProcess(copyprofBinary, [
             "run", "--connect", "127.0.0.1:\(server.port)", "--transports", "two-copy,zero-copy", "--sizes", "4096",
-            "--threads", "1,2", "--modes", "stream,pingpong", "--trials", "2", "--warmup", "0", "--duration", "0.05",
+            "--connections", "1,2", "--workloads", "stream,pingpong", "--trials", "2", "--warmup", "0", "--duration", "0.05",
             "--verify", "full", "--output", path2, "--no-report",
         ])
         #expect(run.status == 0, "\(run.stderr)")
@@ -97,7 +97,7 @@ import CopyprofReport
         let path = "\(dir)/receivers.json"
         let run = try runProcess(copyprofBinary, [
             "run", "--connect", "127.0.0.1:\(server.port)", "--transports", "zero-copy", "--receivers", "copy,discard,mmap",
-            "--sizes", "65536", "--threads", "1", "--modes", "stream,pingpong", "--trials", "2", "--warmup", "0",
+            "--sizes", "65536", "--connections", "1", "--workloads", "stream,pingpong", "--trials", "2", "--warmup", "0",
             "--duration", "0.1", "--verify", "full", "--output", path, "--no-report",
         ])
         #expect(run.status == 0, "\(run.stderr)")
@@ -133,8 +133,8 @@ import CopyprofReport
         }
         killer.start()
         let run = try runProcess(copyprofBinary, [
-            "run", "--connect", "127.0.0.1:\(server.port)", "--transports", "two-copy", "--sizes", "512", "--threads", "1",
-            "--modes", "stream", "--trials", "40", "--warmup", "0", "--duration", "0.1", "--output", path, "--no-report",
+            "run", "--connect", "127.0.0.1:\(server.port)", "--transports", "two-copy", "--sizes", "512", "--connections", "1",
+            "--workloads", "stream", "--trials", "40", "--warmup", "0", "--duration", "0.1", "--output", path, "--no-report",
         ])
         server.process.waitUntilExit()
         #expect(run.status == 1, "\(run.stderr)")
@@ -162,8 +162,8 @@ import CopyprofReport
         let path = "\(dir)/veth.json"
         let run = try runProcess(ip, [
             "netns", "exec", b, copyprofBinary, "run", "--connect", "192.0.2.1:\(server.port)",
-            "--transports", "two-copy,one-copy,zero-copy", "--sizes", "512,65536", "--threads", "1,2",
-            "--modes", "stream,pingpong", "--trials", "2", "--warmup", "0", "--duration", "0.05", "--verify", "full",
+            "--transports", "two-copy,one-copy,zero-copy", "--sizes", "512,65536", "--connections", "1,2",
+            "--workloads", "stream,pingpong", "--trials", "2", "--warmup", "0", "--duration", "0.05", "--verify", "full",
             "--output", path, "--no-report",
         ])
         #expect(run.status == 0, "\(run.stderr)")
@@ -269,12 +269,12 @@ import CopyprofReport
             for trial in cell.trials {
                 trials += 1
                 #expect(trial.integrityErrors == 0, "\(cell.key)")
-                #expect(trial.deliveryMismatches(mode: cell.key.mode).isEmpty, "\(cell.key): \(trial.deliveryMismatches(mode: cell.key.mode))")
+                #expect(trial.deliveryMismatches(mode: cell.key.workload).isEmpty, "\(cell.key): \(trial.deliveryMismatches(mode: cell.key.workload))")
                 let hosts = Set(trial.workers.compactMap(\.host))
                 #expect(hosts.count == hostCount, "workers marked by host: \(hosts)")
                 let senders = trial.workers.filter { $0.role == .sender }
                 let receivers = trial.workers.filter { $0.role == .receiver }
-                #expect(senders.count == cell.key.threads && receivers.count == cell.key.threads)
+                #expect(senders.count == cell.key.connections && receivers.count == cell.key.connections)
                 for worker in senders + receivers {
                     if trial.kind == .counted {
                         #expect(worker.counters["task-clock"] != nil, "\(cell.key) \(worker.role): both sides count")

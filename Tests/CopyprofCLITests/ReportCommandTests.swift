@@ -16,7 +16,7 @@ import CopyprofReport
         let dir = try temporaryDirectory()
         let profilePath = "\(dir)/real.json"
         let run = try runProcess(copyprofBinary, [
-            "run", "--sizes", "64,4096", "--threads", "1,2", "--trials", "6", "--warmup", "0", "--duration", "0.03",
+            "run", "--sizes", "64,4096", "--connections", "1,2", "--trials", "6", "--warmup", "0", "--duration", "0.03",
             "--output", profilePath, "--no-report",
         ])
         #expect(run.status == 0, "\(run.stderr)")

@@ -1,3 +1,4 @@
+import CopyprofModel
 import Foundation
 import PerfCounters
 import TestSupport
@@ -15,8 +16,8 @@ import CopyprofReport
         let dir = try temporaryDirectory()
         let path = "\(dir)/sweep.json"
         let run = try runProcess(copyprofBinary, [
-            "run", "--transports", "two-copy,marshal,one-copy,zero-copy", "--sizes", "64,4096", "--threads", "1,2",
-            "--modes", "stream,pingpong", "--trials", "2", "--warmup", "0", "--duration", "0.05", "--verify", "full",
+            "run", "--transports", "two-copy,marshal,one-copy,zero-copy", "--sizes", "64,4096", "--connections", "1,2",
+            "--workloads", "stream,pingpong", "--trials", "2", "--warmup", "0", "--duration", "0.05", "--verify", "full",
             "--label", "e2e", "--output", path, "--no-report",
         ])
         #expect(run.status == 0, "\(run.stderr)")
@@ -27,7 +28,7 @@ import CopyprofReport
         #expect(profile.status == .complete)
         #expect(profile.cells.count == 4 * 2 * 2 * 2)
         #expect(Set(profile.cells.map(\.key)) == Set(profile.plan.cells))
-        var idleTrials: Set<String> = []  // "mode size threads transport trial", as the CSV rows say
+        var idleTrials: Set<String> = []  // "workload size connections transport trial", as the CSV rows say
         for cell in profile.cells {
             #expect(cell.error == nil, "\(cell.key): \(cell.error ?? "")")
             // Two rounds, each with a timing and a counted trial.
@@ -36,7 +37,7 @@ import CopyprofReport
             #expect(cell.trials.compactMap(\.round).sorted() == [1, 1, 2, 2])
             for trial in cell.trials {
                 #expect(trial.integrityErrors == 0, "\(cell.key)")
-                #expect(trial.deliveryMismatches(mode: cell.key.mode).isEmpty, "\(cell.key): \(trial.deliveryMismatches(mode: cell.key.mode))")
+                #expect(trial.deliveryMismatches(mode: cell.key.workload).isEmpty, "\(cell.key): \(trial.deliveryMismatches(mode: cell.key.workload))")
                 #expect(trial.elapsedNs > 0)
                 if trial.idleWorkers.isEmpty {
                     #expect(trial.bytes > 0, "\(cell.key) trial \(trial.trial)")
@@ -44,9 +45,9 @@ import CopyprofReport
                     // A worker the scheduler did not run within the 0.05 s window (see `idleWorkers`).
                     print("\(cell.key) trial \(trial.trial): \(trial.idleWorkers.map { "connection \($0.connection) \($0.role)" }) "
                           + "ran no iteration (not scheduled within the window)")
-                    idleTrials.insert("\(cell.key.mode.rawValue) \(cell.key.messageSize) \(cell.key.threads) \(cell.key.transport.rawValue) \(trial.trial)")
+                    idleTrials.insert("\(cell.key.workload.rawValue) \(cell.key.messageSize) \(cell.key.connections) \(cell.key.transport.rawValue) \(trial.trial)")
                 }
-                #expect(trial.workers.count == 2 * cell.key.threads)
+                #expect(trial.workers.count == 2 * cell.key.connections)
                 for worker in trial.workers {
                     if trial.kind == .counted {
                         #expect(worker.counters["task-clock"]?.value != nil, "\(cell.key) \(worker.role)")
@@ -56,7 +57,7 @@ import CopyprofReport
                     }
                     #expect(worker.usage.cpuClockNs > 0)
                 }
-                #expect((trial.rtt != nil) == (cell.key.mode == .pingpong))
+                #expect((trial.rtt != nil) == (cell.key.workload == .pingpong))
                 #expect((trial.zeroCopy != nil) == (cell.key.transport == .zeroCopy))
                 if let zero = trial.zeroCopy { #expect(zero.completions == zero.sends) }
             }
@@ -88,12 +89,12 @@ import CopyprofReport
             #expect(row["integrity_errors"] == "0")
             #expect(row["kind"] == "timing" || row["kind"] == "counted")
             #expect(Double(row["task_clock_ns"] ?? "") != nil || row["kind"] == "timing", "task-clock is counted on every host")
-            let trial = ["mode", "message_size", "threads", "transport", "trial"].map { row[$0] ?? "" }.joined(separator: " ")
+            let trial = ["workload", "message_size", "connections", "transport", "trial"].map { row[$0] ?? "" }.joined(separator: " ")
             if !idleTrials.contains(trial) {  // an idle trial may have no byte or round trip to divide by
                 #expect(Double(row["cpu_ns_per_byte"] ?? "") != nil, "\(trial)")
-                if row["mode"] == "pingpong" { #expect(Double(row["rtt_p50_us"] ?? "") != nil, "\(trial)") }
+                if row["workload"] == "pingpong" { #expect(Double(row["rtt_p50_us"] ?? "") != nil, "\(trial)") }
             }
-            if row["mode"] != "pingpong" { #expect(row["rtt_p50_us"] == "") }
+            if row["workload"] != "pingpong" { #expect(row["rtt_p50_us"] == "") }
             if !profile.environment.hasHardwarePMU { #expect(row["cycles"] == "" && row["cycles_per_byte"] == "") }
         }
     }
@@ -101,7 +102,7 @@ import CopyprofReport
     @Test func runWritesItsProfileAndReportUnderTheWorkingDirectory() throws {
         let dir = try temporaryDirectory()
         let run = try runProcess(copyprofBinary, [
-            "run", "--transports", "two-copy", "--sizes", "64", "--threads", "1", "--modes", "stream", "--trials", "1",
+            "run", "--transports", "two-copy", "--sizes", "64", "--connections", "1", "--workloads", "stream", "--trials", "1",
             "--warmup", "0", "--duration", "0.02", "--label", "here",
         ], in: dir)
         #expect(run.status == 0, "\(run.stderr)")
@@ -116,7 +117,7 @@ import CopyprofReport
     /// `--output` elsewhere: the report's path is said before measuring, and `--report` puts it where asked.
     @Test func runSaysWhereTheReportGoesBeforeMeasuringAndTakesReportPath() throws {
         let dir = try temporaryDirectory()
-        let small = ["run", "--transports", "two-copy", "--sizes", "64", "--threads", "1", "--modes", "stream", "--trials", "1",
+        let small = ["run", "--transports", "two-copy", "--sizes", "64", "--connections", "1", "--workloads", "stream", "--trials", "1",
                      "--warmup", "0", "--duration", "0.02"]
         let byDefault = try runProcess(copyprofBinary, small + ["--output", "\(dir)/x.json"], in: dir)
         #expect(byDefault.status == 0, "\(byDefault.stderr)")
@@ -139,7 +140,7 @@ import CopyprofReport
         let path = "\(dir)/interrupted.json"
         let run = try runProcess(
             copyprofBinary,
-            ["run", "--transports", "two-copy", "--sizes", "512", "--threads", "1", "--modes", "stream",
+            ["run", "--transports", "two-copy", "--sizes", "512", "--connections", "1", "--workloads", "stream",
              "--trials", "50", "--warmup", "0", "--duration", "0.1", "--output", path, "--no-report"],
             // Margins: a one-trial run of this cell takes 0.2 s end to end here, so a trial is kept 1.3 s before the
             // interrupt; the 50 trials would take 5 s, 3.5 s after it.
@@ -162,7 +163,7 @@ import CopyprofReport
         let path = "\(dir)/long.json"
         let run = try runProcess(perf, [
             "stat", "-x", ",", "-e", "task-clock", "--", copyprofBinary, "run", "--transports", "two-copy",
-            "--sizes", "4096", "--threads", "1", "--modes", "stream", "--trials", "1", "--warmup", "0",
+            "--sizes", "4096", "--connections", "1", "--workloads", "stream", "--trials", "1", "--warmup", "0",
             "--duration", "2", "--events", "task-clock", "--output", path, "--no-report",
         ])
         #expect(run.status == 0, "\(run.stderr)")
@@ -186,7 +187,7 @@ import CopyprofReport
         let dir = try temporaryDirectory()
         let path = "\(dir)/none.json"
         let run = try runProcess(copyprofBinary, [
-            "run", "--transports", "two-copy,one-copy", "--sizes", "512", "--threads", "1", "--modes", "stream,pingpong",
+            "run", "--transports", "two-copy,one-copy", "--sizes", "512", "--connections", "1", "--workloads", "stream,pingpong",
             "--trials", "2", "--warmup", "0", "--duration", "0.02", "--events", "none", "--output", path, "--no-report",
         ])
         #expect(run.status == 0, "\(run.stderr)")
@@ -206,9 +207,9 @@ import CopyprofReport
             (["run", "--sizes", "100"], "not a multiple of 64"),
             (["run", "--sizes", "1099511627776"], "not a multiple of 64 from 64 B to 16 MiB"),
             (["run", "--sizes", "4294967296"], "not a multiple of 64 from 64 B to 16 MiB"),
-            (["run", "--sizes", "16777216", "--threads", "4"], "--sizes 16777216 with --threads 4 needs 4.1 GiB of message buffers"),
+            (["run", "--sizes", "16777216", "--connections", "4"], "--sizes 16777216 with --connections 4 needs 4.1 GiB of message buffers"),
             (["run", "--transports", "four-copy"], "'four-copy' is not one of"),
-            (["run", "--threads", "0"], "not a positive whole number"),
+            (["run", "--connections", "0"], "not a positive whole number"),
             (["run", "--events", "nonsense"], "unknown event 'nonsense'"),
             (["run", "--verify", "some"], "some"),
             (["export", "/nonexistent/profile.json", "--csv"], "/nonexistent/profile.json: cannot read"),
@@ -222,13 +223,13 @@ import CopyprofReport
 
     @Test func parsesTheDocumentedOptions() throws {
         let command = try #require(try Copyprof.parseAsRoot([
-            "run", "--transports", "one-copy,zero-copy", "--sizes", "64,65536", "--threads", "1,8", "--modes", "pingpong",
+            "run", "--transports", "one-copy,zero-copy", "--sizes", "64,65536", "--connections", "1,8", "--workloads", "pingpong",
             "--trials", "7", "--warmup", "2", "--duration", "0.5", "--events", "task-clock,cycles", "--verify", "full",
             "--label", "x", "--output", "p.json",
         ]) as? RunCommand)
         let plan = try command.makePlan()
-        #expect(plan.transports == [.oneCopy, .zeroCopy] && plan.sizes == [64, 65536] && plan.threads == [1, 8])
-        #expect(plan.modes == [.pingpong] && plan.trials == 7 && plan.warmup == 2 && plan.duration == 0.5)
+        #expect(plan.transports == [.oneCopy, .zeroCopy] && plan.sizes == [64, 65536] && plan.connections == [1, 8])
+        #expect(plan.workloads == [.pingpong] && plan.trials == 7 && plan.warmup == 2 && plan.duration == 0.5)
         #expect(plan.events == ["task-clock", "cycles"] && plan.verification == .full && plan.label == "x")
         let slow = try #require(try Copyprof.parseAsRoot(["run", "--test-slow-transport", "one-copy:4"]) as? RunCommand)
         #expect(try slow.slowTransport()?.transport == .oneCopy && slow.slowTransport()?.copies == 4)
@@ -239,6 +240,26 @@ import CopyprofReport
         // The default sweep is the classic one, receivers opt-in.
         #expect(SweepPlan().cells.count == 128)
         #expect(SweepPlan().transports == [.twoCopy, .marshal, .oneCopy, .zeroCopy] && SweepPlan().receivers == [.copy])
+    }
+
+    /// One name per concept: `--connections` and `--workloads`, with the old `--threads` and `--modes` still accepted
+    /// (hidden from --help), and `ping-pong` as well as `pingpong`.
+    @Test func acceptsTheOldNamesAndPingPongSpelledEitherWay() throws {
+        func plan(_ arguments: [String]) throws -> SweepPlan {
+            try #require(try Copyprof.parseAsRoot(["run"] + arguments) as? RunCommand).makePlan()
+        }
+        #expect(try plan(["--connections", "1,4", "--workloads", "ping-pong"]) == plan(["--threads", "1,4", "--modes", "pingpong"]))
+        #expect(try plan(["--workloads", "stream,ping-pong"]).workloads == [.stream, .pingpong])
+        let help = Copyprof.helpMessage(for: RunCommand.self)
+        #expect(help.contains("--connections") && help.contains("--workloads") && help.contains("stream, ping-pong"))
+        #expect(!help.contains("--threads") && !help.contains("--modes"), "the old names are hidden: \(help)")
+        for (arguments, message) in [
+            (["run", "--threads", "1", "--connections", "2"], "--threads is the old name of --connections"),
+            (["run", "--workloads", "pong"], "'pong' is not one of stream, ping-pong"),
+        ] {
+            let result = try runProcess(copyprofBinary, arguments)
+            #expect(result.status != 0 && result.stderr.contains(message), "\(arguments): \(result.stderr)")
+        }
     }
 
     @Test func parsesReceiversAndThePreset() throws {
@@ -252,9 +273,9 @@ import CopyprofReport
         #expect(preset.transports == TransportKind.allCases && preset.receivers == ReceiverKind.allCases)
         #expect(preset.cells.count == 6 * 3 * 2 * 1 * 2)
         // Options given with a preset override its values.
-        let narrowed = try #require(try Copyprof.parseAsRoot(["run", "--preset", "all-paths", "--modes", "stream"]) as? RunCommand)
+        let narrowed = try #require(try Copyprof.parseAsRoot(["run", "--preset", "all-paths", "--workloads", "stream"]) as? RunCommand)
             .makePlan()
-        #expect(narrowed.modes == [.stream] && narrowed.receivers == ReceiverKind.allCases)
+        #expect(narrowed.workloads == [.stream] && narrowed.receivers == ReceiverKind.allCases)
         for (arguments, message) in [
             (["run", "--receivers", "splice"], "'splice' is not one of copy, discard, mmap"),
             (["run", "--preset", "everything"], "everything"),
@@ -270,7 +291,7 @@ import CopyprofReport
     /// reason recorded.
     @Test func mmapRecordsTheMappedShareAndWhyNothingWasMapped() throws {
         let plan = SweepPlan(
-            transports: [.twoCopy, .zeroCopy], receivers: [.mmap], sizes: [65536], threads: [1], modes: [.stream],
+            transports: [.twoCopy, .zeroCopy], receivers: [.mmap], sizes: [65536], connections: [1], workloads: [.stream],
             trials: 1, warmup: 0, duration: 0.1, events: [], verification: .full)
         let profile = SweepRunner(plan: plan, events: []).run(environment: SampleProfiles.environment())
         let twoCopy = try #require(profile.cells.first { $0.key.transport == .twoCopy }?.trials.first?.zeroCopyReceive)
@@ -292,8 +313,8 @@ import CopyprofReport
     /// profile read back say so.
     @Test func aCellTheHostCannotRunIsRecordedAndTheSweepGoesOn() throws {
         var plan = SweepPlan(
-            transports: [.twoCopy, .ioUringZeroCopy], receivers: [.copy, .mmap], sizes: [4096], threads: [1],
-            modes: [.stream], trials: 2, warmup: 1, duration: 0.02, events: ["task-clock"])
+            transports: [.twoCopy, .ioUringZeroCopy], receivers: [.copy, .mmap], sizes: [4096], connections: [1],
+            workloads: [.stream], trials: 2, warmup: 1, duration: 0.02, events: ["task-clock"])
         plan.label = "absent"
         for absence in [SimulatedAbsence.ioUring(errno: EPERM), .ioUring(errno: ENOSYS), .zeroCopyReceive(errno: ENOPROTOOPT)] {
             var runner = SweepRunner(plan: plan, events: [try PerfEvent.named("task-clock")])

@@ -1,3 +1,4 @@
+import CopyprofModel
 import CopyprofProfile
 import Foundation
 import TestSupport
@@ -158,10 +159,11 @@ func secondsUntilClosed(_ channel: ControlChannel, limit: Double = 30) -> Double
 
 /// A cell set-up with every field given.
 func cellSetup(
-    _ transport: CopyprofProfile.TransportKind = .twoCopy, _ mode: CopyprofProfile.Workload = .stream, size: Int = 4096,
-    threads: Int = 1, trial: Int = 1, duration: Double = 0.05, ioTimeout: Double = 2, pool: Int = 64, events: [String] = ["task-clock"]
+    _ transport: TransportKind = .twoCopy, _ workload: Workload = .stream, size: Int = 4096,
+    connections: Int = 1, trial: Int = 1, duration: Double = 0.05, ioTimeout: Double = 2, pool: Int = 64,
+    events: [String] = ["task-clock"]
 ) -> RemoteCellSetup {
     RemoteCellSetup(
-        transport: transport, mode: mode, messageSize: size, threads: threads, trial: trial, verification: .full,
-        duration: duration, ioTimeout: ioTimeout, zeroCopyPoolSize: pool, events: events)
+        cell: CellKey(transport: transport, workload: workload, messageSize: size, connections: connections), trial: trial,
+        verification: .full, duration: duration, ioTimeout: ioTimeout, zeroCopyPoolSize: pool, events: events)
 }

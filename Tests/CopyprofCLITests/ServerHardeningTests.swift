@@ -12,20 +12,21 @@ import Testing
 /// own deadlines, keeps serving, and holds nothing after they are gone.
 @Suite(.serialized) struct ServerHardeningTests {
     @Test func hostileCellsAreRefusedAndTheServerGoesOn() throws {
+        // --max-threads: the old name of --max-connections, still accepted.
         let server = try ServeProcess(arguments: ["--max-threads", "4", "--max-memory", "64M"])
         let client = try controlConnection(server.port)
         let (_, limits) = try greet(client)
-        #expect(limits.maxThreads == 4 && limits.maxMemoryBytes == 64 << 20)
+        #expect(limits.maxConnections == 4 && limits.maxMemoryBytes == 64 << 20)
         let cases: [(RemoteCellSetup, String)] = [
             (cellSetup(size: 1 << 40), "not a multiple of 64 from 64 B to 16 MiB"),
             (cellSetup(size: 100), "not a multiple of 64"),
             (cellSetup(size: -64), "not a multiple of 64"),
-            (cellSetup(threads: 0), "0 threads is not from 1 to 256"),
-            (cellSetup(threads: 1 << 40), "is not from 1 to 256"),
-            (cellSetup(threads: 8), "8 threads is over this server's --max-threads 4"),
+            (cellSetup(connections: 0), "0 connections is not from 1 to 256"),
+            (cellSetup(connections: 1 << 40), "is not from 1 to 256"),
+            (cellSetup(connections: 8), "8 connections is over this server's --max-connections 4"),
             (cellSetup(.zeroCopy, .pingpong, pool: 1 << 62), "a zero-copy pool of 4611686018427387904 is not from 1 to 4096"),
-            (cellSetup(.zeroCopy, .pingpong, size: 1 << 20, threads: 2, pool: 4096), "--max-memory is 64 MiB"),
-            (cellSetup(size: 16 << 20, threads: 4), "needs 128 MiB of message buffers on the server"),
+            (cellSetup(.zeroCopy, .pingpong, size: 1 << 20, connections: 2, pool: 4096), "--max-memory is 64 MiB"),
+            (cellSetup(size: 16 << 20, connections: 4), "needs 128 MiB of message buffers on the server"),
             (cellSetup(duration: -1), "a duration of -1.0 s is not from"),
             (cellSetup(duration: 1e300), "a duration of"),
             (cellSetup(ioTimeout: 1e9), "an I/O timeout of"),
@@ -42,7 +43,7 @@ import Testing
             #expect(text.contains(words), "\(text)")
         }
         // A number no field can hold is a malformed message: an error, and this session ends.
-        let payload = Array(#"{"setup":{"_0":{"transport":"two-copy","mode":"stream","messageSize":1e30}}}"#.utf8)
+        let payload = Array(#"{"setup":{"_0":{"cell":{"transport":"two-copy","mode":"stream","messageSize":1e30,"threads":1}}}}"#.utf8)
         try client.write(ControlProtocol.header(length: payload.count) + payload)
         guard case .error(let text) = try client.receive(timeout: 5) else {
             Issue.record("no error for a malformed set-up")
@@ -53,18 +54,18 @@ import Testing
         // Still serving: a whole run.
         let dir = try temporaryDirectory()
         let run = try runProcess(copyprofBinary, [
-            "run", "--connect", "127.0.0.1:\(server.port)", "--transports", "two-copy", "--sizes", "4096", "--threads", "1,2",
-            "--modes", "stream", "--trials", "2", "--warmup", "0", "--duration", "0.05", "--verify", "full",
+            "run", "--connect", "127.0.0.1:\(server.port)", "--transports", "two-copy", "--sizes", "4096", "--connections", "1,2",
+            "--workloads", "stream", "--trials", "2", "--warmup", "0", "--duration", "0.05", "--verify", "full",
             "--output", "\(dir)/after.json", "--no-report",
         ], timeout: 60)
         #expect(run.status == 0, "\(run.stderr)")
         // A plan the server would refuse fails before measuring, naming the cell.
         let refused = try runProcess(copyprofBinary, [
-            "run", "--connect", "127.0.0.1:\(server.port)", "--transports", "two-copy", "--sizes", "4096", "--threads", "8",
-            "--modes", "stream", "--output", "\(dir)/refused.json",
+            "run", "--connect", "127.0.0.1:\(server.port)", "--transports", "two-copy", "--sizes", "4096", "--connections", "8",
+            "--workloads", "stream", "--output", "\(dir)/refused.json",
         ], timeout: 60)
         #expect(refused.status == 1)
-        #expect(refused.stderr.contains("would refuse stream two-copy 4096 B × 8 threads: 8 threads is over this server's --max-threads 4"), "\(refused.stderr)")
+        #expect(refused.stderr.contains("would refuse stream two-copy 4096 B × 8 connections: 8 connections is over this server's --max-connections 4"), "\(refused.stderr)")
         #expect(!refused.stderr.contains("runs, about"))
         #expect(server.stop().status == 0)
     }
@@ -82,7 +83,7 @@ import Testing
         func trials(_ count: Int) throws {
             let client = try RemoteClient(server: SocketAddress(host: "127.0.0.1", port: server.port))
             defer { client.close() }
-            let plan = SweepPlan(transports: [.twoCopy], sizes: [4096], threads: [2], modes: [.stream], trials: count, duration: 0.02)
+            let plan = SweepPlan(transports: [.twoCopy], sizes: [4096], connections: [2], workloads: [.stream], trials: count, duration: 0.02)
             for trial in 1...count {
                 _ = try client.runTrial(
                     plan.cells[0], trial: trial, plan: plan, events: [try PerfEvent.named("task-clock")], ioTimeout: 5)
@@ -190,7 +191,7 @@ import Testing
             }
             Thread.sleep(forTimeInterval: 0.1)  // the server sees them before the client's own connections
         }
-        var plan = SweepPlan(transports: [.twoCopy], sizes: [4096], threads: [2], modes: [.stream], trials: 1, duration: 0.1)
+        var plan = SweepPlan(transports: [.twoCopy], sizes: [4096], connections: [2], workloads: [.stream], trials: 1, duration: 0.1)
         plan.verification = .full
         let record = try client.runTrial(
             plan.cells[0], trial: 1, plan: plan, events: [try PerfEvent.named("task-clock")], ioTimeout: 5)
@@ -256,7 +257,7 @@ import Testing
             // Receiving: a real client streaming a 30 s trial.
             let server = try ServeProcess()
             let client = try RemoteClient(server: SocketAddress(host: "127.0.0.1", port: server.port))
-            let plan = SweepPlan(transports: [.twoCopy], sizes: [65536], threads: [2], modes: [.stream], trials: 1, duration: 30)
+            let plan = SweepPlan(transports: [.twoCopy], sizes: [65536], connections: [2], workloads: [.stream], trials: 1, duration: 30)
             let finished = StrangerLog()
             // `@unchecked Sendable`: the client is used by this thread only until the test waits for it to end.
             final class ClientBox: @unchecked Sendable {
@@ -358,7 +359,7 @@ import Testing
         }
         let client = try RemoteClient(server: SocketAddress(host: "127.0.0.1", port: fake.port))
         var runner = SweepRunner(
-            plan: SweepPlan(transports: [.twoCopy], sizes: [4096], threads: [1], modes: [.stream], trials: 3, warmup: 0, duration: 0.02),
+            plan: SweepPlan(transports: [.twoCopy], sizes: [4096], connections: [1], workloads: [.stream], trials: 3, warmup: 0, duration: 0.02),
             events: [])
         runner.remote = client
         let profile = runner.run(environment: SampleProfiles.environment())
@@ -412,7 +413,7 @@ final class FakeServer: @unchecked Sendable {
                 let token = String(repeating: "ab", count: ControlProtocol.tokenSize)
                 try channel.send(.welcome(
                     environment: SampleProfiles.environment(), path: nil, token: token,
-                    limits: ServerLimits(maxMemoryBytes: 1 << 30, maxThreads: 8, idleTimeout: 30, messageTimeout: 5)))
+                    limits: ServerLimits(maxMemoryBytes: 1 << 30, maxConnections: 8, idleTimeout: 30, messageTimeout: 5)))
                 while true {
                     guard case .setup(let setup) = try channel.receive(timeout: 10) else { return }
                     let data = try TCPSocket.listen(on: SocketAddress(host: "127.0.0.1", port: 0))

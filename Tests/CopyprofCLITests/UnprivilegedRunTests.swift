@@ -16,7 +16,7 @@ import TestSupport
         }
         let folder = try temporaryDirectory()
         let arguments = [
-            "run", "--transports", "two-copy", "--sizes", "64", "--threads", "1", "--modes", "pingpong", "--trials", "4",
+            "run", "--transports", "two-copy", "--sizes", "64", "--connections", "1", "--workloads", "pingpong", "--trials", "4",
             "--warmup", "0", "--duration", "0.05", "--no-report",
         ]
         guard let nobody = try runAsNobody(arguments + ["--output", "\(folder)/nobody.json"], in: folder) else { return }

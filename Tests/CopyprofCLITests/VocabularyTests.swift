@@ -1,3 +1,4 @@
+import CopyprofModel
 import CopyprofProfile
 import Testing
 import Transports
@@ -6,9 +7,9 @@ import Transports
 /// raw value: the two must name the same cases, or a run of a new transport or receiver would fail to convert.
 @Suite struct VocabularyTests {
     @Test func profileAndTransportsNameTheSameCases() {
-        #expect(CopyprofProfile.TransportKind.allCases.map(\.rawValue) == Transports.TransportKind.allCases.map(\.rawValue))
-        #expect(CopyprofProfile.ReceiverKind.allCases.map(\.rawValue) == Transports.ReceiverKind.allCases.map(\.rawValue))
-        #expect(CopyprofProfile.Workload.allCases.map(\.rawValue) == Transports.Workload.allCases.map(\.rawValue))
-        #expect(CopyprofProfile.Verification.allCases.map(\.rawValue) == Transports.Verification.allCases.map(\.rawValue))
+        #expect(TransportKind.allCases.map(\.rawValue) == TransportKind.allCases.map(\.rawValue))
+        #expect(ReceiverKind.allCases.map(\.rawValue) == ReceiverKind.allCases.map(\.rawValue))
+        #expect(Workload.allCases.map(\.rawValue) == Workload.allCases.map(\.rawValue))
+        #expect(Verification.allCases.map(\.rawValue) == Verification.allCases.map(\.rawValue))
     }
 }

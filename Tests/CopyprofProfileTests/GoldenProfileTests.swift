@@ -29,7 +29,7 @@ import TestSupport
         let control = try #require(profile.control)
         #expect(control.samples.map(\.round) == Array(1...6))
         #expect(control.samples.allSatisfy { $0.cpuNs > 0 && $0.copyNs > 0 && $0.syscallNs > 0 && $0.wakeNs > 0 && $0.wakeCPUNs > 0 })
-        let pingpong = try #require(profile.cells.first { $0.key.mode == .pingpong }?.trials.first?.rtt)
+        let pingpong = try #require(profile.cells.first { $0.key.workload == .pingpong }?.trials.first?.rtt)
         #expect(pingpong.histogram.totalCount == pingpong.count, "the buckets hold every recorded round trip")
         let zeroCopy = try #require(profile.cells.first { $0.key.transport == .zeroCopy }?.trials.first?.zeroCopy)
         #expect(zeroCopy.sends > 0 && zeroCopy.completions <= zeroCopy.sends)
@@ -56,7 +56,7 @@ import TestSupport
         profile.cells[0].error = "trial 2: failed"
         profile.cells[0].notSupported = "io_uring_setup failed: EPERM"
         profile.cells[0].trials = [trial]
-        let pingpong = try #require(profile.cells.first { $0.key.mode == .pingpong && $0.key.transport == .zeroCopy })
+        let pingpong = try #require(profile.cells.first { $0.key.workload == .pingpong && $0.key.transport == .zeroCopy })
         profile.cells = [profile.cells[0], pingpong]
 
         let object = try #require(try JSONSerialization.jsonObject(with: profile.jsonData()) as? [String: Any])
@@ -87,7 +87,7 @@ import TestSupport
         let profile = try Profile.decode(try Fixtures.data(Fixtures.schema1Sweep), path: Fixtures.schema1Sweep)
         #expect(profile.schemaVersion == 1)
         #expect(profile.cells.count == 8)
-        let rtt = try #require(profile.cells.first { $0.key.mode == .pingpong }?.trials.first?.rtt)
+        let rtt = try #require(profile.cells.first { $0.key.workload == .pingpong }?.trials.first?.rtt)
         // The schema 1 array of [value, count] pairs, as the file has it.
         let object = try #require(try JSONSerialization.jsonObject(with: Fixtures.data(Fixtures.schema1Sweep)) as? [String: Any])
         let cells = try #require(object["cells"] as? [[String: Any]])

@@ -162,7 +162,7 @@ import TestSupport
             return root
         }
         let twice = try problem(withCells { $0.append($0[0]) })
-        #expect(twice.contains("cells[1].key: stream two-copy 4096 B × 1 thread appears twice (also cells[0])"), "\(twice)")
+        #expect(twice.contains("cells[1].key: stream two-copy 4096 B × 1 connection appears twice (also cells[0])"), "\(twice)")
         for (field, value, expected) in [
             ("messageSize", -64, "cells[0].key.messageSize: -64 B is not a multiple of 64"),
             ("messageSize", 1 << 40, "cells[0].key.messageSize: 1099511627776 B is not a multiple of 64"),

@@ -4,7 +4,7 @@ import Testing
 
 /// The order of a sweep's trials: rounds that run every cell, rotating, transports of a group side by side.
 @Suite struct ScheduleTests {
-    let plan = SweepPlan(sizes: [64, 4096], threads: [1, 2], trials: 6, warmup: 1)
+    let plan = SweepPlan(sizes: [64, 4096], connections: [1, 2], trials: 6, warmup: 1)
 
     @Test func everyRecordedRoundRunsEveryCellOnceOfEachKind() {
         let kinds = SweepPlan.trialKinds(counting: true)
@@ -44,7 +44,7 @@ import Testing
         for order in orders {
             for start in stride(from: 0, to: order.count, by: 8) {
                 let group = order[start..<start + 8].map(\.cell)
-                #expect(Set(group.map { "\($0.mode)\($0.messageSize)\($0.threads)" }).count == 1)
+                #expect(Set(group.map { "\($0.workload)\($0.messageSize)\($0.connections)" }).count == 1)
                 #expect(Set(group.map(\.transport)).count == 4)
                 #expect(Set(order[start..<start + 4].map(\.kind)).count == 1 && Set(order[start + 4..<start + 8].map(\.kind)).count == 1)
                 #expect(Set(order[start..<start + 4].map(\.cell.transport)).count == 4)

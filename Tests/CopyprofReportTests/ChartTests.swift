@@ -1,3 +1,4 @@
+import CopyprofModel
 import CopyprofProfile
 import Foundation
 import Testing
@@ -12,14 +13,14 @@ import TestSupport
     /// throughput and RTT differ per transport and per trial (so that every median has an interval from 6 trials on).
     func sweep(sizes: [Int], connections: [Int], trials: Int = 6) -> Profile {
         var profile = SampleProfiles.make(throughput: [1])
-        profile.plan = SweepPlan(sizes: sizes, threads: connections)
+        profile.plan = SweepPlan(sizes: sizes, connections: connections)
         profile.plan.trials = trials
         profile.cells = []
         for mode in Workload.allCases {
             for size in sizes {
                 for n in connections {
                     for (t, transport) in TransportKind.allCases.enumerated() {
-                        let key = CellKey(transport: transport, mode: mode, messageSize: size, threads: n)
+                        let key = CellKey(transport: transport, workload: mode, messageSize: size, connections: n)
                         profile.cells.append(CellRecord(key: key, trials: (0..<trials).map { i in
                             var trial = SampleProfiles.trial(
                                 i + 1, gbps: Double(size) / 1000 * Double(n) / Double(t + 1) * (1 + Double(i) * 0.02),

@@ -1,3 +1,4 @@
+import CopyprofModel
 import CopyprofProfile
 import Foundation
 import Testing
@@ -8,9 +9,9 @@ import TestSupport
 /// Rounds, trial kinds, the control and the ratios to two-copy, on hand-made profiles with known numbers: how compare
 /// tells a drifting machine from a changed transport, without running a sweep.
 @Suite struct DriftTests {
-    let two = CellKey(transport: .twoCopy, mode: .stream, messageSize: 4096, threads: 1)
-    let one = CellKey(transport: .oneCopy, mode: .stream, messageSize: 4096, threads: 1)
-    let marshal = CellKey(transport: .marshal, mode: .stream, messageSize: 4096, threads: 1)
+    let two = CellKey(transport: .twoCopy, workload: .stream, messageSize: 4096, connections: 1)
+    let one = CellKey(transport: .oneCopy, workload: .stream, messageSize: 4096, connections: 1)
+    let marshal = CellKey(transport: .marshal, workload: .stream, messageSize: 4096, connections: 1)
 
     /// Six rounds of values around `level` with a fixed spread of ±2% (the same shape in every profile, so that only
     /// the level differs).
@@ -101,7 +102,7 @@ import TestSupport
         }
         #expect(finding.exceeding.map(\.cell) == [two] && finding.measuredCells == 2)
         let text = FindingsMarkdown.render(.counterOverhead(finding)).text
-        #expect(text.contains("It exceeds 2% in 1 of 2 cells:\n- stream two-copy 4096 B × 1 thread: +5.3% [+5.3, +5.3]"))
+        #expect(text.contains("It exceeds 2% in 1 of 2 cells:\n- stream two-copy 4096 B × 1 connection: +5.3% [+5.3, +5.3]"))
         #expect(SummaryTable.render(analysis.profile).contains("5[5,5]*"))
     }
 
@@ -218,7 +219,7 @@ import TestSupport
         func cells(_ scale: Double, stream: Double, shape: [Double]) -> [CellRecord] {
             [TransportKind.twoCopy, .marshal, .oneCopy].enumerated().map { i, t in
                 SampleProfiles.roundsCell(
-                    CellKey(transport: t, mode: .pingpong, messageSize: 4096, threads: 1),
+                    CellKey(transport: t, workload: .pingpong, messageSize: 4096, connections: 1),
                     timing: shape.map { $0 * scale * (4 - Double(i)) }, counted: shape.map { $0 * scale * (4 - Double(i)) })
             } + [SampleProfiles.roundsCell(two, timing: shape.map { $0 * stream }, counted: shape.map { $0 * stream })]
         }
@@ -230,7 +231,7 @@ import TestSupport
         let c = Comparison(baseline: base, candidate: cand, baselinePath: "a", candidatePath: "b")
         let drift = try #require(c.drift)
         #expect(!drift.wall.significant && drift.wakeWall?.significant == true)
-        let pingpong = c.rows.filter { $0.cell.mode == .pingpong && $0.metric == .throughput }
+        let pingpong = c.rows.filter { $0.cell.workload == .pingpong && $0.metric == .throughput }
         #expect(pingpong.count == 3 && pingpong.allSatisfy { $0.uncorrectedVerdict == .improvement && $0.verdict == .unchanged })
         #expect(c.improvements.map(\.cell) == [two], "the stream cell's 20% is not a wake-up")
         let md = c.markdown

@@ -1,3 +1,4 @@
+import CopyprofModel
 import CopyprofProfile
 import Foundation
 import Testing
@@ -12,7 +13,7 @@ import TestSupport
         var profile = SampleProfiles.make(throughput: [1])
         profile.cells = cells.map { transport, size, gbps in
             CellRecord(
-                key: CellKey(transport: transport, mode: .stream, messageSize: size, threads: threads),
+                key: CellKey(transport: transport, workload: .stream, messageSize: size, connections: threads),
                 trials: gbps.enumerated().map { SampleProfiles.trial($0.offset + 1, gbps: $0.element) })
         }
         return profile
@@ -31,9 +32,9 @@ import TestSupport
             return
         }
         #expect(crossover.sizes == [4096, 65536])
-        let line = try #require(crossover.lines.first { $0.challenger == .oneCopy && $0.mode == .stream })
+        let line = try #require(crossover.lines.first { $0.challenger == .oneCopy && $0.workload == .stream })
         let outcome = try #require(line.outcomes.first)
-        #expect(outcome.threads == 1 && outcome.fromSize == 65536)
+        #expect(outcome.connections == 1 && outcome.fromSize == 65536)
         let evidence = try #require(outcome.evidence)
         #expect(abs(evidence.median - 10.25) < 1e-3 && abs(evidence.referenceMedian - 8.25) < 1e-3, "bytes are whole numbers")
         #expect(try #require(evidence.p) < 0.01)
@@ -70,7 +71,7 @@ import TestSupport
         #expect(groups.count == 3)
         #expect(Set(groups.prefix(2).map(\.strongest.kind)) == ["integrity", "failed"])
         let text = FindingsMarkdown.render(.surprises(groups)).text
-        #expect(text.contains("**Integrity errors**: stream two-copy 4096 B × 1 thread received 3 message(s)"))
+        #expect(text.contains("**Integrity errors**: stream two-copy 4096 B × 1 connection received 3 message(s)"))
     }
 
     @Test func identicalTransportsGiveNoSurprises() {
@@ -93,7 +94,7 @@ import TestSupport
             return
         }
         #expect(crossover.lines.count == 4, "stream and ping-pong, one-copy and zero-copy")
-        #expect(crossover.lines.allSatisfy { $0.outcomes.map(\.threads) == [1, 2] })
+        #expect(crossover.lines.allSatisfy { $0.outcomes.map(\.connections) == [1, 2] })
         guard case .cacheLevel(.notMeasured(let reasons, _, _)) = try #require(findings.first { if case .cacheLevel = $0 { true } else { false } }) else {
             Issue.record("no PMU on the machine that made the fixture: cache levels not measured")
             return
@@ -120,7 +121,7 @@ import TestSupport
         profile.plan.duration = 0.001
         profile.cells = [(TransportKind.twoCopy, twoCopy), (.zeroCopy, zeroCopy)].map { transport, elapsed in
             CellRecord(
-                key: CellKey(transport: transport, mode: .stream, messageSize: 4096, threads: 2),
+                key: CellKey(transport: transport, workload: .stream, messageSize: 4096, connections: 2),
                 trials: elapsed.enumerated().map { i, ms in
                     var trial = SampleProfiles.trial(i + 1, gbps: 8)
                     trial.elapsedNs = UInt64(ms * 1e6)
@@ -155,7 +156,7 @@ import TestSupport
         p.cells = (1...10).map { n in
             var trial = SampleProfiles.trial(1, gbps: 8)
             trial.elapsedNs = UInt64(1e6 * (1.5 + Double(n) / 10))
-            return CellRecord(key: CellKey(transport: .twoCopy, mode: .stream, messageSize: 64, threads: n), trials: [trial])
+            return CellRecord(key: CellKey(transport: .twoCopy, workload: .stream, messageSize: 64, connections: n), trials: [trial])
         }
         let report = Report(profile: p, source: "p.json", chartFolder: "c").markdown
         #expect(report.contains("By cell, worst first: stream two-copy 64 B × 10 connections: trial 1 2.5×"))

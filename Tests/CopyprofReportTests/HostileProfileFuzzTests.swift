@@ -190,7 +190,7 @@ func renderEverything(_ profile: Profile, against other: Profile) throws -> Doub
                 case 7: trial.rtt = RTTRecord(count: value, minNs: value, p50Ns: value, p90Ns: 1, p99Ns: value, p999Ns: value, maxNs: value, meanNs: .infinity, histogram: HistogramBuckets([(value, value)]))
                 case 8: trial.workers = []
                 case 9: profile.cells[c].key.messageSize = ints.randomElement(using: &rng)!
-                case 10: profile.cells[c].key.threads = ints.randomElement(using: &rng)!
+                case 10: profile.cells[c].key.connections = ints.randomElement(using: &rng)!
                 case 11: profile.environment.cpuCount = ints.randomElement(using: &rng)!
                 case 12: profile.cells.append(profile.cells[c])
                 default: trial.trial = ints.randomElement(using: &rng)!

@@ -1,3 +1,4 @@
+import CopyprofModel
 import CopyprofProfile
 import Foundation
 import Testing
@@ -14,7 +15,7 @@ import TestSupport
         _ transport: TransportKind, _ receiver: ReceiverKind, gbps: Double, receiverNs: Double,
         mapped: (UInt64, UInt64)? = nil, reason: String? = nil
     ) -> CellRecord {
-        let key = CellKey(transport: transport, receiver: receiver, mode: .stream, messageSize: 65536, threads: 1)
+        let key = CellKey(transport: transport, receiver: receiver, workload: .stream, messageSize: 65536, connections: 1)
         let trials = (0..<6).map { i -> TrialRecord in
             let scale = 1 + Double(i) * 0.01
             var trial = SampleProfiles.trial(i + 1, gbps: gbps * scale, messageSize: 65536)
@@ -53,7 +54,7 @@ import TestSupport
             cell(.twoCopy, .copy, gbps: 10, receiverNs: 1.0),
             cell(.twoCopy, .discard, gbps: 14, receiverNs: 0.4),
         ]))
-        #expect(r.size == 65536 && r.threads == 1)
+        #expect(r.size == 65536 && r.connections == 1)
         let cost = try #require(r.copyCosts.first)
         let rx = try #require(cost.receiverCPU)
         #expect(cost.transport == .twoCopy && abs(rx.median - 0.4 * 1.025) < 0.01 && abs(rx.referenceMedian - 1.025) < 0.01)
@@ -113,7 +114,7 @@ import TestSupport
         let why = "io_uring_setup failed: EPERM (Operation not permitted): io_uring is not allowed for this process"
         for receiver in ReceiverKind.allCases {
             p.cells.append(CellRecord(
-                key: CellKey(transport: .ioUringZeroCopy, receiver: receiver, mode: .stream, messageSize: 65536, threads: 1),
+                key: CellKey(transport: .ioUringZeroCopy, receiver: receiver, workload: .stream, messageSize: 65536, connections: 1),
                 notSupported: why))
         }
         #expect(p.validate() == nil)
@@ -124,7 +125,7 @@ import TestSupport
         }
         #expect(groups.count == 1 && groups[0].cells.count == 3 && groups[0].reason == why)
         let text = FindingsMarkdown.render(.notSupported(groups)).text
-        #expect(text.hasPrefix("- \(why) (stream io-uring-zc 65536 B × 1 thread; stream io-uring-zc+discard"))
+        #expect(text.hasPrefix("- \(why) (stream io-uring-zc 65536 B × 1 connection; stream io-uring-zc+discard"))
         #expect(text.contains("the sweep went on without them"))
         // A not-supported cell with trials is something no run writes.
         p.cells[1].trials = p.cells[0].trials

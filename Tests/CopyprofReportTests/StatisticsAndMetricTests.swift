@@ -1,3 +1,4 @@
+import CopyprofModel
 import Foundation
 import Testing
 
@@ -145,7 +146,7 @@ import TestSupport
         trial.workers[0].counters["cycles"] = CounterRecord(raw: 250, timeEnabled: 100, timeRunning: 50)
         #expect(Metric.cyclesPerByte.isScaled(in: trial))
         #expect(Metric.cyclesPerByte.value(of: trial) == 1000.0 / 1_000_000)
-        let cell = CellRecord(key: CellKey(transport: .twoCopy, mode: .stream, messageSize: 4096, threads: 1), trials: [trial])
+        let cell = CellRecord(key: CellKey(transport: .twoCopy, workload: .stream, messageSize: 4096, connections: 1), trials: [trial])
         #expect(try #require(Metric.cyclesPerByte.summary(of: cell)).warnings.contains { $0.contains("multiplexed") })
     }
 }
@@ -198,7 +199,7 @@ import TestSupport
     }
 
     @Test func differingEnvironmentsAndMissingCellsAreWarned() {
-        let other = CellKey(transport: .oneCopy, mode: .stream, messageSize: 64, threads: 2)
+        let other = CellKey(transport: .oneCopy, workload: .stream, messageSize: 64, connections: 2)
         let c = Comparison(baseline: profile([10, 10, 10, 10, 10, 10]), candidate: profile([10, 10, 10, 10, 10, 10], cpu: "Other CPU", key: other),
                            baselinePath: "a", candidatePath: "b")
         #expect(c.environmentDifferences.contains { $0.contains("CPU: Test CPU vs Other CPU") })
@@ -285,7 +286,7 @@ import TestSupport
         #expect(lines.count == 3)
         let fields = lines[1].split(separator: ",", omittingEmptySubsequences: false).map(String.init)
         let row = Dictionary(uniqueKeysWithValues: zip(CSVExport.columns, fields))
-        #expect(row["transport"] == "two-copy" && row["mode"] == "stream" && row["message_size"] == "4096")
+        #expect(row["transport"] == "two-copy" && row["workload"] == "stream" && row["message_size"] == "4096")
         #expect(row["cycles"] == "" && row["cycles_per_byte"] == "", "not counted is empty, never 0")
         #expect(row["task_clock_ns"] == String(2 * profile.cells[0].trials[0].bytes))
         #expect(row["throughput_gbps"] == "8")

@@ -1,3 +1,4 @@
+import CopyprofModel
 import CopyprofProfile
 import Foundation
 import Testing
@@ -166,8 +167,8 @@ public enum SampleProfiles {
         let keys = cells.map(\.key)
         var plan = SweepPlan(
             transports: TransportKind.allCases.filter { t in keys.contains { $0.transport == t } },
-            sizes: Array(Set(keys.map(\.messageSize))).sorted(), threads: Array(Set(keys.map(\.threads))).sorted(),
-            modes: [.stream])
+            sizes: Array(Set(keys.map(\.messageSize))).sorted(), connections: Array(Set(keys.map(\.connections))).sorted(),
+            workloads: [.stream])
         plan.trials = cells.map { $0.trials.filter { $0.kind == .timing }.count }.max() ?? 0
         var profile = Profile(environment: environment, plan: plan, cells: cells)
         profile.control = controlMs.map { control(wallMs: $0) }
@@ -175,11 +176,11 @@ public enum SampleProfiles {
     }
 
     public static func make(
-        throughput: [Double], key: CellKey = CellKey(transport: .twoCopy, mode: .stream, messageSize: 4096, threads: 1),
+        throughput: [Double], key: CellKey = CellKey(transport: .twoCopy, workload: .stream, messageSize: 4096, connections: 1),
         environment: EnvironmentInfo = environment()
     ) -> Profile {
         let trials = throughput.enumerated().map { trial($0.offset + 1, gbps: $0.element, messageSize: key.messageSize) }
-        var plan = SweepPlan(transports: [key.transport], sizes: [key.messageSize], threads: [key.threads], modes: [key.mode])
+        var plan = SweepPlan(transports: [key.transport], sizes: [key.messageSize], connections: [key.connections], workloads: [key.workload])
         plan.trials = throughput.count
         return Profile(environment: environment, plan: plan, cells: [CellRecord(key: key, trials: trials)])
     }

@@ -1,3 +1,4 @@
+import CopyprofModel
 import Glibc
 import Synchronization
 import SystemCalls

@@ -1,3 +1,4 @@
+import CopyprofModel
 import Testing
 
 @testable import Transports

@@ -13,10 +13,11 @@ import SystemCalls
 ///
 /// Version 2 added the session token a client sends first on each data connection, the server's limits in the
 /// welcome, the trial's duration in a set-up, and the `refused` answer to a cell the server will not run. Version 3
-/// (this one) adds the receiver to a set-up (a version 2 server would run `copy` whatever was asked) and a result's
-/// `notSupported`.
+/// adds the receiver to a set-up (a version 2 server would run `copy` whatever was asked) and a result's
+/// `notSupported`. Version 4 (this one) sends a set-up's cell as one cell key, the one type the command line, the
+/// sweep, the transports and the profile use, and names the server's connection limit `maxConnections`.
 public enum ControlProtocol {
-    public static let version: UInt16 = 3
+    public static let version: UInt16 = 4
     public static let magic: [UInt8] = Array("CPCT".utf8)
     public static let headerSize = 12
     /// The largest payload accepted: results of 256 threads fit many times over.
@@ -90,15 +91,15 @@ public struct ServerLimits: Codable, Sendable, Hashable {
     /// Bytes of message buffers one cell may take on the server (``RunLimits/runMemoryBytes(messageSize:connections:zeroCopyPoolSize:)``).
     public var maxMemoryBytes: Int
     /// Connections (receiver threads on the server) of one cell.
-    public var maxThreads: Int
+    public var maxConnections: Int
     /// Seconds the server waits for a client's next message, a cell's data connections or its start.
     public var idleTimeout: Double
     /// Seconds a message may take to arrive once its first byte has.
     public var messageTimeout: Double
 
-    public init(maxMemoryBytes: Int, maxThreads: Int, idleTimeout: Double, messageTimeout: Double) {
+    public init(maxMemoryBytes: Int, maxConnections: Int, idleTimeout: Double, messageTimeout: Double) {
         self.maxMemoryBytes = maxMemoryBytes
-        self.maxThreads = maxThreads
+        self.maxConnections = maxConnections
         self.idleTimeout = idleTimeout
         self.messageTimeout = messageTimeout
     }
@@ -106,14 +107,11 @@ public struct ServerLimits: Codable, Sendable, Hashable {
 
 /// One cell's set-up, as the client asks the server for it.
 public struct RemoteCellSetup: Codable, Sendable, Hashable {
-    public var transport: CopyprofProfile.TransportKind
-    /// How the server's receivers (in ping-pong: its echoers' receivers) take the bytes.
-    public var receiver: CopyprofProfile.ReceiverKind
-    public var mode: CopyprofProfile.Workload
-    public var messageSize: Int
-    public var threads: Int
+    /// The cell to run; its receiver is how the server's receivers (in ping-pong: its echoers' receivers) take the
+    /// bytes.
+    public var cell: CellKey
     public var trial: Int
-    public var verification: CopyprofProfile.Verification
+    public var verification: Verification
     /// Seconds of the client's timed loop (the server bounds the trial by it).
     public var duration: Double
     public var ioTimeout: Double
@@ -122,15 +120,10 @@ public struct RemoteCellSetup: Codable, Sendable, Hashable {
     public var events: [String]
 
     public init(
-        transport: CopyprofProfile.TransportKind, receiver: CopyprofProfile.ReceiverKind = .copy,
-        mode: CopyprofProfile.Workload, messageSize: Int, threads: Int, trial: Int,
-        verification: CopyprofProfile.Verification, duration: Double, ioTimeout: Double, zeroCopyPoolSize: Int, events: [String]
+        cell: CellKey, trial: Int, verification: Verification, duration: Double, ioTimeout: Double,
+        zeroCopyPoolSize: Int, events: [String]
     ) {
-        self.transport = transport
-        self.receiver = receiver
-        self.mode = mode
-        self.messageSize = messageSize
-        self.threads = threads
+        self.cell = cell
         self.trial = trial
         self.verification = verification
         self.duration = duration
@@ -139,18 +132,15 @@ public struct RemoteCellSetup: Codable, Sendable, Hashable {
         self.events = events
     }
 
-    /// The cell this set-up runs.
-    public var key: CellKey {
-        CellKey(transport: transport, receiver: receiver, mode: mode, messageSize: messageSize, threads: threads)
-    }
-
     /// Bytes of message buffers the server's side of this cell takes: receivers only in a stream; in ping-pong the
     /// echoers also send (a zero-copy pool, a sendfile ring of 4 messages, or up to 2 messages). A `mmap` receiver
     /// also holds a buffer for the bytes it cannot map.
     public var serverMemoryBytes: Int {
-        let pool = mode == .stream ? 0 : transport.reportsCompletions ? zeroCopyPoolSize : transport == .sendfile ? 4 : 2
-        let buffers = RunLimits.runMemoryBytes(messageSize: messageSize, connections: threads, zeroCopyPoolSize: pool)
-        let (mapping, overflow) = threads.multipliedReportingOverflow(by: receiver == .mmap ? 64 << 10 : 0)
+        let transport = cell.transport
+        let pool = cell.workload == .stream ? 0 : transport.reportsCompletions ? zeroCopyPoolSize : transport == .sendfile ? 4 : 2
+        let buffers = RunLimits.runMemoryBytes(
+            messageSize: cell.messageSize, connections: cell.connections, zeroCopyPoolSize: pool)
+        let (mapping, overflow) = cell.connections.multipliedReportingOverflow(by: cell.receiver == .mmap ? 64 << 10 : 0)
         let (total, overflow2) = buffers.addingReportingOverflow(mapping)
         return overflow || overflow2 ? Int.max : total
     }
@@ -158,11 +148,14 @@ public struct RemoteCellSetup: Codable, Sendable, Hashable {
     /// Why a server with `limits` will not run this cell, or nil: every field against ``RunLimits`` (the limits the
     /// command line enforces) and the server's own caps, before anything is allocated.
     public func problem(limits: ServerLimits) -> String? {
-        if let problem = RunLimits.messageSizeProblem(messageSize) { return "message size: \(problem)" }
-        if !RunLimits.connections.contains(threads) {
-            return "\(threads) threads is not from \(RunLimits.connections.lowerBound) to \(RunLimits.connections.upperBound)"
+        if let problem = RunLimits.messageSizeProblem(cell.messageSize) { return "message size: \(problem)" }
+        let connections = cell.connections
+        if !RunLimits.connections.contains(connections) {
+            return "\(connections) connections is not from \(RunLimits.connections.lowerBound) to \(RunLimits.connections.upperBound)"
         }
-        if threads > limits.maxThreads { return "\(threads) threads is over this server's --max-threads \(limits.maxThreads)" }
+        if connections > limits.maxConnections {
+            return "\(connections) connections is over this server's --max-connections \(limits.maxConnections)"
+        }
         if !RunLimits.trials.contains(trial) && trial != 0 { return "trial \(trial) is not from 0 to \(RunLimits.trials.upperBound)" }
         if !RunLimits.duration.contains(duration) {
             return "a duration of \(duration) s is not from \(RunLimits.duration.lowerBound) to \(Int(RunLimits.duration.upperBound)) s"
@@ -176,7 +169,7 @@ public struct RemoteCellSetup: Codable, Sendable, Hashable {
         if events.count > 64 || events.contains(where: { $0.utf8.count > 128 }) { return "too many or too long event names" }
         let bytes = serverMemoryBytes
         if bytes > limits.maxMemoryBytes {
-            return "\(key) needs \(RunLimits.describe(bytes: bytes)) of message buffers on the server; "
+            return "\(cell) needs \(RunLimits.describe(bytes: bytes)) of message buffers on the server; "
                 + "its --max-memory is \(RunLimits.describe(bytes: limits.maxMemoryBytes))"
         }
         return nil

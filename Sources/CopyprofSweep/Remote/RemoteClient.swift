@@ -56,13 +56,12 @@ public final class RemoteClient {
         return out
     }
 
-    /// Fails before anything is measured when the server would refuse a cell of the plan (its --max-threads or
+    /// Fails before anything is measured when the server would refuse a cell of the plan (its --max-connections or
     /// --max-memory), naming the first such cell.
     public func checkPlan(_ plan: SweepPlan) throws(CopyprofError) {
         for key in plan.cells {
             let setup = RemoteCellSetup(
-                transport: key.transport, receiver: key.receiver, mode: key.mode, messageSize: key.messageSize,
-                threads: key.threads, trial: 1,
+                cell: key, trial: 1,
                 verification: plan.verification, duration: plan.duration, ioTimeout: RunLimits.ioTimeout.lowerBound,
                 zeroCopyPoolSize: RunLimits.defaultZeroCopyPoolSize, events: [])
             if let problem = setup.problem(limits: limits) {
@@ -92,8 +91,7 @@ public final class RemoteClient {
         // This side's sender (and in ping-pong its receiver) first: a cell this host cannot run is not sent.
         if let why = unsupportedReason(configuration, role: .sender) { throw TransportError(.notSupported(why)) }
         let setup = RemoteCellSetup(
-            transport: key.transport, receiver: key.receiver, mode: key.mode, messageSize: key.messageSize,
-            threads: key.threads, trial: trial,
+            cell: key, trial: trial,
             verification: plan.verification, duration: plan.duration, ioTimeout: ioTimeout,
             zeroCopyPoolSize: configuration.zeroCopyPoolSize,
             events: events.isEmpty ? [] : plan.events)  // a timing trial: no counters on either side
@@ -125,7 +123,7 @@ public final class RemoteClient {
         var result: TransportRunResult<RegionMeasurement>?
         do {
             // Each data connection proves it belongs to this session: the token, first thing.
-            for _ in 0..<key.threads {
+            for _ in 0..<key.connections {
                 let socket = try TCPSocket.connect(to: dataAddress)
                 sockets.append(socket)
                 do { try ControlChannel(socket: socket, sendTimeout: ioTimeout).write(token) } catch {

@@ -14,7 +14,7 @@ public struct ServerOptions: Sendable {
     /// Bytes of message buffers one cell may take here.
     public var maxMemoryBytes: Int
     /// Connections (receiver threads here) of one cell.
-    public var maxThreads: Int
+    public var maxConnections: Int
     /// Seconds a client may stay silent between messages, and a cell may wait for its data connections or its start.
     public var idleTimeout: Double
     /// Seconds a message may take once its first byte arrived; also the time from connecting to a whole hello, and
@@ -23,18 +23,18 @@ public struct ServerOptions: Sendable {
     /// Seconds one client may hold the server; nil: as long as it keeps working.
     public var maxSession: Double?
 
-    public static let defaultMaxThreads = 64
+    public static let defaultMaxConnections = 64
     public static let defaultIdleTimeout = 30.0
     public static let defaultMessageTimeout = 5.0
 
     public init(
         allow: [AddressRange] = [], maxMemoryBytes: Int = ServerOptions.defaultMaxMemoryBytes(),
-        maxThreads: Int = ServerOptions.defaultMaxThreads, idleTimeout: Double = ServerOptions.defaultIdleTimeout,
+        maxConnections: Int = ServerOptions.defaultMaxConnections, idleTimeout: Double = ServerOptions.defaultIdleTimeout,
         messageTimeout: Double = ServerOptions.defaultMessageTimeout, maxSession: Double? = nil
     ) {
         self.allow = allow
         self.maxMemoryBytes = maxMemoryBytes
-        self.maxThreads = maxThreads
+        self.maxConnections = maxConnections
         self.idleTimeout = idleTimeout
         self.messageTimeout = messageTimeout
         self.maxSession = maxSession
@@ -50,7 +50,7 @@ public struct ServerOptions: Sendable {
 
     /// The limits a client is told in the welcome.
     var limits: ServerLimits {
-        ServerLimits(maxMemoryBytes: maxMemoryBytes, maxThreads: maxThreads, idleTimeout: idleTimeout, messageTimeout: messageTimeout)
+        ServerLimits(maxMemoryBytes: maxMemoryBytes, maxConnections: maxConnections, idleTimeout: idleTimeout, messageTimeout: messageTimeout)
     }
 
     /// True when `host` may connect.
@@ -323,19 +323,19 @@ public final class RemoteServer: Sendable {
         session.trialDeadline = monotonicSeconds() + setup.duration + 4 * step + options.messageTimeout + 1
         defer { session.trialDeadline = nil }
         let bindHost = address.host
-        let configuration = runConfiguration(
-            setup.key, duration: setup.duration, verification: setup.verification, address: bindHost, ioTimeout: step,
+        let configuration = RunConfiguration(
+            setup.cell, duration: setup.duration, verification: setup.verification, address: bindHost, ioTimeout: step,
             zeroCopyPoolSize: setup.zeroCopyPoolSize)
         // A cell this host cannot run at all (its kernel, its io_uring setting) is answered at once, without a listener.
         if let why = unsupportedReason(configuration, role: .receiver) {
-            log("client \(session.peer): \(setup.key) is not supported here: \(why)")
+            log("client \(session.peer): \(setup.cell) is not supported here: \(why)")
             try channel.send(.result(RemoteSideResult(workers: [], error: nil, notSupported: why)))
             return
         }
         let data: TCPSocket
         let port: UInt16
         do {
-            data = try TCPSocket.listen(on: SocketAddress(host: bindHost, port: 0), backlog: Int32(min(setup.threads + 16, 512)))
+            data = try TCPSocket.listen(on: SocketAddress(host: bindHost, port: 0), backlog: Int32(min(setup.cell.connections + 16, 512)))
             port = try data.localAddress().port
         } catch {
             try channel.send(.refused("the server cannot open a data listener: \(error)"))
@@ -351,7 +351,7 @@ public final class RemoteServer: Sendable {
             return
         }
         try channel.send(.ready(dataPort: port))
-        var (sockets, failure) = acceptDataConnections(data, count: setup.threads, session: session, within: step)
+        var (sockets, failure) = acceptDataConnections(data, count: setup.cell.connections, session: session, within: step)
         defer {
             for socket in sockets {
                 session.release(socket)
@@ -387,7 +387,7 @@ public final class RemoteServer: Sendable {
         let host = "\(environment.hostname)@\(bindHost)"
         for i in workers.indices { workers[i].host = host }
         try channel.send(.result(RemoteSideResult(workers: workers, error: failure)))
-        log("\(setup.mode.rawValue) \(setup.key.path) \(setup.messageSize) B × \(setup.threads) trial \(setup.trial): "
+        log("\(setup.cell) trial \(setup.trial): "
             + (failure ?? "\(workers.reduce(UInt128(0)) { $0 + UInt128($1.received?.messages ?? 0) }) messages verified"))
     }
 

@@ -1,3 +1,7 @@
+/// The run vocabulary: what was run, in the names every layer uses — the command line, the transports' hot loops,
+/// the sweep, the control protocol, the profile and the report. Declared once, here; the raw values are the names a
+/// profile records on disk, pinned by the golden-profile tests (Tests/CopyprofProfileTests/GoldenProfileTests.swift).
+
 /// How a sender moves a message of 8 separately allocated fields into a TCP socket.
 public enum TransportKind: String, Sendable, Codable, CaseIterable, Hashable {
     /// The message is already contiguous in one buffer: `send()`. The kernel copies it once; `recv()` copies again.
@@ -27,7 +31,8 @@ public enum TransportKind: String, Sendable, Codable, CaseIterable, Hashable {
 
 /// How a receiver takes the bytes out of its socket.
 public enum ReceiverKind: String, Sendable, Codable, CaseIterable, Hashable {
-    /// `recv()` into the receiver's buffer — the second copy — then verification. The default.
+    /// `recv()` into the receiver's buffer — the second copy — then verification. The default, and what profiles
+    /// written before receivers were recorded ran.
     case copy
     /// `recv(MSG_TRUNC)`: the kernel frees the bytes without copying them out, which isolates the receive copy's cost.
     /// The messages are counted, not verified: nothing of them reaches the process.
@@ -41,12 +46,26 @@ public enum ReceiverKind: String, Sendable, Codable, CaseIterable, Hashable {
 }
 
 /// What the connections do during a run.
-public enum Workload: String, Sendable, Codable, CaseIterable, Hashable {
+public enum Workload: String, Sendable, Codable, CaseIterable, Hashable, CustomStringConvertible {
     /// Senders push messages for the duration; receivers verify them. Measures throughput.
     case stream
     /// A request of the message size and an echo of the same size, both through the transport under test,
-    /// with TCP_NODELAY. Measures round-trip time.
+    /// with TCP_NODELAY. Measures round-trip time. Written `pingpong` in profiles; shown and accepted as `ping-pong`.
     case pingpong
+
+    /// The name a person reads and types: `stream`, `ping-pong`.
+    public var name: String { self == .pingpong ? "ping-pong" : rawValue }
+
+    public var description: String { name }
+
+    /// The workload a person named: `stream`, `ping-pong` or `pingpong`.
+    public init?(name: String) {
+        switch name {
+        case "stream": self = .stream
+        case "ping-pong", "pingpong": self = .pingpong
+        default: return nil
+        }
+    }
 }
 
 /// How much of each received message the receiver checks.
@@ -57,6 +76,14 @@ public enum Verification: String, Sendable, Codable, CaseIterable, Hashable {
     case full
 }
 
+/// Which thread of a connection: every connection has one of each.
+public enum WorkerRole: String, Sendable, Codable, CaseIterable, Hashable {
+    /// Sends messages (ping-pong: sends requests and times round trips).
+    case sender
+    /// Receives and verifies (ping-pong: echoes).
+    case receiver
+}
+
 /// How a blocked sender waits for room in the socket buffer.
 public enum SendWait: String, Sendable, Codable, CaseIterable, Hashable {
     /// Blocking sockets: the kernel sleeps inside send until all bytes are queued (or SO_SNDTIMEO expires).
@@ -64,3 +91,24 @@ public enum SendWait: String, Sendable, Codable, CaseIterable, Hashable {
     /// `MSG_DONTWAIT` and `poll(POLLOUT)` on EAGAIN: partial writes happen and are finished by the sender.
     case poll
 }
+
+/// A choice a person names on the command line and reads in reports: its name is its raw value unless the type says
+/// otherwise (``Workload/pingpong`` is `ping-pong`).
+public protocol NamedChoice: CaseIterable, Hashable, Sendable {
+    /// The name a person reads and types.
+    var name: String { get }
+    /// The choice a person named, or nil.
+    init?(name: String)
+}
+
+extension NamedChoice where Self: RawRepresentable, RawValue == String {
+    public var name: String { rawValue }
+    public init?(name: String) { self.init(rawValue: name) }
+}
+
+extension TransportKind: NamedChoice {}
+extension ReceiverKind: NamedChoice {}
+extension Verification: NamedChoice {}
+extension WorkerRole: NamedChoice {}
+extension SendWait: NamedChoice {}
+extension Workload: NamedChoice {}
