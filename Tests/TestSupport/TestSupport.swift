@@ -228,6 +228,11 @@ public var perfEventParanoid: Int? {
         .flatMap { Int($0.trimmingCharacters(in: .whitespacesAndNewlines)) }
 }
 
+/// True when this process, and the copyprof it starts, may count kernel events: as root, or at perf_event_paranoid 1
+/// or less (`perf_allow_kernel`, include/linux/perf_event.h). Otherwise context switches, CPU migrations and
+/// tracepoints are not permitted and other software events are counted for user space only.
+public var mayCountTheKernel: Bool { geteuid() == 0 || (perfEventParanoid ?? 2) <= 1 }
+
 extension Trait where Self == ConditionTrait {
     /// Runs the test only where ``runAsNobody(_:in:)`` can: as root, with setpriv (util-linux) installed.
     public static var canRunAsNobody: Self {
