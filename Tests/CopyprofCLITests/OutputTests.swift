@@ -41,11 +41,8 @@ import Testing
         #expect(try Profile.read(from: "\(dir)/run.json").cells.count == 1)
     }
 
-    @Test func aCharacterDeviceStaysACharacterDevice() throws {
-        guard geteuid() == 0 else {
-            print("skipped: creating a device node needs root")
-            return
-        }
+    @Test(.enabled(if: geteuid() == 0, "creating a device node needs root"))
+    func aCharacterDeviceStaysACharacterDevice() throws {
         let dir = try temporaryDirectory()
         let profile = try sampleProfile(in: dir)
         // A node of the null device (major 1, minor 3) in a temporary folder: the host's /dev/null is not touched.
@@ -63,11 +60,9 @@ import Testing
         #expect(try FileManager.default.contentsOfDirectory(atPath: dir).sorted() == ["null", "sample.json"], "no charts, no temporary files beside a device")
     }
 
-    @Test func devNullInAPrivateMountNamespace() throws {
-        guard geteuid() == 0, let unshare = which("unshare") else {
-            print("skipped: needs root and unshare(1) for a private mount namespace")
-            return
-        }
+    @Test(.enabled(if: geteuid() == 0 && which("unshare") != nil, "needs root and unshare(1) for a private mount namespace"))
+    func devNullInAPrivateMountNamespace() throws {
+        let unshare = try #require(which("unshare"))
         let dir = try temporaryDirectory()
         let profile = try sampleProfile(in: dir)
         // A tmpfs over /dev in a private mount namespace, with its own null node: what copyprof does to "/dev/null"
@@ -82,8 +77,7 @@ import Testing
             """
         let result = try runProcess(unshare, ["--mount", "--propagation", "private", "sh", "-c", script, copyprofBinary, profile], timeout: 60)
         if result.status != 0 && result.stderr.contains("unshare failed") {
-            print("skipped: cannot create a mount namespace here: \(result.stderr)")
-            return
+            try Test.cancel("cannot create a mount namespace here: \(result.stderr)")
         }
         #expect(result.status == 0, "\(result.stderr)")
         #expect(result.stdout.contains("character special file"), "\(result.stdout)")
@@ -200,40 +194,79 @@ import Testing
     }
 
     @Test func aSignalDuringAWriteRemovesTheTemporaryFile() throws {
-        // A CSV of tens of MB: its write takes long enough to see the temporary file and signal the writer then.
+        // A CSV of tens of MB, written to a temporary file beside the output and then renamed over it. The writer is
+        // stopped (SIGSTOP) the moment inotify reports that file, sent SIGTERM while stopped, and continued: the signal
+        // arrives while the temporary file exists, however quick the write.
         let dir = try temporaryDirectory()
         var profile = SampleProfiles.make(throughput: [8.192])
         let trial = profile.cells[0].trials[0]
         profile.cells[0].trials = (1...60_000).map { var t = trial; t.trial = $0; return t }
         profile.plan.trials = 60_000
         try profile.write(to: "\(dir)/big.json")
-        var caught = false
-        for attempt in 0..<5 where !caught {
+        var stopped: (writer: Process, output: String, temporary: String)?
+        for attempt in 0..<5 where stopped == nil {
             let output = "\(dir)/out\(attempt).csv"
-            let process = Process()
-            process.executableURL = URL(fileURLWithPath: copyprofBinary)
-            process.arguments = ["export", "\(dir)/big.json", "--csv", "--output", output]
-            process.standardError = FileHandle.nullDevice
-            try process.run()
-            let deadline = Date().addingTimeInterval(60)
-            while process.isRunning && Date() < deadline {
-                let names = (try? FileManager.default.contentsOfDirectory(atPath: dir)) ?? []
-                if names.contains(where: { $0.hasPrefix("out\(attempt).csv.tmp-") }) {
-                    process.terminate()
-                    caught = true
-                    break
-                }
-                usleep(200)
-            }
-            process.waitUntilExit()
-            if caught {
-                #expect(process.terminationReason == .uncaughtSignal && process.terminationStatus == SIGTERM)
-                let left = try FileManager.default.contentsOfDirectory(atPath: dir).filter { $0.contains(".tmp-") }
-                #expect(left.isEmpty, "temporary files left behind: \(left)")
-                #expect(!FileManager.default.fileExists(atPath: output), "no partial output")
+            stopped = try Self.exportStoppedWhileWriting("\(dir)/big.json", to: output).map { ($0.writer, output, $0.temporary) }
+        }
+        guard let stopped else {
+            try Test.cancel("the writer renamed its temporary file before it could be stopped, 5 times (a machine this loaded cannot show it)")
+        }
+        kill(stopped.writer.processIdentifier, SIGTERM)
+        kill(stopped.writer.processIdentifier, SIGCONT)
+        stopped.writer.waitUntilExit()
+        #expect(stopped.writer.terminationReason == .uncaughtSignal && stopped.writer.terminationStatus == SIGTERM)
+        #expect(!FileManager.default.fileExists(atPath: stopped.temporary), "\(stopped.temporary) left behind")
+        let left = try FileManager.default.contentsOfDirectory(atPath: dir).filter { $0.contains(".tmp-") }
+        #expect(left.isEmpty, "temporary files left behind: \(left)")
+        #expect(!FileManager.default.fileExists(atPath: stopped.output), "no partial output")
+    }
+
+    /// Starts `copyprof export PROFILE --csv --output OUTPUT` and stops it (SIGSTOP) as soon as its temporary file
+    /// `OUTPUT.tmp-…` is created (inotify, IN_CREATE), then returns it stopped with that file's path. Nil when the file
+    /// was already renamed by the time the writer stopped: the writer has then been continued and has ended.
+    static func exportStoppedWhileWriting(_ profile: String, to output: String) throws -> (writer: Process, temporary: String)? {
+        let folder = (output as NSString).deletingLastPathComponent
+        let prefix = (output as NSString).lastPathComponent + ".tmp-"
+        let watch = inotify_init1(Int32(IN_CLOEXEC))
+        try #require(watch >= 0, "inotify_init1: \(String(cString: strerror(errno)))")
+        defer { close(watch) }
+        try #require(inotify_add_watch(watch, folder, UInt32(IN_CREATE)) >= 0, "inotify_add_watch: \(String(cString: strerror(errno)))")
+        let writer = Process()
+        writer.executableURL = URL(fileURLWithPath: copyprofBinary)
+        writer.arguments = ["export", profile, "--csv", "--output", output]
+        writer.standardError = FileHandle.nullDevice
+        try writer.run()
+        let pid = writer.processIdentifier
+        var events = [UInt8](repeating: 0, count: 64 << 10)
+        let deadline = Date().addingTimeInterval(60)
+        while writer.isRunning && Date() < deadline {
+            var ready = pollfd(fd: watch, events: Int16(POLLIN), revents: 0)
+            guard poll(&ready, 1, 100) > 0 else { continue }
+            let count = read(watch, &events, events.count)
+            // struct inotify_event: wd, mask, cookie, len (4 bytes each), then len bytes of NUL-padded name.
+            var offset = 0
+            while count > 0 && offset + 16 <= count {
+                let length = Int(events[offset + 12..<offset + 16].withUnsafeBytes { $0.loadUnaligned(as: UInt32.self) })
+                let name = String(decoding: events[offset + 16..<offset + 16 + length].prefix { $0 != 0 }, as: UTF8.self)
+                offset += 16 + length
+                guard name.hasPrefix(prefix) else { continue }
+                kill(pid, SIGSTOP)
+                // Stopped means stopped: a signal is taken only on the way back to user space (/proc/PID/stat: T).
+                while writer.isRunning && processState(pid) != "T" { usleep(100) }
+                let temporary = "\(folder)/\(name)"
+                if writer.isRunning && access(temporary, F_OK) == 0 { return (writer, temporary) }
+                kill(pid, SIGCONT)
             }
         }
-        if !caught { print("skipped: the write was too quick to catch in 5 attempts") }
+        writer.waitUntilExit()
+        return nil
+    }
+
+    /// The state letter of /proc/PID/stat (R, S, D, T, Z…), nil once the process is gone.
+    static func processState(_ pid: pid_t) -> Character? {
+        guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+              let close = stat.lastIndex(of: ")") else { return nil }
+        return stat[stat.index(after: close)...].first { $0 != " " }
     }
 }
 

@@ -145,15 +145,12 @@ import CopyprofReport
         #expect((profile.cells.first?.trials.count ?? 0) >= 1)
     }
 
-    @Test func twoHostsOverAVethPairInTwoNamespaces() throws {
-        guard getuid() == 0, let ip = which("ip") else {
-            print("skipped: needs root and iproute2 to create network namespaces")
-            return
-        }
+    @Test(.enabled(if: getuid() == 0 && which("ip") != nil, "needs root and iproute2 to create network namespaces"))
+    func twoHostsOverAVethPairInTwoNamespaces() throws {
+        let ip = try #require(which("ip"))
         let hosts: TwoHosts
         do { hosts = try TwoHosts(ip: ip) } catch {
-            print("skipped: cannot create network namespaces here: \(error)")
-            return
+            try Test.cancel("cannot create network namespaces here: \(error)")
         }
         defer { hosts.remove() }
         let (a, b, tag) = (hosts.a, hosts.b, hosts.tag)

@@ -7,19 +7,14 @@ import TestSupport
 /// counting, so context switches come from getrusage, say so, and are never a user-only 0; comparing such a run
 /// with a root run calls the difference a difference of method.
 @Suite(.serialized) struct UnprivilegedRunTests {
-    @Test func asNobodyContextSwitchesComeFromRusageAndCompareSaysTheyWereMeasuredDifferently() throws {
-        let paranoid = Int((try? String(contentsOfFile: "/proc/sys/kernel/perf_event_paranoid", encoding: .utf8))?
-            .trimmingCharacters(in: .whitespacesAndNewlines) ?? "") ?? 2
-        guard paranoid >= 2 else {
-            print("skipped: perf_event_paranoid is \(paranoid): unprivileged users may count the kernel here")
-            return
-        }
+    @Test(.canRunAsNobody, .unprivilegedCountingIsUserOnly)
+    func asNobodyContextSwitchesComeFromRusageAndCompareSaysTheyWereMeasuredDifferently() throws {
         let folder = try temporaryDirectory()
         let arguments = [
             "run", "--transports", "two-copy", "--sizes", "64", "--connections", "1", "--workloads", "pingpong", "--trials", "4",
             "--warmup", "0", "--duration", "0.05", "--no-report",
         ]
-        guard let nobody = try runAsNobody(arguments + ["--output", "\(folder)/nobody.json"], in: folder) else { return }
+        let nobody = try runAsNobody(arguments + ["--output", "\(folder)/nobody.json"], in: folder)
         #expect(nobody.status == 0, "\(nobody.stderr)")
         #expect(nobody.stdout.contains("* sw/MB from getrusage"), "the summary table says where they come from")
         let root = try runProcess(copyprofBinary, arguments + ["--output", "\(folder)/root.json"], in: folder)

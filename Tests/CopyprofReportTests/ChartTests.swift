@@ -192,7 +192,7 @@ import TestSupport
         let width = try #require(attribute("width", in: (" " + header)[...]).flatMap(Double.init))
         let height = try #require(attribute("height", in: (" " + header)[...]).flatMap(Double.init))
         let texts = textElements(svg)
-        #expect(texts.count == svg.components(separatedBy: "<text ").count - 1, "every text element read (\(name))")
+        #expect(!texts.isEmpty && texts.count == svg.components(separatedBy: "<text ").count - 1, "every text element read (\(name))")
         for t in texts {
             let b = t.box
             #expect(b.minX >= 0 && b.maxX <= width && b.minY >= 0 && b.maxY <= height,

@@ -160,9 +160,10 @@ import TestSupport
         let c = Comparison(baseline: base, candidate: cand, baselinePath: "a", candidatePath: "b")
         let drift = try #require(c.drift)
         #expect(drift.wall.significant && abs(drift.speedup - 1.15) < 0.02)
-        #expect(c.rows.filter { $0.metric == .throughput }.allSatisfy { $0.uncorrectedVerdict == .improvement && $0.verdict == .unchanged })
-        #expect(c.rows.allSatisfy { $0.verdict == .unchanged })
-        #expect(c.relativeRows.allSatisfy { $0.verdict == .unchanged })
+        let throughput = c.rows.filter { $0.metric == .throughput }
+        #expect(throughput.count == 3 && throughput.allSatisfy { $0.uncorrectedVerdict == .improvement && $0.verdict == .unchanged })
+        #expect(!c.rows.isEmpty && c.rows.allSatisfy { $0.verdict == .unchanged })
+        #expect(!c.relativeRows.isEmpty && c.relativeRows.allSatisfy { $0.verdict == .unchanged })
         #expect(c.exitCode == 0)
         #expect(c.explainedByDrift.count == 3)
         let md = c.markdown
@@ -248,7 +249,8 @@ import TestSupport
         let shared = Comparison(
             baseline: base, candidate: profile(two: 7.5, marshal: 6.75, one: 6, controlMs: 17, shapes: 1), baselinePath: "a",
             candidatePath: "b")
-        #expect(shared.rows.filter { $0.metric == .throughput }.allSatisfy { $0.uncorrectedVerdict == .regression && $0.explainedByGroup })
+        let throughput = shared.rows.filter { $0.metric == .throughput }
+        #expect(throughput.count == 3 && throughput.allSatisfy { $0.uncorrectedVerdict == .regression && $0.explainedByGroup })
         #expect(shared.exitCode == 0 && shared.sharedByGroup.count == 3)
         #expect(shared.markdown.contains("**3 changes are shared alike by the transports of their cell group**"))
         #expect(shared.markdown.contains("(shared)"))

@@ -139,8 +139,10 @@ func renderEverything(_ profile: Profile, against other: Profile) throws -> Doub
         var (accepted, refused, slowest) = (0, 0, 0.0)
         let started = Date()
         var iterations = 0
-        // Bounded by count and by time: 45 s, about 1,300 mutations in a debug build on the 2-vCPU VM with other work running.
-        while iterations < 3000 && Date().timeIntervalSince(started) < 45 {
+        // At least 1,000 mutations, however loaded the machine; then more, up to 3,000, while 45 s have not passed. A
+        // count bounded by time alone fell short of 1,000 under load (506 in 45 s at a load average of 14 on the 2-vCPU
+        // VM, where 1,000 take about 90 s): that was a test of the machine's speed, not of the reader.
+        while iterations < 1000 || (iterations < 3000 && Date().timeIntervalSince(started) < 45) {
             iterations += 1
             let data = Self.mutate(text, spans: spans, using: &rng)
             let begin = Date()
@@ -156,7 +158,6 @@ func renderEverything(_ profile: Profile, against other: Profile) throws -> Doub
             slowest = max(slowest, Date().timeIntervalSince(begin))
         }
         print("fuzz: \(iterations) mutations, \(accepted) accepted and rendered, \(refused) refused; slowest \(String(format: "%.2f", slowest)) s")
-        #expect(iterations >= 1000)
         #expect(accepted > 0 && refused > 0)
         #expect(slowest < 5, "no mutation takes more than a few seconds")
     }

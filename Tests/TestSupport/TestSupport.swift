@@ -211,17 +211,51 @@ public enum Fixtures {
     }
 }
 
+/// What a test helper cannot do on this host, and why.
+public struct UnavailableHere: Error, CustomStringConvertible {
+    public var description: String
+}
+
+/// Why ``runAsNobody(_:in:)`` cannot run here, or nil when it can: dropping to uid 65534 needs root, and setpriv.
+public let runAsNobodyUnavailable: String? = {
+    if geteuid() != 0 { return "dropping to uid 65534 needs root" }
+    if which("setpriv") == nil { return "setpriv (util-linux) is not installed" }
+    return nil
+}()
+
+/// /proc/sys/kernel/perf_event_paranoid, or nil when it cannot be read.
+public var perfEventParanoid: Int? {
+    (try? String(contentsOfFile: "/proc/sys/kernel/perf_event_paranoid", encoding: .utf8))
+        .flatMap { Int($0.trimmingCharacters(in: .whitespacesAndNewlines)) }
+}
+
+/// True when this process, and the copyprof it starts, may count kernel events: as root, or at perf_event_paranoid 1
+/// or less (`perf_allow_kernel`, include/linux/perf_event.h). Otherwise context switches, CPU migrations and
+/// tracepoints are not permitted and other software events are counted for user space only.
+public var mayCountTheKernel: Bool { geteuid() == 0 || (perfEventParanoid ?? 2) <= 1 }
+
+extension Trait where Self == ConditionTrait {
+    /// Runs the test only where ``runAsNobody(_:in:)`` can: as root, with setpriv (util-linux) installed.
+    public static var canRunAsNobody: Self {
+        .enabled(if: runAsNobodyUnavailable == nil, Comment(rawValue: runAsNobodyUnavailable ?? ""))
+    }
+
+    /// Runs the test only where an unprivileged user may count user space only: perf_event_paranoid 2 or more (the
+    /// kernel's default, and containers'). Unreadable counts as 2.
+    public static var unprivilegedCountingIsUserOnly: Self {
+        let paranoid = perfEventParanoid ?? 2
+        return .enabled(
+            if: paranoid >= 2,
+            Comment(rawValue: "perf_event_paranoid is \(paranoid): unprivileged users may count the kernel here"))
+    }
+}
+
 /// Runs the copyprof binary as uid/gid 65534 (nobody) with setpriv: unprivileged at the host's perf_event_paranoid,
 /// the way a new user meets it. The binary is copied into `folder` (or a fresh one), which nobody may write to.
-/// Nil, with the reason printed, when this cannot be done here.
-public func runAsNobody(_ arguments: [String], in folder: String? = nil) throws -> ProcessOutput? {
-    guard geteuid() == 0 else {
-        print("skipped: dropping to uid 65534 needs root")
-        return nil
-    }
-    guard let setpriv = which("setpriv") else {
-        print("skipped: setpriv (util-linux) is not installed")
-        return nil
+/// A test that calls it is enabled by ``Testing/Trait/canRunAsNobody``; elsewhere it throws.
+public func runAsNobody(_ arguments: [String], in folder: String? = nil) throws -> ProcessOutput {
+    guard runAsNobodyUnavailable == nil, let setpriv = which("setpriv") else {
+        throw UnavailableHere(description: runAsNobodyUnavailable ?? "setpriv (util-linux) is not installed")
     }
     // A copy nobody can reach: the build folder may sit below folders only root may enter.
     let folder = try folder ?? temporaryDirectory()

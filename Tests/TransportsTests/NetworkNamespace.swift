@@ -1,5 +1,6 @@
 import Glibc
 import Synchronization
+import Testing
 
 @testable import Transports
 
@@ -10,6 +11,16 @@ enum PrivateNetworkNamespace {
     struct Unavailable: Error, CustomStringConvertible {
         var description: String
     }
+
+    /// Why a namespace cannot be made here, or nil when it can: found by making one, which the kernel frees at once.
+    static let unavailable: String? = {
+        do {
+            try run {}
+            return nil
+        } catch {
+            return "\(error)"
+        }
+    }()
 
     /// Runs `body` on a new thread that first moves into a new network namespace with its loopback up, and returns
     /// what it returned or rethrows what it threw.
@@ -75,5 +86,12 @@ enum PrivateNetworkNamespace {
         guard ioctl(fd, UInt(SIOCGIFFLAGS), &request) == 0 else { throw TransportError.system("ioctl(SIOCGIFFLAGS, lo)", errno) }
         request.ifr_ifru.ifru_flags |= Int16(IFF_UP)
         guard ioctl(fd, UInt(SIOCSIFFLAGS), &request) == 0 else { throw TransportError.system("ioctl(SIOCSIFFLAGS, lo)", errno) }
+    }
+}
+
+extension Trait where Self == ConditionTrait {
+    /// Runs the test only where ``PrivateNetworkNamespace`` can make a namespace (as root, with CAP_SYS_ADMIN).
+    static var privateNetworkNamespace: Self {
+        .enabled(if: PrivateNetworkNamespace.unavailable == nil, Comment(rawValue: PrivateNetworkNamespace.unavailable ?? ""))
     }
 }

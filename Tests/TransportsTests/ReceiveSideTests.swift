@@ -42,18 +42,12 @@ import Testing
     /// Loopback with a 64 KiB MTU (the host's default): the kernel copies a zero-copy sender's pages into fresh whole
     /// pages when it loops them (skb_copy_ubufs), and a `mmap` receiver can map most of them; full verification reads
     /// every mapped byte. Run in a private network namespace whose loopback has that MTU, whatever the host's.
-    @Test(arguments: [TransportKind.zeroCopy, .ioUringZeroCopy])
+    @Test(.privateNetworkNamespace, arguments: [TransportKind.zeroCopy, .ioUringZeroCopy])
     func zeroCopySenderToMmapReceiverMapsMostBytes(transport: TransportKind) throws {
-        let result: TransportRunResult<Void>
-        do {
-            result = try PrivateNetworkNamespace.run(loopbackMTU: 65536) {
-                try runTransportInWindow(RunConfiguration(
-                    transport: transport, receiver: .mmap, messageSize: 65536, duration: 0.2, verification: .full)
-                ) { _ in NoRegion() }
-            }
-        } catch let unavailable as PrivateNetworkNamespace.Unavailable {
-            print("skipped zeroCopySenderToMmapReceiverMapsMostBytes: \(unavailable)")
-            return
+        let result = try PrivateNetworkNamespace.run(loopbackMTU: 65536) {
+            try runTransportInWindow(RunConfiguration(
+                transport: transport, receiver: .mmap, messageSize: 65536, duration: 0.2, verification: .full)
+            ) { _ in NoRegion() }
         }
         let mapping = try #require(result.workers.compactMap { $0.received?.zeroCopyReceive }.first as ZeroCopyReceiveStats?)
         let share = try #require(mapping.mappedShare)
@@ -69,21 +63,16 @@ import Testing
     /// the sender writes its stamps in. Full verification shows no message rewritten under the receiver: the ring
     /// outlasts what is in flight. (On Linux 6.18 none of them is mapped, at any segment size tried — 1, 2 or 15 pages
     /// — from a memfd or an ext4 file; printed, not asserted: that is the kernel's choice to make.)
-    @Test func sendfileWithWholePageSegmentsPassesFullVerificationIntoMmap() throws {
-        let outcome: [Double]
-        do {
-            outcome = try PrivateNetworkNamespace.run(loopbackMTU: 61440 + 52) {
-                let result = try runTransportInWindow(RunConfiguration(
-                    transport: .sendfile, receiver: .mmap, messageSize: 65536, duration: 0.3, verification: .full)
-                ) { _ in NoRegion() }
-                let mapping = result.workers.compactMap { $0.received?.zeroCopyReceive }.first
-                print("sendfile → mmap at 65536 B, lo MTU 61492: \(mapping?.mappedBytes ?? 0) B mapped, "
-                      + "\(mapping?.copiedBytes ?? 0) B copied; \(result.messagesVerified) messages, \(result.integrityErrors) errors")
-                return [Double(result.integrityErrors), Double(result.messagesVerified)]
-            }
-        } catch let unavailable as PrivateNetworkNamespace.Unavailable {
-            print("skipped sendfileWithWholePageSegmentsPassesFullVerificationIntoMmap: \(unavailable)")
-            return
+    @Test(.privateNetworkNamespace)
+    func sendfileWithWholePageSegmentsPassesFullVerificationIntoMmap() throws {
+        let outcome = try PrivateNetworkNamespace.run(loopbackMTU: 61440 + 52) {
+            let result = try runTransportInWindow(RunConfiguration(
+                transport: .sendfile, receiver: .mmap, messageSize: 65536, duration: 0.3, verification: .full)
+            ) { _ in NoRegion() }
+            let mapping = result.workers.compactMap { $0.received?.zeroCopyReceive }.first
+            print("sendfile → mmap at 65536 B, lo MTU 61492: \(mapping?.mappedBytes ?? 0) B mapped, "
+                  + "\(mapping?.copiedBytes ?? 0) B copied; \(result.messagesVerified) messages, \(result.integrityErrors) errors")
+            return [Double(result.integrityErrors), Double(result.messagesVerified)]
         }
         #expect(outcome[0] == 0 && outcome[1] > 0)
     }
@@ -123,6 +112,7 @@ import Testing
             transport: .zeroCopy, receiver: .mmap, workload: .pingpong, messageSize: 4096, duration: 0.2,
             verification: .full)
         ) { _ in NoRegion() }
+        #expect(result.workers.count == 2, "one connection: a client and an echoer")
         for worker in result.workers {
             let received = try #require(worker.received)
             let mapping = try #require(received.zeroCopyReceive)

@@ -140,13 +140,14 @@ import Testing
     }
 
     @Test func cacheEncodingMatchesPerf() {
-        // perf: L1-dcache-load-misses = L1D | OP_READ << 8 | RESULT_MISS << 16 = 0x10000
-        guard case .hardwareCache(let cache, let op, let result) = PerfEvent.l1dLoadMisses.source else {
-            Issue.record("not a cache event")
-            return
+        // The config of a PERF_TYPE_HW_CACHE event: cache | operation << 8 | result << 16; nil for any other event.
+        func config(_ event: PerfEvent) -> UInt64? {
+            guard case .hardwareCache(let cache, let operation, let result) = event.source else { return nil }
+            return cache | operation << 8 | result << 16
         }
-        #expect(cache | op << 8 | result << 16 == 0x10000)
-        guard case .hardwareCache(let c2, let o2, let r2) = PerfEvent.llcLoads.source else { return }
-        #expect(c2 | o2 << 8 | r2 << 16 == 0x2)
+        // perf: L1-dcache-load-misses = L1D | OP_READ << 8 | RESULT_MISS << 16 = 0x10000
+        #expect(config(.l1dLoadMisses) == 0x10000)
+        // LLC-loads = LL (2) | OP_READ << 8 | RESULT_ACCESS << 16 = 0x2
+        #expect(config(.llcLoads) == 0x2)
     }
 }
