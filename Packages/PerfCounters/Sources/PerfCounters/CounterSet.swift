@@ -575,13 +575,10 @@ private struct CounterOpener<System: PerfEventSystem> {
                 checkAccessAfterEPERM()
                 if let refusal { return .refused(errno: code, refusal) }
             }
-            var why = EventAvailability.classify(
+            let why = EventAvailability.classify(
                 errno: code, event: events[index], paranoid: host.paranoid,
                 attrSize: MemoryLayout<perf_event_attr>.size, host: host,
                 pmu: host.isHybrid ? placement?.pmu?.name : nil)
-            if !outcome.applied.isEmpty {
-                why.reason = (why.reason ?? "") + " (after " + outcome.applied.map(\.rawValue).joined(separator: ", ") + ")"
-            }
             return .refused(errno: code, why)
         }
         let fd = outcome.result
