@@ -4,6 +4,20 @@ import Testing
 
 @testable import PerfCounters
 
+/// `event` in the legacy encoding (config bits 32-63 zero), read as a group with its times and ids.
+func legacyGroupReadAttr(_ event: PerfEvent) -> perf_event_attr {
+    var attr = perf_event_attr()
+    attr.size = UInt32(MemoryLayout<perf_event_attr>.size)
+    switch HardwareEventKey(event)! {
+    case .hardware(let config): attr.type = PERF_TYPE_HARDWARE.rawValue; attr.config = config
+    case .cache(let config): attr.type = PERF_TYPE_HW_CACHE.rawValue; attr.config = config
+    }
+    attr.read_format = UInt64(
+        PERF_FORMAT_GROUP.rawValue | PERF_FORMAT_TOTAL_TIME_ENABLED.rawValue
+            | PERF_FORMAT_TOTAL_TIME_RUNNING.rawValue | PERF_FORMAT_ID.rawValue)
+    return attr
+}
+
 /// The fallbacks perf has for hosts this machine is not (issue 21): Arm hybrid kernels without extended types,
 /// Apple M1/M2's exclude_guest, Debian's and Ubuntu's perf_event_paranoid 3 and 4, a container's seccomp EPERM,
 /// a hybrid core type that refuses an event, Intel's offcore-response registers shared by hyperthreads. Each runs
@@ -43,13 +57,7 @@ import Testing
         // (config bits 32-63 zero) goes to the first PMU that takes it; following the thread (cpu -1) both would,
         // so it lands on the first, and counts nothing while the thread runs on the other cluster.
         let kernel = SimulatedKernel(pmus: Self.bigLittle(extendedTypes: false))
-        var attr = perf_event_attr()
-        attr.size = UInt32(MemoryLayout<perf_event_attr>.size)
-        attr.type = PERF_TYPE_HARDWARE.rawValue
-        attr.config = UInt64(PERF_COUNT_HW_CPU_CYCLES.rawValue)
-        attr.read_format = UInt64(
-            PERF_FORMAT_GROUP.rawValue | PERF_FORMAT_TOTAL_TIME_ENABLED.rawValue
-                | PERF_FORMAT_TOTAL_TIME_RUNNING.rawValue | PERF_FORMAT_ID.rawValue)
+        var attr = legacyGroupReadAttr(.cycles)
         let fd = kernel.open(&attr, cpu: -1, groupFD: -1)
         try #require(fd >= 0)
         _ = kernel.enableGroup(fd)
@@ -353,12 +361,7 @@ import Testing
         let kernel = SimulatedKernel(pmus: [pmu])
         var fds: [Int32] = []
         for event in [PerfEvent.llcLoads, .llcLoadMisses, .branchMisses] {
-            var attr = perf_event_attr()
-            attr.size = UInt32(MemoryLayout<perf_event_attr>.size)
-            switch HardwareEventKey(event)! {
-            case .hardware(let c): attr.type = PERF_TYPE_HARDWARE.rawValue; attr.config = c
-            case .cache(let c): attr.type = PERF_TYPE_HW_CACHE.rawValue; attr.config = c
-            }
+            var attr = legacyGroupReadAttr(event)
             fds.append(kernel.open(&attr, cpu: -1, groupFD: fds.first ?? -1))
         }
         #expect(fds[0] >= 0 && fds[1] >= 0)
