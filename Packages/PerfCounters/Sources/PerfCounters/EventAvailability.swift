@@ -99,10 +99,10 @@ extension EventAvailability {
                     + "run as root, grant CAP_PERFMON, or lower it (sysctl kernel.perf_event_paranoid=1)",
                 errno: errno)
         case EPERM:
-            // Not the paranoid check (EACCES): perf_event_open opened other events, so no seccomp filter refuses
-            // the call; the kernel refuses this event to this user (tools/perf/util/evsel.c evsel__open_strerror:
-            // "No permission to enable %s event"), as it does the ftrace function tracepoint to all but root
-            // (kernel/trace/trace_event_perf.c perf_trace_event_perm), or a security module does.
+            // Not the paranoid check (EACCES). The counters first ask whether a seccomp filter refuses the call
+            // outright (PerfAccess); past that, the kernel refuses this event to this user (tools/perf/util/evsel.c
+            // evsel__open_strerror: "No permission to enable %s event"), as it does the ftrace function tracepoint
+            // to all but root (kernel/trace/trace_event_perf.c perf_trace_event_perm), or a security module does.
             return .init(
                 state: .notPermitted,
                 reason: "\(code): the kernel refuses this event to this user (an event only root may open, or a "
