@@ -29,7 +29,9 @@ let package = Package(
             dependencies: ["PerfCounters"],
             path: "Examples/count-region"
         ),
-        .testTarget(name: "PerfCountersTests", dependencies: ["PerfCounters", "CPerfEvent"]),
+        /// For tests only: a seccomp filter on one thread that refuses perf_event_open, as a container's does.
+        .target(name: "CSeccompTestSupport", path: "Tests/CSeccompTestSupport"),
+        .testTarget(name: "PerfCountersTests", dependencies: ["PerfCounters", "CPerfEvent", "CSeccompTestSupport", "SystemCalls"]),
     ],
     swiftLanguageModes: [.v6]
 )

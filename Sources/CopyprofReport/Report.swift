@@ -79,6 +79,14 @@ public struct Report: Sendable {
         let missing = profile.environment.events.filter { !$0.availability.isOpen }
         md += "Counted in every sender and receiver thread, around its timed loop: "
         md += counted.isEmpty ? "none.\n\n" : counted.map { "`\($0.name)\($0.isUserOnly ? ":u" : "")`" }.joined(separator: ", ") + ".\n\n"
+        // A hybrid CPU's core type that refused an event: its values are the other types' counts, not extrapolated.
+        let corePMUs = Set(counted.flatMap { $0.pmus ?? [] })
+        let partial = counted.filter { ($0.pmus.map(Set.init) ?? corePMUs) != corePMUs }
+        if !partial.isEmpty {
+            md += "Counted on some core types only (the others refused them; the values are those types' counts, "
+                + "not scaled to the time on the others): "
+                + partial.map { "`\($0.name)` (\(($0.pmus ?? []).joined(separator: ", ")))" }.joined(separator: ", ") + ".\n\n"
+        }
         if counted.contains(where: \.isUserOnly) {
             md += "`:u` (as perf writes it): counted in user space only, because the kernel refused kernel counting at this "
                 + "`perf_event_paranoid` level. The kernel side of send and recv, where the copies are, is not in those values; "

@@ -110,14 +110,19 @@ enum CountersTable {
             }
         }
         var paranoid = "perf_event_paranoid: \(host.paranoid.map(String.init) ?? "unreadable")"
-        if let level = host.paranoid, level > 1, geteuid() != 0 {
+        if let refusal = host.refusal {
+            paranoid += refusal.errno == EPERM
+                ? " (perf_event_open is refused to this process outright: see the notes)"
+                : " (no perf_event_open at all for unprivileged users on this kernel: see the notes)"
+        } else if let level = host.paranoid, level > 1, geteuid() != 0 {
             paranoid += " (user space only for unprivileged users; kernel copies are not counted)"
         }
         out += wrap(paranoid)
         out += wrap("tracefs: \(host.tracefsStatus ?? host.tracefs ?? "not mounted (as root: mount -t tracefs nodev /sys/kernel/tracing)")")
         if let groups = host.groups, !groups.isEmpty {
             out += wrap("groups: " + groups.map { group in
-                "{\(group.events.joined(separator: ", "))}" + (group.pmu.map { " on \($0)" } ?? "")
+                let cpus = group.cpus.map { " (legacy encoding, one group per CPU \(CoreTable.cpuList($0)))" } ?? ""
+                return "{\(group.events.joined(separator: ", "))}" + (group.pmu.map { " on \($0)" } ?? "") + cpus
             }.joined(separator: " "))
         }
         out += "\n"

@@ -176,7 +176,13 @@ struct RunCommand: ParsableCommand {
         }
         defer { runner.remote?.close() }
         let uncounted = environment.events.filter { !$0.availability.isOpen }
-        if !uncounted.isEmpty {
+        if !uncounted.isEmpty, uncounted.count == environment.events.count,
+            Set(uncounted.map(\.availability.description)).count == 1
+        {
+            // Refused outright (a seccomp filter, Debian's or Ubuntu's perf_event_paranoid above 2): the one reason.
+            note("cannot count any event here: \(uncounted[0].availability.reason ?? uncounted[0].availability.state.rawValue); "
+                + "CPU time and context switches come from getrusage and the thread CPU clock")
+        } else if !uncounted.isEmpty {
             // One line; the reasons are in the profile, the report and `copyprof counters`.
             let hardware = uncounted.allSatisfy { $0.kind == "hardware" || $0.kind == "cache" }
             note("cannot count \(uncounted.count) of \(environment.events.count) events here"

@@ -162,4 +162,26 @@ import TestSupport
         #expect(report.contains("By cell, worst first: stream two-copy 64 B × 10 connections: trial 1 2.5×"))
         #expect(report.contains("; and 2 more cells."))
     }
+
+    @Test func eventsACoreTypeRefusedAreListedAsCountedOnTheOthersOnly() {
+        // Issue 21: on a hybrid CPU whose cpu_atom refuses the LLC events, their values are cpu_core's counts;
+        // the report says so, and lists no event both core types counted.
+        var environment = SampleProfiles.environment(cpu: "Hybrid CPU", pmu: true)
+        environment.events = [
+            EventProbeRecord(
+                name: "cycles", kind: "hardware", summary: "", availability: AvailabilityRecord(state: .counted),
+                pmus: ["cpu_core", "cpu_atom"]),
+            EventProbeRecord(
+                name: "LLC-loads", kind: "cache", summary: "",
+                availability: AvailabilityRecord(state: .counted, reason: "counted on cpu_core only; cpu_atom refused it"),
+                pmus: ["cpu_core"]),
+            EventProbeRecord(name: "task-clock", kind: "software", summary: "", availability: AvailabilityRecord(state: .counted)),
+        ]
+        let report = Report(profile: SampleProfiles.make(throughput: [8, 8, 8], environment: environment), source: "p.json", chartFolder: "c").markdown
+        #expect(report.contains(
+            "Counted on some core types only (the others refused them; the values are those types' counts, not scaled "
+                + "to the time on the others): `LLC-loads` (cpu_core)."))
+        let plain = Report(profile: SampleProfiles.make(throughput: [8, 8, 8]), source: "p.json", chartFolder: "c").markdown
+        #expect(!plain.contains("Counted on some core types only"))
+    }
 }

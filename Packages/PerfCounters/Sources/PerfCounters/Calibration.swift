@@ -282,14 +282,27 @@ public enum CounterCalibration {
         return result
     }
 
+    /// The cycles-per-ns bounds of the cycles check: cpufreq's range of all CPUs ± 10%; without cpufreq, or above a
+    /// boost range cpufreq does not list, a plausible 6.5 GHz ceiling.
+    static func cycleBounds(_ frequency: FrequencyRange?) -> (low: Double, high: Double, expected: String) {
+        guard let frequency else { return (0.4, 6.5, "0.4–6.5 GHz (no cpufreq in sysfs: a plausible range)") }
+        let cpus = frequency.cpus.map { $0 > 1 ? ", lowest and highest of \($0) CPUs" : "" } ?? ""
+        if frequency.boostUnlisted == true {
+            return (
+                frequency.minGHz * 0.9, max(frequency.maxGHz * 1.1, 6.5),
+                "\(fixed(frequency.minGHz, 2))–6.5 GHz (cpufreq\(cpus); acpi-cpufreq lists no boost clock, so the "
+                    + "ceiling is a plausible 6.5 GHz)")
+        }
+        return (
+            frequency.minGHz * 0.9, frequency.maxGHz * 1.1,
+            "\(fixed(frequency.minGHz, 2))–\(fixed(frequency.maxGHz, 2)) GHz ± 10% (cpufreq\(cpus))")
+    }
+
     static func cycles(options: CounterOptions, sizes: CalibrationSizes, frequency: FrequencyRange?) -> CalibrationCheck {
         let n = sizes.cycleLoop
         let workload = "\(grouped(n)) turns of the 2-instruction loop, cycles / task-clock"
-        let low = frequency.map { $0.minGHz * 0.9 } ?? 0.4
-        let high = frequency.map { $0.maxGHz * 1.1 } ?? 6.5
-        let expected =
-            frequency.map { "\(fixed($0.minGHz, 2))–\(fixed($0.maxGHz, 2)) GHz ± 10% (cpufreq)" }
-            ?? "0.4–6.5 GHz (no cpufreq in sysfs: a plausible range)"
+        let range = cycleBounds(frequency)
+        let (low, high, expected) = (range.low, range.high, range.expected)
         let counters: ThreadCounters
         switch open([.cycles, .taskClock], options: options) {
         case .success(let opened): counters = opened

@@ -31,6 +31,40 @@ public struct PMUCount: Sendable, Hashable, Codable {
     }
 }
 
+/// How much of a hardware event's region a hybrid CPU's core types covered, when one of them refused the event.
+///
+/// A core type that refuses an event is not multiplexing: while the thread runs there, nothing counts it, and
+/// scaling the other types' count by enabled/running would invent that time's count from theirs. A reading with a
+/// coverage holds the count on ``countedOn`` only, and says how long the thread ran on ``refusedOn``.
+public struct PMUCoverage: Sendable, Hashable, Codable, CustomStringConvertible {
+    /// The core PMUs that counted the event (`cpu_core`).
+    public var countedOn: [String]
+    /// The core PMUs that refused it (`cpu_atom`).
+    public var refusedOn: [String]
+    /// The share of the region (0…1) the thread ran on the refusing PMUs, from the running times of the hardware
+    /// groups that did open there or, lacking those, from what the counting PMUs' groups left; an upper bound when
+    /// those groups were multiplexed. Nil when unknown.
+    public var refusedShare: Double?
+
+    /// A coverage; the fields are as their properties say.
+    public init(countedOn: [String], refusedOn: [String], refusedShare: Double?) {
+        self.countedOn = countedOn
+        self.refusedOn = refusedOn
+        self.refusedShare = refusedShare
+    }
+
+    /// `counted on cpu_core only (the thread ran 37% of its time on cpu_atom)`.
+    public var description: String {
+        let counted = countedOn.joined(separator: " and ")
+        let refused = refusedOn.joined(separator: " and ")
+        guard let share = refusedShare else {
+            return "counted on \(counted) only (\(refused) refused it; the thread's time there is unknown)"
+        }
+        let percent = share > 0 && share < 0.005 ? "<1" : String(Int((share * 100).rounded()))
+        return "counted on \(counted) only (the thread ran \(percent)% of its time on \(refused))"
+    }
+}
+
 /// The value of one event over a region: the exact raw delta, the times to scale it by, its mode and source,
 /// each core PMU's part, and why there is no value when there is none.
 ///
@@ -60,6 +94,9 @@ public struct CounterReading: Sendable, Hashable, Codable, CustomStringConvertib
     public var parts: [PMUCount]
     /// Why there is no value, when there is none: the open failed, or the group never ran in the region.
     public var reason: String?
+    /// Set when a core type of a hybrid CPU refused the event: ``count`` and ``value`` then hold the count on the
+    /// core types that counted it, not extrapolated to the thread's time on the others.
+    public var coverage: PMUCoverage?
 
     /// A reading of an event opened as `availability` says: user-only when it was opened user-only.
     public init(event: PerfEvent, availability: EventAvailability, count: ScaledCount?) {
@@ -73,7 +110,7 @@ public struct CounterReading: Sendable, Hashable, Codable, CustomStringConvertib
     /// description when the event was not opened, "not counted" when its group never ran in the region.
     public init(
         event: PerfEvent, availability: EventAvailability, count: ScaledCount?, mode: CountingMode?,
-        source: ReadingSource = .perfEvent, parts: [PMUCount] = [], reason: String?
+        source: ReadingSource = .perfEvent, parts: [PMUCount] = [], reason: String?, coverage: PMUCoverage? = nil
     ) {
         self.event = event
         self.availability = availability
@@ -81,6 +118,7 @@ public struct CounterReading: Sendable, Hashable, Codable, CustomStringConvertib
         self.mode = mode
         self.source = source
         self.parts = parts
+        self.coverage = coverage
         if reason == nil, count == nil || count?.wasCounted == false {
             self.reason = count == nil ? availability.description : "not counted: the group never ran in the region"
         } else {
@@ -90,7 +128,7 @@ public struct CounterReading: Sendable, Hashable, Codable, CustomStringConvertib
 
     /// The estimate of the region's count in ``unit``: ``raw`` when the counter ran all along, else
     /// `raw × enabled / running` (perf's scaling). Nil when not opened or never scheduled in the region
-    /// ("not counted", never 0).
+    /// ("not counted", never 0). With a ``coverage``, the count on the core types that counted the event.
     public var value: Double? { count?.value }
 
     /// The exact count while the counter ran (summed over core PMUs), in ``unit``; nil when not opened.
@@ -102,6 +140,7 @@ public struct CounterReading: Sendable, Hashable, Codable, CustomStringConvertib
     /// estimate (scaled), not counted, or not opened.
     public var exactValue: UInt64? {
         guard let count, count.wasCounted, !count.isScaled else { return nil }
+        if let coverage, coverage.refusedShare != 0 { return nil }
         return count.raw
     }
 
@@ -129,16 +168,17 @@ public struct CounterReading: Sendable, Hashable, Codable, CustomStringConvertib
         } else {
             text = "\(count.raw) \(unit)"
         }
+        if let coverage { notes.append(coverage.description) }
         if mode == .userOnly { notes.append("user-only") }
         if source == .rusage { notes.append("getrusage") }
         return "\(event.name): \(text)" + (notes.isEmpty ? "" : " (\(notes.joined(separator: "; ")))")
     }
 
     private enum CodingKeys: String, CodingKey {
-        case event, availability, count, mode, source, parts, reason
+        case event, availability, count, mode, source, parts, reason, coverage
     }
 
-    /// Reads readings written before mode, source and parts existed: mode then follows the availability.
+    /// Reads readings written before mode, source, parts and coverage existed: mode then follows the availability.
     public init(from decoder: any Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
         let availability = try c.decode(EventAvailability.self, forKey: .availability)
@@ -149,11 +189,12 @@ public struct CounterReading: Sendable, Hashable, Codable, CustomStringConvertib
                 ?? (availability.isOpen ? (availability.state == .userOnly ? .userOnly : .userAndKernel) : nil),
             source: try c.decodeIfPresent(ReadingSource.self, forKey: .source) ?? .perfEvent,
             parts: try c.decodeIfPresent([PMUCount].self, forKey: .parts) ?? [],
-            reason: try c.decodeIfPresent(String.self, forKey: .reason))
+            reason: try c.decodeIfPresent(String.self, forKey: .reason),
+            coverage: try c.decodeIfPresent(PMUCoverage.self, forKey: .coverage))
     }
 
     /// Writes the event by name (see ``PerfEvent/encode(to:)``), the availability, the count, mode, source,
-    /// parts (when there are any) and the reason.
+    /// parts (when there are any), the reason and the coverage (when a core type refused the event).
     public func encode(to encoder: any Encoder) throws {
         var c = encoder.container(keyedBy: CodingKeys.self)
         try c.encode(event, forKey: .event)
@@ -163,6 +204,7 @@ public struct CounterReading: Sendable, Hashable, Codable, CustomStringConvertib
         try c.encode(source, forKey: .source)
         if !parts.isEmpty { try c.encode(parts, forKey: .parts) }
         try c.encodeIfPresent(reason, forKey: .reason)
+        try c.encodeIfPresent(coverage, forKey: .coverage)
     }
 }
 

@@ -48,19 +48,31 @@ extension PerfEvent {
 public struct CounterGroupDescription: Sendable, Hashable, Codable {
     /// The core PMU the group counts on; nil for software events and tracepoints.
     public var pmu: String?
-    /// The events in the group, leader first, with perf's `:u` on those counted user-only.
+    /// The events in the group, leader first, with perf's modifiers: `:u` on those counted user-only, `H` on
+    /// those opened with `exclude_guest`.
     public var events: [String]
+    /// How its hardware events reach the core PMU; nil for software events and tracepoints.
+    public var encoding: HardwareEncoding?
+    /// The CPUs the group was opened on, one group each (``HardwareEncoding/legacyPerCPU``); nil when it follows
+    /// the thread on every CPU.
+    public var cpus: [Int]?
 }
 
 /// The counters of the calling thread, opened as perf does, over any ``PerfEventSystem``.
 ///
-/// Hardware events are opened in small groups (``PerfEvent/hardwareGroups(_:)``), once per core PMU on hybrid
-/// CPUs with the PMU's type in config bits 32–63; software events and tracepoints form one more group, which
-/// always schedules. A group the kernel rejects at open is reopened in halves, then event by event, before an
+/// Before anything else, where the host says perf_event_open may be refused outright (``PerfAccess``: a seccomp
+/// filter, Debian's and Ubuntu's `perf_event_paranoid` above 2), one probe event says whether it is; then every
+/// event gets that one reason and nothing more is opened. Hardware events are opened in small groups
+/// (``PerfEvent/hardwareGroups(_:)``), once per core PMU on hybrid CPUs — with the PMU's type in config bits 32–63
+/// where the kernel takes it, else through the legacy encoding once per CPU of the PMU (``HardwareEncoding``);
+/// software events and tracepoints form one more group, which always schedules. Every open climbs perf's fallbacks
+/// (``FallbackLadder``). A group the kernel rejects at open is reopened in halves, then event by event, before an
 /// event is refused (perf's weak groups: tools/perf/util/evlist.c `evlist__reset_weak_group`).
 ///
 /// A region's value is the delta of a read before and after it; an event's value is the sum of its core PMUs'
-/// parts, scaled by enabled / (summed running) only where the summed running time falls short.
+/// parts, scaled by enabled / (summed running) only where the summed running time falls short. Where a core type
+/// refused an event, its value is the other types' count with a ``PMUCoverage``, never scaled to the refusing
+/// type's time.
 package final class CounterSet<System: PerfEventSystem> {
     package let events: [PerfEvent]
     package let system: System
@@ -68,12 +80,18 @@ package final class CounterSet<System: PerfEventSystem> {
     package let availability: [EventAvailability]
     /// The privilege levels each opened event covers; nil when not opened.
     package let modes: [CountingMode?]
+    /// How hardware events reached each core PMU, by PMU name.
+    package let encodings: [String: HardwareEncoding]
 
     /// The open groups. Set once in init: reading them in start/stop needs no exclusivity check.
     private let groups: [CounterGroup]
-    /// For each event: where each of its parts is read (one per core PMU for hardware events).
+    /// For each event: where each of its parts is read (one per core PMU for hardware events, one per CPU with the
+    /// legacy encoding per CPU).
     private let slots: [[CounterSlot]]
+    /// For each event: the core PMUs that refused it while others counted it.
+    private let refusedOn: [[String]]
     private let watchdogHint: Bool
+    private let offcoreHint: Bool
     private var running = false
 
     package init(events: [PerfEvent], options: CounterOptions, system: System) throws(CounterError) {
@@ -88,9 +106,12 @@ package final class CounterSet<System: PerfEventSystem> {
         self.system = system
         availability = opener.availability
         modes = opener.modes
+        encodings = opener.encodings
         groups = opener.groups
         slots = opener.slots
-        watchdogHint = system.host.nmiWatchdog == true
+        refusedOn = opener.refusedOn
+        watchdogHint = opener.host.nmiWatchdog == true
+        offcoreHint = opener.host.cpuModel?.contains("Intel") == true
     }
 
     deinit {
@@ -102,13 +123,30 @@ package final class CounterSet<System: PerfEventSystem> {
         }
     }
 
-    /// The groups as opened.
+    /// The groups as opened; the groups of one PMU opened once per CPU are one description with their CPUs.
     package var groupDescriptions: [CounterGroupDescription] {
-        groups.map { group in
-            CounterGroupDescription(
-                pmu: group.pmu,
-                events: group.eventIndices.map { events[$0].name + (modes[$0]?.perfSuffix ?? "") })
+        var descriptions: [CounterGroupDescription] = []
+        for group in groups {
+            let names = group.eventIndices.map { events[$0].name + Self.modifiers(modes[$0], availability[$0]) }
+            if group.cpu >= 0, let same = descriptions.lastIndex(where: {
+                $0.pmu == group.pmu && $0.events == names && $0.cpus != nil
+            }) {
+                descriptions[same].cpus!.append(Int(group.cpu))
+                continue
+            }
+            descriptions.append(
+                CounterGroupDescription(
+                    pmu: group.pmu, events: names, encoding: group.encoding,
+                    cpus: group.cpu >= 0 ? [Int(group.cpu)] : nil))
         }
+        return descriptions
+    }
+
+    /// perf's modifiers for an event: `:u` counted user-only, `H` opened with `exclude_guest` (`:uH` both).
+    static func modifiers(_ mode: CountingMode?, _ availability: EventAvailability) -> String {
+        var letters = mode == .userOnly ? "u" : ""
+        if availability.fallbacks?.contains(.excludeGuest) == true { letters += "H" }
+        return letters.isEmpty ? "" : ":" + letters
     }
 
     // MARK: Regions
@@ -137,9 +175,10 @@ package final class CounterSet<System: PerfEventSystem> {
         for group in groups {
             try read(group.leader, into: group.endBuffer)
         }
+        let time = refusedOn.contains { !$0.isEmpty } ? threadTimeOnPMUs() : nil
         var readings: [CounterReading] = []
         readings.reserveCapacity(events.count)
-        for index in events.indices { readings.append(try reading(index)) }
+        for index in events.indices { readings.append(try reading(index, time: time)) }
         return readings
     }
 
@@ -169,7 +208,7 @@ package final class CounterSet<System: PerfEventSystem> {
             timeRunning: word(end, 2) &- word(start, 2))
     }
 
-    private func reading(_ index: Int) throws(CounterError) -> CounterReading {
+    private func reading(_ index: Int, time: ThreadTimeOnPMUs?) throws(CounterError) -> CounterReading {
         let event = events[index]
         let slots = self.slots[index]
         guard let first = slots.first else {
@@ -177,18 +216,36 @@ package final class CounterSet<System: PerfEventSystem> {
                 event: event, availability: availability[index], count: nil, mode: nil,
                 reason: availability[index].description)
         }
-        let combined: ScaledCount
+        var combined: ScaledCount
         var parts: [PMUCount] = []
+        var coverage: PMUCoverage?
         if slots.count > 1 || groups[first.group].pmu != nil {
+            // One part per core PMU: the parts of one PMU opened once per CPU add up as the PMUs' parts do.
             parts.reserveCapacity(slots.count)
-            for slot in slots { parts.append(PMUCount(pmu: groups[slot.group].pmu ?? "cpu", count: try delta(slot))) }
+            for slot in slots {
+                let pmu = groups[slot.group].pmu ?? "cpu"
+                let count = try delta(slot)
+                if let same = parts.firstIndex(where: { $0.pmu == pmu }) {
+                    parts[same].count = Self.sum([parts[same].count, count])!
+                } else {
+                    parts.append(PMUCount(pmu: pmu, count: count))
+                }
+            }
             combined = Self.sum(parts.map(\.count))!
+            if !refusedOn[index].isEmpty, let time {
+                (combined, coverage) = time.covered(parts, refusedOn: refusedOn[index])
+            }
         } else {
             combined = try delta(first)
         }
+        var reason: String?
+        if !combined.wasCounted {
+            reason = coverage.map { "not counted: the thread never ran on \($0.countedOn.joined(separator: " or ")) in this region, "
+                + "and \($0.refusedOn.joined(separator: " and ")) refused the event" } ?? notCountedReason(index)
+        }
         return CounterReading(
             event: event, availability: availability[index], count: combined, mode: modes[index],
-            source: .perfEvent, parts: parts, reason: combined.wasCounted ? nil : notCountedReason(index))
+            source: .perfEvent, parts: parts, reason: reason, coverage: coverage)
     }
 
     /// The sum of core PMUs' parts: raw values add up; the enabled time is the region's (the longest part's,
@@ -203,12 +260,35 @@ package final class CounterSet<System: PerfEventSystem> {
             raw: parts.reduce(UInt64(0)) { $0 &+ $1.raw }, timeEnabled: enabled, timeRunning: min(running, enabled))
     }
 
+    /// How long the thread ran on each core PMU in the region: on each CPU placement (a PMU, or a PMU's CPU with the
+    /// legacy encoding per CPU), the longest running time of its hardware groups — a lower bound, exact when one
+    /// of them was not multiplexed — summed per PMU; and the region's time, the longest enabled time.
+    private func threadTimeOnPMUs() -> ThreadTimeOnPMUs {
+        var longest: [String: [Int32: UInt64]] = [:]
+        var region: UInt64 = 0
+        for (position, group) in groups.enumerated() where group.encoding != nil {
+            guard let pmu = group.pmu, let first = group.eventIndices.first,
+                let slot = slots[first].first(where: { $0.group == position }), let count = try? delta(slot)
+            else { continue }
+            longest[pmu, default: [:]][group.cpu] = max(longest[pmu]?[group.cpu] ?? 0, count.timeRunning)
+            region = max(region, count.timeEnabled)
+        }
+        return ThreadTimeOnPMUs(onPMU: longest.mapValues { $0.values.reduce(0, +) }, region: region)
+    }
+
     private func notCountedReason(_ index: Int) -> String {
         guard events[index].isHardware else { return "not counted: the event was not enabled in this region" }
         let partners = slots[index].first.map { groups[$0.group].eventIndices.map { events[$0].name } } ?? []
         var reason =
             "not counted: its group (\(partners.joined(separator: ", "))) never got a hardware counter in this "
             + "region; other groups or programs held the PMU's counters"
+        if offcoreHint, events[index] == .llcLoads || events[index] == .llcLoadMisses {
+            // arch/x86/events/intel/core.c: the generic LLC events are OFFCORE_RESPONSE events, each needing one of
+            // the core's two offcore-response MSRs, which both hyperthreads of a core share
+            // (__intel_shared_reg_get_constraints: an MSR holding another value for the sibling is unavailable).
+            reason += "; on Intel the LLC events also need the core's offcore-response registers, shared with the "
+                + "sibling hyperthread: a program there counting other offcore events holds them"
+        }
         if watchdogHint {
             reason += "; the NMI watchdog holds one (perf's hint: as root, echo 0 > /proc/sys/kernel/nmi_watchdog)"
         }
@@ -219,6 +299,33 @@ package final class CounterSet<System: PerfEventSystem> {
         let n = system.read(fd, into: buffer)
         if n < 0 { throw .systemCall("read(perf group)", errno: Int32(-n)) }
         if n != buffer.count { throw .malformedRead("read returned \(n) of \(buffer.count) bytes") }
+    }
+}
+
+/// How long the thread ran on each core PMU in a region, from the hardware groups' running times.
+private struct ThreadTimeOnPMUs {
+    var onPMU: [String: UInt64]
+    var region: UInt64
+
+    /// The count of an event that `refusedOn` refused: the parts' raw values; enabled, the thread's time on the
+    /// counting PMUs (so that it is scaled only for multiplexing there); and what share of the region the thread
+    /// spent on the refusing ones.
+    func covered(_ parts: [PMUCount], refusedOn: [String]) -> (ScaledCount, PMUCoverage) {
+        let counting = parts.map(\.pmu)
+        let raw = parts.reduce(UInt64(0)) { $0 &+ $1.count.raw }
+        let running = parts.reduce(UInt64(0)) { $0 &+ $1.count.timeRunning }
+        let onCounting = counting.reduce(UInt64(0)) { $0 &+ (onPMU[$1] ?? 0) }
+        var share: Double?
+        if region > 0 {
+            if refusedOn.allSatisfy({ onPMU[$0] != nil }) {
+                // Other hardware groups opened on the refusing PMUs: their running time is the thread's time there.
+                share = min(1, Double(refusedOn.reduce(UInt64(0)) { $0 &+ onPMU[$1]! }) / Double(region))
+            } else {
+                share = max(0, 1 - Double(onCounting) / Double(region))
+            }
+        }
+        let count = ScaledCount(raw: raw, timeEnabled: max(onCounting, running), timeRunning: running)
+        return (count, PMUCoverage(countedOn: counting, refusedOn: refusedOn, refusedShare: share))
     }
 }
 
@@ -233,9 +340,13 @@ private struct CounterSlot {
 private struct CounterGroup {
     var leader: Int32
     var members: [Int32]
+    /// The core PMU (`cpu` on a host with one or none); nil for the software group.
     var pmu: String?
+    /// How the hardware events reach the PMU; nil for the software group.
+    var encoding: HardwareEncoding?
+    /// The CPU the group is bound to; -1 when it follows the thread.
+    var cpu: Int32
     var eventIndices: [Int]
-    var userOnly: Bool
     var startBuffer: UnsafeMutableRawBufferPointer
     var endBuffer: UnsafeMutableRawBufferPointer
 
@@ -251,8 +362,16 @@ private struct CounterGroup {
 }
 
 private enum OpenResult {
-    case opened(fd: Int32, id: UInt64, userOnly: Bool)
+    case opened(fd: Int32, id: UInt64, userOnly: Bool, fallbacks: [AttrFallback])
     case refused(errno: Int32?, EventAvailability)
+}
+
+/// Where a hardware group is opened: its core PMU (nil on a host without one), how events reach it, and the CPU
+/// it is bound to (-1: it follows the thread).
+private struct HardwarePlacement {
+    var pmu: CorePMU?
+    var encoding: HardwareEncoding
+    var cpu: Int32
 }
 
 /// Opens a ``CounterSet``'s events: the groups, fallbacks and per-PMU outcomes, before they are fixed.
@@ -260,49 +379,143 @@ private struct CounterOpener<System: PerfEventSystem> {
     let events: [PerfEvent]
     let system: System
     let options: CounterOptions
+    /// The host as the system describes it, read once.
+    let host: HostFacts
     var userOnlyRequested: Bool { options.userOnly }
     var availability: [EventAvailability]
     var modes: [CountingMode?]
     var groups: [CounterGroup] = []
     var slots: [[CounterSlot]]
-    /// For each event and core PMU: what became of it there.
+    /// For each event and core PMU: what became of it there (once per CPU with the legacy encoding per CPU).
     var outcomes: [[(pmu: String?, result: OpenResult)]]
+    /// For each event: the core PMUs that refused it while others counted it.
+    var refusedOn: [[String]]
+    /// Why perf_event_open is refused to this process outright, once known: then nothing more is opened.
+    var refusal: EventAvailability?
+    /// True once ``PerfAccess`` was asked.
+    var accessChecked = false
+    /// How hardware events reach each core PMU.
+    var encodings: [String: HardwareEncoding] = [:]
+    /// The errno each core PMU answered for its type in config bits 32–63.
+    var extendedTypeRefusals: [String: Int32] = [:]
 
     init(events: [PerfEvent], system: System, options: CounterOptions) {
         self.events = events
         self.system = system
         self.options = options
+        host = system.host
         availability = Array(repeating: .counted, count: events.count)
         modes = Array(repeating: nil, count: events.count)
         slots = Array(repeating: [], count: events.count)
         outcomes = Array(repeating: [], count: events.count)
+        refusedOn = Array(repeating: [], count: events.count)
     }
 
     mutating func openAll() {
+        if PerfAccess.checkFirst(host) {
+            accessChecked = true
+            refusal = PerfAccess.refusal(system)
+        }
         let hardware = PerfEvent.hardwareGroupIndices(events)
-        if !hardware.isEmpty {
-            // One core PMU: the legacy encoding (config bits 32-63 zero) reaches it on every kernel. Several:
-            // each PMU's type in bits 32-63, or the event opens on one core type only.
-            let pmus: [CorePMU?] = system.host.corePMUs.isEmpty ? [nil] : system.host.corePMUs
-            for pmu in pmus {
-                for group in hardware {
-                    openHardwareGroup(group, pmu: pmu, extendedType: system.host.isHybrid, options: options)
+        if refusal == nil, !hardware.isEmpty {
+            for placement in hardwarePlacements() {
+                for group in hardware where refusal == nil {
+                    openHardwareGroup(group, placement: placement)
                 }
             }
         }
         let other = events.indices.filter { !events[$0].isHardware }
-        if !other.isEmpty { openSoftwareGroup(other, options: options) }
+        if refusal == nil, !other.isEmpty { openSoftwareGroup(other) }
+        if let refusal {
+            // Refused outright: one reason for every event, and nothing left open.
+            closeAll()
+            for index in events.indices {
+                availability[index] = refusal
+                modes[index] = nil
+            }
+            return
+        }
         for index in events.indices { settle(index) }
+    }
+
+    mutating func closeAll() {
+        for group in groups {
+            for fd in group.members { system.close(fd) }
+            system.close(group.leader)
+            group.startBuffer.deallocate()
+            group.endBuffer.deallocate()
+        }
+        groups = []
+        slots = Array(repeating: [], count: events.count)
+    }
+
+    // MARK: Placements
+
+    /// Where hardware groups are opened: with one core PMU (or none), once, in the legacy encoding; with several,
+    /// once per PMU with its type in config bits 32–63 where the kernel takes it — probed as perf's
+    /// `__perf_pmus__supports_extended_type` does, by opening `cycles` so (tools/perf/util/pmus.c), through the same
+    /// fallbacks as the events (Mark Rutland's fix for M1: tools/perf/util/print-events.c `is_event_supported`
+    /// retries with `exclude_guest`) — else once per CPU of the PMU in the legacy encoding.
+    mutating func hardwarePlacements() -> [HardwarePlacement] {
+        let cores = host.corePMUs
+        guard cores.count > 1 else {
+            if let pmu = cores.first { encodings[pmu.name] = .legacy }
+            return [HardwarePlacement(pmu: cores.first, encoding: .legacy, cpu: -1)]
+        }
+        var placements: [HardwarePlacement] = []
+        let online = host.onlineCPUs.map(Set.init)
+        for pmu in cores {
+            if let refused = extendedTypeRefusal(pmu) {
+                encodings[pmu.name] = .legacyPerCPU
+                extendedTypeRefusals[pmu.name] = refused
+                for cpu in pmu.cpus ?? [] where online?.contains(cpu) ?? true {
+                    placements.append(HardwarePlacement(pmu: pmu, encoding: .legacyPerCPU, cpu: Int32(cpu)))
+                }
+            } else {
+                encodings[pmu.name] = .extendedType
+                placements.append(HardwarePlacement(pmu: pmu, encoding: .extendedType, cpu: -1))
+            }
+            if refusal != nil { return [] }
+        }
+        return placements
+    }
+
+    /// The errno with which `pmu` refuses `cycles` with its type in config bits 32–63 (ENOENT without
+    /// `PERF_PMU_CAP_EXTENDED_HW_TYPE`, kernel/events/core.c `perf_init_event`; EINVAL from kernels that do not read
+    /// those bits at all); nil when it takes it, or refuses it for a reason the legacy encoding shares.
+    mutating func extendedTypeRefusal(_ pmu: CorePMU) -> Int32? {
+        var attr = perf_event_attr()
+        attr.size = UInt32(MemoryLayout<perf_event_attr>.size)
+        attr.type = PERF_TYPE_HARDWARE.rawValue
+        attr.config = UInt64(PERF_COUNT_HW_CPU_CYCLES.rawValue) | UInt64(pmu.type) << 32
+        attr.disabled = 1
+        if options.userOnly {
+            attr.exclude_kernel = 1
+            attr.exclude_hv = 1
+        }
+        let ladder = FallbackLadder.counting(excludeKernel: options.fallBackToUserOnly, host: host)
+        let outcome = ladder.open(&attr) { system.open(&$0, cpu: -1, groupFD: -1) }
+        guard let code = outcome.errno else {
+            system.close(outcome.result)
+            return nil
+        }
+        if code == EPERM { checkAccessAfterEPERM() }
+        return [ENOENT, EINVAL, ENODEV, ENXIO, EOPNOTSUPP].contains(code) ? code : nil
+    }
+
+    /// After an EPERM: asks once whether perf_event_open is refused outright (a seccomp filter).
+    mutating func checkAccessAfterEPERM() {
+        guard !accessChecked else { return }
+        accessChecked = true
+        refusal = PerfAccess.refusal(system)
     }
 
     // MARK: Opening
 
-    func attr(_ index: Int, pmu: CorePMU?, extendedType: Bool, userOnly: Bool, leader: Bool)
-        -> AttrOutcome
-    {
+    func attr(_ index: Int, placement: HardwarePlacement?, leader: Bool) -> AttrOutcome {
         var attr = perf_event_attr()
         attr.size = UInt32(MemoryLayout<perf_event_attr>.size)
-        let pmuBits = extendedType ? UInt64(pmu?.type ?? 0) << 32 : 0
+        let pmuBits = placement?.encoding == .extendedType ? UInt64(placement?.pmu?.type ?? 0) << 32 : 0
         switch events[index].source {
         case .hardware(let config):
             attr.type = PERF_TYPE_HARDWARE.rawValue
@@ -326,8 +539,11 @@ private struct CounterOpener<System: PerfEventSystem> {
             PERF_FORMAT_GROUP.rawValue | PERF_FORMAT_TOTAL_TIME_ENABLED.rawValue
                 | PERF_FORMAT_TOTAL_TIME_RUNNING.rawValue | PERF_FORMAT_ID.rawValue)
         attr.disabled = leader ? 1 : 0
-        attr.exclude_kernel = userOnly ? 1 : 0
-        attr.exclude_hv = userOnly ? 1 : 0
+        if options.userOnly {
+            // perf's :u, asked for: exclude_kernel and exclude_hv together.
+            attr.exclude_kernel = 1
+            attr.exclude_hv = 1
+        }
         return .built(attr)
     }
 
@@ -336,25 +552,39 @@ private struct CounterOpener<System: PerfEventSystem> {
         case refused(EventAvailability)
     }
 
-    /// One perf_event_open, no fallback.
-    func openOne(_ index: Int, pmu: CorePMU?, extendedType: Bool, groupFD: Int32, userOnly: Bool) -> OpenResult {
+    /// One perf_event_open through `ladder`: starting from the fallbacks `inherited` (a group member takes its
+    /// leader's, so that a group shares its exclude bits), then climbing on refusals.
+    mutating func openOne(
+        _ index: Int, placement: HardwarePlacement?, groupFD: Int32, inherited: [AttrFallback] = [],
+        ladder: FallbackLadder
+    ) -> OpenResult {
         var attr: perf_event_attr
-        switch self.attr(index, pmu: pmu, extendedType: extendedType, userOnly: userOnly, leader: groupFD == -1) {
+        switch self.attr(index, placement: placement, leader: groupFD == -1) {
         case .built(let built): attr = built
         case .refused(let why): return .refused(errno: nil, why)
         }
-        let fd = system.open(&attr, groupFD: groupFD)
-        if fd < 0 {
-            return .refused(
-                errno: -fd,
-                EventAvailability.classify(
-                    errno: -fd, event: events[index], paranoid: system.host.paranoid,
-                    attrSize: MemoryLayout<perf_event_attr>.size, host: system.host,
-                    pmu: system.host.isHybrid ? pmu?.name : nil))
+        for fallback in inherited {
+            ladder.rungs.first { $0.fallback == fallback && $0.canApply(attr) }?.apply(&attr)
         }
+        let cpu = placement?.cpu ?? -1
+        let system = self.system
+        let outcome = ladder.open(&attr) { system.open(&$0, cpu: cpu, groupFD: groupFD) }
+        guard outcome.opened else {
+            let code = outcome.errno!
+            if code == EPERM {
+                checkAccessAfterEPERM()
+                if let refusal { return .refused(errno: code, refusal) }
+            }
+            let why = EventAvailability.classify(
+                errno: code, event: events[index], paranoid: host.paranoid,
+                attrSize: MemoryLayout<perf_event_attr>.size, host: host,
+                pmu: host.isHybrid ? placement?.pmu?.name : nil)
+            return .refused(errno: code, why)
+        }
+        let fd = outcome.result
         switch system.id(fd) {
         case .success(let id):
-            return .opened(fd: fd, id: id, userOnly: userOnly)
+            return .opened(fd: fd, id: id, userOnly: attr.exclude_kernel == 1, fallbacks: inherited + outcome.applied)
         case .failure(let error):
             system.close(fd)
             let code: Int32? = if case .systemCall(_, let errno) = error { errno } else { nil }
@@ -362,92 +592,79 @@ private struct CounterOpener<System: PerfEventSystem> {
         }
     }
 
-    static func refusedForPermission(_ result: OpenResult) -> Bool {
-        if case .refused(let code?, _) = result { return code == EACCES || code == EPERM }
-        return false
-    }
-
-    /// Opens `indices` as one group on `pmu`; when the kernel rejects a member for the group (EINVAL from
+    /// Opens `indices` as one group at `placement`; when the kernel rejects a member for the group (EINVAL from
     /// `validate_group`, EBADF), closes the group and opens each half the same way, down to single events.
-    mutating func openHardwareGroup(_ indices: [Int], pmu: CorePMU?, extendedType: Bool, options: CounterOptions) {
-        guard let first = indices.first else { return }
-        var userOnly = options.userOnly
-        var leader = openOne(first, pmu: pmu, extendedType: extendedType, groupFD: -1, userOnly: userOnly)
-        if Self.refusedForPermission(leader), !userOnly, options.fallBackToUserOnly {
-            // perf's fallback (tools/perf/util/evsel.c evsel__fallback): exclude_kernel, exclude_hv, marked :u.
-            userOnly = true
-            leader = openOne(first, pmu: pmu, extendedType: extendedType, groupFD: -1, userOnly: true)
-        }
-        guard case .opened(let leaderFD, let leaderID, _) = leader else {
-            outcomes[first].append((pmu?.name, leader))
-            openHardwareGroup(Array(indices.dropFirst()), pmu: pmu, extendedType: extendedType, options: options)
+    mutating func openHardwareGroup(_ indices: [Int], placement: HardwarePlacement) {
+        guard let first = indices.first, refusal == nil else { return }
+        let pmuName = placement.pmu?.name
+        let ladder = FallbackLadder.counting(excludeKernel: options.fallBackToUserOnly, host: host)
+        let leader = openOne(first, placement: placement, groupFD: -1, ladder: ladder)
+        guard case .opened(let leaderFD, let leaderID, _, let fallbacks) = leader else {
+            outcomes[first].append((pmuName, leader))
+            openHardwareGroup(Array(indices.dropFirst()), placement: placement)
             return
         }
-        var opened: [(index: Int, fd: Int32, id: UInt64)] = [(first, leaderFD, leaderID)]
+        var opened: [(index: Int, fd: Int32, id: UInt64, result: OpenResult)] = [(first, leaderFD, leaderID, leader)]
         var refused: [(index: Int, result: OpenResult)] = []
         for index in indices.dropFirst() {
-            let member = openOne(index, pmu: pmu, extendedType: extendedType, groupFD: leaderFD, userOnly: userOnly)
+            let member = openOne(index, placement: placement, groupFD: leaderFD, inherited: fallbacks, ladder: ladder)
             switch member {
-            case .opened(let fd, let id, _):
-                opened.append((index, fd, id))
+            case .opened(let fd, let id, _, _):
+                opened.append((index, fd, id, member))
             case .refused(let code, _):
-                if code == EINVAL || code == EBADF {
+                if refusal != nil || code == EINVAL || code == EBADF {
                     for part in opened.reversed() { system.close(part.fd) }
+                    if refusal != nil { return }
                     let half = (indices.count + 1) / 2
-                    openHardwareGroup(Array(indices[..<half]), pmu: pmu, extendedType: extendedType, options: options)
-                    openHardwareGroup(Array(indices[half...]), pmu: pmu, extendedType: extendedType, options: options)
+                    openHardwareGroup(Array(indices[..<half]), placement: placement)
+                    openHardwareGroup(Array(indices[half...]), placement: placement)
                     return
                 }
                 refused.append((index, member))
             }
         }
-        for (index, result) in refused { outcomes[index].append((pmu?.name, result)) }
-        for part in opened { outcomes[part.index].append((pmu?.name, .opened(fd: part.fd, id: part.id, userOnly: userOnly))) }
-        addGroup(opened, pmu: pmu?.name ?? "cpu", userOnly: userOnly)
+        for (index, result) in refused { outcomes[index].append((pmuName, result)) }
+        for part in opened { outcomes[part.index].append((pmuName, part.result)) }
+        addGroup(
+            opened.map { ($0.index, $0.fd, $0.id) }, pmu: pmuName ?? "cpu", encoding: placement.encoding,
+            cpu: placement.cpu)
     }
 
     /// Opens the software events and tracepoints as one group (software events always schedule).
     ///
-    /// When the kernel refuses kernel counting (EACCES/EPERM at `perf_event_paranoid` 2 for a user without
+    /// When the kernel refuses kernel counting (EACCES at `perf_event_paranoid` 2 for a user without
     /// CAP_PERFMON), each event is handled by what `exclude_kernel` does to it (``PerfEvent/userOnlyEffect``):
     /// task-clock is opened with it and still counts everything; page faults are opened user-only and marked
     /// so; context switches, CPU migrations and tracepoints are not permitted, since user-only they read 0.
-    mutating func openSoftwareGroup(_ indices: [Int], options: CounterOptions) {
+    mutating func openSoftwareGroup(_ indices: [Int]) {
         var leaderFD: Int32 = -1
         var opened: [(index: Int, fd: Int32, id: UInt64)] = []
-        for index in indices {
+        for index in indices where refusal == nil {
             let effect = events[index].userOnlyEffect
             if options.userOnly, effect == .readsZero {
                 outcomes[index].append((nil, .refused(errno: nil, Self.readsZeroUserOnly(events[index], requested: true))))
                 continue
             }
-            var result = openOne(index, pmu: nil, extendedType: false, groupFD: leaderFD, userOnly: options.userOnly)
-            if Self.refusedForPermission(result), !options.userOnly {
-                switch effect {
-                case .readsZero:
-                    if case .refused(let code, _) = result {
-                        var why = Self.readsZeroUserOnly(events[index], requested: false)
-                        why.errno = code
-                        let level = system.host.paranoid.map(String.init) ?? "unknown"
-                        why.reason = "\(Errno(code ?? EACCES).name): counting kernel events is not permitted at "
-                            + "perf_event_paranoid = \(level), and \(why.reason!)"
-                        result = .refused(errno: code, why)
-                    }
-                case .ignored:
-                    result = openOne(index, pmu: nil, extendedType: false, groupFD: leaderFD, userOnly: true)
-                case .countsUserPart:
-                    if options.fallBackToUserOnly {
-                        result = openOne(index, pmu: nil, extendedType: false, groupFD: leaderFD, userOnly: true)
-                    }
-                }
+            let excludeKernel = effect == .ignored || (effect == .countsUserPart && options.fallBackToUserOnly)
+            let ladder = FallbackLadder.counting(excludeKernel: excludeKernel, host: host)
+            var result = openOne(index, placement: nil, groupFD: leaderFD, ladder: ladder)
+            if case .refused(let code?, _) = result, code == EACCES, effect == .readsZero, !options.userOnly,
+                refusal == nil
+            {
+                var why = Self.readsZeroUserOnly(events[index], requested: false)
+                why.errno = code
+                let level = host.paranoid.map(String.init) ?? "unknown"
+                why.reason = "\(Errno(code).name): counting kernel events is not permitted at "
+                    + "perf_event_paranoid = \(level), and \(why.reason!)"
+                result = .refused(errno: code, why)
             }
-            if case .opened(let fd, let id, _) = result {
+            if case .opened(let fd, let id, _, _) = result {
                 if leaderFD == -1 { leaderFD = fd }
                 opened.append((index, fd, id))
             }
             outcomes[index].append((nil, result))
         }
-        if !opened.isEmpty { addGroup(opened, pmu: nil, userOnly: options.userOnly) }
+        if !opened.isEmpty { addGroup(opened, pmu: nil, encoding: nil, cpu: -1) }
     }
 
     /// Why an event that fires only in kernel context is not counted user-only.
@@ -464,12 +681,14 @@ private struct CounterOpener<System: PerfEventSystem> {
         return .init(state: .notPermitted, reason: why)
     }
 
-    mutating func addGroup(_ opened: [(index: Int, fd: Int32, id: UInt64)], pmu: String?, userOnly: Bool) {
+    mutating func addGroup(
+        _ opened: [(index: Int, fd: Int32, id: UInt64)], pmu: String?, encoding: HardwareEncoding?, cpu: Int32
+    ) {
         guard let leader = opened.first else { return }
         let size = GroupRead.byteCount(members: opened.count)
         let group = CounterGroup(
-            leader: leader.fd, members: opened.dropFirst().map(\.fd), pmu: pmu, eventIndices: opened.map(\.index),
-            userOnly: userOnly,
+            leader: leader.fd, members: opened.dropFirst().map(\.fd), pmu: pmu, encoding: encoding, cpu: cpu,
+            eventIndices: opened.map(\.index),
             startBuffer: .allocate(byteCount: size, alignment: 8), endBuffer: .allocate(byteCount: size, alignment: 8))
         for (position, part) in opened.enumerated() {
             slots[part.index].append(CounterSlot(group: groups.count, id: part.id, position: position))
@@ -477,49 +696,79 @@ private struct CounterOpener<System: PerfEventSystem> {
         groups.append(group)
     }
 
-    /// Sets the availability and mode of an event from what became of it on each core PMU.
+    // MARK: Outcomes
+
+    /// Sets the availability and mode of an event from what became of it on each core PMU (on each of its CPUs
+    /// with the legacy encoding per CPU: a PMU counts the event when any of its CPUs does).
     mutating func settle(_ index: Int) {
         let event = events[index]
-        var openedUserOnly: [Bool] = []
-        var refusals: [(pmu: String?, why: EventAvailability)] = []
+        var pmuOrder: [String?] = []
+        var opened: [String?: [(userOnly: Bool, fallbacks: [AttrFallback])]] = [:]
+        var refusals: [String?: EventAvailability] = [:]
         for outcome in outcomes[index] {
+            if !pmuOrder.contains(outcome.pmu) { pmuOrder.append(outcome.pmu) }
             switch outcome.result {
-            case .opened(_, _, let userOnly): openedUserOnly.append(userOnly)
-            case .refused(_, let why): refusals.append((outcome.pmu, why))
+            case .opened(_, _, let userOnly, let fallbacks): opened[outcome.pmu, default: []].append((userOnly, fallbacks))
+            case .refused(_, let why): if refusals[outcome.pmu] == nil { refusals[outcome.pmu] = why }
             }
         }
-        guard !openedUserOnly.isEmpty else {
+        let countedOn = pmuOrder.filter { opened[$0] != nil }
+        let refused = pmuOrder.filter { opened[$0] == nil }.map { (pmu: $0, why: refusals[$0]!) }
+        guard !countedOn.isEmpty else {
             modes[index] = nil
-            if refusals.count > 1, Set(refusals.map { $0.why.reason ?? "" }).count > 1 {
-                var first = refusals[0].why
-                first.reason = refusals.map { "\($0.pmu ?? "?"): \($0.why.description)" }.joined(separator: "; ")
+            if refused.count > 1, Set(refused.map { $0.why.reason ?? "" }).count > 1 {
+                var first = refused[0].why
+                first.reason = refused.map { "\($0.pmu ?? "?"): \($0.why.description)" }.joined(separator: "; ")
                 availability[index] = first
             } else {
-                availability[index] = refusals.first?.why ?? .init(state: .failed, reason: "not opened")
+                availability[index] = refused.first?.why ?? .init(state: .failed, reason: "not opened")
             }
             return
         }
-        let excluded = openedUserOnly.contains(true)
+        let parts = countedOn.flatMap { opened[$0]! }
+        let excluded = parts.contains { $0.userOnly }
+        var fallbacks: [AttrFallback] = []
+        for fallback in parts.flatMap(\.fallbacks) where !fallbacks.contains(fallback) { fallbacks.append(fallback) }
         var status: EventAvailability
         if excluded && event.userOnlyEffect == .ignored {
             modes[index] = .userAndKernel
             status = .init(
                 state: .counted,
-                reason: "opened with exclude_kernel (perf_event_paranoid = \(system.host.paranoid.map(String.init) ?? "unknown")); "
+                reason: "opened with exclude_kernel (perf_event_paranoid = \(host.paranoid.map(String.init) ?? "unknown")); "
                     + "\(event.name) counts kernel time all the same")
         } else if excluded {
             modes[index] = .userOnly
-            status = CounterGroup.userOnlyAvailability(system.host.paranoid, event: event, requested: userOnlyRequested)
+            status = CounterGroup.userOnlyAvailability(host.paranoid, event: event, requested: userOnlyRequested)
         } else {
             modes[index] = .userAndKernel
             status = .counted
         }
-        if !refusals.isEmpty {
-            let missing = refusals.map { "not on \($0.pmu ?? "?"): \($0.why.description)" }.joined(separator: "; ")
-            status.reason = status.reason.map { $0 + "; " + missing } ?? missing
+        var notes: [String] = []
+        if fallbacks.contains(.excludeGuest) {
+            notes.append(
+                "opened with exclude_guest, which this PMU requires (EOPNOTSUPP without it, as Apple M1/M2 under "
+                    + "Linux answer); the thread runs no guest, so the count is the same")
         }
+        let legacy = countedOn.compactMap { $0 }.filter { extendedTypeRefusals[$0] != nil }
+        if event.isHardware, !legacy.isEmpty {
+            let codes = Set(legacy.map { Errno(extendedTypeRefusals[$0]!).name }).sorted().joined(separator: "/")
+            notes.append(
+                "on \(legacy.joined(separator: " and ")) through the legacy encoding, one event per CPU: this kernel "
+                    + "refuses the PMU's type in config bits 32-63 (\(codes): no PERF_PMU_CAP_EXTENDED_HW_TYPE, as on "
+                    + "Arm before Linux 6.6) and routes an event bound to a CPU to that CPU's PMU")
+        }
+        if !refused.isEmpty {
+            let counting = countedOn.map { $0 ?? "?" }.joined(separator: " and ")
+            notes.append(
+                "counted on \(counting) only; "
+                    + refused.map { "\($0.pmu ?? "?") refused it: \($0.why.description)" }.joined(separator: "; "))
+            refusedOn[index] = refused.compactMap(\.pmu)
+        }
+        if !notes.isEmpty {
+            let joined = notes.joined(separator: "; ")
+            status.reason = status.reason.map { $0 + "; " + joined } ?? joined
+        }
+        status.fallbacks = fallbacks.isEmpty ? nil : fallbacks
         availability[index] = status
     }
-
-
 }

@@ -15,7 +15,8 @@ public struct EventAvailability: Sendable, Hashable, Codable {
         case userOnly = "user-only"
         /// The kernel or CPU has no such event (ENOENT, ENODEV, ENXIO, EOPNOTSUPP, EINVAL; tracepoint missing).
         case notSupported = "not-supported"
-        /// The kernel refused it at this `perf_event_paranoid` level (EACCES, EPERM).
+        /// The kernel refused it to this process: at this `perf_event_paranoid` level (EACCES), or outright (a
+        /// seccomp filter's EPERM, Debian's and Ubuntu's `perf_event_paranoid` above 2).
         case notPermitted = "not-permitted"
         /// Any other failure (EMFILE, E2BIG, EBUSY, ...).
         case failed
@@ -30,12 +31,17 @@ public struct EventAvailability: Sendable, Hashable, Codable {
     public var reason: String?
     /// The errno that perf_event_open returned, if any.
     public var errno: Int32?
+    /// The attribute changes the event was opened with after the kernel refused it without them, in the order
+    /// they were made (perf's fallbacks: ``AttrFallback``); nil when none was needed.
+    public var fallbacks: [AttrFallback]?
 
-    /// Creates an outcome; `reason` says why in one line, `errno` is perf_event_open's.
-    public init(state: State, reason: String? = nil, errno: Int32? = nil) {
+    /// Creates an outcome; `reason` says why in one line, `errno` is perf_event_open's, `fallbacks` the attribute
+    /// changes it needed.
+    public init(state: State, reason: String? = nil, errno: Int32? = nil, fallbacks: [AttrFallback]? = nil) {
         self.state = state
         self.reason = reason
         self.errno = errno
+        self.fallbacks = fallbacks
     }
 
     /// True when the event produces values (`counted` or `user-only`).
@@ -85,12 +91,22 @@ extension EventAvailability {
                 state: .notSupported,
                 reason: "\(code): the kernel rejected the event's encoding (not offered by this CPU or kernel)",
                 errno: errno)
-        case EACCES, EPERM:
+        case EACCES:
             let level = paranoid.map { String($0) } ?? "unknown"
             return .init(
                 state: .notPermitted,
                 reason: "\(code): not permitted at /proc/sys/kernel/perf_event_paranoid = \(level); "
                     + "run as root, grant CAP_PERFMON, or lower it (sysctl kernel.perf_event_paranoid=1)",
+                errno: errno)
+        case EPERM:
+            // Not the paranoid check (EACCES). The counters first ask whether a seccomp filter refuses the call
+            // outright (PerfAccess); past that, the kernel refuses this event to this user (tools/perf/util/evsel.c
+            // evsel__open_strerror: "No permission to enable %s event"), as it does the ftrace function tracepoint
+            // to all but root (kernel/trace/trace_event_perf.c perf_trace_event_perm), or a security module does.
+            return .init(
+                state: .notPermitted,
+                reason: "\(code): the kernel refuses this event to this user (an event only root may open, or a "
+                    + "security module's rule; not the perf_event_paranoid check, which answers EACCES)",
                 errno: errno)
         case EMFILE, ENFILE:
             return .init(

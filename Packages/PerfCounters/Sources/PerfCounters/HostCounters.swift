@@ -20,6 +20,10 @@ public struct HostCounters: Sendable, Codable {
     public var tracefsStatus: String?
     /// The perf groups the probe opened the events in, as a run opens them.
     public var groups: [CounterGroupDescription]?
+    /// Why perf_event_open is refused to this process outright — a seccomp filter (EPERM), Debian's or Ubuntu's
+    /// `perf_event_paranoid` above 2 (EACCES) — so that no event can be counted whatever its attributes; nil when
+    /// it is not.
+    public var refusal: EventAvailability?
 
     /// One event's probe result.
     public struct Probe: Sendable, Codable {
@@ -118,6 +122,13 @@ public struct HostCounters: Sendable, Codable {
                 availability = events.map { _ in .init(state: .failed, reason: error.description) }
             }
         }
+        // Every event refused for permission: one probe open says whether perf_event_open is refused outright.
+        var refusal: EventAvailability?
+        if !events.isEmpty, availability.allSatisfy({ $0.state == .notPermitted }),
+            availability.contains(where: { $0.errno == EPERM || $0.errno == EACCES })
+        {
+            refusal = PerfAccess.refusal(system)
+        }
         let probes = events.indices.map { index in
             Probe(
                 name: events[index].name, kind: events[index].kind, summary: events[index].summary,
@@ -125,7 +136,7 @@ public struct HostCounters: Sendable, Codable {
         }
         return HostCounters(
             pmus: system.host.corePMUs.map(\.name), paranoid: system.host.paranoid, tracefs: nil, events: probes,
-            host: system.host, tracefsStatus: nil, groups: groups)
+            host: system.host, tracefsStatus: nil, groups: groups, refusal: refusal)
     }
 }
 

@@ -23,6 +23,22 @@ public struct CorePMU: Sendable, Hashable, Codable {
     }
 }
 
+/// How hardware and cache events reach a core PMU (include/uapi/linux/perf_event.h, `PERF_PMU_TYPE_SHIFT`).
+public enum HardwareEncoding: String, Sendable, Hashable, Codable {
+    /// Config bits 32–63 zero, one event following the thread on every CPU: the kernel's default core PMU
+    /// (`PERF_TYPE_RAW`'s, or the first in its list that takes the event). Right where there is one core PMU.
+    case legacy
+    /// The PMU's type in config bits 32–63, one event following the thread on every CPU; it counts while the
+    /// thread runs on that PMU's CPUs. Needs `PERF_PMU_CAP_EXTENDED_HW_TYPE` (x86 hybrid PMUs; Arm PMUs since
+    /// Linux 6.6): without it the kernel answers ENOENT (kernel/events/core.c `perf_init_event`).
+    case extendedType = "extended-type"
+    /// The legacy encoding, one event per CPU of the PMU, where the PMU lacks the extended type: the kernel routes
+    /// a CPU-bound legacy event to the core PMU that handles that CPU (kernel/events/core.c `perf_init_event` tries
+    /// the PMUs in turn while they answer ENOENT; drivers/perf/arm_pmu.c `armpmu_event_init` answers ENOENT for a
+    /// CPU of another class). Each event counts while the thread runs on its CPU; their sum covers the PMU.
+    case legacyPerCPU = "legacy-per-cpu"
+}
+
 /// What the counters need to know about the host: its core PMUs, `perf_event_paranoid`, the NMI watchdog,
 /// whether it is a virtual machine, and where tracefs is.
 public struct HostFacts: Sendable, Hashable, Codable {
@@ -36,14 +52,33 @@ public struct HostFacts: Sendable, Hashable, Codable {
     public var hypervisor: Bool
     /// The CPU's `model name` from /proc/cpuinfo, if any.
     public var cpuModel: String?
+    /// The calling thread may administer the system (`CAP_SYS_ADMIN` in its effective set; root has it): no
+    /// `perf_event_paranoid` level, Debian's and Ubuntu's included, refuses it. Nil when unknown.
+    public var sysAdmin: Bool?
+    /// `CAP_PERFMON` (Linux 5.8) is in the calling thread's effective set: kernel counting at `perf_event_paranoid` 2
+    /// (kernel/events/core.c `perf_allow_kernel`). Ubuntu's `perf_event_paranoid` 4 refuses it all the same. Nil
+    /// when unknown.
+    public var perfmon: Bool?
+    /// A seccomp filter applies to the calling thread (`Seccomp: 2` in /proc/thread-self/status), as in a container:
+    /// its profile may refuse perf_event_open with EPERM. Nil when unknown.
+    public var seccompFilter: Bool?
+    /// The online CPUs (/sys/devices/system/cpu/online); nil when unknown.
+    public var onlineCPUs: [Int]?
 
     /// Facts given by hand (tests, or a host described elsewhere); ``current()`` reads this host's.
-    public init(corePMUs: [CorePMU], paranoid: Int?, nmiWatchdog: Bool?, hypervisor: Bool, cpuModel: String?) {
+    public init(
+        corePMUs: [CorePMU], paranoid: Int?, nmiWatchdog: Bool?, hypervisor: Bool, cpuModel: String?,
+        sysAdmin: Bool? = nil, perfmon: Bool? = nil, seccompFilter: Bool? = nil, onlineCPUs: [Int]? = nil
+    ) {
         self.corePMUs = corePMUs
         self.paranoid = paranoid
         self.nmiWatchdog = nmiWatchdog
         self.hypervisor = hypervisor
         self.cpuModel = cpuModel
+        self.sysAdmin = sysAdmin
+        self.perfmon = perfmon
+        self.seccompFilter = seccompFilter
+        self.onlineCPUs = onlineCPUs
     }
 
     /// True when hardware events must name their core PMU: more than one core PMU (hybrid CPUs). A
@@ -54,9 +89,12 @@ public struct HostFacts: Sendable, Hashable, Codable {
     /// The facts of this host now. The PMUs and /proc/cpuinfo are read once per process; the sysctls each time.
     public static func current() -> HostFacts {
         let fixed = Self.fixedFacts
+        let status = ProcessStatus.read()
         return HostFacts(
             corePMUs: fixed.corePMUs, paranoid: HostCounters.paranoidLevel, nmiWatchdog: nmiWatchdogEnabled,
-            hypervisor: fixed.hypervisor, cpuModel: fixed.cpuModel)
+            hypervisor: fixed.hypervisor, cpuModel: fixed.cpuModel, sysAdmin: status.sysAdmin, perfmon: status.perfmon,
+            seccompFilter: status.seccompFilter,
+            onlineCPUs: SystemFiles.firstLine("/sys/devices/system/cpu/online").flatMap { parseCPUList($0) })
     }
 
     /// /proc/sys/kernel/nmi_watchdog as a flag, or nil where the file does not exist.
@@ -105,6 +143,44 @@ public struct HostFacts: Sendable, Hashable, Codable {
     }
 }
 
+/// What /proc/thread-self/status says of the calling thread's privileges (counters are opened by the thread they
+/// count; capabilities and seccomp filters belong to threads): its effective capabilities (`CapEff`, a hex mask:
+/// bit 21 `CAP_SYS_ADMIN`, bit 38 `CAP_PERFMON`, include/uapi/linux/capability.h) and its seccomp mode (`Seccomp`:
+/// 0 none, 1 strict, 2 filter). /proc/self/status, the main thread's, where thread-self is missing (before 3.17).
+struct ProcessStatus {
+    var sysAdmin: Bool?
+    var perfmon: Bool?
+    var seccompFilter: Bool?
+
+    static func read() -> ProcessStatus {
+        guard let text = SystemFiles.prefix("/proc/thread-self/status", upTo: 8_192)
+            ?? SystemFiles.prefix("/proc/self/status", upTo: 8_192)
+        else { return ProcessStatus() }
+        return parse(text)
+    }
+
+    static func parse(_ text: String) -> ProcessStatus {
+        var status = ProcessStatus()
+        for line in text.split(separator: "\n") {
+            let parts = line.split(separator: ":", maxSplits: 1)
+            guard parts.count == 2 else { continue }
+            let value = parts[1].trimmingWhitespace()
+            switch parts[0] {
+            case "CapEff":
+                if let mask = UInt64(value, radix: 16) {
+                    status.sysAdmin = mask & (1 << 21) != 0
+                    status.perfmon = mask & (1 << 38) != 0
+                }
+            case "Seccomp":
+                status.seccompFilter = Int(value).map { $0 == 2 }
+            default:
+                continue
+            }
+        }
+        return status
+    }
+}
+
 /// The few fields of /proc/cpuinfo the counters use, read from the first CPU's block only.
 struct CPUInfo {
     var hypervisor = false
@@ -146,7 +222,7 @@ public enum TracefsStatus: Sendable, Hashable {
         case .mounted(let path):
             return path
         case .permissionDenied(let path):
-            return "\(path) (permission denied: tracefs is readable by root only here; run as root, or as root: "
+            return "\(path) (permission denied: tracefs is \(Tracefs.rootOnly(path)); run as root, or as root: "
                 + "mount -o remount,mode=755 \(path))"
         case .notMounted:
             return "not mounted (as root: mount -t tracefs nodev /sys/kernel/tracing)"

@@ -13,9 +13,11 @@ import Glibc
 package protocol PerfEventSystem {
     /// What is known of the host: core PMUs, paranoid level, NMI watchdog, hypervisor flag.
     var host: HostFacts { get }
-    /// perf_event_open(attr, pid 0, cpu -1, groupFD, PERF_FLAG_FD_CLOEXEC) for the calling thread.
-    /// Returns the new file descriptor, or -errno.
-    func open(_ attr: inout perf_event_attr, groupFD: Int32) -> Int32
+    /// perf_event_open(attr, pid 0, cpu, groupFD, PERF_FLAG_FD_CLOEXEC) for the calling thread: `cpu` -1 counts
+    /// the thread on every CPU; a CPU number counts it only while it runs there (and routes a legacy hardware
+    /// event to that CPU's core PMU, see ``HardwareEncoding/legacyPerCPU``). Returns the new file descriptor, or
+    /// -errno.
+    func open(_ attr: inout perf_event_attr, cpu: Int32, groupFD: Int32) -> Int32
     /// read() of a group leader into `buffer`. Returns the byte count, or -errno.
     func read(_ fd: Int32, into buffer: UnsafeMutableRawBufferPointer) -> Int
     /// ioctl(PERF_EVENT_IOC_ENABLE, PERF_IOC_FLAG_GROUP). Returns 0, or -errno.
@@ -30,6 +32,14 @@ package protocol PerfEventSystem {
     func tracepointID(subsystem: String, name: String) -> Result<UInt64, TracepointLookupError>
 }
 
+extension PerfEventSystem {
+    /// perf_event_open for the calling thread on every CPU (cpu -1), the common case.
+    @inline(__always)
+    package func open(_ attr: inout perf_event_attr, groupFD: Int32) -> Int32 {
+        open(&attr, cpu: -1, groupFD: groupFD)
+    }
+}
+
 /// The real kernel.
 package struct KernelPerfEvents: PerfEventSystem {
     package let host: HostFacts
@@ -39,8 +49,8 @@ package struct KernelPerfEvents: PerfEventSystem {
     }
 
     @inline(__always)
-    package func open(_ attr: inout perf_event_attr, groupFD: Int32) -> Int32 {
-        let fd = retryingOnInterrupt { CPerfEvent_open(&attr, 0, -1, groupFD, UInt(PERF_FLAG_FD_CLOEXEC)) }
+    package func open(_ attr: inout perf_event_attr, cpu: Int32, groupFD: Int32) -> Int32 {
+        let fd = retryingOnInterrupt { CPerfEvent_open(&attr, 0, cpu, groupFD, UInt(PERF_FLAG_FD_CLOEXEC)) }
         if fd < 0 { return -errno }
         if attr.type == PERF_TYPE_TRACEPOINT.rawValue { TracepointRegistrations.keep(attr) }
         return fd

@@ -9,7 +9,9 @@ import Glibc
 public struct CounterOptions: Sendable, Hashable {
     /// Count user space only from the start (`exclude_kernel`, `exclude_hv`; perf's `:u`).
     public var userOnly: Bool
-    /// When the kernel refuses an event (EACCES/EPERM), retry it user-only as perf does. Default true.
+    /// When the kernel refuses kernel counting (EACCES at `perf_event_paranoid` ≥ 2), retry user-only as perf does
+    /// (``AttrFallback/excludeKernel``, then ``AttrFallback/excludeHypervisor``). Default true. task-clock, which
+    /// counts the same either way, is retried whatever this says; EPERM is never retried (no exclude bit lifts it).
     public var fallBackToUserOnly: Bool
 
     /// Options; the defaults count user and kernel space and fall back to user-only as perf does.

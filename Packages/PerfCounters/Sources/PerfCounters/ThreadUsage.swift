@@ -98,17 +98,34 @@ public struct RegionMeasurement: Sendable, Hashable, Codable {
 
 /// Counters plus rusage of the calling thread around a region: ``begin()`` just before it, ``end()`` just after.
 ///
-/// Counters are read innermost, so the rusage and clock calls are not in their counts.
+/// Counters are read innermost, so the rusage and clock calls are not in their counts. When none of the events can
+/// be opened (perf_event_open refused outright: a container's seccomp profile, Debian's or Ubuntu's
+/// `perf_event_paranoid` above 2), the region still measures rusage and the thread CPU clock, and its readings
+/// say why each event has no value.
 public final class CountedRegion {
-    /// The counters; nil when the region was made without events.
+    /// The counters; nil when the region was made without events, or none of them could be opened.
     public let counters: ThreadCounters?
+    /// When none of the events could be opened: a reading of each, without a value, with its reason.
+    public let unavailable: [CounterReading]
     private var usageAtStart = ThreadUsage(
         userNs: 0, systemNs: 0, voluntarySwitches: 0, involuntarySwitches: 0, minorFaults: 0, cpuClockNs: 0)
     private var wallAtStart: UInt64 = 0
 
-    /// Opens `events` for the calling thread. With no events, only rusage and time are measured.
+    /// Opens `events` for the calling thread. With no events, or none that can be opened, only rusage and time are
+    /// measured.
     public init(events: [PerfEvent], options: CounterOptions = CounterOptions()) throws(CounterError) {
-        counters = events.isEmpty ? nil : try ThreadCounters(events: events, options: options)
+        do throws(CounterError) {
+            counters = events.isEmpty ? nil : try ThreadCounters(events: events, options: options)
+            unavailable = []
+        } catch {
+            guard case .nothingAvailable(let reasons) = error else { throw error }
+            counters = nil
+            unavailable = events.map { event in
+                CounterReading(
+                    event: event, availability: reasons[event.name] ?? .init(state: .failed, reason: error.description),
+                    count: nil, mode: nil, reason: nil)
+            }
+        }
     }
 
     /// Takes the start snapshots and enables the counters.
@@ -120,7 +137,7 @@ public final class CountedRegion {
 
     /// Disables the counters and returns the region's measurement.
     public func end() throws(CounterError) -> RegionMeasurement {
-        let readings = try counters?.stop() ?? []
+        let readings = try counters?.stop() ?? unavailable
         let usage = ThreadUsage.current().since(usageAtStart)
         return RegionMeasurement(counters: readings, usage: usage, wallNs: monotonicNanoseconds() &- wallAtStart)
     }

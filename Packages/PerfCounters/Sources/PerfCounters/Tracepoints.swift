@@ -31,6 +31,16 @@ public enum Tracefs {
         return denied.map { .permissionDenied($0) } ?? .notMounted
     }
 
+    /// Why this user cannot read tracefs at `path`, from its mode: `mode 0700 (root only) here` as the kernel mounts
+    /// it (fs/tracefs/inode.c, `TRACEFS_DEFAULT_MODE`), or `readable by root only here` when the mode is unknown.
+    static func rootOnly(_ path: String) -> String {
+        var info = stat()
+        guard stat(path, &info) == 0 else { return "readable by root only here" }
+        let mode = String(info.st_mode & 0o7777, radix: 8)
+        return "mode \(mode.count < 4 ? String(repeating: "0", count: 4 - mode.count) + mode : mode)"
+            + (info.st_uid == 0 && info.st_mode & 0o077 == 0 ? " (root only) here" : " here, not readable by this user")
+    }
+
     /// The id of `subsystem:name` (the `config` of a `PERF_TYPE_TRACEPOINT` event), or why there is none.
     public static func id(subsystem: String, name: String) -> Result<UInt64, TracepointLookupError> {
         let root: String
@@ -40,7 +50,7 @@ public enum Tracefs {
         case .permissionDenied(let path):
             return .failure(.init(
                 availability: .notPermitted,
-                reason: "EACCES: permission denied reading \(path): tracefs is readable by root only here, and "
+                reason: "EACCES: permission denied reading \(path): tracefs is \(rootOnly(path)), and "
                     + "counting a tracepoint also needs kernel counting; run as root or with CAP_PERFMON, or as root: "
                     + "mount -o remount,mode=755 \(path) and sysctl kernel.perf_event_paranoid=1"))
         case .notMounted:

@@ -139,6 +139,36 @@ import Testing
         #expect(signedPercent(0.0123) == "+1.23%" && percent(0.5) == "50.0%")
         #expect(bytesText(48 << 10) == "48 KiB" && bytesText(128 << 20) == "128 MiB")
     }
+
+    @Test func cyclesBoundUsesTheHighestClockOfAllCPUs() throws {
+        // Issue 21: cpu0 may be an E-core (or a slower core of a big.LITTLE pair); the cycles bound takes the
+        // lowest cpuinfo_min_freq and the highest cpuinfo_max_freq of every CPU. A sysfs tree written by hand.
+        let root = FileManager.default.temporaryDirectory.appendingPathComponent("copyprof-cpufreq-\(getpid())").path
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        func cpu(_ n: Int, min: Int, max: Int, driver: String) throws {
+            let folder = "\(root)/cpu\(n)/cpufreq"
+            try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+            try "\(min)\n".write(toFile: folder + "/cpuinfo_min_freq", atomically: false, encoding: .utf8)
+            try "\(max)\n".write(toFile: folder + "/cpuinfo_max_freq", atomically: false, encoding: .utf8)
+            try "\(driver)\n".write(toFile: folder + "/scaling_driver", atomically: false, encoding: .utf8)
+        }
+        try cpu(0, min: 800_000, max: 3_800_000, driver: "intel_pstate")  // an E-core first
+        try cpu(1, min: 400_000, max: 5_400_000, driver: "intel_pstate")  // a P-core, turbo included
+        try FileManager.default.createDirectory(atPath: root + "/cpufreq", withIntermediateDirectories: true)
+        let range = try #require(FrequencyRange.current(cpuRoot: root))
+        #expect(range.minGHz == 0.4 && range.maxGHz == 5.4 && range.cpus == 2 && range.boostUnlisted == nil)
+        let bounds = CounterCalibration.cycleBounds(range)
+        #expect(abs(bounds.high - 5.94) < 1e-9 && abs(bounds.low - 0.36) < 1e-9)
+        #expect(bounds.expected == "0.40–5.40 GHz ± 10% (cpufreq, lowest and highest of 2 CPUs)")
+
+        // acpi-cpufreq with boost on lists no boost clock: the ceiling is the plausible one.
+        try cpu(1, min: 400_000, max: 2_801_000, driver: "acpi-cpufreq")
+        try "1\n".write(toFile: root + "/cpufreq/boost", atomically: false, encoding: .utf8)
+        let boosting = try #require(FrequencyRange.current(cpuRoot: root))
+        #expect(boosting.boostUnlisted == true && boosting.maxGHz == 3.8)
+        #expect(CounterCalibration.cycleBounds(boosting).high == 6.5)
+        #expect(FrequencyRange.current(cpuRoot: root + "/none") == nil)
+    }
 }
 
 /// Host facts read from files laid out as sysfs and procfs lay them out, in a temporary folder.

@@ -31,6 +31,15 @@ struct SimulatedCorePMU {
     /// all-zero entry of the x86 event or cache map does (arch/x86/events/core.c `set_ext_hw_attr`).
     var ratePerNs: [HardwareEventKey: Double]
 
+    // Issue 21's rules (the fallbacks): see the extension "Access, routing and shared registers" below.
+    /// PERF_PMU_CAP_EXTENDED_HW_TYPE: the PMU takes its type in config bits 32-63 (x86 hybrid; Arm since 6.6).
+    var extendedHWType = true
+    /// The PMU refuses events without exclude_guest (Apple M1/M2 when the kernel is not in hyp mode).
+    var requiresExcludeGuest = false
+    /// Events that need one of the core's offcore-response registers, with the value they program in it
+    /// (Intel's generic LLC events are OFFCORE_RESPONSE events); empty: none.
+    var offcoreEvents: [HardwareEventKey: UInt64] = [:]
+
     static let intelFixed: [HardwareEventKey: Int] = [
         HardwareEventKey(.instructions)!: 0, HardwareEventKey(.cycles)!: 1,
     ]
@@ -65,6 +74,20 @@ final class SimulatedKernel: PerfEventSystem {
     /// perf_event_mux_interval_ms: how often the kernel rotates groups that do not fit together.
     var muxIntervalNs: UInt64 = 4_000_000
 
+    // Issue 21's rules (the fallbacks): see the extension "Access, routing and shared registers" below.
+    /// Debian's and Ubuntu's patch: above paranoid 2 nothing opens without CAP_SYS_ADMIN (false: upstream, where
+    /// those levels act as 2).
+    var restrictsAboveParanoid2 = true
+    /// CAP_SYS_ADMIN; nil: as `privileged`.
+    var sysAdmin: Bool?
+    /// A seccomp filter answers EPERM to perf_event_open (a container's default profile).
+    var seccompRefusesPerfEventOpen = false
+    /// The offcore-response register values the SMT sibling's events hold while the thread runs.
+    var siblingOffcore: [UInt64] = []
+    var cpuModel = "Simulated CPU"
+    /// Every perf_event_open with its attributes, CPU and result (fd, or -errno).
+    private(set) var attempts: [(attr: perf_event_attr, cpu: Int32, groupFD: Int32, result: Int32)] = []
+
     /// What getrusage would say: every switch-out of the thread, counted by the scheduler whatever perf may see.
     private(set) var rusageSwitches: UInt64 = 0
     /// Every perf_event_open and its result (fd, or -errno), for the tests to inspect.
@@ -87,6 +110,8 @@ final class SimulatedKernel: PerfEventSystem {
         let id: UInt64
         let leader: Int32
         var members: [Int32] = []
+        /// The CPU it is bound to (-1: it follows the thread).
+        var cpu: Int32 = -1
         var enabled: Bool
         var count: UInt64 = 0
         var fractionalCount: Double = 0
@@ -117,34 +142,32 @@ final class SimulatedKernel: PerfEventSystem {
     var host: HostFacts {
         HostFacts(
             corePMUs: pmus.map { CorePMU(name: $0.name, type: $0.type, cpus: pmus.count > 1 ? $0.cpus : nil) },
-            paranoid: paranoid, nmiWatchdog: nmiWatchdog, hypervisor: hypervisor, cpuModel: "Simulated CPU")
+            paranoid: paranoid, nmiWatchdog: nmiWatchdog, hypervisor: hypervisor, cpuModel: cpuModel,
+            sysAdmin: sysAdmin ?? privileged, perfmon: privileged, seccompFilter: seccompRefusesPerfEventOpen,
+            onlineCPUs: Array(Set(pmus.flatMap(\.cpus))).sorted())
     }
 
     // MARK: The perf_event_open layer
 
-    func open(_ attr: inout perf_event_attr, groupFD: Int32) -> Int32 {
-        let result = openEvent(attr, groupFD: groupFD)
+    func open(_ attr: inout perf_event_attr, cpu: Int32, groupFD: Int32) -> Int32 {
+        let result = openEvent(attr, cpu: cpu, groupFD: groupFD)
         openLog.append((attr.type, attr.config, groupFD, result))
+        attempts.append((attr, cpu, groupFD, result))
         return result
     }
 
-    private func openEvent(_ attr: perf_event_attr, groupFD: Int32) -> Int32 {
-        // kernel/events/core.c perf_event_open: kernel counting needs perf_event_paranoid <= 1 or CAP_PERFMON
-        // (perf_allow_kernel), checked before the event is looked at.
-        if attr.exclude_kernel == 0, paranoid > 1, !privileged { return -EACCES }
+    private func openEvent(_ attr: perf_event_attr, cpu: Int32, groupFD: Int32) -> Int32 {
+        // Who may call it at all, then kernel counting: seccomp, Debian's/Ubuntu's paranoid > 2, perf_allow_kernel.
+        if let refused = accessRefusal(attr) { return refused }
 
         let kind: Event.Kind
         switch attr.type {
         case PERF_TYPE_HARDWARE.rawValue, PERF_TYPE_HW_CACHE.rawValue:
-            // kernel/events/core.c perf_init_event: config bits 32-63 name the PMU; 0 means PERF_TYPE_RAW,
-            // the type of the first core PMU (cpu, or cpu_core on hybrid Intel).
-            let extended = UInt32(truncatingIfNeeded: attr.config >> 32)
-            let wanted = extended == 0 ? PERF_TYPE_RAW.rawValue : extended
-            guard let pmu = pmus.first(where: { $0.type == wanted }) else { return -ENOENT }
-            let config = attr.config & 0xffff_ffff
-            let key: HardwareEventKey = attr.type == PERF_TYPE_HARDWARE.rawValue ? .hardware(config) : .cache(config)
-            guard pmu.ratePerNs[key] != nil else { return -ENOENT }
-            kind = .hardware(pmu: pmu.name, key: key)
+            // kernel/events/core.c perf_init_event: config bits 32-63 name the PMU, or the legacy routing.
+            switch route(attr, cpu: cpu) {
+            case .success(let target): kind = .hardware(pmu: target.pmu, key: target.key)
+            case .failure(let refusal): return -refusal.errno
+            }
         case PERF_TYPE_SOFTWARE.rawValue:
             kind = .software(attr.config)
         case PERF_TYPE_TRACEPOINT.rawValue:
@@ -160,11 +183,14 @@ final class SimulatedKernel: PerfEventSystem {
             // A group lives on one PMU: a hardware event cannot join a group of another core PMU
             // (kernel/events/core.c perf_event_open, the group_leader->pmu checks: EINVAL).
             if case .hardware(let pmu, _) = kind, let leaderPMU = leader.pmu, leaderPMU != pmu { return -EINVAL }
+            // ... and on one CPU (perf_event_open: group_leader->cpu != event->cpu is EINVAL).
+            if leader.cpu != cpu { return -EINVAL }
             // arch/x86/events/core.c validate_group: the group with the new event must schedule on an otherwise
             // empty PMU (a fake cpuc: the NMI watchdog and other groups are not in it), or EINVAL.
             if case .hardware(let pmuName, _) = kind, let pmu = pmus.first(where: { $0.name == pmuName }) {
                 let keys = hardwareKeys(of: groupFD) + [Self.key(kind)!]
-                guard Self.assign(keys, on: pmu, fixedFree: Set(pmu.fixedCounters.values), generalFree: pmu.generalCounters) != nil
+                guard Self.assign(keys, on: pmu, fixedFree: Set(pmu.fixedCounters.values), generalFree: pmu.generalCounters) != nil,
+                    Self.offcore(keys, on: pmu, held: []) != nil
                 else { return -EINVAL }
             }
             leaderFD = groupFD
@@ -176,6 +202,7 @@ final class SimulatedKernel: PerfEventSystem {
             kind: kind, excludeKernel: attr.exclude_kernel == 1, id: nextID, leader: leaderFD == -1 ? fd : leaderFD,
             enabled: leaderFD == -1 ? attr.disabled == 0 : events[leaderFD]!.enabled)
         nextID += 1
+        event.cpu = cpu
         events[fd] = event
         if leaderFD != -1 {
             events[leaderFD]!.members.append(fd)
@@ -272,12 +299,16 @@ final class SimulatedKernel: PerfEventSystem {
         }
         var order = rotation[pmu.name] ?? []
         var someDidNotFit = false
+        var offcoreHeld = siblingOffcore
         for fd in order {
-            guard let leader = events[fd], leader.enabled else { continue }
-            guard let used = Self.assign(hardwareKeys(of: fd), on: pmu, fixedFree: fixedFree, generalFree: generalFree) else {
+            guard let leader = events[fd], leader.enabled, leader.cpu == -1 || leader.cpu == Int32(cpu) else { continue }
+            guard let used = Self.assign(hardwareKeys(of: fd), on: pmu, fixedFree: fixedFree, generalFree: generalFree),
+                let held = Self.offcore(hardwareKeys(of: fd), on: pmu, held: offcoreHeld)
+            else {
                 someDidNotFit = true
                 break
             }
+            offcoreHeld = held
             fixedFree = used.fixedFree
             generalFree = used.generalFree
             leader.timeRunning += ns
@@ -357,5 +388,81 @@ final class SimulatedKernel: PerfEventSystem {
             }
         }
         return (fixed, general)
+    }
+}
+
+// MARK: - Access, routing and shared registers (issue 21: the fallbacks)
+
+extension SimulatedKernel {
+    /// Why perf_event_open refuses the call before looking at the event, in the kernel's order:
+    /// - a seccomp filter (EPERM: Docker's and Podman's default profiles without CAP_PERFMON or CAP_SYS_ADMIN,
+    ///   moby profiles/seccomp/default_linux.go, default action SCMP_ACT_ERRNO with EPERM);
+    /// - Debian's and Ubuntu's "security,perf: Allow further restriction of perf_event_open": above paranoid 2,
+    ///   `perf_paranoid_any() && !capable(CAP_SYS_ADMIN)` is EACCES, before the attributes are read;
+    /// - kernel counting needs perf_event_paranoid <= 1 or CAP_PERFMON (perf_allow_kernel): EACCES.
+    /// exclude_hv needs no permission for counting (only branch stacks' HV bit does).
+    func accessRefusal(_ attr: perf_event_attr) -> Int32? {
+        if seccompRefusesPerfEventOpen { return -EPERM }
+        if restrictsAboveParanoid2, paranoid > 2, !(sysAdmin ?? privileged) { return -EACCES }
+        if attr.exclude_kernel == 0, paranoid > 1, !privileged { return -EACCES }
+        return nil
+    }
+
+    struct RouteRefusal: Error {
+        var errno: Int32
+    }
+
+    /// The core PMU a hardware or cache event lands on, as kernel/events/core.c perf_init_event finds it:
+    /// - config bits 32-63 = T: the PMU of type T, which must have PERF_PMU_CAP_EXTENDED_HW_TYPE (else ENOENT);
+    ///   no second try elsewhere;
+    /// - 0 (the legacy encoding): the PMU registered as PERF_TYPE_RAW (x86: cpu, or cpu_core on hybrid) if any;
+    ///   if it answers ENOENT, or there is none (Arm: core PMUs get dynamic types), every PMU in turn, in
+    ///   registration order, while they answer ENOENT.
+    /// A PMU answers ENOENT for an event bound to a CPU it does not handle (drivers/perf/arm_pmu.c
+    /// armpmu_event_init; arch/x86/events/core.c for hybrid PMUs) and for an event it does not map, and EOPNOTSUPP
+    /// without exclude_guest when it requires it (drivers/perf/apple_m1_cpu_pmu.c m1_pmu_set_event_filter).
+    func route(_ attr: perf_event_attr, cpu: Int32) -> Result<(pmu: String, key: HardwareEventKey), RouteRefusal> {
+        let config = attr.config & 0xffff_ffff
+        let key: HardwareEventKey = attr.type == PERF_TYPE_HARDWARE.rawValue ? .hardware(config) : .cache(config)
+        func initEvent(_ pmu: SimulatedCorePMU) -> Int32 {
+            if cpu != -1, !pmu.cpus.contains(Int(cpu)) { return ENOENT }
+            if pmu.ratePerNs[key] == nil { return ENOENT }
+            if pmu.requiresExcludeGuest, attr.exclude_guest == 0 { return EOPNOTSUPP }
+            return 0
+        }
+        let extended = UInt32(truncatingIfNeeded: attr.config >> 32)
+        if extended != 0 {
+            guard let pmu = pmus.first(where: { $0.type == extended }), pmu.extendedHWType else {
+                return .failure(RouteRefusal(errno: ENOENT))
+            }
+            let result = initEvent(pmu)
+            return result == 0 ? .success((pmu.name, key)) : .failure(RouteRefusal(errno: result))
+        }
+        if let raw = pmus.first(where: { $0.type == PERF_TYPE_RAW.rawValue }) {
+            let result = initEvent(raw)
+            if result == 0 { return .success((raw.name, key)) }
+            if result != ENOENT { return .failure(RouteRefusal(errno: result)) }
+        }
+        for pmu in pmus {
+            let result = initEvent(pmu)
+            if result == 0 { return .success((pmu.name, key)) }
+            if result != ENOENT { return .failure(RouteRefusal(errno: result)) }
+        }
+        return .failure(RouteRefusal(errno: ENOENT))
+    }
+
+    /// Places a group's offcore-response events on the core's registers (arch/x86/events/intel/core.c
+    /// __intel_shared_reg_get_constraints): a register is free, or holds the same value (shared), else the event
+    /// cannot be scheduled (intel_alt_er lets an event take the other register). Both hyperthreads of a core share
+    /// the registers (intel_pmu_cpu_starting shares cpuc->shared_regs between siblings), so the sibling's values
+    /// start in `held`. Returns the values held after, or nil when the group does not fit.
+    static func offcore(_ keys: [HardwareEventKey], on pmu: SimulatedCorePMU, held: [UInt64]) -> [UInt64]? {
+        var held = held
+        for key in keys {
+            guard let value = pmu.offcoreEvents[key], !held.contains(value) else { continue }
+            if held.count >= 2 { return nil }
+            held.append(value)
+        }
+        return held
     }
 }

@@ -233,13 +233,7 @@ import Testing
         // its enabled time grows.
         let (core, atom) = Self.hybrid()
         let kernel = SimulatedKernel(pmus: [core, atom])
-        var attr = perf_event_attr()
-        attr.size = UInt32(MemoryLayout<perf_event_attr>.size)
-        attr.type = PERF_TYPE_HARDWARE.rawValue
-        attr.config = UInt64(PERF_COUNT_HW_CPU_CYCLES.rawValue)
-        attr.read_format = UInt64(
-            PERF_FORMAT_GROUP.rawValue | PERF_FORMAT_TOTAL_TIME_ENABLED.rawValue
-                | PERF_FORMAT_TOTAL_TIME_RUNNING.rawValue | PERF_FORMAT_ID.rawValue)
+        var attr = legacyGroupReadAttr(.cycles)
         let fd = kernel.open(&attr, groupFD: -1)
         try #require(fd >= 0)
         _ = kernel.enableGroup(fd)

@@ -1,0 +1,232 @@
+package import CPerfEvent
+import SystemCalls
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A change perf makes to an event's attributes when the kernel refuses it, named after the attribute it sets.
+///
+/// Recorded in ``EventAvailability/fallbacks`` for every event that was opened only after one. The known ones are
+/// static members; a name is just a string, so other openers (a sampler's `precise_ip` steps) can name their own.
+public struct AttrFallback: RawRepresentable, Hashable, Sendable, Codable, CustomStringConvertible {
+    /// The attribute the fallback sets, as `perf_event_attr` names it (`exclude_guest`, `exclude_kernel` ...).
+    public var rawValue: String
+
+    /// A fallback named after the attribute it sets.
+    public init(rawValue: String) {
+        self.rawValue = rawValue
+    }
+
+    /// `exclude_guest`: Apple M1/M2's PMU (drivers/perf/apple_m1_cpu_pmu.c `m1_pmu_set_event_filter`, when the
+    /// kernel is not in hyp mode) refuses with EOPNOTSUPP an event that would count guest time; perf retries with
+    /// `exclude_guest` (tools/perf/util/evsel.c `evsel__fallback`, "Apple M1 requires exclude_guest"). The thread
+    /// runs no guest, so the count is the same.
+    public static let excludeGuest = AttrFallback(rawValue: "exclude_guest")
+    /// `exclude_kernel`: the kernel refuses kernel counting with EACCES at `perf_event_paranoid` 2 without
+    /// `CAP_PERFMON` (kernel/events/core.c `perf_event_open`, `perf_allow_kernel`); perf retries user space only
+    /// and marks the event `:u` (tools/perf/util/evsel.c `evsel__fallback`). The kernel side of send and recv is
+    /// then not in the count.
+    public static let excludeKernel = AttrFallback(rawValue: "exclude_kernel")
+    /// `exclude_hv`: the hypervisor's part, as a step of its own after `exclude_kernel`, as in Namhyung Kim's
+    /// "perf tools: Separate exclude_hv fallback" (LKML, September 2024, v2 and v3 of the exclude_guest series;
+    /// mainline perf still sets `exclude_kernel` and `exclude_hv` together). The kernel checks no permission for
+    /// the hypervisor when counting (it does for branch stacks with their HV bit), so a count rarely needs it.
+    public static let excludeHypervisor = AttrFallback(rawValue: "exclude_hv")
+
+    /// The attribute's name.
+    public var description: String { rawValue }
+
+    /// Decodes the attribute's name.
+    public init(from decoder: any Decoder) throws {
+        rawValue = try decoder.singleValueContainer().decode(String.self)
+    }
+
+    /// Encodes the attribute's name.
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.singleValueContainer()
+        try container.encode(rawValue)
+    }
+}
+
+/// One step of a ``FallbackLadder``: the errnos it answers, whether it can still change the attributes, and the
+/// change.
+///
+/// A step may apply more than once while ``canApply`` holds (a sampler's step that lowers `precise_ip` by one).
+package struct FallbackRung: Sendable {
+    /// What the step sets, recorded when an open succeeds after it.
+    package var fallback: AttrFallback
+    /// The errnos of a refusal this step answers.
+    package var answers: Set<Int32>
+    /// True when the step can still change `attr` (the attribute is not yet set).
+    package var canApply: @Sendable (perf_event_attr) -> Bool
+    /// The change.
+    package var apply: @Sendable (inout perf_event_attr) -> Void
+
+    /// A step answering `answers` with `apply`, while `canApply` holds.
+    package init(
+        _ fallback: AttrFallback, answers: Set<Int32>, canApply: @escaping @Sendable (perf_event_attr) -> Bool,
+        apply: @escaping @Sendable (inout perf_event_attr) -> Void
+    ) {
+        self.fallback = fallback
+        self.answers = answers
+        self.canApply = canApply
+        self.apply = apply
+    }
+
+    /// `exclude_guest` on EOPNOTSUPP (Apple M1/M2).
+    package static let excludeGuest = FallbackRung(
+        .excludeGuest, answers: [EOPNOTSUPP], canApply: { $0.exclude_guest == 0 }, apply: { $0.exclude_guest = 1 })
+    /// `exclude_kernel` on EACCES (`perf_event_paranoid` ≥ 2 without `CAP_PERFMON`). EPERM is not answered: the
+    /// paranoid checks answer EACCES, and EPERM comes from a seccomp filter or a rule no exclude bit lifts.
+    package static let excludeKernel = FallbackRung(
+        .excludeKernel, answers: [EACCES], canApply: { $0.exclude_kernel == 0 && $0.exclude_user == 0 },
+        apply: { $0.exclude_kernel = 1 })
+    /// `exclude_hv` on EACCES, after `exclude_kernel`.
+    package static let excludeHypervisor = FallbackRung(
+        .excludeHypervisor, answers: [EACCES],
+        canApply: { $0.exclude_kernel == 1 && $0.exclude_hv == 0 && $0.exclude_user == 0 },
+        apply: { $0.exclude_hv = 1 })
+}
+
+/// What became of an open through a ``FallbackLadder``.
+package struct FallbackOutcome: Sendable {
+    /// The file descriptor, or -errno of the last refusal.
+    package var result: Int32
+    /// The steps applied, in order (also when the open failed in the end).
+    package var applied: [AttrFallback]
+    /// How many times perf_event_open was called.
+    package var attempts: Int
+
+    /// True when the event was opened.
+    package var opened: Bool { result >= 0 }
+    /// The errno of the final refusal; nil when opened.
+    package var errno: Int32? { result < 0 ? -result : nil }
+}
+
+/// perf's fallbacks as data: an ordered list of attribute changes, each answering some errnos
+/// (tools/perf/util/evsel.c `evsel__fallback` for the exclude bits; `evsel__detect_missing_features` and the
+/// `precise_ip` steps of `evsel__open_cpu` are of the same kind).
+///
+/// ``open(_:_:)`` calls perf_event_open; on a refusal it takes the first step, in order, that answers the errno and
+/// can still change the attributes, applies it and tries again, until the kernel takes the event or no step
+/// answers. Each successful open records the steps it needed. Anything that opens perf events can reuse it with its
+/// own steps, for example a sampler: `FallbackLadder([preciseIPStep] + FallbackLadder.counting(...).rungs)`.
+package struct FallbackLadder: Sendable {
+    /// The steps, in the order they are tried.
+    package var rungs: [FallbackRung]
+
+    /// A ladder of these steps.
+    package init(_ rungs: [FallbackRung]) {
+        self.rungs = rungs
+    }
+
+    /// The ladder for counting: `exclude_guest` on EOPNOTSUPP first (Namhyung Kim's series moved it to the
+    /// front: an M1 refuses for it whatever the other bits), then, when `excludeKernel` allows it, `exclude_kernel`
+    /// and `exclude_hv` on EACCES — but only at `perf_event_paranoid` ≥ 2, as perf (`paranoid > 1`): below, EACCES
+    /// is not the paranoid check and user space only would not lift it.
+    package static func counting(excludeKernel: Bool, host: HostFacts) -> FallbackLadder {
+        var rungs = [FallbackRung.excludeGuest]
+        if excludeKernel, (host.paranoid ?? 2) > 1 {
+            rungs += [.excludeKernel, .excludeHypervisor]
+        }
+        return FallbackLadder(rungs)
+    }
+
+    /// Opens `attr` with `open` (one perf_event_open returning a file descriptor or -errno), climbing the ladder on
+    /// refusals. `attr` ends as the kernel took it, or as last refused.
+    package func open(_ attr: inout perf_event_attr, _ open: (inout perf_event_attr) -> Int32) -> FallbackOutcome {
+        var applied: [AttrFallback] = []
+        var attempts = 0
+        // Each step changes one bit or lowers one field: a bound keeps a step that does not change `attr` from
+        // looping.
+        let bound = 1 + rungs.count * 8
+        while true {
+            let result = open(&attr)
+            attempts += 1
+            if result >= 0 || attempts >= bound {
+                return FallbackOutcome(result: result, applied: applied, attempts: attempts)
+            }
+            guard let rung = rungs.first(where: { $0.answers.contains(-result) && $0.canApply(attr) }) else {
+                return FallbackOutcome(result: result, applied: applied, attempts: attempts)
+            }
+            rung.apply(&attr)
+            applied.append(rung.fallback)
+        }
+    }
+}
+
+/// Whether this process may call perf_event_open at all, checked once before anything is opened.
+///
+/// Two refusals no attribute lifts, so retrying event by event (or user space only) is futile:
+/// - Debian's and Ubuntu's kernel patch "security,perf: Allow further restriction of perf_event_open" (Ben
+///   Hutchings): above `perf_event_paranoid` 2 (Debian's default 3; Ubuntu counts from 4, its default) every
+///   perf_event_open of a process without `CAP_SYS_ADMIN` is refused with EACCES, before the event is looked at
+///   (`perf_paranoid_any() && !capable(CAP_SYS_ADMIN)`). Ubuntu's `CAP_PERFMON` does not lift it (Launchpad bug
+///   2131046). Upstream kernels treat these levels as 2.
+/// - A seccomp filter that refuses the system call, as Docker's and Podman's default profiles do for a container
+///   without `CAP_PERFMON` or `CAP_SYS_ADMIN`: their default action is `SCMP_ACT_ERRNO` with EPERM (moby
+///   profiles/seccomp/default_linux.go). The paranoid checks never answer EPERM (they answer EACCES).
+enum PerfAccess {
+    /// The one open that tells: task-clock, user space only, disabled — permitted at any upstream
+    /// `perf_event_paranoid` level to any user.
+    static func probeAttr() -> perf_event_attr {
+        var attr = perf_event_attr()
+        attr.size = UInt32(MemoryLayout<perf_event_attr>.size)
+        attr.type = PERF_TYPE_SOFTWARE.rawValue
+        attr.config = UInt64(PERF_COUNT_SW_TASK_CLOCK.rawValue)
+        attr.disabled = 1
+        attr.exclude_kernel = 1
+        attr.exclude_hv = 1
+        return attr
+    }
+
+    /// Whether to check before the first open: where the host says the process may be refused outright (a
+    /// `perf_event_paranoid` above 2 without `CAP_SYS_ADMIN`, or a seccomp filter).
+    static func checkFirst(_ host: HostFacts) -> Bool {
+        ((host.paranoid ?? 0) > 2 && host.sysAdmin != true) || host.seccompFilter == true
+    }
+
+    /// Why perf_event_open is refused to this process outright, or nil when the probe event opens (it is closed).
+    static func refusal<System: PerfEventSystem>(_ system: System) -> EventAvailability? {
+        var attr = probeAttr()
+        let fd = system.open(&attr, cpu: -1, groupFD: -1)
+        if fd >= 0 {
+            system.close(fd)
+            return nil
+        }
+        return refusal(errno: -fd, host: system.host)
+    }
+
+    /// The availability every event gets when the probe event was refused with `errno`; nil when that errno does
+    /// not mean an outright refusal.
+    static func refusal(errno: Int32, host: HostFacts) -> EventAvailability? {
+        switch errno {
+        case EPERM:
+            return EventAvailability(state: .notPermitted, reason: seccompReason(host), errno: EPERM)
+        case EACCES where (host.paranoid ?? 0) > 2:
+            return EventAvailability(state: .notPermitted, reason: paranoidReason(host), errno: EACCES)
+        default:
+            return nil
+        }
+    }
+
+    /// Debian's or Ubuntu's `perf_event_paranoid` above 2, in one line.
+    static func paranoidReason(_ host: HostFacts) -> String {
+        let level = host.paranoid.map(String.init) ?? "unknown"
+        let perfmon = host.perfmon == true ? "; CAP_PERFMON does not lift it" : ""
+        return "EACCES: this kernel forbids perf_event_open to unprivileged users (perf_event_paranoid = \(level), "
+            + "a Debian/Ubuntu kernel patch\(perfmon)): as root, sysctl kernel.perf_event_paranoid=2, or run as root"
+    }
+
+    /// A seccomp filter's EPERM, in one line, with what lifts it in a container.
+    static func seccompReason(_ host: HostFacts) -> String {
+        let filter =
+            host.seccompFilter == true
+            ? "a seccomp filter on this thread refuses perf_event_open (Seccomp: 2 in /proc/thread-self/status)"
+            : "perf_event_open itself is refused (EPERM, not the paranoid check's EACCES: a seccomp filter or a "
+                + "security module)"
+        return "EPERM: \(filter), as a container's default profile does without CAP_PERFMON or CAP_SYS_ADMIN: "
+            + "run the container with --cap-add PERFMON (or --cap-add SYS_ADMIN), or with --security-opt "
+            + "seccomp=unconfined or a profile that allows perf_event_open (docker run and podman run alike)"
+    }
+}
