@@ -10,6 +10,8 @@ let package = Package(
         .library(name: "PerfCounters", targets: ["PerfCounters"]),
         /// One errno type, one EINTR-retrying helper and one monotonic clock, shared with copyprof's modules.
         .library(name: "SystemCalls", targets: ["SystemCalls"]),
+        /// Names for sampled addresses: kernel functions from /proc/kallsyms, this process's from its ELF files.
+        .library(name: "PerfSymbols", targets: ["PerfSymbols"]),
     ],
     targets: [
         /// C shim: perf_event_open (a variadic syscall), the PERF_EVENT_IOC_* ioctls, RUSAGE_THREAD, gettid.
@@ -23,6 +25,9 @@ let package = Package(
             name: "PerfCounters",
             dependencies: ["CPerfEvent", "SystemCalls"]
         ),
+        /// Symbols for sampled addresses: /proc/kallsyms for the kernel; /proc/self/maps and each mapped file's ELF
+        /// symbol tables (or its debug file by build-id) for user space; Swift names demangled by the runtime.
+        .target(name: "PerfSymbols", dependencies: ["SystemCalls"]),
         /// Counts a region of code as the README shows: `swift run count-region`.
         .executableTarget(
             name: "count-region",
@@ -30,6 +35,7 @@ let package = Package(
             path: "Examples/count-region"
         ),
         .testTarget(name: "PerfCountersTests", dependencies: ["PerfCounters", "CPerfEvent"]),
+        .testTarget(name: "PerfSymbolsTests", dependencies: ["PerfSymbols"]),
     ],
     swiftLanguageModes: [.v6]
 )
