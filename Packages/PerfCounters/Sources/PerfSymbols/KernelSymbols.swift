@@ -37,6 +37,10 @@ public struct KernelSymbols: Sendable {
     private let isBoundary: [Bool]
     private let namePool: [UInt8]
     private let modules: [String]
+    /// The other names at an address, dropped from lookups but kept for look-ups by name.
+    private let aliasStarts: [UInt64]
+    private let aliasNameOffsets: [UInt32]
+    private let aliasNameLengths: [UInt16]
 
     private static let unknownEnd = UInt64.max
 
@@ -96,6 +100,9 @@ public struct KernelSymbols: Sendable {
         isBoundary = []
         namePool = []
         modules = []
+        aliasStarts = []
+        aliasNameOffsets = []
+        aliasNameLengths = []
     }
 
     private init(parsed: KallsymsParser, moduleExtents: [String: Range<UInt64>]) {
@@ -103,10 +110,16 @@ public struct KernelSymbols: Sendable {
         symbols.sort { $0.address < $1.address }
         // One symbol per address, chosen as perf does; a boundary only where nothing else starts.
         var kept: [KallsymsParser.Symbol] = []
+        var aliases: [KallsymsParser.Symbol] = []
         kept.reserveCapacity(symbols.count)
         for symbol in symbols {
             if let last = kept.last, last.address == symbol.address, last.module == symbol.module {
-                if Self.prefer(symbol, over: last, names: parsed.namePool) { kept[kept.count - 1] = symbol }
+                if Self.prefer(symbol, over: last, names: parsed.namePool) {
+                    kept[kept.count - 1] = symbol
+                    if !last.isBoundary { aliases.append(last) }
+                } else if !symbol.isBoundary {
+                    aliases.append(symbol)
+                }
             } else {
                 kept.append(symbol)
             }
@@ -131,6 +144,9 @@ public struct KernelSymbols: Sendable {
         isBoundary = kept.map(\.isBoundary)
         namePool = parsed.namePool
         modules = parsed.modules
+        aliasStarts = aliases.map(\.address)
+        aliasNameOffsets = aliases.map(\.nameOffset)
+        aliasNameLengths = aliases.map(\.nameLength)
     }
 
     /// perf's `choose_best_symbol` (tools/perf/util/symbol.c) for symbols at one address: a function over a section
@@ -193,18 +209,30 @@ public struct KernelSymbols: Sendable {
             object: object, unresolvedReason: nil)
     }
 
-    /// Every function named `name` (several for local symbols of one name), for tests and look-ups by name.
+    /// The address of every function named `name`, aliases included (several for local symbols of one name):
+    /// for tests and look-ups by name.
     public func addresses(of name: String) -> [UInt64] {
         let wanted = Array(name.utf8)
-        return starts.indices.filter { index in
-            !isBoundary[index] && Int(nameLengths[index]) == wanted.count
-                && namePool[Int(nameOffsets[index])..<Int(nameOffsets[index]) + wanted.count].elementsEqual(wanted)
-        }.map { starts[$0] }
+        func matches(_ offset: UInt32, _ length: UInt16) -> Bool {
+            Int(length) == wanted.count && namePool[Int(offset)..<Int(offset) + wanted.count].elementsEqual(wanted)
+        }
+        let kept = starts.indices.filter { !isBoundary[$0] && matches(nameOffsets[$0], nameLengths[$0]) }
+        let aliases = aliasStarts.indices.filter { matches(aliasNameOffsets[$0], aliasNameLengths[$0]) }
+        return (kept.map { starts[$0] } + aliases.map { aliasStarts[$0] }).sorted()
     }
 
-    /// The distinct function names, without the section boundaries.
-    public var names: [String] {
-        starts.indices.filter { !isBoundary[$0] }.map { name(at: $0) }
+    /// Every function with its address, aliases included (a lookup names an address by one of its aliases only),
+    /// without the section boundaries; in address order.
+    public var functions: [(name: String, address: UInt64)] {
+        let kept = starts.indices.filter { !isBoundary[$0] }.map { (name: name(at: $0), address: starts[$0]) }
+        let aliases = aliasStarts.indices.map { index in
+            let start = Int(aliasNameOffsets[index])
+            return (
+                name: String(decoding: namePool[start..<start + Int(aliasNameLengths[index])], as: UTF8.self),
+                address: aliasStarts[index]
+            )
+        }
+        return (kept + aliases).sorted { $0.address < $1.address }
     }
 
     private func name(at index: Int) -> String {

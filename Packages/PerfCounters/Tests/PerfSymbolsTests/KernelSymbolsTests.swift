@@ -52,6 +52,12 @@ private let modulesText = "tls 4096 0 - Live 0xffffffffc0a00000\n"
         #expect(resolved(0xffff_ffff_c0a0_0000) == ("tls_init", 0, "tls"))
         #expect(symbols.count == 11)  // the boundaries are kept, as ends
         #expect(symbols.addresses(of: "_copy_from_iter") == [0xffff_ffff_8100_0200])
+        // Aliases lose the lookup but keep their name and address.
+        #expect(symbols.addresses(of: "_text") == [0xffff_ffff_8100_0000])
+        #expect(symbols.addresses(of: "weak_hook") == [0xffff_ffff_8100_0300])
+        let names = symbols.functions.map(\.name)
+        #expect(Set(names).isSuperset(of: ["_stext", "_text", "srso_alias_untrain_ret", "weak_hook", "tls_push"]))
+        #expect(!names.contains("_etext") && !names.contains("some_data") && names.count == 12)
     }
 
     @Test func addressesOutsideTheTextAreNotGuessed() throws {
