@@ -34,6 +34,12 @@ let package = Package(
             dependencies: ["PerfCounters"],
             path: "Examples/count-region"
         ),
+        /// What symbolization costs in this process: `swift run -c release symbolize` (Benchmarks/symbols.sh).
+        .executableTarget(
+            name: "symbolize",
+            dependencies: ["PerfSymbols", "SystemCalls"],
+            path: "Examples/symbolize"
+        ),
         .testTarget(name: "PerfCountersTests", dependencies: ["PerfCounters", "CPerfEvent"]),
         .testTarget(name: "PerfSymbolsTests", dependencies: ["PerfSymbols"]),
     ],

@@ -187,35 +187,54 @@ struct ElfImage {
     }
 }
 
-/// One object's function symbols, sorted by start, each with its size: an address is named only by a symbol whose
-/// `[start, start + size)` holds it (the innermost when ranges nest), never by the nearest symbol before it.
-struct FunctionSymbolTable: Sendable {
+/// One object's function symbols, each with its size: an address is named only by a symbol whose
+/// `[start, start + size)` holds it (the innermost where ranges nest), never by the nearest symbol before it.
+///
+/// Lookups search disjoint segments, each naming the innermost symbol over it: built once by a sweep over the
+/// symbols sorted by start, so that a lookup is one binary search however symbols nest or overlap. A class, so that
+/// passing a table around retains one object rather than each of its arrays; immutable, hence Sendable.
+final class FunctionSymbolTable: Sendable {
     enum Binding: UInt8, Sendable { case local, global, weak }
 
     private let starts: [UInt64]
     private let ends: [UInt64]
-    /// The largest end among symbols `0...i`: where a backward scan for a covering symbol can stop.
-    private let maximumEnds: [UInt64]
     private let nameOffsets: [UInt32]
     private let nameLengths: [UInt32]
     private let namePool: [UInt8]
+    /// Disjoint, sorted: `[segmentStarts[i], segmentEnds[i])` is covered innermost by symbol `segmentSymbols[i]`.
+    private let segmentStarts: [UInt64]
+    private let segmentEnds: [UInt64]
+    private let segmentSymbols: [Int32]
+
+    init(
+        starts: [UInt64], ends: [UInt64], nameOffsets: [UInt32], nameLengths: [UInt32], namePool: [UInt8],
+        segmentStarts: [UInt64], segmentEnds: [UInt64], segmentSymbols: [Int32]
+    ) {
+        self.starts = starts
+        self.ends = ends
+        self.nameOffsets = nameOffsets
+        self.nameLengths = nameLengths
+        self.namePool = namePool
+        self.segmentStarts = segmentStarts
+        self.segmentEnds = segmentEnds
+        self.segmentSymbols = segmentSymbols
+    }
 
     var count: Int { starts.count }
+
+    /// Bytes the table's arrays hold.
+    var retainedBytes: Int { starts.count * (8 + 8 + 4 + 4) + namePool.count + segmentStarts.count * (8 + 8 + 4) }
 
     /// The index of the symbol holding `value`, or nil.
     func index(containing value: UInt64) -> Int? {
         var low = 0
-        var high = starts.count
+        var high = segmentStarts.count
         while low < high {
             let middle = (low + high) / 2
-            if starts[middle] <= value { low = middle + 1 } else { high = middle }
+            if segmentStarts[middle] <= value { low = middle + 1 } else { high = middle }
         }
-        var index = low - 1
-        while index >= 0 && maximumEnds[index] > value {
-            if ends[index] > value { return index }
-            index -= 1
-        }
-        return nil
+        guard low > 0, value < segmentEnds[low - 1] else { return nil }
+        return Int(segmentSymbols[low - 1])
     }
 
     func start(at index: Int) -> UInt64 { starts[index] }
@@ -232,6 +251,49 @@ struct FunctionSymbolTable: Sendable {
             Int(nameLengths[index]) == wanted.count
                 && namePool[Int(nameOffsets[index])..<Int(nameOffsets[index]) + wanted.count].elementsEqual(wanted)
         }.map { starts[$0]..<ends[$0] }
+    }
+
+    /// The segments of symbols sorted by start (the larger range first at one start): a stack holds the symbols
+    /// open at the sweep's position, innermost on top; a symbol that ends inside its parent gives the rest of the
+    /// parent back to the parent.
+    static func segments(starts: [UInt64], ends: [UInt64]) -> (starts: [UInt64], ends: [UInt64], symbols: [Int32]) {
+        var segmentStarts: [UInt64] = []
+        var segmentEnds: [UInt64] = []
+        var segmentSymbols: [Int32] = []
+        segmentStarts.reserveCapacity(starts.count)
+        segmentEnds.reserveCapacity(starts.count)
+        segmentSymbols.reserveCapacity(starts.count)
+        var open: [Int] = []
+        var position: UInt64 = 0
+        func emit(until end: UInt64, _ symbol: Int) {
+            if end > position {
+                segmentStarts.append(position)
+                segmentEnds.append(end)
+                segmentSymbols.append(Int32(symbol))
+                position = end
+            }
+        }
+        func close(upTo limit: UInt64) {
+            // Close every open symbol that ends at or before `limit`, innermost first.
+            while let top = open.last {
+                if ends[top] <= position {
+                    open.removeLast()  // ended inside a symbol opened after it
+                } else if ends[top] <= limit {
+                    emit(until: ends[top], top)
+                    open.removeLast()
+                } else {
+                    break
+                }
+            }
+        }
+        for index in starts.indices {
+            close(upTo: starts[index])
+            if let top = open.last { emit(until: starts[index], top) }
+            open.append(index)
+            position = max(position, starts[index])
+        }
+        close(upTo: UInt64.max)
+        return (segmentStarts, segmentEnds, segmentSymbols)
     }
 
     struct Builder {
@@ -255,7 +317,7 @@ struct FunctionSymbolTable: Sendable {
             pool.append(contentsOf: name)
         }
 
-        /// Sorted by start (the larger range first at one start, so the scan meets the innermost first); symbols
+        /// Sorted by start (the larger range first at one start, as the segment sweep needs); symbols
         /// with one range reduced to one name as perf's `choose_best_symbol`: non-weak over weak, global over
         /// local, fewer leading underscores, the longer name (`__memmove_avx_unaligned_erms` over its
         /// `__memcpy_…` alias).
@@ -288,14 +350,13 @@ struct FunctionSymbolTable: Sendable {
                 if let last = kept.last, last.start == entry.start, last.end == entry.end { continue }
                 kept.append(entry)
             }
-            var maximum: UInt64 = 0
-            let maximumEnds = kept.map { entry -> UInt64 in
-                maximum = max(maximum, entry.end)
-                return maximum
-            }
+            let starts = kept.map(\.start)
+            let ends = kept.map(\.end)
+            let segments = FunctionSymbolTable.segments(starts: starts, ends: ends)
             return FunctionSymbolTable(
-                starts: kept.map(\.start), ends: kept.map(\.end), maximumEnds: maximumEnds,
-                nameOffsets: kept.map(\.nameOffset), nameLengths: kept.map(\.nameLength), namePool: pool)
+                starts: starts, ends: ends, nameOffsets: kept.map(\.nameOffset), nameLengths: kept.map(\.nameLength),
+                namePool: pool, segmentStarts: segments.starts, segmentEnds: segments.ends,
+                segmentSymbols: segments.symbols)
         }
     }
 }

@@ -25,6 +25,11 @@ public struct KernelSymbols: Sendable {
     /// Symbols kept (one per address: aliases are reduced to one name, as perf's `choose_best_symbol`).
     public var count: Int { starts.count }
 
+    /// Bytes the table's arrays hold (addresses, ends, name offsets, the name pool, the aliases).
+    public var retainedBytes: Int {
+        starts.count * (8 + 8 + 4 + 2 + 2 + 1) + namePool.count + aliasStarts.count * (8 + 4 + 2)
+    }
+
     // Parallel arrays sorted by start: compact, one allocation each (≈120k symbols on a 6.18 kernel).
     private let starts: [UInt64]
     /// Exclusive end; `unknownEnd` when nothing bounds the symbol.
@@ -150,15 +155,20 @@ public struct KernelSymbols: Sendable {
     }
 
     /// perf's `choose_best_symbol` (tools/perf/util/symbol.c) for symbols at one address: a function over a section
-    /// boundary, then non-weak over weak, global over local, fewer leading underscores, the longer name.
+    /// boundary, then non-weak over weak, global over local, fewer leading underscores, the longer name. One rule
+    /// first: a system call without arguments has one body for its x86-64 and ia32 entry points
+    /// (`__x64_sys_sched_yield`, `__ia32_sys_sched_yield`); the x86-64 name is the one this process calls.
     private static func prefer(_ a: KallsymsParser.Symbol, over b: KallsymsParser.Symbol, names: [UInt8]) -> Bool {
         if a.isBoundary != b.isBoundary { return !a.isBoundary }
+        let aName = names[Int(a.nameOffset)..<Int(a.nameOffset) + Int(a.nameLength)]
+        let bName = names[Int(b.nameOffset)..<Int(b.nameOffset) + Int(b.nameLength)]
+        let aNative = aName.starts(with: "__x64_sys_".utf8)
+        let bNative = bName.starts(with: "__x64_sys_".utf8)
+        if aNative != bNative { return aNative }
         if a.binding != b.binding {
             if a.binding == .weak || b.binding == .weak { return b.binding == .weak }
             return a.binding == .global
         }
-        let aName = names[Int(a.nameOffset)..<Int(a.nameOffset) + Int(a.nameLength)]
-        let bName = names[Int(b.nameOffset)..<Int(b.nameOffset) + Int(b.nameLength)]
         let aUnderscores = aName.prefix(while: { $0 == UInt8(ascii: "_") }).count
         let bUnderscores = bName.prefix(while: { $0 == UInt8(ascii: "_") }).count
         if aUnderscores != bUnderscores { return aUnderscores < bUnderscores }

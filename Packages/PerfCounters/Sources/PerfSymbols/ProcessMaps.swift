@@ -11,6 +11,14 @@ public struct MemoryMapping: Sendable, Hashable {
     /// it was mapped keeps its ` (deleted)` suffix.
     public var path: String
 
+    public init(addresses: Range<UInt64>, permissions: String, fileOffset: UInt64, inode: UInt64, path: String) {
+        self.addresses = addresses
+        self.permissions = permissions
+        self.fileOffset = fileOffset
+        self.inode = inode
+        self.path = path
+    }
+
     public var isExecutable: Bool { permissions.dropFirst(2).first == "x" }
 
     /// Every mapping in maps text, in order; lines that do not parse are skipped.

@@ -27,6 +27,10 @@ public final class UserSymbols: Sendable {
         public var functionCount: Int
         /// Why names may be missing (no `.symtab` and no debug file, unreadable, replaced), or nil.
         public var limitation: String?
+        /// Bytes its symbol table holds.
+        public var retainedBytes: Int { table?.retainedBytes ?? 0 }
+        /// The path's last component, for `libc.so.6+0x1529f5`.
+        public var fileName: String { UserSymbols.baseName(path) }
 
         fileprivate var table: FunctionSymbolTable?
         fileprivate var segments: [ElfImage.LoadSegment]
@@ -38,7 +42,10 @@ public final class UserSymbols: Sendable {
     /// The objects those mappings are of.
     public let objects: [Object]
     private let objectOfMapping: [Int?]
-    private let names = Mutex<[NameKey: String]>([:])
+    private let fileNames: [String]
+    private let tables: [FunctionSymbolTable?]
+    /// The symbol and its display name per symbol looked up: demangling costs microseconds.
+    private let names = Mutex<[NameKey: (symbol: String, name: String)]>([:])
 
     private struct NameKey: Hashable {
         var object: Int
@@ -81,6 +88,8 @@ public final class UserSymbols: Sendable {
         self.mappings = executable
         self.objects = objects
         self.objectOfMapping = objectOfMapping
+        fileNames = objects.map(\.fileName)
+        tables = objects.map(\.table)
     }
 
     /// The function holding `address`, or why none can be named.
@@ -97,49 +106,53 @@ public final class UserSymbols: Sendable {
                 "0x\(String(address, radix: 16)) is in no executable mapping of this process (as /proc/self/maps "
                     + "listed them when the symbols were loaded)")
         }
-        let mapping = mappings[low - 1]
-        guard let objectIndex = objectOfMapping[low - 1] else {
-            let what = mapping.path.isEmpty ? "anonymous executable memory (generated code)" : mapping.path
+        let mappingIndex = low - 1
+        guard let objectIndex = objectOfMapping[mappingIndex] else {
+            let path = mappings[mappingIndex].path
+            let what = path.isEmpty ? "anonymous executable memory (generated code)" : path
             return unresolved(
-                address, name: SymbolizedFrame.unknownName, object: mapping.path.isEmpty ? "[anonymous]" : mapping.path,
+                address, name: SymbolizedFrame.unknownName, object: path.isEmpty ? "[anonymous]" : path,
                 "0x\(String(address, radix: 16)) is in \(what), which has no symbol table")
         }
-        let object = objects[objectIndex]
-        let fileOffset = address - mapping.addresses.lowerBound + mapping.fileOffset
-        let placeholder = "\(Self.baseName(object.path))+0x\(String(fileOffset, radix: 16))"
-        guard let table = object.table else {
-            return unresolved(
-                address, name: placeholder, object: object.path,
-                object.limitation ?? "\(object.path) has no function symbols")
+        let fileOffset = address - mappings[mappingIndex].addresses.lowerBound + mappings[mappingIndex].fileOffset
+        // Built only for an unresolved address: formatting costs more than the lookup.
+        func unresolvedInObject(_ reason: String) -> SymbolizedFrame {
+            unresolved(
+                address, name: "\(fileNames[objectIndex])+0x\(String(fileOffset, radix: 16))",
+                object: objects[objectIndex].path, reason)
+        }
+        guard let table = tables[objectIndex] else {
+            let object = objects[objectIndex]
+            return unresolvedInObject(object.limitation ?? "\(object.path) has no function symbols")
         }
         guard
-            let segment = object.segments.first(where: {
+            let segment = objects[objectIndex].segments.first(where: {
                 fileOffset >= $0.fileOffset && fileOffset - $0.fileOffset < $0.fileSize
             })
         else {
-            return unresolved(
-                address, name: placeholder, object: object.path,
-                "offset 0x\(String(fileOffset, radix: 16)) of \(object.path) is in no loadable segment")
+            return unresolvedInObject(
+                "offset 0x\(String(fileOffset, radix: 16)) of \(objects[objectIndex].path) is in no loadable segment")
         }
         let value = fileOffset - segment.fileOffset &+ segment.virtualAddress
         guard let index = table.index(containing: value) else {
+            let object = objects[objectIndex]
             var reason = "no function symbol of \(object.path) (\(object.symbolSource ?? "no table")) covers 0x"
                 + String(value, radix: 16)
             if let limitation = object.limitation { reason += "; \(limitation)" }
-            return unresolved(address, name: placeholder, object: object.path, reason)
+            return unresolvedInObject(reason)
         }
-        let symbol = table.name(at: index)
         let key = NameKey(object: objectIndex, symbol: index)
-        let name =
+        let (symbol, name) =
             names.withLock { $0[key] }
             ?? {
-                let name = SymbolDemangler.displayName(symbol)
-                names.withLock { $0[key] = name }
-                return name
+                let symbol = table.name(at: index)
+                let names = (symbol: symbol, name: SymbolDemangler.displayName(symbol))
+                self.names.withLock { $0[key] = names }
+                return names
             }()
         return SymbolizedFrame(
             address: address, space: .user, symbol: symbol, name: name, offset: value - table.start(at: index),
-            object: object.path, unresolvedReason: nil)
+            object: objects[objectIndex].path, unresolvedReason: nil)
     }
 
     /// The runtime address range of each function named `symbol` in the object whose path ends with

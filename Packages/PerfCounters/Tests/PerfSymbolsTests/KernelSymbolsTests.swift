@@ -15,6 +15,8 @@ private let kallsymsText = """
     ffffffff81000200 T _copy_from_iter
     ffffffff81000300 W weak_hook
     ffffffff81000300 T strong_hook
+    ffffffff81000380 T __ia32_sys_sched_yield
+    ffffffff81000380 T __x64_sys_sched_yield
     ffffffff81000400 T __irqentry_text_end
     ffffffff81000480 T after_boundary
     ffffffff81000500 D some_data
@@ -46,18 +48,20 @@ private let modulesText = "tls 4096 0 - Live 0xffffffffc0a00000\n"
         #expect(resolved(0xffff_ffff_8100_0205) == ("_copy_from_iter", 5, "kernel"))
         // A strong symbol over a weak one at the same address.
         #expect(resolved(0xffff_ffff_8100_0350) == ("strong_hook", 0x50, "kernel"))
+        // A system call's x86-64 entry over its ia32 alias.
+        #expect(resolved(0xffff_ffff_8100_0384) == ("__x64_sys_sched_yield", 4, "kernel"))
         // Data symbols do not end a function; _etext does.
         #expect(resolved(0xffff_ffff_8100_05ff) == ("after_boundary", 0x17f, "kernel"))
         #expect(resolved(0xffff_ffff_c0a0_0150) == ("tls_push", 0x50, "tls"))
         #expect(resolved(0xffff_ffff_c0a0_0000) == ("tls_init", 0, "tls"))
-        #expect(symbols.count == 11)  // the boundaries are kept, as ends
+        #expect(symbols.count == 12)  // the boundaries are kept, as ends
         #expect(symbols.addresses(of: "_copy_from_iter") == [0xffff_ffff_8100_0200])
         // Aliases lose the lookup but keep their name and address.
         #expect(symbols.addresses(of: "_text") == [0xffff_ffff_8100_0000])
         #expect(symbols.addresses(of: "weak_hook") == [0xffff_ffff_8100_0300])
         let names = symbols.functions.map(\.name)
         #expect(Set(names).isSuperset(of: ["_stext", "_text", "srso_alias_untrain_ret", "weak_hook", "tls_push"]))
-        #expect(!names.contains("_etext") && !names.contains("some_data") && names.count == 12)
+        #expect(!names.contains("_etext") && !names.contains("some_data") && names.count == 14)
     }
 
     @Test func addressesOutsideTheTextAreNotGuessed() throws {
