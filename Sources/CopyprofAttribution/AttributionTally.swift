@@ -13,14 +13,14 @@ public struct CategoryTotals: Sendable, Hashable {
 
     public init() {}
 
-    mutating func add(_ attribution: Attribution, period: UInt64) {
-        samples[attribution.category, default: 0] += 1
+    mutating func add(_ attribution: Attribution, samples count: Int, weight period: UInt64) {
+        samples[attribution.category, default: 0] += count
         weight[attribution.category, default: 0] &+= period
-        sampleCount += 1
+        sampleCount += count
         totalWeight &+= period
         if attribution.category == .other {
             let name = attribution.leaf ?? "[no frames]"
-            otherLeaves[name, default: OtherFunction(name: name, samples: 0, weight: 0)].add(period: period)
+            otherLeaves[name, default: OtherFunction(name: name, samples: 0, weight: 0)].add(samples: count, weight: period)
         }
     }
 
@@ -39,8 +39,8 @@ public struct OtherFunction: Sendable, Hashable {
     public var samples: Int
     public var weight: UInt64
 
-    mutating func add(period: UInt64) {
-        samples += 1
+    mutating func add(samples count: Int, weight period: UInt64) {
+        samples += count
         weight &+= period
     }
 }
@@ -53,7 +53,14 @@ public struct AttributionTally<Key: Hashable & Sendable>: Sendable {
 
     /// Adds one sample of weight `period` under `key`.
     public mutating func add(_ attribution: Attribution, period: UInt64, key: Key) {
-        totals[key, default: CategoryTotals()].add(attribution, period: period)
+        totals[key, default: CategoryTotals()].add(attribution, samples: 1, weight: period)
+    }
+
+    /// Adds `count` samples of one stack, weighing `weight` together, under `key`: attributing each distinct
+    /// stack once (after folding) costs a fraction of attributing every sample.
+    public mutating func add(_ attribution: Attribution, samples count: Int, weight: UInt64, key: Key) {
+        guard count > 0 else { return }
+        totals[key, default: CategoryTotals()].add(attribution, samples: count, weight: weight)
     }
 
     /// Attributes a sample's frames with `attributor` and adds it.

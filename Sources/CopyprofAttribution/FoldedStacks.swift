@@ -37,6 +37,13 @@ public struct FoldedStacks: Sendable, Hashable {
 
     /// A frame name as it can stand in a folded line.
     public static func sanitize(_ name: String) -> String {
+        // Most names need nothing: check their bytes first.
+        let bytes = name.utf8
+        if let first = bytes.first, let last = bytes.last, first != UInt8(ascii: " "), last != UInt8(ascii: " "),
+            !bytes.contains(where: { $0 == UInt8(ascii: ";") || $0 == UInt8(ascii: "\n") || $0 == UInt8(ascii: "\r") || $0 == UInt8(ascii: "\t") })
+        {
+            return name
+        }
         var result = ""
         result.reserveCapacity(name.utf8.count)
         for character in name {

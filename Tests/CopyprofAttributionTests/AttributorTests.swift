@@ -109,6 +109,9 @@ import Testing
         tally.add(kernelFrames: ["mystery_a"], userFrames: [], period: 5, key: sender, attributor: attributor)
         tally.add(kernelFrames: ["mystery_a", "mystery_root"], userFrames: [], period: 5, key: sender, attributor: attributor)
         tally.add(kernelFrames: ["_copy_to_iter"], userFrames: [], period: 7, key: receiver, attributor: attributor)
+        // A folded stack's samples at once.
+        tally.add(attributor.attribute(kernelFrames: ["mystery_c"], userFrames: []), samples: 4, weight: 40, key: receiver)
+        tally.add(attributor.attribute(kernelFrames: ["mystery_c"], userFrames: []), samples: 0, weight: 0, key: "none")
 
         let totals = try #require(tally.totals[sender])
         #expect(totals.samples == [.copyFromUser: 3, .tcpIP: 1, .other: 3])
@@ -118,7 +121,9 @@ import Testing
             OtherFunction(name: "mystery_a", samples: 2, weight: 10), OtherFunction(name: "mystery_b", samples: 1, weight: 5),
         ])
         #expect(totals.topOtherFunctions(1).map(\.name) == ["mystery_a"])
-        #expect(tally.totals[receiver]?.samples == [.copyToUser: 1])
+        let received = try #require(tally.totals[receiver])
+        #expect(received.samples == [.copyToUser: 1, .other: 4] && received.weight == [.copyToUser: 7, .other: 40])
+        #expect(received.topOtherFunctions(3) == [OtherFunction(name: "mystery_c", samples: 4, weight: 40)])
         #expect(tally.totals.count == 2)
     }
 }
