@@ -21,7 +21,6 @@ public enum AttributionTable {
         .owner(kernel: "_copy_from_iter", .copyFromUser, "4.13"),
         .owner(kernel: "copy_page_from_iter", .copyFromUser, "4.4"),
         .owner(kernel: "copy_page_from_iter_atomic", .copyFromUser, "5.15", "6.8"),
-        .owner(kernel: "_copy_from_user", .copyFromUser, "4.10"),
         .owner(kernel: "_copy_from_iter_nocache", .copyFromUser, "4.13"),
         .owner(kernel: "csum_and_copy_from_iter", .copyFromUser, "4.4", "6.5"),
         .owner(kernel: "csum_and_copy_from_iter_full", .copyFromUser, "4.10"),
@@ -36,7 +35,6 @@ public enum AttributionTable {
         .owner(kernel: "simple_copy_to_iter", .copyToUser, "5.0"),
         .owner(kernel: "skb_copy_datagram_iter", .copyToUser, "4.4"),
         .owner(kernel: "__skb_datagram_iter", .copyToUser, "5.0"),
-        .owner(kernel: "_copy_to_user", .copyToUser, "4.10"),
         .owner(kernel: "copy_to_iter", .copyToUser, "4.4", "4.10"),
         .owner(kernel: "copyout", .copyToUser, "4.13", "6.5"),
         .owner(kernel: "skb_copy_and_csum_datagram_msg", .copyToUser, "4.4"),
@@ -49,6 +47,11 @@ public enum AttributionTable {
         .transparent(kernel: "copy_user_generic_unrolled", .other, "4.4", "6.3", note: "assembly; removed in 6.4 (rep_movs_alternative)"),
         .transparent(kernel: "copy_user_generic_string", .other, "4.4", "6.3", note: "assembly; removed in 6.4 (rep_movs_alternative)"),
         .transparent(kernel: "__copy_user_nocache", .other, "4.4", "6.8", note: "assembly"),
+        // copy_from_user/copy_to_user of a structure, not of a message: the msghdr and iovec array of every
+        // sendmsg/recvmsg (copy_msghdr_from_user, __import_iovec), a cmsg, getsockopt's arguments. Charged to the
+        // caller, so that a zero-copy sender's 8-entry iovec is `syscall`, not a copy from user memory.
+        .transparent(kernel: "_copy_from_user", .other, "4.10"),
+        .transparent(kernel: "_copy_to_user", .other, "4.10"),
         .transparent(kernel: "__check_object_size", .other, "4.8"),
         .transparent(kernel: "check_heap_object", .other, "5.19", "6.8"),
         .transparent(kernel: "__check_heap_object", .other, "4.8"),

@@ -17,6 +17,10 @@ import Testing
         #expect(category(["rep_movs_alternative", "_copy_from_iter", "tcp_sendmsg_locked"]) == .copyFromUser)
         #expect(category(["rep_movs_alternative", "_copy_to_iter", "simple_copy_to_iter"]) == .copyToUser)
         #expect(category(["__check_object_size", "simple_copy_to_iter", "__skb_datagram_iter"]) == .copyToUser)
+        // A structure copied from user memory is not the message: the zero-copy sender's iovec array is the
+        // system call's work.
+        #expect(category(["rep_movs_alternative", "_copy_from_user", "__import_iovec", "____sys_sendmsg"]) == .syscall)
+        #expect(category(["_copy_from_user", "copy_msghdr_from_user", "___sys_sendmsg"]) == .syscall)
         // Alone, a copy helper does not say which copy it served.
         let alone = attributor.attribute(kernelFrames: ["rep_movs_alternative"], userFrames: [])
         #expect(alone.category == .other && alone.rule == .transparentOnly && alone.decidingFrame == "rep_movs_alternative")
