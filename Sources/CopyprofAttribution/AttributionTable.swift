@@ -443,6 +443,13 @@ public enum AttributionTable {
         .owner(kernel: "tlb_finish_mmu", .memory, "4.4"),
         .owner(kernel: "flush_tlb_mm_range", .memory, "4.4"),
         .owner(kernel: "filemap_splice_read", .memory, "6.5"),
+        // sendfile from a memfd (copyprof's sendfile sender): the page-cache lookup of shmem.
+        .owner(
+            kernel: "shmem_file_splice_read", .memory, "6.5",
+            note: "also in 4.4 and 4.8; shmem used the generic splice read from 4.10 to 6.4"),
+        .owner(kernel: "shmem_get_folio_gfp", .memory, "6.2"),
+        .owner(kernel: "filemap_get_entry", .memory, "6.5"),
+        .owner(kernel: "__filemap_get_folio", .memory, "5.19"),
         .owner(kernel: "filemap_get_pages", .memory, "5.13"),
         .owner(kernel: "filemap_get_read_batch", .memory, "5.13"),
         .owner(kernel: "splice_folio_into_pipe", .memory, "6.5"),
