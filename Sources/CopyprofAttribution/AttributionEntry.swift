@@ -113,9 +113,7 @@ public struct AttributionEntry: Sendable, Hashable {
         kernel name: String, _ category: AttributionCategory, _ firstSeen: KernelVersion,
         _ lastSeen: KernelVersion? = nil, note: String? = nil
     ) -> AttributionEntry {
-        AttributionEntry(
-            match: .exact(name), category: category, role: .owner,
-            presence: .kernel(firstSeen: firstSeen, lastSeen: lastSeen), note: note)
+        kernel(name, category, .owner, firstSeen, lastSeen, note)
     }
 
     /// A kernel helper charged to its caller; `category` when nothing owning is found.
@@ -123,8 +121,15 @@ public struct AttributionEntry: Sendable, Hashable {
         kernel name: String, _ category: AttributionCategory, _ firstSeen: KernelVersion,
         _ lastSeen: KernelVersion? = nil, note: String? = nil
     ) -> AttributionEntry {
+        kernel(name, category, .transparent, firstSeen, lastSeen, note)
+    }
+
+    private static func kernel(
+        _ name: String, _ category: AttributionCategory, _ role: FrameRole, _ firstSeen: KernelVersion,
+        _ lastSeen: KernelVersion?, _ note: String?
+    ) -> AttributionEntry {
         AttributionEntry(
-            match: .exact(name), category: category, role: .transparent,
+            match: .exact(name), category: category, role: role,
             presence: .kernel(firstSeen: firstSeen, lastSeen: lastSeen), note: note)
     }
 

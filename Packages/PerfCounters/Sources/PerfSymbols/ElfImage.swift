@@ -121,7 +121,7 @@ struct ElfImage {
             var nameEnd = nameStart
             while nameEnd < limit && bytes[nameEnd] != 0 { nameEnd += 1 }
             guard nameEnd > nameStart else { continue }
-            let binding: FunctionSymbolTable.Binding
+            let binding: SymbolBinding
             switch info >> 4 {
             case 1: binding = .global
             case 2: binding = .weak
@@ -194,8 +194,6 @@ struct ElfImage {
 /// symbols sorted by start, so that a lookup is one binary search however symbols nest or overlap. A class, so that
 /// passing a table around retains one object rather than each of its arrays; immutable, hence Sendable.
 final class FunctionSymbolTable: Sendable {
-    enum Binding: UInt8, Sendable { case local, global, weak }
-
     private let starts: [UInt64]
     private let ends: [UInt64]
     private let nameOffsets: [UInt32]
@@ -302,13 +300,13 @@ final class FunctionSymbolTable: Sendable {
             var end: UInt64
             var nameOffset: UInt32
             var nameLength: UInt32
-            var binding: Binding
+            var binding: SymbolBinding
         }
 
         private var entries: [Entry] = []
         private var pool: [UInt8] = []
 
-        mutating func add(start: UInt64, end: UInt64, name: UnsafeRawBufferPointer, binding: Binding) {
+        mutating func add(start: UInt64, end: UInt64, name: UnsafeRawBufferPointer, binding: SymbolBinding) {
             guard pool.count + name.count < Int(UInt32.max) else { return }
             entries.append(
                 Entry(
@@ -327,17 +325,8 @@ final class FunctionSymbolTable: Sendable {
                 pool[Int(entry.nameOffset)..<Int(entry.nameOffset + entry.nameLength)]
             }
             func better(_ a: Entry, _ b: Entry) -> Bool {
-                if a.binding != b.binding {
-                    if a.binding == .weak || b.binding == .weak { return b.binding == .weak }
-                    return a.binding == .global
-                }
-                let aName = name(a)
-                let bName = name(b)
-                let aUnderscores = aName.prefix(while: { $0 == UInt8(ascii: "_") }).count
-                let bUnderscores = bName.prefix(while: { $0 == UInt8(ascii: "_") }).count
-                if aUnderscores != bUnderscores { return aUnderscores < bUnderscores }
-                if aName.count != bName.count { return aName.count > bName.count }
-                return aName.lexicographicallyPrecedes(bName)
+                SymbolChoice.prefers(name(a), a.binding, over: name(b), b.binding)
+                    ?? name(a).lexicographicallyPrecedes(name(b))
             }
             let sorted = entries.sorted { a, b in
                 if a.start != b.start { return a.start < b.start }

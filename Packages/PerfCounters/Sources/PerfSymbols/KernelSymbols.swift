@@ -165,14 +165,7 @@ public struct KernelSymbols: Sendable {
         let aNative = aName.starts(with: "__x64_sys_".utf8)
         let bNative = bName.starts(with: "__x64_sys_".utf8)
         if aNative != bNative { return aNative }
-        if a.binding != b.binding {
-            if a.binding == .weak || b.binding == .weak { return b.binding == .weak }
-            return a.binding == .global
-        }
-        let aUnderscores = aName.prefix(while: { $0 == UInt8(ascii: "_") }).count
-        let bUnderscores = bName.prefix(while: { $0 == UInt8(ascii: "_") }).count
-        if aUnderscores != bUnderscores { return aUnderscores < bUnderscores }
-        return aName.count > bName.count
+        return SymbolChoice.prefers(aName, a.binding, over: bName, b.binding) ?? false
     }
 
     /// The function holding `address`, or why none can be named.
@@ -290,14 +283,12 @@ public struct KernelSymbols: Sendable {
 
 /// One pass over kallsyms bytes: text symbols (T t W w) with their names in one pool.
 struct KallsymsParser {
-    enum Binding: UInt8 { case local, global, weak }
-
     struct Symbol {
         var address: UInt64
         var nameOffset: UInt32
         var nameLength: UInt16
         var module: UInt16
-        var binding: Binding
+        var binding: SymbolBinding
         var isBoundary: Bool
     }
 
@@ -336,7 +327,7 @@ struct KallsymsParser {
             buffer[position + 2] == UInt8(ascii: " ")
         else { return }
         let type = buffer[position + 1]
-        let binding: Binding
+        let binding: SymbolBinding
         switch type {
         case UInt8(ascii: "T"): binding = .global
         case UInt8(ascii: "t"): binding = .local

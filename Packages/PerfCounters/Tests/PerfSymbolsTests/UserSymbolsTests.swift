@@ -164,6 +164,28 @@ private let selfSymbols = UserSymbols.loadSelf()
         #expect(kernelFirst.map(\.space) == [.kernel, .user] && kernelFirst[0].name == "[kernel, unresolved]")
     }
 
+    @Test func nestedAndOverlappingSymbolsNameTheInnermostAndGapsNothing() {
+        // A[0x100,0x200) holds B[0x110,0x120) and C[0x150,0x160); D[0x1f0,0x230) overlaps A's end; E starts with A
+        // but is smaller; nothing covers [0x230,0x300); F[0x300,0x310).
+        let symbols: [(UInt64, UInt64, String)] = [
+            (0x100, 0x200, "A"), (0x100, 0x108, "E"), (0x110, 0x120, "B"), (0x150, 0x160, "C"), (0x1f0, 0x230, "D"),
+            (0x300, 0x310, "F"),
+        ]
+        var builder = FunctionSymbolTable.Builder()
+        for (start, end, name) in symbols.shuffled() {
+            Array(name.utf8).withUnsafeBytes { builder.add(start: start, end: end, name: $0, binding: .global) }
+        }
+        let table = builder.build()
+        let expected: [(UInt64, String?)] = [
+            (0xff, nil), (0x100, "E"), (0x107, "E"), (0x108, "A"), (0x110, "B"), (0x11f, "B"), (0x120, "A"),
+            (0x155, "C"), (0x160, "A"), (0x1ef, "A"), (0x1f0, "D"), (0x22f, "D"), (0x230, nil), (0x2ff, nil),
+            (0x300, "F"), (0x30f, "F"), (0x310, nil),
+        ]
+        for (value, name) in expected {
+            #expect(table.index(containing: value).map(table.name(at:)) == name, "0x\(String(value, radix: 16))")
+        }
+    }
+
     @Test func mapsLinesParse() {
         let text = """
             55d0c0a00000-55d0c0a8e000 r--p 00000000 fd:01 1311 /opt/my app/bin/copyprof
