@@ -20,6 +20,9 @@ let package = Package(
             cSettings: [.define("_GNU_SOURCE")]
         ),
         .target(name: "CopyprofModel"),
+        /// Where a sample's time goes: the attribution table (function → category), the call-graph walk that charges
+        /// a sample, per-category totals, and folded stacks for flame graphs. Names in, data out.
+        .target(name: "CopyprofAttribution", dependencies: ["CopyprofModel"]),
         .target(
             name: "Transports",
             dependencies: [
@@ -69,6 +72,12 @@ let package = Package(
             dependencies: ["CopyprofModel", "CopyprofProfile"],
             path: "Tests/TestSupport",
             resources: [.copy("Fixtures")]
+        ),
+        .testTarget(
+            name: "CopyprofAttributionTests",
+            dependencies: [
+                "CopyprofAttribution", "CopyprofModel", .product(name: "PerfSymbols", package: "PerfCounters"),
+            ]
         ),
         .testTarget(name: "CopyprofProfileTests", dependencies: ["CopyprofModel", "CopyprofProfile", "TestSupport"]),
         .testTarget(

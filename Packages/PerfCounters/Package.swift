@@ -10,6 +10,8 @@ let package = Package(
         .library(name: "PerfCounters", targets: ["PerfCounters"]),
         /// One errno type, one EINTR-retrying helper and one monotonic clock, shared with copyprof's modules.
         .library(name: "SystemCalls", targets: ["SystemCalls"]),
+        /// Names for sampled addresses: kernel functions from /proc/kallsyms, this process's from its ELF files.
+        .library(name: "PerfSymbols", targets: ["PerfSymbols"]),
     ],
     targets: [
         /// C shim: perf_event_open (a variadic syscall), the PERF_EVENT_IOC_* ioctls, RUSAGE_THREAD, gettid.
@@ -23,15 +25,25 @@ let package = Package(
             name: "PerfCounters",
             dependencies: ["CPerfEvent", "SystemCalls"]
         ),
+        /// Symbols for sampled addresses: /proc/kallsyms for the kernel; /proc/self/maps and each mapped file's ELF
+        /// symbol tables (or its debug file by build-id) for user space; Swift names demangled by the runtime.
+        .target(name: "PerfSymbols", dependencies: ["SystemCalls"]),
         /// Counts a region of code as the README shows: `swift run count-region`.
         .executableTarget(
             name: "count-region",
             dependencies: ["PerfCounters"],
             path: "Examples/count-region"
         ),
+        /// What symbolization costs in this process: `swift run -c release symbolize` (Benchmarks/symbols.sh).
+        .executableTarget(
+            name: "symbolize",
+            dependencies: ["PerfSymbols", "SystemCalls"],
+            path: "Examples/symbolize"
+        ),
         /// For tests only: a seccomp filter on one thread that refuses perf_event_open, as a container's does.
         .target(name: "CSeccompTestSupport", path: "Tests/CSeccompTestSupport"),
         .testTarget(name: "PerfCountersTests", dependencies: ["PerfCounters", "CPerfEvent", "CSeccompTestSupport", "SystemCalls"]),
+        .testTarget(name: "PerfSymbolsTests", dependencies: ["PerfSymbols"]),
     ],
     swiftLanguageModes: [.v6]
 )
