@@ -12,7 +12,8 @@ let package = Package(
         .library(name: "SystemCalls", targets: ["SystemCalls"]),
     ],
     targets: [
-        /// C shim: perf_event_open (a variadic syscall), the PERF_EVENT_IOC_* ioctls, RUSAGE_THREAD, gettid.
+        /// C shim: perf_event_open (a variadic syscall), the PERF_EVENT_IOC_* ioctls, RUSAGE_THREAD, gettid, and the
+        /// acquire/release access to a sampling ring's data_head and data_tail.
         .target(
             name: "CPerfEvent",
             cSettings: [.define("_GNU_SOURCE")]
@@ -29,7 +30,14 @@ let package = Package(
             dependencies: ["PerfCounters"],
             path: "Examples/count-region"
         ),
-        .testTarget(name: "PerfCountersTests", dependencies: ["PerfCounters", "CPerfEvent"]),
+        /// Samples a busy region and says what the sampler took: `swift run sample-region`. The tests run it as an
+        /// unprivileged user.
+        .executableTarget(
+            name: "sample-region",
+            dependencies: ["PerfCounters"],
+            path: "Examples/sample-region"
+        ),
+        .testTarget(name: "PerfCountersTests", dependencies: ["PerfCounters", "CPerfEvent", "sample-region"]),
     ],
     swiftLanguageModes: [.v6]
 )
