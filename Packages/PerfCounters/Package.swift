@@ -37,7 +37,7 @@ let package = Package(
             dependencies: ["PerfCounters"],
             path: "Examples/sample-region"
         ),
-        .testTarget(name: "PerfCountersTests", dependencies: ["PerfCounters", "CPerfEvent", "sample-region"]),
+        .testTarget(name: "PerfCountersTests", dependencies: ["PerfCounters", "CPerfEvent", "SystemCalls", "sample-region"]),
     ],
     swiftLanguageModes: [.v6]
 )
