@@ -37,6 +37,12 @@ let package = Package(
             dependencies: ["PerfCounters"],
             path: "Examples/sample-region"
         ),
+        /// What sampling costs around a region and per sample drained: `swift run -c release sampler-cost`.
+        .executableTarget(
+            name: "sampler-cost",
+            dependencies: ["PerfCounters", "SystemCalls"],
+            path: "Benchmarks/sampler-cost"
+        ),
         .testTarget(name: "PerfCountersTests", dependencies: ["PerfCounters", "CPerfEvent", "SystemCalls", "sample-region"]),
     ],
     swiftLanguageModes: [.v6]

@@ -110,10 +110,13 @@ package struct SampleDecoder {
         self.eventIDs = layout.identifierOffset == nil ? [] : eventIDs
     }
 
-    /// Room for about `bytes` of records (samples of the smallest size, frames for the rest).
-    package mutating func reserve(forBytes bytes: Int) {
-        samples.reserveCapacity(bytes / layout.fixedSize)
-        if layout.callchainOffset != nil { frames.reserveCapacity(bytes / 8) }
+    /// Room for what a ring holds (``SampleRing/survey()``): its samples, and at most as many frames as their
+    /// call chains have entries.
+    package mutating func reserve(for survey: RingSurvey) {
+        samples.reserveCapacity(survey.samples)
+        if layout.callchainOffset != nil {
+            frames.reserveCapacity(max(0, survey.sampleBytes - survey.samples * (layout.fixedSize + 8)) / 8)
+        }
     }
 
     /// Decodes one whole record, header included (`record.count` is the header's size).
@@ -177,26 +180,30 @@ package struct SampleDecoder {
 
     /// Appends the entries of one context, leaf first, and returns how many. Entries follow the marker of their
     /// context (`PERF_CONTEXT_KERNEL`, `PERF_CONTEXT_USER`); entries before any marker belong to the sample's own
-    /// mode; entries under other markers (hypervisor, guest) are not kept.
+    /// mode; entries under other markers (hypervisor, guest) are not kept. Each run of entries between markers is
+    /// copied at once.
     private mutating func appendFrames(
         _ entries: UnsafeRawBufferPointer, of wanted: SampleCPUMode, sampleMode: SampleCPUMode
     ) -> UInt16 {
         var context = sampleMode
-        var appended: UInt16 = 0
-        var offset = 0
-        while offset < entries.count {
-            let entry = entries.loadUnaligned(fromByteOffset: offset, as: UInt64.self)
-            offset += 8
-            if entry >= PerfRecord.contextMax {
-                context =
-                    entry == PerfRecord.contextKernel ? .kernel : entry == PerfRecord.contextUser ? .user : .unknown
-                continue
-            }
-            if context == wanted, appended < UInt16.max {
-                frames.append(entry)
-                appended += 1
-            }
+        var appended = 0
+        var runStart = 0
+        let count = entries.count / 8
+        func flush(upTo end: Int) {
+            let length = min(end - runStart, Int(UInt16.max) - appended)
+            guard context == wanted, length > 0 else { return }
+            let run = (entries.baseAddress! + runStart * 8).bindMemory(to: UInt64.self, capacity: length)
+            frames.append(contentsOf: UnsafeBufferPointer(start: run, count: length))
+            appended += length
         }
-        return appended
+        for index in 0..<count {
+            let entry = entries.loadUnaligned(fromByteOffset: index * 8, as: UInt64.self)
+            guard entry >= PerfRecord.contextMax else { continue }
+            flush(upTo: index)
+            context = entry == PerfRecord.contextKernel ? .kernel : entry == PerfRecord.contextUser ? .user : .unknown
+            runStart = index + 1
+        }
+        flush(upTo: count)
+        return UInt16(appended)
     }
 }

@@ -1,5 +1,11 @@
 internal import CPerfEvent
 
+/// The samples waiting in a ring, and their bytes (headers included).
+package struct RingSurvey: Hashable, Sendable {
+    package var samples = 0
+    package var sampleBytes = 0
+}
+
 /// A sampling ring as mmap gives it: one control page (`struct perf_event_mmap_page`), then 2^n data pages the
 /// kernel writes records into, read with the kernel's protocol.
 ///
@@ -54,6 +60,28 @@ package final class SampleRing {
 
     /// Bytes written and not yet consumed.
     package var unreadBytes: Int { Int(truncatingIfNeeded: head &- tail) }
+
+    /// Counts the samples between `data_tail` and `data_head` and their bytes, from the records' headers alone,
+    /// without consuming them: what a drain allocates for, exactly.
+    package func survey() -> RingSurvey {
+        let head = self.head
+        var tail = self.tail
+        var survey = RingSurvey()
+        guard head &- tail <= UInt64(dataSize) else { return survey }
+        let data = UnsafeRawPointer(mapping + dataOffset)
+        let mask = UInt64(dataSize - 1)
+        while head &- tail >= 8 {
+            let header = readContiguous(data, offset: Int(tail & mask), count: 8)
+            let size = Int(header.loadUnaligned(fromByteOffset: 6, as: UInt16.self))
+            guard size >= 8, UInt64(size) <= head &- tail else { break }
+            if header.loadUnaligned(as: UInt32.self) == PerfRecord.sample {
+                survey.samples += 1
+                survey.sampleBytes += size
+            }
+            tail &+= UInt64(size)
+        }
+        return survey
+    }
 
     /// Hands every record between `data_tail` and `data_head` to `body`, each whole and contiguous, then stores
     /// `data_tail` (release). Returns the bytes skipped because the records there did not parse (a size below

@@ -256,7 +256,7 @@ package final class SamplingEvents<System: PerfSamplingSystem> {
             }
         }
         var decoder = SampleDecoder(layout: layout, eventIDs: ids)
-        decoder.reserve(forBytes: ring.unreadBytes)
+        decoder.reserve(for: ring.survey())
         let skipped = ring.consume { decoder.decode($0) }
         return SampleBatch(
             events: events, samples: decoder.samples, frames: decoder.frames,
