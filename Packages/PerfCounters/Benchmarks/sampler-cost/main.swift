@@ -91,6 +91,18 @@ func run() throws(CounterError) {
     print("  enable + disable:         \(summary(toggle, per: iterations))")
     print("  drain of an empty ring:   \(summary(drainOnly, per: iterations))   (a read() of the event's count and lost samples, a look at the ring)")
     print("  samples in the idle regions: \(stray) (the hrtimer's period carries over from region to region)")
+    let counters = try ThreadCounters(events: [.taskClock])
+    var counted: [(cpu: Double, wall: Double)] = []
+    for _ in 0..<5 {
+        counted.append(
+            try timed { () throws(CounterError) in
+                for _ in 0..<iterations {
+                    try counters.start()
+                    _ = try counters.stop()
+                }
+            })
+    }
+    print("  for comparison, a task-clock counter's start + stop (a read, enable, disable, a read): \(summary(counted, per: iterations))")
 
     // 2. Draining a ring the kernel filled.
     let seconds = quick ? 0.2 : 1.0

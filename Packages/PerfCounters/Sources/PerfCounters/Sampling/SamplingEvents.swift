@@ -19,7 +19,7 @@ public struct SamplerOptions: Sendable, Hashable {
     /// How often the main event (cycles or cpu-clock) samples. Default 4000 Hz, `perf record`'s.
     public var rate: SamplingRate
     /// Call chains of at most this many frames (`PERF_SAMPLE_CALLCHAIN`, `sample_max_stack`, capped by
-    /// /proc/sys/kernel/perf_event_max_stack); nil for none.
+    /// /proc/sys/kernel/perf_event_max_stack; at least 1); nil for none.
     public var callchainDepth: Int?
     /// Hardware events sampled beside cycles on hosts with a PMU, in cycles' group: `L1-dcache-load-misses`,
     /// `LLC-load-misses`. Refused, with the reason, where there is no PMU.

@@ -89,7 +89,7 @@ enum SamplingCeilings {
 
     static func depth(_ depth: Int?, limits: SamplingLimits) -> (Int?, note: String?) {
         guard let depth else { return (nil, nil) }
-        let capped = min(depth, Int(UInt16.max))
+        let capped = min(max(1, depth), Int(UInt16.max))
         guard let max = limits.maxStack, capped > max else { return (capped, nil) }
         return (max, "call-chain depth capped from \(depth) to \(max) frames (/proc/sys/kernel/perf_event_max_stack)")
     }
