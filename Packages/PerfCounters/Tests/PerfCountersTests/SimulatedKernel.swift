@@ -671,9 +671,15 @@ extension SimulatedKernel: PerfSamplingSystem {
         return .success(ring.memory)
     }
 
+    /// kernel/events/core.c perf_mmap_close: the last unmap of a ring detaches every event from it
+    /// (ring_buffer_attach(event, NULL)), so that the owner may be mapped again, at another size.
     func unmapRing(_ mapping: UnsafeMutableRawPointer, dataPages: Int) {
-        guard rings.removeValue(forKey: mapping) != nil else { return }
+        guard let ring = rings.removeValue(forKey: mapping) else { return }
         if !privileged { lockedRingPages -= dataPages + 1 }
+        for event in events.values where event.sampling?.ring === ring {
+            event.sampling?.ring = nil
+            event.sampling?.ownsRing = false
+        }
     }
 
     /// kernel/events/core.c perf_event_set_output: the target must have a ring; an event with its own mmap

@@ -108,13 +108,21 @@ public struct SampledEvent: Sendable, Hashable, Codable {
     /// User and kernel, or user only (`exclude_kernel`, `exclude_hv`).
     public var mode: CountingMode
     /// What was changed from the request and why, one line each: the fallback to cpu-clock, the precise level
-    /// stepped down, the frequency lowered, the call-chain depth capped, user-only.
+    /// stepped down, the frequency lowered, the call-chain depth capped, user-only, exclude_guest, the legacy
+    /// encoding per CPU.
     public var notes: [String]
+    /// The fallbacks the kernel needed before it took the event, as counting records them
+    /// (``EventAvailability/fallbacks``): `exclude_guest`, `exclude_kernel`, `exclude_hv`; nil when none.
+    public var fallbacks: [AttrFallback]?
+    /// The CPUs it was opened on, one event each, where the kernel reaches its core PMU only through a CPU
+    /// (``HardwareEncoding/legacyPerCPU``); nil when one event follows the thread on every CPU.
+    public var cpus: [Int]?
 
     /// An event as it was granted.
     public init(
         event: PerfEvent, pmu: String?, preciseIP: Int, requestedRate: SamplingRate, rate: SamplingRate,
-        callchainDepth: Int?, mode: CountingMode, notes: [String] = []
+        callchainDepth: Int?, mode: CountingMode, notes: [String] = [], fallbacks: [AttrFallback]? = nil,
+        cpus: [Int]? = nil
     ) {
         self.event = event
         self.pmu = pmu
@@ -124,13 +132,17 @@ public struct SampledEvent: Sendable, Hashable, Codable {
         self.callchainDepth = callchainDepth
         self.mode = mode
         self.notes = notes
+        self.fallbacks = fallbacks
+        self.cpus = cpus
     }
 
-    /// perf's name for it: `cycles:ppp` (precise 3), `cpu_core/cycles/`, `cpu-clock:u`.
+    /// perf's name for it: `cycles:ppp` (precise 3), `cpu_core/cycles/`, `cpu-clock:u`, `H` when opened with
+    /// `exclude_guest` (as counting's groups name theirs).
     public var perfName: String {
         var name = event.name
         if let pmu, pmu != "cpu" { name = "\(pmu)/\(name)/" }
         let suffix = String(repeating: "p", count: preciseIP) + (mode == .userOnly ? "u" : "")
+            + (fallbacks?.contains(.excludeGuest) == true ? "H" : "")
         return suffix.isEmpty ? name : "\(name):\(suffix)"
     }
 }
@@ -171,21 +183,29 @@ public enum LostSampleSource: String, Sendable, Hashable, Codable {
     case lostRecords = "lost-records"
 }
 
-/// The ring a sampler's events write to: its size, and why it is smaller than asked when it is.
+/// The ring a sampler's events write to — or the rings, one per CPU, where its events are bound to CPUs
+/// (``HardwareEncoding/legacyPerCPU``) — its size, and why it is smaller than asked when it is.
 public struct SampleRingDescription: Sendable, Hashable, Codable {
+    /// How many rings of this size: 1, or one per CPU an event is bound to (the kernel does not let an event bound
+    /// to one CPU write into another's ring: kernel/events/core.c `perf_event_set_output`).
+    public var ringCount: Int
     /// Data pages (a power of two), after the control page.
     public var dataPages: Int
     /// The page size, bytes.
     public var pageSize: Int
     /// The data pages asked for (from the expected sample count).
     public var requestedDataPages: Int
-    /// How many samples of the largest size the ring holds: more in a region are lost, and counted.
+    /// How many samples of the largest size one ring holds: more in a region are lost, and counted.
     public var sampleCapacity: Int
     /// Why the ring is smaller than asked (mmap refused for the locked-memory limit), nil when it is not.
     public var note: String?
 
-    /// A ring's description.
-    public init(dataPages: Int, pageSize: Int, requestedDataPages: Int, sampleCapacity: Int, note: String? = nil) {
+    /// A ring's description (`ringCount` rings of this size).
+    public init(
+        dataPages: Int, pageSize: Int, requestedDataPages: Int, sampleCapacity: Int, note: String? = nil,
+        ringCount: Int = 1
+    ) {
+        self.ringCount = ringCount
         self.dataPages = dataPages
         self.pageSize = pageSize
         self.requestedDataPages = requestedDataPages
@@ -193,7 +213,7 @@ public struct SampleRingDescription: Sendable, Hashable, Codable {
         self.note = note
     }
 
-    /// The data area's size in bytes.
+    /// The data area's size of one ring in bytes.
     public var dataBytes: Int { dataPages * pageSize }
 }
 
@@ -205,7 +225,7 @@ public struct SampleRingDescription: Sendable, Hashable, Codable {
 public struct SampleBatch: Sendable {
     /// The events sampled; ``Sample/event`` indexes it.
     public var events: [SampledEvent]
-    /// The samples, in the order the kernel wrote them.
+    /// The samples, in the order the kernel wrote them (in time order when the sampler has one ring per CPU).
     public var samples: [Sample]
     /// Every sample's call-chain frames, leaf first, kernel frames then user frames, without the kernel's
     /// context markers (`PERF_CONTEXT_KERNEL`, `PERF_CONTEXT_USER`).

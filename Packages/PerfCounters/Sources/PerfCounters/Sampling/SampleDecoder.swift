@@ -95,6 +95,9 @@ package struct SampleDecoder {
     /// The kernel id of each event, in the batch's event order; samples name theirs by IDENTIFIER. Empty when the
     /// layout has no IDENTIFIER: every sample is then event 0.
     package let eventIDs: [UInt64]
+    /// The batch's event each id stands for, where several kernel events are one (the per-CPU events of one core
+    /// PMU); nil: the id's position.
+    package let eventIndices: [Int]?
 
     package var samples: [Sample] = []
     package var frames: [UInt64] = []
@@ -105,9 +108,10 @@ package struct SampleDecoder {
     package var otherRecords = 0
     package var undecodedBytes = 0
 
-    package init(layout: SampleLayout, eventIDs: [UInt64]) {
+    package init(layout: SampleLayout, eventIDs: [UInt64], eventIndices: [Int]? = nil) {
         self.layout = layout
         self.eventIDs = layout.identifierOffset == nil ? [] : eventIDs
+        self.eventIndices = eventIndices
     }
 
     /// Room for what a ring holds (``SampleRing/survey()``): its samples, and at most as many frames as their
@@ -156,7 +160,7 @@ package struct SampleDecoder {
                 otherRecords += 1
                 return
             }
-            event = UInt16(index)
+            event = UInt16(eventIndices?[index] ?? index)
         }
         let cpuMode = SampleCPUMode(misc: misc)
         var sample = Sample(

@@ -77,18 +77,21 @@ extension SampleRingDescription {
     }
 }
 
-/// The sampling events of the calling thread and the one ring they write to, over any ``PerfSamplingSystem``.
+/// The sampling events of the calling thread and the ring they write to, over any ``PerfSamplingSystem``.
 ///
 /// Opened as `perf record` opens its default event (``SamplingEventChoice/automatic``): on each core PMU a group
-/// led by `cycles` with the cache-miss events as members, each event through the open ladder of
-/// ``openSamplingEvent(_:groupFD:state:system:)``; `cpu-clock` where there is no PMU or cycles cannot be opened.
-/// Every event writes into the first event's ring (`PERF_EVENT_IOC_SET_OUTPUT`), with `PERF_SAMPLE_IDENTIFIER`
-/// when several may. The events start disabled; ``enable()`` and ``disable()`` take one ioctl per group: one on
-/// most hosts, one per core PMU on hybrid ones (events of two core PMUs cannot share a group). ``drain()`` reads
-/// the ring and each event's count and lost samples.
+/// led by `cycles` with the cache-miss events as members, each event through the open ladder counting climbs
+/// (``openSamplingEvent(_:groupFD:state:system:)``); `cpu-clock` where there is no PMU or cycles cannot be opened.
+/// The core PMUs are reached as counting reaches them (``HardwarePlacements``): with their type in config bits
+/// 32–63 where the kernel takes it, else one group per CPU of the PMU in the legacy encoding. Every event writes
+/// into its ring's first event's ring (`PERF_EVENT_IOC_SET_OUTPUT`), with `PERF_SAMPLE_IDENTIFIER` when several
+/// may: one ring, or one per CPU where the events are bound to CPUs. The events start disabled; ``enable()`` and
+/// ``disable()`` take one ioctl per group: one on most hosts, one per core PMU on hybrid ones (events of two core
+/// PMUs cannot share a group), one per CPU through the legacy encoding per CPU. ``drain()`` reads the rings and
+/// each event's count and lost samples.
 package final class SamplingEvents<System: PerfSamplingSystem> {
     package let system: System
-    /// The events opened, in ring order (``Sample/event`` indexes it).
+    /// The events opened, in ring order (``Sample/event`` indexes it); the per-CPU events of one core PMU are one.
     package let events: [SampledEvent]
     /// The events asked for that could not be opened.
     package let refused: [RefusedSamplingEvent]
@@ -102,9 +105,11 @@ package final class SamplingEvents<System: PerfSamplingSystem> {
     private let fds: [Int32]
     private let ids: [UInt64]
     private let readsLost: [Bool]
+    /// For each file descriptor: its event in ``events``.
+    private let eventIndices: [Int]
     /// The group leaders, which ``enable()`` and ``disable()`` switch.
     private let leaders: [Int32]
-    private let ring: SampleRing
+    private let rings: [SampleRing]
     private let readBuffer: UnsafeMutableRawBufferPointer
     private var lastCounts: [UInt64]
     private var lastLost: [UInt64]
@@ -115,7 +120,7 @@ package final class SamplingEvents<System: PerfSamplingSystem> {
         opener.openAll()
         var groups = opener.groups
         var refused = opener.refused
-        guard let owner = groups.first?.first else {
+        guard !groups.isEmpty else {
             var reasons: [String: EventAvailability] = [:]
             for refusal in refused {
                 reasons[refusal.event.name + (refusal.pmu.map { " (\($0))" } ?? "")] = refusal.availability
@@ -125,7 +130,13 @@ package final class SamplingEvents<System: PerfSamplingSystem> {
         let layout = SampleLayout(sampleType: opener.sampleType)!
         let allEvents = groups.flatMap { $0 }
 
-        // The ring, sized for the region; smaller while mmap refuses it for the locked-memory limit.
+        // One ring per CPU the groups are bound to (-1: following the thread), owned by the first group's leader
+        // there: perf_event_set_output refuses an event bound to one CPU writing into another's ring.
+        var owners: [OpenedSamplingEvent] = []
+        for group in groups where !owners.contains(where: { $0.cpu == group[0].cpu }) { owners.append(group[0]) }
+
+        // The rings, each sized for the region (the thread may spend it all on one CPU); all smaller while mmap
+        // refuses one for the locked-memory limit.
         let depth = allEvents.compactMap(\.granted.callchainDepth).max()
         let kinds = Set(allEvents.map(\.granted.event.name)).count
         let pageSize = system.pageSize
@@ -134,18 +145,25 @@ package final class SamplingEvents<System: PerfSamplingSystem> {
             pageSize: pageSize, maxPages: options.maxRingPages)
         var pages = requested
         var firstRefusal: Errno?
-        var mapping: UnsafeMutableRawPointer?
-        while mapping == nil {
-            switch system.mapRing(owner.fd, dataPages: pages) {
-            case .success(let mapped):
-                mapping = mapped
-            case .failure(let errno) where (errno.code == EPERM || errno.code == ENOMEM) && pages > 1:
-                firstRefusal = firstRefusal ?? errno
-                pages /= 2
-            case .failure(let errno):
-                for event in allEvents { system.close(event.fd) }
-                throw .systemCall("mmap(perf sampling ring, \(pages) data pages)", errno: errno.code)
+        var mappings: [UnsafeMutableRawPointer] = []
+        mapping: while true {
+            for owner in owners {
+                switch system.mapRing(owner.fd, dataPages: pages) {
+                case .success(let mapped):
+                    mappings.append(mapped)
+                case .failure(let errno):
+                    for mapped in mappings { system.unmapRing(mapped, dataPages: pages) }
+                    mappings = []
+                    if (errno.code == EPERM || errno.code == ENOMEM) && pages > 1 {
+                        firstRefusal = firstRefusal ?? errno
+                        pages /= 2
+                        continue mapping
+                    }
+                    for event in allEvents { system.close(event.fd) }
+                    throw .systemCall("mmap(perf sampling ring, \(pages) data pages)", errno: errno.code)
+                }
             }
+            break
         }
         let ringNote = firstRefusal.map { errno in
             "ring lowered from \(requested) to \(pages) data pages: mmap refused the larger rings (\(errno.name)"
@@ -154,9 +172,9 @@ package final class SamplingEvents<System: PerfSamplingSystem> {
                         + "= \(system.samplingLimits.mlockKB.map(String.init) ?? "?") KiB per CPU, then RLIMIT_MEMLOCK)"
                     : ")")
         }
-        let ring = SampleRing(mapping: mapping!, dataPages: pages, pageSize: pageSize)
+        let rings = mappings.map { SampleRing(mapping: $0, dataPages: pages, pageSize: pageSize) }
 
-        // Every other event writes into the owner's ring. One that cannot is closed: a member alone, a leader with
+        // Every other event writes into its CPU's ring. One that cannot is closed: a member alone, a leader with
         // its group.
         func refuse(_ event: OpenedSamplingEvent, _ code: Int32) {
             system.close(event.fd)
@@ -170,6 +188,7 @@ package final class SamplingEvents<System: PerfSamplingSystem> {
                         errno: code)))
         }
         groups = groups.compactMap { group -> [OpenedSamplingEvent]? in
+            let owner = owners.first { $0.cpu == group[0].cpu }!
             var kept: [OpenedSamplingEvent] = []
             for (position, event) in group.enumerated() {
                 let result = event.fd == owner.fd ? 0 : system.redirectOutput(event.fd, to: owner.fd)
@@ -186,10 +205,28 @@ package final class SamplingEvents<System: PerfSamplingSystem> {
         }
         let opened = groups.flatMap { $0 }
 
+        // One event per event and core PMU: the per-CPU events of a PMU are one, with their CPUs.
+        var events: [SampledEvent] = []
+        var eventIndices: [Int] = []
+        for event in opened {
+            if event.cpu >= 0, let same = events.firstIndex(where: {
+                $0.event == event.granted.event && $0.pmu == event.granted.pmu && $0.cpus != nil
+            }) {
+                events[same].cpus!.append(Int(event.cpu))
+                eventIndices.append(same)
+                continue
+            }
+            var granted = event.granted
+            if event.cpu >= 0 { granted.cpus = [Int(event.cpu)] }
+            eventIndices.append(events.count)
+            events.append(granted)
+        }
+
         self.system = system
         self.layout = layout
-        self.ring = ring
-        events = opened.map(\.granted)
+        self.rings = rings
+        self.events = events
+        self.eventIndices = eventIndices
         self.refused = refused
         fds = opened.map(\.fd)
         ids = opened.map(\.id)
@@ -203,13 +240,14 @@ package final class SamplingEvents<System: PerfSamplingSystem> {
         modeReason = userOnly ? opener.state.userOnlyReason : nil
         ringDescription = SampleRingDescription(
             dataPages: pages, pageSize: pageSize, requestedDataPages: requested,
-            sampleCapacity: ring.dataSize / layout.maxSampleSize(callchainDepth: depth), note: ringNote)
+            sampleCapacity: rings[0].dataSize / layout.maxSampleSize(callchainDepth: depth), note: ringNote,
+            ringCount: rings.count)
         clock = opened.allSatisfy(\.monotonicClock) ? .monotonic : .perfClock
         lostSource = readsLost.allSatisfy { $0 } ? .eventCounter : .lostRecords
     }
 
     deinit {
-        system.unmapRing(ring.mapping, dataPages: ring.dataPages)
+        for ring in rings { system.unmapRing(ring.mapping, dataPages: ring.dataPages) }
         for fd in fds.reversed() { system.close(fd) }
         readBuffer.deallocate()
     }
@@ -236,10 +274,9 @@ package final class SamplingEvents<System: PerfSamplingSystem> {
         }
     }
 
-    /// Reads each event's count and lost samples since the last drain, then every record in the ring.
+    /// Reads each event's count and lost samples since the last drain, then every record in the rings.
     package func drain() throws(CounterError) -> SampleBatch {
-        var counts: [UInt64] = []
-        counts.reserveCapacity(fds.count)
+        var counts = [UInt64](repeating: 0, count: events.count)
         var lost: UInt64 = 0
         for index in fds.indices {
             let size = readsLost[index] ? 16 : 8
@@ -247,7 +284,7 @@ package final class SamplingEvents<System: PerfSamplingSystem> {
             if n < 0 { throw .systemCall("read(perf sampling event)", errno: Int32(-n)) }
             if n != size { throw .malformedRead("a sampling event's read returned \(n) of \(size) bytes") }
             let value = readBuffer.load(as: UInt64.self)
-            counts.append(value &- lastCounts[index])
+            counts[eventIndices[index]] &+= value &- lastCounts[index]
             lastCounts[index] = value
             if readsLost[index] {
                 let total = readBuffer.load(fromByteOffset: 8, as: UInt64.self)
@@ -255,9 +292,19 @@ package final class SamplingEvents<System: PerfSamplingSystem> {
                 lastLost[index] = total
             }
         }
-        var decoder = SampleDecoder(layout: layout, eventIDs: ids)
-        decoder.reserve(for: ring.survey())
-        let skipped = ring.consume { decoder.decode($0) }
+        var decoder = SampleDecoder(
+            layout: layout, eventIDs: ids, eventIndices: events.count == fds.count ? nil : eventIndices)
+        var survey = RingSurvey()
+        for ring in rings {
+            let part = ring.survey()
+            survey.samples += part.samples
+            survey.sampleBytes += part.sampleBytes
+        }
+        decoder.reserve(for: survey)
+        var skipped = 0
+        for ring in rings { skipped += ring.consume { decoder.decode($0) } }
+        // One ring per CPU: each in the order the kernel wrote it; together, in time order.
+        if rings.count > 1 { decoder.samples.sort { $0.time < $1.time } }
         return SampleBatch(
             events: events, samples: decoder.samples, frames: decoder.frames,
             lostSamples: lostSource == .eventCounter ? lost : decoder.lostInRecords, lostSamplesSource: lostSource,
@@ -268,7 +315,7 @@ package final class SamplingEvents<System: PerfSamplingSystem> {
     }
 }
 
-/// Opens a sampler's events: which event on which PMU, in which group, before the ring is mapped.
+/// Opens a sampler's events: which event on which PMU (and CPU), in which group, before the rings are mapped.
 struct SamplerOpener<System: PerfSamplingSystem> {
     let options: SamplerOptions
     let system: System
@@ -281,10 +328,9 @@ struct SamplerOpener<System: PerfSamplingSystem> {
         self.options = options
         self.system = system
         state = SamplingOpenState(
-            userOnly: options.userOnly,
+            userOnlyAsked: options.userOnly, fallBackToUserOnly: options.fallBackToUserOnly,
             userOnlyReason: options.userOnly
-                ? "user space only, as asked: the kernel's part of the thread's time is not sampled" : nil,
-            fallBackToUserOnly: options.fallBackToUserOnly)
+                ? "user space only, as asked: the kernel's part of the thread's time is not sampled" : nil)
     }
 
     mutating func openAll() {
@@ -303,16 +349,50 @@ struct SamplerOpener<System: PerfSamplingSystem> {
             }
         }
         let usePMU = options.event == .automatic && !host.corePMUs.isEmpty
-        let pmus: [CorePMU] = usePMU ? (host.isHybrid ? host.corePMUs : [host.corePMUs[0]]) : []
-        let possible = usePMU ? pmus.count * (1 + cacheEvents.count) : 1
+        let planned: [PerfEvent] = usePMU ? [.cycles] + cacheEvents : [.cpuClock]
+
+        // Refused outright (Debian's and Ubuntu's perf_event_paranoid above 2, a seccomp filter): one probe open
+        // says so, and every event gets that one reason, with no retries.
+        state.access.beforeFirstOpen(system)
+        if refuseAllIfRefusedOutright(planned) { return }
+
+        // Where the core PMUs are reached, as counting reaches them. On a hybrid kernel without extended types
+        // (Arm before 6.6) that is one group per CPU, bound to it, in the legacy encoding — for a per-thread sampler
+        // too: a legacy event following the thread (cpu -1) is routed by kernel/events/core.c perf_init_event to
+        // the first core PMU that takes it (no Arm PMU is PERF_TYPE_RAW; drivers/perf/arm_pmu.c armpmu_event_init
+        // takes any event with cpu -1), so one per PMU would all land on that PMU, and it samples only while the
+        // thread runs on that PMU's CPUs (armpmu_filter, armpmu_add): the thread's time on the other core type would
+        // be missing from the samples, unsaid. Bound to a CPU, armpmu_event_init answers ENOENT for a CPU of another
+        // class and perf_init_event tries the next PMU, so each event reaches its CPU's PMU, and with pid 0 it still
+        // samples only this thread, while it runs there: together they cover every CPU. The price: one group and
+        // one ioctl per CPU, and one ring per CPU, since kernel/events/core.c perf_event_set_output refuses an
+        // event bound to one CPU writing into another's ring ("Don't allow cross-cpu buffers").
+        let placements =
+            usePMU
+            ? HardwarePlacements(
+                system: system, userOnly: options.userOnly, fallBackToUserOnly: options.fallBackToUserOnly,
+                access: &state.access)
+            : nil
+        if refuseAllIfRefusedOutright(planned) { return }
+        let possible = (placements?.placements.count ?? 0) * (1 + cacheEvents.count)
         sampleType = SampleLayout.samplerType(callchain: options.callchainDepth != nil, identifier: possible > 1)
 
-        for pmu in pmus { openPMUGroup(pmu, extendedType: host.isHybrid, cacheEvents: cacheEvents) }
+        if let placements {
+            for placement in placements.placements where state.access.refusal == nil {
+                let legacyNote = placement.pmu.flatMap { placements.legacyNote(on: [$0.name]) }
+                openPMUGroup(placement, cacheEvents: cacheEvents, legacyNote: legacyNote)
+            }
+        }
+        if refuseAllIfRefusedOutright(planned) { return }
         if !groups.isEmpty { return }
 
         var why: String
         if usePMU {
-            let reasons = refused.filter { $0.event == .cycles }.map { "\($0.pmu ?? "cpu"): \($0.availability.description)" }
+            var reasons: [String] = []
+            for refusal in refused where refusal.event == .cycles {
+                let reason = "\(refusal.pmu ?? "cpu"): \(refusal.availability.description)"
+                if !reasons.contains(reason) { reasons.append(reason) }
+            }
             why = "cycles could not be opened (\(reasons.joined(separator: "; "))): cpu-clock instead, as perf record "
                 + "falls back (tools/perf/util/evsel.c evsel__fallback)"
         } else if options.event == .cpuClock {
@@ -328,7 +408,7 @@ struct SamplerOpener<System: PerfSamplingSystem> {
             + "off is charged to where they are re-enabled (_raw_spin_unlock_irqrestore, handle_softirqs ...); "
             + "NMI-based cycles sampling does not have this skew"
         let request = SamplingRequest(
-            event: .cpuClock, pmu: nil, extendedType: false, rate: options.rate, preciseMax: false,
+            event: .cpuClock, placement: nil, rate: options.rate, preciseMax: false,
             callchainDepth: options.callchainDepth, sampleType: sampleType)
         switch openSamplingEvent(request, groupFD: -1, state: &state, system: system) {
         case .opened(var event):
@@ -339,25 +419,52 @@ struct SamplerOpener<System: PerfSamplingSystem> {
         }
     }
 
+    /// When perf_event_open is refused outright: closes what was opened, and refuses `events` with that one reason.
+    private mutating func refuseAllIfRefusedOutright(_ events: [PerfEvent]) -> Bool {
+        guard let refusal = state.access.refusal else { return false }
+        for group in groups { for event in group.reversed() { system.close(event.fd) } }
+        groups = []
+        refused.removeAll { $0.availability == refusal }
+        refused += events.map { .init(event: $0, pmu: nil, availability: refusal) }
+        return true
+    }
+
     private mutating func refuseCacheEvent(_ event: PerfEvent, pmu: String? = nil, reason: String) {
         refused.append(.init(event: event, pmu: pmu, availability: .init(state: .notSupported, reason: reason)))
     }
 
-    /// cycles on `pmu` as a group leader, the cache-miss events as its members; a member the group cannot take
-    /// (EINVAL, `validate_group`) is opened as a group of its own, as perf reopens weak groups
+    /// Records a refusal once per event, PMU and reason (a PMU opened per CPU refuses alike on each).
+    private mutating func refuse(_ event: PerfEvent, pmu: String?, _ availability: EventAvailability) {
+        let refusal = RefusedSamplingEvent(event: event, pmu: pmu, availability: availability)
+        if !refused.contains(refusal) { refused.append(refusal) }
+    }
+
+    /// cycles at `placement` as a group leader, the cache-miss events as its members; a member the group cannot
+    /// take (EINVAL, `validate_group`) is opened as a group of its own, as perf reopens weak groups
     /// (tools/perf/util/evlist.c `evlist__reset_weak_group`).
-    private mutating func openPMUGroup(_ pmu: CorePMU, extendedType: Bool, cacheEvents: [PerfEvent]) {
+    private mutating func openPMUGroup(_ placement: HardwarePlacement, cacheEvents: [PerfEvent], legacyNote: String?) {
+        let pmuName = placement.pmu?.name
+        func noted(_ event: OpenedSamplingEvent) -> OpenedSamplingEvent {
+            guard let legacyNote else { return event }
+            var event = event
+            event.granted.notes.append(
+                legacyNote + "; one ring per CPU, as the kernel does not let an event bound to one CPU write into "
+                    + "another's ring (perf_event_set_output)")
+            return event
+        }
         let cycles = SamplingRequest(
-            event: .cycles, pmu: pmu, extendedType: extendedType, rate: options.rate, preciseMax: true,
+            event: .cycles, placement: placement, rate: options.rate, preciseMax: true,
             callchainDepth: options.callchainDepth, sampleType: sampleType)
         let leader: OpenedSamplingEvent
         switch openSamplingEvent(cycles, groupFD: -1, state: &state, system: system) {
         case .opened(let event):
-            leader = event
+            leader = noted(event)
         case .refused(_, let availability):
-            refused.append(.init(event: .cycles, pmu: pmu.name, availability: availability))
+            refuse(.cycles, pmu: pmuName, availability)
             for event in cacheEvents {
-                refuseCacheEvent(event, pmu: pmu.name, reason: "not opened: its group's cycles was refused on \(pmu.name)")
+                refuse(
+                    event, pmu: pmuName,
+                    .init(state: .notSupported, reason: "not opened: its group's cycles was refused on \(pmuName ?? "cpu")"))
             }
             return
         }
@@ -365,23 +472,23 @@ struct SamplerOpener<System: PerfSamplingSystem> {
         var alone: [[OpenedSamplingEvent]] = []
         for event in cacheEvents {
             let request = SamplingRequest(
-                event: event, pmu: pmu, extendedType: extendedType, rate: options.cacheMissRate ?? options.rate,
+                event: event, placement: placement, rate: options.cacheMissRate ?? options.rate,
                 preciseMax: false, callchainDepth: options.callchainDepth, sampleType: sampleType)
             switch openSamplingEvent(request, groupFD: leader.fd, state: &state, system: system) {
             case .opened(let member):
-                group.append(member)
+                group.append(noted(member))
             case .refused(let code, let availability):
                 guard code == EINVAL else {
-                    refused.append(.init(event: event, pmu: pmu.name, availability: availability))
+                    refuse(event, pmu: pmuName, availability)
                     continue
                 }
                 switch openSamplingEvent(request, groupFD: -1, state: &state, system: system) {
                 case .opened(var single):
                     single.granted.notes.append(
                         "in a group of its own: cycles' group could not take it (EINVAL), as perf reopens weak groups")
-                    alone.append([single])
+                    alone.append([noted(single)])
                 case .refused(_, let availability):
-                    refused.append(.init(event: event, pmu: pmu.name, availability: availability))
+                    refuse(event, pmu: pmuName, availability)
                 }
             }
         }
