@@ -383,4 +383,176 @@ import Testing
         }
         #expect(kernel.openCount == 0 && kernel.mappedRings == 0)
     }
+
+    // MARK: Counting's fallbacks, for sampling too (the shared ladder)
+
+    /// The sampling opens (a frequency or period set) of cycles, in order: the extended-type probes, which count,
+    /// are not among them.
+    static func cyclesSamplingOpens(_ kernel: SimulatedKernel) -> [(attr: perf_event_attr, cpu: Int32, groupFD: Int32, result: Int32)] {
+        kernel.attempts.filter {
+            $0.attr.type == PERF_TYPE_HARDWARE.rawValue && $0.attr.config & 0xffff_ffff == 0 && $0.attr.sample_period != 0
+        }
+    }
+
+    @Test func fallbackLadderTriesANestedStepAgainUnderEachOtherStep() {
+        // perf's evsel__open_cpu lowers precise_ip first; once it is exhausted, evsel__precise_ip_fallback restores
+        // the level asked for, and evsel__fallback's step (here exclude_guest) reopens from it (tools/perf/util/evsel.c).
+        let ladder = FallbackLadder.sampling(excludeKernel: true, host: SimulatedKernel(pmus: []).host)
+        var attr = perf_event_attr()
+        attr.precise_ip = 3
+        var tries: [(precise: UInt64, guest: UInt64)] = []
+        let outcome = ladder.open(&attr) { attr in
+            tries.append((attr.precise_ip, attr.exclude_guest))
+            return attr.exclude_guest == 1 ? 9 : -EOPNOTSUPP
+        }
+        #expect(outcome.result == 9 && outcome.attempts == 5)
+        #expect(tries.map(\.precise) == [3, 2, 1, 0, 3] && tries.map(\.guest) == [0, 0, 0, 0, 1])
+        #expect(outcome.applied == [.excludeGuest], "the precise steps were undone, and are not what the open needed")
+        #expect(attr.precise_ip == 3 && attr.exclude_guest == 1)
+    }
+
+    @Test func simulatedM1SamplesCyclesAfterTheExcludeGuestRetry() throws {
+        // drivers/perf/apple_m1_cpu_pmu.c m1_pmu_set_event_filter: EOPNOTSUPP without exclude_guest, whatever
+        // precise_ip is (drivers/perf/arm_pmu.c does not look at it). perf's cycles:P first steps precise_ip down to
+        // 0, then restores it and retries with exclude_guest (tools/perf/util/evsel.c evsel__precise_ip_fallback,
+        // evsel__fallback "Apple M1 requires exclude_guest"): counting's ladder with the precise steps nested in it.
+        let pmus = SimulatedFallbackTests.appleM1()
+        let kernel = SimulatedKernel(pmus: pmus)
+        let sampler = try SamplingEvents(options: SamplerOptions(rate: .frequency(hertz: 1000)), system: kernel)
+        #expect(sampler.events.map(\.pmu) == ["apple_icestorm_pmu", "apple_firestorm_pmu"])
+        #expect(sampler.events.map(\.preciseIP) == [3, 3], "the level stands once exclude_guest is set")
+        #expect(sampler.events.map(\.fallbacks) == [[.excludeGuest], [.excludeGuest]])
+        #expect(sampler.events.map(\.perfName) == ["apple_icestorm_pmu/cycles/:pppH", "apple_firestorm_pmu/cycles/:pppH"])
+        #expect(sampler.events.allSatisfy { $0.notes.contains { $0.hasPrefix("opened with exclude_guest, which this PMU requires") } })
+        #expect(sampler.events.allSatisfy { !$0.notes.contains { $0.contains("precise_ip") } }, "no precise level was refused")
+        let opens = Self.cyclesSamplingOpens(kernel)
+        // Each PMU says so itself: 3, 2, 1, 0 refused, then 3 with exclude_guest.
+        #expect(opens.map { $0.attr.precise_ip } == [3, 2, 1, 0, 3, 3, 2, 1, 0, 3])
+        #expect(opens.map { $0.attr.exclude_guest } == [0, 0, 0, 0, 1, 0, 0, 0, 0, 1])
+        #expect(opens.map(\.result).filter { $0 < 0 } == Array(repeating: -EOPNOTSUPP, count: 8))
+        #expect(opens.map { $0.attr.config >> 32 } == [8, 8, 8, 8, 8, 9, 9, 9, 9, 9], "extended types (Asahi: 6.6+)")
+
+        try sampler.enable()
+        kernel.run(onCPU: 1, ns: 20_000_000)  // Icestorm
+        kernel.run(onCPU: 6, ns: 30_000_000)  // Firestorm
+        try sampler.disable()
+        let batch = try sampler.drain()
+        #expect(batch.samples.filter { $0.event == 0 }.count == 20 && batch.samples.filter { $0.event == 1 }.count == 30)
+        #expect(batch.eventCounts == [30_000_000, 90_000_000])
+
+        // Unprivileged at paranoid 2: exclude_kernel first (the kernel checks permission before the PMU sees the
+        // event), then exclude_guest, as counting records them (SimulatedFallbackTests: "cycles:uH").
+        let user = SimulatedKernel(pmus: pmus, paranoid: 2, privileged: false)
+        let asUser = try SamplingEvents(options: SamplerOptions(), system: user)
+        #expect(asUser.events.map(\.fallbacks) == [[.excludeKernel, .excludeGuest], [.excludeKernel, .excludeGuest]])
+        #expect(asUser.events.map(\.perfName) == ["apple_icestorm_pmu/cycles/:pppuH", "apple_firestorm_pmu/cycles/:pppuH"])
+        #expect(asUser.mode == .userOnly)
+        // The second PMU's cycles starts with exclude_kernel, which holds for the process: no second EACCES.
+        #expect(Self.cyclesSamplingOpens(user).filter { $0.result == -EACCES }.count == 1)
+    }
+
+    @Test func simulatedSamplingAtParanoid4AsNonRootIsOneLineWithoutRetries() throws {
+        // Ubuntu's perf_event_paranoid 4 (Debian's 3) refuses every perf_event_open without CAP_SYS_ADMIN, user space
+        // only or not ("security,perf: Allow further restriction of perf_event_open"). The sampler asks once, as the
+        // counters do (PerfAccess): one probe open, no event tried, no user-only retry, one reason.
+        let kernel = SimulatedKernel(pmus: [SimulatedPMUTests.intelCore()], paranoid: 4, privileged: false)
+        let options = SamplerOptions(cacheMissEvents: [.l1dLoadMisses, .llcLoadMisses])
+        let error = #expect(throws: CounterError.self) { _ = try SamplingEvents(options: options, system: kernel) }
+        #expect(kernel.attempts.count == 1, "the probe alone: \(kernel.attempts.count) opens")
+        #expect(kernel.openCount == 0 && kernel.mappedRings == 0)
+        guard case .nothingAvailable(let reasons)? = error else {
+            Issue.record("expected nothingAvailable, got \(String(describing: error))")
+            return
+        }
+        #expect(Set(reasons.keys) == ["cycles", "L1-dcache-load-misses", "LLC-load-misses"])
+        #expect(Set(reasons.values).count == 1, "one reason for every event")
+        let reason = try #require(reasons["cycles"])
+        #expect(reason.state == .notPermitted && reason.errno == EACCES)
+        #expect(reason.reason == "EACCES: this kernel forbids perf_event_open to unprivileged users "
+            + "(perf_event_paranoid = 4, a Debian/Ubuntu kernel patch): as root, sysctl kernel.perf_event_paranoid=2, "
+            + "or run as root")
+        #expect(error?.description.contains("\n") == false)
+
+        // Without a PMU the sampler would sample cpu-clock: the same one open, the same reason.
+        let vm = SimulatedKernel(pmus: [], paranoid: 3, privileged: false)
+        let vmError = #expect(throws: CounterError.self) { _ = try SamplingEvents(options: SamplerOptions(), system: vm) }
+        #expect(vm.attempts.count == 1)
+        guard case .nothingAvailable(let vmReasons)? = vmError else {
+            Issue.record("expected nothingAvailable, got \(String(describing: vmError))")
+            return
+        }
+        #expect(vmReasons.keys.sorted() == ["cpu-clock"] && vmReasons["cpu-clock"]?.errno == EACCES)
+
+        // Root is not refused at any level.
+        let root = SimulatedKernel(pmus: [], paranoid: 4, privileged: true)
+        #expect(try SamplingEvents(options: SamplerOptions(), system: root).events.map(\.perfName) == ["cpu-clock"])
+    }
+
+    @Test func simulatedSamplingUnderASeccompEPERMGivesTheContainerAdvice() throws {
+        // Docker's and Podman's default seccomp profiles answer EPERM to perf_event_open without CAP_PERFMON or
+        // CAP_SYS_ADMIN (moby profiles/seccomp/default_linux.go). Not the paranoid check's EACCES: no user-only
+        // retry (counting's exclude_kernel step answers EACCES only), no sysctl advice, one open.
+        let kernel = SimulatedKernel(pmus: [SimulatedPMUTests.intelCore()], paranoid: 2, privileged: true)
+        kernel.seccompRefusesPerfEventOpen = true
+        let error = #expect(throws: CounterError.self) {
+            _ = try SamplingEvents(options: SamplerOptions(callchainDepth: 16), system: kernel)
+        }
+        #expect(kernel.attempts.count == 1)
+        #expect(kernel.attempts.allSatisfy { $0.result == -EPERM })
+        guard case .nothingAvailable(let reasons)? = error else {
+            Issue.record("expected nothingAvailable, got \(String(describing: error))")
+            return
+        }
+        let reason = try #require(reasons["cycles"])
+        #expect(reason.errno == EPERM && reason.state == .notPermitted)
+        #expect(reason.reason?.hasPrefix("EPERM: a seccomp filter on this thread refuses perf_event_open") == true)
+        #expect(reason.reason?.contains("--cap-add PERFMON") == true)
+        #expect(reason.reason?.contains("perf_event_paranoid") == false && reason.reason?.contains("sysctl") == false)
+    }
+
+    @Test func simulatedArmHybridWithoutExtendedTypesSamplesEachCorePMUThroughTheLegacyEncodingPerCPU() throws {
+        // A big.LITTLE kernel before 6.6: each PMU refuses its type in config bits 32-63 (no
+        // PERF_PMU_CAP_EXTENDED_HW_TYPE: ENOENT), as counting's probe finds. A legacy event following the thread would
+        // land on the first PMU that takes it and sample nothing on the other cluster
+        // (SimulatedFallbackTests.simulatedLegacyEventOnArmGoesToTheFirstCorePMUThatTakesIt), so the sampler opens
+        // cycles bound to each CPU, pid 0, which the kernel routes to that CPU's PMU (kernel/events/core.c
+        // perf_init_event; drivers/perf/arm_pmu.c armpmu_event_init answers ENOENT for a CPU of another class), with
+        // a ring per CPU (perf_event_set_output: "Don't allow cross-cpu buffers").
+        let pmus = SimulatedFallbackTests.bigLittle(extendedTypes: false)
+        let kernel = SimulatedKernel(pmus: pmus)
+        let sampler = try SamplingEvents(options: SamplerOptions(rate: .frequency(hertz: 1000)), system: kernel)
+        let probes = kernel.attempts.filter { $0.attr.type == PERF_TYPE_HARDWARE.rawValue && $0.attr.config >> 32 != 0 }
+        #expect(probes.map(\.result) == [-ENOENT, -ENOENT], "one extended-type probe per core PMU, refused")
+        let opens = Self.cyclesSamplingOpens(kernel)
+        #expect(opens.allSatisfy { $0.result >= 0 && $0.attr.config >> 32 == 0 && $0.groupFD == -1 })
+        #expect(opens.map(\.cpu) == [0, 1, 2, 3, 4, 5], "one cycles per CPU, bound to it")
+        #expect(sampler.events.map(\.pmu) == ["armv8_cortex_a53", "armv8_cortex_a72"], "one event per core PMU")
+        #expect(sampler.events.map(\.cpus) == [[0, 1, 2, 3], [4, 5]])
+        #expect(sampler.events.allSatisfy { $0.notes.contains { $0.contains("through the legacy encoding, one event per CPU") && $0.contains("one ring per CPU") } })
+        #expect(sampler.ringDescription.ringCount == 6 && kernel.mappedRings == 6)
+        #expect(sampler.layout.identifierOffset != nil)
+        // The kernel's rule that makes a ring per CPU: a CPU-bound event cannot write into another CPU's ring.
+        let onCPU0 = opens[0].result
+        var attr = legacyGroupReadAttr(.cycles)
+        attr.sample_period = 1_000_000
+        let another = kernel.open(&attr, cpu: 4, groupFD: -1)
+        #expect(kernel.redirectOutput(another, to: onCPU0) == -EINVAL)
+        kernel.close(another)
+
+        let switches = kernel.groupSwitches
+        try sampler.enable()
+        #expect(kernel.groupSwitches - switches == 6, "one ioctl per CPU's group")
+        kernel.run(onCPU: 1, ns: 30_000_000)  // LITTLE
+        kernel.run(onCPU: 2, ns: 10_000_000)  // LITTLE
+        kernel.run(onCPU: 5, ns: 60_000_000)  // big
+        try sampler.disable()
+        let batch = try sampler.drain()
+        // 1000 Hz on each CPU while the thread runs there: 30 + 10 samples of the A53's cycles, 60 of the A72's.
+        #expect(batch.samples.filter { $0.event == 0 }.count == 40)
+        #expect(batch.samples.filter { $0.event == 1 }.count == 60)
+        #expect(batch.samples.map(\.event) == Array(repeating: 0, count: 40) + Array(repeating: 1, count: 60))
+        #expect(zip(batch.samples, batch.samples.dropFirst()).allSatisfy { $0.time <= $1.time }, "time order across rings")
+        #expect(batch.eventCounts == [60_000_000, 180_000_000], "each PMU's CPUs summed")
+        #expect(batch.lostSamples == 0)
+    }
 }
