@@ -105,7 +105,8 @@ for refusal in sampler.refused {
     print("refused: \(refusal.event.name)\(refusal.pmu.map { " on \($0)" } ?? ""): \(refusal.availability)")
 }
 print("mode: \(batch.mode.rawValue)" + (batch.modeReason.map { " (\($0))" } ?? ""))
-print("ring: \(batch.ring.dataPages) data pages of \(batch.ring.pageSize) B, room for \(batch.ring.sampleCapacity) samples"
+let rings = batch.ring.ringCount > 1 ? "rings: \(batch.ring.ringCount), one per CPU, each " : "ring: "
+print("\(rings)\(batch.ring.dataPages) data pages of \(batch.ring.pageSize) B, room for \(batch.ring.sampleCapacity) samples"
     + (batch.ring.note.map { " (\($0))" } ?? ""))
 let expected = Double(cpuNs) / 1e9 * Double(arguments.hertz)
 print("samples: \(batch.samples.count) (about \(Int(expected.rounded())) expected from \(cpuNs / 1_000_000) ms of CPU at \(arguments.hertz) Hz)")

@@ -256,7 +256,7 @@ public struct SampleBatch: Sendable {
     public var mode: CountingMode
     /// Why the mode is user-only, nil when it is not.
     public var modeReason: String?
-    /// The ring, as mapped.
+    /// The ring as mapped (or the rings, one per CPU: ``SampleRingDescription/ringCount``).
     public var ring: SampleRingDescription
     /// The clock of ``Sample/time``.
     public var clock: SampleClock

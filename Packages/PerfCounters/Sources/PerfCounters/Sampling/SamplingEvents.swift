@@ -35,7 +35,9 @@ public struct SamplerOptions: Sendable, Hashable {
     public var event: SamplingEventChoice
     /// Sample user space only from the start (`exclude_kernel`, `exclude_hv`).
     public var userOnly: Bool
-    /// When the kernel refuses kernel samples (EACCES/EPERM), sample user space only, as perf does. Default true.
+    /// When the kernel refuses kernel samples (EACCES at `perf_event_paranoid` 2 and above, as counting's fallback),
+    /// sample user space only, as perf does. An EPERM is not retried: it is a seccomp filter or a rule no exclude bit
+    /// lifts. Default true.
     public var fallBackToUserOnly: Bool
 
     /// Options; the defaults sample cycles or cpu-clock at 4000 Hz without call chains, user and kernel, with a

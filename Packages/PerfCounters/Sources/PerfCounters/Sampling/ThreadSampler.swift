@@ -1,14 +1,16 @@
 internal import CPerfEvent
 import SystemCalls
 
-/// A sampler of the calling thread (perf_event_open with pid 0, cpu -1, disabled): where the thread is, every
-/// so often, with optional call chains, read from an mmap ring inside the process.
+/// A sampler of the calling thread (perf_event_open with pid 0, disabled; cpu -1, or each CPU of a core PMU the
+/// kernel reaches only through a CPU): where the thread is, every so often, with optional call chains, read from an
+/// mmap ring inside the process.
 ///
 /// The event is chosen as `perf record` chooses it (``SamplingEventChoice``): `cycles` at the highest
 /// `precise_ip` the PMU accepts where a core PMU exists (one group per core PMU on hybrid CPUs), with optional
-/// cache-miss events beside it; `cpu-clock`, an hrtimer, otherwise. Where the kernel refuses kernel samples
-/// (`perf_event_paranoid` 2 without CAP_PERFMON) it samples user space only and says so in ``mode`` and
-/// ``modeReason``. A frequency above the kernel's maximum is lowered to it and the event's notes say so.
+/// cache-miss events beside it; `cpu-clock`, an hrtimer, otherwise. Every event climbs the counters' fallbacks
+/// (``AttrFallback``): where the kernel refuses kernel samples (`perf_event_paranoid` 2 without CAP_PERFMON) it
+/// samples user space only and says so in ``mode`` and ``modeReason``; where perf_event_open is refused outright
+/// (a seccomp filter, Debian's and Ubuntu's `perf_event_paranoid` above 2) it throws that one reason. A frequency above the kernel's maximum is lowered to it and the event's notes say so.
 ///
 /// Nothing is read while the region runs: ``enable()`` just before it, ``disable()`` just after (one ioctl each
 /// on a host with one core PMU), then ``drain()``. The ring is sized for the region's expected samples
@@ -34,7 +36,7 @@ public final class ThreadSampler {
     public var mode: CountingMode { core.mode }
     /// Why samples are user space only (refused at this paranoid level, or asked); nil when they are not.
     public var modeReason: String? { core.modeReason }
-    /// The ring, as mapped.
+    /// The ring as mapped (or the rings, one per CPU: ``SampleRingDescription/ringCount``).
     public var ring: SampleRingDescription { core.ringDescription }
     /// The clock of the samples' times.
     public var clock: SampleClock { core.clock }
