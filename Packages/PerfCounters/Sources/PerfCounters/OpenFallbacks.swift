@@ -235,13 +235,13 @@ package struct FallbackLadder: Sendable {
 ///   without `CAP_PERFMON` or `CAP_SYS_ADMIN`: their default action is `SCMP_ACT_ERRNO` with EPERM (moby
 ///   profiles/seccomp/default_linux.go). The paranoid checks never answer EPERM (they answer EACCES).
 enum PerfAccess {
-    /// The one open that tells: task-clock, user space only, disabled — permitted at any upstream
-    /// `perf_event_paranoid` level to any user.
-    static func probeAttr() -> perf_event_attr {
+    /// The one open that tells: task-clock (or another software event: a sampler's feature probes open the dummy
+    /// event), user space only, disabled — permitted at any upstream `perf_event_paranoid` level to any user.
+    static func probeAttr(config: UInt64 = UInt64(PERF_COUNT_SW_TASK_CLOCK.rawValue)) -> perf_event_attr {
         var attr = perf_event_attr()
         attr.size = UInt32(MemoryLayout<perf_event_attr>.size)
         attr.type = PERF_TYPE_SOFTWARE.rawValue
-        attr.config = UInt64(PERF_COUNT_SW_TASK_CLOCK.rawValue)
+        attr.config = config
         attr.disabled = 1
         attr.exclude_kernel = 1
         attr.exclude_hv = 1

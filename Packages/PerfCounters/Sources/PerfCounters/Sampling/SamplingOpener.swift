@@ -113,8 +113,9 @@ func openSamplingEvent<System: PerfSamplingSystem>(
     guard let (type, config) = request.event.typeAndConfig(extendedType: extendedType) else {
         return .refused(errno: nil, .init(state: .notSupported, reason: "tracepoints are counted, not sampled"))
     }
-    var (rate, rateNote) = SamplingCeilings.rate(request.rate, limits: system.samplingLimits)
-    var (depth, depthNote) = SamplingCeilings.depth(request.callchainDepth, limits: system.samplingLimits)
+    let limits = system.samplingLimits
+    var (rate, rateNote) = SamplingCeilings.rate(request.rate, limits: limits)
+    var (depth, depthNote) = SamplingCeilings.depth(request.callchainDepth, limits: limits)
     let topPrecise = request.preciseMax ? 3 : 0
 
     var attr = perf_event_attr()
@@ -264,13 +265,7 @@ func userOnlyReason(paranoid: Int?) -> String {
 /// that no permission is needed) with it, and closes it. perf probes the same way
 /// (tools/perf/util/evsel.c `evsel__detect_missing_features`).
 private func probeAccepts<System: PerfSamplingSystem>(system: System, _ feature: (inout perf_event_attr) -> Void) -> Bool {
-    var attr = perf_event_attr()
-    attr.size = UInt32(MemoryLayout<perf_event_attr>.size)
-    attr.type = PERF_TYPE_SOFTWARE.rawValue
-    attr.config = UInt64(PERF_COUNT_SW_DUMMY.rawValue)
-    attr.disabled = 1
-    attr.exclude_kernel = 1
-    attr.exclude_hv = 1
+    var attr = PerfAccess.probeAttr(config: UInt64(PERF_COUNT_SW_DUMMY.rawValue))
     feature(&attr)
     let fd = system.open(&attr, groupFD: -1)
     if fd >= 0 {
