@@ -132,10 +132,11 @@ package struct FallbackOutcome: Sendable {
 /// (tools/perf/util/evsel.c `evsel__fallback` for the exclude bits; `evsel__detect_missing_features` and the
 /// `precise_ip` steps of `evsel__open_cpu` are of the same kind).
 ///
-/// ``open(_:_:)`` calls perf_event_open; on a refusal it takes the first step, in order, that answers the errno and
-/// can still change the attributes, applies it and tries again, until the kernel takes the event or no step
-/// answers. Each successful open records the steps it needed. Anything that opens perf events can reuse it with its
-/// own steps, for example a sampler: `FallbackLadder([preciseIPStep] + FallbackLadder.counting(...).rungs)`.
+/// ``open(_:otherwise:_:)`` calls perf_event_open; on a refusal it takes the first step, in order, that answers the
+/// errno and can still change the attributes (a nested step first: ``FallbackRung/nested``), applies it and tries
+/// again, until the kernel takes the event or no step answers. Each successful open records the steps it needed.
+/// Counting climbs ``counting(excludeKernel:host:)``; the sampler climbs the same with perf's `precise_ip` steps
+/// nested in it (``sampling(excludeKernel:host:)``), and its own probes as the `otherwise` step.
 package struct FallbackLadder: Sendable {
     /// The steps, in the order they are tried.
     package var rungs: [FallbackRung]
