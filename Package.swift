@@ -41,7 +41,9 @@ let package = Package(
             dependencies: [
                 "CopyprofProfile",
                 "CopyprofModel",
+                "CopyprofAttribution",
                 .product(name: "PerfCounters", package: "PerfCounters"),
+                .product(name: "PerfSymbols", package: "PerfCounters"),
                 .product(name: "SystemCalls", package: "PerfCounters"),
                 "Transports",
                 .product(name: "Histogram", package: "hdrhistogram-swift"),

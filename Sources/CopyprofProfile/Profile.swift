@@ -32,8 +32,12 @@ public struct Profile: Codable, Sendable {
     /// The control workload run once per round, which tells how the machine itself moved; nil in profiles written
     /// before it existed.
     public var control: ControlRecord?
-    /// How the worker threads were sampled; nil when they were not (schema 1 and 2, `--sample off`).
+    /// How the worker threads were sampled; nil when they were not (schema 1 and 2, `--sample off`, or
+    /// ``notSampledReason``).
     public var sampling: SamplingRecord?
+    /// Why the worker threads were not sampled although sampling was on (the kernel refused the sampler, a two-host
+    /// run); nil when they were sampled or sampling was off.
+    public var notSampledReason: String?
     /// The names of the frames of every ``StackRecord``, which refer to them by index.
     public var frameNames: [String]?
 
@@ -232,6 +236,10 @@ public struct WorkerRecord: Codable, Sendable {
     /// Where the thread's time went, from its samples; nil when it was not sampled (timing trials, `--sample off`,
     /// schema 1 and 2).
     public var attribution: AttributionRecord?
+    /// Where the thread's cache misses were taken, per sampled cache-miss event (perf's name, as
+    /// ``SamplingRecord/cacheMissEvents`` lists them), from the samples of those events; nil when none was sampled
+    /// (`--sample-events` on a host with a PMU).
+    public var cacheMissAttribution: [String: AttributionRecord]?
 
     public init(
         connection: Int, role: WorkerRole, host: String? = nil, wallNs: UInt64, sent: SenderRecord?,

@@ -27,11 +27,16 @@ public struct SamplingRecord: Codable, Sendable, Hashable {
     public var kernelSymbolsUnresolved: String?
     /// Anything else the sampler or the symbolizer said once for the whole sweep.
     public var notes: [String]?
+    /// The cache-miss events sampled beside `event` (`--sample-events` on a host with a PMU), as perf names them;
+    /// their samples are in ``WorkerRecord/cacheMissAttribution``. Nil when none was.
+    public var cacheMissEvents: [String]?
 
     public init(
         event: String, timerBased: Bool, mode: CountingMode, modeReason: String? = nil, frequency: Int,
-        grantedFrequency: Int? = nil, callchainDepth: Int, kernelSymbolsUnresolved: String? = nil, notes: [String]? = nil
+        grantedFrequency: Int? = nil, callchainDepth: Int, kernelSymbolsUnresolved: String? = nil, notes: [String]? = nil,
+        cacheMissEvents: [String]? = nil
     ) {
+        self.cacheMissEvents = cacheMissEvents
         self.event = event
         self.timerBased = timerBased
         self.mode = mode

@@ -125,15 +125,27 @@ extension EventProbeRecord {
 extension TrialRecord {
     /// The record of a finished run.
     public init(_ result: TransportRunResult<RegionMeasurement>, trial: Int) {
+        self.init(result, trial: trial, region: { $0 })
+    }
+
+    /// The record of a finished run of the sweep's regions (their samples are attributed apart).
+    public init(_ result: TransportRunResult<WorkerMeasurement>, trial: Int) {
+        self.init(result, trial: trial, region: \.region)
+    }
+
+    private init<Measurement>(
+        _ result: TransportRunResult<Measurement>, trial: Int, region: (Measurement) -> RegionMeasurement
+    ) {
         let workers = result.workers.map { worker in
             var counters: [String: CounterRecord] = [:]
             var unavailable: [String: String] = [:]
-            for reading in worker.measurement?.counters ?? [] {
+            let measurement = worker.measurement.map(region)
+            for reading in measurement?.counters ?? [] {
                 if let record = CounterRecord(reading) { counters[reading.event.name] = record } else {
                     unavailable[reading.event.name] = reading.reason ?? reading.availability.description
                 }
             }
-            let usage = worker.measurement?.usage ?? ThreadUsage(
+            let usage = measurement?.usage ?? ThreadUsage(
                 userNs: 0, systemNs: 0, voluntarySwitches: 0, involuntarySwitches: 0, minorFaults: 0, cpuClockNs: 0)
             return WorkerRecord(
                 connection: worker.identity.connection, role: worker.identity.role,

@@ -54,6 +54,8 @@ public struct SweepRunner {
     public var slowTransport: (transport: TransportKind, copies: Int)?
     /// Test-only switches passed to every run (a simulated absence of a kernel feature).
     public var faults: FaultInjection = .none
+    /// How the counted trials' workers are sampled; nil: not sampled (`--sample off`, or no counted trials).
+    public var sampling: SweepSamplingOptions?
 
     public init(plan: SweepPlan, events: [PerfEvent]) {
         self.plan = plan
@@ -76,6 +78,16 @@ public struct SweepRunner {
     ) -> Profile {
         var profile = Profile(environment: environment, plan: plan)
         profile.remote = remote?.info
+        let sampler: SweepSampling?
+        switch preparedSampling() {
+        case .none:
+            sampler = nil
+        case .success(let prepared):
+            sampler = prepared
+        case .failure(let refusal):
+            sampler = nil
+            profile.notSampledReason = refusal.reason
+        }
         var controlRecord = control.record
         let keys = plan.cells
         let cellIndex = Dictionary(uniqueKeysWithValues: keys.enumerated().map { ($0.element, $0.offset) })
@@ -115,9 +127,13 @@ public struct SweepRunner {
                     remainingSeconds: pace * Double(runCount - runIndex + 1)))
                 let what = recordedRound.map { "round \($0) \(scheduled.kind.rawValue) trial" } ?? "warm-up"
                 do {
-                    var record = try runTrial(scheduled.cell, trial: records[offset].trials.count + 1, kind: scheduled.kind)
+                    var (record, measurements) = try measureTrial(
+                        scheduled.cell, trial: records[offset].trials.count + 1, kind: scheduled.kind,
+                        sampled: sampler != nil)
                     if let recordedRound {
                         record.round = recordedRound
+                        // Between trials, on this thread: the workers are gone, no loop is timed.
+                        sampler?.attribute(measurements, into: &record, cell: scheduled.cell)
                         records[offset].trials.append(record)
                     }
                 } catch let error as CopyprofError {
@@ -137,6 +153,7 @@ public struct SweepRunner {
         }
         profile.cells = interrupted ? records.filter { !$0.trials.isEmpty || $0.error != nil || $0.notSupported != nil } : records
         profile.control = controlRecord.samples.isEmpty ? nil : controlRecord
+        sampler?.finish(&profile)
         profile.status = interrupted ? .interrupted : .complete
         profile.environment.endTime = iso8601(.now)
         return profile
@@ -145,8 +162,47 @@ public struct SweepRunner {
     /// Runs one trial of a cell: a timing trial opens no counters in the workers (rusage and the thread CPU clock
     /// only), a counted trial opens the events in every worker.
     public func runTrial(_ key: CellKey, trial: Int, kind: TrialKind = .counted) throws -> TrialRecord {
+        try measureTrial(key, trial: trial, kind: kind, sampled: false).record
+    }
+
+    /// How the sweep will sample, in one line (`sampling cpu-clock at 4000 Hz, user+kernel, ...`), or why it will
+    /// not; nil when sampling is off.
+    public func samplingSummary() -> String? {
+        switch preparedSampling() {
+        case .none: return nil
+        case .success(let sampler): return sampler.probe.summary
+        case .failure(let refusal): return "not sampled: \(refusal.reason)"
+        }
+    }
+
+    /// Whether the sweep samples, and if it cannot, why: sampling needs counted trials and a local run (a two-host
+    /// run's server does not send samples back, so neither side is sampled), and a sampler the kernel grants.
+    func preparedSampling() -> Result<SweepSampling, SamplingRefusal>? {
+        guard let sampling else { return nil }
+        if !kinds.contains(.counted) {
+            return .failure(
+                SamplingRefusal(
+                    reason: "sampling runs in the counted trials, and this sweep has none (no event can be counted, "
+                        + "or --events none)"))
+        }
+        if remote != nil {
+            return .failure(
+                SamplingRefusal(
+                    reason: "a two-host run is not sampled: the server's threads would need their own symbols and "
+                        + "attribution on the server, which the control protocol does not carry yet; run on one "
+                        + "host (loopback or veth) to see where the time goes"))
+        }
+        return SamplingProbe.run(sampling).map { SweepSampling(options: sampling, probe: $0) }
+    }
+
+    /// Runs one trial of a cell, its workers sampled when `sampled` and the trial is counted (timing trials never
+    /// are): the record, and each worker's measurement in the record's worker order (none for a two-host run).
+    func measureTrial(_ key: CellKey, trial: Int, kind: TrialKind, sampled: Bool) throws
+        -> (record: TrialRecord, measurements: [WorkerMeasurement?])
+    {
         let events = kind == .counted ? self.events : []
         var record: TrialRecord
+        var measurements: [WorkerMeasurement?] = []
         if let remote {
             record = try remote.runTrial(key, trial: trial, plan: plan, events: events, ioTimeout: ioTimeout, faults: faults)
         } else {
@@ -154,10 +210,15 @@ public struct SweepRunner {
             if let slowTransport, slowTransport.transport == key.transport {
                 configuration.faults.extraCopies = slowTransport.copies
             }
-            let result = try runTransport(configuration) { _ in try CountedRegion(events: events) }
+            let samplerOptions = sampled && kind == .counted
+                ? sampling?.samplerOptions(duration: plan.duration, workers: 2 * key.connections) : nil
+            let result = try runTransport(configuration) { _ in
+                try SweepWorkerRegion(events: events, sampler: samplerOptions)
+            }
             record = TrialRecord(result, trial: trial)
+            measurements = result.workers.map(\.measurement)
         }
         record.kind = kind
-        return record
+        return (record, measurements)
     }
 }

@@ -71,6 +71,18 @@ struct RunCommand: ParsableCommand {
     var duration: Double?
     @Option(help: "Counter events, comma-separated perf names or subsystem:name tracepoints; 'none' runs timing trials only (rusage and the thread CPU clock). (default: the whole catalog; events this host cannot count are recorded once with the reason)")
     var events: String?
+    @Option(help: ArgumentHelp(
+        "Sample every sender and receiver thread in the counted trials, to show where their time goes (report: 'Where the time goes'): on or off. (default: on)",
+        valueName: "on|off"))
+    var sample: SampleSwitch = .on
+    @Option(help: ArgumentHelp(
+        "Samples per second of each thread's CPU time. (default: \(SweepSamplingOptions.defaultFrequency), as perf record)",
+        valueName: "Hz"))
+    var sampleFrequency: Int?
+    @Option(help: ArgumentHelp(
+        "The sampled events, comma-separated: cycles (the default where a core PMU exists; cpu-clock without one), cpu-clock, and beside cycles on a host with a PMU L1-dcache-load-misses, LLC-load-misses.",
+        valueName: "list"))
+    var sampleEvents: String?
     @Option(help: "Verification of received messages: the sequence and length (header) or every byte (full). (default: header)")
     var verify: Verification?
     @Option(help: "A name for this run, kept in the profile and its file name.")
@@ -135,6 +147,32 @@ struct RunCommand: ParsableCommand {
         _ = try slowTransport()
         if testSlowTransport != nil && connect != nil { throw ValidationError("--test-slow-transport runs locally only") }
         if noReport && report != nil { throw ValidationError("--report and --no-report: choose one") }
+        _ = try samplingOptions()
+    }
+
+    /// How the counted trials are sampled; nil with `--sample off`.
+    func samplingOptions() throws -> SweepSamplingOptions? {
+        guard sample == .on else {
+            if sampleFrequency != nil || sampleEvents != nil {
+                throw ValidationError("--sample-frequency and --sample-events need sampling on: drop them or --sample off")
+            }
+            return nil
+        }
+        var options = SweepSamplingOptions()
+        if let sampleFrequency {
+            guard SweepSamplingOptions.frequencies.contains(sampleFrequency) else {
+                throw ValidationError(
+                    "--sample-frequency: \(sampleFrequency) Hz is not from \(SweepSamplingOptions.frequencies.lowerBound) "
+                        + "to \(SweepSamplingOptions.frequencies.upperBound) Hz")
+            }
+            options.frequency = sampleFrequency
+        }
+        if let sampleEvents {
+            do { (options.event, options.cacheMissEvents) = try SweepSamplingOptions.parseEvents(sampleEvents) } catch {
+                throw ValidationError("--sample-events: \(error.description)")
+            }
+        }
+        return options
     }
 
     func run() throws {
@@ -164,6 +202,7 @@ struct RunCommand: ParsableCommand {
 
         var runner = SweepRunner(plan: plan, events: counted)
         runner.slowTransport = try slowTransport()
+        runner.sampling = try samplingOptions()
         if let connect {
             let client = try RemoteClient(server: try parseHostPort(connect, option: "--connect"))
             note("server \(client.info.server): \(client.info.serverEnvironment.hostname), "
@@ -188,6 +227,7 @@ struct RunCommand: ParsableCommand {
             note("cannot count \(uncounted.count) of \(environment.events.count) events here"
                 + (hardware ? " (hardware)" : "") + "; see copyprof counters")
         }
+        if let sampling = runner.samplingSummary() { note(sampling) }
         Interruption.installGracefulStop()
         let progress = ProgressDisplay(
             estimatedSeconds: plan.estimatedSeconds(kinds: runner.kinds.count), runCount: runner.runCount)
@@ -258,6 +298,11 @@ struct RunCommand: ParsableCommand {
             throw ExitCode.failure
         }
     }
+}
+
+/// `--sample on|off`.
+enum SampleSwitch: String, ExpressibleByArgument, CaseIterable {
+    case on, off
 }
 
 /// The named sweeps of `--preset`.

@@ -23,15 +23,17 @@ public struct Symbolizer: Sendable {
         var frames: [SymbolizedFrame] = []
         frames.reserveCapacity(kernelAddresses.count + userAddresses.count)
         for address in kernelAddresses {
-            frames.append(lookup(address, in: .kernel, isLeaf: frames.isEmpty))
+            frames.append(frame(address, in: .kernel, isLeaf: frames.isEmpty))
         }
         for address in userAddresses {
-            frames.append(lookup(address, in: .user, isLeaf: frames.isEmpty))
+            frames.append(frame(address, in: .user, isLeaf: frames.isEmpty))
         }
         return frames
     }
 
-    private func lookup(_ address: UInt64, in space: SymbolizedFrame.Space, isLeaf: Bool) -> SymbolizedFrame {
+    /// One frame of a call chain, as ``frames(kernel:user:)`` names it: the leaf (`isLeaf`) at its address, a caller's
+    /// return address one byte earlier. For callers that cache names per address.
+    public func frame(_ address: UInt64, in space: SymbolizedFrame.Space, isLeaf: Bool) -> SymbolizedFrame {
         let probe = isLeaf || address == 0 ? address : address - 1
         var frame = space == .kernel ? kernel.lookup(probe) : user.lookup(probe)
         if frame.isResolved { frame.offset += address - probe }
