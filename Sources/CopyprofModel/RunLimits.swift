@@ -21,6 +21,11 @@ public enum RunLimits {
     public static let trials: ClosedRange<Int> = 1...100_000
     /// Unrecorded warm-up trials per cell.
     public static let warmup: ClosedRange<Int> = 0...1000
+    /// Samples per second of a thread's CPU time a sweep may ask for (`--sample-frequency`): the kernel lowers
+    /// anything above perf_event_max_sample_rate (100000 by default) and throttles well below it.
+    public static let sampleFrequency: ClosedRange<Int> = 1...100_000
+    /// Frames of a sample's call chain a sweep keeps (kernel and user together; 0: the sampled address only).
+    public static let callchainDepth: ClosedRange<Int> = 0...64
     /// Field sets a zero-copy sender rotates through unless told otherwise (the transports' default).
     public static let defaultZeroCopyPoolSize = 64
     /// Bytes of memory the buffers of one run may take (senders, receivers and zero-copy pools).

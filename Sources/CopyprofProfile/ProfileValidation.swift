@@ -6,7 +6,8 @@ extension Profile {
     /// Decoding checks types; this checks meaning, so that what reads a profile can trust its counts: sizes and
     /// thread counts within ``RunLimits``, one record per cell, bytes that are whole messages, copied zero-copy
     /// completions ≤ completions ≤ sends, a counter's running time ≤ its enabled time, workers of the cell's
-    /// connections. Arithmetic on the values that pass must still not trap (they may be as large as UInt64 allows).
+    /// connections; sampling records that agree with how the profile says it sampled (``samplingProblem()``).
+    /// Arithmetic on the values that pass must still not trap (they may be as large as UInt64 allows).
     public func validate() -> String? {
         if let problem = plan.problem() { return problem }
         var seen: [CellKey: Int] = [:]
@@ -24,6 +25,7 @@ extension Profile {
                 if let problem = trial.problem(at: "\(at).trials[\(t)]", key: cell.key) { return problem }
             }
         }
+        if let problem = samplingProblem() { return problem }
         if let control, let problem = control.problem(at: "control") { return problem }
         return nil
     }

@@ -26,12 +26,9 @@ public struct SweepSamplingOptions: Sendable, Hashable {
     /// gives about 160 samples a trial, ~960 a cell and role: a share's interval of ±2.5 points at 20%; its cost is
     /// in the counted trials' overhead (Benchmarks/sampling-cost.sh measures it).
     public static let defaultFrequency = 4000
-    /// Frequencies `--sample-frequency` accepts: the kernel lowers anything above perf_event_max_sample_rate
-    /// (100000 by default) and says so.
-    public static let frequencies: ClosedRange<Int> = 1...100_000
-    /// Call chains of at most 64 frames: a loopback send's deepest kernel chain (sendmsg down to the receiver's
-    /// wake-up in the sender's softirq) is about 45, with the user frames above it.
-    public static let defaultCallchainDepth = 64
+    /// Call chains of at most 64 frames (``RunLimits/callchainDepth``): a loopback send's deepest kernel chain
+    /// (sendmsg down to the receiver's wake-up in the sender's softirq) is about 45, with the user frames above it.
+    public static let defaultCallchainDepth = RunLimits.callchainDepth.upperBound
     /// What the rings of one trial's workers may take together: a thread's ring is this divided by the workers, at
     /// most the sampler's 8 MiB.
     public static let ringBudgetBytes = 64 << 20
@@ -241,7 +238,7 @@ final class SweepSampling {
     /// The most stacks kept per cell and role.
     static let maxStacks = 200
     /// The most frames kept per stack, from the leaf.
-    static let maxDepth = 64
+    static let maxDepth = RunLimits.callchainDepth.upperBound
 
     // MARK: Attribution
 

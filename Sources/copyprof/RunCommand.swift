@@ -160,10 +160,10 @@ struct RunCommand: ParsableCommand {
         }
         var options = SweepSamplingOptions()
         if let sampleFrequency {
-            guard SweepSamplingOptions.frequencies.contains(sampleFrequency) else {
+            guard RunLimits.sampleFrequency.contains(sampleFrequency) else {
                 throw ValidationError(
-                    "--sample-frequency: \(sampleFrequency) Hz is not from \(SweepSamplingOptions.frequencies.lowerBound) "
-                        + "to \(SweepSamplingOptions.frequencies.upperBound) Hz")
+                    "--sample-frequency: \(sampleFrequency) Hz is not from \(RunLimits.sampleFrequency.lowerBound) "
+                        + "to \(RunLimits.sampleFrequency.upperBound) Hz")
             }
             options.frequency = sampleFrequency
         }
