@@ -5,7 +5,8 @@ import Transports
 
 import CopyprofProfile
 import CopyprofReport
-@testable import CopyprofSweep
+@testable import CopyprofRemote
+import CopyprofSweep
 
 /// `copyprof serve` and `copyprof run --connect`, with real processes: on loopback, and across two network
 /// namespaces joined by a veth pair.

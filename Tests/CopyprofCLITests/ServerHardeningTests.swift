@@ -6,7 +6,8 @@ import TestSupport
 import Testing
 @testable import Transports
 
-@testable import CopyprofSweep
+@testable import CopyprofRemote
+import CopyprofSweep
 
 /// `copyprof serve` facing clients that lie, stall, flood, intrude or go away: it refuses, drops them within its
 /// own deadlines, keeps serving, and holds nothing after they are gone.

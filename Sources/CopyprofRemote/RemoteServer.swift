@@ -1,5 +1,6 @@
 import CopyprofModel
 import CopyprofProfile
+import CopyprofSweep
 import Foundation
 import PerfCounters
 import Synchronization
