@@ -1,43 +1,49 @@
+import CLinuxNet
 import CopyprofProfile
-import Foundation
+
+#if canImport(Glibc)
+import Glibc
+#endif
 
 extension NetworkPath {
-    /// Finds the route to `peer` with `ip -o route get`, then reads the interface's MTU and kind from sysfs.
-    public static func toward(_ peer: String) -> NetworkPath {
-        guard let output = run("/usr/sbin/ip", ["-o", "route", "get", peer]) ?? run("/sbin/ip", ["-o", "route", "get", peer]) ?? run("/bin/ip", ["-o", "route", "get", peer]),
-            let device = word(after: "dev", in: output)
-        else { return NetworkPath(peer: peer, interface: nil, mtu: nil, kind: .unknown) }
-        let mtu = (try? String(contentsOfFile: "/sys/class/net/\(device)/mtu", encoding: .utf8))
-            .flatMap { Int($0.trimmingCharacters(in: .whitespacesAndNewlines)) }
-        return NetworkPath(peer: peer, interface: device, mtu: mtu, kind: kind(of: device))
+    /// The route this host's packets toward `peer` take now, from the local address `local` (the control
+    /// connection's own, which the data connections share), as `ip route get PEER from LOCAL` answers it.
+    ///
+    /// The kernel is asked directly, in the calling thread's network namespace: an RTM_GETROUTE request gives the
+    /// route's output interface and its MTU metric, an RTM_GETLINK request that interface's name, MTU, flags and link
+    /// kind (``CLinuxNet_route_get``, ``CLinuxNet_link_get``). The path's MTU is the route's when it has one (`ip route
+    /// add … mtu N`, or a path MTU learned from the network, which `ip route get` shows as `mtu N`), else the
+    /// interface's: what a TCP socket on the path uses (`dst_mtu`, include/net/dst.h). Neither `ip` nor
+    /// `/sys/class/net` is read: sysfs shows the devices of the namespace it was mounted in, which need not be the
+    /// caller's.
+    ///
+    /// A peer that is not a numeric address, or a route the kernel will not give, is a path of unknown interface and
+    /// MTU.
+    public static func toward(_ peer: String, from local: String? = nil) -> NetworkPath {
+        let unknown = NetworkPath(peer: peer, interface: nil, mtu: nil, kind: .unknown)
+        guard let destination = AddressRange.parse(peer) else { return unknown }
+        let family = destination.count == 4 ? AF_INET : AF_INET6
+        // A source of the other family (an IPv4-mapped peer on an IPv6 socket is IPv4 here, its local address too).
+        let source = local.flatMap(AddressRange.parse).flatMap { $0.count == destination.count ? $0 : nil }
+        var route = CLinuxNet_route()
+        let found = destination.withUnsafeBufferPointer { destination in
+            guard let source else { return CLinuxNet_route_get(family, destination.baseAddress, nil, &route) }
+            return source.withUnsafeBufferPointer { CLinuxNet_route_get(family, destination.baseAddress, $0.baseAddress, &route) }
+        }
+        guard found == 0 else { return unknown }
+        var link = CLinuxNet_link()
+        guard CLinuxNet_link_get(route.output_interface, &link) == 0 else { return unknown }
+        let name = withUnsafeBytes(of: link.name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+        let kindName = withUnsafeBytes(of: link.kind) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+        let mtu = route.mtu != 0 ? Int(route.mtu) : link.mtu != 0 ? Int(link.mtu) : nil
+        return NetworkPath(peer: peer, interface: name.isEmpty ? nil : name, mtu: mtu, kind: kind(flags: link.flags, linkKind: kindName))
     }
 
-    static func kind(of device: String) -> Kind {
-        if device == "lo" { return .loopback }
-        if FileManager.default.fileExists(atPath: "/sys/class/net/\(device)/device") { return .device }
-        let details = run("/usr/sbin/ip", ["-d", "-o", "link", "show", "dev", device]) ?? run("/sbin/ip", ["-d", "-o", "link", "show", "dev", device]) ?? ""
-        if details.contains(" veth ") || details.hasSuffix(" veth") || details.contains("veth ") { return .veth }
-        return FileManager.default.fileExists(atPath: "/sys/class/net/\(device)") ? .virtual : .unknown
+    /// What kind of link an interface is: loopback by its flag; a veth pair, or another software interface, by the
+    /// kind its driver registered (`rtnl_link_ops`, IFLA_INFO_KIND); a device with a driver of its own has none.
+    static func kind(flags: UInt32, linkKind: String) -> Kind {
+        if flags & UInt32(CLinuxNet_IFF_LOOPBACK) != 0 { return .loopback }
+        if linkKind == "veth" { return .veth }
+        return linkKind.isEmpty ? .device : .virtual
     }
-
-    static func word(after key: String, in text: String) -> String? {
-        let words = text.split(whereSeparator: { $0 == " " || $0 == "\t" || $0 == "\n" }).map(String.init)
-        guard let i = words.firstIndex(of: key), i + 1 < words.count else { return nil }
-        return words[i + 1]
-    }
-
-    static func run(_ path: String, _ arguments: [String]) -> String? {
-        guard FileManager.default.isExecutableFile(atPath: path) else { return nil }
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: path)
-        process.arguments = arguments
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        process.standardError = FileHandle.nullDevice
-        do { try process.run() } catch { return nil }
-        let data = pipe.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return process.terminationStatus == 0 ? String(decoding: data, as: UTF8.self) : nil
-    }
-
 }

@@ -38,9 +38,10 @@ public final class RemoteClient: RemoteTrialRunner {
             }
             self.token = bytes
             self.limits = limits
+            // The route toward the server from this end of the control connection: the data connections' route too.
+            let clientPath = NetworkPath.toward(server.host, from: (try? channel.socket.localAddress())?.host)
             info = RemoteInfo(
-                server: server.description, serverEnvironment: environment, clientPath: NetworkPath.toward(server.host),
-                serverPath: path)
+                server: server.description, serverEnvironment: environment, clientPath: clientPath, serverPath: path)
         } catch {
             channel.socket.close()
             throw .remote("copyprof serve at \(server): \(error)")

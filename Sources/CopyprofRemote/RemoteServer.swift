@@ -84,8 +84,6 @@ public final class RemoteServer: Sendable {
     /// Captured once: the same for every client, and no work a stranger can make the server repeat.
     private let environment: EnvironmentInfo
     private let countable: Set<String>
-    /// The server's route toward each client address seen (a bounded cache: `ip route get` is a process).
-    private let paths = Mutex<[String: NetworkPath]>([:])
     /// Handshakes read at once; beyond, the oldest is dropped.
     static let maxHandshakes = 32
     /// Connections the kernel queues on the control port until they are accepted (capped by `net.core.somaxconn`).
@@ -285,24 +283,16 @@ public final class RemoteServer: Sendable {
         }
     }
 
-    private func path(toward peer: String) -> NetworkPath {
-        if let known = paths.withLock({ $0[peer] }) { return known }
-        let found = NetworkPath.toward(peer)
-        paths.withLock { cache in
-            if cache.count >= 256 { cache.removeAll() }
-            cache[peer] = found
-        }
-        return found
-    }
-
     /// One client: the welcome, then cells until bye. A malformed, oversized or wrong-version message, or one that
     /// misses its deadline, ends the session with an error; a cell the server will not run is refused and the
     /// session goes on.
     private func run(_ session: ServerSession, _ channel: ControlChannel) {
         let peer = session.peer
         do throws(ControlError) {
+            // The route toward the client from the address it reached: the one its data connections take too.
+            let path = NetworkPath.toward(peer, from: (try? channel.socket.localAddress())?.host)
             try channel.send(.welcome(
-                environment: environment, path: path(toward: peer),
+                environment: environment, path: path,
                 token: session.token.map { String(format: "%02x", $0) }.joined(), limits: options.limits))
             while !session.isEnded {
                 let message = try channel.receive(
