@@ -158,9 +158,9 @@ static int add_attribute(struct nlmsghdr *request, size_t capacity, unsigned sho
 }
 
 /// Sends `request` to the kernel on a new NETLINK_ROUTE socket and reads its one answer into `answer`. Returns the
-/// answer (a message of type `expected`), or NULL with errno set: the kernel's error for an NLMSG_ERROR answer,
-/// EBADMSG for an answer that is not one whole message of that type.
-static struct nlmsghdr *rtnetlink_ask(struct nlmsghdr *request, unsigned short expected, char *answer) {
+/// answer (a message of type `expected` with at least `fixed` bytes of payload before its attributes), or NULL with
+/// errno set: the kernel's error for an NLMSG_ERROR answer, EBADMSG for an answer that is not one whole such message.
+static struct nlmsghdr *rtnetlink_ask(struct nlmsghdr *request, unsigned short expected, size_t fixed, char *answer) {
     int fd = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE);
     if (fd < 0) return NULL;
     // The kernel answers within the sendto; the timeout only bounds a kernel that never does.
@@ -196,11 +196,19 @@ static struct nlmsghdr *rtnetlink_ask(struct nlmsghdr *request, unsigned short e
         errno = header->nlmsg_len >= NLMSG_LENGTH(sizeof *error) && error->error < 0 ? -error->error : EBADMSG;
         return NULL;
     }
-    if (header->nlmsg_type != expected) {
+    if (header->nlmsg_type != expected || header->nlmsg_len < NLMSG_LENGTH(fixed)) {
         errno = EBADMSG;
         return NULL;
     }
     return header;
+}
+
+/// Frees `answer` and returns -1, errno as it was.
+static int fail_freeing(char *answer) {
+    int saved = errno;
+    free(answer);
+    errno = saved;
+    return -1;
 }
 
 int CLinuxNet_route_get(int family, const uint8_t *destination, const uint8_t *source, struct CLinuxNet_route *route) {
@@ -226,13 +234,8 @@ int CLinuxNet_route_get(int family, const uint8_t *destination, const uint8_t *s
     }
     char *answer = malloc(ANSWER_CAPACITY);
     if (answer == NULL) return -1;
-    struct nlmsghdr *header = rtnetlink_ask(&request.header, RTM_NEWROUTE, answer);
-    if (header == NULL || header->nlmsg_len < NLMSG_LENGTH(sizeof(struct rtmsg))) {
-        int saved = header == NULL ? errno : EBADMSG;
-        free(answer);
-        errno = saved;
-        return -1;
-    }
+    struct nlmsghdr *header = rtnetlink_ask(&request.header, RTM_NEWROUTE, sizeof(struct rtmsg), answer);
+    if (header == NULL) return fail_freeing(answer);
     route->output_interface = 0;
     route->mtu = 0;
     struct rtmsg *message = NLMSG_DATA(header);
@@ -284,13 +287,8 @@ int CLinuxNet_link_get(int32_t index, struct CLinuxNet_link *link) {
     request.message.ifi_index = index;
     char *answer = malloc(ANSWER_CAPACITY);
     if (answer == NULL) return -1;
-    struct nlmsghdr *header = rtnetlink_ask(&request.header, RTM_NEWLINK, answer);
-    if (header == NULL || header->nlmsg_len < NLMSG_LENGTH(sizeof(struct ifinfomsg))) {
-        int saved = header == NULL ? errno : EBADMSG;
-        free(answer);
-        errno = saved;
-        return -1;
-    }
+    struct nlmsghdr *header = rtnetlink_ask(&request.header, RTM_NEWLINK, sizeof(struct ifinfomsg), answer);
+    if (header == NULL) return fail_freeing(answer);
     memset(link, 0, sizeof *link);
     struct ifinfomsg *message = NLMSG_DATA(header);
     link->flags = message->ifi_flags;
