@@ -49,6 +49,22 @@ let package = Package(
                 .product(name: "Histogram", package: "hdrhistogram-swift"),
             ]
         ),
+        /// The control plane of two-host runs (as neper keeps control_plane.c apart from the flows): the versioned
+        /// control protocol, `copyprof serve`'s server, the client a sweep runs its remote trials through, the
+        /// route each side's data takes. It builds on the sweep (trials, record conversion, environment capture);
+        /// the sweep knows the client only through its `RemoteTrialRunner` protocol.
+        .target(
+            name: "CopyprofRemote",
+            dependencies: [
+                "CLinuxNet",
+                "CopyprofModel",
+                "CopyprofProfile",
+                "CopyprofSweep",
+                .product(name: "PerfCounters", package: "PerfCounters"),
+                .product(name: "SystemCalls", package: "PerfCounters"),
+                "Transports",
+            ]
+        ),
         .target(
             name: "CopyprofReport",
             dependencies: ["CopyprofModel", "CopyprofProfile"]
@@ -58,6 +74,7 @@ let package = Package(
             dependencies: [
                 "CopyprofProfile",
                 "CopyprofSweep",
+                "CopyprofRemote",
                 "CopyprofReport",
                 "CopyprofModel",
                 .product(name: "PerfCounters", package: "PerfCounters"),
@@ -90,6 +107,7 @@ let package = Package(
                 "CopyprofModel",
                 "CopyprofProfile",
                 "CopyprofSweep",
+                "CopyprofRemote",
                 "CopyprofReport",
                 .product(name: "PerfCounters", package: "PerfCounters"),
                 "Transports",

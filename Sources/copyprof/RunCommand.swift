@@ -1,6 +1,7 @@
 import CopyprofModel
 import ArgumentParser
 import CopyprofProfile
+import CopyprofRemote
 import CopyprofReport
 import CopyprofSweep
 import Foundation
@@ -203,6 +204,7 @@ struct RunCommand: ParsableCommand {
         var runner = SweepRunner(plan: plan, events: counted)
         runner.slowTransport = try slowTransport()
         runner.sampling = try samplingOptions()
+        var remote: RemoteClient?
         if let connect {
             let client = try RemoteClient(server: try parseHostPort(connect, option: "--connect"))
             note("server \(client.info.server): \(client.info.serverEnvironment.hostname), "
@@ -212,8 +214,9 @@ struct RunCommand: ParsableCommand {
                 throw error
             }
             runner.remote = client
+            remote = client
         }
-        defer { runner.remote?.close() }
+        defer { remote?.close() }
         let uncounted = environment.events.filter { !$0.availability.isOpen }
         if !uncounted.isEmpty, uncounted.count == environment.events.count,
             Set(uncounted.map(\.availability.description)).count == 1
