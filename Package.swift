@@ -82,6 +82,12 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
+        /// Charges the samples of `perf script` output to copyprof's categories: Benchmarks/attribution-crosscheck.sh.
+        .executableTarget(
+            name: "perf-script-attribution",
+            dependencies: ["CopyprofAttribution", "CopyprofModel", .product(name: "PerfSymbols", package: "PerfCounters")],
+            path: "Benchmarks/perf-script-attribution"
+        ),
         .testTarget(
             name: "TransportsTests",
             dependencies: ["CopyprofModel", "Transports", .product(name: "SystemCalls", package: "PerfCounters")]

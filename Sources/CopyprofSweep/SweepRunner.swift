@@ -72,6 +72,9 @@ public struct SweepRunner {
     public var faults: FaultInjection = .none
     /// How the counted trials' workers are sampled; nil: not sampled (`--sample off`, or no counted trials).
     public var sampling: SweepSamplingOptions?
+    /// A `perf stat --control` (or `perf record --control`) session enabled around every timed loop of a local run
+    /// (`--perf-control`); nil for none.
+    public var perfControl: PerfControl?
 
     public init(plan: SweepPlan, events: [PerfEvent]) {
         self.plan = plan
@@ -153,7 +156,7 @@ public struct SweepRunner {
                         records[offset].trials.append(record)
                     }
                 } catch let error as CopyprofError {
-                    // The server is gone: keep what was measured and stop.
+                    // The server is gone, or perf stopped following (--perf-control): keep what was measured and stop.
                     records[offset].error = "\(what): \(error)"
                     profile.statusReason = error.description
                     interrupted = true
@@ -228,9 +231,11 @@ public struct SweepRunner {
             }
             let samplerOptions = sampled && kind == .counted
                 ? sampling?.samplerOptions(duration: plan.duration, workers: 2 * key.connections) : nil
-            let result = try runTransport(configuration) { _ in
+            let result = try runTransport(configuration, observer: perfControl) { _ in
                 try SweepWorkerRegion(events: events, sampler: samplerOptions)
             }
+            // perf no longer follows: what it counted from here on would not match; stop the sweep.
+            if let failure = perfControl?.failure { throw CopyprofError.invalidArgument(failure) }
             record = TrialRecord(result, trial: trial)
             measurements = result.workers.map(\.measurement)
         }

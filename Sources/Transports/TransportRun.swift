@@ -171,6 +171,15 @@ public protocol WorkerRegion: AnyObject, SendableMetatype {
     func end() throws -> Measurement
 }
 
+/// Told when a run's timed loops start and end, from outside them: ``timedLoopsWillStart()`` on the coordinator just
+/// before the workers are released, ``timedLoopsDidEnd()`` once every worker's loop has ended and its region was
+/// read, before they wrap up. For a profiler outside the process that should count the loops and nothing else
+/// (`copyprof run --perf-control` enables and disables `perf stat --control` there).
+public protocol TimedLoopObserver: AnyObject, Sendable {
+    func timedLoopsWillStart()
+    func timedLoopsDidEnd()
+}
+
 /// A region that measures nothing.
 public final class NoRegion: WorkerRegion {
     public init() {}
@@ -253,6 +262,7 @@ public struct TransportRunResult<Measurement: Sendable>: Sendable {
 /// activity. Every socket is closed and every thread joined before this returns or throws.
 public func runTransport<Region: WorkerRegion>(
     _ configuration: RunConfiguration,
+    observer: (any TimedLoopObserver)? = nil,
     region makeRegion: @escaping @Sendable (WorkerIdentity) throws -> Region
 ) throws(TransportError) -> TransportRunResult<Region.Measurement> {
     let layout = try configuration.validate()
@@ -266,7 +276,8 @@ public func runTransport<Region: WorkerRegion>(
         assignments.append((WorkerIdentity(connection: index, role: .sender), pair.sending))
         assignments.append((WorkerIdentity(connection: index, role: .receiver), pair.receiving))
     }
-    return try runWorkers(assignments, configuration: configuration, layout: layout, timed: true, makeRegion: makeRegion)
+    return try runWorkers(
+        assignments, configuration: configuration, layout: layout, timed: true, observer: observer, makeRegion: makeRegion)
 }
 
 /// Runs one side of a transport run over sockets already connected to a peer in another process or host:
@@ -304,10 +315,11 @@ public func unsupportedReason(_ configuration: RunConfiguration, role: WorkerRol
 /// waits for them to end, and collects their results.
 private func runWorkers<Region: WorkerRegion>(
     _ assignments: [(WorkerIdentity, TCPSocket)], configuration: RunConfiguration, layout: MessageLayout, timed: Bool,
-    beforeStart: () throws(TransportError) -> Void = {},
+    beforeStart: () throws(TransportError) -> Void = {}, observer: (any TimedLoopObserver)? = nil,
     makeRegion: @escaping @Sendable (WorkerIdentity) throws -> Region
 ) throws(TransportError) -> TransportRunResult<Region.Measurement> {
     let control = RunControl()
+    if observer != nil { control.reportLoopEnds() }
     var slots: [ResultSlot<Region.Measurement>] = []
     var threads: [WorkerThread] = []
     for (identity, socket) in assignments {
@@ -330,11 +342,16 @@ private func runWorkers<Region: WorkerRegion>(
     if control.error == nil {
         do throws(TransportError) { try beforeStart() } catch { control.fail(error) }
     }
+    observer?.timedLoopsWillStart()
     control.go()
     let startNs = monotonicNanoseconds()
     if timed {
         control.sleep(until: startNs + UInt64(configuration.duration * 1e9))
         control.requestStop()
+    }
+    if let observer {
+        control.waitForLoopEnds(threads.count, timeout: configuration.ioTimeout)
+        observer.timedLoopsDidEnd()
     }
     for thread in threads { thread.join() }
 
@@ -422,6 +439,7 @@ private func runWorker<Region: WorkerRegion>(
         do { result.measurement = try region!.end() } catch {
             throw TransportError(.measurement(String(describing: error)))
         }
+        control.loopEnded()
         try loop.wrapUp()
         (result.sent, result.received, result.roundTrips) = loop.results()
         slot.value = result

@@ -42,6 +42,8 @@ final class RunControl: Sendable {
     private let arrived = Atomic<Int>(0)
     private let released = Atomic<Bool>(false)
     private let stop = Atomic<Bool>(false)
+    private let loopsEnded = Atomic<Int>(0)
+    private let reportsLoopEnds = Atomic<Bool>(false)
     private let firstError = Mutex<TransportError?>(nil)
 
     init() {
@@ -107,6 +109,29 @@ final class RunControl: Sendable {
     /// Releases every worker waiting at the barrier.
     func go() {
         released.store(true, ordering: .releasing)
+    }
+
+    /// Has every worker say when its loop ended (``loopEnded()``), for ``waitForLoopEnds(_:timeout:)``.
+    func reportLoopEnds() { reportsLoopEnds.store(true, ordering: .relaxed) }
+
+    /// A worker's loop ended and its region was read: counted, and with ``reportLoopEnds()`` the coordinator woken.
+    func loopEnded() {
+        loopsEnded.add(1, ordering: .releasing)
+        var byte: UInt8 = 2
+        if reportsLoopEnds.load(ordering: .relaxed), wakeWrite >= 0 { _ = write(wakeWrite, &byte, 1) }
+    }
+
+    /// The coordinator: sleeps until `workers` loops have ended, the run failed, or `timeout` seconds passed.
+    func waitForLoopEnds(_ workers: Int, timeout: Double) {
+        let deadline = monotonicNanoseconds() + UInt64(timeout * 1e9)
+        var bytes = (UInt64(0), UInt64(0))
+        while loopsEnded.load(ordering: .acquiring) < workers && error == nil {
+            let now = monotonicNanoseconds()
+            if now >= deadline || wakeRead < 0 { return }
+            var pfd = pollfd(fd: wakeRead, events: Int16(POLLIN), revents: 0)
+            _ = poll(&pfd, 1, Int32(min((deadline - now) / 1_000_000 + 1, 60_000)))
+            _ = withUnsafeMutableBytes(of: &bytes) { read(wakeRead, $0.baseAddress, $0.count) }
+        }
     }
 
     /// Records the first error of the run and asks every worker to stop.

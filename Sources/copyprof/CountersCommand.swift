@@ -31,6 +31,9 @@ struct CountersCommand: ParsableCommand {
     @Flag(name: .long, help: "Calibrate each counted event against work whose count is known; exit 1 when one fails.")
     var check = false
 
+    @Flag(name: .long, help: "Print the groups copyprof opens in each worker thread in perf's own syntax, one per line, for perf stat -e or perf record -e (see run --perf-control).")
+    var perfEvents = false
+
     @Option(name: .long, help: .hidden)
     var workload: String?
 
@@ -68,6 +71,10 @@ struct CountersCommand: ParsableCommand {
             return
         }
         let host = HostCounters.probe(chosen, options: CounterOptions(userOnly: userOnly))
+        if perfEvents {
+            try printPerfEvents(host)
+            return
+        }
         if json {
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
@@ -89,6 +96,23 @@ struct CountersCommand: ParsableCommand {
         if !host.events.contains(where: { $0.availability.isOpen }) {
             throw CopyprofError.countersUnavailable("none of these events can be counted here; see the reasons above")
         }
+    }
+}
+
+extension CountersCommand {
+    /// The groups, one per line on stdout; what perf cannot be told the same way, on stderr.
+    func printPerfEvents(_ host: HostCounters) throws {
+        let groups = host.groups ?? []
+        guard !groups.isEmpty else {
+            throw CopyprofError.countersUnavailable("none of these events can be counted here; see copyprof counters")
+        }
+        try writeStandardOutput(groups.map { $0.perfSyntax + "\n" }.joined())
+        for group in groups where group.cpus != nil {
+            note("\(group.perfSyntax) is opened once per CPU of \(group.pmu ?? "its PMU") in the legacy encoding here; "
+                + "perf opens it per core PMU by itself")
+        }
+        let missing = host.events.filter { !$0.availability.isOpen }.map(\.name)
+        if !missing.isEmpty { note("not counted here, so not in the groups: \(missing.joined(separator: ", "))") }
     }
 }
 

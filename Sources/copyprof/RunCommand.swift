@@ -84,6 +84,10 @@ struct RunCommand: ParsableCommand {
         "The sampled events, comma-separated: cycles (the default where a core PMU exists; cpu-clock without one), cpu-clock, and beside cycles on a host with a PMU L1-dcache-load-misses, LLC-load-misses.",
         valueName: "list"))
     var sampleEvents: String?
+    @Option(help: ArgumentHelp(
+        "Enable and disable a perf session around every timed loop, so that perf counts what copyprof counts: the FIFOs given to perf stat --control fifo:CTL,ACK -D -1 (or perf record --control). Local runs only.",
+        valueName: "CTL[,ACK]"))
+    var perfControl: String?
     @Option(help: "Verification of received messages: the sequence and length (header) or every byte (full). (default: header)")
     var verify: Verification?
     @Option(help: "A name for this run, kept in the profile and its file name.")
@@ -147,6 +151,9 @@ struct RunCommand: ParsableCommand {
         if let connect { _ = try parseHostPort(connect, option: "--connect") }
         _ = try slowTransport()
         if testSlowTransport != nil && connect != nil { throw ValidationError("--test-slow-transport runs locally only") }
+        if perfControl != nil && connect != nil {
+            throw ValidationError("--perf-control runs locally only: start perf with copyprof serve's process on the other host")
+        }
         if noReport && report != nil { throw ValidationError("--report and --no-report: choose one") }
         _ = try samplingOptions()
     }
@@ -204,6 +211,9 @@ struct RunCommand: ParsableCommand {
         var runner = SweepRunner(plan: plan, events: counted)
         runner.slowTransport = try slowTransport()
         runner.sampling = try samplingOptions()
+        if let perfControl {
+            do { runner.perfControl = try PerfControl(perfControl) } catch { throw ValidationError(error.description) }
+        }
         var remote: RemoteClient?
         if let connect {
             let client = try RemoteClient(server: try parseHostPort(connect, option: "--connect"))
@@ -283,7 +293,7 @@ struct RunCommand: ParsableCommand {
         if let outputError { throw outputError }
         if profile.status == .interrupted {
             let kept = profile.cells.reduce(0) { $0 + $1.trials.count }
-            if let reason = profile.statusReason, runner.remote != nil, !Interruption.requested {
+            if let reason = profile.statusReason, runner.remote != nil || runner.perfControl != nil, !Interruption.requested {
                 note("\(reason); the profile keeps the \(kept) trials that finished and is marked incomplete")
                 throw ExitCode.failure
             }

@@ -58,6 +58,33 @@ public struct CounterGroupDescription: Sendable, Hashable, Codable {
     public var cpus: [Int]?
 }
 
+extension CounterGroupDescription {
+    /// The group as perf's `-e` takes it, so that `perf stat` or `perf record` can count what the counters count:
+    /// `{task-clock,context-switches,page-faults}`, `{cycles,instructions}:u` (a modifier every member shares is the
+    /// group's), `{cpu_core/cycles/,cpu_core/instructions/}` on a hybrid CPU's core PMU, `{task-clock,page-faults:u}`.
+    /// A group opened per CPU in the legacy encoding (``cpus``) has no such syntax: perf opens `cycles` on every core
+    /// PMU by itself.
+    public var perfSyntax: String {
+        let parts = events.map(Self.splitModifier)
+        let shared = parts.first?.modifier
+        let hoisted = shared.map { modifier in !modifier.isEmpty && parts.allSatisfy { $0.modifier == modifier } } ?? false
+        let members = parts.map { part in
+            let modifier = hoisted ? "" : part.modifier
+            if let pmu, pmu != "cpu" { return "\(pmu)/\(part.name)/\(modifier)" }
+            return modifier.isEmpty ? part.name : "\(part.name):\(modifier)"
+        }
+        return "{\(members.joined(separator: ","))}" + (hoisted ? ":\(shared!)" : "")
+    }
+
+    /// `page-faults:u` → (`page-faults`, `u`); a tracepoint's `subsystem:name` keeps its colon.
+    private static func splitModifier(_ event: String) -> (name: String, modifier: String) {
+        guard let colon = event.lastIndex(of: ":") else { return (event, "") }
+        let modifier = event[event.index(after: colon)...]
+        guard !modifier.isEmpty, modifier.allSatisfy({ $0 == "u" || $0 == "H" }) else { return (event, "") }
+        return (String(event[..<colon]), String(modifier))
+    }
+}
+
 /// The counters of the calling thread, opened as perf does, over any ``PerfEventSystem``.
 ///
 /// Before anything else, where the host says perf_event_open may be refused outright (``PerfAccess``: a seccomp
