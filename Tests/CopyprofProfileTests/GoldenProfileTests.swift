@@ -62,25 +62,24 @@ import TestSupport
         let pingpong = try #require(profile.cells.first { $0.key.workload == .pingpong && $0.key.transport == .zeroCopy })
         profile.cells = [profile.cells[0], pingpong]
 
-        let object = try #require(try JSONSerialization.jsonObject(with: profile.jsonData()) as? [String: Any])
-        var paths: Set<String> = []
-        func walk(_ value: Any, _ path: String) {
-            if let dictionary = value as? [String: Any] {
-                for (key, child) in dictionary {
-                    // Counter names and unavailable events are data, not field names.
-                    let name = path.hasSuffix(".counters") || path.hasSuffix(".unavailable") ? "*" : key
-                    walk(child, path.isEmpty ? name : "\(path).\(name)")
-                }
-                paths.insert(path)
-            } else if let array = value as? [Any] {
-                for child in array { walk(child, path + "[]") }
-                paths.insert(path)
-            } else {
-                paths.insert(path)
-            }
-        }
-        walk(object, "")
-        paths.remove("")
+        // Schema 3's sampling, every optional field given, from the sampled fixture.
+        let sampled = try Profile.decode(try Fixtures.data(Fixtures.schema3Sampled), path: "")
+        profile.sampling = try #require(sampled.sampling)
+        profile.sampling!.modeReason = "user space only: kernel samples are not permitted"
+        profile.sampling!.grantedFrequency = 3000
+        profile.sampling!.kernelSymbolsUnresolved = "kptr_restrict"
+        profile.sampling!.notes = ["a note"]
+        profile.sampling!.cacheMissEvents = ["L1-dcache-load-misses"]
+        profile.notSampledReason = "a two-host run is not sampled"
+        profile.frameNames = sampled.frameNames
+        let sampledCell = try #require(sampled.cells.first { $0.stacks != nil })
+        profile.cells[0].stacks = sampledCell.stacks
+        let sampledWorker = try #require(sampledCell.trials.flatMap(\.workers).first { $0.attribution != nil })
+        profile.cells[0].trials[0].workers[0].attribution = sampledWorker.attribution
+        profile.cells[0].trials[0].workers[0].attribution!.throttled = 1
+        profile.cells[0].trials[0].workers[0].cacheMissAttribution = ["L1-dcache-load-misses": sampledWorker.attribution!]
+
+        let paths = try Self.paths(of: profile.jsonData())
         let expected: Set<String> = Set(Self.pinnedPaths.split(separator: "\n").map(String.init))
         #expect(paths.subtracting(expected).sorted() == [], "fields the pinned list does not know")
         #expect(expected.subtracting(paths).sorted() == [], "pinned fields the profile no longer has")
@@ -122,6 +121,59 @@ import TestSupport
         }
     }
 
+    /// A real sampled sweep, written with schema 3: it re-encodes to its own bytes, its paths are all pinned, and it
+    /// holds what the sampling tests rely on.
+    @Test func schema3SampledProfileRoundTripsByteForByte() throws {
+        let saved = try Fixtures.data(Fixtures.schema3Sampled)
+        let profile = try Profile.decode(saved, path: Fixtures.schema3Sampled)
+        #expect(profile.schemaVersion == 3 && profile.validate() == nil)
+        #expect(try profile.jsonData() == saved, "re-encoding the saved profile changed its bytes: the format changed")
+        let pinned = Set(Self.pinnedPaths.split(separator: "\n").map(String.init))
+        #expect(try Self.paths(of: saved).subtracting(pinned).sorted() == [], "fields the pinned list does not know")
+
+        let sampling = try #require(profile.sampling)
+        #expect(sampling.event == "cpu-clock" && sampling.timerBased && sampling.mode == .userAndKernel)
+        #expect(sampling.frequency == 4000 && sampling.callchainDepth == 64)
+        let names = try #require(profile.frameNames)
+        for cell in profile.cells {
+            let counted = cell.trials.filter { $0.kind == .counted }
+            #expect(!counted.isEmpty && counted.allSatisfy { $0.workers.allSatisfy { $0.attribution != nil } }, "\(cell.key)")
+            #expect(cell.trials.filter { $0.kind == .timing }.allSatisfy { $0.workers.allSatisfy { $0.attribution == nil } })
+            let stacks = try #require(cell.stacks, "\(cell.key)")
+            #expect(Set(stacks.map(\.role)) == [.sender, .receiver])
+            #expect(stacks.allSatisfy { $0.stacks.allSatisfy { $0.frames.allSatisfy(names.indices.contains) } })
+        }
+        let twoCopy = try #require(profile.cells.first { $0.key.transport == .twoCopy && $0.key.workload == .stream })
+        let sender = twoCopy.trials.flatMap(\.workers).filter { $0.role == .sender }.compactMap(\.attribution)
+        #expect(sender.reduce(0) { $0 + ($1.samples[.copyFromUser] ?? 0) } > 0, "two-copy's sender copies from user memory")
+    }
+
+    /// The paths of a profile's JSON (`[]`: array elements; `*`: names that are data: counter and event names,
+    /// attribution categories).
+    static func paths(of json: Data) throws -> Set<String> {
+        let object = try #require(try JSONSerialization.jsonObject(with: json) as? [String: Any])
+        var paths: Set<String> = []
+        func walk(_ value: Any, _ path: String) {
+            if let dictionary = value as? [String: Any] {
+                for (key, child) in dictionary {
+                    let isData = [".counters", ".unavailable", ".cacheMissAttribution", "attribution.samples", "attribution.weights",
+                                  "*.samples", "*.weights"].contains { path.hasSuffix($0) }
+                    let name = isData ? "*" : key
+                    walk(child, path.isEmpty ? name : "\(path).\(name)")
+                }
+                paths.insert(path)
+            } else if let array = value as? [Any] {
+                for child in array { walk(child, path + "[]") }
+                paths.insert(path)
+            } else {
+                paths.insert(path)
+            }
+        }
+        walk(object, "")
+        paths.remove("")
+        return paths
+    }
+
     /// Every JSON path a profile can hold (`[]`: array elements; `*`: names that are data).
     static let pinnedPaths = """
 
@@ -135,6 +187,18 @@ import TestSupport
         cells[].key.receiver
         cells[].key.transport
         cells[].notSupported
+        cells[].stacks
+        cells[].stacks[]
+        cells[].stacks[].omittedSamples
+        cells[].stacks[].omittedWeight
+        cells[].stacks[].role
+        cells[].stacks[].stacks
+        cells[].stacks[].stacks[]
+        cells[].stacks[].stacks[].category
+        cells[].stacks[].stacks[].frames
+        cells[].stacks[].stacks[].frames[]
+        cells[].stacks[].stacks[].samples
+        cells[].stacks[].stacks[].weight
         cells[].trials
         cells[].trials[]
         cells[].trials[].bytes
@@ -198,6 +262,21 @@ import TestSupport
         cells[].trials[].workers[].sent.zeroCopy.sends
         cells[].trials[].workers[].unavailable
         cells[].trials[].workers[].unavailable.*
+        cells[].trials[].workers[].attribution
+        cells[].trials[].workers[].attribution.lost
+        cells[].trials[].workers[].attribution.samples
+        cells[].trials[].workers[].attribution.samples.*
+        cells[].trials[].workers[].attribution.throttled
+        cells[].trials[].workers[].attribution.weights
+        cells[].trials[].workers[].attribution.weights.*
+        cells[].trials[].workers[].cacheMissAttribution
+        cells[].trials[].workers[].cacheMissAttribution.*
+        cells[].trials[].workers[].cacheMissAttribution.*.lost
+        cells[].trials[].workers[].cacheMissAttribution.*.samples
+        cells[].trials[].workers[].cacheMissAttribution.*.samples.*
+        cells[].trials[].workers[].cacheMissAttribution.*.throttled
+        cells[].trials[].workers[].cacheMissAttribution.*.weights
+        cells[].trials[].workers[].cacheMissAttribution.*.weights.*
         cells[].trials[].workers[].usage
         cells[].trials[].workers[].usage.cpuClockNs
         cells[].trials[].workers[].usage.involuntarySwitches
@@ -259,6 +338,9 @@ import TestSupport
         environment.tcpWmem
         environment.tracefs
         environment.virtualized
+        frameNames
+        frameNames[]
+        notSampledReason
         plan
         plan.address
         plan.duration
@@ -323,6 +405,19 @@ import TestSupport
         remote.serverPath.kind
         remote.serverPath.mtu
         remote.serverPath.peer
+        sampling
+        sampling.cacheMissEvents
+        sampling.cacheMissEvents[]
+        sampling.callchainDepth
+        sampling.event
+        sampling.frequency
+        sampling.grantedFrequency
+        sampling.kernelSymbolsUnresolved
+        sampling.mode
+        sampling.modeReason
+        sampling.notes
+        sampling.notes[]
+        sampling.timerBased
         schemaVersion
         status
         statusReason

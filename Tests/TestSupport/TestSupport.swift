@@ -197,6 +197,11 @@ public enum Fixtures {
     /// `Profile.jsonData()`, which added `"receiver":"copy"` to each cell's key and `"receivers":["copy"]` to the plan
     /// and changed nothing else.
     public static let schema2Sweep = "schema2-sweep.json"
+    /// A sampled sweep written with schema 3: two-copy, marshal and zero-copy at 65536 B over 1 connection, stream
+    /// and ping-pong, 3 rounds of 0.05 s trials, cpu-clock sampling at 4000 Hz with call chains, as root on this
+    /// project's 2-vCPU VM (`copyprof run --transports two-copy,marshal,zero-copy --sizes 65536 --connections 1
+    /// --trials 3 --warmup 0 --duration 0.05 --events task-clock,context-switches --label fixture`).
+    public static let schema3Sampled = "schema3-sampled.json"
     /// The 64 B, 1-connection cells of a sweep written with schema 1 (copyprof 0.1), RTT histograms as arrays.
     public static let schema1Sweep = "schema1-sweep.json"
 

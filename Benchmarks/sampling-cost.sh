@@ -1,0 +1,138 @@
+#!/usr/bin/env bash
+# What sampling costs the default sweep (issue 20, "How we will know"): `copyprof run` against `copyprof run
+# --sample off`, release build, interleaved (off, on, off, on ...), RUNS of each (3 by default):
+#   (a) the counted trials' overhead per cell — counted against timing trials of the same round, the report's
+#       "counters' overhead" — with sampling (counters + sampling) and without (counters only): per run the median
+#       over cells, and the median per cell of the difference;
+#   (b) the sweep's wall time with and without sampling, and their ratio (the issue's bound: 1.25);
+#   (c) the timing trials, which are never sampled, unchanged: per cell, their throughput with sampling on against
+#       off (ratio of medians over every run's trials, and a Mann-Whitney test): the ratios' median and spread, and
+#       how many cells differ at p < 0.05 (about 5% by chance alone).
+#
+#   bash Benchmarks/sampling-cost.sh [RUNS] [more copyprof run options, e.g. --quick]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export PATH="/opt/swift/usr/bin:$PATH"
+runs=${1:-3}
+shift || true
+swift build -c release --product copyprof >&2
+copyprof="$PWD/.build/release/copyprof"
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+echo "load average before: $(cut -d' ' -f1-3 /proc/loadavg), $(nproc) CPUs"
+for run in $(seq 1 "$runs"); do
+  for sampling in off on; do
+    start=$(date +%s.%N)
+    "$copyprof" run --sample "$sampling" --no-report --output "$work/$sampling-$run.json" "$@" > /dev/null 2> "$work/$sampling-$run.err" || {
+      cat "$work/$sampling-$run.err" >&2
+      exit 1
+    }
+    end=$(date +%s.%N)
+    echo "$sampling $run $(echo "$end - $start" | bc)" | tee -a "$work/times.txt"
+  done
+done
+echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)"
+grep -h "copyprof: sampling" "$work"/on-1.err || true
+
+python3 - "$work" "$runs" <<'EOF'
+import collections, json, math, statistics, sys
+
+work, runs = sys.argv[1], int(sys.argv[2])
+times = collections.defaultdict(list)
+for line in open(f"{work}/times.txt"):
+    kind, _, seconds = line.split()
+    times[kind].append(float(seconds))
+
+def key(cell):
+    k = cell["key"]
+    return (k["mode"], k["messageSize"], k["threads"], k["transport"], k.get("receiver", "copy"))
+
+def rate(trial):
+    # Bytes per ns: throughput for stream, round trips (both directions' bytes) for ping-pong.
+    return trial["bytes"] / trial["elapsedNs"] if trial["elapsedNs"] else 0.0
+
+profiles = {kind: [json.load(open(f"{work}/{kind}-{run}.json")) for run in range(1, runs + 1)] for kind in ("off", "on")}
+
+# (a) counted against timing trials of the same round, per cell: the median slowdown (timing rate / counted rate).
+def overheads(profile):
+    result = {}
+    for cell in profile["cells"]:
+        rounds = collections.defaultdict(dict)
+        for trial in cell["trials"]:
+            rounds[trial.get("round")][trial.get("kind")] = trial
+        ratios = [rate(r["timing"]) / rate(r["counted"]) for r in rounds.values()
+                  if "timing" in r and "counted" in r and rate(r["counted"]) > 0]
+        if ratios:
+            result[key(cell)] = 100 * (statistics.median(ratios) - 1)
+    return result
+
+print()
+print("(a) counted trials' overhead: % slower than the timing trials of the same round, median over cells")
+per_cell = {kind: collections.defaultdict(list) for kind in profiles}
+for kind, label in (("off", "counters only      "), ("on", "counters + sampling")):
+    medians = []
+    for profile in profiles[kind]:
+        o = overheads(profile)
+        medians.append(statistics.median(o.values()))
+        for cell, value in o.items():
+            per_cell[kind][cell].append(value)
+    print(f"    {label}: " + ", ".join(f"{m:+.1f}%" for m in medians) + f" (runs); pooled per cell, median "
+          f"{statistics.median(statistics.median(v) for v in per_cell[kind].values()):+.1f}%")
+differences = sorted(statistics.median(per_cell["on"][c]) - statistics.median(per_cell["off"][c])
+                     for c in per_cell["on"] if c in per_cell["off"])
+print(f"    sampling's part per cell (on minus off): median {statistics.median(differences):+.1f} points, "
+      f"quartiles {differences[len(differences) // 4]:+.1f} / {differences[3 * len(differences) // 4]:+.1f}")
+by_mode = collections.defaultdict(list)
+for cell in per_cell["on"]:
+    if cell in per_cell["off"]:
+        by_mode[(cell[0], cell[1])].append(statistics.median(per_cell["on"][cell]) - statistics.median(per_cell["off"][cell]))
+for (mode, size), values in sorted(by_mode.items()):
+    print(f"      {mode:<8} {size:>6} B: {statistics.median(values):+5.1f} points (median of {len(values)} cells)")
+
+print()
+print("(b) wall time of the sweep")
+for kind in ("off", "on"):
+    print(f"    sampling {kind:<3}: " + ", ".join(f"{t:.1f} s" for t in times[kind]) + f" (median {statistics.median(times[kind]):.1f} s)")
+print(f"    ratio on/off of the medians: {statistics.median(times['on']) / statistics.median(times['off']):.3f} (bound 1.25)")
+
+def mann_whitney_p(a, b):
+    # Two-sided, normal approximation with the tie correction (enough for 18 against 18).
+    values = sorted([(v, 0) for v in a] + [(v, 1) for v in b])
+    ranks, i = [0.0] * len(values), 0
+    while i < len(values):
+        j = i
+        while j + 1 < len(values) and values[j + 1][0] == values[i][0]:
+            j += 1
+        for k in range(i, j + 1):
+            ranks[k] = (i + j) / 2 + 1
+        i = j + 1
+    n1, n2 = len(a), len(b)
+    u = sum(r for r, (_, group) in zip(ranks, values) if group == 0) - n1 * (n1 + 1) / 2
+    mean, sd = n1 * n2 / 2, math.sqrt(n1 * n2 * (n1 + n2 + 1) / 12)
+    if sd == 0:
+        return 1.0
+    z = (abs(u - mean) - 0.5) / sd
+    return math.erfc(max(z, 0) / math.sqrt(2))
+
+print()
+print("(c) timing trials (never sampled): throughput with sampling on against off, per cell over all runs")
+timing = {kind: collections.defaultdict(list) for kind in profiles}
+for kind in profiles:
+    for profile in profiles[kind]:
+        for cell in profile["cells"]:
+            timing[kind][key(cell)] += [rate(t) for t in cell["trials"] if t.get("kind") == "timing"]
+ratios, significant, cells = [], 0, 0
+for cell, on in timing["on"].items():
+    off = timing["off"].get(cell, [])
+    if len(on) < 2 or len(off) < 2 or statistics.median(off) == 0:
+        continue
+    cells += 1
+    ratios.append(statistics.median(on) / statistics.median(off))
+    if mann_whitney_p(on, off) < 0.05:
+        significant += 1
+ratios.sort()
+print(f"    ratio on/off of the median throughput: median {statistics.median(ratios):.3f}, quartiles "
+      f"{ratios[len(ratios) // 4]:.3f} / {ratios[3 * len(ratios) // 4]:.3f}, over {cells} cells")
+print(f"    cells whose timing trials differ at p < 0.05 (Mann-Whitney): {significant} of {cells} "
+      f"(about {0.05 * cells:.0f} by chance alone)")
+EOF
