@@ -21,7 +21,7 @@ public struct FoldedStacks: Sendable, Hashable {
         counts[frames.map(Self.sanitize), default: 0] &+= count
     }
 
-    /// Adds `count` samples of a stack given leaf first, as callchains and ``Attributor`` take frames.
+    /// Adds `count` samples of a stack given leaf first, as callchains and CopyprofAttribution's `Attributor` take frames.
     public mutating func add(leafFirst frames: [String], count: UInt64 = 1) {
         add(rootFirst: frames.reversed(), count: count)
     }
