@@ -1,0 +1,161 @@
+import CopyprofModel
+import CopyprofProfile
+import Foundation
+import Testing
+import TestSupport
+
+@testable import CopyprofReport
+
+/// The shares of a role's time per category and their intervals (issue 20, item 6).
+@Suite struct ShareEstimatorTests {
+    @Test func studentTQuantilesMatchTheTables() {
+        // scipy.stats.t.ppf(0.975, df).
+        let expected: [(Double, Double)] = [
+            (1, 12.706204736174698), (2, 4.302652729749464), (3, 3.182446305284263), (5, 2.570581835636314),
+            (10, 2.228138851986274), (30, 2.042272456301238),
+        ]
+        for (df, t) in expected {
+            #expect(abs(Statistics.studentTQuantile(0.975, degreesOfFreedom: df) - t) < 1e-9, "df \(df)")
+        }
+        #expect(abs(Statistics.studentTQuantile(0.025, degreesOfFreedom: 5) + 2.570581835636314) < 1e-9)
+        #expect(abs(Statistics.studentTQuantile(0.975, degreesOfFreedom: 1e7) - 1.959963984540054) < 1e-5)
+    }
+
+    @Test func wilsonIntervalMatchesTheFormula() {
+        // 81 of 263 (Wilson 1927's form; computed independently).
+        let w = ShareEstimator.wilsonInterval(81.0 / 263, n: 263)
+        #expect(abs(w.low - 0.2552885198782742) < 1e-12 && abs(w.high - 0.36620957698280004) < 1e-12)
+        // None of n: from 0 to z²/(n + z²), never a zero-width interval at 0.
+        let none = ShareEstimator.wilsonInterval(0, n: 100)
+        let z2 = 1.959963984540054 * 1.959963984540054
+        #expect(none.low == 0 && abs(none.high - z2 / (100 + z2)) < 1e-12)
+    }
+
+    /// Trials that agree exactly: the trials add nothing, the interval is the binomial (Wilson) interval of the pooled
+    /// samples.
+    @Test func identicalTrialsGiveTheBinomialInterval() throws {
+        let trial = TrialAttribution(
+            samples: [.copyFromUser: 40, .tcpIP: 60], weights: [.copyFromUser: 40_000, .tcpIP: 60_000])
+        let shares = try #require(ShareEstimator.shares(Array(repeating: trial, count: 6), categories: [.copyFromUser, .tcpIP, .other]))
+        let copy = try #require(shares[.copyFromUser])
+        let wilson = ShareEstimator.wilsonInterval(0.4, n: 600)
+        #expect(abs(copy.share - 0.4) < 1e-12)
+        #expect(abs(copy.low - wilson.low) < 1e-12 && abs(copy.high - wilson.high) < 1e-12)
+        #expect(abs(copy.low - 0.3615565979992341) < 1e-12 && abs(copy.high - 0.4397157422035062) < 1e-12)
+        #expect(copy.samples == 240 && copy.perTrial == Array(repeating: 0.4, count: 6))
+        // A category never sampled: 0 with an interval from 0, not n/a.
+        let other = try #require(shares[.other])
+        #expect(other.share == 0 && other.low == 0 && other.high > 0 && !other.isPresent)
+        #expect(copy.isPresent)
+    }
+
+    /// Trials that disagree: the cluster interval (Student's t, k − 1 degrees of freedom) is wider than the binomial
+    /// one, and it is what the interval shows.
+    @Test func trialsThatDisagreeWidenTheInterval() throws {
+        let trials = [30.0, 50, 40, 60].map {
+            TrialAttribution(samples: [.copyFromUser: $0, .tcpIP: 100 - $0], weights: [.copyFromUser: $0 * 1000, .tcpIP: (100 - $0) * 1000])
+        }
+        let copy = try #require(ShareEstimator.shares(trials, categories: [.copyFromUser])?[.copyFromUser])
+        // p = 180/400; V = 4/3 · Σ(yₜ − p·xₜ)² / (Σxₜ)²; p ± t(0.975, 3)·√V, computed independently.
+        #expect(abs(copy.share - 0.45) < 1e-12)
+        #expect(abs(copy.low - 0.24457397432391212) < 1e-9 && abs(copy.high - 0.6554260256760879) < 1e-9)
+        let wilson = ShareEstimator.wilsonInterval(0.45, n: 400)
+        #expect(copy.low < wilson.low && copy.high > wilson.high)
+        #expect(copy.perTrial == [0.3, 0.5, 0.4, 0.6])
+    }
+
+    /// The estimate weighs by period: a category whose samples weigh more takes more of the time than of the samples.
+    @Test func sharesAreOfWeightNotOfSampleCounts() throws {
+        let trial = TrialAttribution(samples: [.copyFromUser: 50, .tcpIP: 50], weights: [.copyFromUser: 3_000, .tcpIP: 1_000])
+        let shares = try #require(ShareEstimator.shares([trial, trial], categories: [.copyFromUser, .tcpIP]))
+        #expect(shares[.copyFromUser]?.share == 0.75 && shares[.tcpIP]?.share == 0.25)
+        // Without any weight (periods of 0), the samples are the weights.
+        let unweighted = TrialAttribution(samples: [.copyFromUser: 30, .tcpIP: 10])
+        #expect(ShareEstimator.shares([unweighted], categories: [.copyFromUser])?[.copyFromUser]?.share == 0.75)
+        // Trials without samples say nothing: left out, and none at all is no estimate.
+        #expect(ShareEstimator.shares([TrialAttribution(), trial], categories: [.tcpIP])?[.tcpIP]?.perTrial == [0.25])
+        #expect(ShareEstimator.shares([TrialAttribution()], categories: [.tcpIP]) == nil)
+    }
+}
+
+/// Attribution read from hand-made schema-3 profiles.
+@Suite struct AttributionAnalysisTests {
+    static let twoCopy = CellKey(transport: .twoCopy, workload: .stream, messageSize: 65536, connections: 2)
+
+    @Test func sharesPoolTheRolesThreadsAndTrials() throws {
+        let cell = SampleProfiles.attributedCell(
+            Self.twoCopy, sender: Array(repeating: [.copyFromUser: 41, .tcpIP: 59], count: 6),
+            receiver: Array(repeating: [.copyToUser: 20, .scheduler: 30], count: 6), lost: [0, 0, 3, 0, 0, 0])
+        let analysis = AttributionAnalysis(profile: SampleProfiles.sampled([cell]))
+        #expect(analysis.unavailableReason == nil && analysis.cells == [Self.twoCopy])
+        let sender = try #require(analysis.role(.sender, in: Self.twoCopy))
+        // 2 connections × 6 trials × 100 samples.
+        #expect(sender.samples == 1200 && sender.trials == 6)
+        #expect(abs((sender.share(.copyFromUser)?.share ?? 0) - 0.41) < 1e-12)
+        #expect(sender.shares.count == AttributionCategory.allCases.count)
+        let sum = sender.shares.values.reduce(0) { $0 + $1.share }
+        #expect(abs(sum - 1) < 1e-12)
+        let receiver = try #require(analysis.role(.receiver, in: Self.twoCopy))
+        #expect(abs((receiver.share(.copyToUser)?.share ?? 0) - 0.4) < 1e-12)
+        // 3 lost in each of 2 threads of one trial, against 600 kept.
+        #expect(receiver.lost == 6 && abs((receiver.lostFraction ?? 0) - 6.0 / 606) < 1e-12)
+        #expect(sender.lost == 6)
+    }
+
+    @Test func userOnlySamplingLeavesKernelCategoriesNotPermitted() throws {
+        let cell = SampleProfiles.attributedCell(
+            Self.twoCopy, sender: Array(repeating: [.userLoop: 70, .userMemcpy: 30], count: 4),
+            receiver: Array(repeating: [.userLoop: 100], count: 4))
+        let analysis = AttributionAnalysis(profile: SampleProfiles.sampled([cell], sampling: SampleProfiles.sampling(userOnly: true)))
+        let sender = try #require(analysis.role(.sender, in: Self.twoCopy))
+        #expect(sender.userOnly && analysis.userOnly)
+        for category in AttributionCategory.allCases {
+            #expect((sender.share(category) == nil) == category.isKernel, "\(category)")
+        }
+        #expect(abs((sender.share(.userMemcpy)?.share ?? 0) - 0.3) < 1e-12)
+        #expect(analysis.notPermittedReason.hasPrefix("not permitted: user-only sampling (perf_event_paranoid 2"))
+        #expect(analysis.visibleCategories == [.userMemcpy, .userLoop, .other])
+    }
+
+    @Test func olderProfilesHaveNoAttributionAndSayWhy() throws {
+        let schema2 = try Profile.decode(try Fixtures.data(Fixtures.schema2Sweep), path: Fixtures.schema2Sweep)
+        #expect(AttributionAnalysis(profile: schema2).unavailableReason == "not sampled: the profile predates sampling (schema 2)")
+        let schema1 = try Profile.decode(try Fixtures.data(Fixtures.schema1Sweep), path: Fixtures.schema1Sweep)
+        #expect(AttributionAnalysis(profile: schema1).unavailableReason == "not sampled: the profile predates sampling (schema 1)")
+        let off = SampleProfiles.make(throughput: [1, 2])
+        #expect(AttributionAnalysis(profile: off).unavailableReason == "not sampled: the sweep ran without sampling (`--sample off`)")
+        #expect(AttributionAnalysis(profile: off).cells.isEmpty)
+    }
+
+    @Test func otherFunctionsAreTheLeavesOfOthersStacks() throws {
+        var frames = SampleProfiles.FrameTable()
+        let stacks = StackSummary(role: .sender, stacks: [
+            frames.stack(["copyprof-sender", "__libc_send", "_copy_from_iter"], .copyFromUser, samples: 50),
+            frames.stack(["copyprof-sender", "mystery_a"], .other, samples: 20),
+            frames.stack(["copyprof-sender", "__libc_send", "mystery_b"], .other, samples: 5),
+            frames.stack(["copyprof-sender", "x", "mystery_a"], .other, samples: 5),
+        ], omittedSamples: 20)
+        let cell = SampleProfiles.attributedCell(
+            Self.twoCopy, sender: [[.copyFromUser: 50, .other: 30]], receiver: [[.copyToUser: 1]], stacks: [stacks])
+        let analysis = AttributionAnalysis(profile: SampleProfiles.sampled([cell], frames: frames))
+        let top = analysis.otherFunctions(.sender, in: Self.twoCopy, limit: 5)
+        #expect(top.map(\.name) == ["mystery_a", "mystery_b"])
+        #expect(top.map(\.samples) == [25, 5] && abs(top[0].fraction - 0.25) < 1e-12)
+        #expect(analysis.otherFunctions(.receiver, in: Self.twoCopy, limit: 5).isEmpty)
+        // Folded: every stack root first, the samples left out as one stack, and the whole parses back.
+        let folded = analysis.folded(.sender, in: Self.twoCopy)
+        #expect(folded.total == 100)
+        #expect(try FoldedStacks.parse(folded.text) == folded)
+        #expect(folded.counts[["copyprof-sender", "__libc_send", "_copy_from_iter"]] == 50)
+        #expect(folded.counts[[AttributionAnalysis.omittedFrame]] == 20)
+    }
+
+    @Test func aFrameIndexOutsideTheTableIsNamedNotATrap() {
+        let stacks = StackSummary(role: .sender, stacks: [StackRecord(frames: [0, 7], category: .other, samples: 3, weight: 3)])
+        let cell = SampleProfiles.attributedCell(Self.twoCopy, sender: [[.other: 3]], receiver: [[.other: 1]], stacks: [stacks])
+        var profile = SampleProfiles.sampled([cell])
+        profile.frameNames = ["root"]
+        let analysis = AttributionAnalysis(profile: profile)
+        #expect(analysis.otherFunctions(.sender, in: Self.twoCopy, limit: 1).first?.name == "[frame 7: not in the profile's frame names]")
+    }
+}
