@@ -16,15 +16,21 @@ public struct CategoryShare: Sendable, Hashable, Codable {
     public var high: Double
     /// The category's samples over every trial and thread (saturating).
     public var samples: UInt64
+    /// The category's weight over every trial and thread (ns for `cpu-clock`): how much time, where shares of two
+    /// roles are compared.
+    public var weight: Double
     /// Each sampled trial's own share (the role's threads pooled): what `compare` tests.
     public var perTrial: [Double]
 
-    public init(category: AttributionCategory, share: Double, low: Double, high: Double, samples: UInt64, perTrial: [Double]) {
+    public init(
+        category: AttributionCategory, share: Double, low: Double, high: Double, samples: UInt64, weight: Double, perTrial: [Double]
+    ) {
         self.category = category
         self.share = share
         self.low = low
         self.high = high
         self.samples = samples
+        self.weight = weight
         self.perTrial = perTrial
     }
 
@@ -86,7 +92,7 @@ public enum ShareEstimator {
             let samples = sampled.reduce(0.0) { $0 + ($1.samples[category] ?? 0) }
             out[category] = CategoryShare(
                 category: category, share: share, low: low, high: high,
-                samples: samples >= 0x1p64 ? .max : UInt64(samples),
+                samples: samples >= 0x1p64 ? .max : UInt64(samples), weight: parts.reduce(0, +),
                 perTrial: zip(parts, totals).map { $1 > 0 ? $0 / $1 : 0 })
         }
         return out

@@ -1,0 +1,197 @@
+import CopyprofModel
+import CopyprofProfile
+import Foundation
+import Testing
+import TestSupport
+
+#if canImport(FoundationXML)
+import FoundationXML
+#endif
+
+@testable import CopyprofReport
+
+/// A sampled sweep made by hand, in the proportions issue 20 recorded with `perf record -e cpu-clock` on this VM
+/// (65536 B, one connection, stream): what the report's "Where the time goes" is tested on.
+enum SampledSweep {
+    static func key(_ t: TransportKind, _ r: ReceiverKind = .copy, size: Int = 65536) -> CellKey {
+        CellKey(transport: t, receiver: r, workload: .stream, messageSize: size, connections: 1)
+    }
+
+    /// Samples per category of one thread in one trial, about 1,000 a trial, the trial's number nudging each a little
+    /// (so that trials disagree as real ones do).
+    static func samples(_ shares: [AttributionCategory: Double], trial: Int, total: Double = 1000) -> [AttributionCategory: UInt64] {
+        var out: [AttributionCategory: UInt64] = [:]
+        for (i, category) in AttributionCategory.allCases.enumerated() {
+            guard let share = shares[category], share > 0 else { continue }
+            let nudge = 1 + 0.04 * sin(Double(trial * 7 + i * 3))
+            out[category] = UInt64((share * total * nudge).rounded())
+        }
+        return out
+    }
+
+    static let copySender: [AttributionCategory: Double] = [
+        .copyFromUser: 0.41, .tcpIP: 0.2, .irqEnableSite: 0.11, .syscall: 0.1, .scheduler: 0.08, .memory: 0.05, .userLoop: 0.03,
+        .other: 0.02,
+    ]
+    static let copyReceiver: [AttributionCategory: Double] = [
+        .copyToUser: 0.22, .scheduler: 0.3, .tcpIP: 0.18, .syscall: 0.1, .memory: 0.08, .irqEnableSite: 0.05, .userLoop: 0.04,
+        .other: 0.03,
+    ]
+
+    static func shares(_ t: TransportKind, _ role: WorkerRole, _ r: ReceiverKind) -> [AttributionCategory: Double] {
+        switch (t, role) {
+        case (.marshal, .sender):
+            var s = copySender
+            s[.userMemcpy] = 0.05
+            s[.copyFromUser] = 0.36
+            return s
+        case (.zeroCopy, .sender):
+            return [.zerocopyPinning: 0.04, .zerocopyCompletion: 0.03, .deferredCopy: 0.03, .tcpIP: 0.4, .syscall: 0.2,
+                    .irqEnableSite: 0.12, .scheduler: 0.1, .memory: 0.04, .userLoop: 0.02, .other: 0.02]
+        case (.zeroCopy, .receiver):
+            var s = copyReceiver
+            s[.deferredCopy] = 0.47
+            s[.scheduler] = 0.07
+            s[.copyToUser] = 0.02
+            s[.tcpIP] = 0.15
+            s[.memory] = 0.07
+            return s
+        case (_, .receiver) where r == .discard:
+            var s = copyReceiver
+            s[.copyToUser] = nil
+            s[.scheduler] = 0.52
+            return s
+        case (_, .sender): return copySender
+        case (_, .receiver): return copyReceiver
+        }
+    }
+
+    /// The classic four with the copy receiver and two-copy with discard, 6 rounds, stacks for each role.
+    static func profile(userOnly: Bool = false, trials: Int = 6, lost: [UInt64]? = nil) -> Profile {
+        var frames = SampleProfiles.FrameTable()
+        let paths: [(TransportKind, ReceiverKind)] = [(.twoCopy, .copy), (.marshal, .copy), (.oneCopy, .copy), (.zeroCopy, .copy), (.twoCopy, .discard)]
+        var cells: [CellRecord] = []
+        for (t, r) in paths {
+            func perTrial(_ role: WorkerRole) -> [[AttributionCategory: UInt64]] {
+                var shares = shares(t, role, r)
+                if userOnly { shares = shares.filter { !$0.key.isKernel } }
+                return (0..<trials).map { samples(shares, trial: $0) }
+            }
+            let summaries = WorkerRole.allCases.map { role in
+                let thread = "copyprof-\(role.rawValue)"
+                let leaf: [AttributionCategory: [String]] = [
+                    .copyFromUser: ["__libc_send", "tcp_sendmsg", "_copy_from_iter"],
+                    .copyToUser: ["__libc_recv", "tcp_recvmsg", "_copy_to_iter"],
+                    .userMemcpy: ["Transports.MarshalSender.send", "__memmove_avx512_unaligned_erms"],
+                    .deferredCopy: ["__libc_recv", "tcp_recvmsg", "skb_copy_ubufs", "__pi_memcpy"],
+                    .other: ["mystery_function_with_a_long_name_that_will_not_fit"],
+                ]
+                let stacks = shares(t, role, r).sorted { $0.key.rawValue < $1.key.rawValue }.map { category, share in
+                    frames.stack([thread] + (leaf[category] ?? ["somewhere", category.rawValue + "_work"]), category,
+                                 samples: UInt64(share * 1000 * Double(trials)))
+                }
+                return StackSummary(role: role, stacks: stacks, omittedSamples: 30, omittedWeight: 30_030_030)
+            }
+            cells.append(SampleProfiles.attributedCell(
+                key(t, r), sender: perTrial(.sender), receiver: perTrial(.receiver), lost: t == .zeroCopy ? lost : nil,
+                stacks: summaries))
+        }
+        return SampleProfiles.sampled(cells, sampling: SampleProfiles.sampling(userOnly: userOnly), frames: frames)
+    }
+}
+
+@Suite struct WhereReportTests {
+    @Test func aSampledProfileGetsTheSectionWithTablesChartsFindingsAndFlameGraphs() throws {
+        let report = Report(profile: SampledSweep.profile(lost: [0, 0, 12, 0, 0, 0]), source: "sampled.json", chartFolder: "charts")
+        let md = report.markdown
+        // After the findings, before the environment.
+        let section = try #require(md.range(of: "## Where the time goes"))
+        #expect(md.range(of: "## Findings")!.lowerBound < section.lowerBound)
+        #expect(section.upperBound < md.range(of: "## Environment")!.lowerBound)
+        #expect(md.contains("`cpu-clock` at 999 Hz, user and kernel space, call chains up to 64 frames deep"))
+        // The timer's skew explained once, with how much of each role landed on irq-enable-site.
+        #expect(md.contains("can only fire while interrupts are enabled"))
+        #expect(md.contains("NMI-based `cycles`"))
+        #expect(md.contains("Here `irq-enable-site` holds"))
+        // Tables: paths as rows, categories as columns; never-seen categories dropped.
+        #expect(md.contains("**Sender threads** (% of their sampled time)"))
+        #expect(md.contains("| path | copy-from-user | copy-to-user | user-memcpy | zerocopy-pinning |"))
+        let twoCopyRow = try #require(md.split(separator: "\n").first { $0.hasPrefix("| two-copy | 41 [") })
+        #expect(twoCopyRow.contains("| 0 [0, 0.1] |"), "user-memcpy is 0 with an interval from 0: \(twoCopyRow)")
+        // Findings in words, with figures.
+        #expect(md.contains("### What the samples say"))
+        #expect(md.contains("two-copy's sender 41% ["))
+        #expect(md.contains("user-space memcpy is 5% ["))
+        #expect(md.contains("**zero-copy's sender**, stream at 65536 B × 1 connection: copying from user memory none seen (at most"))
+        #expect(md.contains("pinning pages 3.9% [3.5, 4.5], completions 3% ["))
+        #expect(md.contains("paid mostly by the receiver's thread, 47% ["))
+        #expect(md.contains("two-copy+discard's receiver none seen"))
+        // other's top functions, lost samples.
+        #expect(md.contains("`other`'s top functions"))
+        #expect(md.contains("`mystery_function_with_a_long_name_that_will_not_fit` 2%"))
+        #expect(md.contains("⚠ Samples lost"))
+        #expect(md.contains("zero-copy sender 12 ("))
+        // The method, charts and flame graphs.
+        #expect(md.contains("- Where the time goes: a category's share"))
+        #expect(md.contains("![Where the time goes, stream 65536 B](charts/where-stream-65536.svg)"))
+        #expect(md.contains("| zero-copy | [sender](charts/flame-stream-65536-1-zero-copy-sender.svg) | [receiver]"))
+        let charts = report.whereCharts
+        #expect(charts.map(\.name).contains("where-stream-65536.svg"))
+        #expect(charts.filter { $0.name.hasPrefix("flame-") }.count == 10)
+        for chart in charts {
+            let parser = XMLParser(data: Data(chart.svg.utf8))
+            #expect(parser.parse(), "\(chart.name) is not well-formed XML")
+        }
+        // Every linked chart is one the report writes.
+        for match in md.matches(of: /\]\(charts\/([^)]+\.svg)\)/) {
+            #expect(charts.contains { $0.name == String(match.1) } || report.charts.contains { $0.name == String(match.1) }, "\(match.1)")
+        }
+    }
+
+    @Test func userOnlySamplingSaysSoAndNeverShowsKernelCategoriesAsZero() throws {
+        let report = Report(profile: SampledSweep.profile(userOnly: true), source: "sampled.json", chartFolder: "charts")
+        let md = report.markdown
+        #expect(md.contains("**user space only**"))
+        #expect(md.contains("are n/a — not permitted: user-only sampling (perf_event_paranoid 2"))
+        #expect(md.contains("**Sender threads** (% of their sampled time, user space only)"))
+        #expect(md.contains("| path | user-memcpy | user-loop | other |"))
+        #expect(!md.contains("| copy-from-user"))
+        #expect(md.contains("**Only user space was sampled**"))
+        #expect(md.contains("(user space only)"))
+        let chart = try #require(report.whereCharts.first { $0.name == "where-stream-65536.svg" })
+        #expect(chart.svg.contains("(user space only)"))
+        #expect(!chart.svg.contains("copy-from-user"))
+    }
+
+    @Test func anUnsampledProfileGetsNoSectionAndNoCharts() throws {
+        let saved = try Profile.decode(try Fixtures.data(Fixtures.schema2Sweep), path: Fixtures.schema2Sweep)
+        let report = Report(profile: saved, source: "x", chartFolder: "c")
+        #expect(!report.markdown.contains("Where the time goes"))
+        #expect(report.whereCharts.isEmpty)
+    }
+
+    @Test func flameGraphBoxesAreSharesOfTheSamplesWithTitlesAndTruncatedNames() throws {
+        let graph = FlameGraph(title: "t", stacks: [
+            .init(frames: ["main", "send", "_copy_from_iter"], category: .copyFromUser, samples: 60),
+            .init(frames: ["main", "send", "tcp_write_xmit"], category: .tcpIP, samples: 30),
+            .init(frames: ["main", "a_function_whose_name_is_much_too_long_for_its_box"], category: .other, samples: 10),
+        ])
+        let nodes = graph.tree()
+        #expect(nodes[0].name == "all" && nodes[0].samples == 100)
+        let send = try #require(nodes.first { $0.name == "send" })
+        #expect(send.samples == 90 && send.dominant == .copyFromUser && send.depth == 2)
+        let svg = graph.svg()
+        #expect(XMLParser(data: Data(svg.utf8)).parse())
+        #expect(svg.contains("<title>send (90 samples, 90%), mostly copy-from-user</title>"))
+        #expect(svg.contains("<title>_copy_from_iter (60 samples, 60%), copy-from-user</title>"))
+        // 10% of 1176 px is about 118 px: the long name is cut with "..".
+        #expect(svg.contains(">a_function_whose_name_is..</text>") || svg.contains(".."), "truncated")
+        #expect(!svg.contains(">a_function_whose_name_is_much_too_long_for_its_box</text>"))
+        let fitted = try #require(FlameGraph.fit("a_function_whose_name_is_much_too_long_for_its_box", width: 100, size: 11))
+        #expect(fitted.hasSuffix("..") && TextMetrics.width(fitted, size: 11) <= 100)
+        #expect(FlameGraph.fit("abc", width: 5, size: 11) == nil)
+        #expect(FlameGraph.fit("abc", width: 100, size: 11) == "abc")
+        // Boxes: x widths proportional to samples. _copy_from_iter's box is 60% of the width minus the 0.5 px gap.
+        #expect(svg.contains("width=\"705.1\""))
+    }
+}
