@@ -159,3 +159,38 @@ import TestSupport
         #expect(analysis.otherFunctions(.sender, in: Self.twoCopy, limit: 1).first?.name == "[frame 7: not in the profile's frame names]")
     }
 }
+
+/// One parser for the cells the command line names.
+@Suite struct CellSelectorTests {
+    static let cells = [
+        CellKey(transport: .twoCopy, workload: .stream, messageSize: 65536, connections: 1),
+        CellKey(transport: .zeroCopy, receiver: .mmap, workload: .pingpong, messageSize: 4096, connections: 2),
+    ]
+
+    @Test func bothSyntaxesNameTheSameCell() throws {
+        for text in ["two-copy,stream,65536,1", "stream two-copy 65536 B × 1 connection", " two-copy, stream, 65536B, 1 ",
+                     Self.cells[0].description, CellSelector.text(Self.cells[0])] {
+            #expect(try CellSelector.parse(text, among: Self.cells) == Self.cells[0], "\(text)")
+        }
+        for text in ["zero-copy+mmap,ping-pong,4096,2", "zero-copy+mmap,pingpong,4096,2", Self.cells[1].description] {
+            #expect(try CellSelector.parse(text, among: Self.cells) == Self.cells[1], "\(text)")
+        }
+        #expect(CellSelector.text(Self.cells[1]) == "zero-copy+mmap,ping-pong,4096,2")
+    }
+
+    @Test func errorsSayWhatIsWrongAndListTheCells() {
+        let cases: [(String, String)] = [
+            ("two-copy,stream,64,1", "--cell 'two-copy,stream,64,1': the profile has no such sampled cell; its sampled cells: two-copy,stream,65536,1 zero-copy+mmap,ping-pong,4096,2"),
+            ("two-copy,stream,65536", "--cell 'two-copy,stream,65536' is not a cell: write TRANSPORT[+RECEIVER],WORKLOAD,SIZE,CONNECTIONS"),
+            ("copy,stream,65536,1", "--cell 'copy,stream,65536,1': 'copy' is not a transport (two-copy, marshal, one-copy, zero-copy, io-uring-zc, sendfile)"),
+            ("two-copy+tee,stream,65536,1", "'tee' is not a receiver (copy, discard, mmap)"),
+        ]
+        for (text, message) in cases {
+            #expect { try CellSelector.parse(text, among: Self.cells) } throws: { "\($0)".hasPrefix(message) || "\($0)".contains(message) }
+        }
+        let many = (1...20).map { CellKey(transport: .twoCopy, workload: .stream, messageSize: 64 * $0, connections: 1) }
+        #expect { try CellSelector.parse("marshal,stream,64,1", among: many) } throws: {
+            "\($0)".hasSuffix("its 20 sampled cells span paths two-copy; workloads stream; sizes 64, 128, 192, 256, 320, 384, 448, 512, 576, 640, 704, 768, 832, 896, 960, 1024, 1088, 1152, 1216, 1280; connections 1")
+        }
+    }
+}
