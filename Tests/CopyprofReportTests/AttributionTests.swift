@@ -194,3 +194,69 @@ import TestSupport
         }
     }
 }
+
+/// compare: shifts in the shares between two sampled profiles (issue 20, item 8).
+@Suite struct AttributionComparisonTests {
+    static let cell = SampledSweep.key(.twoCopy)
+
+    @Test func aProfileAgainstItselfHasNoShift() throws {
+        let profile = SampledSweep.profile()
+        let c = try #require(AttributionComparison(baseline: profile, candidate: profile))
+        #expect(c.notCompared == nil && !c.rows.isEmpty)
+        #expect(c.rows.allSatisfy { $0.verdict == .unchanged && $0.change == 0 && $0.changeLow <= 0 && $0.changeHigh >= 0 })
+        #expect(c.shifts.isEmpty)
+        // Only categories with time on a side: two-copy's sender never pins pages.
+        #expect(!c.rows.contains { $0.cell == Self.cell && $0.role == .sender && $0.category == .zerocopyPinning })
+    }
+
+    @Test func aShiftOfTheCopyCountsWithItsIntervalInPoints() throws {
+        let baseline = SampledSweep.profile()
+        let candidate = SampledSweep.profile(twoCopySenderShift: [.copyFromUser: -0.11, .tcpIP: 0.11])
+        let c = try #require(AttributionComparison(baseline: baseline, candidate: candidate))
+        let copy = try #require(c.rows.first { $0.cell == Self.cell && $0.role == .sender && $0.category == .copyFromUser })
+        #expect(copy.verdict == .decreased)
+        #expect(abs(copy.change + 11) < 1 && copy.changeLow < copy.change && copy.change < copy.changeHigh && copy.changeHigh < -1.5)
+        #expect((copy.p ?? 1) < 0.01)
+        // Newcombe's interval from both shares' intervals.
+        let b = copy.baseline, n = copy.candidate
+        let expectedLow = (n.share - b.share) - ((n.share - n.low) * (n.share - n.low) + (b.high - b.share) * (b.high - b.share)).squareRoot()
+        #expect(abs(copy.changeLow - expectedLow * 100) < 1e-9)
+        let tcp = try #require(c.rows.first { $0.cell == Self.cell && $0.role == .sender && $0.category == .tcpIP })
+        #expect(tcp.verdict == .increased)
+        // Nothing else moved: the other cells are as they were.
+        #expect(c.shifts.allSatisfy { $0.cell == Self.cell && $0.role == .sender })
+        let comparison = Comparison(baseline: baseline, candidate: candidate, baselinePath: "a.json", candidatePath: "b.json")
+        let md = comparison.markdown
+        #expect(md.contains("## Where the time goes"))
+        #expect(md.contains("**2 shifts** of"))
+        #expect(md.contains("| stream two-copy 65536 B × 1 connection | sender | copy-from-user | 41% ["))
+        #expect(md.contains("<details><summary>Shares unchanged or untestable ("))
+        let json = try #require(try JSONSerialization.jsonObject(with: comparison.json()) as? [String: Any])
+        let shifts = try #require(json["attributionShifts"] as? [String: Any])
+        #expect((shifts["rows"] as? [[String: Any]])?.contains { $0["verdict"] as? String == "decreased" } == true)
+    }
+
+    @Test func fewerThanFourTrialsAreUntestable() throws {
+        let baseline = SampledSweep.profile(trials: 3)
+        let candidate = SampledSweep.profile(trials: 3, twoCopySenderShift: [.copyFromUser: -0.2, .tcpIP: 0.2])
+        let c = try #require(AttributionComparison(baseline: baseline, candidate: candidate))
+        #expect(c.rows.allSatisfy { $0.verdict == .untestable })
+        #expect(c.markdown.contains("untestable (n < 4)"))
+    }
+
+    @Test func profilesSampledDifferentlyOrNotAtAllAreNotCompared() throws {
+        let sampled = SampledSweep.profile(), userOnly = SampledSweep.profile(userOnly: true)
+        let mixed = try #require(AttributionComparison(baseline: sampled, candidate: userOnly))
+        #expect(mixed.rows.isEmpty)
+        #expect(mixed.notCompared == "sampled differently: `cpu-clock` (user+kernel) in the baseline, `cpu-clock:u` (user-only) in the candidate; shares of different things")
+        let old = try Profile.decode(try Fixtures.data(Fixtures.schema2Sweep), path: Fixtures.schema2Sweep)
+        let oneSided = try #require(AttributionComparison(baseline: old, candidate: sampled))
+        #expect(oneSided.notCompared == "the baseline has no attribution (not sampled: the profile predates sampling (schema 2))")
+        #expect(oneSided.markdown.contains("Not compared: the baseline has no attribution"))
+        // Neither sampled: nothing to say, and compare's output is as it was.
+        #expect(AttributionComparison(baseline: old, candidate: old) == nil)
+        let comparison = Comparison(baseline: old, candidate: old, baselinePath: "a", candidatePath: "b")
+        #expect(!comparison.markdown.contains("Where the time goes"))
+        #expect(!String(decoding: try comparison.json(), as: UTF8.self).contains("attributionShifts"))
+    }
+}

@@ -58,14 +58,20 @@ public enum SampledSweep {
         }
     }
 
-    /// The classic four with the copy receiver and two-copy with discard, 6 rounds, stacks for each role.
-    public static func profile(userOnly: Bool = false, trials: Int = 6, lost: [UInt64]? = nil) -> Profile {
+    /// The classic four with the copy receiver and two-copy with discard, 6 rounds, stacks for each role; two-copy's
+    /// sender's shares moved by `twoCopySenderShift` (added to each category's).
+    public static func profile(
+        userOnly: Bool = false, trials: Int = 6, lost: [UInt64]? = nil, twoCopySenderShift: [AttributionCategory: Double] = [:]
+    ) -> Profile {
         var frames = SampleProfiles.FrameTable()
         let paths: [(TransportKind, ReceiverKind)] = [(.twoCopy, .copy), (.marshal, .copy), (.oneCopy, .copy), (.zeroCopy, .copy), (.twoCopy, .discard)]
         var cells: [CellRecord] = []
         for (t, r) in paths {
             func perTrial(_ role: WorkerRole) -> [[AttributionCategory: UInt64]] {
                 var shares = shares(t, role, r)
+                if t == .twoCopy && r == .copy && role == .sender {
+                    for (category, delta) in twoCopySenderShift { shares[category, default: 0] += delta }
+                }
                 if userOnly { shares = shares.filter { !$0.key.isKernel } }
                 return (0..<trials).map { samples(shares, trial: $0) }
             }
