@@ -148,18 +148,24 @@ public struct FlameGraph: Sendable {
     static let unknownColor = "#E8E8E8"
 
     /// The name as it fits `width` pixels: whole, or cut with `..` (as flamegraph.pl cuts); nil when not even two
-    /// characters and the dots fit.
+    /// characters and the dots fit. One pass that stops where the box ends, however long the name.
     static func fit(_ name: String, width: Double, size: Double) -> String? {
-        if TextMetrics.width(name, size: size) <= width { return name }
         let dots = TextMetrics.width("..", size: size)
-        var kept = ""
-        var used = dots
-        for character in name {
-            let w = TextMetrics.width(String(character), size: size)
-            if used + w > width { break }
-            kept.append(character)
-            used += w
+        var used = 0.0
+        var kept = 0, count = 0
+        var cut = name.startIndex
+        var index = name.startIndex
+        while index < name.endIndex {
+            let next = name.index(after: index)
+            used += TextMetrics.width(String(name[index..<next]), size: size)
+            if used > width { return kept >= 2 ? String(name[..<cut]) + ".." : nil }
+            count += 1
+            if used + dots <= width {
+                cut = next
+                kept = count
+            }
+            index = next
         }
-        return kept.count >= 2 ? kept + ".." : nil
+        return name
     }
 }

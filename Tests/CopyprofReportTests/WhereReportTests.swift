@@ -105,3 +105,50 @@ import FoundationXML
         #expect(svg.contains("width=\"705.1\""))
     }
 }
+
+/// The attribution's readers must not trap on extreme records (a profile built in code, a reader that lets more
+/// through): counts at UInt64's limits, weights without samples, empty and huge stacks, frames outside the table.
+@Suite struct ExtremeAttributionTests {
+    @Test(.timeLimit(.minutes(2))) func extremeAttributionRecordsDoNotTrap() throws {
+        let base = SampledSweep.profile()
+        var rng = SeededGenerator(state: 20)
+        let big: [UInt64] = [0, 1, UInt64.max, UInt64.max - 1, 1 << 63, 1 << 53]
+        for _ in 0..<60 {
+            var profile = base
+            for _ in 0..<Int.random(in: 1...5, using: &rng) {
+                let c = Int.random(in: 0..<profile.cells.count, using: &rng)
+                let t = Int.random(in: 0..<profile.cells[c].trials.count, using: &rng)
+                let w = Int.random(in: 0..<profile.cells[c].trials[t].workers.count, using: &rng)
+                let category = AttributionCategory.allCases.randomElement(using: &rng)!
+                let value = big.randomElement(using: &rng)!
+                switch Int.random(in: 0..<9, using: &rng) {
+                case 0: profile.cells[c].trials[t].workers[w].attribution?.samples[category] = value
+                case 1: profile.cells[c].trials[t].workers[w].attribution?.weights[category] = value
+                case 2: profile.cells[c].trials[t].workers[w].attribution = AttributionRecord(samples: [category: value], weights: [:], lost: value)
+                case 3: profile.cells[c].trials[t].workers[w].attribution = AttributionRecord(samples: [:], weights: [category: value], throttled: value)
+                case 4: profile.cells[c].stacks = [StackSummary(role: .sender, stacks: [StackRecord(frames: [], category: category, samples: value, weight: value)], omittedSamples: value)]
+                case 5: profile.cells[c].stacks = [StackSummary(role: .receiver, stacks: [StackRecord(frames: [Int.max, -1, 0], category: .other, samples: value, weight: 0)])]
+                case 6: profile.cells[c].stacks = [StackSummary(role: .sender, stacks: [StackRecord(frames: Array(repeating: 0, count: 300), category: category, samples: 5, weight: 5)])]
+                case 7: profile.frameNames = [String(repeating: "é", count: 2000)]
+                default: profile.sampling?.callchainDepth = Int.min
+                }
+            }
+            let report = Report(profile: profile, source: "extreme.json", chartFolder: "charts")
+            _ = report.markdown
+            _ = report.whereCharts
+            let analysis = AttributionAnalysis(profile: profile)
+            _ = AttributionCSV.render(analysis)
+            _ = analysis.foldedExport(cell: nil, role: nil).text
+            let comparison = Comparison(baseline: base, candidate: profile, baselinePath: "a", candidatePath: "b")
+            _ = comparison.markdown
+            _ = try comparison.json()
+            for cell in analysis.cells {
+                for role in WorkerRole.allCases {
+                    for share in analysis.role(role, in: cell)?.shares.values.map({ $0 }) ?? [] {
+                        #expect(share.low >= 0 && share.low <= share.share && share.share <= share.high && share.high <= 1, "\(share)")
+                    }
+                }
+            }
+        }
+    }
+}
