@@ -246,12 +246,7 @@ public struct LineChart: Sendable {
             }
         }
         y = panelsTop + Double(rows) * panelHeight
-        if let caption {
-            for line in TextMetrics.wrap(caption, size: labelSize, maxWidth: contentWidth) {
-                body += text(x: margin, y: y + labelSize * TextMetrics.ascent, line, size: labelSize, fill: "#555")
-                y += 16
-            }
-        }
+        body += chartCaption(caption, margin: margin, contentWidth: contentWidth, y: &y)
         return svgHeader(width: width, height: y + margin) + body + "</svg>\n"
     }
 }
@@ -364,12 +359,7 @@ public struct BarChart: Sendable {
         }
         body += verticalText(x: margin + 6 + labelSize * TextMetrics.ascent, y: (top + bottom) / 2, yLabel, size: labelSize)
         y = bottom + 30
-        if let caption {
-            for line in TextMetrics.wrap(caption, size: labelSize, maxWidth: contentWidth) {
-                body += text(x: margin, y: y + labelSize * TextMetrics.ascent, line, size: labelSize, fill: "#555")
-                y += 16
-            }
-        }
+        body += chartCaption(caption, margin: margin, contentWidth: contentWidth, y: &y)
         return svgHeader(width: width, height: y + margin) + body + "</svg>\n"
     }
 }
@@ -526,6 +516,18 @@ func chartTitle(_ title: String, width: Double, contentWidth: Double, y: inout D
     for line in TextMetrics.wrap(title, size: size, bold: true, maxWidth: contentWidth) {
         body += text(x: width / 2, y: y + size * TextMetrics.ascent, line, size: size, anchor: "middle", weight: "bold")
         y += 22
+    }
+    return body
+}
+
+/// How to read a chart, under it: wrapped to the content width, from `y` down; `y` ends below it. Nothing for nil.
+func chartCaption(_ caption: String?, margin: Double, contentWidth: Double, y: inout Double) -> String {
+    guard let caption else { return "" }
+    let size = ChartLegend.textSize
+    var body = ""
+    for line in TextMetrics.wrap(caption, size: size, maxWidth: contentWidth) {
+        body += text(x: margin, y: y + size * TextMetrics.ascent, line, size: size, fill: "#555")
+        y += 16
     }
     return body
 }

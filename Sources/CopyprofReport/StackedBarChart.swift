@@ -109,12 +109,7 @@ public struct StackedBarChart: Sendable {
         body += "<line x1=\"\(svgNumber(left))\" y1=\"\(svgNumber(top))\" x2=\"\(svgNumber(left))\" y2=\"\(svgNumber(bottom))\" stroke=\"#333\"/>"
         body += svgVerticalText(x: margin + 6 + labelSize * TextMetrics.ascent, y: (top + bottom) / 2, yLabel, size: labelSize)
         y = bottom + 44
-        if let caption {
-            for line in TextMetrics.wrap(caption, size: labelSize, maxWidth: contentWidth) {
-                body += svgText(x: margin, y: y + labelSize * TextMetrics.ascent, line, size: labelSize, fill: "#555")
-                y += 16
-            }
-        }
+        body += chartCaption(caption, margin: margin, contentWidth: contentWidth, y: &y)
         return svgDocumentHeader(width: width, height: y + margin) + body + "</svg>\n"
     }
 }
