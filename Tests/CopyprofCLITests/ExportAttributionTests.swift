@@ -151,3 +151,22 @@ import FoundationXML
         }
     }
 }
+
+/// `copyprof report` of a sampled profile writes the section's charts and flame graphs beside the others.
+@Suite struct SampledReportCommandTests {
+    @Test func everyChartAndFlameGraphTheReportLinksIsWritten() throws {
+        let dir = try temporaryDirectory()
+        let profilePath = try ExportAttributionTests.sampledProfile(in: dir)
+        let result = try runProcess(copyprofBinary, ["report", profilePath, "--output", "\(dir)/r.md"])
+        #expect(result.status == 0, "\(result.stderr)")
+        let markdown = try String(contentsOfFile: "\(dir)/r.md", encoding: .utf8)
+        #expect(markdown.contains("## Where the time goes"))
+        let links = markdown.matches(of: /\]\((r-charts\/[^)]+\.svg)\)/).map { String($0.1) }
+        #expect(links.contains("r-charts/where-stream-65536.svg"))
+        #expect(links.filter { $0.contains("/flame-") }.count == 10)
+        for link in links {
+            let data = try Data(contentsOf: URL(fileURLWithPath: "\(dir)/\(link)"))
+            #expect(XMLParser(data: data).parse(), "\(link)")
+        }
+    }
+}
