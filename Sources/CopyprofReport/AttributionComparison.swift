@@ -43,6 +43,9 @@ public struct AttributionComparison: Sendable, Codable {
     public var rows: [Row]
     /// Why the shares were not compared (a side not sampled, or sampled differently); nil when they were.
     public var notCompared: String?
+    /// True when both profiles sampled user space only: every share is of user-space time, kernel categories are not
+    /// permitted.
+    public var userOnly = false
 
     /// The default threshold: 3 percentage points.
     public static let defaultThreshold = 3.0
@@ -64,6 +67,7 @@ public struct AttributionComparison: Sendable, Codable {
             }
         }
         guard notCompared == nil else { return }
+        userOnly = base.userOnly
         let candidateCells = Set(cand.cells)
         for cell in base.cells where candidateCells.contains(cell) {
             for role in WorkerRole.allCases {
@@ -103,6 +107,10 @@ public struct AttributionComparison: Sendable, Codable {
     public var markdown: String {
         var md = "## Where the time goes\n\n"
         if let notCompared { return md + "Not compared: \(notCompared).\n\n" }
+        if userOnly {
+            md += "**User space only** in both profiles: each share is of the threads' user-space time; kernel categories are "
+                + "not permitted (n/a), so they are not compared.\n\n"
+        }
         md += "Each category's share of a role's sampled time (pooled, with its 95% interval), baseline → candidate. A "
             + "shift counts when the Mann-Whitney U test of the per-trial shares gives p < \(formatDecimal(alpha, digits: 3)), the "
             + "shares differ by at least \(formatDecimal(threshold, digits: 1)) percentage points and the change's 95% interval "
