@@ -12,19 +12,24 @@ import CopyprofProfile
 /// d − √((p₂ − l₂)² + (u₁ − p₁)²) to d + √((u₂ − p₂)² + (p₁ − l₁)²), so it carries both the samples and the trials as
 /// each share's interval does (``ShareEstimator``).
 public struct AttributionComparison: Sendable, Codable {
+    /// What a row's shift amounts to.
     public enum Verdict: String, Sendable, Codable {
         /// The category takes significantly more of the role's time in the candidate.
         case increased
+        /// Significantly less.
         case decreased
+        /// No shift that counts.
         case unchanged
         /// Fewer than 4 sampled trials on a side: no test possible.
         case untestable
     }
 
+    /// One cell, role and category in both profiles.
     public struct Row: Sendable, Codable {
         public var cell: CellKey
         public var role: WorkerRole
         public var category: AttributionCategory
+        /// The pooled share with its interval and per-trial shares, in each profile.
         public var baseline: CategoryShare
         public var candidate: CategoryShare
         /// Candidate minus baseline, in percentage points, with its 95% interval.
@@ -38,6 +43,7 @@ public struct AttributionComparison: Sendable, Codable {
 
     /// The smallest shift that counts, in percentage points.
     public var threshold: Double
+    /// The significance level of the tests.
     public var alpha: Double
     /// Every cell, role and category sampled in both profiles with time in either.
     public var rows: [Row]

@@ -77,6 +77,7 @@ public struct FlameGraph: Sendable {
         return nodes
     }
 
+    /// The SVG document.
     public func svg() -> String {
         let nodes = tree()
         let margin = 12.0, frameHeight = 17.0, fontSize = 11.0, labelSize = 12.0

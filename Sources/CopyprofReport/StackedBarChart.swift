@@ -19,6 +19,7 @@ public struct StackedBarChart: Sendable {
         }
     }
 
+    /// One bar: a role of a path.
     public struct Bar: Sendable, Hashable {
         /// Under the bar: `S`, `R`.
         public var label: String
@@ -30,6 +31,7 @@ public struct StackedBarChart: Sendable {
         }
     }
 
+    /// Bars side by side under one label: a path's.
     public struct Group: Sendable, Hashable {
         public var label: String
         public var bars: [Bar]
@@ -54,6 +56,7 @@ public struct StackedBarChart: Sendable {
         self.caption = caption
     }
 
+    /// The SVG document.
     public func svg() -> String {
         let tickSize = 11.0, labelSize = 12.0, titleSize = ChartLegend.titleSize, margin = 12.0
         let barWidth = 28.0, barGap = 6.0, groupGap = 26.0

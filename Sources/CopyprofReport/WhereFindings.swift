@@ -3,16 +3,23 @@ import CopyprofProfile
 
 /// A category's share of one role's time in one cell: what a where-finding cites.
 public struct ShareEvidence: Sendable, Hashable {
+    /// The cell the share is of.
     public var cell: CellKey
+    /// Whose time: the cell's sender threads or its receiver threads.
     public var role: WorkerRole
+    /// The category's share of that time, with its interval and samples.
     public var share: CategoryShare
 }
 
 /// What a zero-copy sender's time went to, and which thread paid the deferred copy of its pages.
 public struct ZeroCopyWhere: Sendable, Hashable {
+    /// `zero-copy` or `io-uring-zc`.
     public var transport: TransportKind
+    /// The sender's copy from user memory (near 0 where zero-copy works).
     public var copyFromUser: ShareEvidence?
+    /// The sender's pinning of pages (`zerocopy-pinning`).
     public var pinning: ShareEvidence?
+    /// The sender's completion handling (`zerocopy-completion`).
     public var completion: ShareEvidence?
     /// The deferred copy (`skb_copy_ubufs` and kin) in the sender's and in the receiver's time.
     public var deferredBySender: ShareEvidence?
@@ -45,6 +52,7 @@ public enum WhereFinding: Sendable, Hashable {
 /// The where-findings of a profile, all at one cell group: the largest stream message size, the fewest connections
 /// (ping-pong's when the profile has no stream cells).
 public struct WhereFindings: Sendable, Hashable {
+    /// The cells the findings are about: this workload, size and connection count.
     public var workload: Workload
     public var size: Int
     public var connections: Int
