@@ -19,9 +19,11 @@ let package = Package(
             name: "CLinuxNet",
             cSettings: [.define("_GNU_SOURCE")]
         ),
+        /// The run vocabulary every layer shares, and the folded-stack format (written by the sweep's attribution,
+        /// read and written by the report's exports: one writer and parser for both).
         .target(name: "CopyprofModel"),
         /// Where a sample's time goes: the attribution table (function → category), the call-graph walk that charges
-        /// a sample, per-category totals, and folded stacks for flame graphs. Names in, data out.
+        /// a sample and per-category totals. Names in, data out.
         .target(name: "CopyprofAttribution", dependencies: ["CopyprofModel"]),
         .target(
             name: "Transports",

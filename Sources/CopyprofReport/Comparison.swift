@@ -153,6 +153,8 @@ public struct Comparison: Sendable {
     public var onlyInCandidate: [CellKey]
     public var threshold: Double
     public var alpha: Double
+    /// Shifts in where each role's time went; nil when neither profile was sampled.
+    public var attributionShifts: AttributionComparison?
     public var baselinePath: String
     public var candidatePath: String
 
@@ -163,6 +165,7 @@ public struct Comparison: Sendable {
         self.baselinePath = baselinePath
         self.candidatePath = candidatePath
         environmentDifferences = baseline.environment.differences(from: candidate.environment)
+        attributionShifts = AttributionComparison(baseline: baseline, candidate: candidate, alpha: alpha)
         withoutControl = [("baseline", baseline), ("candidate", candidate)].filter { ($0.1.control?.samples.isEmpty ?? true) }.map(\.0)
         drift = Self.drift(baseline.control, candidate.control, alpha: alpha)
         let baseKeys = Set(baseline.cells.map(\.key)), candKeys = Set(candidate.cells.map(\.key))

@@ -67,7 +67,7 @@ extension Comparison {
             for g in geomeans { md += "| \(g.metric.title) | \(signed(g.change))% | \(g.cells) |\n" }
             md += "\n"
         }
-        return md
+        return md + (attributionShifts?.markdown ?? "")
     }
 
     /// What the control says about the machine, at the top.

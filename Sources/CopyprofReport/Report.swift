@@ -5,6 +5,8 @@ import Foundation
 /// A Markdown report of one profile, with SVG charts beside it.
 public struct Report: Sendable {
     public let analysis: Analysis
+    /// Where each role's time went, from the samples (n/a for a profile that was not sampled).
+    public let attribution: AttributionAnalysis
     /// The profile's path, as the report names it.
     public var source: String
     /// The folder the charts go in, relative to the Markdown file.
@@ -12,6 +14,7 @@ public struct Report: Sendable {
 
     public init(profile: Profile, source: String, chartFolder: String) {
         analysis = Analysis(profile: profile)
+        attribution = AttributionAnalysis(profile: profile)
         self.source = source
         self.chartFolder = chartFolder
     }
@@ -33,6 +36,7 @@ public struct Report: Sendable {
             let (title, text) = FindingsMarkdown.render(finding)
             md += "### \(title)\n\n\(text)\n\n"
         }
+        md += whereSection()
         md += environmentSection()
         md += countersSection()
         md += methodSection()
@@ -146,7 +150,7 @@ public struct Report: Sendable {
             + (split ? " Ratios to two-copy and the counters' overhead are medians of per-round ratios (trials of the same round "
                 + "ran side by side, so the machine's drift cancels), with the same interval." : "")
             + (plan.trials < 6 ? "\n- ⚠ \(plan.trials) trials per cell\(split ? " and kind" : ""): fewer than 6, so no confidence intervals\(plan.trials < 4 ? ", and too few for a significant Mann-Whitney test" : ""); use --trials 6 or more for conclusions." : "") + overrunNote()
-        return "## Method\n\n" + matrix + schedule + verification + statistics + "\n\n"
+        return "## Method\n\n" + matrix + schedule + verification + statistics + samplingMethod() + "\n\n"
     }
 
     func resultsSections() -> String {
@@ -292,7 +296,7 @@ public struct Report: Sendable {
         if chartsWritten {
             let directory = (path as NSString).deletingLastPathComponent
             let chartsPath = (directory.isEmpty ? "" : directory + "/") + chartFolder
-            for chart in charts { try OutputFile.write(Data(chart.svg.utf8), to: chartsPath + "/" + chart.name) }
+            for chart in charts + whereCharts { try OutputFile.write(Data(chart.svg.utf8), to: chartsPath + "/" + chart.name) }
         }
         try OutputFile.write(Data(markdown.utf8), to: path)
         return chartsWritten

@@ -13,7 +13,8 @@ struct CompareCommand: ParsableCommand {
             both profiles tells how much the machine itself moved: where it moved significantly, changes of \
             throughput, RTT and CPU time are also judged relative to it, and count only where they count both ways. \
             Each transport's ratio to two-copy, taken round by round, is compared too: drift the transports share \
-            cancels in it. Exit status: 0 nothing changed, 2 something regressed (a cell or a ratio), 4 only \
+            cancels in it. For sampled profiles, shifts in where each role's time went (each category's share, in \
+            percentage points, a change of 3 points or more) are listed too; they leave the exit status alone. Exit status: 0 nothing changed, 2 something regressed (a cell or a ratio), 4 only \
             improvements, 3 nothing found but most comparisons had too few trials to test, 1 bad input.
             """
     )

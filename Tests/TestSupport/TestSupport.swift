@@ -310,3 +310,89 @@ extension TrialRecord {
         return problems
     }
 }
+
+/// Hand-made schema-3 profiles: sampled workers with attribution, and call stacks.
+extension SampleProfiles {
+    /// How the sweep samples on this VM: `cpu-clock` at 999 Hz (a timer), user and kernel, 64-frame call chains; or
+    /// user space only, as an unprivileged user at perf_event_paranoid 2.
+    public static func sampling(userOnly: Bool = false, timerBased: Bool = true) -> SamplingRecord {
+        SamplingRecord(
+            event: timerBased ? (userOnly ? "cpu-clock:u" : "cpu-clock") : "cycles:ppp", timerBased: timerBased,
+            mode: userOnly ? .userOnly : .userAndKernel,
+            modeReason: userOnly ? "perf_event_paranoid 2: kernel samples need CAP_PERFMON" : nil, frequency: 999,
+            callchainDepth: 64)
+    }
+
+    /// A thread's attribution: `samples` per category, each sample weighing `period` (ns of `cpu-clock`).
+    public static func attribution(
+        _ samples: [AttributionCategory: UInt64], period: UInt64 = 1_001_001, lost: UInt64 = 0, throttled: UInt64? = nil
+    ) -> AttributionRecord {
+        AttributionRecord(
+            samples: samples.filter { $0.value > 0 }, weights: samples.filter { $0.value > 0 }.mapValues { $0 * period },
+            lost: lost, throttled: throttled)
+    }
+
+    /// A cell measured in rounds, each a timing trial and a counted trial whose workers were sampled: in round k every
+    /// sender thread has `sender[k]`'s samples and every receiver thread `receiver[k]`'s (one thread of each per
+    /// connection), `lost[k]` of them lost per thread. Its stacks are `stacks`.
+    public static func attributedCell(
+        _ key: CellKey, sender: [[AttributionCategory: UInt64]], receiver: [[AttributionCategory: UInt64]],
+        lost: [UInt64]? = nil, stacks: [StackSummary]? = nil, gbps: Double = 10
+    ) -> CellRecord {
+        var trials: [TrialRecord] = []
+        for round in sender.indices {
+            trials.append(trial(trials.count + 1, gbps: gbps, messageSize: key.messageSize, kind: .timing, round: round + 1))
+            var counted = trial(trials.count + 1, gbps: gbps, messageSize: key.messageSize, kind: .counted, round: round + 1)
+            let template = counted.workers
+            counted.workers = (0..<key.connections).flatMap { connection in
+                template.map { worker in
+                    var w = worker
+                    w.connection = connection
+                    w.attribution = attribution(
+                        w.role == .sender ? sender[round] : receiver[round], lost: lost?[round] ?? 0)
+                    return w
+                }
+            }
+            trials.append(counted)
+        }
+        return CellRecord(key: key, trials: trials, stacks: stacks)
+    }
+
+    /// A sampled profile of `cells`, with the frame names their stacks use.
+    public static func sampled(
+        _ cells: [CellRecord], sampling: SamplingRecord = sampling(), frames: FrameTable = FrameTable()
+    ) -> Profile {
+        let keys = cells.map(\.key)
+        var plan = SweepPlan(
+            transports: TransportKind.allCases.filter { t in keys.contains { $0.transport == t } },
+            sizes: Array(Set(keys.map(\.messageSize))).sorted(), connections: Array(Set(keys.map(\.connections))).sorted(),
+            workloads: Workload.allCases.filter { w in keys.contains { $0.workload == w } })
+        plan.receivers = ReceiverKind.allCases.filter { r in keys.contains { $0.receiver == r } }
+        plan.trials = cells.map { $0.trials.filter { $0.kind == .timing }.count }.max() ?? 0
+        var profile = Profile(environment: environment(), plan: plan, cells: cells)
+        profile.sampling = sampling
+        profile.frameNames = frames.names
+        return profile
+    }
+
+    /// The frame names of a hand-made profile's stacks, each stored once.
+    public struct FrameTable: Sendable {
+        public private(set) var names: [String] = []
+        private var indices: [String: Int] = [:]
+
+        public init() {}
+
+        /// A stack of these frames, root first, its samples each weighing `period`.
+        public mutating func stack(
+            _ frames: [String], _ category: AttributionCategory, samples: UInt64, period: UInt64 = 1_001_001
+        ) -> StackRecord {
+            let indexes = frames.map { name in
+                if let index = indices[name] { return index }
+                names.append(name)
+                indices[name] = names.count - 1
+                return names.count - 1
+            }
+            return StackRecord(frames: indexes, category: category, samples: samples, weight: samples * period)
+        }
+    }
+}
