@@ -13,7 +13,6 @@ extension Profile {
                 return "notSampledReason: the profile has a sampling record, so its threads were sampled"
             }
         }
-        let names = frameNames?.count ?? 0
         for (c, cell) in cells.enumerated() {
             let at = "cells[\(c)]"
             for (t, trial) in cell.trials.enumerated() {
@@ -33,7 +32,7 @@ extension Profile {
                     return "\(path).role: \(summary.role.rawValue) has two stack summaries; a cell has one per role"
                 }
                 for (k, stack) in summary.stacks.enumerated() {
-                    if let problem = stack.problem(at: "\(path).stacks[\(k)]", frameNames: names, sampling: sampling) {
+                    if let problem = stack.problem(at: "\(path).stacks[\(k)]", sampling: sampling) {
                         return problem
                     }
                 }
@@ -105,13 +104,11 @@ extension AttributionRecord {
 }
 
 extension StackRecord {
-    func problem(at path: String, frameNames: Int, sampling: SamplingRecord) -> String? {
+    /// Frames outside ``Profile/frameNames`` are ``Profile/stacksProblem(_:at:)``'s to find.
+    func problem(at path: String, sampling: SamplingRecord) -> String? {
         if frames.isEmpty { return "\(path).frames: empty; a stack has at least the sampled function" }
         if frames.count > RunLimits.callchainDepth.upperBound {
             return "\(path).frames: \(frames.count) frames; a stack keeps at most \(RunLimits.callchainDepth.upperBound)"
-        }
-        if let bad = frames.first(where: { !(0..<frameNames).contains($0) }) {
-            return "\(path).frames: \(bad) is not an index of frameNames (\(frameNames) names)"
         }
         if samples == 0 { return "\(path).samples: 0; a stack is kept for its samples" }
         if !sampling.seesKernel && category.isKernel {

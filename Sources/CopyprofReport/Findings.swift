@@ -65,6 +65,9 @@ public struct OverheadFinding: Sendable, Hashable {
     public var largest: CounterOverhead?
     /// Cells with both kinds of trials.
     public var measuredCells: Int
+    /// True when the counted trials also sampled every thread: the overhead is the counters' and the sampler's
+    /// together.
+    public var sampled = false
 }
 
 /// Where one-copy and zero-copy overtake two-copy.
@@ -343,6 +346,13 @@ extension Analysis {
         return lines.isEmpty && scaling.contextSwitchSize == nil ? nil : scaling
     }
 
+    /// True when the counted trials sampled their threads as well as counting them: what they cost (the overhead) is
+    /// the counters' and the sampler's together.
+    public var countedTrialsSample: Bool { profile.sampling != nil }
+
+    /// The overhead's name in tables: `counters' overhead`, or `counters + sampling overhead`.
+    public var overheadName: String { countedTrialsSample ? "counters + sampling overhead" : "counters' overhead" }
+
     /// The overhead above which the report names a cell, in percent.
     public static let overheadLimit = 2.0
 
@@ -352,7 +362,8 @@ extension Analysis {
         let exceeding = all.filter { $0.exceeds(Self.overheadLimit) }.sorted { $0.percent > $1.percent }
         return OverheadFinding(
             limit: Self.overheadLimit, exceeding: exceeding,
-            largest: exceeding.isEmpty ? all.max { $0.percent < $1.percent } : nil, measuredCells: all.count)
+            largest: exceeding.isEmpty ? all.max { $0.percent < $1.percent } : nil, measuredCells: all.count,
+            sampled: countedTrialsSample)
     }
 
     // MARK: - Surprises, one rule per function

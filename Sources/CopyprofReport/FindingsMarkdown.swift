@@ -7,7 +7,7 @@ public enum FindingsMarkdown {
         case .zeroCopyAvoided(let z): return ("What zero-copy avoided", zeroCopy(z))
         case .cacheLevel(let c): return ("Which cache level gains", cache(c))
         case .scaling(let s): return ("Scaling with connections", scaling(s))
-        case .counterOverhead(let o): return ("What the counters cost", overhead(o))
+        case .counterOverhead(let o): return (o.sampled ? "What the counters and the sampler cost" : "What the counters cost", overhead(o))
         case .machineSteadiness(let c): return ("How steady the machine was", steadiness(c))
         case .surprises(let groups): return ("Surprises", surprises(groups))
         case .receiveSide(let r): return ("The receive side", receiveSide(r))
@@ -124,8 +124,12 @@ public enum FindingsMarkdown {
 
     static func overhead(_ o: OverheadFinding) -> String {
         var text = "Each cell ran timing trials without counters and counted trials with them, alternately in every round; "
-            + "time metrics come from the first, costs per byte and per message from the second. The counters' overhead "
-            + "is the slowdown of the counted trials (stream throughput, ping-pong RTT p50) against the timing trial of "
+            + "time metrics come from the first, costs per byte and per message from the second. "
+            + (o.sampled
+                ? "The counted trials also sampled every thread (where the time goes), so their overhead is the counters' "
+                    + "and the sampler's together: "
+                : "The counters' overhead is ")
+            + "the slowdown of the counted trials (stream throughput, ping-pong RTT p50) against the timing trial of "
             + "the same round, median over rounds with its 95% interval. "
         if o.exceeding.isEmpty {
             text += "In no cell of \(o.measuredCells) does it exceed \(formatDecimal(o.limit, digits: 1))% with an interval above zero"

@@ -232,7 +232,7 @@ public struct Report: Sendable {
         }
         guard any else { return "" }
         let metric = Metric.primary(for: mode)
-        var md = "**counters' overhead** (% slower \(metric.title) in counted than in timing trials of the same round)\n\n| size | connections | "
+        var md = "**\(a.overheadName)** (% slower \(metric.title) in counted than in timing trials of the same round)\n\n| size | connections | "
         md += a.transports.map(\.rawValue).joined(separator: " | ") + " |\n|---:|---:|" + String(repeating: "---:|", count: a.transports.count) + "\n"
         md += rows + "\n"
         if !flagged.isEmpty {

@@ -53,8 +53,13 @@ public enum SummaryTable {
             table = grid(intervals: false)
             shape = "median (intervals in the report)"
         }
-        return "\ncounters' overhead: % slower with counters than without, \(shape),\n"
-            + "* above \(formatDecimal(Analysis.overheadLimit, digits: 1))% (see the report)\n" + table
+        let above = "* above \(formatDecimal(Analysis.overheadLimit, digits: 1))% (see the report)"
+        if analysis.countedTrialsSample {
+            // Two lines within 80 columns.
+            return "\n\(analysis.overheadName): % slower with counters and the sampler than\nwithout, \(shape), "
+                + "\(above)\n" + table
+        }
+        return "\n\(analysis.overheadName): % slower with counters than without, \(shape),\n\(above)\n" + table
     }
 
     static func table(_ profile: Profile) -> String {

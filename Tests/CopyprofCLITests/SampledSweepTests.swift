@@ -1,5 +1,6 @@
 import CopyprofModel
 import CopyprofProfile
+@testable import CopyprofReport
 import CopyprofSweep
 import Foundation
 import PerfCounters
@@ -84,6 +85,11 @@ import TestSupport
                 #expect(summary.stacks.count <= 200 && summary.stacks.allSatisfy { $0.frames.count <= 64 })
             }
         }
+        // The counted trials' overhead is the counters' and the sampler's, and says so.
+        #expect(SummaryTable.render(profile).contains("counters + sampling overhead: % slower with counters and the sampler"))
+        let findings = Analysis(profile: profile).overheadFinding()
+        #expect(findings?.sampled == true)
+
         // Frame names are the functions perf would name: the kernel's copy and the transports' loops.
         let names = try #require(profile.frameNames)
         #expect(names.contains("_copy_from_iter") && names.contains("_copy_to_iter"))
@@ -126,6 +132,7 @@ import TestSupport
             ])
         #expect(off.status == 0, "\(off.stderr)")
         #expect(!off.stderr.contains("sampling"), "\(off.stderr)")
+        #expect(off.stdout.contains("counters' overhead: % slower with counters than without"), "\(off.stdout)")
         let profile = try Profile.read(from: "\(folder)/off.json")
         #expect(profile.sampling == nil && profile.notSampledReason == nil && profile.frameNames == nil)
         #expect(profile.cells.allSatisfy { $0.stacks == nil && $0.trials.allSatisfy { $0.workers.allSatisfy { $0.attribution == nil } } })

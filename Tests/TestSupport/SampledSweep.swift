@@ -84,7 +84,9 @@ public enum SampledSweep {
                     .deferredCopy: ["__libc_recv", "tcp_recvmsg", "skb_copy_ubufs", "__pi_memcpy"],
                     .other: ["mystery_function_with_a_long_name_that_will_not_fit"],
                 ]
-                let stacks = shares(t, role, r).sorted { $0.key.rawValue < $1.key.rawValue }.map { category, share in
+                // User-only sampling sees no kernel category, in its stacks either (the reader refuses them).
+                let seen = shares(t, role, r).filter { !userOnly || !$0.key.isKernel }
+                let stacks = seen.sorted { $0.key.rawValue < $1.key.rawValue }.map { category, share in
                     frames.stack([thread] + (leaf[category] ?? ["somewhere", category.rawValue + "_work"]), category,
                                  samples: UInt64(share * 1000 * Double(trials)))
                 }
