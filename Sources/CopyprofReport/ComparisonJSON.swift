@@ -20,6 +20,8 @@ extension Comparison {
             var rows: [Row]
             var relativeRows: [RelativeRow]
             var geomeans: [Geomean]
+            var pairing: Pairing?
+            var nothingInCommon: String?
             var exitCode: Int32
         }
         let encoder = JSONEncoder()
@@ -29,6 +31,6 @@ extension Comparison {
             baseline: baselinePath, candidate: candidatePath, threshold: threshold, alpha: alpha,
             environmentDifferences: environmentDifferences, methodDifferences: methodDifferences, onlyInBaseline: onlyInBaseline,
             onlyInCandidate: onlyInCandidate, drift: drift, withoutControl: withoutControl, rows: rows, relativeRows: relativeRows,
-            geomeans: geomeans, exitCode: exitCode))
+            geomeans: geomeans, pairing: pairing, nothingInCommon: nothingInCommon, exitCode: exitCode))
     }
 }
