@@ -295,19 +295,29 @@ public enum Metric: String, CaseIterable, Sendable, Codable, Hashable {
         return summary
     }
 
-    /// The metric's summary over the given trials, or nil when it is n/a in every one.
+    /// The metric's summary over the given trials, or nil when it is n/a in every one; in one pass, each value
+    /// computed once, the trials without one counted by reason.
     public func summary(of trials: [TrialRecord]) -> Summary? {
-        let valued = trials.filter { value(of: $0) != nil }
-        var summary = Summary(valued.compactMap { value(of: $0) }, scaled: valued.contains { isScaled(in: $0) })
-        summary?.userOnly = valued.contains { isUserOnly(in: $0) }
-        summary?.sources = Array(Set(valued.compactMap { source(in: $0) })).sorted { $0.rawValue < $1.rawValue }
+        var values: [Double] = []
+        var scaled = false, userOnly = false
+        var sources: Set<ValueSource> = []
         var omitted: [Summary.Omission] = []
-        for trial in trials where value(of: trial) == nil {
-            let reason = whyNoValue(in: trial)
-            if let i = omitted.firstIndex(where: { $0.reason == reason }) { omitted[i].count += 1 } else {
-                omitted.append(Summary.Omission(reason: reason, count: 1))
+        for trial in trials {
+            guard let value = value(of: trial) else {
+                let reason = whyNoValue(in: trial)
+                if let i = omitted.firstIndex(where: { $0.reason == reason }) { omitted[i].count += 1 } else {
+                    omitted.append(Summary.Omission(reason: reason, count: 1))
+                }
+                continue
             }
+            values.append(value)
+            if !scaled { scaled = isScaled(in: trial) }
+            if !userOnly { userOnly = isUserOnly(in: trial) }
+            if let source = source(in: trial) { sources.insert(source) }
         }
+        var summary = Summary(values, scaled: scaled)
+        summary?.userOnly = userOnly
+        summary?.sources = sources.sorted { $0.rawValue < $1.rawValue }
         summary?.omitted = omitted
         return summary
     }

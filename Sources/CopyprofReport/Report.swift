@@ -305,6 +305,7 @@ public struct Report: Sendable {
         md += "\n\n| size | connections | "
         md += a.paths.map(\.description).joined(separator: " | ") + " |\n|---:|---:|" + String(repeating: "---:|", count: a.paths.count) + "\n"
         var notes: [(cell: String, what: [String])] = []
+        var measuredCells = 0
         for size in a.sizes {
             for connections in a.connectionCounts {
                 md += "| \(size) | \(connections) |"
@@ -313,6 +314,7 @@ public struct Report: Sendable {
                         md += " n/a |"
                         continue
                     }
+                    measuredCells += 1
                     var cell = " \(metric.format(s.median))"
                     if let low = s.low, let high = s.high { cell += " [\(metric.format(low)), \(metric.format(high))]" }
                     if s.userOnly { cell += " :u" }
@@ -327,7 +329,7 @@ public struct Report: Sendable {
             }
         }
         md += "\n"
-        return md + Self.flagSummary(notes, cells: a.sizes.count * a.connectionCounts.count * a.paths.count)
+        return md + Self.flagSummary(notes, cells: measuredCells)
     }
 
     /// A table's ⚠ notes said once: how many cells each kind of note flags, then every cell's notes in a collapsible
