@@ -125,9 +125,10 @@ public enum FindingsMarkdown {
 
     static func overhead(_ o: OverheadFinding) -> String {
         var text = "Each cell ran timing trials without counters and counted trials with them, alternately in every round; "
-            + "time metrics come from the first, costs per byte and per message from the second. The counters' overhead "
-            + "is the slowdown of the counted trials (stream throughput, ping-pong RTT p50) against the timing trial of "
-            + "the same round, median over rounds with its 95% interval. "
+            + "throughput, RTT and CPU time come from the first, counts per byte and per message (cycles, misses, "
+            + "switches, receive copies) from the second. The counters' overhead is the slowdown of the counted trials "
+            + "(stream throughput, ping-pong RTT p50) against the timing trial of the same round, median over rounds with "
+            + "its 95% interval. "
         if o.exceeding.isEmpty {
             text += "In no cell of \(o.measuredCells) does it exceed \(formatDecimal(o.limit, digits: 1))% with an interval above zero"
             if let largest = o.largest {
