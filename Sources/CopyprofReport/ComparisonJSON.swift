@@ -21,6 +21,8 @@ extension Comparison {
             var relativeRows: [RelativeRow]
             var geomeans: [Geomean]
             var attributionShifts: AttributionComparison?
+            var pairing: Pairing?
+            var nothingInCommon: String?
             var exitCode: Int32
         }
         let encoder = JSONEncoder()
@@ -30,6 +32,7 @@ extension Comparison {
             baseline: baselinePath, candidate: candidatePath, threshold: threshold, alpha: alpha,
             environmentDifferences: environmentDifferences, methodDifferences: methodDifferences, onlyInBaseline: onlyInBaseline,
             onlyInCandidate: onlyInCandidate, drift: drift, withoutControl: withoutControl, rows: rows, relativeRows: relativeRows,
-            geomeans: geomeans, attributionShifts: attributionShifts, exitCode: exitCode))
+            geomeans: geomeans, attributionShifts: attributionShifts, pairing: pairing, nothingInCommon: nothingInCommon,
+            exitCode: exitCode))
     }
 }

@@ -390,8 +390,13 @@ struct AxisScale {
             if includeZero { low = min(0, low); high = max(0, high) }
             if low == high { high = low + 1 }
             let step = AxisScale.niceStep((high - low) / 6)
-            low = floor(low / step) * step
-            high = ceil(high / step) * step
+            // Fitted to the data: an end snaps out to the next tick only when that tick is near (within 5% of the
+            // range); otherwise the axis stops 5% past the data, so that a value of −30 on a step of 500 does not
+            // stretch the axis to −500 where there is nothing.
+            let pad = (high - low) * 0.05
+            let snappedLow = floor(low / step) * step, snappedHigh = ceil(high / step) * step
+            low = low - snappedLow <= pad ? snappedLow : low - pad
+            high = snappedHigh - high <= pad ? snappedHigh : high + pad
             self.step = step
         }
         self.low = low
@@ -422,7 +427,9 @@ struct AxisScale {
             return ticks
         }
         var ticks: [Double] = []
-        var v = low
+        // The first multiple of the step on the axis (an end fitted to the data need not be one).
+        var v = (low / step).rounded(.up) * step
+        if v - step >= low - step / 1000 { v -= step }
         // A step below the values' precision (huge values close together) would never advance: stop at a few dozen.
         while v <= high + step / 1000 && ticks.count < 40 {
             ticks.append(abs(v) < step / 1e6 ? 0 : v)

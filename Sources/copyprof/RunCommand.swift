@@ -280,8 +280,13 @@ struct RunCommand: ParsableCommand {
             show(SummaryTable.render(profile))
             if let path { show("profile: \(path)\n") }
         }
+        let kept = profile.cells.reduce(0) { $0 + $1.trials.count }
         if !noReport, let path {
-            if writesReport {
+            if kept == 0 {
+                // Nothing to report: an empty report would only claim a method that never ran.
+                note("no trial finished\(profile.status == .interrupted ? " before the run was \(profile.statusReason ?? Interruption.reason)" : ""): "
+                    + "nothing was measured, so no report; the profile \(path == "-" ? "" : "(\(path)) ")keeps the host's environment")
+            } else if writesReport {
                 let written = try writeReport(profile, profilePath: path, output: report)
                 if written != "-" { show("report: \(written)\n") }
             } else {
@@ -292,7 +297,6 @@ struct RunCommand: ParsableCommand {
         if let saveError { throw saveError }
         if let outputError { throw outputError }
         if profile.status == .interrupted {
-            let kept = profile.cells.reduce(0) { $0 + $1.trials.count }
             if let reason = profile.statusReason, runner.remote != nil || runner.perfControl != nil, !Interruption.requested {
                 note("\(reason); the profile keeps the \(kept) trials that finished and is marked incomplete")
                 throw ExitCode.failure

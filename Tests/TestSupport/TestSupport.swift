@@ -105,7 +105,9 @@ public enum SampleProfiles {
             startTime: "2026-11-25T00:00:00Z", endTime: "2026-11-25T00:01:00Z", label: nil)
     }
 
-    /// A trial moving `gbps` for exactly 1 ms, with 1 ns of task-clock per byte split over sender and receiver.
+    /// A trial moving `gbps` for exactly 1 ms, with `cpuNsPerByte` of CPU time per byte split over sender and
+    /// receiver: as each thread's CPU clock, and — unless it is a timing trial, which opens no counter, as a real
+    /// sweep's do not — as task-clock and the `extra` counters too.
     ///
     /// With `messageSize`, the bytes are whole messages of that size, as a profile's reader requires, and the elapsed
     /// time is about 1 ms, chosen so that the throughput is `gbps` within 1 ppm.
@@ -119,11 +121,12 @@ public enum SampleProfiles {
         let bytes = messageSize == nil ? exact : max(1, (exact + size / 2) / size) * size
         if messageSize != nil { elapsed = UInt64((Double(bytes) * 8 / gbps).rounded()) }
         func worker(_ role: WorkerRole) -> WorkerRecord {
-            var counters = ["task-clock": CounterRecord(raw: UInt64(cpuNsPerByte * Double(bytes) / 2), timeEnabled: 1, timeRunning: 1)]
+            let cpuNs = UInt64(cpuNsPerByte * Double(bytes) / 2)
+            var counters = ["task-clock": CounterRecord(raw: cpuNs, timeEnabled: 1, timeRunning: 1)]
             for (name, value) in extra { counters[name] = CounterRecord(raw: UInt64(value / 2), timeEnabled: 1, timeRunning: 1) }
             return WorkerRecord(
-                connection: 0, role: role, wallNs: elapsed, sent: nil, received: nil, counters: counters,
-                usage: UsageRecord(userNs: 1, systemNs: 1, voluntarySwitches: 0, involuntarySwitches: 0, minorFaults: 0, cpuClockNs: 1))
+                connection: 0, role: role, wallNs: elapsed, sent: nil, received: nil, counters: kind == .timing ? [:] : counters,
+                usage: UsageRecord(userNs: 1, systemNs: 1, voluntarySwitches: 0, involuntarySwitches: 0, minorFaults: 0, cpuClockNs: cpuNs))
         }
         return TrialRecord(
             trial: index, elapsedNs: elapsed, bytes: bytes, messages: bytes / size, integrityErrors: 0,
@@ -145,14 +148,17 @@ public enum SampleProfiles {
             })
     }
 
-    /// A stream cell measured in rounds: round k has a timing trial of `timing[k]` Gbit/s and, when given, a counted
-    /// trial of `counted[k]` Gbit/s with `cpuNsPerByte[k]` CPU ns per byte (2 when not given).
+    /// A stream cell measured in rounds: round k has a timing trial of `timing[k]` Gbit/s with `timingCPUNsPerByte[k]`
+    /// CPU ns per byte and, when given, a counted trial of `counted[k]` Gbit/s with `cpuNsPerByte[k]` (each 2 when not
+    /// given).
     public static func roundsCell(
-        _ key: CellKey, timing: [Double], counted: [Double]? = nil, cpuNsPerByte: [Double]? = nil
+        _ key: CellKey, timing: [Double], counted: [Double]? = nil, cpuNsPerByte: [Double]? = nil,
+        timingCPUNsPerByte: [Double]? = nil
     ) -> CellRecord {
         var trials: [TrialRecord] = []
         for (round, gbps) in timing.enumerated() {
-            trials.append(trial(trials.count + 1, gbps: gbps, kind: .timing, round: round + 1))
+            trials.append(trial(
+                trials.count + 1, gbps: gbps, cpuNsPerByte: timingCPUNsPerByte?[round] ?? 2, kind: .timing, round: round + 1))
             if let counted {
                 trials.append(trial(
                     trials.count + 1, gbps: counted[round], cpuNsPerByte: cpuNsPerByte?[round] ?? 2, kind: .counted,
