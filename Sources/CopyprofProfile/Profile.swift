@@ -240,6 +240,10 @@ public struct WorkerRecord: Codable, Sendable {
     /// ``SamplingRecord/cacheMissEvents`` lists them), from the samples of those events; nil when none was sampled
     /// (`--sample-events` on a host with a PMU).
     public var cacheMissAttribution: [String: AttributionRecord]?
+    /// The kernel thread id of the worker's thread (gettid), named `cp-send-N` or `cp-recv-N`: what `perf stat -t`,
+    /// `ps -L` and /proc/PID/task/TID name, to count the same thread with another tool. Nil in profiles written
+    /// before it was recorded.
+    public var tid: Int32?
 
     public init(
         connection: Int, role: WorkerRole, host: String? = nil, wallNs: UInt64, sent: SenderRecord?,

@@ -126,9 +126,13 @@ extension TrialRecord {
         self.init(result, trial: trial, region: { $0 })
     }
 
-    /// The record of a finished run of the sweep's regions (their samples are attributed apart).
+    /// The record of a finished run of the sweep's regions, with each worker's thread id (their samples are
+    /// attributed apart).
     public init(_ result: TransportRunResult<WorkerMeasurement>, trial: Int) {
         self.init(result, trial: trial, region: \.region)
+        for (index, worker) in result.workers.enumerated() where index < workers.count {
+            workers[index].tid = worker.measurement?.tid
+        }
     }
 
     private init<Measurement>(

@@ -342,7 +342,10 @@ private func runWorkers<Region: WorkerRegion>(
     if control.error == nil {
         do throws(TransportError) { try beforeStart() } catch { control.fail(error) }
     }
-    observer?.timedLoopsWillStart()
+    if let observer {
+        control.letArrivalsSleep()
+        observer.timedLoopsWillStart()
+    }
     control.go()
     let startNs = monotonicNanoseconds()
     if timed {

@@ -44,6 +44,9 @@ final class RunControl: Sendable {
     private let stop = Atomic<Bool>(false)
     private let loopsEnded = Atomic<Int>(0)
     private let reportsLoopEnds = Atomic<Bool>(false)
+    /// The start barrier's pipe, where workers sleep with ``reportLoopEnds()``; set before the workers start.
+    private nonisolated(unsafe) var releaseRead: Int32 = -1
+    private nonisolated(unsafe) var releaseWrite: Int32 = -1
     private let firstError = Mutex<TransportError?>(nil)
 
     init() {
@@ -61,8 +64,7 @@ final class RunControl: Sendable {
     }
 
     deinit {
-        if wakeRead >= 0 { close(wakeRead) }
-        if wakeWrite >= 0 { close(wakeWrite) }
+        for fd in [wakeRead, wakeWrite, releaseRead, releaseWrite] where fd >= 0 { close(fd) }
     }
 
     /// Sleeps until `deadlineNs` (`CLOCK_MONOTONIC`) or until a worker fails, whichever comes first: one wake-up
@@ -89,9 +91,16 @@ final class RunControl: Sendable {
     func requestStop() { stop.store(true, ordering: .relaxed) }
 
     /// A worker is ready: counts it in, then spins (yielding the CPU) until every worker is in and the
-    /// coordinator releases them all at once. Spinning keeps the release free of futex wake-ups.
+    /// coordinator releases them all at once. Spinning keeps the release free of futex wake-ups. With
+    /// ``reportLoopEnds()`` (an outside profiler counts the workers' threads) it sleeps instead, so that it is not
+    /// counted spinning once the profiler is enabled.
     func arriveAndWait() {
         arrived.add(1, ordering: .acquiringAndReleasing)
+        if reportsLoopEnds.load(ordering: .relaxed), releaseRead >= 0 {
+            var pfd = pollfd(fd: releaseRead, events: Int16(POLLIN), revents: 0)
+            while !released.load(ordering: .acquiring) { _ = poll(&pfd, 1, 1000) }
+            return
+        }
         while !released.load(ordering: .acquiring) { sched_yield() }
     }
 
@@ -109,10 +118,29 @@ final class RunControl: Sendable {
     /// Releases every worker waiting at the barrier.
     func go() {
         released.store(true, ordering: .releasing)
+        var byte: UInt8 = 1
+        if releaseWrite >= 0 { _ = write(releaseWrite, &byte, 1) }
     }
 
-    /// Has every worker say when its loop ended (``loopEnded()``), for ``waitForLoopEnds(_:timeout:)``.
-    func reportLoopEnds() { reportsLoopEnds.store(true, ordering: .relaxed) }
+    /// For an outside profiler that counts the workers' threads: they sleep at the start barrier rather than spin
+    /// (``arriveAndWait()``), and each says when its loop ended (``loopEnded()``, ``waitForLoopEnds(_:timeout:)``).
+    /// Call before the workers start.
+    func reportLoopEnds() {
+        var fds: [Int32] = [-1, -1]
+        if pipe(&fds) == 0 {
+            for fd in fds { _ = fcntl(fd, F_SETFD, FD_CLOEXEC) }
+            releaseRead = fds[0]
+            releaseWrite = fds[1]
+        }
+        reportsLoopEnds.store(true, ordering: .relaxed)
+    }
+
+    /// Waits until every worker that arrived sleeps at the start barrier, as far as this can tell: a worker counted in
+    /// is a few instructions from its poll, so a short pause lets them all get there.
+    func letArrivalsSleep() {
+        var pause = timespec(tv_sec: 0, tv_nsec: 5_000_000)
+        nanosleep(&pause, nil)
+    }
 
     /// A worker's loop ended and its region was read: counted, and with ``reportLoopEnds()`` the coordinator woken.
     func loopEnded() {

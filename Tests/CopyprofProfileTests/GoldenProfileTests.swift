@@ -49,6 +49,7 @@ import TestSupport
         var trial = profile.cells[0].trials[0]
         trial.firstMismatch = MismatchRecord(sequence: 7, offset: 9)
         trial.workers[0].host = "vm@192.0.2.2"
+        trial.workers[0].tid = 4242
         trial.workers[0].unavailable = ["cycles": "not-supported: ENOENT"]
         trial.workers[0].sent = SenderRecord(messages: 1, bytes: 2, sendCalls: 3, partialWrites: 4, zeroCopy: ZeroCopyRecord(sends: 1))
         trial.workers[1].received = ReceiverRecord(
@@ -248,6 +249,7 @@ import TestSupport
         cells[].trials[].workers[].received.zeroCopyReceive.mappedBytes
         cells[].trials[].workers[].received.zeroCopyReceive.unmappedReason
         cells[].trials[].workers[].role
+        cells[].trials[].workers[].tid
         cells[].trials[].workers[].sent
         cells[].trials[].workers[].sent.bytes
         cells[].trials[].workers[].sent.messages
