@@ -319,7 +319,7 @@ private func runWorkers<Region: WorkerRegion>(
     makeRegion: @escaping @Sendable (WorkerIdentity) throws -> Region
 ) throws(TransportError) -> TransportRunResult<Region.Measurement> {
     let control = RunControl()
-    if observer != nil { control.reportLoopEnds() }
+    if observer != nil { control.countFromOutside() }
     var slots: [ResultSlot<Region.Measurement>] = []
     var threads: [WorkerThread] = []
     for (identity, socket) in assignments {
@@ -357,6 +357,7 @@ private func runWorkers<Region: WorkerRegion>(
         observer.timedLoopsDidEnd()
     }
     for thread in threads { thread.join() }
+    for slot in slots { slot.wrapUpThread?.join() }
 
     if let error = control.error { throw error }
     let workers = slots.compactMap(\.value)
@@ -371,6 +372,47 @@ private func runWorkers<Region: WorkerRegion>(
 /// after `pthread_join`, which orders the two.
 final class ResultSlot<Measurement: Sendable>: @unchecked Sendable {
     var value: WorkerResult<Measurement>?
+    /// The thread that wraps up for the worker when an outside profiler counts it (``RunControl/countFromOutside()``):
+    /// set before the worker's thread ends, joined by the coordinator after it.
+    var wrapUpThread: WorkerThread?
+}
+
+/// A worker's wrap-up — a stream receiver's drain to the end, zero-copy's last completions, the round-trip
+/// histogram — handed to a thread of its own, so that the worker's thread ends with its measured region: an outside
+/// profiler (`perf stat --control`) counts each thread until it ends, and would count the wrap-up that copyprof
+/// does not.
+///
+/// `@unchecked Sendable`: made by the worker, then used by the one thread it starts and never again by the worker.
+private final class WrapUpHandOff<Measurement: Sendable>: @unchecked Sendable {
+    let loop: WorkerLoop
+    var result: WorkerResult<Measurement>
+    let socket: TCPSocket
+    let control: RunControl
+    let slot: ResultSlot<Measurement>
+
+    init(
+        loop: WorkerLoop, result: WorkerResult<Measurement>, socket: TCPSocket, control: RunControl,
+        slot: ResultSlot<Measurement>
+    ) {
+        self.loop = loop
+        self.result = result
+        self.socket = socket
+        self.control = control
+        self.slot = slot
+    }
+
+    func run() {
+        do throws(TransportError) {
+            try loop.wrapUp()
+            (result.sent, result.received, result.roundTrips) = loop.results()
+            slot.value = result
+        } catch {
+            var annotated = error
+            annotated.worker = result.identity.description
+            control.fail(annotated)
+            socket.shutdown(Int32(SHUT_RDWR))
+        }
+    }
 }
 
 /// A connection's two ends.
@@ -443,6 +485,12 @@ private func runWorker<Region: WorkerRegion>(
             throw TransportError(.measurement(String(describing: error)))
         }
         control.loopEnded()
+        if control.isCountedFromOutside {
+            // Counted from outside until it ends: this thread ends here, and another wraps up.
+            let handOff = WrapUpHandOff(loop: loop, result: result, socket: socket, control: control, slot: slot)
+            do { slot.wrapUpThread = try WorkerThread { handOff.run() } } catch { handOff.run() }
+            return
+        }
         try loop.wrapUp()
         (result.sent, result.received, result.roundTrips) = loop.results()
         slot.value = result

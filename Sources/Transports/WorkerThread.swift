@@ -43,8 +43,8 @@ final class RunControl: Sendable {
     private let released = Atomic<Bool>(false)
     private let stop = Atomic<Bool>(false)
     private let loopsEnded = Atomic<Int>(0)
-    private let reportsLoopEnds = Atomic<Bool>(false)
-    /// The start barrier's pipe, where workers sleep with ``reportLoopEnds()``; set before the workers start.
+    private let countedFromOutsideFlag = Atomic<Bool>(false)
+    /// The start barrier's pipe, where workers sleep with ``countFromOutside()``; set before the workers start.
     private nonisolated(unsafe) var releaseRead: Int32 = -1
     private nonisolated(unsafe) var releaseWrite: Int32 = -1
     private let firstError = Mutex<TransportError?>(nil)
@@ -92,11 +92,11 @@ final class RunControl: Sendable {
 
     /// A worker is ready: counts it in, then spins (yielding the CPU) until every worker is in and the
     /// coordinator releases them all at once. Spinning keeps the release free of futex wake-ups. With
-    /// ``reportLoopEnds()`` (an outside profiler counts the workers' threads) it sleeps instead, so that it is not
+    /// ``countFromOutside()`` (an outside profiler counts the workers' threads) it sleeps instead, so that it is not
     /// counted spinning once the profiler is enabled.
     func arriveAndWait() {
         arrived.add(1, ordering: .acquiringAndReleasing)
-        if reportsLoopEnds.load(ordering: .relaxed), releaseRead >= 0 {
+        if countedFromOutsideFlag.load(ordering: .relaxed), releaseRead >= 0 {
             var pfd = pollfd(fd: releaseRead, events: Int16(POLLIN), revents: 0)
             while !released.load(ordering: .acquiring) { _ = poll(&pfd, 1, 1000) }
             return
@@ -122,17 +122,18 @@ final class RunControl: Sendable {
         if releaseWrite >= 0 { _ = write(releaseWrite, &byte, 1) }
     }
 
-    /// For an outside profiler that counts the workers' threads: they sleep at the start barrier rather than spin
-    /// (``arriveAndWait()``), and each says when its loop ended (``loopEnded()``, ``waitForLoopEnds(_:timeout:)``).
-    /// Call before the workers start.
-    func reportLoopEnds() {
+    /// For an outside profiler that counts the workers' threads from the coordinator's `enable` to each thread's
+    /// end: they sleep at the start barrier rather than spin (``arriveAndWait()``), each says when its loop ended
+    /// (``loopEnded()``, ``waitForLoopEnds(_:timeout:)``), and each thread ends with its region, its wrap-up handed
+    /// to a thread of its own (TransportRun.swift's `WrapUpHandOff`). Call before the workers start.
+    func countFromOutside() {
         var fds: [Int32] = [-1, -1]
         if pipe(&fds) == 0 {
             for fd in fds { _ = fcntl(fd, F_SETFD, FD_CLOEXEC) }
             releaseRead = fds[0]
             releaseWrite = fds[1]
         }
-        reportsLoopEnds.store(true, ordering: .relaxed)
+        countedFromOutsideFlag.store(true, ordering: .relaxed)
     }
 
     /// Waits until every worker that arrived sleeps at the start barrier, as far as this can tell: a worker counted in
@@ -142,11 +143,14 @@ final class RunControl: Sendable {
         nanosleep(&pause, nil)
     }
 
-    /// A worker's loop ended and its region was read: counted, and with ``reportLoopEnds()`` the coordinator woken.
+    /// True after ``countFromOutside()``: a profiler outside the process counts the workers' threads.
+    var isCountedFromOutside: Bool { countedFromOutsideFlag.load(ordering: .relaxed) }
+
+    /// A worker's loop ended and its region was read: counted, and with ``countFromOutside()`` the coordinator woken.
     func loopEnded() {
         loopsEnded.add(1, ordering: .releasing)
         var byte: UInt8 = 2
-        if reportsLoopEnds.load(ordering: .relaxed), wakeWrite >= 0 { _ = write(wakeWrite, &byte, 1) }
+        if countedFromOutsideFlag.load(ordering: .relaxed), wakeWrite >= 0 { _ = write(wakeWrite, &byte, 1) }
     }
 
     /// The coordinator: sleeps until `workers` loops have ended, the run failed, or `timeout` seconds passed.
