@@ -46,8 +46,8 @@ struct PerfScriptTally {
             return
         }
         let fields = line.split(whereSeparator: { $0 == " " || $0 == "\t" })
-        if line.first == " " || line.first == "\t" {
-            // A frame: "ADDRESS NAME+0xOFF" (leaf first), NAME `[unknown]` when perf could not name it.
+        if line.first == "\t" {
+            // A frame: a tab, "ADDRESS NAME+0xOFF" (leaf first), NAME `[unknown]` when perf could not name it.
             guard tid != nil, let address = fields.first.flatMap({ UInt64($0, radix: 16) }) else { return }
             var name = fields.count > 1 ? fields[1...].joined(separator: " ") : "[unknown]"
             if let plus = name.utf8.indices.last(where: { name.utf8[$0...].starts(with: "+0x".utf8) }) {
@@ -57,7 +57,7 @@ struct PerfScriptTally {
             frames.append(Frame(name: name, isKernel: address >= 0xffff_8000_0000_0000))
             return
         }
-        // A sample's header: "TID PERIOD" (perf script -F tid,period,...).
+        // A sample's header: "TID PERIOD" (perf script -F tid,period,...), the tid padded with spaces.
         finishSample()
         if fields.count >= 2, let thread = Int(fields[0]), let weight = UInt64(fields[1]) {
             tid = thread

@@ -102,7 +102,8 @@ public struct Attributor: Sendable {
 
     /// The entry for a user-space function name (a C name, or a demangled Swift name), or nil.
     public func userEntry(_ name: String) -> AttributionEntry? {
-        let plain = FunctionName.withoutCompilerSuffix(FunctionName.withoutSymbolVersion(name))
+        let plain = FunctionName.withoutInternalAlias(
+            FunctionName.withoutCompilerSuffix(FunctionName.withoutSymbolVersion(name)))
         if let index = userNames[plain] { return entries[index] }
         if let found = userPrefixes.first(where: { plain.hasPrefix($0.prefix) }) { return entries[found.entry] }
         if let found = userModules.first(where: { FunctionName.mentions(module: $0.module, in: plain) }) {
@@ -134,6 +135,13 @@ public enum FunctionName {
     private static let compilerSuffixes: [String.UTF8View] = [
         "isra", "constprop", "part", "cold", "llvm", "lto_priv", "localalias",
     ].map(\.utf8)
+
+    /// `__GI___recv` → `__recv`: glibc's internal aliases (`hidden_def`, include/libc-symbols.h) name the same
+    /// function as its public name, and a debug file's table lists both at one address, where perf's choice and
+    /// ours may differ.
+    public static func withoutInternalAlias(_ name: String) -> String {
+        name.utf8.starts(with: "__GI_".utf8) && name.utf8.count > 5 ? String(name.dropFirst(5)) : name
+    }
 
     /// `memcpy@GLIBC_2.2.5` → `memcpy`.
     public static func withoutSymbolVersion(_ name: String) -> String {

@@ -378,30 +378,57 @@ final class ResultSlot<Measurement: Sendable>: @unchecked Sendable {
 }
 
 /// A worker's wrap-up — a stream receiver's drain to the end, zero-copy's last completions, the round-trip
-/// histogram — handed to a thread of its own, so that the worker's thread ends with its measured region: an outside
+/// histogram — done by a thread of its own, so that the worker's thread ends with its measured region: an outside
 /// profiler (`perf stat --control`) counts each thread until it ends, and would count the wrap-up that copyprof
-/// does not.
+/// does not. The thread is started before the start barrier (its stack's first touch is no page fault of the
+/// worker's) and sleeps until the worker hands its result over, or lets it go.
 ///
-/// `@unchecked Sendable`: made by the worker, then used by the one thread it starts and never again by the worker.
+/// `@unchecked Sendable`: `result` is written by the worker before the byte that wakes the wrap-up thread, read by
+/// that thread after it; nothing else changes.
 private final class WrapUpHandOff<Measurement: Sendable>: @unchecked Sendable {
     let loop: WorkerLoop
-    var result: WorkerResult<Measurement>
     let socket: TCPSocket
     let control: RunControl
     let slot: ResultSlot<Measurement>
+    private var result: WorkerResult<Measurement>?
+    private let wake: (read: Int32, write: Int32)
 
-    init(
-        loop: WorkerLoop, result: WorkerResult<Measurement>, socket: TCPSocket, control: RunControl,
-        slot: ResultSlot<Measurement>
-    ) {
+    init(loop: WorkerLoop, socket: TCPSocket, control: RunControl, slot: ResultSlot<Measurement>) throws(TransportError) {
+        var fds: [Int32] = [-1, -1]
+        guard pipe(&fds) == 0 else { throw .system("pipe", errno, activity: "preparing a worker's wrap-up") }
         self.loop = loop
-        self.result = result
         self.socket = socket
         self.control = control
         self.slot = slot
+        wake = (fds[0], fds[1])
+        do { slot.wrapUpThread = try WorkerThread { self.waitAndWrapUp() } } catch {
+            close(fds[0])
+            close(fds[1])
+            throw error
+        }
     }
 
-    func run() {
+    deinit {
+        close(wake.read)
+        close(wake.write)
+    }
+
+    /// The worker's measured result: the wrap-up thread finishes it. Called once, at most.
+    func handOver(_ result: WorkerResult<Measurement>) {
+        self.result = result
+        letGo()
+    }
+
+    /// Wakes the wrap-up thread; without a result handed over it ends at once.
+    func letGo() {
+        var byte: UInt8 = 1
+        _ = retryingOnInterrupt { write(wake.write, &byte, 1) }
+    }
+
+    private func waitAndWrapUp() {
+        var byte: UInt8 = 0
+        _ = retryingOnInterrupt { read(wake.read, &byte, 1) }
+        guard var result else { return }
         do throws(TransportError) {
             try loop.wrapUp()
             (result.sent, result.received, result.roundTrips) = loop.results()
@@ -460,6 +487,9 @@ private func runWorker<Region: WorkerRegion>(
     var region: Region?
     var began = false
     var sends = false
+    var handOff: WrapUpHandOff<Region.Measurement>?
+    // Without a result handed over (the run failed), the wrap-up thread ends at once.
+    defer { handOff?.letGo() }
     do throws(TransportError) {
         do { region = try makeRegion(identity) } catch {
             throw TransportError(.measurement(String(describing: error)))
@@ -468,6 +498,10 @@ private func runWorker<Region: WorkerRegion>(
             identity, socket: socket, configuration: configuration, layout: layout, control: control)
         sends = loop.sends
         var result = WorkerResult<Region.Measurement>(identity: identity, startNs: 0, endNs: 0)
+        // Counted from outside until it ends: this thread ends with its region, and another wraps up.
+        if control.isCountedFromOutside {
+            handOff = try WrapUpHandOff(loop: loop, socket: socket, control: control, slot: slot)
+        }
 
         control.arriveAndWait()
         if control.error != nil {
@@ -485,10 +519,8 @@ private func runWorker<Region: WorkerRegion>(
             throw TransportError(.measurement(String(describing: error)))
         }
         control.loopEnded()
-        if control.isCountedFromOutside {
-            // Counted from outside until it ends: this thread ends here, and another wraps up.
-            let handOff = WrapUpHandOff(loop: loop, result: result, socket: socket, control: control, slot: slot)
-            do { slot.wrapUpThread = try WorkerThread { handOff.run() } } catch { handOff.run() }
+        if let handOff {
+            handOff.handOver(result)
             return
         }
         try loop.wrapUp()

@@ -102,6 +102,12 @@ extension AttributionEntry: CustomTestStringConvertible {
         #expect(FunctionName.withoutCompilerSuffix(".isra") == ".isra")
         #expect(FunctionName.withoutSymbolVersion("memcpy@GLIBC_2.2.5") == "memcpy")
         #expect(FunctionName.withoutSymbolVersion("memcpy@@GLIBC_2.14") == "memcpy")
+        // glibc's internal aliases, which a debug file lists beside the public names (the sweep named the receivers'
+        // system-call wrapper __GI___recv, perf named it __recv).
+        #expect(FunctionName.withoutInternalAlias("__GI___recv") == "__recv")
+        #expect(FunctionName.withoutInternalAlias("__GI_") == "__GI_")
+        #expect(Attributor().userEntry("__GI___recv")?.category == .syscall)
+        #expect(Attributor().userEntry("__GI_memcpy")?.category == .userMemcpy)
     }
 
     /// As root on a kernel whose /proc/kallsyms shows addresses: every entry the table expects on this kernel's
