@@ -4,6 +4,9 @@
 // AttributionRecord) and per cell and role (the stacks a flame graph draws). Timing trials are neither counted nor
 // sampled.
 
+#if canImport(Glibc)
+import Glibc
+#endif
 import CopyprofAttribution
 import CopyprofModel
 import CopyprofProfile
@@ -79,7 +82,9 @@ public struct SweepSamplingOptions: Sendable, Hashable {
 
     /// The sampler's options for a worker of a trial of `duration` seconds with `workers` workers: the ring sized for
     /// the loop (frequency × duration, with room for a receiver that outlasts its sender), within the trial's budget.
-    public func samplerOptions(duration: Double, workers: Int, pageSize: Int = 4096) -> SamplerOptions {
+    public func samplerOptions(
+        duration: Double, workers: Int, pageSize: Int = Int(sysconf(Int32(_SC_PAGESIZE)))
+    ) -> SamplerOptions {
         let expected = SamplerOptions.expectedSamples(hertz: UInt64(frequency), seconds: duration * 1.5) + 32
         let pages = max(1, min(2048, Self.ringBudgetBytes / max(1, workers) / max(1, pageSize)))
         return SamplerOptions(
@@ -158,7 +163,6 @@ final class SweepSampling {
     private var userCallerNames: [UInt64: Int32] = [:]
     private var categories: [NamedStack: AttributionCategory] = [:]
     private var stacks: [CellKey: [WorkerRole: [StackKey: StackTotals]]] = [:]
-    private var notes: [String] = []
     private var samplerErrors: [String: Int] = [:]
     private var ringNotes: Set<String> = []
 
@@ -220,7 +224,6 @@ final class SweepSampling {
         notes += samplerErrors.sorted { $0.key < $1.key }.map {
             "\($0.value) worker(s) not sampled: their sampler could not open: \($0.key)"
         }
-        notes += self.notes
         var unresolved: String?
         if probe.mode != .userOnly, let kernel = symbolizer?.kernel {
             switch kernel.status {
@@ -256,7 +259,8 @@ final class SweepSampling {
     private func attribute(_ batch: SampleBatch, events: [Int], cell: CellKey?, role: WorkerRole) -> AttributionRecord {
         var wanted = [Bool](repeating: false, count: batch.events.count)
         for event in events { wanted[event] = true }
-        // Fold by addresses: most samples repeat a stack (a `rep movsb` is one address).
+        // Fold by addresses: most samples repeat a stack (a `rep movsb` is one address). A key is the kernel frames,
+        // the user frames and the kernel frames' count; a sample without a call chain is its ip and 1 or 0.
         var folded: [[UInt64]: StackTotals] = [:]
         for sample in batch.samples where Int(sample.event) < wanted.count && wanted[Int(sample.event)] {
             let kernel = batch.kernelFrames(of: sample)
