@@ -7,9 +7,13 @@
 #   (b) the sweep's wall time with and without sampling, and their ratio (the issue's bound: 1.25);
 #   (c) the timing trials, which are never sampled, unchanged: per cell, their throughput with sampling on against
 #       off (ratio of medians over every run's trials, and a Mann-Whitney test): the ratios' median and spread, and
-#       how many cells differ at p < 0.05 (about 5% by chance alone).
+#       how many cells differ at p < 0.05 (about 5% by chance alone). Ratios are taken within each pair of runs
+#       (off k, on k: minutes apart) and their median over the pairs, so that the shared machine's drift cancels;
+#   (d) what sampling does to what the counted trials count: per cell, context switches per MB and task-clock per
+#       byte of the counted trials with sampling against without (median per workload of the per-cell ratios).
 #
 #   bash Benchmarks/sampling-cost.sh [RUNS] [more copyprof run options, e.g. --quick]
+#   SAMPLING_COST_KEEP=folder bash Benchmarks/sampling-cost.sh    # keeps the profiles there
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="/opt/swift/usr/bin:$PATH"
@@ -32,6 +36,7 @@ for run in $(seq 1 "$runs"); do
   done
 done
 echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)"
+if [ -n "${SAMPLING_COST_KEEP:-}" ]; then mkdir -p "$SAMPLING_COST_KEEP" && cp "$work"/*.json "$work/times.txt" "$SAMPLING_COST_KEEP"/; fi
 grep -h "copyprof: sampling" "$work"/on-1.err || true
 
 python3 - "$work" "$runs" <<'EOF'
@@ -115,24 +120,62 @@ def mann_whitney_p(a, b):
     return math.erfc(max(z, 0) / math.sqrt(2))
 
 print()
-print("(c) timing trials (never sampled): throughput with sampling on against off, per cell over all runs")
-timing = {kind: collections.defaultdict(list) for kind in profiles}
-for kind in profiles:
-    for profile in profiles[kind]:
-        for cell in profile["cells"]:
-            timing[kind][key(cell)] += [rate(t) for t in cell["trials"] if t.get("kind") == "timing"]
+print("(c) timing trials (never sampled): throughput with sampling on against off, per cell, within each pair of runs")
 ratios, significant, cells = [], 0, 0
-for cell, on in timing["on"].items():
-    off = timing["off"].get(cell, [])
-    if len(on) < 2 or len(off) < 2 or statistics.median(off) == 0:
+timing = {kind: [collections.defaultdict(list) for _ in range(runs)] for kind in profiles}
+for kind in profiles:
+    for run, profile in enumerate(profiles[kind]):
+        for cell in profile["cells"]:
+            timing[kind][run][key(cell)] = [rate(t) for t in cell["trials"] if t.get("kind") == "timing"]
+for cell in timing["on"][0]:
+    per_pair, pooled_on, pooled_off = [], [], []
+    for run in range(runs):
+        on, off = timing["on"][run].get(cell, []), timing["off"][run].get(cell, [])
+        pooled_on += on
+        pooled_off += off
+        if on and off and statistics.median(off) > 0:
+            per_pair.append(statistics.median(on) / statistics.median(off))
+    if not per_pair or len(pooled_on) < 2 or len(pooled_off) < 2:
         continue
     cells += 1
-    ratios.append(statistics.median(on) / statistics.median(off))
-    if mann_whitney_p(on, off) < 0.05:
+    ratios.append(statistics.median(per_pair))
+    if mann_whitney_p(pooled_on, pooled_off) < 0.05:
         significant += 1
 ratios.sort()
 print(f"    ratio on/off of the median throughput: median {statistics.median(ratios):.3f}, quartiles "
       f"{ratios[len(ratios) // 4]:.3f} / {ratios[3 * len(ratios) // 4]:.3f}, over {cells} cells")
-print(f"    cells whose timing trials differ at p < 0.05 (Mann-Whitney): {significant} of {cells} "
+print(f"    cells whose timing trials differ at p < 0.05 (Mann-Whitney, all runs pooled): {significant} of {cells} "
       f"(about {0.05 * cells:.0f} by chance alone)")
+
+print()
+print("(d) what the counted trials count, with sampling against without: per workload, the median over cells of")
+print("    the ratio of the cell's medians (all runs pooled)")
+def counted_costs(profile):
+    result = collections.defaultdict(lambda: ([], []))
+    for cell in profile["cells"]:
+        for trial in cell["trials"]:
+            if trial.get("kind") != "counted" or not trial["bytes"]:
+                continue
+            counters = [w["counters"] for w in trial["workers"]]
+            if all("context-switches" in c for c in counters):
+                result[key(cell)][0].append(sum(c["context-switches"]["raw"] for c in counters) / (trial["bytes"] / 1e6))
+            if all("task-clock" in c for c in counters):
+                result[key(cell)][1].append(sum(c["task-clock"]["raw"] for c in counters) / trial["bytes"])
+    return result
+costs = {}
+for kind in profiles:
+    merged = collections.defaultdict(lambda: ([], []))
+    for profile in profiles[kind]:
+        for cell, (switches, cpu) in counted_costs(profile).items():
+            merged[cell][0].extend(switches)
+            merged[cell][1].extend(cpu)
+    costs[kind] = merged
+for workload in ("stream", "pingpong"):
+    for index, name in ((0, "context switches/MB"), (1, "task-clock ns/B   ")):
+        values = sorted(statistics.median(costs["on"][c][index]) / statistics.median(costs["off"][c][index])
+                        for c in costs["on"] if c[0] == workload and costs["on"][c][index] and costs["off"].get(c, ([], []))[index]
+                        and statistics.median(costs["off"][c][index]) > 0)
+        if values:
+            print(f"    {workload:<8} {name}: median {statistics.median(values):.2f}, quartiles "
+                  f"{values[len(values) // 4]:.2f} / {values[3 * len(values) // 4]:.2f} ({len(values)} cells)")
 EOF

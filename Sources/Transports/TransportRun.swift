@@ -396,6 +396,7 @@ private final class WrapUpHandOff<Measurement: Sendable>: @unchecked Sendable {
     init(loop: WorkerLoop, socket: TCPSocket, control: RunControl, slot: ResultSlot<Measurement>) throws(TransportError) {
         var fds: [Int32] = [-1, -1]
         guard pipe(&fds) == 0 else { throw .system("pipe", errno, activity: "preparing a worker's wrap-up") }
+        for fd in fds { _ = fcntl(fd, F_SETFD, FD_CLOEXEC) }
         self.loop = loop
         self.socket = socket
         self.control = control
