@@ -12,15 +12,17 @@ extension Profile {
         return try encoder.encode(self)
     }
 
-    /// Writes the profile with ``OutputFile/write(_:to:replacing:)``: a regular file atomically (temporary file,
-    /// fsync, rename), a device or FIFO in place, `-` to standard output. A profile read from an older schema is
-    /// written in the current one.
-    public func write(to path: String, replacing: Bool = true) throws(CopyprofError) {
+    /// Writes the profile with ``OutputFile/write(_:to:replacing:keepWaitingForReader:)``: a regular file
+    /// atomically (temporary file, fsync, rename; an existing one only with `replacing`), a device or FIFO in place,
+    /// `-` to standard output. A profile read from an older schema is written in the current one.
+    public func write(
+        to path: String, replacing: Bool = true, keepWaitingForReader: (String) -> Bool = { _ in true }
+    ) throws(CopyprofError) {
         var current = self
         current.schemaVersion = Self.currentSchemaVersion
         let data: Data
         do { data = try current.jsonData() } catch { throw .io(path: path, problem: "cannot encode the profile: \(error)") }
-        try OutputFile.write(data, to: path, replacing: replacing)
+        try OutputFile.write(data, to: path, replacing: replacing, keepWaitingForReader: keepWaitingForReader)
     }
 
     /// Reads a profile; every problem becomes one line naming the file.

@@ -15,8 +15,11 @@ struct ExportCommand: ParsableCommand {
     @Flag(help: "Write CSV (the only format for now).")
     var csv = false
 
-    @Option(help: "Where to write (default: standard output, also `-`). A device or FIFO is written in place; a file is replaced atomically.")
+    @Option(help: "Where to write (default: standard output, also `-`). A device or FIFO is written in place; a new file atomically; an existing file only with --force.")
     var output: String?
+
+    @Flag(help: "Replace the file --output names when it exists.")
+    var force = false
 
     func validate() throws {
         if !csv { throw ValidationError("choose a format: --csv") }
@@ -24,8 +27,9 @@ struct ExportCommand: ParsableCommand {
 
     func run() throws {
         Interruption.installCleanup()
+        if let output, !force { try OutputFile.refuseExisting(output) }
         let loaded = try Profile.read(from: profile)
         let text = CSVExport.render(loaded)
-        try OutputFile.write(Data(text.utf8), to: output ?? "-")
+        try OutputFile.write(Data(text.utf8), to: output ?? "-", replacing: output == nil || force)
     }
 }

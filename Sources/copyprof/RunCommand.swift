@@ -75,13 +75,15 @@ struct RunCommand: ParsableCommand {
     var verify: Verification?
     @Option(help: "A name for this run, kept in the profile and its file name.")
     var label: String?
-    @Option(help: "The profile's path; `-` for standard output. Checked before measuring. (default: profiles/<UTC time>-<label>.json, never an existing file)")
+    @Option(help: "The profile's path; `-` for standard output; an existing file only with --force. Checked before measuring. (default: profiles/<UTC time>-<label>.json, never an existing file)")
     var output: String?
+    @Flag(help: "Replace the files --output and --report name when they exist (without it, an existing file is refused before measuring).")
+    var force = false
     @Flag(help: "A small sweep for a first look: 2 sizes, 1 and 2 connections, 3 trials.")
     var quick = false
     @Flag(help: "Do not write the report (reports/<profile name>.md) after the profile.")
     var noReport = false
-    @Option(help: "The report's Markdown path; its charts go in a folder beside it. Printed before measuring. (default: reports/<profile name>.md)")
+    @Option(help: "The report's Markdown path; its charts go in a folder beside it; an existing file only with --force. Printed before measuring. (default: reports/<profile name>.md, the profile's own report)")
     var report: String?
     @Option(help: "Run the receivers on another host, in its `copyprof serve` at HOST:PORT.")
     var connect: String?
@@ -149,13 +151,17 @@ struct RunCommand: ParsableCommand {
         }
         // Where the profile and the report go, checked before anything is measured.
         let candidates = output.map { [$0] } ?? defaultProfilePaths(label: label)
+        // A path given is never replaced without --force; the default names never collide (the profile's own report,
+        // reports/<profile name>.md, is that profile's and is written again with it).
+        let replacingProfile = output == nil || force
+        let replacingReport = report == nil || force
         let profileIsFile = try OutputFile.destination(of: candidates[0]).isRegularFile
-        try OutputFile.checkWritable(candidates[0])
+        try OutputFile.checkWritable(candidates[0], replacing: replacingProfile)
         // A report goes beside a profile file, or wherever --report says (also for a profile on standard output).
         let writesReport = !noReport && (profileIsFile || report != nil)
         let reportPath = report ?? Report.defaultPaths(forProfile: candidates[0]).markdown
         if writesReport {
-            try OutputFile.checkWritable(reportPath)
+            try OutputFile.checkWritable(reportPath, replacing: replacingReport)
             let profileShown = candidates[0] == "-" ? "standard output" : candidates[0]
             let chartsShown = try OutputFile.destination(of: reportPath).isRegularFile
                 ? " (charts in \(chartFolderPath(forReport: reportPath))/)" : ""
@@ -201,7 +207,14 @@ struct RunCommand: ParsableCommand {
         var saveError: Error?
         do {
             if output != nil {
-                try profile.write(to: candidates[0])
+                var noted = false
+                try profile.write(to: candidates[0], replacing: replacingProfile) { fifo in
+                    if !noted {
+                        note("waiting for a reader of \(fifo) to take the profile (Ctrl-C saves it in a file instead)")
+                        noted = true
+                    }
+                    return !Interruption.requested
+                }
                 path = candidates[0]
             } else {
                 path = try OutputFile.writeNew(try profile.jsonData(), candidates: candidates)
@@ -229,7 +242,7 @@ struct RunCommand: ParsableCommand {
         }
         if !noReport, let path {
             if writesReport {
-                let written = try writeReport(profile, profilePath: path, output: report)
+                let written = try writeReport(profile, profilePath: path, output: report, replacing: replacingReport)
                 if written != "-" { show("report: \(written)\n") }
             } else {
                 note("no report: the profile went to \(path == "-" ? "standard output" : path), not a file "
