@@ -35,13 +35,14 @@ struct RunCommand: ParsableCommand {
     @Option(
         help: ArgumentHelp(
             "A named sweep: all-paths (every sender × every receiver, stream and ping-pong, 4096 and 65536 B, 1 connection, \(SweepPlan.defaultTrials) rounds). Options given with it override its values.",
-            valueName: "name"))
+            valueName: "name"),
+        transform: { try parseChoice($0, option: "--preset") })
     var preset: Preset?
     @Option(
         help: ArgumentHelp(
-            "Message sizes in bytes, comma-separated: multiples of 64 from 64 B to 16 MiB. (default: \(list(SweepPlan().sizes)); --quick: \(list(SweepPlan.quick().sizes)))",
+            "Message sizes, comma-separated: bytes, or K, M with binary units (K = 1024 bytes: 64K, 64KiB, 1M, 1MiB); multiples of 64 from 64 B to 16M. (default: \(list(SweepPlan().sizes)); --quick: \(list(SweepPlan.quick().sizes)))",
             valueName: "list"),
-        transform: { try parseIntegers($0, option: "--sizes") })
+        transform: { try parseByteCounts($0, option: "--sizes") })
     var sizes: [Int]?
     @Option(
         help: ArgumentHelp(
@@ -67,11 +68,15 @@ struct RunCommand: ParsableCommand {
     var trials: Int?
     @Option(help: "Warm-up rounds, not recorded. (default: \(SweepPlan().warmup))")
     var warmup: Int?
-    @Option(help: "Seconds per trial. (default: \(SweepPlan.defaultDuration))")
+    @Option(
+        help: ArgumentHelp("Time per trial: seconds (0.5, 2s) or milliseconds (500ms). (default: \(SweepPlan.defaultDuration) s)", valueName: "time"),
+        transform: { try parseDuration($0, option: "--duration") })
     var duration: Double?
     @Option(help: "Counter events, comma-separated perf names or subsystem:name tracepoints; 'none' runs timing trials only (rusage and the thread CPU clock). (default: the whole catalog; events this host cannot count are recorded once with the reason)")
     var events: String?
-    @Option(help: "Verification of received messages: the sequence and length (header) or every byte (full). (default: header)")
+    @Option(
+        help: ArgumentHelp("Verification of received messages: the sequence and length (header) or every byte (full). (default: header)", valueName: "header|full"),
+        transform: { try parseChoice($0, option: "--verify") })
     var verify: Verification?
     @Option(help: "A name for this run, kept in the profile and its file name.")
     var label: String?
@@ -121,7 +126,7 @@ struct RunCommand: ParsableCommand {
         if events == "none" {
             plan.events = []
         } else if let events {
-            do { plan.events = try PerfEvent.list(events).map(\.name) } catch { throw ValidationError(error.description) }
+            plan.events = try parseEvents(events, option: "--events").map(\.name)
         }
         plan.label = label
         do { try plan.validate() } catch { throw ValidationError(error.description) }
@@ -274,7 +279,7 @@ struct RunCommand: ParsableCommand {
 }
 
 /// The named sweeps of `--preset`.
-enum Preset: String, ExpressibleByArgument, CaseIterable {
+enum Preset: String, NamedChoice {
     /// Every sender with every receiver.
     case allPaths = "all-paths"
 
