@@ -189,23 +189,25 @@ extension JSONLayout {
 /// Walks a JSON value once, with an explicit stack (no recursion, whatever the depth), keeping the keys of every object
 /// open at the moment.
 struct DuplicateKeyFinder {
-    /// A key of an open object: its bytes between the quotes, their FNV-1a hash, and its decoded text when it has
-    /// escapes or non-ASCII bytes (nil: the bytes are the key).
+    /// A key of an open object: its bytes between the quotes, their first and last 8 (which tell most keys apart
+    /// at the cost of two loads, and are the whole key up to 16 bytes), and where its decoded text is in
+    /// `decodedKeys` when it has escapes or non-ASCII bytes (-1: the bytes are the key). Plain data, so that the
+    /// stack of keys costs no reference counting.
     struct Key {
         var start: Int
         var count: Int
-        var hash: UInt64
-        var decoded: String?
+        var head: UInt64
+        var tail: UInt64
+        var decoded: Int
     }
 
-    /// An open object (its keys are `keys[firstKey...]`, the last one the member being read) or array (the element
-    /// being read). An object of many keys also keeps them in a set, so that a hostile object of 10⁶ keys is checked
-    /// in linear time.
+    /// An open object (its keys are `keys[firstKey...]`, the last one the member being read, their decoded texts
+    /// `decodedKeys[firstDecoded...]`) or array (the element being read).
     struct Frame {
         var isObject: Bool
         var firstKey: Int
+        var firstDecoded: Int
         var element: Int
-        var keySet: Set<String>?
     }
 
     /// Keys an object holds before they go into a set.
@@ -217,6 +219,11 @@ struct DuplicateKeyFinder {
     let skipping: Range<Int>?
     var keys: [Key] = []
     var frames: [Frame] = []
+    /// The decoded text of the keys that need it (see ``Key/decoded``).
+    var decodedKeys: [String] = []
+    /// The keys of each open object of many keys, by its depth, so that a hostile object of 10⁶ keys is checked in
+    /// linear time.
+    var keySets: [Int: Set<String>] = [:]
 
     init(bytes: UnsafeRawBufferPointer, position: Int, end: Int, skipping: Range<Int>?) {
         self.bytes = bytes
@@ -246,7 +253,7 @@ struct DuplicateKeyFinder {
                 switch bytes[position] {
                 case UInt8(ascii: "{"):
                     position += 1
-                    frames.append(Frame(isObject: true, firstKey: keys.count, element: 0, keySet: nil))
+                    frames.append(Frame(isObject: true, firstKey: keys.count, firstDecoded: decodedKeys.count, element: 0))
                     skipSpace()
                     if position < end && bytes[position] == UInt8(ascii: "}") {
                         position += 1
@@ -257,7 +264,7 @@ struct DuplicateKeyFinder {
                     }
                 case UInt8(ascii: "["):
                     position += 1
-                    frames.append(Frame(isObject: false, firstKey: keys.count, element: 0, keySet: nil))
+                    frames.append(Frame(isObject: false, firstKey: keys.count, firstDecoded: decodedKeys.count, element: 0))
                     skipSpace()
                     if position < end && bytes[position] == UInt8(ascii: "]") {
                         position += 1
@@ -298,7 +305,9 @@ struct DuplicateKeyFinder {
                     break
                 }
                 guard byte == UInt8(ascii: frames[top].isObject ? "}" : "]") else { return nil }
-                keys.removeSubrange(frames[top].firstKey...)
+                keys.removeLast(keys.count - frames[top].firstKey)
+                decodedKeys.removeLast(decodedKeys.count - frames[top].firstDecoded)
+                if !keySets.isEmpty { keySets[top] = nil }
                 frames.removeLast()
             }
         }
@@ -310,25 +319,29 @@ struct DuplicateKeyFinder {
         skipSpace()
         let quote = position
         guard position < end, bytes[position] == UInt8(ascii: "\""), let plain = stringEnd() else { return "" }
-        var hash: UInt64 = 0xcbf2_9ce4_8422_2325
-        for index in (quote + 1)..<(position - 1) { hash = (hash ^ UInt64(bytes[index])) &* 0x100_0000_01b3 }
-        let key = Key(
-            start: quote + 1, count: position - 1 - (quote + 1), hash: hash,
-            decoded: plain ? nil : Self.decodeString(UnsafeRawBufferPointer(rebasing: bytes[(quote + 1)..<(position - 1)])))
+        let start = quote + 1, count = position - 1 - start
+        var head: UInt64 = 0, tail: UInt64 = 0
+        if count >= 8 {
+            head = bytes.loadUnaligned(fromByteOffset: start, as: UInt64.self)
+            tail = bytes.loadUnaligned(fromByteOffset: start + count - 8, as: UInt64.self)
+        } else {
+            for index in start..<(start + count) { head = head << 8 | UInt64(bytes[index]) }
+        }
+        var key = Key(start: start, count: count, head: head, tail: tail, decoded: -1)
+        if !plain {
+            key.decoded = decodedKeys.count
+            decodedKeys.append(Self.decodeString(UnsafeRawBufferPointer(rebasing: bytes[(quote + 1)..<(position - 1)])))
+        }
         skipSpace()
         guard position < end, bytes[position] == UInt8(ascii: ":") else { return "" }
         position += 1
         let top = frames.count - 1
         let first = frames[top].firstKey
-        if frames[top].keySet != nil {
-            if frames[top].keySet!.insert(text(of: key)).inserted == false { return problem(key, prefix: prefix) }
-        } else {
+        if keys.count - first < Self.linearKeys {
             for index in first..<keys.count where same(keys[index], key) { return problem(key, prefix: prefix) }
-            if keys.count - first >= Self.linearKeys {
-                var set = Set(keys[first...].map(text(of:)))
-                set.insert(text(of: key))
-                frames[top].keySet = set
-            }
+        } else {
+            if keySets[top] == nil { keySets[top] = Set(keys[first...].map(text(of:))) }
+            if keySets[top]!.insert(text(of: key)).inserted == false { return problem(key, prefix: prefix) }
         }
         keys.append(key)
         return nil
@@ -356,15 +369,17 @@ struct DuplicateKeyFinder {
     }
 
     func same(_ a: Key, _ b: Key) -> Bool {
-        if a.decoded == nil && b.decoded == nil {
-            return a.hash == b.hash && a.count == b.count
-                && memcmp(bytes.baseAddress! + a.start, bytes.baseAddress! + b.start, a.count) == 0
+        if a.decoded < 0 && b.decoded < 0 {
+            return a.head == b.head && a.tail == b.tail && a.count == b.count
+                && (a.count <= 16 || memcmp(bytes.baseAddress! + a.start, bytes.baseAddress! + b.start, a.count) == 0)
         }
         return text(of: a) == text(of: b)
     }
 
     func text(of key: Key) -> String {
-        key.decoded ?? String(decoding: UnsafeRawBufferPointer(rebasing: bytes[key.start..<(key.start + key.count)]), as: UTF8.self)
+        key.decoded >= 0
+            ? decodedKeys[key.decoded]
+            : String(decoding: UnsafeRawBufferPointer(rebasing: bytes[key.start..<(key.start + key.count)]), as: UTF8.self)
     }
 
     /// "duplicate key 'K' at PATH": the path of the object that has it twice.
