@@ -99,6 +99,22 @@ import Testing
         #expect(events.stderr.contains("or a tracepoint as subsystem:name; did you mean task-clock?"), "\(events.stderr)")
     }
 
+    /// One figure for --quick's time, in --help and in the README (measured: see the README).
+    @Test func quickTakesTheSameTimeInTheHelpAndTheREADME() throws {
+        let readme = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent().appendingPathComponent("README.md")
+        let text = try String(contentsOf: readme, encoding: .utf8)
+        let help = Copyprof.helpMessage(columns: 1000)
+        func figure(_ text: String, after marker: String) -> String? {
+            guard let line = text.split(separator: "\n").first(where: { $0.contains(marker) }),
+                let about = line.range(of: "about ", options: .backwards) else { return nil }
+            return String(line[about.upperBound...].prefix { $0 != "\n" })
+        }
+        let inHelp = try #require(figure(help, after: "copyprof run --quick"))
+        let inREADME = try #require(figure(text, after: "copyprof run --quick "))
+        #expect(inHelp == "15 s" && inREADME == "15 s", "help: \(inHelp), README: \(inREADME)")
+    }
+
     @Test func helpSaysWhatKMeans() {
         let help = Copyprof.helpMessage(for: RunCommand.self, columns: 1000)
         #expect(help.contains("K = 1024 bytes"), "\(help)")
