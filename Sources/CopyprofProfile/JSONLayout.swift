@@ -251,25 +251,17 @@ struct DuplicateKeyFinder {
                 position = skipping.upperBound
             } else {
                 switch bytes[position] {
-                case UInt8(ascii: "{"):
+                case UInt8(ascii: "{"), UInt8(ascii: "["):
+                    let isObject = bytes[position] == UInt8(ascii: "{")
                     position += 1
-                    frames.append(Frame(isObject: true, firstKey: keys.count, firstDecoded: decodedKeys.count, element: 0))
+                    frames.append(Frame(isObject: isObject, firstKey: keys.count, firstDecoded: decodedKeys.count, element: 0))
                     skipSpace()
-                    if position < end && bytes[position] == UInt8(ascii: "}") {
+                    if position < end && bytes[position] == UInt8(ascii: isObject ? "}" : "]") {
+                        // Empty.
                         position += 1
                         frames.removeLast()
                     } else {
-                        if let problem = readKey(prefix: prefix) { return problem.isEmpty ? nil : problem }
-                        continue
-                    }
-                case UInt8(ascii: "["):
-                    position += 1
-                    frames.append(Frame(isObject: false, firstKey: keys.count, firstDecoded: decodedKeys.count, element: 0))
-                    skipSpace()
-                    if position < end && bytes[position] == UInt8(ascii: "]") {
-                        position += 1
-                        frames.removeLast()
-                    } else {
+                        if isObject, let problem = readKey(prefix: prefix) { return problem.isEmpty ? nil : problem }
                         continue
                     }
                 case UInt8(ascii: "\""):
