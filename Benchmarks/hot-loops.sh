@@ -64,7 +64,10 @@ fi
 if [ -n "${BINARY:-}" ]; then
   bin=$BINARY   # an already built copyprof (e.g. of another commit, to compare)
 else
-  swift build -c release --product copyprof --scratch-path .build-nodebug -Xswiftc -gnone -Xlinker --strip-debug >&2
+  # COPYPROF_SWIFT_FLAGS: extra flags, e.g. CI's -Xswiftc -warnings-as-errors (.ci/run).
+  # shellcheck disable=SC2086
+  swift build -c release --product copyprof --scratch-path .build-nodebug -Xswiftc -gnone -Xlinker --strip-debug \
+    ${COPYPROF_SWIFT_FLAGS:-} >&2
   bin=.build-nodebug/release/copyprof
 fi
 work=$(mktemp -d)

@@ -12,15 +12,17 @@ extension Profile {
         return try encoder.encode(self)
     }
 
-    /// Writes the profile with ``OutputFile/write(_:to:replacing:)``: a regular file atomically (temporary file,
-    /// fsync, rename), a device or FIFO in place, `-` to standard output. A profile read from an older schema is
-    /// written in the current one.
-    public func write(to path: String, replacing: Bool = true) throws(CopyprofError) {
+    /// Writes the profile with ``OutputFile/write(_:to:replacing:keepWaitingForReader:)``: a regular file
+    /// atomically (temporary file, fsync, rename; an existing one only with `replacing`), a device or FIFO in place,
+    /// `-` to standard output. A profile read from an older schema is written in the current one.
+    public func write(
+        to path: String, replacing: Bool = true, keepWaitingForReader: (String) -> Bool = { _ in true }
+    ) throws(CopyprofError) {
         var current = self
         current.schemaVersion = Self.currentSchemaVersion
         let data: Data
         do { data = try current.jsonData() } catch { throw .io(path: path, problem: "cannot encode the profile: \(error)") }
-        try OutputFile.write(data, to: path, replacing: replacing)
+        try OutputFile.write(data, to: path, replacing: replacing, keepWaitingForReader: keepWaitingForReader)
     }
 
     /// Reads a profile; every problem becomes one line naming the file.
@@ -58,6 +60,10 @@ extension Profile {
         guard let layout = JSONLayout(raw) else { throw fail("not a copyprof profile: the file is truncated or is not JSON") }
         func value(_ key: String) -> Range<Int>? { layout.members.last { $0.key == key }?.value }
         func text(_ range: Range<Int>) -> String { String(decoding: UnsafeRawBufferPointer(rebasing: raw[range]), as: UTF8.self) }
+        // A key twice in one object would let what checks a value (the version check below) and the decoder see two
+        // different ones: refused, everywhere but in the cells, which are checked as they are decoded.
+        let cellsRange = value("cells")
+        if let duplicate = JSONLayout.duplicateKey(raw, in: 0..<raw.count, skipping: cellsRange) { throw fail(duplicate) }
         guard let tool = value("tool"), text(tool) == "\"copyprof\"", let versionRange = value("schemaVersion"),
             let version = Int(text(versionRange))
         else {
@@ -69,7 +75,6 @@ extension Profile {
                     + "to \(readableSchemaVersions.upperBound)); use the copyprof that wrote it")
         }
         // Everything but the cells, with the cells replaced by an empty array.
-        let cellsRange = value("cells")
         var rest = Data(capacity: raw.count - (cellsRange?.count ?? 0) + 2)
         if let cellsRange {
             rest.append(contentsOf: raw[0..<cellsRange.lowerBound])
@@ -97,6 +102,10 @@ extension Profile {
         DispatchQueue.concurrentPerform(iterations: chunks) { chunk in
             let decoder = makeDecoder()
             for index in stride(from: chunk, to: elements.count, by: chunks) {
+                if let duplicate = JSONLayout.duplicateKey(source.bytes, in: elements[index], prefix: "cells[\(index)]") {
+                    cells.store(.failure(DecodingProblem(text: duplicate)), at: index)
+                    continue
+                }
                 let bytes = Data(source.bytes[elements[index]])
                 do {
                     cells.store(.success(try decoder.decode(CellRecord.self, from: bytes)), at: index)

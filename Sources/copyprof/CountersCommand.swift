@@ -39,17 +39,13 @@ struct CountersCommand: ParsableCommand {
             // Runs one calibration workload without counters, for perf stat or valgrind to count.
             guard let chosen = CalibrationWorkload(rawValue: workload) else {
                 let names = CalibrationWorkload.allCases.map(\.rawValue).joined(separator: ", ")
-                throw ValidationError("unknown workload '\(workload)': use one of \(names)")
+                throw ValidationError(
+                    "unknown workload '\(workload)': use one of \(names)" + didYouMean(workload, among: CalibrationWorkload.allCases.map(\.rawValue)))
             }
             print(chosen.run())
             return
         }
-        let chosen: [PerfEvent]
-        do {
-            chosen = try events.map { try PerfEvent.list($0) } ?? PerfEvent.catalog
-        } catch {
-            throw ValidationError(String(describing: error))
-        }
+        let chosen = try events.map { try parseEvents($0, option: "--events") } ?? PerfEvent.catalog
         if check {
             let report = CounterCalibration.run(events: chosen, options: CounterOptions(userOnly: userOnly))
             if json {

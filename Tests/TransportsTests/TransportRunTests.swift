@@ -269,7 +269,8 @@ func readLine(_ path: String) -> String? {
     defer { fclose(file) }
     var buffer = [CChar](repeating: 0, count: 256)
     guard fgets(&buffer, 256, file) != nil else { return nil }
-    return String(cString: buffer).trimmingCharacters(in: "\n")
+    let line = buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }
+    return String(decoding: line, as: UTF8.self).trimmingCharacters(in: "\n")
 }
 
 func writeLine(_ path: String, _ value: String) -> Bool {
