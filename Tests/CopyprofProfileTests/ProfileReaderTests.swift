@@ -70,10 +70,11 @@ import TestSupport
             let range = try #require(text.range(of: original), "\(original) is in the profile")
             return text.replacingCharacters(in: range, with: replacement)
         }
-        var message = try problem(try with(#""schemaVersion":2"#, #""schemaVersion":99,"schemaVersion":2"#))
+        let version = #""schemaVersion":\#(Profile.currentSchemaVersion)"#
+        var message = try problem(try with(version, #""schemaVersion":99,"# + version))
         #expect(message.hasSuffix("duplicate key 'schemaVersion' at the top level: an object has each key once (which of the two would count is not defined)"), "\(message)")
         // The same key spelled with an escape is the same key to the decoder.
-        message = try problem(try with(#""schemaVersion":2"#, #""schema\u0056ersion":99,"schemaVersion":2"#))
+        message = try problem(try with(version, #""schema\u0056ersion":99,"# + version))
         #expect(message.contains("duplicate key 'schemaVersion' at the top level"), "\(message)")
         message = try problem(try with(#""environment":{"#, #""environment":{"hostname":"a","#))
         #expect(message.contains("duplicate key 'hostname' at environment"), "\(message)")
