@@ -218,11 +218,15 @@ public struct WorkerRecord: Codable, Sendable {
     public var unavailable: [String: String]?
     /// rusage and CPU clock deltas.
     public var usage: UsageRecord
+    /// The kernel thread id of the worker's thread (gettid), named `cp-send-N` or `cp-recv-N`: what `perf stat -t`,
+    /// `ps -L` and /proc/PID/task/TID name, to count the same thread with another tool. Nil in profiles written
+    /// before it was recorded.
+    public var tid: Int32?
 
     public init(
         connection: Int, role: WorkerRole, host: String? = nil, wallNs: UInt64, sent: SenderRecord?,
         received: ReceiverRecord?, counters: [String: CounterRecord], unavailable: [String: String]? = nil,
-        usage: UsageRecord
+        usage: UsageRecord, tid: Int32? = nil
     ) {
         self.connection = connection
         self.role = role
@@ -233,6 +237,7 @@ public struct WorkerRecord: Codable, Sendable {
         self.counters = counters
         self.unavailable = unavailable
         self.usage = usage
+        self.tid = tid
     }
 }
 
