@@ -191,7 +191,7 @@ extension Comparison {
             let change = row.verdict == .regression || row.verdict == .improvement
                 ? changeText(row.change, row.changeLow, row.changeHigh) : "~"
             md += "| \(c.workload.name) \(c.messageSize) B × \(c.connections) | \(c.transport.rawValue) vs two-copy | \(row.metric.title) "
-                + "| \(ratio(row.baseline)) | \(ratio(row.candidate)) | \(change) | \(pValue(row.p)) "
+                + "| \(ratioText(row.baseline)) | \(ratioText(row.candidate)) | \(change) | \(pValue(row.p)) "
                 + "| \(row.baseline.values.count)+\(row.candidate.values.count) |\n"
         }
         return md + "\n"
@@ -201,12 +201,6 @@ extension Comparison {
     func changeText(_ change: Double, _ low: Double?, _ high: Double?) -> String {
         var text = "\(signed(change))%"
         if let low, let high { text += " [\(signed(low)), \(signed(high))]" }
-        return text
-    }
-
-    func ratio(_ s: Summary) -> String {
-        var text = "\(fixed(s.median, 2))×"
-        if let low = s.low, let high = s.high { text += " [\(fixed(low, 2)), \(fixed(high, 2))]" }
         return text
     }
 

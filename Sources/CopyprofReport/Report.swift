@@ -237,13 +237,6 @@ public struct Report: Sendable {
         return md
     }
 
-    /// `0.68× [0.65, 0.71]`.
-    func ratioText(_ s: Summary) -> String {
-        var text = "\(fixed(s.median, 2))×"
-        if let low = s.low, let high = s.high { text += " [\(fixed(low, 2)), \(fixed(high, 2))]" }
-        return text
-    }
-
     /// Rows size × connections, columns transports: median [low, high].
     func table(_ metric: Metric, _ mode: Workload) -> String {
         let a = analysis

@@ -141,9 +141,9 @@ public struct RunConfiguration: Sendable, Hashable {
             let ring = SendfileSender.ringBytes(self) &* connections
             if ring > RunLimits.runMemory || ring < 0 {
                 throw TransportError(.invalidConfiguration(
-                    "the sendfile rings of \(connections) connection(s) would take \(RunLimits.describe(bytes: ring)) of page "
+                    "the sendfile rings of \(connections) connection(s) would take \(formatBytes(ring)) of page "
                         + "cache (tcp_wmem and tcp_rmem maxima per connection); the limit is "
-                        + "\(RunLimits.describe(bytes: RunLimits.runMemory)): use fewer connections"))
+                        + "\(formatBytes(RunLimits.runMemory)): use fewer connections"))
             }
         }
         return layout

@@ -141,8 +141,8 @@ import TestSupport
         #expect(report.contains(
             "- ⚠ **Overran**: 2 of 12 trials ran more than 20% past their planned 0.001 s"))
         #expect(report.contains(
-            "By cell, worst first: stream zero-copy 4096 B × 2 connections: trial 3 2.2× (0.002 s, 1 MB); "
-                + "stream two-copy 4096 B × 2 connections: trial 4 1.25× (0.001 s, 1 MB)."))
+            "By cell, worst first: stream zero-copy 4096 B × 2 connections: trial 3 2.2× (0.002 s, 977 KiB); "
+                + "stream two-copy 4096 B × 2 connections: trial 4 1.25× (0.001 s, 977 KiB)."))
     }
 
     @Test func trialsOnTimeGiveNoNote() {
