@@ -20,6 +20,13 @@ let package = Package(
             cSettings: [.define("_GNU_SOURCE")]
         ),
         .target(name: "CopyprofModel"),
+        /// copyprof's files on disk: outputs written without losing a byte or destroying what was there (a regular
+        /// file atomically, a device or FIFO in place, standard output), a profile's bytes read with errors a user can
+        /// act on. The system calls of the profile and the report go through it.
+        .target(
+            name: "CopyprofFiles",
+            dependencies: ["CopyprofModel", .product(name: "SystemCalls", package: "PerfCounters")]
+        ),
         /// Where a sample's time goes: the attribution table (function → category), the call-graph walk that charges
         /// a sample, per-category totals, and folded stacks for flame graphs. Names in, data out.
         .target(name: "CopyprofAttribution", dependencies: ["CopyprofModel"]),
@@ -34,7 +41,7 @@ let package = Package(
         ),
         .target(
             name: "CopyprofProfile",
-            dependencies: ["CopyprofModel", .product(name: "SystemCalls", package: "PerfCounters")]
+            dependencies: ["CopyprofModel", "CopyprofFiles"]
         ),
         .target(
             name: "CopyprofSweep",
@@ -49,11 +56,12 @@ let package = Package(
         ),
         .target(
             name: "CopyprofReport",
-            dependencies: ["CopyprofModel", "CopyprofProfile"]
+            dependencies: ["CopyprofModel", "CopyprofProfile", "CopyprofFiles"]
         ),
         .executableTarget(
             name: "copyprof",
             dependencies: [
+                "CopyprofFiles",
                 "CopyprofProfile",
                 "CopyprofSweep",
                 "CopyprofReport",
@@ -85,6 +93,7 @@ let package = Package(
         .testTarget(
             name: "CopyprofCLITests",
             dependencies: [
+                "CopyprofFiles",
                 "CopyprofModel",
                 "CopyprofProfile",
                 "CopyprofSweep",

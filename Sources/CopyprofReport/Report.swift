@@ -1,3 +1,4 @@
+import CopyprofFiles
 import CopyprofModel
 import CopyprofProfile
 import Foundation

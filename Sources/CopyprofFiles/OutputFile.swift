@@ -1,3 +1,4 @@
+import CopyprofModel
 import Foundation
 import Synchronization
 import SystemCalls
@@ -174,7 +175,7 @@ public enum OutputFile {
         do {
             try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         } catch {
-            throw .io(path: path, problem: "cannot create the folder \(directory): \(Profile.reason(error))")
+            throw .io(path: path, problem: "cannot create the folder \(directory): \(foundationErrorText(error))")
         }
     }
 
