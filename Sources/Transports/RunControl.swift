@@ -77,7 +77,7 @@ final class RunControl: Sendable {
         firstError.withLock { if $0 == nil { $0 = error } }
         requestStop()
         var byte: UInt8 = 1
-        if wakeWrite >= 0 { _ = write(wakeWrite, &byte, 1) }
+        if wakeWrite >= 0 { _ = retryingOnInterrupt { write(wakeWrite, &byte, 1) } }
     }
 
     var error: TransportError? { firstError.withLock { $0 } }
