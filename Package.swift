@@ -19,6 +19,8 @@ let package = Package(
             name: "CLinuxNet",
             cSettings: [.define("_GNU_SOURCE")]
         ),
+        /// The run vocabulary every layer shares, and the folded-stack format (written by the sweep's attribution,
+        /// read and written by the report's exports: one writer and parser for both).
         .target(name: "CopyprofModel"),
         /// copyprof's files on disk: outputs written without losing a byte or destroying what was there (a regular
         /// file atomically, a device or FIFO in place, standard output), a profile's bytes read with errors a user can
@@ -28,7 +30,7 @@ let package = Package(
             dependencies: ["CopyprofModel", .product(name: "SystemCalls", package: "PerfCounters")]
         ),
         /// Where a sample's time goes: the attribution table (function → category), the call-graph walk that charges
-        /// a sample, per-category totals, and folded stacks for flame graphs. Names in, data out.
+        /// a sample and per-category totals. Names in, data out.
         .target(name: "CopyprofAttribution", dependencies: ["CopyprofModel"]),
         .target(
             name: "Transports",
@@ -54,6 +56,22 @@ let package = Package(
                 .product(name: "Histogram", package: "hdrhistogram-swift"),
             ]
         ),
+        /// The control plane of two-host runs (as neper keeps control_plane.c apart from the flows): the versioned
+        /// control protocol, `copyprof serve`'s server, the client a sweep runs its remote trials through, the
+        /// route each side's data takes. It builds on the sweep (trials, record conversion, environment capture);
+        /// the sweep knows the client only through its `RemoteTrialRunner` protocol.
+        .target(
+            name: "CopyprofRemote",
+            dependencies: [
+                "CLinuxNet",
+                "CopyprofModel",
+                "CopyprofProfile",
+                "CopyprofSweep",
+                .product(name: "PerfCounters", package: "PerfCounters"),
+                .product(name: "SystemCalls", package: "PerfCounters"),
+                "Transports",
+            ]
+        ),
         .target(
             name: "CopyprofReport",
             dependencies: ["CopyprofModel", "CopyprofProfile", "CopyprofFiles"]
@@ -64,6 +82,7 @@ let package = Package(
                 "CopyprofFiles",
                 "CopyprofProfile",
                 "CopyprofSweep",
+                "CopyprofRemote",
                 "CopyprofReport",
                 "CopyprofModel",
                 .product(name: "PerfCounters", package: "PerfCounters"),
@@ -97,6 +116,7 @@ let package = Package(
                 "CopyprofModel",
                 "CopyprofProfile",
                 "CopyprofSweep",
+                "CopyprofRemote",
                 "CopyprofReport",
                 .product(name: "PerfCounters", package: "PerfCounters"),
                 "Transports",

@@ -15,7 +15,8 @@ let package = Package(
         .library(name: "PerfSymbols", targets: ["PerfSymbols"]),
     ],
     targets: [
-        /// C shim: perf_event_open (a variadic syscall), the PERF_EVENT_IOC_* ioctls, RUSAGE_THREAD, gettid.
+        /// C shim: perf_event_open (a variadic syscall), the PERF_EVENT_IOC_* ioctls, RUSAGE_THREAD, gettid, and the
+        /// acquire/release access to a sampling ring's data_head and data_tail.
         .target(
             name: "CPerfEvent",
             cSettings: [.define("_GNU_SOURCE")]
@@ -48,9 +49,25 @@ let package = Package(
             dependencies: ["PerfSymbols", "SystemCalls"],
             path: "Examples/symbolize"
         ),
+        /// Samples a busy region and says what the sampler took: `swift run sample-region`. The tests run it as an
+        /// unprivileged user.
+        .executableTarget(
+            name: "sample-region",
+            dependencies: ["PerfCounters"],
+            path: "Examples/sample-region"
+        ),
+        /// What sampling costs around a region and per sample drained: `swift run -c release sampler-cost`.
+        .executableTarget(
+            name: "sampler-cost",
+            dependencies: ["PerfCounters", "SystemCalls"],
+            path: "Benchmarks/sampler-cost"
+        ),
         /// For tests only: a seccomp filter on one thread that refuses perf_event_open, as a container's does.
         .target(name: "CSeccompTestSupport", path: "Tests/CSeccompTestSupport"),
-        .testTarget(name: "PerfCountersTests", dependencies: ["PerfCounters", "CPerfEvent", "CSeccompTestSupport", "SystemCalls"]),
+        .testTarget(
+            name: "PerfCountersTests",
+            dependencies: ["PerfCounters", "CPerfEvent", "CSeccompTestSupport", "SystemCalls", "sample-region"]
+        ),
         .testTarget(name: "PerfSymbolsTests", dependencies: ["PerfSymbols"]),
         .testTarget(name: "SystemCallsTests", dependencies: ["SystemCalls"]),
     ],

@@ -9,6 +9,14 @@
 #include <sys/mman.h>
 #include <sys/syscall.h>
 #include <unistd.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/time.h>
+#include <net/if.h>
+#include <linux/netlink.h>
+#include <linux/rtnetlink.h>
+#include <linux/if_link.h>
 
 _Static_assert(sizeof(struct sock_extended_err) == 16, "sock_extended_err is 16 bytes in the kernel ABI");
 _Static_assert(sizeof(struct CLinuxNet_sock_extended_err) == sizeof(struct sock_extended_err), "sock_extended_err size");
@@ -125,3 +133,179 @@ int CLinuxNet_zerocopy_receive(int fd, struct CLinuxNet_ZeroCopyReceive *zc) {
 }
 
 int CLinuxNet_memfd_create(const char *name) { return (int)syscall(SYS_memfd_create, name, MFD_CLOEXEC); }
+
+// ---- rtnetlink (rtnetlink(7), netlink(7); iproute2's ip/iproute.c iproute_get and lib/libnetlink.c rtnl_talk) ----
+
+_Static_assert(CLinuxNet_IFF_LOOPBACK == IFF_LOOPBACK, "IFF_LOOPBACK");
+_Static_assert(sizeof(((struct CLinuxNet_link *)0)->name) == IFNAMSIZ, "IFNAMSIZ");
+
+/// Bytes of the buffer an answer is read into: a link's answer, with its statistics and per-family data, is a few KiB.
+#define ANSWER_CAPACITY 32768
+
+/// Appends a route attribute to a request of `capacity` bytes; -1 (EMSGSIZE) when it does not fit.
+static int add_attribute(struct nlmsghdr *request, size_t capacity, unsigned short type, const void *data, size_t length) {
+    size_t at = NLMSG_ALIGN(request->nlmsg_len);
+    if (at + RTA_SPACE(length) > capacity) {
+        errno = EMSGSIZE;
+        return -1;
+    }
+    struct rtattr *attribute = (struct rtattr *)((char *)request + at);
+    attribute->rta_type = type;
+    attribute->rta_len = (unsigned short)RTA_LENGTH(length);
+    memcpy(RTA_DATA(attribute), data, length);
+    request->nlmsg_len = (uint32_t)(at + RTA_SPACE(length));
+    return 0;
+}
+
+/// Sends `request` to the kernel on a new NETLINK_ROUTE socket and reads its one answer into `answer`. Returns the
+/// answer (a message of type `expected` with at least `fixed` bytes of payload before its attributes), or NULL with
+/// errno set: the kernel's error for an NLMSG_ERROR answer, EBADMSG for an answer that is not one whole such message.
+static struct nlmsghdr *rtnetlink_ask(struct nlmsghdr *request, unsigned short expected, size_t fixed, char *answer) {
+    int fd = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE);
+    if (fd < 0) return NULL;
+    // The kernel answers within the sendto; the timeout only bounds a kernel that never does.
+    struct timeval timeout = {.tv_sec = 2, .tv_usec = 0};
+    (void)setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof timeout);
+    struct sockaddr_nl kernel = {.nl_family = AF_NETLINK};
+    request->nlmsg_flags = NLM_F_REQUEST;
+    request->nlmsg_seq = 1;
+    ssize_t sent;
+    do sent = sendto(fd, request, request->nlmsg_len, 0, (struct sockaddr *)&kernel, sizeof kernel);
+    while (sent < 0 && errno == EINTR);
+    ssize_t received = -1;
+    if (sent >= 0) {
+        // MSG_TRUNC: the length of the whole answer, even when it did not fit.
+        do received = recv(fd, answer, ANSWER_CAPACITY, MSG_TRUNC);
+        while (received < 0 && errno == EINTR);
+    }
+    int saved = errno;
+    close(fd);
+    errno = saved;
+    if (received < 0) return NULL;
+    if (received > ANSWER_CAPACITY) {
+        errno = EMSGSIZE;
+        return NULL;
+    }
+    struct nlmsghdr *header = (struct nlmsghdr *)answer;
+    if (!NLMSG_OK(header, (size_t)received) || header->nlmsg_seq != request->nlmsg_seq) {
+        errno = EBADMSG;
+        return NULL;
+    }
+    if (header->nlmsg_type == NLMSG_ERROR) {
+        const struct nlmsgerr *error = NLMSG_DATA(header);
+        errno = header->nlmsg_len >= NLMSG_LENGTH(sizeof *error) && error->error < 0 ? -error->error : EBADMSG;
+        return NULL;
+    }
+    if (header->nlmsg_type != expected || header->nlmsg_len < NLMSG_LENGTH(fixed)) {
+        errno = EBADMSG;
+        return NULL;
+    }
+    return header;
+}
+
+/// Frees `answer` and returns -1, errno as it was.
+static int fail_freeing(char *answer) {
+    int saved = errno;
+    free(answer);
+    errno = saved;
+    return -1;
+}
+
+int CLinuxNet_route_get(int family, const uint8_t *destination, const uint8_t *source, struct CLinuxNet_route *route) {
+    size_t length = family == AF_INET ? 4 : family == AF_INET6 ? 16 : 0;
+    if (length == 0 || destination == NULL || route == NULL) {
+        errno = EINVAL;
+        return -1;
+    }
+    struct {
+        struct nlmsghdr header;
+        struct rtmsg message;
+        char attributes[2 * RTA_SPACE(16)];
+    } request;
+    memset(&request, 0, sizeof request);
+    request.header.nlmsg_len = NLMSG_LENGTH(sizeof request.message);
+    request.header.nlmsg_type = RTM_GETROUTE;
+    request.message.rtm_family = (unsigned char)family;
+    request.message.rtm_dst_len = (unsigned char)(length * 8);
+    if (add_attribute(&request.header, sizeof request, RTA_DST, destination, length) != 0) return -1;
+    if (source != NULL) {
+        request.message.rtm_src_len = (unsigned char)(length * 8);
+        if (add_attribute(&request.header, sizeof request, RTA_SRC, source, length) != 0) return -1;
+    }
+    char *answer = malloc(ANSWER_CAPACITY);
+    if (answer == NULL) return -1;
+    struct nlmsghdr *header = rtnetlink_ask(&request.header, RTM_NEWROUTE, sizeof(struct rtmsg), answer);
+    if (header == NULL) return fail_freeing(answer);
+    route->output_interface = 0;
+    route->mtu = 0;
+    struct rtmsg *message = NLMSG_DATA(header);
+    int remaining = (int)RTM_PAYLOAD(header);
+    for (struct rtattr *attribute = RTM_RTA(message); RTA_OK(attribute, remaining);
+         attribute = RTA_NEXT(attribute, remaining)) {
+        if (attribute->rta_type == RTA_OIF && RTA_PAYLOAD(attribute) >= sizeof(int32_t)) {
+            memcpy(&route->output_interface, RTA_DATA(attribute), sizeof(int32_t));
+        } else if (attribute->rta_type == RTA_METRICS) {
+            int nested = (int)RTA_PAYLOAD(attribute);
+            for (struct rtattr *metric = RTA_DATA(attribute); RTA_OK(metric, nested); metric = RTA_NEXT(metric, nested)) {
+                if (metric->rta_type == RTAX_MTU && RTA_PAYLOAD(metric) >= sizeof(uint32_t)) {
+                    memcpy(&route->mtu, RTA_DATA(metric), sizeof(uint32_t));
+                }
+            }
+        }
+    }
+    free(answer);
+    if (route->output_interface == 0) {
+        errno = ENODEV;
+        return -1;
+    }
+    return 0;
+}
+
+/// Copies a string attribute into `field` of `capacity` bytes, NUL-terminated, cut if longer.
+static void copy_string(char *field, size_t capacity, const struct rtattr *attribute) {
+    size_t length = RTA_PAYLOAD(attribute);
+    const char *text = RTA_DATA(attribute);
+    size_t n = strnlen(text, length);
+    if (n >= capacity) n = capacity - 1;
+    memcpy(field, text, n);
+    field[n] = 0;
+}
+
+int CLinuxNet_link_get(int32_t index, struct CLinuxNet_link *link) {
+    if (index <= 0 || link == NULL) {
+        errno = EINVAL;
+        return -1;
+    }
+    struct {
+        struct nlmsghdr header;
+        struct ifinfomsg message;
+    } request;
+    memset(&request, 0, sizeof request);
+    request.header.nlmsg_len = NLMSG_LENGTH(sizeof request.message);
+    request.header.nlmsg_type = RTM_GETLINK;
+    request.message.ifi_family = AF_UNSPEC;
+    request.message.ifi_index = index;
+    char *answer = malloc(ANSWER_CAPACITY);
+    if (answer == NULL) return -1;
+    struct nlmsghdr *header = rtnetlink_ask(&request.header, RTM_NEWLINK, sizeof(struct ifinfomsg), answer);
+    if (header == NULL) return fail_freeing(answer);
+    memset(link, 0, sizeof *link);
+    struct ifinfomsg *message = NLMSG_DATA(header);
+    link->flags = message->ifi_flags;
+    int remaining = (int)(header->nlmsg_len - NLMSG_LENGTH(sizeof(struct ifinfomsg)));
+    for (struct rtattr *attribute = (struct rtattr *)((char *)message + NLMSG_ALIGN(sizeof(struct ifinfomsg)));
+         RTA_OK(attribute, remaining); attribute = RTA_NEXT(attribute, remaining)) {
+        if (attribute->rta_type == IFLA_MTU && RTA_PAYLOAD(attribute) >= sizeof(uint32_t)) {
+            memcpy(&link->mtu, RTA_DATA(attribute), sizeof(uint32_t));
+        } else if (attribute->rta_type == IFLA_IFNAME) {
+            copy_string(link->name, sizeof link->name, attribute);
+        } else if (attribute->rta_type == IFLA_LINKINFO) {
+            int nested = (int)RTA_PAYLOAD(attribute);
+            for (struct rtattr *info = RTA_DATA(attribute); RTA_OK(info, nested); info = RTA_NEXT(info, nested)) {
+                if (info->rta_type == IFLA_INFO_KIND) copy_string(link->kind, sizeof link->kind, info);
+            }
+        }
+    }
+    free(answer);
+    return 0;
+}

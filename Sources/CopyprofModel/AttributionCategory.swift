@@ -1,6 +1,6 @@
 /// Where a sampled moment of a thread's time went: the one category each sample is charged to. The raw values are
 /// the ids every output uses (profile, CSV, report), so they never change.
-public enum AttributionCategory: String, Sendable, Codable, CaseIterable {
+public enum AttributionCategory: String, Sendable, Codable, CodingKeyRepresentable, CaseIterable, Hashable {
     /// The kernel copying a message from user memory into socket buffers (`send()`'s copy: `_copy_from_iter`).
     case copyFromUser = "copy-from-user"
     /// The kernel copying received bytes out to user memory (`recv()`'s copy: `_copy_to_iter`, `skb_copy_datagram_iter`).
@@ -27,4 +27,15 @@ public enum AttributionCategory: String, Sendable, Codable, CaseIterable {
     case userLoop = "user-loop"
     /// Anything the attribution table does not know.
     case other = "other"
+}
+
+extension AttributionCategory {
+    /// True for the categories whose work happens in the kernel: with user-only sampling (perf_event_paranoid 2 for
+    /// an unprivileged user) they cannot be seen, so their share is "not permitted", never 0%.
+    public var isKernel: Bool {
+        switch self {
+        case .userMemcpy, .userLoop, .other: false
+        default: true
+        }
+    }
 }

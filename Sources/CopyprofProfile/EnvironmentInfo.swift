@@ -4,6 +4,13 @@ import Foundation
 public struct EnvironmentInfo: Codable, Sendable {
     public var hostname: String
     public var cpuModel: String
+    /// The CPU's vendor as /proc/cpuinfo names it (`GenuineIntel`, `AuthenticAMD`; on Arm `CPU implementer 0x41`): the
+    /// generic cache events count different things on each (``CacheEvents``). Absent in profiles before copyprof
+    /// recorded it.
+    public var cpuVendor: String?
+    /// The x86 CPU family (`cpu family`, 6 for Intel's cores, 0x17 and up for AMD's Zen): which of a vendor's cache
+    /// event tables the kernel uses. Absent elsewhere and in older profiles.
+    public var cpuFamily: Int?
     public var cpuCount: Int
     /// Whether /proc/cpuinfo shows the `hypervisor` flag (a virtual machine).
     public var virtualized: Bool
@@ -29,8 +36,11 @@ public struct EnvironmentInfo: Codable, Sendable {
     public var label: String?
 
     public init(
-        hostname: String, cpuModel: String, cpuCount: Int, virtualized: Bool, memoryBytes: UInt64, kernelRelease: String, distribution: String, perfEventParanoid: Int?, pmus: [String], tracefs: String?, events: [EventProbeRecord], loopbackMTU: Int?, optmemMax: Int?, tcpWmem: String?, tcpRmem: String?, swiftVersion: String, copyprofVersion: String, commandLine: [String], startTime: String, endTime: String?, label: String?
+        hostname: String, cpuModel: String, cpuCount: Int, virtualized: Bool, memoryBytes: UInt64, kernelRelease: String, distribution: String, perfEventParanoid: Int?, pmus: [String], tracefs: String?, events: [EventProbeRecord], loopbackMTU: Int?, optmemMax: Int?, tcpWmem: String?, tcpRmem: String?, swiftVersion: String, copyprofVersion: String, commandLine: [String], startTime: String, endTime: String?, label: String?,
+        cpuVendor: String? = nil, cpuFamily: Int? = nil
     ) {
+        self.cpuVendor = cpuVendor
+        self.cpuFamily = cpuFamily
         self.hostname = hostname
         self.cpuModel = cpuModel
         self.cpuCount = cpuCount
@@ -66,6 +76,7 @@ public struct EnvironmentInfo: Codable, Sendable {
     public func differences(from other: EnvironmentInfo) -> [String] {
         var out: [String] = []
         if cpuModel != other.cpuModel { out.append("CPU: \(cpuModel) vs \(other.cpuModel)") }
+        if let a = cpuVendor, let b = other.cpuVendor, a != b { out.append("CPU vendor: \(a) vs \(b)") }
         if cpuCount != other.cpuCount { out.append("CPUs: \(cpuCount) vs \(other.cpuCount)") }
         if kernelRelease != other.kernelRelease { out.append("kernel: \(kernelRelease) vs \(other.kernelRelease)") }
         if hasHardwarePMU != other.hasHardwarePMU {

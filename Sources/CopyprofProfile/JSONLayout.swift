@@ -1,8 +1,11 @@
+import Foundation
+
 /// The byte layout of a JSON document's top-level object: where each member's value starts and ends, and where each
 /// element of an array member lies. It validates only the structure it walks (strings, brackets, separators), and
 /// lets the profile reader hand each cell to the JSON decoder on its own, in parallel, so that neither time nor
-/// memory grows with the whole document at once.
-struct JSONLayout {
+/// memory grows with the whole document at once. It also finds a key given twice in one object
+/// (``firstDuplicateKey(_:)``), which a JSON decoder would silently resolve to one of the two values.
+package struct JSONLayout {
     /// A top-level member: its key and the byte range of its value.
     struct Member {
         var key: String
@@ -16,6 +19,51 @@ struct JSONLayout {
         var scanner = Scanner(bytes: bytes)
         guard let members = scanner.topLevelMembers() else { return nil }
         self.members = members
+    }
+
+    /// The first key that appears twice in one object, at any depth, or nil when there is none.
+    ///
+    /// RFC 8259 §4 says only that names "SHOULD be unique", and leaves what a reader does with a repeated one to the
+    /// reader: Foundation's JSONDecoder keeps one of the values without a word, so a check that reads the document
+    /// another way (a version read before decoding) can see the other one. A document that repeats a key is refused
+    /// instead. Keys are compared as the decoder reads them: escapes decoded, so `"a"` and `"\u0061"` are the same key.
+    ///
+    /// It walks the document once, with an explicit stack (no recursion, whatever the nesting); it checks no more of
+    /// the syntax than it must to tell keys from values, and leaves the rest to the decoder that reads the document
+    /// next.
+    package static func firstDuplicateKey(_ bytes: UnsafeRawBufferPointer) -> String? {
+        var scanner = Scanner(bytes: bytes)
+        // One entry per open object (its keys so far) or array (nil).
+        var open: [Set<String>?] = []
+        var expectingKey = false
+        while scanner.position < scanner.end {
+            let byte = bytes[scanner.position]
+            switch byte {
+            case UInt8(ascii: "\""):
+                let start = scanner.position
+                guard scanner.skipString() else { return nil }
+                guard expectingKey, let last = open.indices.last, open[last] != nil else { continue }
+                let key = Scanner.key(UnsafeRawBufferPointer(rebasing: bytes[start..<scanner.position]))
+                if open[last]!.insert(key).inserted == false { return key }
+                expectingKey = false
+                continue
+            case UInt8(ascii: "{"):
+                open.append([])
+                expectingKey = true
+            case UInt8(ascii: "["):
+                open.append(nil)
+                expectingKey = false
+            case UInt8(ascii: "}"), UInt8(ascii: "]"):
+                _ = open.popLast()
+                expectingKey = false
+            case UInt8(ascii: ","):
+                expectingKey = open.last.map { $0 != nil } ?? false
+            default:
+                break
+            }
+            scanner.position += 1
+        }
+        return nil
     }
 
     /// The byte ranges of the elements of the array at `range`; nil when it is not a well-formed array.
@@ -33,6 +81,16 @@ struct JSONLayout {
             self.bytes = bytes
             self.position = position
             self.end = end ?? bytes.count
+        }
+
+        /// A key as the decoder reads it, from its quoted bytes: escapes decoded (by the JSON decoder itself), the
+        /// bytes as they are otherwise.
+        static func key(_ quoted: UnsafeRawBufferPointer) -> String {
+            let inner = UnsafeRawBufferPointer(rebasing: quoted[1..<(quoted.count - 1)])
+            guard inner.contains(UInt8(ascii: "\\")),
+                let decoded = try? JSONDecoder().decode(String.self, from: Data(quoted))
+            else { return String(decoding: inner, as: UTF8.self) }
+            return decoded
         }
 
         mutating func skipSpace() {

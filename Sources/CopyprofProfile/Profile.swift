@@ -11,9 +11,10 @@ import CopyprofModel
 /// Raw per-trial, per-thread values are kept, not only aggregates, so statistics can be recomputed.
 public struct Profile: Codable, Sendable {
     /// The schema this build writes and reads.
-    public static let currentSchemaVersion = 2
-    /// Every schema version this build reads: 1 stored RTT histograms as arrays of pairs, 2 as one string.
-    public static let readableSchemaVersions = 1...2
+    public static let currentSchemaVersion = 3
+    /// Every schema version this build reads: 1 stored RTT histograms as arrays of pairs, 2 as one string, 3 adds
+    /// sampling (``sampling``, ``frameNames``, ``WorkerRecord/attribution``, ``CellRecord/stacks``).
+    public static let readableSchemaVersions = 1...3
 
     public var schemaVersion: Int
     /// Always "copyprof": tells a profile from other JSON.
@@ -31,6 +32,10 @@ public struct Profile: Codable, Sendable {
     /// The control workload run once per round, which tells how the machine itself moved; nil in profiles written
     /// before it existed.
     public var control: ControlRecord?
+    /// How the worker threads were sampled; nil when they were not (schema 1 and 2, `--sample off`).
+    public var sampling: SamplingRecord?
+    /// The names of the frames of every ``StackRecord``, which refer to them by index.
+    public var frameNames: [String]?
 
     public enum Status: String, Codable, Sendable {
         case complete
@@ -116,12 +121,18 @@ public struct CellRecord: Codable, Sendable {
     /// Why the host cannot run the cell at all (io_uring disabled, an old kernel, a seccomp filter): the cell has no
     /// trials, and the sweep went on. Not a failure.
     public var notSupported: String?
+    /// The sampled call stacks of each role, summed over the counted trials; nil when the cell was not sampled.
+    public var stacks: [StackSummary]?
 
-    public init(key: CellKey, trials: [TrialRecord] = [], error: String? = nil, notSupported: String? = nil) {
+    public init(
+        key: CellKey, trials: [TrialRecord] = [], error: String? = nil, notSupported: String? = nil,
+        stacks: [StackSummary]? = nil
+    ) {
         self.key = key
         self.trials = trials
         self.error = error
         self.notSupported = notSupported
+        self.stacks = stacks
     }
 }
 
@@ -218,6 +229,9 @@ public struct WorkerRecord: Codable, Sendable {
     public var unavailable: [String: String]?
     /// rusage and CPU clock deltas.
     public var usage: UsageRecord
+    /// Where the thread's time went, from its samples; nil when it was not sampled (timing trials, `--sample off`,
+    /// schema 1 and 2).
+    public var attribution: AttributionRecord?
     /// The kernel thread id of the worker's thread (gettid), named `cp-send-N` or `cp-recv-N`: what `perf stat -t`,
     /// `ps -L` and /proc/PID/task/TID name, to count the same thread with another tool. Nil in profiles written
     /// before it was recorded.
@@ -226,8 +240,9 @@ public struct WorkerRecord: Codable, Sendable {
     public init(
         connection: Int, role: WorkerRole, host: String? = nil, wallNs: UInt64, sent: SenderRecord?,
         received: ReceiverRecord?, counters: [String: CounterRecord], unavailable: [String: String]? = nil,
-        usage: UsageRecord, tid: Int32? = nil
+        usage: UsageRecord, attribution: AttributionRecord? = nil, tid: Int32? = nil
     ) {
+        self.attribution = attribution
         self.connection = connection
         self.role = role
         self.host = host

@@ -23,8 +23,24 @@ extension Profile {
             for (t, trial) in cell.trials.enumerated() {
                 if let problem = trial.problem(at: "\(at).trials[\(t)]", key: cell.key) { return problem }
             }
+            if let problem = stacksProblem(cell, at: at) { return problem }
         }
         if let control, let problem = control.problem(at: "control") { return problem }
+        return nil
+    }
+}
+
+extension Profile {
+    /// A stack's frame that is not in ``frameNames``: what the stack would name cannot be known.
+    func stacksProblem(_ cell: CellRecord, at path: String) -> String? {
+        let names = frameNames?.count ?? 0
+        for (s, summary) in (cell.stacks ?? []).enumerated() {
+            for (k, stack) in summary.stacks.enumerated() {
+                if let bad = stack.frames.first(where: { !(0..<names).contains($0) }) {
+                    return "\(path).stacks[\(s)].stacks[\(k)].frames: \(bad) is not an index of frameNames (\(names) names)"
+                }
+            }
+        }
         return nil
     }
 }

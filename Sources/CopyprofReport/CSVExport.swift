@@ -3,6 +3,10 @@ import CopyprofProfile
 
 /// One row per trial, for pandas and spreadsheets. Counter columns are summed over sender and receiver threads and
 /// are empty where the counter was not counted (never 0 for "unknown").
+///
+/// `throughput_gbps` is a stream's alone (bytes received, one direction); a ping-pong row has it empty and its rate in
+/// `round_trips_per_s`, as the summary, the report and compare show it (``Metric/roundTripRate`` says why). `bytes`
+/// and `messages` of a ping-pong row count both directions.
 public enum CSVExport {
     /// The fixed leading columns, in this order; scripts rely on them.
     public static let columns = [
@@ -18,7 +22,7 @@ public enum CSVExport {
         "user_cpu_ns", "system_cpu_ns", "voluntary_switches", "involuntary_switches", "kernel_recv_copies",
         "partial_writes", "scaled_counters", "context_switches_source", "user_only_counters", "label", "rtt_p90_us",
         "rtt_p999_us", "rtt_max_us", "kind", "round", "receiver", "payload_verified", "receive_mapped_bytes",
-        "receive_copied_bytes",
+        "receive_copied_bytes", "round_trips_per_s",
     ]
 
     /// The whole CSV text, header first.
@@ -28,7 +32,9 @@ public enum CSVExport {
             for trial in cell.trials {
                 out += (row(cell.key, trial) + [quoted(profile.environment.label ?? profile.plan.label ?? "")]
                     + rttColumns(trial) + [trial.kind?.rawValue ?? "", trial.round.map(String.init) ?? ""]
-                    + receiverColumns(cell.key, trial)).joined(separator: ",") + "\n"
+                    + receiverColumns(cell.key, trial)
+                    + [number(cell.key.workload == .pingpong ? Metric.roundTripRate.value(of: trial) : nil, digits: 1)])
+                    .joined(separator: ",") + "\n"
             }
         }
         return out
@@ -42,7 +48,7 @@ public enum CSVExport {
         return [
             key.transport.rawValue, key.workload.rawValue, String(key.messageSize), String(key.connections), String(trial.trial),
             number(trial.durationSeconds, digits: 6), String(trial.bytes), String(trial.messages),
-            number(Metric.throughput.value(of: trial), digits: 4),
+            number(key.workload == .stream ? Metric.throughput.value(of: trial) : nil, digits: 4),
             number(Metric.rttP50.value(of: trial), digits: 3),
             number(Metric.rttP99.value(of: trial), digits: 3),
             counter(EventName.cycles), counter(EventName.instructions), counter(EventName.l1dLoadMisses), counter(EventName.llcLoadMisses),

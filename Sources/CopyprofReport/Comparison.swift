@@ -12,7 +12,7 @@ import Foundation
 public struct Comparison: Sendable {
     /// The metrics compared, where both profiles measured them.
     public static let metrics: [Metric] = [
-        .throughput, .rttP50, .rttP99, .cpuNsPerByte, .receiverCPUNsPerByte, .cyclesPerByte, .instructionsPerByte,
+        .throughput, .roundTripRate, .rttP50, .rttP99, .cpuNsPerByte, .receiverCPUNsPerByte, .cyclesPerByte, .instructionsPerByte,
         .l1dMissesPerKB, .llcMissesPerKB, .contextSwitchesPerMB, .mappedShare,
     ]
 
@@ -23,13 +23,19 @@ public struct Comparison: Sendable {
         case regression, improvement, unchanged
         /// Too few trials for a test (fewer than 4 in either sample).
         case untestable
+        /// The cell's trials disagree in either run (stalls, two modes: ``Instability``): its median is no basis for a
+        /// change, either way.
+        case unstable
         /// Measured differently in the two profiles (user-only against user and kernel, or perf against getrusage):
         /// a difference of method, not of the code.
         case incomparable
     }
 
     public struct Row: Sendable, Codable {
+        /// The baseline's cell.
         public var cell: CellKey
+        /// The candidate's cell when it is another one (profiles compared along a dimension: ``Pairing``).
+        public var candidateCell: CellKey?
         public var metric: Metric
         public var unit: String
         public var baseline: Summary
@@ -55,12 +61,16 @@ public struct Comparison: Sendable {
         /// True when the change counted as measured (and relative to the control) but not against the movement the
         /// transports of its group share: a drift the control does not see, or a change common to every transport.
         public var explainedByGroup = false
+        /// Why the row is ``Verdict/unstable``: which run's trials disagree, and how.
+        public var instability: String?
     }
 
     /// A transport's ratio to two-copy in the same cell, in each profile, and how it changed.
     public struct RelativeRow: Sendable, Codable {
         /// The transport's cell; the reference is two-copy's cell of the same workload, size and connections.
         public var cell: CellKey
+        /// The candidate's cell when it is another one (``Pairing``).
+        public var candidateCell: CellKey?
         public var metric: Metric
         /// Per-round ratios to two-copy.
         public var baseline: Summary
@@ -72,6 +82,59 @@ public struct Comparison: Sendable {
         public var changeHigh: Double?
         public var p: Double?
         public var verdict: Verdict
+        /// Why the row is ``Verdict/unstable``.
+        public var instability: String?
+    }
+
+    /// A dimension of the matrix along which two profiles' cells can be paired.
+    public enum Dimension: String, Sendable, Codable, CaseIterable {
+        case transport, receiver, workload
+        case messageSize = "message size"
+        case connections
+
+        /// The key's value in this dimension, as text.
+        func value(_ key: CellKey) -> String {
+            switch self {
+            case .transport: return key.transport.rawValue
+            case .receiver: return key.receiver.rawValue
+            case .workload: return key.workload.name
+            case .messageSize: return String(key.messageSize)
+            case .connections: return String(key.connections)
+            }
+        }
+
+        /// The key with this dimension's value taken from `other`.
+        func setting(_ key: CellKey, from other: CellKey) -> CellKey {
+            var key = key
+            switch self {
+            case .transport: key.transport = other.transport
+            case .receiver: key.receiver = other.receiver
+            case .workload: key.workload = other.workload
+            case .messageSize: key.messageSize = other.messageSize
+            case .connections: key.connections = other.connections
+            }
+            return key
+        }
+
+        /// `1 → 4 connections`, `64 → 65536 B messages`, `receiver copy → mmap`: values of it as the headline names them.
+        func phrase(_ a: String, _ b: String) -> String {
+            switch self {
+            case .connections: return "\(a) → \(b) connections"
+            case .messageSize: return "\(a) → \(b) B messages"
+            default: return "\(rawValue) \(a) → \(b)"
+            }
+        }
+    }
+
+    /// Profiles that share no cell but differ in one dimension only, with one value of it each (`1 → 4
+    /// connections`): their cells are paired along it, the rest of each key equal.
+    public struct Pairing: Sendable, Codable {
+        public var dimension: Dimension
+        public var baseline: String
+        public var candidate: String
+
+        /// `comparing 1 → 4 connections`.
+        public var description: String { "comparing " + dimension.phrase(baseline, candidate) }
     }
 
     /// A ratio between the profiles' control times, candidate against baseline.
@@ -151,8 +214,15 @@ public struct Comparison: Sendable {
     public var methodDifferences: [String]
     public var onlyInBaseline: [CellKey]
     public var onlyInCandidate: [CellKey]
+    /// The dimension the cells were paired along, when the profiles share no cell.
+    public var pairing: Pairing?
+    /// Why nothing could be compared — the profiles share no cell and cannot be paired — in one line naming the
+    /// dimensions that differ; nil otherwise. Exit status 3.
+    public var nothingInCommon: String?
     public var threshold: Double
     public var alpha: Double
+    /// Shifts in where each role's time went; nil when neither profile was sampled.
+    public var attributionShifts: AttributionComparison?
     public var baselinePath: String
     public var candidatePath: String
 
@@ -163,16 +233,25 @@ public struct Comparison: Sendable {
         self.baselinePath = baselinePath
         self.candidatePath = candidatePath
         environmentDifferences = baseline.environment.differences(from: candidate.environment)
+        attributionShifts = AttributionComparison(baseline: baseline, candidate: candidate, alpha: alpha)
         withoutControl = [("baseline", baseline), ("candidate", candidate)].filter { ($0.1.control?.samples.isEmpty ?? true) }.map(\.0)
         drift = Self.drift(baseline.control, candidate.control, alpha: alpha)
         let baseKeys = Set(baseline.cells.map(\.key)), candKeys = Set(candidate.cells.map(\.key))
-        onlyInBaseline = baseKeys.subtracting(candKeys).sorted()
-        onlyInCandidate = candKeys.subtracting(baseKeys).sorted()
-        let common = baseKeys.intersection(candKeys).sorted()
+        var pairs = baseKeys.intersection(candKeys).sorted().map { (baseline: $0, candidate: $0) }
+        if pairs.isEmpty {
+            (pairs, pairing, nothingInCommon) = Self.pair(baseKeys, candKeys)
+        }
+        onlyInBaseline = baseKeys.subtracting(pairs.map(\.baseline)).sorted()
+        onlyInCandidate = candKeys.subtracting(pairs.map(\.candidate)).sorted()
+        // Each cell's instability, once per profile.
+        func unstable(_ cell: CellRecord, _ metric: Metric, _ run: String) -> String? {
+            Analysis.instability(of: cell, metric: metric).map { "\(run): \($0)" }
+        }
         var rows: [Row] = []
         var methodDifferences: [String] = []
-        for key in common {
-            guard let b = baseline.cell(key), let c = candidate.cell(key) else { continue }
+        for (key, candidateKey) in pairs {
+            guard let b = baseline.cell(key), let c = candidate.cell(candidateKey) else { continue }
+            let other = candidateKey == key ? nil : candidateKey
             for metric in Self.metrics {
                 guard let sb = metric.summary(of: b), let sc = metric.summary(of: c), metric.higherIsBetter != nil else { continue }
                 let change = Self.percentChange(sb.median, sc.median)
@@ -184,16 +263,17 @@ public struct Comparison: Sendable {
                     let difference = "\(metric.title): \(describe(sb)) in the baseline, \(describe(sc)) in the candidate"
                     if !methodDifferences.contains(difference) { methodDifferences.append(difference) }
                     rows.append(Row(
-                        cell: key, metric: metric, unit: metric.unit, baseline: sb, candidate: sc, change: change, p: p,
-                        verdict: .incomparable, uncorrectedVerdict: .incomparable))
+                        cell: key, candidateCell: other, metric: metric, unit: metric.unit, baseline: sb, candidate: sc,
+                        change: change, p: p, verdict: .incomparable, uncorrectedVerdict: .incomparable))
                     continue
                 }
                 let interval = Self.changeInterval(sb.values, sc.values, alpha: alpha)
                 let uncorrected = Self.verdict(
                     metric, sb.values, sc.values, change: change, p: p, interval: interval, alpha: alpha, threshold: threshold)
                 var row = Row(
-                    cell: key, metric: metric, unit: metric.unit, baseline: sb, candidate: sc, change: change,
-                    changeLow: interval?.low, changeHigh: interval?.high, p: p, verdict: uncorrected, uncorrectedVerdict: uncorrected)
+                    cell: key, candidateCell: other, metric: metric, unit: metric.unit, baseline: sb, candidate: sc,
+                    change: change, changeLow: interval?.low, changeHigh: interval?.high, p: p, verdict: uncorrected,
+                    uncorrectedVerdict: uncorrected)
                 if let factor = drift?.correction(for: metric, mode: key.workload) {
                     let correctedValues = sc.values.map { $0 * factor }
                     let cp = Statistics.mannWhitneyU(correctedValues, sb.values)?.p
@@ -206,6 +286,13 @@ public struct Comparison: Sendable {
                         metric, sb.values, correctedValues, change: cchange, p: cp,
                         interval: Self.changeInterval(sb.values, correctedValues, alpha: alpha), alpha: alpha, threshold: threshold)
                     row.verdict = correctedVerdict == uncorrected ? correctedVerdict : .unchanged
+                }
+                // Trials that disagree in either run: no verdict but that (a test needs trials first).
+                if row.verdict != .untestable,
+                    let why = unstable(b, metric, "baseline") ?? unstable(c, metric, "candidate")
+                {
+                    row.verdict = .unstable
+                    row.instability = why
                 }
                 rows.append(row)
             }
@@ -221,7 +308,8 @@ public struct Comparison: Sendable {
             let group = GroupKey(mode: row.cell.workload, size: row.cell.messageSize, connections: row.cell.connections, metric: row.metric)
             groupRatios[group, default: []].append(row.candidate.median / row.baseline.median)
         }
-        for i in rows.indices where rows[i].verdict == .regression || rows[i].verdict == .improvement {
+        // Along a dimension, a change every transport shares is the answer sought (1 → 4 connections), not a drift.
+        for i in rows.indices where pairing == nil && (rows[i].verdict == .regression || rows[i].verdict == .improvement) {
             let row = rows[i]
             let group = GroupKey(mode: row.cell.workload, size: row.cell.messageSize, connections: row.cell.connections, metric: row.metric)
             guard let ratios = groupRatios[group], ratios.count >= 3, let shared = Statistics.median(ratios), shared > 0 else { continue }
@@ -241,20 +329,34 @@ public struct Comparison: Sendable {
 
         var relativeRows: [RelativeRow] = []
         let base = Analysis(profile: baseline), cand = Analysis(profile: candidate)
-        for key in common where key.transport != .twoCopy {
-            let reference = CellKey(transport: .twoCopy, workload: key.workload, messageSize: key.messageSize, connections: key.connections)
-            guard common.contains(reference) else { continue }
+        let paired = Dictionary(pairs.map { ($0.baseline, $0.candidate) }, uniquingKeysWith: { a, _ in a })
+        for (key, candidateKey) in pairs where key.transport != .twoCopy && candidateKey.transport != .twoCopy {
+            var reference = key, candidateReference = candidateKey
+            reference.transport = .twoCopy
+            candidateReference.transport = .twoCopy
+            guard paired[reference] == candidateReference else { continue }
             for metric in Self.relativeMetrics(key.workload) {
-                guard let rb = base.relative(metric, key, to: reference), let rc = cand.relative(metric, key, to: reference) else { continue }
+                guard let rb = base.relative(metric, key, to: reference), let rc = cand.relative(metric, candidateKey, to: candidateReference)
+                else { continue }
                 let sb = rb.summary, sc = rc.summary
                 let change = Self.percentChange(sb.median, sc.median)
                 let p = Statistics.mannWhitneyU(sc.values, sb.values)?.p
                 let interval = Self.changeInterval(sb.values, sc.values, alpha: alpha)
-                relativeRows.append(RelativeRow(
-                    cell: key, metric: metric, baseline: sb, candidate: sc, change: change, changeLow: interval?.low,
-                    changeHigh: interval?.high, p: p,
+                var row = RelativeRow(
+                    cell: key, candidateCell: candidateKey == key ? nil : candidateKey, metric: metric, baseline: sb,
+                    candidate: sc, change: change, changeLow: interval?.low, changeHigh: interval?.high, p: p,
                     verdict: Self.verdict(
-                        metric, sb.values, sc.values, change: change, p: p, interval: interval, alpha: alpha, threshold: threshold)))
+                        metric, sb.values, sc.values, change: change, p: p, interval: interval, alpha: alpha, threshold: threshold))
+                // A ratio of an unstable cell (the transport's or two-copy's, in either run) is no firmer than the cell.
+                if row.verdict != .untestable {
+                    let cells = [(baseline.cell(key), "baseline"), (baseline.cell(reference), "baseline"),
+                                 (candidate.cell(candidateKey), "candidate"), (candidate.cell(candidateReference), "candidate")]
+                    if let why = cells.lazy.compactMap({ cell, run in cell.flatMap { unstable($0, metric, run) } }).first {
+                        row.verdict = .unstable
+                        row.instability = why
+                    }
+                }
+                relativeRows.append(row)
             }
         }
         self.relativeRows = relativeRows
@@ -266,6 +368,39 @@ public struct Comparison: Sendable {
             guard let g = Statistics.geometricMean(ratios) else { return nil }
             return Geomean(metric: metric, change: (g - 1) * 100, cells: ratios.count)
         }
+    }
+
+    /// Cells of two profiles that share none, paired along the one dimension in which they differ when each has one
+    /// value of it; or, when they cannot be paired, one line naming the dimensions that differ.
+    static func pair(_ baseKeys: Set<CellKey>, _ candKeys: Set<CellKey>)
+        -> (pairs: [(baseline: CellKey, candidate: CellKey)], pairing: Pairing?, nothingInCommon: String?)
+    {
+        guard !baseKeys.isEmpty, !candKeys.isEmpty else {
+            let empty = [("baseline", baseKeys), ("candidate", candKeys)].filter { $0.1.isEmpty }.map(\.0)
+            return ([], nil, "nothing to compare: the \(empty.joined(separator: " and the ")) ha\(empty.count == 1 ? "s" : "ve") no cell")
+        }
+        func values(_ keys: Set<CellKey>, _ d: Dimension) -> [String] {
+            let all = Set(keys.map { d.value($0) })
+            return d == .messageSize || d == .connections ? all.sorted { Int($0)! < Int($1)! } : all.sorted()
+        }
+        let differing = Dimension.allCases.filter { values(baseKeys, $0) != values(candKeys, $0) }
+        if differing.count == 1, let d = differing.first, d != .workload,
+            let b = values(baseKeys, d).first, let c = values(candKeys, d).first,
+            values(baseKeys, d).count == 1, values(candKeys, d).count == 1, let sample = candKeys.first
+        {
+            let pairs = baseKeys.sorted().compactMap { key -> (baseline: CellKey, candidate: CellKey)? in
+                let partner = d.setting(key, from: sample)
+                return candKeys.contains(partner) ? (key, partner) : nil
+            }
+            if !pairs.isEmpty { return (pairs, Pairing(dimension: d, baseline: b, candidate: c), nil) }
+        }
+        let named = differing.map { d in
+            "\(d.rawValue) (\(values(baseKeys, d).joined(separator: ", ")) vs \(values(candKeys, d).joined(separator: ", ")))"
+        }
+        let how = differing.count == 1 && differing[0] == .workload
+            ? "stream and ping-pong measure different things"
+            : "compare pairs cells along one dimension when the profiles differ in it alone, with one value each"
+        return ([], nil, "no cell in common: the profiles differ in \(named.joined(separator: " and ")); \(how)")
     }
 
     /// (candidate − baseline) / |baseline| in percent; 0 when the baseline is 0.
@@ -354,20 +489,28 @@ public struct Comparison: Sendable {
     public var corrected: [Row] { rows.filter { $0.correctedChange != nil } }
 
     /// Comparisons with too few trials on a side for any test (cells and ratios to two-copy).
-    public var untestableCount: Int {
-        rows.filter { $0.verdict == .untestable }.count + relativeRows.filter { $0.verdict == .untestable }.count
+    public var untestableCount: Int { count(.untestable) }
+
+    /// Comparisons of cells whose trials disagree in either run (cells and ratios to two-copy).
+    public var unstableCount: Int { count(.unstable) }
+
+    /// Comparisons (cells and ratios) with this verdict.
+    public func count(_ verdict: Verdict) -> Int {
+        rows.filter { $0.verdict == verdict }.count + relativeRows.filter { $0.verdict == verdict }.count
     }
 
-    /// True when most comparisons cannot be tested: "nothing changed" would then say nothing.
+    /// True when most comparisons cannot be tested or are unstable: "nothing changed" would then say nothing.
     public var mostlyUntestable: Bool {
         let total = rows.count + relativeRows.count
-        return total > 0 && untestableCount * 2 > total
+        return total > 0 && (untestableCount + unstableCount) * 2 > total
     }
 
     /// 0 when nothing changed, 2 when anything regressed (a cell's metric after the control's correction, or a ratio to
     /// two-copy), 4 when there are only improvements (package-benchmark's codes); 3 when nothing was found but most
-    /// comparisons had too few trials to test, so that a script does not read "nothing changed".
+    /// comparisons had too few trials to test or were unstable, or when the profiles had nothing to compare, so that
+    /// a script does not read "nothing changed".
     public var exitCode: Int32 {
+        if nothingInCommon != nil { return 3 }
         if !regressions.isEmpty || !relativeRegressions.isEmpty { return 2 }
         if !improvements.isEmpty || !relativeImprovements.isEmpty { return 4 }
         return mostlyUntestable ? 3 : 0

@@ -20,6 +20,9 @@ extension Comparison {
             var rows: [Row]
             var relativeRows: [RelativeRow]
             var geomeans: [Geomean]
+            var attributionShifts: AttributionComparison?
+            var pairing: Pairing?
+            var nothingInCommon: String?
             var exitCode: Int32
         }
         let encoder = JSONEncoder()
@@ -29,6 +32,7 @@ extension Comparison {
             baseline: baselinePath, candidate: candidatePath, threshold: threshold, alpha: alpha,
             environmentDifferences: environmentDifferences, methodDifferences: methodDifferences, onlyInBaseline: onlyInBaseline,
             onlyInCandidate: onlyInCandidate, drift: drift, withoutControl: withoutControl, rows: rows, relativeRows: relativeRows,
-            geomeans: geomeans, exitCode: exitCode))
+            geomeans: geomeans, attributionShifts: attributionShifts, pairing: pairing, nothingInCommon: nothingInCommon,
+            exitCode: exitCode))
     }
 }

@@ -6,7 +6,17 @@ import CopyprofProfile
 extension Comparison {
     /// The Markdown text.
     public var markdown: String {
-        var md = "# copyprof compare\n\nbaseline `\(baselinePath)` → candidate `\(candidatePath)`. A change counts when the two-sided "
+        if let nothingInCommon {
+            return "# copyprof compare\n\nbaseline `\(baselinePath)` → candidate `\(candidatePath)`: \(nothingInCommon) "
+                + "(exit status 3).\n"
+        }
+        var md = "# copyprof compare\n\nbaseline `\(baselinePath)` → candidate `\(candidatePath)`"
+        if let pairing {
+            md += ", **\(pairing.description)**: the profiles share no cell and differ in \(pairing.dimension.rawValue) alone, "
+                + "so each baseline cell is compared with the candidate's cell that differs from it in \(pairing.dimension.rawValue) "
+                + "only. A change common to every transport is here the answer, not a drift"
+        }
+        md += ". A change counts when the two-sided "
             + "Mann-Whitney U test gives p < \(formatDecimal(alpha, digits: 3)), the medians differ by at least \(formatDecimal(threshold, digits: 1))% "
             + "and the change's \(formatDecimal((1 - alpha) * 100, digits: 1))% interval (in brackets) lies wholly beyond \(formatDecimal(threshold / 2, digits: 2))%; "
             + "`~` marks a difference that does not count.\n\n"
@@ -25,13 +35,21 @@ extension Comparison {
             md += "> ⚠ **Measured differently** (counting mode or source), so not compared: "
                 + methodDifferences.joined(separator: "; ") + ".\n\n"
         }
-        let untestable = untestableCount
+        let untestable = untestableCount, unstable = unstableCount
         if mostlyUntestable {
-            md += "> ⚠ **This comparison cannot tell whether anything changed**: \(untestable) of \(rows.count + relativeRows.count) "
-                + "comparisons have fewer than 4 trials on a side, too few for any test (exit status 3). Run both sides with "
-                + "`--trials 6` or more (6 also gives every median a confidence interval).\n\n"
+            md += "> ⚠ **This comparison cannot tell whether anything changed**: of \(rows.count + relativeRows.count) comparisons, "
+                + "\(untestable) have fewer than 4 trials on a side, too few for any test, and \(unstable) are of cells whose trials "
+                + "disagree (exit status 3). Run both sides with `--trials 6` or more (6 also gives every median a confidence "
+                + "interval); an unstable cell needs a quieter machine or longer trials.\n\n"
         } else if untestable > 0 {
             md += "> ⚠ \(untestable) comparisons have fewer than 4 trials on a side: no test possible.\n\n"
+        }
+        if unstable > 0 {
+            let cells = Set(rows.filter { $0.verdict == .unstable }.map(\.cell)).count
+            md += "> ⚠ **Unstable**: \(unstable) comparisons, of \(cells) cell\(cells == 1 ? "" : "s") (and ratios that involve them), "
+                + "have trials that disagree in either run — some below half or above twice the median: stalls, or a cell that "
+                + "runs in two modes. Their medians move by much when one trial falls the other way, so they count neither as "
+                + "a regression nor as an improvement; the tables say which run and how.\n\n"
         }
         let noise = self.noise
         if !noise.isEmpty {
@@ -43,7 +61,7 @@ extension Comparison {
         let improvementCount = improvements.count + relativeImprovements.count
         let unchanged = rows.filter { $0.verdict == .unchanged }.count + relativeRows.filter { $0.verdict == .unchanged }.count
         md += "**\(regressionCount) regression\(regressionCount == 1 ? "" : "s"), \(improvementCount) improvement\(improvementCount == 1 ? "" : "s")**, "
-            + "\(unchanged) unchanged, \(untestable) untestable, of \(rows.count + relativeRows.count) comparisons "
+            + "\(unchanged) unchanged, \(unstable) unstable, \(untestable) untestable, of \(rows.count + relativeRows.count) comparisons "
             + "(\(rows.count) of cells, \(relativeRows.count) of ratios to two-copy).\n\n"
         let showCorrection = !corrected.isEmpty
         if !regressions.isEmpty { md += "## Regressions\n\n" + table(regressions, correction: showCorrection) }
@@ -55,11 +73,11 @@ extension Comparison {
         }
         let rest = rows.filter { $0.verdict != .regression && $0.verdict != .improvement }
         if !rest.isEmpty {
-            md += "<details><summary>Unchanged or untestable (\(rest.count))</summary>\n\n" + table(rest, correction: showCorrection) + "</details>\n\n"
+            md += "<details><summary>Unchanged, unstable or untestable (\(rest.count))</summary>\n\n" + table(rest, correction: showCorrection) + "</details>\n\n"
         }
         let restRelative = relativeRows.filter { $0.verdict != .regression && $0.verdict != .improvement }
         if !restRelative.isEmpty {
-            md += "<details><summary>Ratios to two-copy, unchanged or untestable (\(restRelative.count))</summary>\n\n"
+            md += "<details><summary>Ratios to two-copy, unchanged, unstable or untestable (\(restRelative.count))</summary>\n\n"
                 + relativeTable(restRelative) + "</details>\n\n"
         }
         if !geomeans.isEmpty {
@@ -67,7 +85,7 @@ extension Comparison {
             for g in geomeans { md += "| \(g.metric.title) | \(signed(g.change))% | \(g.cells) |\n" }
             md += "\n"
         }
-        return md
+        return md + (attributionShifts?.markdown ?? "")
     }
 
     /// What the control says about the machine, at the top.
@@ -112,7 +130,7 @@ extension Comparison {
         var clocks: [String] = []
         if w.significant { clocks.append("stream throughput") }
         if drift.cpu.significant { clocks.append("stream CPU ns/B") }
-        if drift.wakeWall?.significant == true { clocks += ["ping-pong RTT", "ping-pong throughput"] }
+        if drift.wakeWall?.significant == true { clocks += ["ping-pong RTT", "ping-pong round trips/s"] }
         if drift.wakeCPU?.significant == true { clocks.append("ping-pong CPU ns/B") }
         let named = clocks.count > 1 ? clocks.dropLast().joined(separator: ", ") + " and " + clocks.last! : clocks[0]
         let counted = corrected.filter { $0.verdict == .regression || $0.verdict == .improvement }.count
@@ -165,12 +183,13 @@ extension Comparison {
             switch row.verdict {
             case .untestable: (change, p) = ("untestable (n < 4)", "")
             case .incomparable: (change, p) = ("measured differently", "")
+            case .unstable: (change, p) = ("unstable: \(row.instability ?? "trials disagree")", "")
             default:
                 var text = counted ? changeText(row.change, row.changeLow, row.changeHigh) : "~"
                 if row.explainedByGroup { text += " (shared)" } else if counted && row.verdict == .unchanged { text += " (drift)" }
                 (change, p) = (text, pValue(row.p))
             }
-            md += "| \(row.cell) | \(row.metric.title) (\(row.unit)) | \(cell(row.baseline, row.metric)) | \(cell(row.candidate, row.metric)) "
+            md += "| \(name(row.cell, row.candidateCell)) | \(row.metric.title) (\(row.unit)) | \(cell(row.baseline, row.metric)) | \(cell(row.candidate, row.metric)) "
                 + "| \(change) |"
             if correction {
                 if let c = row.correctedChange {
@@ -179,20 +198,53 @@ extension Comparison {
                     md += " |"
                 }
             }
-            md += " \(p) | \(row.baseline.values.count)+\(row.candidate.values.count) |\n"
+            md += " \(p) | \(Self.n(row.baseline, row.candidate)) |\n"
         }
         return md + "\n"
+    }
+
+    /// `6+6`: the trials of the metric's kind on each side, as the summary and the report count them; with the trials
+    /// that gave no value, and why, when there are any: `5+6 of 6+6 (baseline: 1 moved 0 bytes)`.
+    static func n(_ baseline: Summary, _ candidate: Summary) -> String {
+        let valued = "\(baseline.values.count)+\(candidate.values.count)"
+        guard baseline.omissionNote != nil || candidate.omissionNote != nil else { return valued }
+        let why = [("baseline", baseline), ("candidate", candidate)].filter { !$0.1.omitted.isEmpty }
+            .map { run, s in "\(run): " + s.omitted.map { "\($0.count) \($0.reason)" }.joined(separator: ", ") }
+        return "\(valued) of \(baseline.trialCount)+\(candidate.trialCount) (\(why.joined(separator: "; ")))"
+    }
+
+    /// A row's cell: the baseline's, with the candidate's value of the paired dimension after an arrow when the cells
+    /// differ (`stream two-copy 4096 B × 1 → 4 connections`).
+    func name(_ cell: CellKey, _ candidate: CellKey?) -> String {
+        guard let candidate, let pairing else { return cell.description }
+        let d = pairing.dimension
+        switch d {
+        case .connections:
+            return "\(cell.workload.name) \(cell.path) \(cell.messageSize) B × \(cell.connections) → \(candidate.connections) connections"
+        case .messageSize:
+            return "\(cell.workload.name) \(cell.path) \(cell.messageSize) → \(candidate.messageSize) B × \(connectionsLabel(cell.connections))"
+        default:
+            return "\(cell) → \(candidate.path)"
+        }
     }
 
     func relativeTable(_ rows: [RelativeRow]) -> String {
         var md = "| cell | ratio | metric | baseline | candidate | change | p | n |\n|---|---|---|---:|---:|---:|---:|---:|\n"
         for row in rows {
             let c = row.cell
-            let change = row.verdict == .regression || row.verdict == .improvement
-                ? changeText(row.change, row.changeLow, row.changeHigh) : "~"
-            md += "| \(c.workload.name) \(c.messageSize) B × \(c.connections) | \(c.transport.rawValue) vs two-copy | \(row.metric.title) "
-                + "| \(ratioText(row.baseline)) | \(ratioText(row.candidate)) | \(change) | \(pValue(row.p)) "
-                + "| \(row.baseline.values.count)+\(row.candidate.values.count) |\n"
+            // The same rules and words as the cells' table: no p where no test was made.
+            let change: String, p: String
+            switch row.verdict {
+            case .regression, .improvement: (change, p) = (changeText(row.change, row.changeLow, row.changeHigh), pValue(row.p))
+            case .untestable: (change, p) = ("untestable (n < 4)", "")
+            case .unstable: (change, p) = ("unstable: \(row.instability ?? "trials disagree")", "")
+            case .incomparable: (change, p) = ("measured differently", "")
+            case .unchanged: (change, p) = ("~", pValue(row.p))
+            }
+            let at = row.candidateCell.map { name(row.cell, $0) } ?? "\(c.workload.name) \(c.messageSize) B × \(c.connections)"
+            md += "| \(at) | \(c.path) vs two-copy | \(row.metric.title) "
+                + "| \(ratioText(row.baseline)) | \(ratioText(row.candidate)) | \(change) | \(p) "
+                + "| \(Self.n(row.baseline, row.candidate)) |\n"
         }
         return md + "\n"
     }

@@ -118,14 +118,26 @@ public struct ZeroCopyOutcome: Sendable, Hashable {
 public enum CacheOutcome: Sendable, Hashable {
     /// No cache-miss event was counted: why, and the CPU-time figures that ran instead.
     case notMeasured(reasons: [EventReason], cpuNsPerByte: CPUCost?, receiveCopyHitsPerMessage: Double?)
-    /// The largest reduction of misses per KB against two-copy.
-    case reduction(level: String, evidence: Evidence)
-    /// No transport had fewer misses than two-copy.
-    case noReduction
+    /// The largest reduction of misses per KB against two-copy among those the Mann-Whitney test finds significant.
+    case reduction(level: String, evidence: Evidence, reading: Reading)
+    /// No transport had significantly fewer misses than two-copy; the largest difference measured, if any.
+    case noReduction(largest: Evidence?, level: String?, reading: Reading)
 
     public struct EventReason: Sendable, Hashable {
         public var event: String
         public var reason: String
+    }
+
+    /// How to read the counted misses: which values are user-only or scaled, and what each event counts on this CPU.
+    public struct Reading: Sendable, Hashable {
+        /// The miss events whose values cover user space only (perf's `:u`): the kernel's copies are not in them.
+        public var userOnly: [String]
+        /// The miss events whose values were scaled for multiplexing in some trial.
+        public var scaled: [String]
+        /// What each counted miss event counts on this vendor's CPUs (``CacheEvents``).
+        public var meanings: [EventReason]
+        /// The vendor the meanings are for.
+        public var vendor: CacheEvents.Vendor
     }
 
     /// CPU ns/B of marshal, two-copy and one-copy at one size and thread count.
@@ -171,6 +183,9 @@ public enum Surprise: Sendable, Hashable {
     case scalingReverses(Evidence)
     /// A cell whose interval is much wider than the typical cell's.
     case noisyCell(CellKey, relativeHalfWidth: Double, typical: Double)
+    /// A cell whose trials disagree: some below half or above twice the median (``Instability``), the rule by which
+    /// `compare` calls a cell unstable.
+    case unstableCell(CellKey, Instability)
     case integrityErrors(CellKey, count: UInt128)
     case failedCell(CellKey, error: String)
 
@@ -183,6 +198,7 @@ public enum Surprise: Sendable, Hashable {
         case .latencyFalls: return "latency falls"
         case .scalingReverses: return "scaling reverses"
         case .noisyCell: return "noisy cell"
+        case .unstableCell: return "unstable cell"
         case .integrityErrors: return "integrity"
         case .failedCell: return "failed"
         }
@@ -195,6 +211,7 @@ public enum Surprise: Sendable, Hashable {
             return abs(e.change)
         case .costPerByteRises(_, let cost): return cost.change
         case .noisyCell(_, let width, _): return width * 100
+        case .unstableCell(_, let i): return Double(i.outliers) / Double(max(1, i.count)) * 100
         case .integrityErrors, .failedCell: return 1e9
         }
     }
@@ -312,18 +329,32 @@ extension Analysis {
                 .compactMap { Metric.receiveCopyHitsPerMessage.summary(of: $0) }.first?.median
             return .notMeasured(reasons: reasons, cpuNsPerByte: cost, receiveCopyHitsPerMessage: copies)
         }
+        // Which values are reduced (user-only, scaled) and what the events count on this CPU, said with the result.
+        let streamCells = profile.cells.filter { $0.key.workload == .stream }
+        let missEvents = countedLevels.map { $0.1 == .l1dMissesPerKB ? EventName.l1dLoadMisses : EventName.llcLoadMisses }
+        let vendor = CacheEvents.vendor(of: profile.environment)
+        let reading = CacheOutcome.Reading(
+            userOnly: missEvents.filter { e in streamCells.contains { $0.trials.contains { $0.counterIsUserOnly(e) } } },
+            scaled: missEvents.filter { e in streamCells.contains { $0.trials.contains { $0.counterIsScaled(e) } } },
+            meanings: missEvents.compactMap { e in CacheEvents.meaning(of: e, on: vendor).map { .init(event: e, reason: $0) } },
+            vendor: vendor)
+        // A winner only where the Mann-Whitney test says so, as in the other findings; the largest difference
+        // otherwise, named as not significant.
         var best: (level: String, evidence: Evidence)?
+        var largest: (level: String, evidence: Evidence)?
         for (level, metric) in countedLevels {
             for transport in [TransportKind.oneCopy, .zeroCopy, .marshal] where transports.contains(transport) {
                 for size in sizes {
-                    guard let e = evidence(metric, key(transport, .stream, size, connections), against: key(.twoCopy, .stream, size, connections))
-                    else { continue }
-                    if e.change < (best?.evidence.change ?? 0) { best = (level, e) }
+                    let a = key(transport, .stream, size, connections), b = key(.twoCopy, .stream, size, connections)
+                    if let e = betterEvidence(metric, a, than: b), e.change < (best?.evidence.change ?? 0) { best = (level, e) }
+                    if let e = evidence(metric, a, against: b), abs(e.change) > abs(largest?.evidence.change ?? 0) {
+                        largest = (level, e)
+                    }
                 }
             }
         }
-        guard let best else { return .noReduction }
-        return .reduction(level: best.level, evidence: best.evidence)
+        guard let best else { return .noReduction(largest: largest?.evidence, level: largest?.level, reading: reading) }
+        return .reduction(level: best.level, evidence: best.evidence, reading: reading)
     }
 
     func scaling() -> Scaling? {
@@ -360,7 +391,7 @@ extension Analysis {
     /// Every surprise, each kind once by its strongest case, strongest kind first.
     func surpriseGroups() -> [SurpriseGroup] {
         let all = fewerCopiesSlower() + gatherCosts() + costPerByteRises() + latencyFalls() + scalingReverses()
-            + noisyCells() + brokenCells()
+            + unstableCells() + noisyCells() + brokenCells()
         var kinds: [String] = []
         for surprise in all where !kinds.contains(surprise.kind) { kinds.append(surprise.kind) }
         let groups = kinds.map { kind -> SurpriseGroup in
@@ -447,9 +478,19 @@ extension Analysis {
         }
     }
 
-    /// Cells whose interval is over ±10% and more than 3× the typical cell's.
+    /// Cells whose trials disagree on their primary metric (``Instability``).
+    func unstableCells() -> [Surprise] {
+        profile.cells.compactMap { cell in
+            Instability(Metric.primary(for: cell.key.workload), Metric.primary(for: cell.key.workload).summary(of: cell)?.values ?? [])
+                .map { .unstableCell(cell.key, $0) }
+        }
+    }
+
+    /// Cells whose interval is over ±10% and more than 3× the typical cell's, unless they are unstable (said once, as
+    /// that).
     func noisyCells() -> [Surprise] {
-        let widths = profile.cells.compactMap { cell -> (CellKey, Double)? in
+        let unstable = Set(unstableCells().compactMap { if case .unstableCell(let key, _) = $0 { key } else { nil } })
+        let widths = profile.cells.filter { !unstable.contains($0.key) }.compactMap { cell -> (CellKey, Double)? in
             let metric: Metric = cell.key.workload == .stream ? .throughput : .rttP50
             return metric.summary(of: cell)?.relativeHalfWidth.map { (cell.key, $0) }
         }

@@ -1,3 +1,4 @@
+import CopyprofProfile
 /// Findings as Markdown: a title and a paragraph (or list) each, citing their medians and p-values.
 public enum FindingsMarkdown {
     /// The title and text of a finding.
@@ -124,9 +125,10 @@ public enum FindingsMarkdown {
 
     static func overhead(_ o: OverheadFinding) -> String {
         var text = "Each cell ran timing trials without counters and counted trials with them, alternately in every round; "
-            + "time metrics come from the first, costs per byte and per message from the second. The counters' overhead "
-            + "is the slowdown of the counted trials (stream throughput, ping-pong RTT p50) against the timing trial of "
-            + "the same round, median over rounds with its 95% interval. "
+            + "throughput, RTT and CPU time come from the first, counts per byte and per message (cycles, misses, "
+            + "switches, receive copies) from the second. The counters' overhead is the slowdown of the counted trials "
+            + "(stream throughput, ping-pong RTT p50) against the timing trial of the same round, median over rounds with "
+            + "its 95% interval. "
         if o.exceeding.isEmpty {
             text += "In no cell of \(o.measuredCells) does it exceed \(formatDecimal(o.limit, digits: 1))% with an interval above zero"
             if let largest = o.largest {
@@ -234,10 +236,12 @@ public enum FindingsMarkdown {
         switch c {
         case .notMeasured(let reasons, let cost, let copies):
             var text = "Cache misses per level cannot be measured on this host"
+            // Each reason once, with the events it applies to.
             text += reasons.isEmpty
                 ? " (the events were not requested). "
-                : " (\(reasons.map { "`\($0.event)`: \($0.reason)" }.joined(separator: "; "))). "
-            text += "What ran instead: CPU time per byte from task-clock"
+                : " (" + groupedByReason(reasons.map { ($0.event, $0.reason) })
+                    .map { $0.names.map { "`\($0)`" }.joined(separator: ", ") + ": " + $0.reason }.joined(separator: "; ") + "). "
+            text += "What ran instead: CPU time per byte from the timing trials' thread CPU clocks"
             if let cost {
                 let f = Metric.cpuNsPerByte.format
                 text += " — at \(cost.size) B and \(connectionsLabel(cost.connections)): marshal \(f(cost.marshal)), "
@@ -248,12 +252,51 @@ public enum FindingsMarkdown {
                     + "call copies out of one socket buffer): \(Metric.receiveCopyHitsPerMessage.format(copies)) hits per message in the first stream cell"
             }
             return text + "."
-        case .reduction(let level, let e):
-            return "The largest reduction against two-copy is at the **\(level)**: \(e.cell.transport.rawValue) at \(e.cell.messageSize) B has "
-                + "\(e.metric.format(e.median)) vs \(e.metric.format(e.referenceMedian)) \(e.metric.unit) (\(formatDecimal(e.change, digits: 1))%)."
-        case .noReduction:
-            return "No transport has fewer L1d or LLC misses per KB than two-copy in this profile."
+        case .reduction(let level, let e, let reading):
+            return "The largest significant reduction against two-copy is at the **\(level)**: \(e.cell.transport.rawValue) at "
+                + "\(e.cell.messageSize) B has \(e.metric.format(e.median)) vs \(e.metric.format(e.referenceMedian)) \(e.metric.unit)"
+                + "\(marks(e, reading)) (\(formatDecimal(e.change, digits: 1))%, p = \(pValue(e.p)))." + cacheReading(reading)
+        case .noReduction(let largest, let level, let reading):
+            var text = "No transport has significantly fewer L1d or LLC misses per KB than two-copy (Mann-Whitney p below 0.05)"
+            if let e = largest, let level {
+                text += "; the largest difference, not significant: \(level), \(e.cell.transport.rawValue) at \(e.cell.messageSize) B "
+                    + "\(e.metric.format(e.median)) vs \(e.metric.format(e.referenceMedian)) \(e.metric.unit)\(marks(e, reading)) "
+                    + "(\(signedPercent(e.change)), p = \(pValue(e.p)))"
+            }
+            return text + "." + cacheReading(reading)
         }
+    }
+
+    /// ` :u`, ` (scaled)` after a value of a reduced event.
+    private static func marks(_ e: Evidence, _ reading: CacheOutcome.Reading) -> String {
+        let event = e.metric == .l1dMissesPerKB ? EventName.l1dLoadMisses : EventName.llcLoadMisses
+        return (reading.userOnly.contains(event) ? " :u" : "") + (reading.scaled.contains(event) ? " (scaled)" : "")
+    }
+
+    /// What the figures are: user-only or scaled values, and what each event counts on this vendor's CPUs.
+    private static func cacheReading(_ reading: CacheOutcome.Reading) -> String {
+        var text = ""
+        if !reading.userOnly.isEmpty {
+            text += " `:u`: " + reading.userOnly.map { "`\($0)`" }.joined(separator: ", ") + " counted in user space only "
+                + "(perf_event_paranoid): the kernel's copies, in send and recv, are not in these misses."
+        }
+        if !reading.scaled.isEmpty {
+            text += " Scaled: " + reading.scaled.map { "`\($0)`" }.joined(separator: ", ") + " shared a counter with other "
+                + "events (multiplexed), and the values are estimates (raw × enabled / running)."
+        }
+        if !reading.meanings.isEmpty {
+            let vendor: String
+            switch reading.vendor {
+            case .intel: vendor = "Intel"
+            case .amdZen: vendor = "AMD Zen"
+            case .amdBeforeZen: vendor = "AMD before Zen"
+            case .arm: vendor = "Arm"
+            case .other: vendor = "this CPU"
+            }
+            text += "\n\nWhat the events count on \(vendor) — misses per KB are not the same thing on every CPU:\n"
+                + reading.meanings.map { "- `\($0.event)`: \($0.reason)." }.joined(separator: "\n")
+        }
+        return text
     }
 
     static func scaling(_ s: Scaling) -> String {
@@ -311,6 +354,10 @@ public enum FindingsMarkdown {
         case .noisyCell(let key, let width, let typical):
             return "**Noisy cell**: \(key) has a 95% interval of ±\(formatDecimal(width * 100, digits: 0))% around its median, "
                 + "\(formatDecimal(width / max(typical, 1e-9), digits: 1))× the typical cell's ±\(formatDecimal(typical * 100, digits: 0))%."
+        case .unstableCell(let key, let instability):
+            return "**Unstable cell**: \(key): \(instability) — trials that stalled, or a cell that runs in two modes. Its "
+                + "median moves by much when one trial falls the other way: read it, and any comparison of it, with that in mind "
+                + "(`copyprof compare` calls such a cell unstable, neither a regression nor an improvement)."
         case .integrityErrors(let key, let count):
             return "**Integrity errors**: \(key) received \(count) message(s) that differ from what was sent."
         case .failedCell(let key, let error):

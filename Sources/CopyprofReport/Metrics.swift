@@ -1,11 +1,18 @@
+import CopyprofModel
 import CopyprofProfile
 
 /// A number derived from a trial, with a unit and the direction in which it is better.
 public enum Metric: String, CaseIterable, Sendable, Codable, Hashable {
-    /// Verified throughput.
+    /// Verified throughput of a stream, one direction. Ping-pong has none: see ``roundTripRate``.
     case throughput = "throughput"
     /// Verified messages per second (ping-pong: both directions).
     case messageRate = "message-rate"
+    /// Ping-pong round trips per second over all connections: what a ping-pong measures in place of throughput.
+    ///
+    /// A ping-pong's bytes cross each connection twice per round trip, one message at a time, so its Gbit/s counted
+    /// both directions and stood beside stream's one-direction Gbit/s as if the two were alike. Round trips per second
+    /// cannot be taken for a stream's figure, and it is what limits a request-response protocol: connections / RTT.
+    case roundTripRate = "round-trips-per-s"
     case rttP50 = "rtt-p50"
     case rttP90 = "rtt-p90"
     case rttP99 = "rtt-p99"
@@ -15,8 +22,8 @@ public enum Metric: String, CaseIterable, Sendable, Codable, Hashable {
     case instructionsPerByte = "instructions-per-byte"
     /// Instructions per cycle.
     case ipc = "ipc"
-    /// CPU time of sender and receiver threads per verified byte — task-clock, or the threads' CPU clock where
-    /// task-clock was not counted: netperf's service demand.
+    /// CPU time of sender and receiver threads per verified byte, from the timing trials' thread CPU clocks (no
+    /// counter slows them; task-clock in a trial from before the split): netperf's service demand.
     case cpuNsPerByte = "cpu-ns-per-byte"
     case l1dMissesPerKB = "l1d-misses-per-kb"
     case llcMissesPerKB = "llc-misses-per-kb"
@@ -44,7 +51,7 @@ public enum Metric: String, CaseIterable, Sendable, Codable, Hashable {
     /// Whether larger is better (nil: neither, the metric describes rather than ranks).
     public var higherIsBetter: Bool? {
         switch self {
-        case .throughput, .messageRate, .ipc, .mappedShare: return true
+        case .throughput, .messageRate, .roundTripRate, .ipc, .mappedShare: return true
         // Receive-copy hits count copy operations, which depend on how the data was cut into skbs: neither is better.
         case .kernelCPUShare, .senderCPUShare, .receiveCopyHitsPerMessage: return nil
         default: return false
@@ -55,6 +62,7 @@ public enum Metric: String, CaseIterable, Sendable, Codable, Hashable {
         switch self {
         case .throughput: return "Gbit/s"
         case .messageRate: return "msg/s"
+        case .roundTripRate: return "round trips/s"
         case .rttP50, .rttP90, .rttP99, .rttP999: return "µs"
         case .cyclesPerByte: return "cycles/B"
         case .instructionsPerByte: return "instr/B"
@@ -73,6 +81,7 @@ public enum Metric: String, CaseIterable, Sendable, Codable, Hashable {
         switch self {
         case .throughput: return "throughput"
         case .messageRate: return "message rate"
+        case .roundTripRate: return "round trips/s"
         case .rttP50: return "RTT p50"
         case .rttP90: return "RTT p90"
         case .rttP99: return "RTT p99"
@@ -114,7 +123,7 @@ public enum Metric: String, CaseIterable, Sendable, Codable, Hashable {
         case .throughput, .ipc, .cpuNsPerByte, .cyclesPerByte, .instructionsPerByte, .receiveCopyHitsPerMessage,
             .receiverCPUNsPerByte:
             return 3
-        case .messageRate, .contextSwitchesPerSecond, .zeroCopyCopiedShare, .mappedShare: return 0
+        case .messageRate, .roundTripRate, .contextSwitchesPerSecond, .zeroCopyCopiedShare, .mappedShare: return 0
         default: return 1
         }
     }
@@ -148,6 +157,7 @@ public enum Metric: String, CaseIterable, Sendable, Codable, Hashable {
         switch self {
         case .throughput: return seconds > 0 ? trial.throughputGbps : nil
         case .messageRate: return seconds > 0 ? Double(trial.messages) / seconds : nil
+        case .roundTripRate: return seconds > 0 ? trial.rtt.map { Double($0.count) / seconds } : nil
         case .rttP50: return trial.rtt.map { Double($0.p50Ns) / 1000 }
         case .rttP90: return trial.rtt.map { Double($0.p90Ns) / 1000 }
         case .rttP99: return trial.rtt.map { Double($0.p99Ns) / 1000 }
@@ -201,13 +211,38 @@ public enum Metric: String, CaseIterable, Sendable, Codable, Hashable {
         }
     }
 
-    /// True for metrics of time — throughput, message rate, RTT percentiles — which come from timing trials, where
-    /// no counter slows the threads; every other metric is a cost per byte or per message (or a share), from
-    /// counted trials, each normalised by that trial's own bytes and messages.
+    /// The kind of trial the metric is read from.
+    ///
+    /// Open counters slow the threads they count, so every figure of time comes from timing trials, where none is
+    /// open: throughput, round trips and RTT, and CPU time — CPU ns/B, the kernel's and the senders' shares — from
+    /// each thread's CPU clock (`CLOCK_THREAD_CPUTIME_ID`) and rusage, which cost nothing to read. Counted trials give
+    /// only what needs the counters: counts per byte or message (cycles, instructions, cache misses, context
+    /// switches from perf, receive-copy tracepoint hits), each normalised by that trial's own bytes and messages.
+    /// Context switches that perf could not count come from getrusage, so from the timing trials too
+    /// (``trials(of:)``).
+    public var trialKind: TrialKind {
+        switch self {
+        case .cyclesPerByte, .instructionsPerByte, .ipc, .l1dMissesPerKB, .llcMissesPerKB, .l1dMissRatio, .llcMissRatio,
+            .contextSwitchesPerMB, .contextSwitchesPerSecond, .receiveCopyHitsPerMessage:
+            return .counted
+        default: return .timing
+        }
+    }
+
+    /// True for metrics of wall time — throughput, rates, RTT percentiles.
     public var isTimeMetric: Bool {
         switch self {
-        case .throughput, .messageRate, .rttP50, .rttP90, .rttP99, .rttP999: return true
+        case .throughput, .messageRate, .roundTripRate, .rttP50, .rttP90, .rttP99, .rttP999: return true
         default: return false
+        }
+    }
+
+    /// True when the metric applies to a workload: throughput to stream, round trips to ping-pong.
+    public func applies(to workload: Workload) -> Bool {
+        switch self {
+        case .throughput: return workload == .stream
+        case .roundTripRate, .rttP50, .rttP90, .rttP99, .rttP999: return workload == .pingpong
+        default: return true
         }
     }
 
@@ -219,35 +254,86 @@ public enum Metric: String, CaseIterable, Sendable, Codable, Hashable {
     /// (a rate); nil for metrics of counts, which the control does not correct.
     public var clock: (clock: Clock, growsWithTime: Bool)? {
         switch self {
-        case .throughput, .messageRate: return (.wall, false)
+        case .throughput, .messageRate, .roundTripRate: return (.wall, false)
         case .rttP50, .rttP90, .rttP99, .rttP999: return (.wall, true)
         case .cpuNsPerByte, .receiverCPUNsPerByte: return (.cpu, true)
         default: return nil
         }
     }
 
-    /// The trials of a cell the metric is read from: timing trials for time metrics, counted trials for the rest
-    /// (trials from before the split serve both). A cell of a run without counters (`--events none`) has timing
-    /// trials only: cost metrics then come from them, from rusage and the thread CPU clock, and event-based ones are
-    /// n/a.
+    /// The kind of trial the metric is read from in a cell: ``trialKind``, except that context switches come from the
+    /// timing trials where perf did not count them in the counted ones (getrusage's count is in both, and the
+    /// timing trials' is not disturbed by counters).
+    public func trialKind(in cell: CellRecord) -> TrialKind {
+        if self == .contextSwitchesPerMB || self == .contextSwitchesPerSecond,
+            !cell.trials.contains(where: { $0.kind == .counted && $0.contextSwitches().source == .perfEvent })
+        {
+            return .timing
+        }
+        return trialKind
+    }
+
+    /// The trials of a cell the metric is read from: those of its kind (``trialKind(in:)``; trials from before the
+    /// split serve both). A cell of a run without counters (`--events none`) has timing trials only: every metric
+    /// then comes from them, and event-based ones are n/a.
     public func trials(of cell: CellRecord) -> [TrialRecord] {
-        if isTimeMetric { return cell.trials.filter(\.servesTiming) }
+        if trialKind(in: cell) == .timing { return cell.trials.filter(\.servesTiming) }
         let counted = cell.trials.filter(\.servesCounting)
         return counted.isEmpty ? cell.trials : counted
     }
 
-    /// The metric's summary over the cell's trials of its kind (``trials(of:)``), or nil when it is n/a in every one.
+    /// The metric's summary over the cell's trials of its kind (``trials(of:)``), or nil when it is n/a in every one
+    /// or does not apply to the cell's workload. The trials of its kind that give no value are in its
+    /// ``Summary/omitted`` with the reason, and so is the trial at which the cell failed: no trial is dropped silently.
     public func summary(of cell: CellRecord) -> Summary? {
-        summary(of: trials(of: cell))
+        guard applies(to: cell.key.workload) else { return nil }
+        let kind = trialKind(in: cell)
+        var summary = summary(of: trials(of: cell))
+        if let error = cell.error, summary != nil, cell.failedTrialKind.map({ $0 == kind }) ?? true {
+            summary?.omitted.append(Summary.Omission(reason: "failed: \(error)", count: 1))
+        }
+        return summary
     }
 
-    /// The metric's summary over the given trials, or nil when it is n/a in every one.
+    /// The metric's summary over the given trials, or nil when it is n/a in every one; in one pass, each value
+    /// computed once, the trials without one counted by reason.
     public func summary(of trials: [TrialRecord]) -> Summary? {
-        let trials = trials.filter { value(of: $0) != nil }
-        var summary = Summary(trials.compactMap { value(of: $0) }, scaled: trials.contains { isScaled(in: $0) })
-        summary?.userOnly = trials.contains { isUserOnly(in: $0) }
-        summary?.sources = Array(Set(trials.compactMap { source(in: $0) })).sorted { $0.rawValue < $1.rawValue }
+        var values: [Double] = []
+        var scaled = false, userOnly = false
+        var sources: Set<ValueSource> = []
+        var omitted: [Summary.Omission] = []
+        for trial in trials {
+            guard let value = value(of: trial) else {
+                let reason = whyNoValue(in: trial)
+                if let i = omitted.firstIndex(where: { $0.reason == reason }) { omitted[i].count += 1 } else {
+                    omitted.append(Summary.Omission(reason: reason, count: 1))
+                }
+                continue
+            }
+            values.append(value)
+            if !scaled { scaled = isScaled(in: trial) }
+            if !userOnly { userOnly = isUserOnly(in: trial) }
+            if let source = source(in: trial) { sources.insert(source) }
+        }
+        var summary = Summary(values, scaled: scaled)
+        summary?.userOnly = userOnly
+        summary?.sources = sources.sorted { $0.rawValue < $1.rawValue }
+        summary?.omitted = omitted
         return summary
+    }
+
+    /// Why a trial gives the metric no value, in a few words.
+    public func whyNoValue(in trial: TrialRecord) -> String {
+        if trial.elapsedNs == 0 { return "no elapsed time" }
+        if trial.bytes == 0 { return "moved 0 bytes" }
+        switch self {
+        case .roundTripRate, .rttP50, .rttP90, .rttP99, .rttP999: return "no round trip recorded"
+        case .zeroCopyCopiedShare: return "no zero-copy completion"
+        case .mappedShare: return "no byte received through the mapping receiver"
+        default: break
+        }
+        if let event = events.first(where: { trial.counterSum($0) == nil }) { return "`\(event)` not counted in every thread" }
+        return "n/a in it"
     }
 
     /// The metric's format for medians: the same in tables and findings.

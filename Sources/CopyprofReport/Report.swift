@@ -3,9 +3,26 @@ import CopyprofModel
 import CopyprofProfile
 import Foundation
 
+/// The names that share each reason, in first-seen order: each reason said once, with what it applies to.
+func groupedByReason(_ pairs: [(name: String, reason: String)]) -> [(reason: String, names: [String])] {
+    var groups: [(reason: String, names: [String])] = []
+    var position: [String: Int] = [:]
+    for (name, reason) in pairs {
+        if let i = position[reason] {
+            groups[i].names.append(name)
+        } else {
+            position[reason] = groups.count
+            groups.append((reason, [name]))
+        }
+    }
+    return groups
+}
+
 /// A Markdown report of one profile, with SVG charts beside it.
 public struct Report: Sendable {
     public let analysis: Analysis
+    /// Where each role's time went, from the samples (n/a for a profile that was not sampled).
+    public let attribution: AttributionAnalysis
     /// The profile's path, as the report names it.
     public var source: String
     /// The folder the charts go in, relative to the Markdown file.
@@ -13,6 +30,7 @@ public struct Report: Sendable {
 
     public init(profile: Profile, source: String, chartFolder: String) {
         analysis = Analysis(profile: profile)
+        attribution = AttributionAnalysis(profile: profile)
         self.source = source
         self.chartFolder = chartFolder
     }
@@ -26,6 +44,18 @@ public struct Report: Sendable {
         md += "Generated from `\(source)` by copyprof \(CopyprofVersion.current). Measured \(env.startTime)"
         md += env.endTime.map { " to \($0)" } ?? ""
         md += " on `\(env.hostname)`.\n\n"
+        if !hasTrials {
+            // Nothing to find, tabulate or draw: say what happened and what the host could count, nothing more.
+            md += profile.status == .interrupted
+                ? "> **No trial finished**: the run was \(profile.statusReason ?? "interrupted") before any recorded trial "
+                    + "ended, so nothing was measured.\n\n"
+                : "> **No trial recorded**: \(profile.cells.isEmpty ? "the profile has no cell" : "no cell of the profile has a trial").\n\n"
+            let unsupported = analysis.notSupportedGroups()
+            if !unsupported.isEmpty {
+                md += "## Not supported on this host\n\n" + FindingsMarkdown.notSupported(unsupported) + "\n\n"
+            }
+            return md + environmentSection() + countersSection(measured: false)
+        }
         if profile.status == .interrupted {
             md += "> **Incomplete profile**: the run was interrupted; only the trials that finished are here.\n\n"
         }
@@ -34,9 +64,11 @@ public struct Report: Sendable {
             let (title, text) = FindingsMarkdown.render(finding)
             md += "### \(title)\n\n\(text)\n\n"
         }
+        md += whereSection()
         md += environmentSection()
         md += countersSection()
         md += methodSection()
+        md += overrunSection()
         md += resultsSections()
         md += "## Charts\n\n"
         for chart in charts {
@@ -74,11 +106,17 @@ public struct Report: Sendable {
         return md + "\n"
     }
 
-    func countersSection() -> String {
+    /// True when any cell has a recorded trial.
+    var hasTrials: Bool { profile.cells.contains { !$0.trials.isEmpty } }
+
+    /// What the host could count; `measured` false for a profile without trials, which opened no counter at all.
+    func countersSection(measured: Bool = true) -> String {
         var md = "## Counters\n\n"
         let counted = profile.environment.events.filter { $0.availability.isOpen }
         let missing = profile.environment.events.filter { !$0.availability.isOpen }
-        md += "Counted in every sender and receiver thread, around its timed loop: "
+        md += measured
+            ? "Counted in every sender and receiver thread of the counted trials, around its timed loop: "
+            : "This host could count (no trial ran, so none was opened in a worker): "
         md += counted.isEmpty ? "none.\n\n" : counted.map { "`\($0.name)\($0.isUserOnly ? ":u" : "")`" }.joined(separator: ", ") + ".\n\n"
         // A hybrid CPU's core type that refused an event: its values are the other types' counts, not extrapolated.
         let corePMUs = Set(counted.flatMap { $0.pmus ?? [] })
@@ -94,8 +132,11 @@ public struct Report: Sendable {
                 + "tables mark them `:u`.\n\n"
         }
         if !missing.isEmpty {
+            // Each reason once, with the events it applies to.
             md += "Not counted, and why:\n\n"
-            for probe in missing { md += "- `\(probe.name)`: \(probe.availability.description)\n" }
+            for group in groupedByReason(missing.map { ($0.name, $0.availability.description) }) {
+                md += "- " + group.names.map { "`\($0)`" }.joined(separator: ", ") + ": \(group.reason)\n"
+            }
             md += "\nMetrics that need them are shown as n/a, never as 0."
             if missing.contains(where: { $0.name == EventName.contextSwitches }) {
                 md += " Context switches come from getrusage (voluntary + involuntary) instead, and say so."
@@ -125,9 +166,15 @@ public struct Report: Sendable {
                 + " in an order that rotates from round to round, so a cell's trials spread over "
                 + "the whole run. Trials of \(formatDecimal(plan.duration, digits: 3)) s, fresh connections each. "
                 + "\(profile.cells.count) cells, \(trials) trials recorded.\n"
-            schedule += "- Throughput, message rate and RTT come from timing trials; costs per byte and per message (CPU ns/B, "
-                + "cycles/B, misses/KB, switches/MB, receive copies/msg) from counted trials, each normalised by that trial's own "
-                + "verified bytes and messages\(counted ? "" : " (here from the timing trials' rusage and thread CPU clock)").\n"
+            schedule += counted
+                ? "- Which trials give which figure: throughput, round trips/s and RTT, and every CPU time — CPU ns/B (also the "
+                    + "receiver's), the kernel's and the senders' CPU shares — come from the timing trials, CPU time from each "
+                    + "thread's CPU clock (`CLOCK_THREAD_CPUTIME_ID`) and rusage, which cost nothing to read; the counted trials "
+                    + "give only what needs the counters: cycles/B, instructions/B, misses/KB, context switches/MB (perf's count; "
+                    + "where perf could not count them, getrusage's from the timing trials), receive copies/msg. Each figure is "
+                    + "normalised by its own trial's verified bytes and messages.\n"
+                : "- Every figure comes from the timing trials: CPU time from each thread's CPU clock (`CLOCK_THREAD_CPUTIME_ID`) "
+                    + "and rusage, context switches from getrusage, each normalised by its own trial's verified bytes and messages.\n"
             if profile.control != nil {
                 schedule += "- A control workload (memcpy and `getppid()` loops, independent of the transports) opens every recorded "
                     + "round: its spread tells how steady the machine was; `copyprof compare` uses it to tell the machine's drift "
@@ -142,12 +189,18 @@ public struct Report: Sendable {
             + (plan.receivers.contains(.discard)
                 ? "; except with the `discard` receiver, which drops the bytes unread (`recv(MSG_TRUNC)`): its messages are "
                     + "counted, not verified, and its integrity errors are n/a" : "") + ".\n"
+        let pingpong = plan.workloads.contains(.pingpong)
+            ? "- Ping-pong is shown in round trips per second over all connections, not in Gbit/s: its bytes cross each connection "
+                + "twice per round trip, one message at a time, so its Gbit/s (both directions) beside stream's (one direction) "
+                + "would read as the same thing, which it is not. A stream's throughput counts the bytes received, one direction.\n"
+            : ""
         let statistics = "- Tables show the median of the trials with its 95% confidence interval from order statistics in brackets "
             + "(none below 6 trials). Differences are tested with the two-sided Mann-Whitney U test at α = \(formatDecimal(analysis.alpha, digits: 2))."
             + (split ? " Ratios to two-copy and the counters' overhead are medians of per-round ratios (trials of the same round "
                 + "ran side by side, so the machine's drift cancels), with the same interval." : "")
-            + (plan.trials < 6 ? "\n- ⚠ \(plan.trials) trials per cell\(split ? " and kind" : ""): fewer than 6, so no confidence intervals\(plan.trials < 4 ? ", and too few for a significant Mann-Whitney test" : ""); use --trials 6 or more for conclusions." : "") + overrunNote()
-        return "## Method\n\n" + matrix + schedule + verification + statistics + "\n\n"
+            + (plan.trials < 6 ? "\n- ⚠ \(plan.trials) trials per cell\(split ? " and kind" : ""): fewer than 6, so no confidence intervals\(plan.trials < 4 ? ", and too few for a significant Mann-Whitney test" : ""); use --trials 6 or more for conclusions." : "")
+            + missingTrialsNote()
+        return "## Method\n\n" + matrix + schedule + verification + pingpong + statistics + samplingMethod() + "\n\n"
     }
 
     func resultsSections() -> String {
@@ -157,7 +210,8 @@ public struct Report: Sendable {
             (.stream, .cyclesPerByte), (.stream, .l1dMissesPerKB),
             (.stream, .llcMissesPerKB), (.stream, .contextSwitchesPerMB), (.stream, .receiveCopyHitsPerMessage),
             (.stream, .kernelCPUShare),
-            (.pingpong, .rttP50), (.pingpong, .rttP99), (.pingpong, .cpuNsPerByte), (.pingpong, .contextSwitchesPerMB),
+            (.pingpong, .roundTripRate), (.pingpong, .rttP50), (.pingpong, .rttP99), (.pingpong, .cpuNsPerByte),
+            (.pingpong, .contextSwitchesPerMB),
         ]
         for mode in analysis.workloads {
             md += "## \(mode == .stream ? "Stream" : "Ping-pong") results\n\n"
@@ -248,7 +302,8 @@ public struct Report: Sendable {
         var md = "**\(metric.title)** (\(metric.unit), \(direction)\(from))" + (metric.explanation.map { ": \($0)." } ?? "")
         md += "\n\n| size | connections | "
         md += a.paths.map(\.description).joined(separator: " | ") + " |\n|---:|---:|" + String(repeating: "---:|", count: a.paths.count) + "\n"
-        var notes: [String] = []
+        var notes: [(cell: String, what: [String])] = []
+        var measuredCells = 0
         for size in a.sizes {
             for connections in a.connectionCounts {
                 md += "| \(size) | \(connections) |"
@@ -257,11 +312,13 @@ public struct Report: Sendable {
                         md += " n/a |"
                         continue
                     }
+                    measuredCells += 1
                     var cell = " \(metric.format(s.median))"
                     if let low = s.low, let high = s.high { cell += " [\(metric.format(low)), \(metric.format(high))]" }
                     if s.userOnly { cell += " :u" }
-                    if !s.warnings.isEmpty {
-                        notes.append("\(t) \(size) B × \(connections): " + s.warnings.joined(separator: "; "))
+                    let what = s.warnings + (s.omissionNote.map { ["n \($0)"] } ?? [])
+                    if !what.isEmpty {
+                        notes.append(("\(t) \(size) B × \(connections)", what))
                         cell += " ⚠"
                     }
                     md += cell + " |"
@@ -270,11 +327,38 @@ public struct Report: Sendable {
             }
         }
         md += "\n"
-        if !notes.isEmpty {
-            let shown = notes.prefix(6)
-            md += "⚠ " + shown.joined(separator: ". ") + (notes.count > shown.count ? ". (\(notes.count - shown.count) more cells flagged.)" : ".") + "\n\n"
+        return md + Self.flagSummary(notes, cells: measuredCells)
+    }
+
+    /// A table's ⚠ notes said once: how many cells each kind of note flags, then every cell's notes in a collapsible
+    /// block. Empty without notes.
+    static func flagSummary(_ notes: [(cell: String, what: [String])], cells: Int) -> String {
+        guard !notes.isEmpty else { return "" }
+        // A note's kind is its text before the first colon ("high spread: the 95% interval is 28% of the median").
+        var kinds: [(kind: String, count: Int)] = []
+        for note in notes {
+            let noteKinds = note.what.map { $0.hasPrefix("n ") ? "trials without a value" : String($0.prefix { $0 != ":" }) }
+            for kind in Set(noteKinds).sorted() {
+                if let i = kinds.firstIndex(where: { $0.kind == kind }) { kinds[i].count += 1 } else { kinds.append((kind, 1)) }
+            }
         }
-        return md
+        let explained = kinds.map { kind -> String in
+            let what = kind.kind == "high spread"
+                ? "high spread (a 95% interval wider than 25% of the median)" : kind.kind
+            return "\(kind.count) of \(cells) cells: \(what)"
+        }
+        return "⚠ " + explained.joined(separator: "; ") + ".\n\n<details><summary>The flagged cells (\(notes.count))</summary>\n\n"
+            + notes.map { "- \($0.cell): \($0.what.joined(separator: "; "))\n" }.joined() + "\n</details>\n\n"
+    }
+
+    /// A Method bullet naming the cells with trials that moved 0 bytes or that failed; empty when there are none.
+    func missingTrialsNote() -> String {
+        let missing = analysis.missingTrials
+        guard !missing.isEmpty else { return "" }
+        let list = missing.map { "  - \($0.cell) (n \($0.n)): \($0.note ?? "")\n" }.joined()
+        return "\n- ⚠ **Trials that moved no byte or failed**, in \(missing.count) cell\(missing.count == 1 ? "" : "s"): counted, "
+            + "never dropped — a trial that moved 0 bytes is in n with a throughput of 0 and no cost per byte; the trial at "
+            + "which a cell failed, and the rounds after it, did not run. Tables mark the cells they touch.\n" + list.dropLast()
     }
 
     /// Writes the Markdown to `path` and the charts into `chartFolder` beside it, each with
@@ -286,7 +370,7 @@ public struct Report: Sendable {
         if chartsWritten {
             let directory = (path as NSString).deletingLastPathComponent
             let chartsPath = (directory.isEmpty ? "" : directory + "/") + chartFolder
-            for chart in charts { try OutputFile.write(Data(chart.svg.utf8), to: chartsPath + "/" + chart.name) }
+            for chart in charts + whereCharts { try OutputFile.write(Data(chart.svg.utf8), to: chartsPath + "/" + chart.name) }
         }
         try OutputFile.write(Data(markdown.utf8), to: path)
         return chartsWritten

@@ -10,6 +10,7 @@ extension Report {
     /// The charts: file name and SVG text.
     public var charts: [(name: String, svg: String)] {
         var out: [(String, String)] = []
+        guard hasTrials else { return out }
         let a = analysis
         func point(_ x: Double, _ s: Summary) -> LineChart.Point { .init(x: x, y: s.median, low: s.low, high: s.high) }
         func panels(_ metric: Metric, _ mode: Workload) -> [LineChart.Panel] {
@@ -40,7 +41,7 @@ extension Report {
         let connections = a.connectionCounts.first ?? 1
         out.append(("cost-per-byte-vs-size.svg", LineChart(
             title: "CPU time per byte vs message size (\(connectionsLabel(connections)))", xLabel: "message size, bytes",
-            yLabel: "CPU ns per byte (task-clock)", logX: true, logY: true, xTicks: a.sizes.map(Double.init),
+            yLabel: "CPU ns per byte (thread CPU clock)", logX: true, logY: true, xTicks: a.sizes.map(Double.init),
             panels: a.workloads.map { mode in
                 LineChart.Panel(title: mode.name, series: a.paths.map { t in
                     LineChart.Series(name: t.description, style: t.style, points: a.sizes.compactMap { s in

@@ -125,7 +125,7 @@ public struct LineChart: Sendable {
         }
 
         // Sizes shared by every panel, from the texts they hold.
-        let tickSize = 11.0, labelSize = 12.0, panelTitleSize = 13.0, titleSize = 17.0, legendSize = 12.0
+        let tickSize = 11.0, labelSize = 12.0, panelTitleSize = 13.0, titleSize = 17.0
         let yLabelText = yLabel + (logY ? " (log scale)" : "")
         let xLabelText = single.map { "\(xLabel): \(tickLabel($0)) only" } ?? (xLabel + (logX ? " (log scale)" : ""))
         let yTickWidth = axes.flatMap { $0.yTickLabels.map { TextMetrics.width($0.label, size: tickSize) } }.max() ?? 0
@@ -172,35 +172,21 @@ public struct LineChart: Sendable {
         let rows = (shownPanels.count + columns - 1) / columns
 
         let margin = 12.0
-        let legendItems = legend.map { (entry: $0, width: 28 + TextMetrics.width($0.name, size: legendSize) + 18) }
+        let legendBlock = ChartLegend(entries: legend.map { entry in
+            (entry.name, { x, y in
+                "<line x1=\"\(f(x))\" y1=\"\(f(y))\" x2=\"\(f(x + 22))\" y2=\"\(f(y))\" stroke=\"\(entry.style.color)\" stroke-width=\"2\"\(dashAttribute(entry.style))/>"
+                    + marker(entry.style, x: x + 11, y: y)
+            })
+        }, glyphWidth: 28)
         let contentWidth = max(
-            Double(columns) * panelWidth, legendItems.map(\.width).max() ?? 0,
+            Double(columns) * panelWidth, legendBlock.widestEntry,
             TextMetrics.widestWord(title, size: titleSize, bold: true),
             caption.map { TextMetrics.widestWord($0, size: labelSize) } ?? 0)
         let width = contentWidth + 2 * margin
 
-        var body = ""
         var y = margin
-        // Title, wrapped to the width.
-        for line in TextMetrics.wrap(title, size: titleSize, bold: true, maxWidth: contentWidth) {
-            body += text(x: width / 2, y: y + titleSize * TextMetrics.ascent, line, size: titleSize, anchor: "middle", weight: "bold")
-            y += 22
-        }
-        // Legend, wrapped into rows.
-        var lx = margin
-        y += 10
-        for item in legendItems {
-            if lx > margin && lx + item.width - 18 > margin + contentWidth {
-                lx = margin
-                y += 20
-            }
-            let style = item.entry.style
-            body += "<line x1=\"\(f(lx))\" y1=\"\(f(y))\" x2=\"\(f(lx + 22))\" y2=\"\(f(y))\" stroke=\"\(style.color)\" stroke-width=\"2\"\(dashAttribute(style))/>"
-            body += marker(style, x: lx + 11, y: y)
-            body += text(x: lx + 28, y: y + 4, item.entry.name, size: legendSize)
-            lx += item.width
-        }
-        y += legend.isEmpty ? 0 : 16
+        var body = chartTitle(title, width: width, contentWidth: contentWidth, y: &y)
+        body += legendBlock.draw(margin: margin, contentWidth: contentWidth, y: &y)
         let panelsTop = y
 
         for (index, panel) in shownPanels.enumerated() {
@@ -260,12 +246,7 @@ public struct LineChart: Sendable {
             }
         }
         y = panelsTop + Double(rows) * panelHeight
-        if let caption {
-            for line in TextMetrics.wrap(caption, size: labelSize, maxWidth: contentWidth) {
-                body += text(x: margin, y: y + labelSize * TextMetrics.ascent, line, size: labelSize, fill: "#555")
-                y += 16
-            }
-        }
+        body += chartCaption(caption, margin: margin, contentWidth: contentWidth, y: &y)
         return svgHeader(width: width, height: y + margin) + body + "</svg>\n"
     }
 }
@@ -314,7 +295,7 @@ public struct BarChart: Sendable {
     }
 
     public func svg() -> String {
-        let tickSize = 11.0, labelSize = 12.0, titleSize = 17.0, legendSize = 12.0, margin = 12.0
+        let tickSize = 11.0, labelSize = 12.0, titleSize = 17.0, margin = 12.0
         var values: [Double] = []
         for s in series {
             for bar in s.values.compactMap({ $0 }) {
@@ -330,31 +311,18 @@ public struct BarChart: Sendable {
         groupWidth = max(groupWidth, (minimumContentWidth - leftPad - 12) / Double(max(1, categories.count)))
         let plotWidth = groupWidth * Double(max(1, categories.count))
         let plotHeight = max(280, TextMetrics.width(yLabel, size: labelSize) + 10)
-        let legendItems = series.map { (series: $0, width: 20 + TextMetrics.width($0.name, size: legendSize) + 18) }
+        let legendBlock = ChartLegend(
+            entries: series.map { s in (s.name, { x, y in swatch(color: s.style.color, filled: s.style.filled, x: x, y: y - 6) }) },
+            glyphWidth: 20)
         let contentWidth = max(
-            leftPad + plotWidth + 12, legendItems.map(\.width).max() ?? 0,
+            leftPad + plotWidth + 12, legendBlock.widestEntry,
             TextMetrics.widestWord(title, size: titleSize, bold: true),
             caption.map { TextMetrics.widestWord($0, size: labelSize) } ?? 0)
         let width = contentWidth + 2 * margin
 
-        var body = ""
         var y = margin
-        for line in TextMetrics.wrap(title, size: titleSize, bold: true, maxWidth: contentWidth) {
-            body += text(x: width / 2, y: y + titleSize * TextMetrics.ascent, line, size: titleSize, anchor: "middle", weight: "bold")
-            y += 22
-        }
-        var lx = margin
-        y += 10
-        for item in legendItems {
-            if lx > margin && lx + item.width - 18 > margin + contentWidth {
-                lx = margin
-                y += 20
-            }
-            body += swatch(item.series.style, x: lx, y: y - 6)
-            body += text(x: lx + 20, y: y + 4, item.series.name, size: legendSize)
-            lx += item.width
-        }
-        y += series.isEmpty ? 0 : 16
+        var body = chartTitle(title, width: width, contentWidth: contentWidth, y: &y)
+        body += legendBlock.draw(margin: margin, contentWidth: contentWidth, y: &y)
         let left = margin + leftPad, right = left + plotWidth, top = y + 10, bottom = top + plotHeight
         if values.isEmpty {
             body += text(x: (left + right) / 2, y: (top + bottom) / 2, "no data (not measured)", size: 13, anchor: "middle")
@@ -391,12 +359,7 @@ public struct BarChart: Sendable {
         }
         body += verticalText(x: margin + 6 + labelSize * TextMetrics.ascent, y: (top + bottom) / 2, yLabel, size: labelSize)
         y = bottom + 30
-        if let caption {
-            for line in TextMetrics.wrap(caption, size: labelSize, maxWidth: contentWidth) {
-                body += text(x: margin, y: y + labelSize * TextMetrics.ascent, line, size: labelSize, fill: "#555")
-                y += 16
-            }
-        }
+        body += chartCaption(caption, margin: margin, contentWidth: contentWidth, y: &y)
         return svgHeader(width: width, height: y + margin) + body + "</svg>\n"
     }
 }
@@ -427,8 +390,13 @@ struct AxisScale {
             if includeZero { low = min(0, low); high = max(0, high) }
             if low == high { high = low + 1 }
             let step = AxisScale.niceStep((high - low) / 6)
-            low = floor(low / step) * step
-            high = ceil(high / step) * step
+            // Fitted to the data: an end snaps out to the next tick only when that tick is near (within 5% of the
+            // range); otherwise the axis stops 5% past the data, so that a value of −30 on a step of 500 does not
+            // stretch the axis to −500 where there is nothing.
+            let pad = (high - low) * 0.05
+            let snappedLow = floor(low / step) * step, snappedHigh = ceil(high / step) * step
+            low = low - snappedLow <= pad ? snappedLow : low - pad
+            high = snappedHigh - high <= pad ? snappedHigh : high + pad
             self.step = step
         }
         self.low = low
@@ -459,7 +427,9 @@ struct AxisScale {
             return ticks
         }
         var ticks: [Double] = []
-        var v = low
+        // The first multiple of the step on the axis (an end fitted to the data need not be one).
+        var v = (low / step).rounded(.up) * step
+        if v - step >= low - step / 1000 { v -= step }
         // A step below the values' precision (huge values close together) would never advance: stop at a few dozen.
         while v <= high + step / 1000 && ticks.count < 40 {
             ticks.append(abs(v) < step / 1e6 ? 0 : v)
@@ -541,14 +511,94 @@ private func marker(_ style: SeriesStyle, x: Double, y: Double) -> String {
     }
 }
 
-/// A legend's colour swatch for a bar series.
-private func swatch(_ style: SeriesStyle, x: Double, y: Double) -> String {
-    "<rect x=\"\(f(x))\" y=\"\(f(y))\" width=\"14\" height=\"12\" fill=\"\(style.filled ? style.color : "white")\" stroke=\"\(style.color)\"/>"
+/// A legend's colour swatch: a bar series', a category's.
+func swatch(color: String, filled: Bool = true, x: Double, y: Double) -> String {
+    "<rect x=\"\(f(x))\" y=\"\(f(y))\" width=\"14\" height=\"12\" fill=\"\(filled ? color : "white")\" stroke=\"\(color)\"/>"
+}
+
+/// A chart's title, wrapped to the content width and centred on the chart, from `y` down; `y` ends below it.
+func chartTitle(_ title: String, width: Double, contentWidth: Double, y: inout Double) -> String {
+    let size = ChartLegend.titleSize
+    var body = ""
+    for line in TextMetrics.wrap(title, size: size, bold: true, maxWidth: contentWidth) {
+        body += text(x: width / 2, y: y + size * TextMetrics.ascent, line, size: size, anchor: "middle", weight: "bold")
+        y += 22
+    }
+    return body
+}
+
+/// How to read a chart, under it: wrapped to the content width, from `y` down; `y` ends below it. Nothing for nil.
+func chartCaption(_ caption: String?, margin: Double, contentWidth: Double, y: inout Double) -> String {
+    guard let caption else { return "" }
+    let size = ChartLegend.textSize
+    var body = ""
+    for line in TextMetrics.wrap(caption, size: size, maxWidth: contentWidth) {
+        body += text(x: margin, y: y + size * TextMetrics.ascent, line, size: size, fill: "#555")
+        y += 16
+    }
+    return body
+}
+
+/// A chart's legend: its entries left to right, wrapped into rows within the content width, each a glyph (a line
+/// with a marker, a swatch) `glyphWidth` wide and its name. Every chart lays out its legend with this.
+struct ChartLegend {
+    static let textSize = 12.0
+    static let titleSize = 17.0
+    /// Name and glyph drawer (at the entry's left edge and the row's centre line).
+    var entries: [(name: String, glyph: (Double, Double) -> String)]
+    var glyphWidth: Double
+
+    /// An entry's width with the gap after it.
+    func entryWidth(_ name: String) -> Double { glyphWidth + TextMetrics.width(name, size: Self.textSize) + 18 }
+
+    /// The widest entry: a chart is at least this wide.
+    var widestEntry: Double { entries.map { entryWidth($0.name) }.max() ?? 0 }
+
+    /// The legend's rows below `y`; `y` ends below them.
+    func draw(margin: Double, contentWidth: Double, y: inout Double) -> String {
+        var body = ""
+        var x = margin
+        y += 10
+        for entry in entries {
+            let width = entryWidth(entry.name)
+            if x > margin && x + width - 18 > margin + contentWidth {
+                x = margin
+                y += 20
+            }
+            body += entry.glyph(x, y)
+            body += text(x: x + glyphWidth, y: y + 4, entry.name, size: Self.textSize)
+            x += width
+        }
+        y += entries.isEmpty ? 0 : 16
+        return body
+    }
 }
 
 private func f(_ value: Double) -> String { formatDecimal(value, digits: 1) }
 
+// The same pieces for the charts drawn in other files (StackedBarChart, FlameGraph).
+
+/// An SVG document's opening: size, view box, font, white background.
+func svgDocumentHeader(width: Double, height: Double) -> String { svgHeader(width: width, height: height) }
+
+/// A `<text>` element, its content escaped.
+func svgText(
+    x: Double, y: Double, _ content: String, size: Double, anchor: String = "start", weight: String = "normal", fill: String = "#222"
+) -> String {
+    text(x: x, y: y, content, size: size, anchor: anchor, weight: weight, fill: fill)
+}
+
+/// Text read bottom to top, centred on (x, y).
+func svgVerticalText(x: Double, y: Double, _ content: String, size: Double) -> String { verticalText(x: x, y: y, content, size: size) }
+
+/// A coordinate as SVG text: at most one decimal.
+func svgNumber(_ value: Double) -> String { f(value) }
+
 func escape(_ text: String) -> String {
-    text.replacingOccurrences(of: "&", with: "&amp;").replacingOccurrences(of: "<", with: "&lt;")
+    // Most texts need nothing: one pass over their bytes first (a long name in many flame-graph boxes would otherwise
+    // be searched four times per box).
+    guard text.utf8.contains(where: { $0 == UInt8(ascii: "&") || $0 == UInt8(ascii: "<") || $0 == UInt8(ascii: ">") || $0 == UInt8(ascii: "\"") })
+    else { return text }
+    return text.replacingOccurrences(of: "&", with: "&amp;").replacingOccurrences(of: "<", with: "&lt;")
         .replacingOccurrences(of: ">", with: "&gt;").replacingOccurrences(of: "\"", with: "&quot;")
 }

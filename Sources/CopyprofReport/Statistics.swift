@@ -200,6 +200,29 @@ public struct Summary: Sendable, Hashable, Codable {
     public var userOnly = false
     /// Where the values' counted inputs come from (empty: measured by the run itself).
     public var sources: [ValueSource] = []
+    /// Trials of the metric's kind that gave no value (moved 0 bytes, failed), by reason: counted in ``trialCount``,
+    /// not in ``values``.
+    public var omitted: [Omission] = []
+
+    /// Trials of one reason that gave no value.
+    public struct Omission: Sendable, Hashable, Codable {
+        public var reason: String
+        public var count: Int
+
+        public init(reason: String, count: Int) {
+            self.reason = reason
+            self.count = count
+        }
+    }
+
+    /// The trials the summary stands for: those with a value and those omitted.
+    public var trialCount: Int { values.count + omitted.reduce(0) { $0 + $1.count } }
+
+    /// `5 of 6 (1 moved 0 bytes)`, or nil when every trial gave a value.
+    public var omissionNote: String? {
+        guard !omitted.isEmpty else { return nil }
+        return "\(values.count) of \(trialCount) (" + omitted.map { "\($0.count) \($0.reason)" }.joined(separator: "; ") + ")"
+    }
 
     /// Half the interval's width relative to the median, or nil.
     public var relativeHalfWidth: Double? {

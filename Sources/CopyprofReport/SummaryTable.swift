@@ -4,7 +4,12 @@ import Foundation
 
 /// The short table `copyprof run` prints at the end: one row per cell, medians over its trials, in at most 79
 /// columns so that it fits an 80-column terminal; failed cells' errors follow the table, one line each. `n` counts
-/// timing+counted trials. Below it, the counters' measured overhead per cell (``overheadGrid(_:)``).
+/// timing+counted trials recorded, those that moved 0 bytes included (each such cell is named below the table, with
+/// the failed ones: ``TrialAccount``). Below it, the counters' measured overhead per cell (``overheadGrid(_:)``).
+///
+/// Stream rows show throughput in Gbit/s; ping-pong rows show thousands of round trips per second (`22.8k`), not
+/// Gbit/s: a ping-pong's bytes cross twice per round trip, one message at a time, and its Gbit/s beside stream's
+/// would read as the same thing (``Metric/roundTripRate``). The column is then called `rate`, and a line says so.
 ///
 /// With receivers other than the default `copy`, the rows come in one section per receiver, each under a line that
 /// names it (`receiver mmap: ...`), so that the transport column keeps the senders' names and the table its width. A
@@ -72,7 +77,9 @@ public enum SummaryTable {
             let trials = cell.trials
             // The same definitions as reports and comparisons use.
             func med(_ metric: Metric) -> Double? { metric.summary(of: cell)?.median }
-            let gbps = med(.throughput), rtt = med(.rttP50), cpu = med(.cpuNsPerByte)
+            let rate = cell.key.workload == .stream
+                ? fixed(med(.throughput), 2) : med(.roundTripRate).map { "\(fixed($0 / 1000, 1))k" } ?? "n/a"
+            let rtt = med(.rttP50), cpu = med(.cpuNsPerByte)
             let switchSummary = Metric.contextSwitchesPerMB.summary(of: cell)
             let switches = switchSummary?.median, copied = med(.zeroCopyCopiedShare)
             let switchesMark = switchSummary?.sources.contains(.getrusage) == true ? "*" : ""
@@ -100,10 +107,18 @@ public enum SummaryTable {
             }
             rows.append([
                 cell.key.workload.name, cell.key.transport.rawValue, "\(cell.key.messageSize)", "\(cell.key.connections)",
-                trialCount(trials), fixed(gbps, 2), fixed(rtt, 1), fixed(cpu, 3), fixed(switches, 1) + switchesMark,
+                trialCount(trials), rate, fixed(rtt, 1), fixed(cpu, 3), fixed(switches, 1) + switchesMark,
                 shares, errors,
             ])
-            if let error = cell.error { failures.append("failed: \(cell.key): \(error)") }
+            let account = TrialAccount(cell)
+            if let error = cell.error {
+                failures.append("failed: \(cell.key): \(error) (n \(account.n): the failed trial and the rounds after it did not run)")
+            }
+            if account.emptyTiming + account.emptyCounted > 0 {
+                let empty = account.emptyTiming + account.emptyCounted
+                failures.append("n: \(cell.key): \(empty) of \(trials.count) trials moved 0 bytes: in n, with throughput 0 "
+                    + "and no cost per byte")
+            }
             if let why = cell.notSupported {
                 if let index = unsupported.firstIndex(where: { $0.reason == why }) {
                     unsupported[index].cells.append(cell.key.description)
@@ -112,7 +127,11 @@ public enum SummaryTable {
                 }
             }
         }
+        let pingpong = profile.cells.contains { $0.key.workload == .pingpong }
         var note = fromRusage ? "* sw/MB from getrusage (voluntary + involuntary): perf cannot count them here\n" : ""
+        if pingpong {
+            note += "rate: stream Gbit/s (one direction); ping-pong thousands of round trips/s (k)\n"
+        }
         if mapping { note += "cp/map: % of zero-copy sends the kernel copied / % of received bytes mapped (mmap)\n" }
         if profile.cells.contains(where: { !$0.key.receiver.verifiesPayload }) {
             note += "n/a: discard drops the bytes unread, so its messages are counted, not verified\n"
@@ -120,7 +139,7 @@ public enum SummaryTable {
         // Each reason once, with the cells it holds for.
         failures += unsupported.map { "not supported: \($0.cells.joined(separator: "; ")): \($0.reason)" }
         func header(_ errors: String) -> [String] {
-            ["mode", "transport", "size", "conn", "n", "Gbit/s", "p50 µs", "CPU ns/B", "sw/MB", mapping ? "cp/map" : "copied", errors]
+            ["mode", "transport", "size", "conn", "n", pingpong ? "rate" : "Gbit/s", "p50 µs", "CPU ns/B", "sw/MB", mapping ? "cp/map" : "copied", errors]
         }
         var lines = renderTable([header("errors")] + rows).split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
         if lines.contains(where: { $0.count > 79 }) {

@@ -15,6 +15,7 @@ extension EnvironmentInfo {
         let model = cpuinfo.split(separator: "\n").first { $0.hasPrefix("model name") || $0.hasPrefix("Model") }
             .map { $0.split(separator: ":", maxSplits: 1).last.map { $0.trimmingCharacters(in: .whitespaces) } ?? "" } ?? "unknown"
         let virtualized = cpuinfo.split(separator: "\n").contains { $0.hasPrefix("flags") && $0.contains(" hypervisor") }
+        let (vendor, family) = cpuVendorAndFamily(cpuinfo)
         let memKB = firstLine("/proc/meminfo").flatMap { line in
             line.split(separator: " ").dropFirst().first.flatMap { UInt64($0) }
         } ?? 0
@@ -42,7 +43,21 @@ extension EnvironmentInfo {
             commandLine: commandLine,
             startTime: iso8601(Date()),
             endTime: nil,
-            label: label)
+            label: label,
+            cpuVendor: vendor,
+            cpuFamily: family)
+    }
+
+    /// The vendor and family of the first CPU in /proc/cpuinfo's text: x86's `vendor_id` and `cpu family`, or Arm's
+    /// `CPU implementer` (as `CPU implementer 0x41`, no family).
+    static func cpuVendorAndFamily(_ cpuinfo: String) -> (vendor: String?, family: Int?) {
+        func field(_ name: String) -> String? {
+            cpuinfo.split(separator: "\n").first { $0.hasPrefix(name) && $0.dropFirst(name.count).first.map { $0 == " " || $0 == "\t" || $0 == ":" } == true }
+                .flatMap { $0.split(separator: ":", maxSplits: 1).last.map { $0.trimmingCharacters(in: .whitespaces) } }
+        }
+        if let vendor = field("vendor_id") { return (vendor, field("cpu family").flatMap { Int($0) }) }
+        if let implementer = field("CPU implementer") { return ("CPU implementer \(implementer)", nil) }
+        return (nil, nil)
     }
 
 }

@@ -74,15 +74,16 @@ extension ZeroCopyReceiveRecord {
             mappedBytes: stats.mappedBytes, copiedBytes: stats.copiedBytes, mapCalls: stats.mapCalls,
             copyCalls: stats.copyCalls,
             unmappedReason: stats.mappedBytes == 0 && stats.copiedBytes > 0
-                ? configuration.map { Self.unmappedReason($0) } ?? "no received segment held a whole, page-aligned page"
+                ? configuration.map { Self.unmappedReason($0, pathMTU: stats.pathMTU) }
+                    ?? "no received segment held a whole, page-aligned page"
                 : nil)
     }
 
     /// Why a `mmap` receiver mapped nothing, from the kernel's rule: `tcp_zerocopy_receive` maps a page only when a
-    /// fragment of a received skb is that whole page at offset 0 (`can_map_frag`, net/ipv4/tcp.c).
-    static func unmappedReason(_ configuration: RunConfiguration) -> String {
+    /// fragment of a received skb is that whole page at offset 0 (`can_map_frag`, net/ipv4/tcp.c). `pathMTU` is the
+    /// MTU of the path the receiver's socket took (loopback's on one host, the route's between two).
+    static func unmappedReason(_ configuration: RunConfiguration, pathMTU mtu: Int?) -> String {
         let page = 4096
-        let mtu = readMTU()
         if let mtu, mtu < page + 52 {
             return "the path's MTU (\(mtu)) is below a page plus headers: no segment can carry a whole page"
         }
@@ -102,9 +103,6 @@ extension ZeroCopyReceiveRecord {
             return "no received segment held a whole, page-aligned page"
         }
     }
-
-    /// The loopback MTU, which local runs use.
-    static func readMTU() -> Int? { firstLine("/sys/class/net/lo/mtu").flatMap { Int($0) } }
 }
 
 extension AvailabilityRecord {

@@ -1,7 +1,7 @@
-// CopyprofSweep — running a sweep: cells interleaved, each trial's transports run locally or with a remote
-// server over the control protocol, counters opened in every worker thread, and what they measured turned into the
-// profile's records (RecordConversion.swift, the one place that maps the lower modules' types). It also captures
-// the environment and the network path.
+// CopyprofSweep — running a sweep: cells interleaved, each trial's transports run locally or through a
+// ``RemoteTrialRunner`` (CopyprofRemote's client of `copyprof serve`), counters opened in every worker thread, and what
+// they measured turned into the profile's records (RecordConversion.swift, the one place that maps the lower modules'
+// types). It also captures the environment.
 
 import CopyprofModel
 import CopyprofProfile
@@ -13,6 +13,22 @@ import SystemCalls
 /// A worker's counters and rusage around its timed loop: opened on the worker's thread, read just before and just
 /// after the loop.
 extension CountedRegion: WorkerRegion {}
+
+/// Runs a sweep's trials with another host: this process's threads send, the other host's receive (in ping-pong,
+/// echo), and one record holds both sides' workers. CopyprofRemote's `RemoteClient` is the one implementation; the
+/// protocol keeps the dependency one way (the control plane builds on the sweep, not the sweep on it).
+public protocol RemoteTrialRunner: AnyObject {
+    /// The other host: its address, its environment, the route each side's data takes.
+    var info: RemoteInfo { get }
+
+    /// Runs one trial of `key` with the other host. With no `events` (a timing trial) neither side opens counters.
+    ///
+    /// - Throws: ``CopyprofError/remote(_:)`` when the other host is gone (the sweep must stop), or the trial's own
+    ///   error (a `TransportError`, which fails this cell's trial only).
+    func runTrial(
+        _ key: CellKey, trial: Int, plan: SweepPlan, events: [PerfEvent], ioTimeout: Double, faults: FaultInjection
+    ) throws -> TrialRecord
+}
 
 /// Where a sweep is, for progress displays.
 public struct SweepProgress: Sendable {
@@ -46,7 +62,7 @@ public struct SweepRunner {
     /// Seconds a socket may make no progress before a trial fails.
     public var ioTimeout: Double = 5
     /// The server of a two-host run: its threads receive, this process's threads send.
-    public var remote: RemoteClient?
+    public var remote: (any RemoteTrialRunner)?
     /// The fixed workload run at the start of every recorded round.
     public var control = ControlWorkload()
     /// Test-only: this transport's senders copy each message `copies` extra times (a local run's slower transport

@@ -323,6 +323,9 @@ public struct ZeroCopyReceiveStats: Sendable, Hashable, Codable {
     public var mapCalls: UInt64 = 0
     /// `recv()` calls for the bytes that could not be mapped.
     public var copyCalls: UInt64 = 0
+    /// The MTU of the socket's path (`IP_MTU`, `IPV6_MTU`: the route's, else its interface's), read once before
+    /// the timed loop; nil when the socket would not say. Whether a segment can hold a whole page depends on it.
+    public var pathMTU: Int?
 
     public init() {}
 

@@ -14,8 +14,13 @@ struct CompareCommand: ParsableCommand {
             both profiles tells how much the machine itself moved: where it moved significantly, changes of \
             throughput, RTT and CPU time are also judged relative to it, and count only where they count both ways. \
             Each transport's ratio to two-copy, taken round by round, is compared too: drift the transports share \
-            cancels in it. Exit status: 0 nothing changed, 2 something regressed (a cell or a ratio), 4 only \
-            improvements, 3 nothing found but most comparisons had too few trials to test, 1 bad input.
+            cancels in it. A cell whose trials disagree in either run (some below half or above twice the median: \
+            stalls, two modes) is unstable, neither a regression nor an improvement. Profiles that share no cell but \
+            differ in one dimension only, with one value each (1 vs 4 connections), are compared along it. For \
+            sampled profiles, shifts in where each role's time went (each category's share, in percentage points, a \
+            change of 3 points or more) are listed too; they leave the exit status alone. Exit status: 0 nothing \
+            changed, 2 something regressed (a cell or a ratio), 4 only improvements, 3 nothing found but most \
+            comparisons were untestable (too few trials) or unstable, or no cell to compare, 1 bad input.
             """
     )
 
@@ -40,6 +45,11 @@ struct CompareCommand: ParsableCommand {
         let cand = try Profile.read(from: candidate)
         let comparison = Comparison(
             baseline: base, candidate: cand, baselinePath: baseline, candidatePath: candidate, threshold: threshold)
+        if let why = comparison.nothingInCommon, !json {
+            // One line, and no report of nothing: "0 regressions of 0 comparisons" would read as "nothing changed".
+            note(why)
+            throw ExitCode(comparison.exitCode)
+        }
         let text = json ? String(decoding: try comparison.json(), as: UTF8.self) + "\n" : comparison.markdown
         if let output, output != "-" {
             try OutputFile.write(Data(text.utf8), to: output)

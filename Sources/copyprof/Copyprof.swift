@@ -17,6 +17,7 @@ struct Copyprof: ParsableCommand {
               copyprof report profiles/X.json    findings, tables, charts
               copyprof compare A.json B.json     what changed, and how surely
               copyprof export X.json --csv       one row per trial
+              copyprof export X.json --folded    sampled stacks for flame graphs
             """,
         version: CopyprofVersion.current,
         subcommands: [RunCommand.self, ReportCommand.self, CompareCommand.self, ExportCommand.self, CountersCommand.self, ServeCommand.self]

@@ -2,6 +2,7 @@ import CopyprofFiles
 import CopyprofModel
 import ArgumentParser
 import CopyprofProfile
+import CopyprofRemote
 import CopyprofReport
 import CopyprofSweep
 import Foundation
@@ -165,6 +166,7 @@ struct RunCommand: ParsableCommand {
 
         var runner = SweepRunner(plan: plan, events: counted)
         runner.slowTransport = try slowTransport()
+        var remote: RemoteClient?
         if let connect {
             let client = try RemoteClient(server: try parseHostPort(connect, option: "--connect"))
             note("server \(client.info.server): \(client.info.serverEnvironment.hostname), "
@@ -174,8 +176,9 @@ struct RunCommand: ParsableCommand {
                 throw error
             }
             runner.remote = client
+            remote = client
         }
-        defer { runner.remote?.close() }
+        defer { remote?.close() }
         let uncounted = environment.events.filter { !$0.availability.isOpen }
         if !uncounted.isEmpty, uncounted.count == environment.events.count,
             Set(uncounted.map(\.availability.description)).count == 1
@@ -228,8 +231,13 @@ struct RunCommand: ParsableCommand {
             show(SummaryTable.render(profile))
             if let path { show("profile: \(path)\n") }
         }
+        let kept = profile.cells.reduce(0) { $0 + $1.trials.count }
         if !noReport, let path {
-            if writesReport {
+            if kept == 0 {
+                // Nothing to report: an empty report would only claim a method that never ran.
+                note("no trial finished\(profile.status == .interrupted ? " before the run was \(profile.statusReason ?? Interruption.reason)" : ""): "
+                    + "nothing was measured, so no report; the profile \(path == "-" ? "" : "(\(path)) ")keeps the host's environment")
+            } else if writesReport {
                 let written = try writeReport(profile, profilePath: path, output: report)
                 if written != "-" { show("report: \(written)\n") }
             } else {
@@ -240,7 +248,6 @@ struct RunCommand: ParsableCommand {
         if let saveError { throw saveError }
         if let outputError { throw outputError }
         if profile.status == .interrupted {
-            let kept = profile.cells.reduce(0) { $0 + $1.trials.count }
             if let reason = profile.statusReason, runner.remote != nil, !Interruption.requested {
                 note("\(reason); the profile keeps the \(kept) trials that finished and is marked incomplete")
                 throw ExitCode.failure

@@ -1,7 +1,7 @@
 import ArgumentParser
 import CopyprofModel
 import CopyprofProfile
-import CopyprofSweep
+import CopyprofRemote
 import Foundation
 import Transports
 

@@ -5,7 +5,8 @@ import Transports
 
 import CopyprofProfile
 import CopyprofReport
-@testable import CopyprofSweep
+@testable import CopyprofRemote
+import CopyprofSweep
 
 /// `copyprof serve` and `copyprof run --connect`, with real processes: on loopback, and across two network
 /// namespaces joined by a veth pair.
@@ -167,9 +168,13 @@ import CopyprofReport
         #expect(server.stop().status == 0)
         let profile = try Profile.read(from: path)
         try checkTwoSidedProfile(profile, cells: 24, hosts: 2)
+        // Each side records the route its data took, as `ip route get` answers: the veth's interface; the server
+        // its interface's MTU, the client its route's (`mtu 8000`), neither loopback's.
         let remote = try #require(profile.remote)
         #expect(remote.clientPath.kind == .veth && remote.clientPath.interface == "vb\(tag)")
         #expect(remote.serverPath?.kind == .veth && remote.serverPath?.interface == "va\(tag)")
+        #expect(remote.clientPath.mtu == TwoHosts.clientRouteMTU, "\(remote.clientPath)")
+        #expect(remote.serverPath?.mtu == TwoHosts.vethMTU, "\(remote.serverPath?.description ?? "no server path")")
         // veth loops packets inside the kernel too: zero-copy completions come back copied.
         let zero = profile.cells.filter { $0.key.transport == .zeroCopy }.flatMap(\.trials).compactMap(\.zeroCopy)
         #expect(!zero.isEmpty && zero.allSatisfy { $0.completions == $0.sends })
@@ -178,7 +183,9 @@ import CopyprofReport
         #expect(hosts.remaining().isEmpty, "namespaces left behind: \(hosts.remaining())")
     }
 
-    /// Two network namespaces joined by a veth pair: 192.0.2.1 in `a`, 192.0.2.2 in `b` (TEST-NET-1, RFC 5737).
+    /// Two network namespaces joined by a veth pair: 192.0.2.1 in `a`, 192.0.2.2 in `b` (TEST-NET-1, RFC 5737). The
+    /// veth has an MTU of 9000 (not the default 1500, nor loopback's 65536), and `b`'s route to `a` an MTU of its
+    /// own, 8000 (`ip route … mtu 8000`), so that a path read from the wrong place shows.
     ///
     /// The veth pair is made inside the namespaces (`ip -n a link add … peer … netns b`), so it never exists in the
     /// host's namespace, and deleting the namespaces deletes it. `remove()` runs on every way out of the test (defer,
@@ -187,6 +194,8 @@ import CopyprofReport
     /// meanwhile).
     final class TwoHosts {
         static let prefix = "copyprof-test-"
+        static let vethMTU = 9000
+        static let clientRouteMTU = 8000
         let ip: String
         let a: String
         let b: String
@@ -206,9 +215,10 @@ import CopyprofReport
                 try sh(["-n", a, "addr", "add", "192.0.2.1/24", "dev", "va\(tag)"])
                 try sh(["-n", b, "addr", "add", "192.0.2.2/24", "dev", "vb\(tag)"])
                 for (ns, dev) in [(a, "va\(tag)"), (b, "vb\(tag)")] {
-                    try sh(["-n", ns, "link", "set", dev, "up"])
+                    try sh(["-n", ns, "link", "set", dev, "mtu", String(Self.vethMTU), "up"])
                     try sh(["-n", ns, "link", "set", "lo", "up"])
                 }
+                try sh(["-n", b, "route", "replace", "192.0.2.0/24", "dev", "vb\(tag)", "mtu", String(Self.clientRouteMTU)])
             } catch {
                 remove()
                 throw error
@@ -252,6 +262,17 @@ import CopyprofReport
                 _ = try? runProcess(ip, ["netns", "del", name])
             }
         }
+    }
+
+    /// On one host: the route toward a local address is loopback's, with loopback's MTU (read here from the host's
+    /// own sysfs, which is this test process's namespace); an address that is not numeric has no known path.
+    @Test func thePathTowardThisHostIsLoopback() throws {
+        let path = NetworkPath.toward("127.0.0.1", from: "127.0.0.1")
+        let mtu = try String(contentsOfFile: "/sys/class/net/lo/mtu", encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
+        #expect(path.interface == "lo" && path.kind == .loopback && path.mtu == Int(mtu), "\(path)")
+        #expect(NetworkPath.toward("::1").kind == .loopback)
+        let unknown = NetworkPath.toward("server.example")
+        #expect(unknown.interface == nil && unknown.mtu == nil && unknown.kind == .unknown)
     }
 
     func checkTwoSidedProfile(_ profile: Profile, cells: Int, hosts hostCount: Int) throws {

@@ -6,6 +6,7 @@ import Testing
 import FoundationXML
 #endif
 
+import CopyprofModel
 import CopyprofProfile
 import CopyprofReport
 @testable import CopyprofSweep
@@ -32,7 +33,8 @@ import CopyprofReport
         }
         // Charts: linked relatively, present, and well-formed XML that rsvg-convert and browsers accept.
         let links = markdown.matches(of: /!\[[^\]]*\]\(([^)]+\.svg)\)/).map { String($0.1) }
-        #expect(links.count == 5)
+        // The five charts of every report, and a stacked-bar chart per workload and size when the run sampled.
+        #expect(links.filter { !$0.contains("/where-") }.count == 5)
         for link in links {
             #expect(!link.hasPrefix("/"), "relative link: \(link)")
             let data = try Data(contentsOf: URL(fileURLWithPath: "\(dir)/reports/\(link)"))
@@ -76,5 +78,29 @@ import CopyprofReport
         #expect(broken.status == 1)
         #expect(broken.stderr.contains("broken.json: not a copyprof profile"))
         #expect(broken.stderr.split(separator: "\n").count == 1)
+    }
+
+    /// Issue 23: "1 vs 4 connections" is answered along the one dimension that differs; profiles that share nothing
+    /// and differ in more get exit status 3 and one line, not "0 regressions of 0 comparisons".
+    @Test func compareAcrossADimensionAndOfDisjointProfilesFromTheBinary() throws {
+        let dir = try temporaryDirectory()
+        let one = CellKey(transport: .twoCopy, workload: .stream, messageSize: 4096, connections: 1)
+        var four = one
+        four.connections = 4
+        var big = four
+        big.messageSize = 65536
+        try SampleProfiles.make(throughput: [10, 10.1, 9.9, 10, 10.2, 9.8], key: one).write(to: "\(dir)/one.json")
+        try SampleProfiles.make(throughput: [20, 20.1, 19.9, 20, 20.2, 19.8], key: four).write(to: "\(dir)/four.json")
+        try SampleProfiles.make(throughput: [20, 20.1, 19.9, 20, 20.2, 19.8], key: big).write(to: "\(dir)/big.json")
+        let paired = try runProcess(copyprofBinary, ["compare", "\(dir)/one.json", "\(dir)/four.json"])
+        #expect(paired.status == 4, "\(paired.stderr)")
+        #expect(paired.stdout.contains("**comparing 1 → 4 connections**"))
+        let disjoint = try runProcess(copyprofBinary, ["compare", "\(dir)/one.json", "\(dir)/big.json"])
+        #expect(disjoint.status == 3)
+        #expect(disjoint.stdout.isEmpty)
+        #expect(disjoint.stderr == "copyprof: no cell in common: the profiles differ in message size (4096 vs 65536) and connections "
+            + "(1 vs 4); compare pairs cells along one dimension when the profiles differ in it alone, with one value each\n")
+        let json = try runProcess(copyprofBinary, ["compare", "\(dir)/one.json", "\(dir)/big.json", "--json"])
+        #expect(json.status == 3 && json.stdout.contains("\"nothingInCommon\""))
     }
 }

@@ -26,6 +26,14 @@ import CopyprofReport
 
         let profile = try Profile.read(from: path)
         #expect(profile.status == .complete)
+        // The CPU's vendor and family, as /proc/cpuinfo gives them (issue 21: what the cache events count depends on it).
+        let cpuinfo = try String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8)
+        if let vendor = cpuinfo.split(separator: "\n").first(where: { $0.hasPrefix("vendor_id") }) {
+            #expect(profile.environment.cpuVendor == vendor.split(separator: ":").last?.trimmingCharacters(in: .whitespaces))
+            #expect(profile.environment.cpuFamily != nil)
+        } else {
+            #expect(profile.environment.cpuFamily == nil)
+        }
         #expect(profile.cells.count == 4 * 2 * 2 * 2)
         #expect(Set(profile.cells.map(\.key)) == Set(profile.plan.cells))
         var idleTrials: Set<String> = []  // "workload size connections transport trial", as the CSV rows say
@@ -155,6 +163,23 @@ import CopyprofReport
         let trials = profile.cells.reduce(0) { $0 + $1.trials.count }
         #expect(trials >= 1 && trials < 100, "\(trials) trials kept of 50 rounds × 2 kinds")
         #expect(!FileManager.default.fileExists(atPath: "\(path).tmp-\(0)"))
+    }
+
+    /// Issue 23: Ctrl-C during warm-up leaves a profile that says it has no trial, and no report claiming a method.
+    @Test func anInterruptedRunWithoutATrialWritesNoReport() throws {
+        let dir = try temporaryDirectory()
+        let run = try runProcess(
+            copyprofBinary,
+            ["run", "--transports", "two-copy", "--sizes", "512", "--connections", "1", "--workloads", "stream",
+             "--trials", "2", "--warmup", "8", "--duration", "0.25", "--output", "\(dir)/p.json", "--report", "\(dir)/r.md"],
+            // 8 warm-up trials of 0.25 s: the interrupt comes in the third or so, seconds before the first recorded one.
+            interruptAfter: 0.8)
+        #expect(run.status == 130, "\(run.stderr)")
+        #expect(run.stderr.contains("no trial finished before the run was interrupted (Ctrl-C): nothing was measured, so no report"))
+        #expect(!FileManager.default.fileExists(atPath: "\(dir)/r.md"))
+        #expect(!FileManager.default.fileExists(atPath: "\(dir)/r-charts"))
+        let profile = try Profile.read(from: "\(dir)/p.json")
+        #expect(profile.status == .interrupted && profile.cells.allSatisfy(\.trials.isEmpty))
     }
 
     @Test(.enabled(if: which("perf") != nil, "perf is not installed (apt-get install linux-perf)"))

@@ -5,7 +5,8 @@ import TestSupport
 import Testing
 @testable import Transports
 
-@testable import CopyprofSweep
+@testable import CopyprofRemote
+import CopyprofSweep
 
 /// A running `copyprof serve`, its log read as it comes (so that a long test never fills the pipe), stopped with
 /// SIGINT (or killed if a test fails early).

@@ -6,7 +6,8 @@ import TestSupport
 import Testing
 @testable import Transports
 
-@testable import CopyprofSweep
+@testable import CopyprofRemote
+import CopyprofSweep
 
 /// `copyprof serve` facing clients that lie, stall, flood, intrude or go away: it refuses, drops them within its
 /// own deadlines, keeps serving, and holds nothing after they are gone.
@@ -203,6 +204,170 @@ import Testing
         strangers.closeAll()
     }
 
+    /// Silent connections from the client's own address, opened before the client's, hold none of the cell's
+    /// places: the trial runs. (With places held by any connection, the 17th silent one filled the data port and
+    /// the trial failed: "0 of 1 data connections with the session's token arrived within 5.0 s".)
+    @Test func twentyTokenlessConnectionsBeforeTheClientsDoNotFailItsTrial() throws {
+        let server = try ServeProcess()
+        let client = try RemoteClient(server: SocketAddress(host: "127.0.0.1", port: server.port))
+        defer { client.close() }
+        let silent = StrangerLog()
+        client.beforeDataConnections = { port in
+            for _ in 0..<20 {
+                if let connection = try? connect(to: "127.0.0.1", port: port) { silent.keep(connection) }
+            }
+            Thread.sleep(forTimeInterval: 0.1)  // in the server's backlog before the client's own connection
+        }
+        let plan = SweepPlan(transports: [.twoCopy], sizes: [4096], connections: [1], workloads: [.stream], trials: 1, duration: 0.1)
+        let record = try client.runTrial(plan.cells[0], trial: 1, plan: plan, events: [], ioTimeout: 5)
+        #expect(record.messages > 0 && record.integrityErrors == 0)
+        #expect(silent.count == 20, "the test's 20 connections were made")
+        // The trial's line counts them: closed once the cell's one connection was in.
+        #expect(server.waitForLog("trial 1: "), "\(server.log)")
+        #expect(server.log.contains("20 data connections closed without a place: 20 still without a token when accepting ended"), "\(server.log)")
+        silent.closeAll()
+        #expect(server.stop().status == 0)
+    }
+
+    /// Connections with a wrong token, without one, or from another address are closed (the peer sees the end of
+    /// the stream) and counted in the trial's line; the client's own connections run.
+    @Test func wrongTokenConnectionsAreClosedAndCounted() throws {
+        let server = try ServeProcess()
+        let client = try RemoteClient(server: SocketAddress(host: "127.0.0.1", port: server.port))
+        defer { client.close() }
+        let strangers = StrangerLog()
+        let wrongTokens = StrangerLog()
+        client.beforeDataConnections = { port in
+            for byte: UInt8 in [0x00, 0x5A, 0xFF] {
+                guard let connection = try? connect(to: "127.0.0.1", port: port) else { continue }
+                _ = try? ControlChannel(socket: connection).write([UInt8](repeating: byte, count: ControlProtocol.tokenSize))
+                wrongTokens.keep(connection)
+            }
+            // Half a token, then the end of the stream.
+            if let connection = try? connect(to: "127.0.0.1", port: port) {
+                _ = try? ControlChannel(socket: connection).write([UInt8](repeating: 1, count: ControlProtocol.tokenSize / 2))
+                connection.shutdown(Int32(SHUT_WR))
+                strangers.keep(connection)
+            }
+            if let other = try? connect(to: "127.0.0.1", port: port, from: "127.0.0.2") { strangers.keep(other) }
+            Thread.sleep(forTimeInterval: 0.1)
+        }
+        let plan = SweepPlan(transports: [.twoCopy], sizes: [4096], connections: [2], workloads: [.stream], trials: 1, duration: 0.1)
+        let record = try client.runTrial(plan.cells[0], trial: 1, plan: plan, events: [], ioTimeout: 5)
+        #expect(record.messages > 0 && record.integrityErrors == 0)
+        #expect(record.workers.filter { $0.role == .receiver }.count == 2)
+        #expect(wrongTokens.count == 3 && strangers.count == 2, "the test's connections were made")
+        // Each wrong-token connection was closed by the server: its read ends.
+        for connection in wrongTokens.sockets {
+            #expect(secondsUntilClosed(ControlChannel(socket: connection), limit: 5) < 5, "a wrong-token connection left open")
+        }
+        #expect(server.waitForLog("trial 1: "), "\(server.log)")
+        #expect(server.log.contains(
+            "5 data connections closed without a place: 1 from another address, 1 closed before their token, 3 with a wrong token"),
+            "\(server.log)")
+        #expect(server.log.components(separatedBy: "closed: wrong token").count - 1 == 3, "\(server.log)")
+        strangers.closeAll()
+        wrongTokens.closeAll()
+        #expect(server.stop().status == 0)
+    }
+
+    /// A churn of 10,000 connections writes a few lines and the count of the others, not a line each (a
+    /// 460,000-connection churn wrote 39 MB of log); every connection is accounted for, written or counted.
+    @Test func theLogOfAConnectionChurnStaysSmallAndCountsWhatItDropped() throws {
+        let server = try ServeProcess()
+        let churn = 10_000
+        let started = Date()
+        for _ in 0..<churn {
+            let connection = try connect(to: "127.0.0.1", port: server.port)
+            connection.close()
+        }
+        let churnSeconds = Date().timeIntervalSince(started)
+        // A session after them: the server accepts in order, so it has seen every one of them once it greets.
+        let last = try controlConnection(server.port)
+        try greet(last)
+        try last.send(.bye)
+        _ = secondsUntilClosed(last, limit: 5)
+        Thread.sleep(forTimeInterval: 0.3)
+        #expect(server.stop().status == 0)
+        let log = server.log
+        let lines = log.split(separator: "\n")
+        let written = lines.filter { $0.contains("before its hello") || $0.contains("no whole hello") }.count
+        let sessionLines = lines.filter { $0.contains("starts a session") || $0.contains("said bye") }.count
+        // "N more lines about connections not written in S s (at most 10 per 5 s are)[; T in all]"
+        let dropped = lines.compactMap { line -> Int? in
+            guard let range = line.range(of: " more lines about connections not written") else { return nil }
+            return Int(line[..<range.lowerBound].split(separator: " ").last ?? "")
+        }.reduce(0, +)
+        print("\(churn) connections in \(String(format: "%.1f", churnSeconds)) s: \(log.utf8.count) bytes of log, \(lines.count) lines, \(written) written, \(dropped) dropped")
+        #expect(written + sessionLines + dropped == churn + 2, "\(written) + \(sessionLines) + \(dropped) lines\n\(log)")
+        #expect(dropped > 0)
+        #expect(log.utf8.count < 16 << 10, "\(log.utf8.count) bytes of log")
+    }
+
+    /// A frame whose reserved header bytes are not zero is refused, with one error line to the peer and one log line.
+    @Test func nonZeroReservedHeaderBytesAreRefused() throws {
+        let server = try ServeProcess()
+        let hello = Array(#"{"hello":{"copyprofVersion":"test"}}"#.utf8)
+        var header = ControlProtocol.header(length: hello.count)
+        header[7] = 1
+        let first = try controlConnection(server.port)
+        try first.write(header + hello)
+        guard case .error(let text) = try first.receive(timeout: 5) else {
+            Issue.record("no error for reserved bytes 0 and 1")
+            return
+        }
+        #expect(text == "malformed control message: reserved header bytes 6 and 7 are 0 and 1, not 0 (not a copyprof 4 frame)")
+        #expect(secondsUntilClosed(first, limit: 5) < 5)
+        // In a session too: its set-up is refused and the session ends.
+        let client = try controlConnection(server.port)
+        try greet(client)
+        let setup = try JSONEncoder().encode(ControlMessage.setup(cellSetup()))
+        var setupHeader = ControlProtocol.header(length: setup.count)
+        setupHeader[6] = 0x80
+        try client.write(setupHeader + [UInt8](setup))
+        guard case .error(let sessionText) = try client.receive(timeout: 5) else {
+            Issue.record("no error for a set-up with reserved bytes 128 and 0")
+            return
+        }
+        #expect(sessionText.contains("reserved header bytes 6 and 7 are 128 and 0"), "\(sessionText)")
+        #expect(secondsUntilClosed(client, limit: 5) < 5)
+        #expect(server.stop().status == 0)
+        #expect(server.log.components(separatedBy: "reserved header bytes").count - 1 == 2, "one line each\n\(server.log)")
+    }
+
+    /// A message that names a key twice is refused: the decoder would keep one value, a check before it might see
+    /// the other. Escaped spellings of the same key are the same key.
+    @Test func aControlMessageWithADuplicateKeyIsRefused() throws {
+        let server = try ServeProcess()
+        for (payload, key) in [
+            (#"{"hello":{"copyprofVersion":"a","copyprofVersion":"b"}}"#, "copyprofVersion"),
+            (#"{"hello":{"copyprofVersion":"a","copyprof\u0056ersion":"b"}}"#, "copyprofVersion"),
+            (#"{"hello":{"copyprofVersion":"a"},"hello":{"copyprofVersion":"b"}}"#, "hello"),
+        ] {
+            let channel = try controlConnection(server.port)
+            try channel.write(ControlProtocol.header(length: payload.utf8.count) + Array(payload.utf8))
+            guard case .error(let text) = try channel.receive(timeout: 5) else {
+                Issue.record("no error for \(payload)")
+                continue
+            }
+            #expect(text == "malformed control message: the key \"\(key)\" appears twice in one object", "\(payload)")
+            #expect(secondsUntilClosed(channel, limit: 5) < 5)
+        }
+        // Deep in a set-up: the cell key's transport twice.
+        let client = try controlConnection(server.port)
+        try greet(client)
+        let setup = String(decoding: try JSONEncoder().encode(ControlMessage.setup(cellSetup())), as: UTF8.self)
+        let twice = setup.replacingOccurrences(of: #""transport":"two-copy""#, with: #""transport":"two-copy","transport":"zero-copy""#)
+        #expect(twice != setup)
+        try client.write(ControlProtocol.header(length: twice.utf8.count) + Array(twice.utf8))
+        guard case .error(let text) = try client.receive(timeout: 5) else {
+            Issue.record("no error for a set-up with a duplicate key")
+            return
+        }
+        #expect(text == "malformed control message: the key \"transport\" appears twice in one object")
+        #expect(server.stop().status == 0)
+    }
+
     @Test func ctrlCStopsTheServerWithinASecondInEveryState() throws {
         // Each state is set up, then SIGINT; the server must be gone within 1 s (its accepting thread checks every
         // 200 ms and ends the session by shutting down every socket it holds).
@@ -371,6 +536,55 @@ import Testing
     }
 }
 
+/// The server's rate limit on lines, with a clock the test moves: lines within the burst written, the rest counted,
+/// the count written once the interval is over (with or without a line after it) and when the server stops.
+struct RateLimitedLogTests {
+    final class Lines: @unchecked Sendable {  // guarded by its lock
+        let lock = NSLock()
+        var written: [String] = []
+        var now = 100.0
+        func append(_ line: String) { lock.withLock { written.append(line) } }
+        var clock: Double { lock.withLock { now } }
+        func advance(_ seconds: Double) { lock.withLock { now += seconds } }
+        var all: [String] { lock.withLock { written } }
+    }
+
+    @Test func writesABurstPerIntervalAndCountsTheRest() {
+        let lines = Lines()
+        let log = RateLimitedLog(burst: 3, interval: 5, what: "lines about connections", clock: { lines.clock }, write: lines.append)
+        for i in 0..<10 { log("line \(i)") }
+        #expect(lines.all == ["line 0", "line 1", "line 2"])
+        lines.advance(4.9)
+        log.flush()
+        #expect(lines.all.count == 3, "the interval is not over")
+        lines.advance(0.1)
+        log.flush()
+        #expect(lines.all.last == "7 more lines about connections not written in 5 s (at most 3 per 5 s are)")
+        log.flush()
+        #expect(lines.all.count == 4, "a count is written once")
+        // A new interval starts with the next line.
+        lines.advance(60)
+        for i in 10..<15 { log("line \(i)") }
+        #expect(lines.all.suffix(3) == ["line 10", "line 11", "line 12"])
+        lines.advance(2.5)
+        log.finish()
+        #expect(lines.all.last == "2 more lines about connections not written in 2.5 s (at most 3 per 5 s are); 9 in all")
+        log.finish()
+        #expect(lines.all.last == "9 lines about connections not written in all (at most 3 per 5 s are)")
+        #expect(log.droppedInAll == 9)
+    }
+
+    @Test func writesNothingMoreWhenNothingWasDropped() {
+        let lines = Lines()
+        let log = RateLimitedLog(burst: 3, interval: 5, clock: { lines.clock }, write: lines.append)
+        log("one")
+        lines.advance(10)
+        log.flush()
+        log.finish()
+        #expect(lines.all == ["one"])
+    }
+}
+
 /// Sends `bytes` one every 0.25 s until the server answers or closes; returns the seconds from the first byte.
 func dripUntilDropped(_ channel: ControlChannel, _ bytes: [UInt8], limit: Double = 10) -> Double {
     let started = Date()
@@ -386,10 +600,12 @@ func dripUntilDropped(_ channel: ControlChannel, _ bytes: [UInt8], limit: Double
 /// Sockets and flags handed between a test and the threads it starts.
 final class StrangerLog: @unchecked Sendable {
     private let lock = NSLock()
-    private var sockets: [TCPSocket] = []
+    private var kept: [TCPSocket] = []
     private var finished = false
-    func keep(_ socket: TCPSocket) { lock.withLock { sockets.append(socket) } }
-    func closeAll() { lock.withLock { for socket in sockets { socket.close() } } }
+    func keep(_ socket: TCPSocket) { lock.withLock { kept.append(socket) } }
+    var sockets: [TCPSocket] { lock.withLock { kept } }
+    var count: Int { lock.withLock { kept.count } }
+    func closeAll() { lock.withLock { for socket in kept { socket.close() } } }
     func markDone() { lock.withLock { finished = true } }
     var done: Bool { lock.withLock { finished } }
 }

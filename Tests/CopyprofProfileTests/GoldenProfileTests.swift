@@ -8,10 +8,13 @@ import TestSupport
 /// byte for byte as it was. A renamed, added or removed field fails here until the schema version and a reader for
 /// the old version say otherwise.
 @Suite struct GoldenProfileTests {
+    /// Schema 3 only adds optional fields (sampling), so a schema 2 profile re-encodes to its own bytes.
     @Test func schema2ProfileRoundTripsByteForByte() throws {
         let saved = try Fixtures.data(Fixtures.schema2Sweep)
         let profile = try Profile.decode(saved, path: Fixtures.schema2Sweep)
-        #expect(profile.schemaVersion == 2 && Profile.currentSchemaVersion == 2)
+        #expect(profile.schemaVersion == 2 && Profile.currentSchemaVersion == 3)
+        #expect(profile.sampling == nil && profile.frameNames == nil)
+        #expect(profile.cells.allSatisfy { $0.stacks == nil && $0.trials.allSatisfy { $0.workers.allSatisfy { $0.attribution == nil } } })
         let written = try profile.jsonData()
         #expect(written == saved, "re-encoding the saved profile changed its bytes: the format changed")
     }
@@ -101,12 +104,12 @@ import TestSupport
         #expect(rtt.histogram.totalCount == rtt.count)
     }
 
-    @Test func aSchema1ProfileIsWrittenInSchema2() throws {
+    @Test func aSchema1ProfileIsWrittenInTheCurrentSchema() throws {
         let old = try Profile.decode(try Fixtures.data(Fixtures.schema1Sweep), path: "")
         let path = try temporaryDirectory() + "/rewritten.json"
         try old.write(to: path)
         let text = try String(contentsOfFile: path, encoding: .utf8)
-        #expect(text.contains("\"schemaVersion\":2"))
+        #expect(text.contains("\"schemaVersion\":\(Profile.currentSchemaVersion)"))
         let again = try Profile.read(from: path)
         #expect(again.cells.count == old.cells.count)
         #expect(again.cells[0].trials[0].bytes == old.cells[0].trials[0].bytes)

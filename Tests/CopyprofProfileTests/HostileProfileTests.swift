@@ -186,6 +186,22 @@ import TestSupport
         #expect(try problem(root).contains("plan.sizes[1]: 100 B is not a multiple of 64"))
     }
 
+    /// A stack whose frame is not in the frame-name table: the reader says where, instead of a report naming nothing.
+    @Test func stacksFramesMustBeInTheFrameNames() throws {
+        var frames = SampleProfiles.FrameTable()
+        let stack = frames.stack(["root", "leaf"], .other, samples: 3)
+        let cell = SampleProfiles.attributedCell(
+            CellKey(transport: .twoCopy, workload: .stream, messageSize: 4096, connections: 1), sender: [[.other: 3]],
+            receiver: [[.other: 1]], stacks: [StackSummary(role: .sender, stacks: [stack])])
+        let valid = SampleProfiles.sampled([cell], frames: frames)
+        #expect(valid.validate() == nil)
+        var root = try JSONSerialization.jsonObject(with: valid.jsonData()) as! [String: Any]
+        root["frameNames"] = ["root"]
+        #expect(try problem(root).contains("cells[0].stacks[0].stacks[0].frames: 1 is not an index of frameNames (1 names)"))
+        root.removeValue(forKey: "frameNames")
+        #expect(try problem(root).contains("cells[0].stacks[0].stacks[0].frames: 0 is not an index of frameNames (0 names)"))
+    }
+
     @Test func numberTokensAreFoundOutsideStrings() {
         let text = #"{"a": -1.5e3, "b": "x\"9", "c": [0, 12]}"#
         let ranges = NumberLocator.numberRanges(in: Array(text.utf8))

@@ -137,21 +137,24 @@ import TestSupport
         #expect(overruns.map(\.trial) == [3, 4], "1.19 ms is within 20% of 1 ms; 1.25 and 2.2 are not")
         let worst = try #require(overruns.first)
         #expect(worst.cell.transport == .zeroCopy && abs(worst.ratio - 2.2) < 1e-9 && worst.bytes == 1_000_000)
+        // 1 MB in 2.2 ms against 1 MB in 1 ms for the trials on time: 45% of the usual rate, a stall.
+        #expect(abs(try #require(worst.rateShare) - 1 / 2.2) < 1e-9 && worst.cause == .stalled)
         let report = Report(profile: p, source: "p.json", chartFolder: "c").markdown
+        #expect(report.contains("### Trials that overran\n\n⚠ 2 of 12 trials ran more than 20% past their planned 0.001 s, in 2 cells."))
         #expect(report.contains(
-            "- ⚠ **Overran**: 2 of 12 trials ran more than 20% past their planned 0.001 s"))
-        #expect(report.contains(
-            "By cell, worst first: stream zero-copy 4096 B × 2 connections: trial 3 2.2× (0.002 s, 977 KiB); "
-                + "stream two-copy 4096 B × 2 connections: trial 4 1.25× (0.001 s, 977 KiB)."))
+            "| stream zero-copy 4096 B × 2 connections | 1 of 6 | trial 3: 2.2× (0.002 s, 977 KiB, 45% of the usual rate) | stalled |\n"
+                + "| stream two-copy 4096 B × 2 connections | 1 of 6 | trial 4: 1.25× (0.001 s, 977 KiB, 80% of the usual rate) | stopped late |"))
+        let method = try #require(report.range(of: "## Method")), table = try #require(report.range(of: "### Trials that overran"))
+        #expect(method.lowerBound < table.lowerBound, "under the method")
     }
 
     @Test func trialsOnTimeGiveNoNote() {
         let p = profile(twoCopy: [1, 1.15, 1, 1, 1, 1], zeroCopy: [1, 1, 1, 1, 0.5, 1])
         #expect(Analysis(profile: p).overruns.isEmpty)
-        #expect(!Report(profile: p, source: "p.json", chartFolder: "c").markdown.contains("Overran"))
+        #expect(!Report(profile: p, source: "p.json", chartFolder: "c").markdown.contains("overran"))
     }
 
-    @Test func manyCellsAreCountedBeyondTheFirstEight() {
+    @Test func manyCellsAreFoldedBeyondTheFirstEight() {
         var p = profile(twoCopy: [2], zeroCopy: [2])
         p.cells = (1...10).map { n in
             var trial = SampleProfiles.trial(1, gbps: 8)
@@ -159,8 +162,9 @@ import TestSupport
             return CellRecord(key: CellKey(transport: .twoCopy, workload: .stream, messageSize: 64, connections: n), trials: [trial])
         }
         let report = Report(profile: p, source: "p.json", chartFolder: "c").markdown
-        #expect(report.contains("By cell, worst first: stream two-copy 64 B × 10 connections: trial 1 2.5×"))
-        #expect(report.contains("; and 2 more cells."))
+        #expect(report.contains("| stream two-copy 64 B × 10 connections | 1 of 1 | trial 1: 2.5×"))
+        #expect(report.contains("| no trial on time to compare |"), "no trial of the cell kept to time")
+        #expect(report.contains("<details><summary>2 more cells</summary>"))
     }
 
     @Test func eventsACoreTypeRefusedAreListedAsCountedOnTheOthersOnly() {

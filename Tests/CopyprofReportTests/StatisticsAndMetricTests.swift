@@ -129,8 +129,12 @@ import TestSupport
         #expect(!Metric.contextSwitchesPerMB.isUserOnly(in: switched))
         // CPU time per byte falls back from task-clock to the threads' CPU clock (1 ns each here), never to n/a or 0.
         var uncounted = trial
-        for i in uncounted.workers.indices { uncounted.workers[i].counters["task-clock"] = nil }
+        for i in uncounted.workers.indices {
+            uncounted.workers[i].counters["task-clock"] = nil
+            uncounted.workers[i].usage.cpuClockNs = 1
+        }
         #expect(Metric.cpuNsPerByte.value(of: uncounted) == 2 / Double(trial.bytes))
+        #expect(Metric.cpuNsPerByte.source(in: uncounted) == .threadCPUClock)
         // One thread without the counter makes the sum unknown.
         var partial = SampleProfiles.trial(1, gbps: 8, extra: ["cycles": 100])
         partial.workers[1].counters["cycles"] = nil
@@ -200,10 +204,11 @@ import TestSupport
 
     @Test func differingEnvironmentsAndMissingCellsAreWarned() {
         let other = CellKey(transport: .oneCopy, workload: .stream, messageSize: 64, connections: 2)
-        let c = Comparison(baseline: profile([10, 10, 10, 10, 10, 10]), candidate: profile([10, 10, 10, 10, 10, 10], cpu: "Other CPU", key: other),
-                           baselinePath: "a", candidatePath: "b")
+        var candidate = profile([10, 10, 10, 10, 10, 10], cpu: "Other CPU")
+        candidate.cells += profile([10, 10, 10, 10, 10, 10], key: other).cells
+        let c = Comparison(baseline: profile([10, 10, 10, 10, 10, 10]), candidate: candidate, baselinePath: "a", candidatePath: "b")
         #expect(c.environmentDifferences.contains { $0.contains("CPU: Test CPU vs Other CPU") })
-        #expect(c.onlyInBaseline.count == 1 && c.onlyInCandidate == [other])
+        #expect(c.onlyInBaseline.isEmpty && c.onlyInCandidate == [other])
         #expect(c.markdown.contains("The environments differ"))
         #expect(c.markdown.contains("1 cell (stream × one-copy × 64 B × 2 connections) only in the candidate"))
     }
@@ -260,7 +265,7 @@ import TestSupport
             zeroCopyReceive: ZeroCopyReceiveRecord(mappedBytes: 750, copiedBytes: 250, mapCalls: 1, copyCalls: 1))
         let kb = 1_000_000 / 1024.0
         let expected: [Metric: Double] = [
-            .throughput: 8, .messageRate: 244_000, .rttP50: 50, .rttP90: 90, .rttP99: 99, .rttP999: 99.9,
+            .throughput: 8, .messageRate: 244_000, .roundTripRate: 10_000, .rttP50: 50, .rttP90: 90, .rttP99: 99, .rttP999: 99.9,
             .cyclesPerByte: 4, .instructionsPerByte: 2, .ipc: 0.5, .cpuNsPerByte: 2,
             .l1dMissesPerKB: 2_000 / kb, .llcMissesPerKB: 2_500 / kb, .l1dMissRatio: 1, .llcMissRatio: 25,
             .contextSwitchesPerMB: 20, .contextSwitchesPerSecond: 20_000, .kernelCPUShare: 80, .senderCPUShare: 50,

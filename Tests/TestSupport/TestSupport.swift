@@ -105,7 +105,9 @@ public enum SampleProfiles {
             startTime: "2026-11-25T00:00:00Z", endTime: "2026-11-25T00:01:00Z", label: nil)
     }
 
-    /// A trial moving `gbps` for exactly 1 ms, with 1 ns of task-clock per byte split over sender and receiver.
+    /// A trial moving `gbps` for exactly 1 ms, with `cpuNsPerByte` of CPU time per byte split over sender and
+    /// receiver: as each thread's CPU clock, and — unless it is a timing trial, which opens no counter, as a real
+    /// sweep's do not — as task-clock and the `extra` counters too.
     ///
     /// With `messageSize`, the bytes are whole messages of that size, as a profile's reader requires, and the elapsed
     /// time is about 1 ms, chosen so that the throughput is `gbps` within 1 ppm.
@@ -119,11 +121,12 @@ public enum SampleProfiles {
         let bytes = messageSize == nil ? exact : max(1, (exact + size / 2) / size) * size
         if messageSize != nil { elapsed = UInt64((Double(bytes) * 8 / gbps).rounded()) }
         func worker(_ role: WorkerRole) -> WorkerRecord {
-            var counters = ["task-clock": CounterRecord(raw: UInt64(cpuNsPerByte * Double(bytes) / 2), timeEnabled: 1, timeRunning: 1)]
+            let cpuNs = UInt64(cpuNsPerByte * Double(bytes) / 2)
+            var counters = ["task-clock": CounterRecord(raw: cpuNs, timeEnabled: 1, timeRunning: 1)]
             for (name, value) in extra { counters[name] = CounterRecord(raw: UInt64(value / 2), timeEnabled: 1, timeRunning: 1) }
             return WorkerRecord(
-                connection: 0, role: role, wallNs: elapsed, sent: nil, received: nil, counters: counters,
-                usage: UsageRecord(userNs: 1, systemNs: 1, voluntarySwitches: 0, involuntarySwitches: 0, minorFaults: 0, cpuClockNs: 1))
+                connection: 0, role: role, wallNs: elapsed, sent: nil, received: nil, counters: kind == .timing ? [:] : counters,
+                usage: UsageRecord(userNs: 1, systemNs: 1, voluntarySwitches: 0, involuntarySwitches: 0, minorFaults: 0, cpuClockNs: cpuNs))
         }
         return TrialRecord(
             trial: index, elapsedNs: elapsed, bytes: bytes, messages: bytes / size, integrityErrors: 0,
@@ -145,14 +148,17 @@ public enum SampleProfiles {
             })
     }
 
-    /// A stream cell measured in rounds: round k has a timing trial of `timing[k]` Gbit/s and, when given, a counted
-    /// trial of `counted[k]` Gbit/s with `cpuNsPerByte[k]` CPU ns per byte (2 when not given).
+    /// A stream cell measured in rounds: round k has a timing trial of `timing[k]` Gbit/s with `timingCPUNsPerByte[k]`
+    /// CPU ns per byte and, when given, a counted trial of `counted[k]` Gbit/s with `cpuNsPerByte[k]` (each 2 when not
+    /// given).
     public static func roundsCell(
-        _ key: CellKey, timing: [Double], counted: [Double]? = nil, cpuNsPerByte: [Double]? = nil
+        _ key: CellKey, timing: [Double], counted: [Double]? = nil, cpuNsPerByte: [Double]? = nil,
+        timingCPUNsPerByte: [Double]? = nil
     ) -> CellRecord {
         var trials: [TrialRecord] = []
         for (round, gbps) in timing.enumerated() {
-            trials.append(trial(trials.count + 1, gbps: gbps, kind: .timing, round: round + 1))
+            trials.append(trial(
+                trials.count + 1, gbps: gbps, cpuNsPerByte: timingCPUNsPerByte?[round] ?? 2, kind: .timing, round: round + 1))
             if let counted {
                 trials.append(trial(
                     trials.count + 1, gbps: counted[round], cpuNsPerByte: cpuNsPerByte?[round] ?? 2, kind: .counted,
@@ -303,5 +309,91 @@ extension TrialRecord {
             }
         }
         return problems
+    }
+}
+
+/// Hand-made schema-3 profiles: sampled workers with attribution, and call stacks.
+extension SampleProfiles {
+    /// How the sweep samples on this VM: `cpu-clock` at 999 Hz (a timer), user and kernel, 64-frame call chains; or
+    /// user space only, as an unprivileged user at perf_event_paranoid 2.
+    public static func sampling(userOnly: Bool = false, timerBased: Bool = true) -> SamplingRecord {
+        SamplingRecord(
+            event: timerBased ? (userOnly ? "cpu-clock:u" : "cpu-clock") : "cycles:ppp", timerBased: timerBased,
+            mode: userOnly ? .userOnly : .userAndKernel,
+            modeReason: userOnly ? "perf_event_paranoid 2: kernel samples need CAP_PERFMON" : nil, frequency: 999,
+            callchainDepth: 64)
+    }
+
+    /// A thread's attribution: `samples` per category, each sample weighing `period` (ns of `cpu-clock`).
+    public static func attribution(
+        _ samples: [AttributionCategory: UInt64], period: UInt64 = 1_001_001, lost: UInt64 = 0, throttled: UInt64? = nil
+    ) -> AttributionRecord {
+        AttributionRecord(
+            samples: samples.filter { $0.value > 0 }, weights: samples.filter { $0.value > 0 }.mapValues { $0 * period },
+            lost: lost, throttled: throttled)
+    }
+
+    /// A cell measured in rounds, each a timing trial and a counted trial whose workers were sampled: in round k every
+    /// sender thread has `sender[k]`'s samples and every receiver thread `receiver[k]`'s (one thread of each per
+    /// connection), `lost[k]` of them lost per thread. Its stacks are `stacks`.
+    public static func attributedCell(
+        _ key: CellKey, sender: [[AttributionCategory: UInt64]], receiver: [[AttributionCategory: UInt64]],
+        lost: [UInt64]? = nil, stacks: [StackSummary]? = nil, gbps: Double = 10
+    ) -> CellRecord {
+        var trials: [TrialRecord] = []
+        for round in sender.indices {
+            trials.append(trial(trials.count + 1, gbps: gbps, messageSize: key.messageSize, kind: .timing, round: round + 1))
+            var counted = trial(trials.count + 1, gbps: gbps, messageSize: key.messageSize, kind: .counted, round: round + 1)
+            let template = counted.workers
+            counted.workers = (0..<key.connections).flatMap { connection in
+                template.map { worker in
+                    var w = worker
+                    w.connection = connection
+                    w.attribution = attribution(
+                        w.role == .sender ? sender[round] : receiver[round], lost: lost?[round] ?? 0)
+                    return w
+                }
+            }
+            trials.append(counted)
+        }
+        return CellRecord(key: key, trials: trials, stacks: stacks)
+    }
+
+    /// A sampled profile of `cells`, with the frame names their stacks use.
+    public static func sampled(
+        _ cells: [CellRecord], sampling: SamplingRecord = sampling(), frames: FrameTable = FrameTable()
+    ) -> Profile {
+        let keys = cells.map(\.key)
+        var plan = SweepPlan(
+            transports: TransportKind.allCases.filter { t in keys.contains { $0.transport == t } },
+            sizes: Array(Set(keys.map(\.messageSize))).sorted(), connections: Array(Set(keys.map(\.connections))).sorted(),
+            workloads: Workload.allCases.filter { w in keys.contains { $0.workload == w } })
+        plan.receivers = ReceiverKind.allCases.filter { r in keys.contains { $0.receiver == r } }
+        plan.trials = cells.map { $0.trials.filter { $0.kind == .timing }.count }.max() ?? 0
+        var profile = Profile(environment: environment(), plan: plan, cells: cells)
+        profile.sampling = sampling
+        profile.frameNames = frames.names
+        return profile
+    }
+
+    /// The frame names of a hand-made profile's stacks, each stored once.
+    public struct FrameTable: Sendable {
+        public private(set) var names: [String] = []
+        private var indices: [String: Int] = [:]
+
+        public init() {}
+
+        /// A stack of these frames, root first, its samples each weighing `period`.
+        public mutating func stack(
+            _ frames: [String], _ category: AttributionCategory, samples: UInt64, period: UInt64 = 1_001_001
+        ) -> StackRecord {
+            let indexes = frames.map { name in
+                if let index = indices[name] { return index }
+                names.append(name)
+                indices[name] = names.count - 1
+                return names.count - 1
+            }
+            return StackRecord(frames: indexes, category: category, samples: samples, weight: samples * period)
+        }
     }
 }

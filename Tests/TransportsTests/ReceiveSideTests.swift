@@ -55,7 +55,28 @@ import Testing
               + "B copied (\(Int(share * 100))% mapped) in \(mapping.mapCalls) getsockopt and \(mapping.copyCalls) recv calls; "
               + "\(result.messagesVerified) messages verified")
         #expect(share > 0.5, "more than half of the bytes mapped")
+        // The socket's path MTU: loopback's 65536, capped at IP_MAX_MTU (65535) as IPv4 caps every route's
+        // (ipv4_mtu, net/ipv4/route.c).
+        #expect(mapping.pathMTU == 65535, "the path's MTU, from the socket")
         #expect(result.integrityErrors == 0 && result.messagesVerified > 0)
+    }
+
+    /// A `mmap` receiver records the MTU of its own socket's path (`IP_MTU`), on which whether a segment can hold a
+    /// whole page depends: in a namespace whose loopback has a 1500-byte MTU, 1500 — not the host's loopback (65536
+    /// here), which is not the path. (Pages are mapped all the same on Linux 6.18: loopback passes the sender's GSO
+    /// packets whole, unsegmented; printed, not asserted.)
+    @Test(.privateNetworkNamespace)
+    func mmapReceiverRecordsItsPathsMTU() throws {
+        let mapping = try PrivateNetworkNamespace.run(loopbackMTU: 1500) {
+            let result = try runTransportInWindow(RunConfiguration(
+                transport: .zeroCopy, receiver: .mmap, messageSize: 65536, duration: 0.1, verification: .full)
+            ) { _ in NoRegion() }
+            return result.workers.compactMap { $0.received?.zeroCopyReceive }.first
+        }
+        let stats = try #require(mapping)
+        print("zero-copy → mmap at 65536 B, lo MTU 1500: path MTU \(stats.pathMTU.map(String.init) ?? "?"), "
+              + "\(stats.mappedBytes) B mapped, \(stats.copiedBytes) B copied")
+        #expect(stats.pathMTU == 1500)
     }
 
     /// sendfile's fragments are the page cache's own pages, and with tcp_mmap.c's MTU — segments of 15 whole pages

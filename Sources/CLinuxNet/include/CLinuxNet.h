@@ -1,7 +1,8 @@
 // What Swift cannot import for the transports: the CMSG_* macros and struct sock_extended_err (MSG_ZEROCOPY
 // completions); the io_uring system calls (no libc wrapper; `syscall` is variadic), its structures and the ring's
 // acquire and release accesses; the full struct tcp_zerocopy_receive (glibc's <netinet/tcp.h> has only its first three
-// fields); memfd_create.
+// fields); memfd_create. And for the control plane: the rtnetlink requests that find the route toward a peer (the
+// NLMSG_* and RTA_* macros).
 //
 // This header includes no libc or kernel header (only the compiler's <stddef.h> and <stdint.h>): a libc header
 // included here becomes part of this module's own text, and a whole-module (release) build then attributes names such
@@ -178,5 +179,41 @@ int CLinuxNet_zerocopy_receive(int fd, struct CLinuxNet_ZeroCopyReceive *zc);
 
 /// memfd_create(name, MFD_CLOEXEC) (Linux 3.17): an anonymous file in memory; -1 with errno set.
 int CLinuxNet_memfd_create(const char *name);
+
+// ---- rtnetlink: the route toward a peer and its interface, as `ip route get` and `ip link show` ask for them ----
+
+/// What the kernel answers an RTM_GETROUTE request: the route its packets toward the destination take now.
+struct CLinuxNet_route {
+    /// RTA_OIF: the index of the interface the packets leave by.
+    int32_t output_interface;
+    /// RTAX_MTU of the route's metrics: a route's own `mtu`, or a path MTU learned from the network; 0 when it has
+    /// none and the interface's MTU applies (the kernel's dst_mtu, include/net/dst.h).
+    uint32_t mtu;
+};
+
+/// An interface, as the kernel describes it in answer to RTM_GETLINK.
+struct CLinuxNet_link {
+    /// IFLA_MTU.
+    uint32_t mtu;
+    /// ifi_flags: IFF_UP, IFF_LOOPBACK, ...
+    uint32_t flags;
+    /// IFLA_IFNAME, NUL-terminated (IFNAMSIZ).
+    char name[16];
+    /// IFLA_LINKINFO's IFLA_INFO_KIND, NUL-terminated: "veth", "bridge", "tun", ...; empty for a device driven by a
+    /// driver of its own, which has no link kind.
+    char kind[32];
+};
+
+/// IFF_LOOPBACK (<net/if.h>).
+static const unsigned int CLinuxNet_IFF_LOOPBACK = 0x8;
+
+/// The route toward `destination` (4 bytes for AF_INET, 16 for AF_INET6, network order), leaving from the local
+/// address `source` (same family; NULL: the kernel's choice), as `ip route get DESTINATION from SOURCE` asks for it:
+/// one RTM_GETROUTE request on a NETLINK_ROUTE socket of the calling thread's network namespace. 0, or -1 with errno
+/// set (the kernel's answer: ENETUNREACH when no route leads there).
+int CLinuxNet_route_get(int family, const uint8_t *destination, const uint8_t *source, struct CLinuxNet_route *route);
+
+/// The interface of index `index`: one RTM_GETLINK request. 0, or -1 with errno set (ENODEV: no such interface).
+int CLinuxNet_link_get(int32_t index, struct CLinuxNet_link *link);
 
 #endif

@@ -14,6 +14,23 @@ int CPerfEvent_enable(int fd, unsigned int flags) { return ioctl(fd, PERF_EVENT_
 int CPerfEvent_disable(int fd, unsigned int flags) { return ioctl(fd, PERF_EVENT_IOC_DISABLE, flags); }
 int CPerfEvent_reset(int fd, unsigned int flags) { return ioctl(fd, PERF_EVENT_IOC_RESET, flags); }
 int CPerfEvent_id(int fd, unsigned long long *id) { return ioctl(fd, PERF_EVENT_IOC_ID, id); }
+int CPerfEvent_set_output(int fd, int target) { return ioctl(fd, PERF_EVENT_IOC_SET_OUTPUT, target); }
+
+// The ring's control words sit where the ABI puts them (include/uapi/linux/perf_event.h: the first page is
+// 1 KiB of self-monitoring fields, then data_head, data_tail, data_offset, data_size).
+_Static_assert(__builtin_offsetof(struct perf_event_mmap_page, data_head) == 1024, "data_head at 1024");
+_Static_assert(__builtin_offsetof(struct perf_event_mmap_page, data_tail) == 1032, "data_tail at 1032");
+_Static_assert(__builtin_offsetof(struct perf_event_mmap_page, data_offset) == 1040, "data_offset at 1040");
+_Static_assert(__builtin_offsetof(struct perf_event_mmap_page, data_size) == 1048, "data_size at 1048");
+_Static_assert(sizeof(struct perf_event_header) == 8, "perf_event_header is 8 bytes");
+
+unsigned long long CPerfEvent_ring_head(const struct perf_event_mmap_page *page) {
+    return __atomic_load_n(&page->data_head, __ATOMIC_ACQUIRE);
+}
+
+void CPerfEvent_ring_set_tail(struct perf_event_mmap_page *page, unsigned long long tail) {
+    __atomic_store_n(&page->data_tail, tail, __ATOMIC_RELEASE);
+}
 
 int CPerfEvent_getrusage_thread(struct rusage *usage) { return getrusage(RUSAGE_THREAD, usage); }
 

@@ -366,14 +366,6 @@ private enum OpenResult {
     case refused(errno: Int32?, EventAvailability)
 }
 
-/// Where a hardware group is opened: its core PMU (nil on a host without one), how events reach it, and the CPU
-/// it is bound to (-1: it follows the thread).
-private struct HardwarePlacement {
-    var pmu: CorePMU?
-    var encoding: HardwareEncoding
-    var cpu: Int32
-}
-
 /// Opens a ``CounterSet``'s events: the groups, fallbacks and per-PMU outcomes, before they are fixed.
 private struct CounterOpener<System: PerfEventSystem> {
     let events: [PerfEvent]
@@ -390,14 +382,12 @@ private struct CounterOpener<System: PerfEventSystem> {
     var outcomes: [[(pmu: String?, result: OpenResult)]]
     /// For each event: the core PMUs that refused it while others counted it.
     var refusedOn: [[String]]
-    /// Why perf_event_open is refused to this process outright, once known: then nothing more is opened.
-    var refusal: EventAvailability?
-    /// True once ``PerfAccess`` was asked.
-    var accessChecked = false
-    /// How hardware events reach each core PMU.
-    var encodings: [String: HardwareEncoding] = [:]
-    /// The errno each core PMU answered for its type in config bits 32–63.
-    var extendedTypeRefusals: [String: Int32] = [:]
+    /// Whether perf_event_open is refused to this process outright: once it is, nothing more is opened.
+    var access = PerfAccessCheck()
+    var refusal: EventAvailability? { access.refusal }
+    /// Where hardware groups are opened, and how events reach each core PMU.
+    var placements: HardwarePlacements?
+    var encodings: [String: HardwareEncoding] { placements?.encodings ?? [:] }
 
     init(events: [PerfEvent], system: System, options: CounterOptions) {
         self.events = events
@@ -412,13 +402,14 @@ private struct CounterOpener<System: PerfEventSystem> {
     }
 
     mutating func openAll() {
-        if PerfAccess.checkFirst(host) {
-            accessChecked = true
-            refusal = PerfAccess.refusal(system)
-        }
+        access.beforeFirstOpen(system)
         let hardware = PerfEvent.hardwareGroupIndices(events)
         if refusal == nil, !hardware.isEmpty {
-            for placement in hardwarePlacements() {
+            let placements = HardwarePlacements(
+                system: system, userOnly: options.userOnly, fallBackToUserOnly: options.fallBackToUserOnly,
+                access: &access)
+            self.placements = placements
+            for placement in placements.placements {
                 for group in hardware where refusal == nil {
                     openHardwareGroup(group, placement: placement)
                 }
@@ -449,84 +440,16 @@ private struct CounterOpener<System: PerfEventSystem> {
         slots = Array(repeating: [], count: events.count)
     }
 
-    // MARK: Placements
-
-    /// Where hardware groups are opened: with one core PMU (or none), once, in the legacy encoding; with several,
-    /// once per PMU with its type in config bits 32–63 where the kernel takes it — probed as perf's
-    /// `__perf_pmus__supports_extended_type` does, by opening `cycles` so (tools/perf/util/pmus.c), through the same
-    /// fallbacks as the events (Mark Rutland's fix for M1: tools/perf/util/print-events.c `is_event_supported`
-    /// retries with `exclude_guest`) — else once per CPU of the PMU in the legacy encoding.
-    mutating func hardwarePlacements() -> [HardwarePlacement] {
-        let cores = host.corePMUs
-        guard cores.count > 1 else {
-            if let pmu = cores.first { encodings[pmu.name] = .legacy }
-            return [HardwarePlacement(pmu: cores.first, encoding: .legacy, cpu: -1)]
-        }
-        var placements: [HardwarePlacement] = []
-        let online = host.onlineCPUs.map(Set.init)
-        for pmu in cores {
-            if let refused = extendedTypeRefusal(pmu) {
-                encodings[pmu.name] = .legacyPerCPU
-                extendedTypeRefusals[pmu.name] = refused
-                for cpu in pmu.cpus ?? [] where online?.contains(cpu) ?? true {
-                    placements.append(HardwarePlacement(pmu: pmu, encoding: .legacyPerCPU, cpu: Int32(cpu)))
-                }
-            } else {
-                encodings[pmu.name] = .extendedType
-                placements.append(HardwarePlacement(pmu: pmu, encoding: .extendedType, cpu: -1))
-            }
-            if refusal != nil { return [] }
-        }
-        return placements
-    }
-
-    /// The errno with which `pmu` refuses `cycles` with its type in config bits 32–63 (ENOENT without
-    /// `PERF_PMU_CAP_EXTENDED_HW_TYPE`, kernel/events/core.c `perf_init_event`; EINVAL from kernels that do not read
-    /// those bits at all); nil when it takes it, or refuses it for a reason the legacy encoding shares.
-    mutating func extendedTypeRefusal(_ pmu: CorePMU) -> Int32? {
-        var attr = perf_event_attr()
-        attr.size = UInt32(MemoryLayout<perf_event_attr>.size)
-        attr.type = PERF_TYPE_HARDWARE.rawValue
-        attr.config = UInt64(PERF_COUNT_HW_CPU_CYCLES.rawValue) | UInt64(pmu.type) << 32
-        attr.disabled = 1
-        if options.userOnly {
-            attr.exclude_kernel = 1
-            attr.exclude_hv = 1
-        }
-        let ladder = FallbackLadder.counting(excludeKernel: options.fallBackToUserOnly, host: host)
-        let outcome = ladder.open(&attr) { system.open(&$0, cpu: -1, groupFD: -1) }
-        guard let code = outcome.errno else {
-            system.close(outcome.result)
-            return nil
-        }
-        if code == EPERM { checkAccessAfterEPERM() }
-        return [ENOENT, EINVAL, ENODEV, ENXIO, EOPNOTSUPP].contains(code) ? code : nil
-    }
-
-    /// After an EPERM: asks once whether perf_event_open is refused outright (a seccomp filter).
-    mutating func checkAccessAfterEPERM() {
-        guard !accessChecked else { return }
-        accessChecked = true
-        refusal = PerfAccess.refusal(system)
-    }
-
     // MARK: Opening
 
     func attr(_ index: Int, placement: HardwarePlacement?, leader: Bool) -> AttrOutcome {
         var attr = perf_event_attr()
         attr.size = UInt32(MemoryLayout<perf_event_attr>.size)
-        let pmuBits = placement?.encoding == .extendedType ? UInt64(placement?.pmu?.type ?? 0) << 32 : 0
-        switch events[index].source {
-        case .hardware(let config):
-            attr.type = PERF_TYPE_HARDWARE.rawValue
-            attr.config = config | pmuBits
-        case .hardwareCache(let cache, let op, let result):
-            attr.type = PERF_TYPE_HW_CACHE.rawValue
-            attr.config = (cache | op << 8 | result << 16) | pmuBits
-        case .software(let config):
-            attr.type = PERF_TYPE_SOFTWARE.rawValue
+        let extendedType = placement?.encoding == .extendedType ? placement?.pmu?.type : nil
+        if let (type, config) = events[index].typeAndConfig(extendedType: extendedType) {
+            attr.type = type
             attr.config = config
-        case .tracepoint(let subsystem, let name):
+        } else if case .tracepoint(let subsystem, let name) = events[index].source {
             switch system.tracepointID(subsystem: subsystem, name: name) {
             case .success(let id):
                 attr.type = PERF_TYPE_TRACEPOINT.rawValue
@@ -563,23 +486,13 @@ private struct CounterOpener<System: PerfEventSystem> {
         case .built(let built): attr = built
         case .refused(let why): return .refused(errno: nil, why)
         }
-        for fallback in inherited {
-            ladder.rungs.first { $0.fallback == fallback && $0.canApply(attr) }?.apply(&attr)
-        }
-        let cpu = placement?.cpu ?? -1
-        let system = self.system
-        let outcome = ladder.open(&attr) { system.open(&$0, cpu: cpu, groupFD: groupFD) }
-        guard outcome.opened else {
-            let code = outcome.errno!
-            if code == EPERM {
-                checkAccessAfterEPERM()
-                if let refusal { return .refused(errno: code, refusal) }
-            }
-            let why = EventAvailability.classify(
-                errno: code, event: events[index], paranoid: host.paranoid,
-                attrSize: MemoryLayout<perf_event_attr>.size, host: host,
-                pmu: host.isHybrid ? placement?.pmu?.name : nil)
-            return .refused(errno: code, why)
+        let outcome: FallbackOutcome
+        switch ladder.openEvent(
+            &attr, event: events[index], pmu: placement?.pmu, cpu: placement?.cpu ?? -1, groupFD: groupFD,
+            inherited: inherited, system: system, access: &access)
+        {
+        case .success(let opened): outcome = opened
+        case .failure(let refused): return .refused(errno: refused.errno, refused.availability)
         }
         let fd = outcome.result
         switch system.id(fd) {
@@ -744,18 +657,9 @@ private struct CounterOpener<System: PerfEventSystem> {
             status = .counted
         }
         var notes: [String] = []
-        if fallbacks.contains(.excludeGuest) {
-            notes.append(
-                "opened with exclude_guest, which this PMU requires (EOPNOTSUPP without it, as Apple M1/M2 under "
-                    + "Linux answer); the thread runs no guest, so the count is the same")
-        }
-        let legacy = countedOn.compactMap { $0 }.filter { extendedTypeRefusals[$0] != nil }
-        if event.isHardware, !legacy.isEmpty {
-            let codes = Set(legacy.map { Errno(extendedTypeRefusals[$0]!).name }).sorted().joined(separator: "/")
-            notes.append(
-                "on \(legacy.joined(separator: " and ")) through the legacy encoding, one event per CPU: this kernel "
-                    + "refuses the PMU's type in config bits 32-63 (\(codes): no PERF_PMU_CAP_EXTENDED_HW_TYPE, as on "
-                    + "Arm before Linux 6.6) and routes an event bound to a CPU to that CPU's PMU")
+        if fallbacks.contains(.excludeGuest) { notes.append(AttrFallback.excludeGuestNote("the count is")) }
+        if event.isHardware, let legacy = placements?.legacyNote(on: countedOn.compactMap { $0 }) {
+            notes.append(legacy)
         }
         if !refused.isEmpty {
             let counting = countedOn.map { $0 ?? "?" }.joined(separator: " and ")

@@ -32,6 +32,16 @@ public struct AttrFallback: RawRepresentable, Hashable, Sendable, Codable, Custo
     /// mainline perf still sets `exclude_kernel` and `exclude_hv` together). The kernel checks no permission for
     /// the hypervisor when counting (it does for branch stacks with their HV bit), so a count rarely needs it.
     public static let excludeHypervisor = AttrFallback(rawValue: "exclude_hv")
+    /// `precise_ip` one level lower: a sampler's `cycles:P` starts at 3 and steps down while the PMU refuses the
+    /// level (tools/perf/util/evsel.c `evsel__precise_ip_fallback`; x86 answers EOPNOTSUPP above its PEBS precision,
+    /// arch/x86/events/core.c `x86_pmu_hw_config`; a PMU that rejects the attr whole answers EINVAL).
+    public static let preciseIP = AttrFallback(rawValue: "precise_ip")
+
+    /// What an event opened with `exclude_guest` says, once: `what` is its count or its samples.
+    static func excludeGuestNote(_ what: String) -> String {
+        "opened with exclude_guest, which this PMU requires (EOPNOTSUPP without it, as Apple M1/M2 under Linux "
+            + "answer); the thread runs no guest, so \(what) the same"
+    }
 
     /// The attribute's name.
     public var description: String { rawValue }
@@ -61,17 +71,30 @@ package struct FallbackRung: Sendable {
     package var canApply: @Sendable (perf_event_attr) -> Bool
     /// The change.
     package var apply: @Sendable (inout perf_event_attr) -> Void
+    /// A nested step is tried before the others on every refusal, and undone when another step is taken, so that
+    /// it is tried again from the start under each of them: perf's `precise_ip` steps, which
+    /// `evsel__precise_ip_fallback` (tools/perf/util/evsel.c) runs first, then restores to the level asked for
+    /// once they are exhausted, before `evsel__fallback`'s steps reopen the event.
+    package var nested: Bool
 
     /// A step answering `answers` with `apply`, while `canApply` holds.
     package init(
-        _ fallback: AttrFallback, answers: Set<Int32>, canApply: @escaping @Sendable (perf_event_attr) -> Bool,
-        apply: @escaping @Sendable (inout perf_event_attr) -> Void
+        _ fallback: AttrFallback, answers: Set<Int32>, nested: Bool = false,
+        canApply: @escaping @Sendable (perf_event_attr) -> Bool, apply: @escaping @Sendable (inout perf_event_attr) -> Void
     ) {
         self.fallback = fallback
         self.answers = answers
+        self.nested = nested
         self.canApply = canApply
         self.apply = apply
     }
+
+    /// `precise_ip` one level lower on EOPNOTSUPP or EINVAL, down to 0, nested: the level asked for is tried again
+    /// after any other step (on an Apple M1 the EOPNOTSUPP is exclude_guest's, and the level stands once it is
+    /// set; drivers/perf/arm_pmu.c does not look at `precise_ip`).
+    package static let preciseIP = FallbackRung(
+        .preciseIP, answers: [EOPNOTSUPP, EINVAL], nested: true, canApply: { $0.precise_ip > 0 },
+        apply: { $0.precise_ip -= 1 })
 
     /// `exclude_guest` on EOPNOTSUPP (Apple M1/M2).
     package static let excludeGuest = FallbackRung(
@@ -94,6 +117,8 @@ package struct FallbackOutcome: Sendable {
     package var result: Int32
     /// The steps applied, in order (also when the open failed in the end).
     package var applied: [AttrFallback]
+    /// The errno each step in ``applied`` answered.
+    package var answered: [Int32] = []
     /// How many times perf_event_open was called.
     package var attempts: Int
 
@@ -107,10 +132,11 @@ package struct FallbackOutcome: Sendable {
 /// (tools/perf/util/evsel.c `evsel__fallback` for the exclude bits; `evsel__detect_missing_features` and the
 /// `precise_ip` steps of `evsel__open_cpu` are of the same kind).
 ///
-/// ``open(_:_:)`` calls perf_event_open; on a refusal it takes the first step, in order, that answers the errno and
-/// can still change the attributes, applies it and tries again, until the kernel takes the event or no step
-/// answers. Each successful open records the steps it needed. Anything that opens perf events can reuse it with its
-/// own steps, for example a sampler: `FallbackLadder([preciseIPStep] + FallbackLadder.counting(...).rungs)`.
+/// ``open(_:otherwise:_:)`` calls perf_event_open; on a refusal it takes the first step, in order, that answers the
+/// errno and can still change the attributes (a nested step first: ``FallbackRung/nested``), applies it and tries
+/// again, until the kernel takes the event or no step answers. Each successful open records the steps it needed.
+/// Counting climbs ``counting(excludeKernel:host:)``; the sampler climbs the same with perf's `precise_ip` steps
+/// nested in it (``sampling(excludeKernel:host:)``), and its own probes as the `otherwise` step.
 package struct FallbackLadder: Sendable {
     /// The steps, in the order they are tried.
     package var rungs: [FallbackRung]
@@ -132,25 +158,68 @@ package struct FallbackLadder: Sendable {
         return FallbackLadder(rungs)
     }
 
+    /// The ladder for sampling: counting's, with perf's `precise_ip` steps nested in it (``FallbackRung/preciseIP``).
+    package static func sampling(excludeKernel: Bool, host: HostFacts) -> FallbackLadder {
+        FallbackLadder([.preciseIP] + counting(excludeKernel: excludeKernel, host: host).rungs)
+    }
+
+    /// Sets in `attr` the fallbacks an earlier open needed (a group's leader, an earlier event of a sampler), so
+    /// that the open starts where that one ended rather than climbing the same steps again.
+    package func apply(_ inherited: [AttrFallback], to attr: inout perf_event_attr) {
+        for fallback in inherited {
+            rungs.first { $0.fallback == fallback && !$0.nested && $0.canApply(attr) }?.apply(&attr)
+        }
+    }
+
     /// Opens `attr` with `open` (one perf_event_open returning a file descriptor or -errno), climbing the ladder on
-    /// refusals. `attr` ends as the kernel took it, or as last refused.
-    package func open(_ attr: inout perf_event_attr, _ open: (inout perf_event_attr) -> Int32) -> FallbackOutcome {
+    /// refusals: the nested steps first, then the others in order, then `otherwise` — a step of the caller's that
+    /// needs more than the attributes (a probe, a limit read again): given the errno and the attributes as they
+    /// were before the nested steps, it changes them and names the change, or returns nil. `attr` ends as the
+    /// kernel took it, or as last refused.
+    package func open(
+        _ attr: inout perf_event_attr, otherwise: (Int32, inout perf_event_attr) -> AttrFallback? = { _, _ in nil },
+        _ open: (inout perf_event_attr) -> Int32
+    ) -> FallbackOutcome {
         var applied: [AttrFallback] = []
+        var answered: [Int32] = []
         var attempts = 0
-        // Each step changes one bit or lowers one field: a bound keeps a step that does not change `attr` from
-        // looping.
-        let bound = 1 + rungs.count * 8
+        // The attributes before the nested steps since the last other step, and how many of `applied` they are.
+        var beforeNested = attr
+        var nestedApplied = 0
+        // Each step changes one bit or lowers one field, the nested ones once more under each other step: a bound
+        // keeps a step that does not change `attr` from looping.
+        let bound = 8 * (rungs.count + 8)
         while true {
             let result = open(&attr)
             attempts += 1
             if result >= 0 || attempts >= bound {
-                return FallbackOutcome(result: result, applied: applied, attempts: attempts)
+                return FallbackOutcome(result: result, applied: applied, answered: answered, attempts: attempts)
             }
-            guard let rung = rungs.first(where: { $0.answers.contains(-result) && $0.canApply(attr) }) else {
-                return FallbackOutcome(result: result, applied: applied, attempts: attempts)
+            let code = -result
+            if let rung = rungs.first(where: { $0.nested && $0.answers.contains(code) && $0.canApply(attr) }) {
+                rung.apply(&attr)
+                applied.append(rung.fallback)
+                answered.append(code)
+                nestedApplied += 1
+                continue
             }
-            rung.apply(&attr)
-            applied.append(rung.fallback)
+            var restored = beforeNested
+            let step: AttrFallback
+            if let rung = rungs.first(where: { !$0.nested && $0.answers.contains(code) && $0.canApply(restored) }) {
+                rung.apply(&restored)
+                step = rung.fallback
+            } else if let other = otherwise(code, &restored) {
+                step = other
+            } else {
+                return FallbackOutcome(result: result, applied: applied, answered: answered, attempts: attempts)
+            }
+            applied.removeLast(nestedApplied)
+            answered.removeLast(nestedApplied)
+            applied.append(step)
+            answered.append(code)
+            nestedApplied = 0
+            attr = restored
+            beforeNested = restored
         }
     }
 }
@@ -167,13 +236,13 @@ package struct FallbackLadder: Sendable {
 ///   without `CAP_PERFMON` or `CAP_SYS_ADMIN`: their default action is `SCMP_ACT_ERRNO` with EPERM (moby
 ///   profiles/seccomp/default_linux.go). The paranoid checks never answer EPERM (they answer EACCES).
 enum PerfAccess {
-    /// The one open that tells: task-clock, user space only, disabled — permitted at any upstream
-    /// `perf_event_paranoid` level to any user.
-    static func probeAttr() -> perf_event_attr {
+    /// The one open that tells: task-clock (or another software event: a sampler's feature probes open the dummy
+    /// event), user space only, disabled — permitted at any upstream `perf_event_paranoid` level to any user.
+    static func probeAttr(config: UInt64 = UInt64(PERF_COUNT_SW_TASK_CLOCK.rawValue)) -> perf_event_attr {
         var attr = perf_event_attr()
         attr.size = UInt32(MemoryLayout<perf_event_attr>.size)
         attr.type = PERF_TYPE_SOFTWARE.rawValue
-        attr.config = UInt64(PERF_COUNT_SW_TASK_CLOCK.rawValue)
+        attr.config = config
         attr.disabled = 1
         attr.exclude_kernel = 1
         attr.exclude_hv = 1
@@ -228,5 +297,62 @@ enum PerfAccess {
         return "EPERM: \(filter), as a container's default profile does without CAP_PERFMON or CAP_SYS_ADMIN: "
             + "run the container with --cap-add PERFMON (or --cap-add SYS_ADMIN), or with --security-opt "
             + "seccomp=unconfined or a profile that allows perf_event_open (docker run and podman run alike)"
+    }
+}
+
+/// Whether perf_event_open is refused to this process outright (``PerfAccess``), asked at most once by one opener
+/// — a counter set's or a sampler's: before the first open where the host says it may be, else after the first
+/// EPERM.
+struct PerfAccessCheck {
+    /// Why perf_event_open is refused outright, once known: then nothing more is opened.
+    private(set) var refusal: EventAvailability?
+    private var asked = false
+
+    /// Asks before anything is opened where the host says the process may be refused outright
+    /// (``PerfAccess/checkFirst(_:)``): one probe open, and no futile retries event by event.
+    mutating func beforeFirstOpen<System: PerfEventSystem>(_ system: System) {
+        if PerfAccess.checkFirst(system.host) { ask(system) }
+    }
+
+    /// After an EPERM: asks once whether perf_event_open is refused outright (a seccomp filter).
+    mutating func afterEPERM<System: PerfEventSystem>(_ system: System) {
+        ask(system)
+    }
+
+    private mutating func ask<System: PerfEventSystem>(_ system: System) {
+        guard !asked else { return }
+        asked = true
+        refusal = PerfAccess.refusal(system)
+    }
+}
+
+/// An event the kernel refused in the end: the errno, and why, in the words every opener uses.
+struct OpenRefusal: Error {
+    var errno: Int32
+    var availability: EventAvailability
+}
+
+extension FallbackLadder {
+    /// One event opened as counting and sampling both open them: from the fallbacks `inherited`, climbing the
+    /// ladder (and the caller's `otherwise` step) on refusals. A final EPERM asks once whether perf_event_open is
+    /// refused outright (``PerfAccessCheck``), and is then that one reason; any other refusal is sorted by
+    /// ``EventAvailability/classify(errno:event:paranoid:attrSize:host:pmu:)``, naming the core PMU on hybrid hosts.
+    func openEvent<System: PerfEventSystem>(
+        _ attr: inout perf_event_attr, event: PerfEvent, pmu: CorePMU?, cpu: Int32, groupFD: Int32,
+        inherited: [AttrFallback] = [], system: System, access: inout PerfAccessCheck,
+        otherwise: (Int32, inout perf_event_attr) -> AttrFallback? = { _, _ in nil }
+    ) -> Result<FallbackOutcome, OpenRefusal> {
+        apply(inherited, to: &attr)
+        let outcome = open(&attr, otherwise: otherwise) { system.open(&$0, cpu: cpu, groupFD: groupFD) }
+        guard let code = outcome.errno else { return .success(outcome) }
+        if code == EPERM {
+            access.afterEPERM(system)
+            if let refusal = access.refusal { return .failure(OpenRefusal(errno: code, availability: refusal)) }
+        }
+        let host = system.host
+        let why = EventAvailability.classify(
+            errno: code, event: event, paranoid: host.paranoid, attrSize: MemoryLayout<perf_event_attr>.size,
+            host: host, pmu: host.isHybrid ? pmu?.name : nil)
+        return .failure(OpenRefusal(errno: code, availability: why))
     }
 }

@@ -51,6 +51,23 @@ public struct PerfEvent: Hashable, Sendable, CustomStringConvertible {
         }
     }
 
+    /// `perf_event_attr.type` and `.config`: a hardware or cache event's with `pmuType` in config bits 32–63 when
+    /// given (``HardwareEncoding/extendedType``; include/uapi/linux/perf_event.h `PERF_PMU_TYPE_SHIFT`). Nil for a
+    /// tracepoint, whose config is the id tracefs gives it. Counting and sampling both build their attrs with it.
+    func typeAndConfig(extendedType pmuType: UInt32? = nil) -> (type: UInt32, config: UInt64)? {
+        let pmuBits = UInt64(pmuType ?? 0) << 32
+        switch source {
+        case .hardware(let config):
+            return (PERF_TYPE_HARDWARE.rawValue, config | pmuBits)
+        case .hardwareCache(let cache, let operation, let result):
+            return (PERF_TYPE_HW_CACHE.rawValue, (cache | operation << 8 | result << 16) | pmuBits)
+        case .software(let config):
+            return (PERF_TYPE_SOFTWARE.rawValue, config)
+        case .tracepoint:
+            return nil
+        }
+    }
+
     /// What counting user space only (`exclude_kernel`) does to this event's count.
     ///
     /// The kernel drops a software or tracepoint event whose registers at the moment it fires are kernel mode

@@ -71,6 +71,44 @@ func runOnOwnThread(_ body: @escaping @Sendable () -> Void) throws {
         #expect(measurement.contextSwitchFigure.source == .rusage)
     }
 
+    @Test func aSeccompFilterRefusesTheSamplerInTheCountersOneLine() throws {
+        // The sampler opens through the counters' ladder: under the same filter it asks once (PerfAccess), gets the
+        // same reason in the same words, and retries nothing user space only (EPERM is not the paranoid EACCES).
+        final class Seen: @unchecked Sendable {
+            var installed: Int32 = -1
+            var installErrno: Int32 = 0
+            var countersError: CounterError?
+            var samplerError: CounterError?
+        }
+        let seen = Seen()
+        try runOnOwnThread {
+            seen.installed = CSeccompTestSupport_refuse_perf_event_open(EPERM)
+            seen.installErrno = errno
+            guard seen.installed == 0 else { return }
+            do throws(CounterError) { _ = try ThreadCounters(events: [.taskClock]) } catch { seen.countersError = error }
+            do throws(CounterError) {
+                _ = try ThreadSampler(options: SamplerOptions(callchainDepth: 8))
+            } catch {
+                seen.samplerError = error
+            }
+        }
+        if seen.installed != 0 {
+            try Test.cancel("no seccomp filter could be installed here: \(Errno(seen.installErrno))")
+        }
+        guard case .nothingAvailable(let counting)? = seen.countersError,
+            case .nothingAvailable(let sampling)? = seen.samplerError
+        else {
+            let got = "\(String(describing: seen.countersError)) and \(String(describing: seen.samplerError))"
+            Issue.record("expected nothingAvailable twice, got \(got)")
+            return
+        }
+        #expect(Set(sampling.values).count == 1, "one reason: \(sampling)")
+        let reason = try #require(sampling.values.first)
+        #expect(reason == counting["task-clock"], "the counters' words")
+        #expect(reason.errno == EPERM && reason.reason?.hasPrefix("EPERM: a seccomp filter on this thread") == true)
+        #expect(seen.samplerError?.description.contains("\n") == false)
+    }
+
     @Test func aRegionWhoseEventsCannotBeOpenedStillMeasuresRusage() throws {
         // No such tracepoint: nothing can be opened, yet the region measures what needs no counter, and each
         // reading says why it has no value (it was a thrown error before: a run's worker failed its trial).

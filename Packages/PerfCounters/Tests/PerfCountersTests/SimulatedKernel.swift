@@ -1,6 +1,7 @@
 import CPerfEvent
 import SystemCalls
 import Glibc
+import SystemCalls
 
 @testable import PerfCounters
 
@@ -31,6 +32,11 @@ struct SimulatedCorePMU {
     /// Counts per ns of work of each generic event it supports; a missing event opens ENOENT, as an
     /// all-zero entry of the x86 event or cache map does (arch/x86/events/core.c `set_ext_hw_attr`).
     var ratePerNs: [HardwareEventKey: Double]
+    /// The highest `precise_ip` the PMU takes (Intel with PEBS: 3 on recent cores; without PEBS, or AMD without
+    /// IBS: 0), and the errno above it: x86 refuses with EOPNOTSUPP (arch/x86/events/core.c `x86_pmu_hw_config`);
+    /// a PMU that rejects the attr whole says EINVAL.
+    var maxPrecise = 3
+    var preciseRefusal: Int32 = EOPNOTSUPP
 
     // Issue 21's rules (the fallbacks): see the extension "Access, routing and shared registers" below.
     /// PERF_PMU_CAP_EXTENDED_HW_TYPE: the PMU takes its type in config bits 32-63 (x86 hybrid; Arm since 6.6).
@@ -86,13 +92,48 @@ final class SimulatedKernel: PerfEventSystem {
     /// The offcore-response register values the SMT sibling's events hold while the thread runs.
     var siblingOffcore: [UInt64] = []
     var cpuModel = "Simulated CPU"
-    /// Every perf_event_open with its attributes, CPU and result (fd, or -errno).
+    /// Every perf_event_open with its attributes, CPU and result (fd, or -errno): the one log of attempts, for
+    /// the counting and the sampling tests alike.
     private(set) var attempts: [(attr: perf_event_attr, cpu: Int32, groupFD: Int32, result: Int32)] = []
+
+    // Sampling (SimulatedSampling.swift holds the ring and the records).
+    /// /proc/sys/kernel/perf_event_max_sample_rate.
+    var maxSampleRate: UInt64 = 100_000
+    /// /proc/sys/kernel/perf_event_max_stack.
+    var maxStack = 127
+    /// /proc/sys/kernel/perf_event_mlock_kb.
+    var mlockKB = 516
+    /// Ring pages (data and control) a user without CAP_IPC_LOCK may lock: perf_event_mlock_kb per online CPU,
+    /// then RLIMIT_MEMLOCK (kernel/events/core.c `perf_mmap`, `perf_mmap_calc_limits`); nil: no limit.
+    var ringPageLimit: Int?
+    /// The kernel knows PERF_FORMAT_LOST (Linux 6.0) and `use_clockid` (4.1).
+    var knowsLostFormat = true
+    var knowsClockID = true
+    let pageSize = 4096
+    /// The thread's ids in samples.
+    let pid: Int32 = 4242
+    let tid: Int32 = 4243
+    /// CLOCK_MONOTONIC, ns: advances in ``run(onCPU:ns:kernelShare:)``.
+    private(set) var clockNs: UInt64 = 1_000_000_000
+    /// Every mmap asked for, in data pages, and its result (0, or the errno).
+    private(set) var mapLog: [(dataPages: Int, result: Int32)] = []
+    /// PERF_RECORD_THROTTLE records the kernel logged, and samples it took (written or lost), by event id.
+    private(set) var throttleCount = 0
+    private(set) var samplesTaken: [UInt64: Int] = [:]
+    /// PERF_EVENT_IOC_ENABLE and DISABLE calls so far.
+    private(set) var groupSwitches = 0
+    /// What the next read of the limits says the maximum rate is, when the kernel has lowered it since:
+    /// perf_event_max_sample_rate read before the kernel lowered it (kernel/events/core.c perf_sample_event_took).
+    var staleMaxSampleRate: UInt64?
+    private var lockedRingPages = 0
+    private var rings: [UnsafeMutableRawPointer: SimulatedRing] = [:]
 
     /// What getrusage would say: every switch-out of the thread, counted by the scheduler whatever perf may see.
     private(set) var rusageSwitches: UInt64 = 0
-    /// Every perf_event_open and its result (fd, or -errno), for the tests to inspect.
-    private(set) var openLog: [(type: UInt32, config: UInt64, groupFD: Int32, result: Int32)] = []
+    /// Every perf_event_open's type, config, group and result: ``attempts`` in short.
+    var openLog: [(type: UInt32, config: UInt64, groupFD: Int32, result: Int32)] {
+        attempts.map { ($0.attr.type, $0.attr.config, $0.groupFD, $0.result) }
+    }
 
     private var events: [Int32: Event] = [:]
     private var nextFD: Int32 = 100
@@ -110,6 +151,8 @@ final class SimulatedKernel: PerfEventSystem {
         let excludeKernel: Bool
         let id: UInt64
         let leader: Int32
+        var readFormat: UInt64 = 0
+        var sampling: SimulatedSamplingState?
         var members: [Int32] = []
         /// The CPU it is bound to (-1: it follows the thread).
         var cpu: Int32 = -1
@@ -152,19 +195,32 @@ final class SimulatedKernel: PerfEventSystem {
 
     func open(_ attr: inout perf_event_attr, cpu: Int32, groupFD: Int32) -> Int32 {
         let result = openEvent(attr, cpu: cpu, groupFD: groupFD)
-        openLog.append((attr.type, attr.config, groupFD, result))
         attempts.append((attr, cpu, groupFD, result))
         return result
     }
 
+    /// perf_event_open's checks in the kernel's order (kernel/events/core.c `perf_event_open`): who may call it
+    /// at all; the attr as copied (`perf_copy_attr`); kernel counting (`perf_allow_kernel`); the frequency; then
+    /// the PMU's `event_init` (routing, exclude_guest, precise_ip) and the call-chain buffers (`perf_event_alloc`);
+    /// then the group.
     private func openEvent(_ attr: perf_event_attr, cpu: Int32, groupFD: Int32) -> Int32 {
-        // Who may call it at all, then kernel counting: seccomp, Debian's/Ubuntu's paranoid > 2, perf_allow_kernel.
-        if let refused = accessRefusal(attr) { return refused }
+        // A seccomp filter refuses the system call before it runs; Debian's/Ubuntu's paranoid > 2 before the attr
+        // is read.
+        if let refused = callerRefusal() { return refused }
+        // perf_copy_attr: read_format bits this kernel does not know are EINVAL (PERF_FORMAT_LOST since 6.0), and so
+        // are the attr's reserved bits, where use_clockid was before 4.1.
+        if attr.read_format & UInt64(PERF_FORMAT_LOST.rawValue) != 0, !knowsLostFormat { return -EINVAL }
+        if attr.use_clockid == 1, !knowsClockID { return -EINVAL }
+        // Kernel counting or sampling: perf_allow_kernel.
+        if let refused = kernelRefusal(attr) { return refused }
+        // A frequency above perf_event_max_sample_rate is EINVAL.
+        if attr.freq == 1, attr.sample_freq > maxSampleRate { return -EINVAL }
 
         let kind: Event.Kind
         switch attr.type {
         case PERF_TYPE_HARDWARE.rawValue, PERF_TYPE_HW_CACHE.rawValue:
-            // kernel/events/core.c perf_init_event: config bits 32-63 name the PMU, or the legacy routing.
+            // kernel/events/core.c perf_init_event: config bits 32-63 name the PMU, or the legacy routing; the
+            // PMU's event_init checks exclude_guest and precise_ip.
             switch route(attr, cpu: cpu) {
             case .success(let target): kind = .hardware(pmu: target.pmu, key: target.key)
             case .failure(let refusal): return -refusal.errno
@@ -177,6 +233,10 @@ final class SimulatedKernel: PerfEventSystem {
         default:
             return -ENOENT
         }
+        // perf_event_alloc, after the PMU's event_init: kernel/events/callchain.c get_callchain_buffers refuses
+        // more frames than perf_event_max_stack with EOVERFLOW.
+        let callchain = attr.sample_type & UInt64(PERF_SAMPLE_CALLCHAIN.rawValue) != 0
+        if callchain, Int(attr.sample_max_stack) > maxStack { return -EOVERFLOW }
 
         var leaderFD = Int32(-1)
         if groupFD != -1 {
@@ -204,6 +264,10 @@ final class SimulatedKernel: PerfEventSystem {
             enabled: leaderFD == -1 ? attr.disabled == 0 : events[leaderFD]!.enabled)
         nextID += 1
         event.cpu = cpu
+        event.readFormat = attr.read_format
+        if attr.sample_period != 0 {
+            event.sampling = samplingState(attr, kind: kind)
+        }
         events[fd] = event
         if leaderFD != -1 {
             events[leaderFD]!.members.append(fd)
@@ -215,6 +279,14 @@ final class SimulatedKernel: PerfEventSystem {
 
     func read(_ fd: Int32, into buffer: UnsafeMutableRawBufferPointer) -> Int {
         guard let leader = events[fd] else { return -Int(EBADF) }
+        if leader.readFormat & UInt64(PERF_FORMAT_GROUP.rawValue) == 0 {
+            // One event: { u64 value; { u64 lost; } && PERF_FORMAT_LOST } (include/uapi/linux/perf_event.h).
+            var words = [leader.count]
+            if leader.readFormat & UInt64(PERF_FORMAT_LOST.rawValue) != 0 { words.append(leader.sampling?.lostSamples ?? 0) }
+            guard buffer.count >= words.count * 8 else { return -Int(ENOSPC) }
+            for (i, word) in words.enumerated() { buffer.storeBytes(of: word, toByteOffset: i * 8, as: UInt64.self) }
+            return words.count * 8
+        }
         let group = [fd] + leader.members
         let size = GroupRead.byteCount(members: group.count)
         // tools/lib/perf/evsel.c perf_evsel__read_size: a smaller buffer makes read() fail with ENOSPC.
@@ -225,8 +297,15 @@ final class SimulatedKernel: PerfEventSystem {
         return size
     }
 
-    func enableGroup(_ fd: Int32) -> Int32 { setEnabled(fd, true) }
-    func disableGroup(_ fd: Int32) -> Int32 { setEnabled(fd, false) }
+    func enableGroup(_ fd: Int32) -> Int32 {
+        groupSwitches += 1
+        return setEnabled(fd, true)
+    }
+
+    func disableGroup(_ fd: Int32) -> Int32 {
+        groupSwitches += 1
+        return setEnabled(fd, false)
+    }
 
     private func setEnabled(_ fd: Int32, _ on: Bool) -> Int32 {
         guard let leader = events[fd] else { return -EBADF }
@@ -274,6 +353,8 @@ final class SimulatedKernel: PerfEventSystem {
             let tick = min(left, muxIntervalNs)
             left -= tick
             runTick(onCPU: cpu, ns: tick, kernelShare: kernelShare)
+            takeSamples(ns: tick, kernelShare: kernelShare)
+            clockNs += tick
         }
     }
 
@@ -284,7 +365,9 @@ final class SimulatedKernel: PerfEventSystem {
             // Software groups always schedule. task-clock is time on the CPU, whatever exclude_kernel says.
             leader.timeRunning += ns
             for fd in [leader.leader] + leader.members {
-                if case .software(let config) = events[fd]!.kind, config == UInt64(PERF_COUNT_SW_TASK_CLOCK.rawValue) {
+                if case .software(let config) = events[fd]!.kind,
+                    config == UInt64(PERF_COUNT_SW_TASK_CLOCK.rawValue) || config == UInt64(PERF_COUNT_SW_CPU_CLOCK.rawValue)
+                {
                     events[fd]!.count += ns
                 }
             }
@@ -361,6 +444,83 @@ final class SimulatedKernel: PerfEventSystem {
         }
     }
 
+    // MARK: Sampling
+
+    /// What a sampling attr asks for. A frequency becomes a period: 10^9 / freq ns for the hrtimer events
+    /// (kernel/events/core.c `perf_swevent_init_hrtimer`), for a hardware event the period the kernel settles on
+    /// at the PMU's rate (perf_adjust_period; here at once).
+    private func samplingState(_ attr: perf_event_attr, kind: Event.Kind) -> SimulatedSamplingState {
+        var period = attr.sample_period
+        if attr.freq == 1 {
+            switch kind {
+            case .hardware(let pmuName, let key):
+                let rate = pmus.first { $0.name == pmuName }!.ratePerNs[key]!
+                period = max(1, UInt64(rate * 1e9 / Double(attr.sample_freq)))
+            default:
+                period = 1_000_000_000 / attr.sample_freq
+            }
+        }
+        let callchain = attr.sample_type & UInt64(PERF_SAMPLE_CALLCHAIN.rawValue) != 0
+        return SimulatedSamplingState(
+            sampleType: attr.sample_type, period: period,
+            maxStack: callchain ? (attr.sample_max_stack == 0 ? maxStack : Int(attr.sample_max_stack)) : 0,
+            readsLost: attr.read_format & UInt64(PERF_FORMAT_LOST.rawValue) != 0, precise: Int(attr.precise_ip))
+    }
+
+    /// Each enabled sampling event takes the samples its count is due, into its ring.
+    ///
+    /// A throttled event is restarted first, with PERF_RECORD_UNTHROTTLE (kernel/events/core.c
+    /// perf_adjust_freq_unthr_context, at the next tick). At most DIV_ROUND_UP(perf_event_max_sample_rate, HZ)
+    /// samples per tick (HZ 1000) are taken; past them the event is throttled with PERF_RECORD_THROTTLE
+    /// (__perf_event_account_interrupt, perf_log_throttle). A sample in kernel mode of an event opened with
+    /// exclude_kernel is not taken (perf_exclude_event). A record the ring has no room for is lost: rb->lost and
+    /// the event's lost_samples (__perf_output_begin).
+    private func takeSamples(ns: UInt64, kernelShare: Double) {
+        let perTick = (maxSampleRate + 999) / 1000 * max(1, ns / 1_000_000)
+        for fd in events.keys.sorted() {
+            guard let event = events[fd], event.enabled, let sampling = event.sampling else { continue }
+            func write(_ record: [UInt64]) {
+                guard let ring = sampling.ring else { return }
+                if !ring.output(record, eventID: event.id) { sampling.lostSamples += 1 }
+            }
+            if sampling.throttled {
+                sampling.throttled = false
+                write(RecordWords.throttle(false, time: clockNs, id: event.id))
+            }
+            let due = (event.count - sampling.sampledUpTo) / sampling.period
+            guard due > 0 else { continue }
+            sampling.sampledUpTo += due * sampling.period
+            let taken = min(due, perTick)
+            let isHardware = event.pmu != nil
+            for i in 0..<taken {
+                var kernelMode = false
+                if !(isHardware && event.excludeKernel) {
+                    sampling.kernelShareCarry += kernelShare
+                    if sampling.kernelShareCarry >= 1 {
+                        sampling.kernelShareCarry -= 1
+                        kernelMode = true
+                    }
+                }
+                if kernelMode && event.excludeKernel { continue }
+                samplesTaken[event.id, default: 0] += 1
+                let ip: UInt64 = kernelMode ? 0xffff_ffff_8100_0000 + event.id : 0x40_0000 + event.id
+                var misc = kernelMode ? RecordWords.kernel : RecordWords.user
+                if isHardware && sampling.precise > 0 { misc |= RecordWords.exactIP }
+                write(
+                    RecordWords.sample(
+                        misc: misc, identifier: sampling.hasIdentifier ? event.id : nil, ip: ip, pid: pid, tid: tid,
+                        time: clockNs + UInt64(i) * ns / due, period: sampling.period,
+                        callchain: sampling.hasCallchain
+                            ? sampling.callchain(kernelMode: kernelMode, ip: ip, userIP: 0x40_1000) : nil))
+            }
+            if due > perTick {
+                sampling.throttled = true
+                throttleCount += 1
+                write(RecordWords.throttle(true, time: clockNs + ns, id: event.id))
+            }
+        }
+    }
+
     // MARK: Counter assignment
 
     private static func key(_ kind: Event.Kind) -> HardwareEventKey? {
@@ -403,8 +563,18 @@ extension SimulatedKernel {
     /// - kernel counting needs perf_event_paranoid <= 1 or CAP_PERFMON (perf_allow_kernel): EACCES.
     /// exclude_hv needs no permission for counting (only branch stacks' HV bit does).
     func accessRefusal(_ attr: perf_event_attr) -> Int32? {
+        callerRefusal() ?? kernelRefusal(attr)
+    }
+
+    /// The refusals that come before the attr is read: seccomp, then the distributions' paranoid > 2.
+    func callerRefusal() -> Int32? {
         if seccompRefusesPerfEventOpen { return -EPERM }
         if restrictsAboveParanoid2, paranoid > 2, !(sysAdmin ?? privileged) { return -EACCES }
+        return nil
+    }
+
+    /// perf_allow_kernel, after perf_copy_attr: kernel counting or sampling without the permission.
+    func kernelRefusal(_ attr: perf_event_attr) -> Int32? {
         if attr.exclude_kernel == 0, paranoid > 1, !privileged { return -EACCES }
         return nil
     }
@@ -421,7 +591,8 @@ extension SimulatedKernel {
     ///   registration order, while they answer ENOENT.
     /// A PMU answers ENOENT for an event bound to a CPU it does not handle (drivers/perf/arm_pmu.c
     /// armpmu_event_init; arch/x86/events/core.c for hybrid PMUs) and for an event it does not map, and EOPNOTSUPP
-    /// without exclude_guest when it requires it (drivers/perf/apple_m1_cpu_pmu.c m1_pmu_set_event_filter).
+    /// without exclude_guest when it requires it (drivers/perf/apple_m1_cpu_pmu.c m1_pmu_set_event_filter); a
+    /// precise_ip above the PMU's precision is refused (arch/x86/events/core.c x86_pmu_hw_config: EOPNOTSUPP).
     func route(_ attr: perf_event_attr, cpu: Int32) -> Result<(pmu: String, key: HardwareEventKey), RouteRefusal> {
         let config = attr.config & 0xffff_ffff
         let key: HardwareEventKey = attr.type == PERF_TYPE_HARDWARE.rawValue ? .hardware(config) : .cache(config)
@@ -429,6 +600,7 @@ extension SimulatedKernel {
             if cpu != -1, !pmu.cpus.contains(Int(cpu)) { return ENOENT }
             if pmu.ratePerNs[key] == nil { return ENOENT }
             if pmu.requiresExcludeGuest, attr.exclude_guest == 0 { return EOPNOTSUPP }
+            if Int(attr.precise_ip) > pmu.maxPrecise { return pmu.preciseRefusal }
             return 0
         }
         let extended = UInt32(truncatingIfNeeded: attr.config >> 32)
@@ -466,4 +638,69 @@ extension SimulatedKernel {
         }
         return held
     }
+}
+
+// MARK: - Sampling: the ring, SET_OUTPUT, the limits
+
+/// The sampling calls over the same events: the ring's mmap with the locked-memory limit, SET_OUTPUT, the limits.
+extension SimulatedKernel: PerfSamplingSystem {
+    var samplingLimits: SamplingLimits {
+        defer { staleMaxSampleRate = nil }
+        return SamplingLimits(maxSampleRate: staleMaxSampleRate ?? maxSampleRate, maxStack: maxStack, mlockKB: mlockKB)
+    }
+
+    /// kernel/events/core.c perf_mmap: 2^n data pages or EINVAL; one ring per event; pages past the user's
+    /// locked-memory budget need CAP_IPC_LOCK (here: privileged) or the mmap is refused with EPERM.
+    func mapRing(_ fd: Int32, dataPages: Int) -> Result<UnsafeMutableRawPointer, Errno> {
+        let result = mapRingChecked(fd, dataPages: dataPages)
+        switch result {
+        case .success: mapLog.append((dataPages, 0))
+        case .failure(let errno): mapLog.append((dataPages, errno.code))
+        }
+        return result
+    }
+
+    private func mapRingChecked(_ fd: Int32, dataPages: Int) -> Result<UnsafeMutableRawPointer, Errno> {
+        guard let sampling = samplingEvent(fd) else { return .failure(Errno(EBADF)) }
+        guard dataPages > 0, dataPages & (dataPages - 1) == 0, sampling.ring == nil else { return .failure(Errno(EINVAL)) }
+        if !privileged, let limit = ringPageLimit, lockedRingPages + dataPages + 1 > limit { return .failure(Errno(EPERM)) }
+        if !privileged { lockedRingPages += dataPages + 1 }
+        let ring = SimulatedRing(dataPages: dataPages, pageSize: pageSize)
+        sampling.ring = ring
+        sampling.ownsRing = true
+        rings[ring.memory] = ring
+        return .success(ring.memory)
+    }
+
+    /// kernel/events/core.c perf_mmap_close: the last unmap of a ring detaches every event from it
+    /// (ring_buffer_attach(event, NULL)), so that the owner may be mapped again, at another size.
+    func unmapRing(_ mapping: UnsafeMutableRawPointer, dataPages: Int) {
+        guard let ring = rings.removeValue(forKey: mapping) else { return }
+        if !privileged { lockedRingPages -= dataPages + 1 }
+        for event in events.values where event.sampling?.ring === ring {
+            event.sampling?.ring = nil
+            event.sampling?.ownsRing = false
+        }
+    }
+
+    /// kernel/events/core.c perf_event_set_output: the target must have a ring; an event with its own mmap
+    /// cannot be redirected; and "Don't allow cross-cpu buffers": both events bound to the same CPU, or both
+    /// following the thread (output_event->cpu != event->cpu is EINVAL).
+    func redirectOutput(_ fd: Int32, to target: Int32) -> Int32 {
+        guard let sampling = samplingEvent(fd), let ring = samplingEvent(target)?.ring, !sampling.ownsRing,
+            events[fd]?.cpu == events[target]?.cpu
+        else {
+            return -EINVAL
+        }
+        sampling.ring = ring
+        return 0
+    }
+
+    /// Rings mapped now.
+    var mappedRings: Int { rings.count }
+
+    private func samplingEvent(_ fd: Int32) -> SimulatedSamplingState? { events[fd]?.sampling }
+
+    /// The lost_samples count of every sampling event, summed.
+    var lostSamples: UInt64 { events.values.reduce(0) { $0 + ($1.sampling?.lostSamples ?? 0) } }
 }

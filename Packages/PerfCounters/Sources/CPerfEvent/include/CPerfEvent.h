@@ -1,5 +1,7 @@
 // What Swift cannot import from <linux/perf_event.h>, <sys/resource.h> and <sched.h>:
 // the variadic syscall(2), the ioctl request macros, RUSAGE_THREAD and the CPU affinity calls (_GNU_SOURCE),
+// the acquire load and release store of a sampling ring's data_head and data_tail (Swift has no atomic access
+// to memory it does not own: the kernel's mmap),
 // the CPU_SET macros, and loops whose retired instructions and branches are known exactly (inline assembly,
 // which Swift does not have), for `copyprof counters --check`.
 // struct perf_event_attr itself imports, bitfields included.
@@ -20,6 +22,18 @@ int CPerfEvent_reset(int fd, unsigned int flags);
 
 /// ioctl(fd, PERF_EVENT_IOC_ID, &id): the kernel's id of an event, as PERF_FORMAT_ID reports it.
 int CPerfEvent_id(int fd, unsigned long long *id);
+
+/// ioctl(fd, PERF_EVENT_IOC_SET_OUTPUT, target): `fd`'s records go to `target`'s ring (which must be mapped).
+/// Returns 0, or -1 with errno set.
+int CPerfEvent_set_output(int fd, int target);
+
+/// The ring's data_head, loaded with acquire semantics: the records before it are visible once it is read
+/// (tools/lib/perf/mmap.c perf_mmap__read_head, smp_load_acquire).
+unsigned long long CPerfEvent_ring_head(const struct perf_event_mmap_page *page);
+
+/// Stores the ring's data_tail with release semantics: the records before it have been read before the kernel
+/// may overwrite them (tools/lib/perf/mmap.c perf_mmap__write_tail, smp_store_release).
+void CPerfEvent_ring_set_tail(struct perf_event_mmap_page *page, unsigned long long tail);
 
 /// getrusage(RUSAGE_THREAD, usage): resource use of the calling thread.
 int CPerfEvent_getrusage_thread(struct rusage *usage);

@@ -1,5 +1,6 @@
 import CopyprofModel
 import CopyprofProfile
+import CopyprofSweep
 import Foundation
 import PerfCounters
 import Synchronization
@@ -72,22 +73,33 @@ public final class RemoteServer: Sendable {
     public let address: SocketAddress
     private let listener: TCPSocket
     private let options: ServerOptions
+    /// Lines about the server's work: sessions ending on a deadline, one line per trial.
     private let log: @Sendable (String) -> Void
+    /// Lines a stranger can make the server write, one per connection that never becomes a session (refused,
+    /// dropped, a bad hello, a data connection closed): at most 10 per 5 s, and a count of the rest.
+    private let connectionLog: RateLimitedLog
+    /// Lines about sessions (one starting, ending, a cell refused): at most 20 per 5 s, and a count of the rest. A
+    /// session costs a client a whole hello; a churn of them still must not write a line each.
+    private let sessionLog: RateLimitedLog
     /// Captured once: the same for every client, and no work a stranger can make the server repeat.
     private let environment: EnvironmentInfo
     private let countable: Set<String>
-    /// The server's route toward each client address seen (a bounded cache: `ip route get` is a process).
-    private let paths = Mutex<[String: NetworkPath]>([:])
     /// Handshakes read at once; beyond, the oldest is dropped.
     static let maxHandshakes = 32
+    /// Connections the kernel queues on the control port until they are accepted (capped by `net.core.somaxconn`).
+    static let controlBacklog: Int32 = 1024
 
     /// Binds the control listener (port 0: the kernel chooses) and captures this host's environment.
     public init(listen address: SocketAddress, options: ServerOptions = ServerOptions(), log: @escaping @Sendable (String) -> Void) throws(TransportError) {
-        listener = try TCPSocket.listen(on: address)
+        // A backlog that a churn of connections does not fill while this thread waits for a CPU (128 filled here on a
+        // loaded machine: the kernel then drops the SYN, and a client waits a second for its retransmission).
+        listener = try TCPSocket.listen(on: address, backlog: Self.controlBacklog)
         self.address = try listener.localAddress()
         try listener.setNonBlocking()
         self.options = options
         self.log = log
+        connectionLog = RateLimitedLog(write: log)
+        sessionLog = RateLimitedLog(burst: 20, what: "lines about sessions", write: log)
         environment = EnvironmentInfo.capture(
             events: PerfEvent.catalog, label: nil, commandLine: CommandLine.arguments, copyprofVersion: CopyprofVersion.current)
         countable = Set(environment.countedEvents)
@@ -122,6 +134,8 @@ public final class RemoteServer: Sendable {
         }
         while !shouldStop() {
             reap()
+            connectionLog.flush()
+            sessionLog.flush()
             let now = monotonicSeconds()
             if let (session, _) = current, !session.isFinished {
                 if let deadline = session.trialDeadline, now > deadline {
@@ -133,7 +147,7 @@ public final class RemoteServer: Sendable {
                 }
             }
             for handshake in handshakes where now > handshake.deadline {
-                log("client \(handshake.peer): no whole hello within \(options.messageTimeout) s; closed")
+                connectionLog("client \(handshake.peer): no whole hello within \(options.messageTimeout) s; closed")
                 refuse(handshake.socket, "no whole hello within \(options.messageTimeout) s")
             }
             handshakes.removeAll { now > $0.deadline }
@@ -141,44 +155,47 @@ public final class RemoteServer: Sendable {
             let wait = handshakes.map { $0.deadline - now }.min().map { min(0.2, max(0.001, $0)) } ?? 0.2
             let ready = Set(TCPSocket.ready([listener] + handshakes.map(\.socket), timeout: wait))
             guard !ready.isEmpty else { continue }
-            // The handshakes polled; those accepted below are read in the next round.
-            let polled = Array(handshakes)
-
-            if ready.contains(0) {
-                while let connection = try? listener.accept() {
-                    let peer = (try? connection.peerAddress().host) ?? "?"
-                    if !options.allows(peer) {
-                        log("refused \(peer): not in --allow")
-                        refuse(connection, "this copyprof serve does not accept clients from \(peer) (--allow)")
-                        continue
-                    }
-                    if let (session, _) = current, !session.isFinished {
-                        log("refused \(peer): busy with \(session.peer)")
-                        refuse(connection, "this copyprof server is serving another client; try again when its run ends", busy: true)
-                        continue
-                    }
-                    if handshakes.count >= Self.maxHandshakes {
-                        let oldest = handshakes.removeFirst()
-                        log("client \(oldest.peer): dropped before its hello (\(Self.maxHandshakes) connections waiting)")
-                        oldest.socket.close()
-                    }
-                    handshakes.append(Handshake(socket: connection, peer: peer, deadline: monotonicSeconds() + options.messageTimeout))
-                }
-            }
+            // The handshakes polled first, so that a flood of new connections cannot push out a hello that has
+            // arrived; those accepted below are read on the next turn.
             var done: Set<ObjectIdentifier> = []
-            for (i, handshake) in polled.enumerated() where ready.contains(i + 1) {
+            for (i, handshake) in handshakes.enumerated() where ready.contains(i + 1) {
                 guard let version = read(handshake) else { continue }
                 done.insert(ObjectIdentifier(handshake))
                 guard let version = version else { continue }
                 reap()
                 if let (session, _) = current, !session.isFinished {
-                    log("refused \(handshake.peer): busy with \(session.peer)")
+                    connectionLog("refused \(handshake.peer): busy with \(session.peer)")
                     refuse(handshake.socket, "this copyprof server is serving another client; try again when its run ends", busy: true)
                     continue
                 }
                 current = start(handshake, clientVersion: version)
             }
             handshakes.removeAll { done.contains(ObjectIdentifier($0)) }
+
+            if ready.contains(0) {
+                // At most a turn's worth, so that a flood cannot keep the handshakes unread.
+                var accepted = 0
+                while accepted < Self.maxHandshakes, let connection = try? listener.accept() {
+                    accepted += 1
+                    let peer = (try? connection.peerAddress().host) ?? "?"
+                    if !options.allows(peer) {
+                        connectionLog("refused \(peer): not in --allow")
+                        refuse(connection, "this copyprof serve does not accept clients from \(peer) (--allow)")
+                        continue
+                    }
+                    if let (session, _) = current, !session.isFinished {
+                        connectionLog("refused \(peer): busy with \(session.peer)")
+                        refuse(connection, "this copyprof server is serving another client; try again when its run ends", busy: true)
+                        continue
+                    }
+                    if handshakes.count >= Self.maxHandshakes {
+                        let oldest = handshakes.removeFirst()
+                        connectionLog("client \(oldest.peer): dropped before its hello (\(Self.maxHandshakes) connections waiting)")
+                        oldest.socket.close()
+                    }
+                    handshakes.append(Handshake(socket: connection, peer: peer, deadline: monotonicSeconds() + options.messageTimeout))
+                }
+            }
         }
         for handshake in handshakes { handshake.socket.close() }
         if let (session, thread) = current {
@@ -186,6 +203,8 @@ public final class RemoteServer: Sendable {
             thread.join()
         }
         listener.close()
+        connectionLog.finish()
+        sessionLog.finish()
     }
 
     /// Reads what a handshake has sent. Returns nil while the hello is incomplete; `.some(nil)` when the connection
@@ -195,7 +214,7 @@ public final class RemoteServer: Sendable {
         do { chunk = try handshake.socket.receiveAvailable(upTo: handshake.needed - handshake.bytes.count) } catch { chunk = [] }
         guard let chunk else { return nil }
         if chunk.isEmpty {
-            log("client \(handshake.peer): closed before its hello")
+            connectionLog("client \(handshake.peer): closed before its hello")
             handshake.socket.close()
             return .some(nil)
         }
@@ -206,7 +225,7 @@ public final class RemoteServer: Sendable {
                 handshake.length = length
                 handshake.needed += length
             case .failure(let error):
-                log("client \(handshake.peer): \(error)")
+                connectionLog("client \(handshake.peer): \(error)")
                 var version = ControlProtocol.version
                 if case .wrongVersion(let theirs) = error { version = ControlProtocol.replyVersion(to: theirs) }
                 refuse(handshake.socket, error.description, version: version)
@@ -214,14 +233,19 @@ public final class RemoteServer: Sendable {
             }
         }
         guard handshake.length != nil, handshake.bytes.count == handshake.needed else { return nil }
-        let payload = Data(handshake.bytes[ControlProtocol.headerSize...])
-        guard case .hello(let version)? = try? JSONDecoder().decode(ControlMessage.self, from: payload) else {
-            log("client \(handshake.peer): the first message is not a hello")
-            refuse(handshake.socket, ControlError.malformed("the payload is not a control message, or not a hello").description)
+        let message: ControlMessage
+        do { message = try ControlMessage.decode(Array(handshake.bytes[ControlProtocol.headerSize...])) } catch {
+            connectionLog("client \(handshake.peer): \(error)")
+            refuse(handshake.socket, error.description)
+            return .some(nil)
+        }
+        guard case .hello(let version) = message else {
+            connectionLog("client \(handshake.peer): the first message is not a hello")
+            refuse(handshake.socket, ControlError.malformed("the first message is not a hello").description)
             return .some(nil)
         }
         guard !version.isEmpty, version.utf8.count <= 64, version.allSatisfy({ $0.isASCII && !$0.isWhitespace && !$0.isNewline && $0.asciiValue! >= 0x21 }) else {
-            log("client \(handshake.peer): a hello without a copyprof version")
+            connectionLog("client \(handshake.peer): a hello without a copyprof version")
             refuse(handshake.socket, ControlError.malformed("hello: not a copyprof version").description)
             return .some(nil)
         }
@@ -242,7 +266,7 @@ public final class RemoteServer: Sendable {
         let session = ServerSession(peer: handshake.peer, token: token)
         let channel = ControlChannel(socket: handshake.socket, sendTimeout: options.messageTimeout)
         _ = session.hold(handshake.socket)
-        log("client \(handshake.peer) (copyprof \(clientVersion)) starts a session")
+        sessionLog("client \(handshake.peer) (copyprof \(clientVersion)) starts a session")
         do {
             let thread = try JoinableThread(name: "cp-session") { [self] in
                 run(session, channel)
@@ -253,20 +277,10 @@ public final class RemoteServer: Sendable {
             }
             return (session, thread)
         } catch {
-            log("client \(handshake.peer): cannot start a session thread: \(error)")
+            sessionLog("client \(handshake.peer): cannot start a session thread: \(error)")
             refuse(handshake.socket, "the server cannot start a session now: \(error)")
             return nil
         }
-    }
-
-    private func path(toward peer: String) -> NetworkPath {
-        if let known = paths.withLock({ $0[peer] }) { return known }
-        let found = NetworkPath.toward(peer)
-        paths.withLock { cache in
-            if cache.count >= 256 { cache.removeAll() }
-            cache[peer] = found
-        }
-        return found
     }
 
     /// One client: the welcome, then cells until bye. A malformed, oversized or wrong-version message, or one that
@@ -275,8 +289,10 @@ public final class RemoteServer: Sendable {
     private func run(_ session: ServerSession, _ channel: ControlChannel) {
         let peer = session.peer
         do throws(ControlError) {
+            // The route toward the client from the address it reached: the one its data connections take too.
+            let path = NetworkPath.toward(peer, from: (try? channel.socket.localAddress())?.host)
             try channel.send(.welcome(
-                environment: environment, path: path(toward: peer),
+                environment: environment, path: path,
                 token: session.token.map { String(format: "%02x", $0) }.joined(), limits: options.limits))
             while !session.isEnded {
                 let message = try channel.receive(
@@ -284,26 +300,26 @@ public final class RemoteServer: Sendable {
                 switch message {
                 case .setup(let setup):
                     if let problem = setup.problem(limits: options.limits) {
-                        log("client \(peer): refused a cell: \(problem)")
+                        sessionLog("client \(peer): refused a cell: \(problem)")
                         try channel.send(.refused(problem))
                         continue
                     }
                     try runTrial(setup, session: session, channel: channel)
                 case .bye:
-                    log("client \(peer) said bye")
+                    sessionLog("client \(peer) said bye")
                     return
                 default:
-                    log("client \(peer): unexpected \(message.name) between cells")
+                    sessionLog("client \(peer): unexpected \(message.name) between cells")
                     try? channel.send(.error("unexpected \(message.name) between cells"))
                     return
                 }
             }
         } catch {
             if session.isEnded {
-                log("client \(peer): session ended")
+                sessionLog("client \(peer): session ended")
                 return
             }
-            log("client \(peer): \(error)")
+            sessionLog("client \(peer): \(error)")
             switch error {
             case .malformed, .oversized, .unexpected, .timedOut, .incomplete:
                 try? channel.send(.error(error.description))
@@ -335,7 +351,11 @@ public final class RemoteServer: Sendable {
         let data: TCPSocket
         let port: UInt16
         do {
-            data = try TCPSocket.listen(on: SocketAddress(host: bindHost, port: 0), backlog: Int32(min(setup.cell.connections + 16, 512)))
+            // Room in the backlog for the cell's connections and as many strangers as may be pending: everything is
+            // accepted at once, so the backlog holds only what arrives between two turns of the accepting loop.
+            data = try TCPSocket.listen(
+                on: SocketAddress(host: bindHost, port: 0),
+                backlog: Int32(setup.cell.connections + Self.maxPendingDataConnections))
             port = try data.localAddress().port
         } catch {
             try channel.send(.refused("the server cannot open a data listener: \(error)"))
@@ -351,7 +371,12 @@ public final class RemoteServer: Sendable {
             return
         }
         try channel.send(.ready(dataPort: port))
-        var (sockets, failure) = acceptDataConnections(data, count: setup.cell.connections, session: session, within: step)
+        var refusals = DataConnectionRefusals()
+        var (sockets, failure) = acceptDataConnections(
+            data, count: setup.cell.connections, session: session, within: step, refusals: &refusals)
+        // No more connections: those that come now are reset by the kernel, not queued for the rest of the trial.
+        session.release(data)
+        data.close()
         defer {
             for socket in sockets {
                 session.release(socket)
@@ -388,82 +413,94 @@ public final class RemoteServer: Sendable {
         for i in workers.indices { workers[i].host = host }
         try channel.send(.result(RemoteSideResult(workers: workers, error: failure)))
         log("\(setup.cell) trial \(setup.trial): "
-            + (failure ?? "\(workers.reduce(UInt128(0)) { $0 + UInt128($1.received?.messages ?? 0) }) messages verified"))
+            + (failure ?? "\(workers.reduce(UInt128(0)) { $0 + UInt128($1.received?.messages ?? 0) }) messages verified")
+            + (refusals.total > 0 && failure?.contains(refusals.description) != true ? "; \(refusals)" : ""))
     }
 
     /// Accepts `count` data connections from the session's client, each proving itself with the session's token
-    /// first; anyone else's connection is closed and logged, never counted. Returns the connections in the order
-    /// their tokens completed, or why there are not enough within `seconds`.
+    /// first. Returns the connections in the order they were accepted (the client's order: it connects and sends its
+    /// token one connection at a time, so that connection i is the same socket pair on both hosts), or why there are
+    /// not enough within `seconds`.
+    ///
+    /// A connection takes one of the cell's places only once it has shown the whole, right token. Until then it is
+    /// one of many pending connections, all accepted at once (the listener's backlog never fills) and read together
+    /// with poll, none waited on: a connection from another address is closed at once; one that sends the wrong token,
+    /// closes, or has not sent its token within ``tokenTimeout`` is closed; when ``maxPendingDataConnections`` are
+    /// pending, the oldest is closed to make room. Each is counted in `refusals`, and logged through the rate limit.
+    /// So strangers, even from the client's own address, cannot crowd the client's connections out: 17 silent
+    /// connections before the client's made its trial fail when a pending connection held a place.
     private func acceptDataConnections(
-        _ listener: TCPSocket, count: Int, session: ServerSession, within seconds: Double
+        _ listener: TCPSocket, count: Int, session: ServerSession, within seconds: Double,
+        refusals: inout DataConnectionRefusals
     ) -> ([TCPSocket], String?) {
         let deadline = monotonicSeconds() + seconds
+        let tokenSeconds = min(options.messageTimeout, Self.tokenTimeout)
         var admitted: [TCPSocket] = []
-        var waiting: [(socket: TCPSocket, token: [UInt8], deadline: Double)] = []
-        defer {
-            for entry in waiting {
-                session.release(entry.socket)
-                entry.socket.close()
-            }
+        var pending: [PendingDataConnection] = []
+        func close(_ connection: PendingDataConnection, _ why: DataConnectionRefusals.Reason) {
+            refusals.count(why)
+            connectionLog("data connection from \(session.peer) closed: \(why.text(tokenSeconds: tokenSeconds))")
+            session.release(connection.socket)
+            connection.socket.close()
         }
-        func drop(_ index: Int, _ why: String) {
-            log("data connection from \(session.peer) closed: \(why)")
-            session.release(waiting[index].socket)
-            waiting[index].socket.close()
-            waiting.remove(at: index)
+        /// Closes the connections still pending, and says why accepting failed, if it did, with what was closed.
+        func end(_ failure: String?) -> ([TCPSocket], String?) {
+            for connection in pending { close(connection, .leftWaiting) }
+            pending = []
+            return (admitted, failure.map { $0 + (refusals.total > 0 ? " (\(refusals))" : "") })
         }
         while admitted.count < count {
-            if session.isEnded { return (admitted, "the session ended") }
+            if session.isEnded { return end("the session ended") }
             let now = monotonicSeconds()
             if now >= deadline {
-                return (admitted, "\(admitted.count) of \(count) data connections with the session's token arrived within \(seconds) s")
+                return end("\(admitted.count) of \(count) data connections with the session's token arrived within \(seconds) s")
             }
-            for i in waiting.indices.reversed() where now > waiting[i].deadline {
-                drop(i, "no token within \(options.messageTimeout) s")
+            pending.removeAll { connection in
+                guard now > connection.deadline else { return false }
+                close(connection, .noToken)
+                return true
             }
-            let ready = Set(TCPSocket.ready([listener] + waiting.map(\.socket), timeout: min(0.2, deadline - now)))
+            let wait = min(0.2, deadline - now, pending.map { $0.deadline - now }.min() ?? 0.2)
+            let ready = Set(TCPSocket.ready([listener] + pending.map(\.socket), timeout: max(0.001, wait)))
             guard !ready.isEmpty else { continue }
-            var completed: [Int] = []
-            for i in waiting.indices where ready.contains(i + 1) {
-                let chunk: [UInt8]?
-                do { chunk = try waiting[i].socket.receiveAvailable(upTo: ControlProtocol.tokenSize - waiting[i].token.count) } catch {
-                    chunk = []
-                }
-                guard let chunk else { continue }
-                if chunk.isEmpty {
-                    completed.append(i)
+            // Tokens first, in accept order; the connections accepted below are read on the next turn (at once: poll
+            // finds their bytes waiting).
+            var stillPending: [PendingDataConnection] = []
+            for (i, var connection) in pending.enumerated() {
+                guard ready.contains(i + 1) else {
+                    stillPending.append(connection)
                     continue
                 }
-                waiting[i].token += chunk
-                if waiting[i].token.count == ControlProtocol.tokenSize { completed.append(i) }
+                switch connection.readToken() {
+                case .incomplete:
+                    stillPending.append(connection)
+                case .closed:
+                    close(connection, .closedEarly)
+                case .complete(let token):
+                    // Compared in constant time: every byte, whatever the first difference.
+                    let matches = token.count == session.token.count
+                        && zip(token, session.token).reduce(UInt8(0)) { $0 | ($1.0 ^ $1.1) } == 0
+                    if !matches {
+                        close(connection, .wrongToken)
+                    } else if admitted.count < count {
+                        admitted.append(connection.socket)
+                    } else {
+                        close(connection, .surplus)
+                    }
+                }
             }
-            // In accept order, which is the client's connection order (it connects and sends its token one
-            // connection at a time), so that connection i is the same socket pair on both hosts.
-            let done = Set(completed)
-            var stillWaiting: [(socket: TCPSocket, token: [UInt8], deadline: Double)] = []
-            for (i, entry) in waiting.enumerated() {
-                guard done.contains(i) else {
-                    stillWaiting.append(entry)
-                    continue
-                }
-                // Compared in constant time: every byte, whatever the first difference.
-                let matches = entry.token.count == session.token.count
-                    && zip(entry.token, session.token).reduce(UInt8(0)) { $0 | ($1.0 ^ $1.1) } == 0
-                if matches && admitted.count < count {
-                    admitted.append(entry.socket)
-                    continue
-                }
-                let why = matches ? "more connections than the cell has" : entry.token.count < ControlProtocol.tokenSize ? "closed before its token" : "wrong token"
-                log("data connection from \(session.peer) closed: \(why)")
-                session.release(entry.socket)
-                entry.socket.close()
-            }
-            waiting = stillWaiting
+            pending = stillPending
             if ready.contains(0) {
-                while admitted.count + waiting.count < count + 16, let connection = try? listener.accept() {
+                // Everything waiting (up to a turn's worth, so that a flood cannot keep the tokens unread), so that
+                // the backlog never fills; the room for pending connections is made by closing the oldest, which had
+                // the longest time to show a token.
+                var accepted = 0
+                while accepted < Self.maxPendingDataConnections, let connection = try? listener.accept() {
+                    accepted += 1
                     let peer = (try? connection.peerAddress().host) ?? "?"
                     guard peer == session.peer else {
-                        log("data connection from \(peer) closed: not the client's address (\(session.peer)); not counted")
+                        refusals.count(.otherAddress)
+                        connectionLog("data connection from \(peer) closed: not the client's address (\(session.peer)); not counted")
                         connection.close()
                         continue
                     }
@@ -471,11 +508,87 @@ public final class RemoteServer: Sendable {
                         connection.close()
                         break
                     }
-                    waiting.append((connection, [], monotonicSeconds() + options.messageTimeout))
+                    if pending.count >= Self.maxPendingDataConnections { close(pending.removeFirst(), .crowded) }
+                    pending.append(PendingDataConnection(socket: connection, deadline: monotonicSeconds() + tokenSeconds))
                 }
             }
         }
-        return (admitted, nil)
+        return end(nil)
+    }
+
+    /// Seconds a data connection has to send its whole token once accepted (at most the message timeout): the
+    /// client sends it as soon as it has connected, 32 bytes in one segment.
+    static let tokenTimeout = 2.0
+    /// Data connections accepted and not yet admitted, at most; beyond, the oldest is closed.
+    static let maxPendingDataConnections = 128
+}
+
+/// A data connection accepted, waiting for its token: it holds none of the cell's places.
+private struct PendingDataConnection {
+    let socket: TCPSocket
+    /// When it must have sent its whole token (`CLOCK_MONOTONIC` seconds).
+    let deadline: Double
+    var token: [UInt8] = []
+
+    enum TokenRead {
+        case incomplete
+        case complete([UInt8])
+        /// The peer closed (or reset) the connection before its whole token.
+        case closed
+    }
+
+    /// Reads what has arrived of the token, without waiting.
+    mutating func readToken() -> TokenRead {
+        let chunk: [UInt8]?
+        do { chunk = try socket.receiveAvailable(upTo: ControlProtocol.tokenSize - token.count) } catch { return .closed }
+        guard let chunk else { return .incomplete }
+        if chunk.isEmpty { return .closed }
+        token += chunk
+        return token.count == ControlProtocol.tokenSize ? .complete(token) : .incomplete
+    }
+}
+
+/// The data connections of a trial that were closed without taking a place, by why.
+struct DataConnectionRefusals: CustomStringConvertible {
+    enum Reason: CaseIterable {
+        case otherAddress, noToken, closedEarly, wrongToken, surplus, crowded, leftWaiting
+
+        func text(tokenSeconds: Double) -> String {
+            switch self {
+            case .otherAddress: return "not the client's address"
+            case .noToken: return "no token within \(tokenSeconds) s"
+            case .closedEarly: return "closed before its token"
+            case .wrongToken: return "wrong token"
+            case .surplus: return "more connections than the cell has"
+            case .crowded: return "\(RemoteServer.maxPendingDataConnections) connections were waiting for their tokens"
+            case .leftWaiting: return "no token yet when accepting ended"
+            }
+        }
+
+        /// In the trial's summary: "3 with a wrong token".
+        var summary: String {
+            switch self {
+            case .otherAddress: return "from another address"
+            case .noToken: return "without a token in time"
+            case .closedEarly: return "closed before their token"
+            case .wrongToken: return "with a wrong token"
+            case .surplus: return "beyond the cell's connections"
+            case .crowded: return "crowded out before their token"
+            case .leftWaiting: return "still without a token when accepting ended"
+            }
+        }
+    }
+
+    private(set) var counts: [Reason: Int] = [:]
+
+    mutating func count(_ reason: Reason) { counts[reason, default: 0] += 1 }
+
+    var total: Int { counts.values.reduce(0, +) }
+
+    /// "20 data connections closed without a place: 17 without a token in time, 3 with a wrong token".
+    var description: String {
+        let parts = Reason.allCases.compactMap { reason in counts[reason].map { "\($0) \(reason.summary)" } }
+        return "\(total) data connection\(total == 1 ? "" : "s") closed without a place: \(parts.joined(separator: ", "))"
     }
 }
 

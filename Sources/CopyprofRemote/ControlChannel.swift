@@ -6,16 +6,19 @@ import SystemCalls
 
 /// The versioned, length-prefixed control protocol between `copyprof run --connect` and `copyprof serve`.
 ///
-/// A frame is a 12-byte header — the magic `CPCT`, the protocol version (UInt16, big-endian), two zero bytes and the
-/// payload length (UInt32, big-endian) — followed by that many bytes of JSON, at most ``maxPayload``. A frame with
-/// another magic, another version or a larger length is refused with an ``ControlMessage/error(_:)`` reply and the
-/// connection is closed.
+/// A frame is a 12-byte header — the magic `CPCT`, the protocol version (UInt16, big-endian), two reserved bytes that
+/// must be zero and the payload length (UInt32, big-endian) — followed by that many bytes of JSON, at most
+/// ``maxPayload``: one object, no key twice in any object. A frame with another magic, another version, reserved
+/// bytes that are not zero or a larger length, or a payload that repeats a key or is not a control message, is refused
+/// with an ``ControlMessage/error(_:)`` reply and the connection is closed.
 ///
 /// Version 2 added the session token a client sends first on each data connection, the server's limits in the
 /// welcome, the trial's duration in a set-up, and the `refused` answer to a cell the server will not run. Version 3
 /// adds the receiver to a set-up (a version 2 server would run `copy` whatever was asked) and a result's
 /// `notSupported`. Version 4 (this one) sends a set-up's cell as one cell key, the one type the command line, the
-/// sweep, the transports and the profile use, and names the server's connection limit `maxConnections`.
+/// sweep, the transports and the profile use, and names the server's connection limit `maxConnections`. A version 4
+/// reader now also refuses reserved header bytes that are not zero and a payload that repeats a key; no version 4
+/// writer ever sent either, so the bytes on the wire are unchanged and so is the version.
 public enum ControlProtocol {
     public static let version: UInt16 = 4
     public static let magic: [UInt8] = Array("CPCT".utf8)
@@ -43,6 +46,11 @@ public enum ControlProtocol {
         let version = UInt16(bytes[4]) << 8 | UInt16(bytes[5])
         guard version == Self.version else {
             return .failure(.wrongVersion(version))
+        }
+        // After the version: a later version may give these bytes a meaning, and its peer is told the versions differ.
+        guard bytes[6] == 0 && bytes[7] == 0 else {
+            return .failure(.malformed(
+                "reserved header bytes 6 and 7 are \(bytes[6]) and \(bytes[7]), not 0 (not a copyprof \(Self.version) frame)"))
         }
         let length = Int(bytes[8]) << 24 | Int(bytes[9]) << 16 | Int(bytes[10]) << 8 | Int(bytes[11])
         guard length <= limit else { return .failure(.oversized(length, limit: limit)) }
@@ -201,6 +209,17 @@ public enum ControlMessage: Codable, Sendable {
     case result(RemoteSideResult)
     case bye
 
+    /// Reads a frame's payload: one JSON object that names no key twice (``JSONLayout/firstDuplicateKey(_:)``), decoded
+    /// as a message.
+    public static func decode(_ payload: [UInt8]) throws(ControlError) -> ControlMessage {
+        if let key = payload.withUnsafeBytes({ JSONLayout.firstDuplicateKey($0) }) {
+            throw .malformed("the key \"\(abbreviated(key, limit: 60))\" appears twice in one object")
+        }
+        do { return try JSONDecoder().decode(ControlMessage.self, from: Data(payload)) } catch {
+            throw .malformed("the payload is not a control message")
+        }
+    }
+
     var name: String {
         switch self {
         case .hello: return "hello"
@@ -271,10 +290,7 @@ public final class ControlChannel: @unchecked Sendable {
         case .success(let n): length = n
         case .failure(let error): throw error
         }
-        let payload = try read(length, until: deadline, allowed: complete)
-        do { return try JSONDecoder().decode(ControlMessage.self, from: Data(payload)) } catch {
-            throw .malformed("the payload is not a control message")
-        }
+        return try ControlMessage.decode(try read(length, until: deadline, allowed: complete))
     }
 
     /// Receives one message and fails unless `accept` takes it; an `error` message from the peer becomes `.peer`.

@@ -4,6 +4,9 @@
 ///
 ///     copyprof-sender;Transports.TwoCopySender.sendMessage(sequence:);__libc_send;entry_SYSCALL_64;…;_copy_from_iter 42
 ///
+/// It lives in CopyprofModel, below both the sweep's attribution (which folds the samples it charges) and the report
+/// (whose `copyprof export --folded` writes a profile's stacks), so that there is one writer and one parser.
+///
 /// Frame names are sanitized so that every line parses back: a `;` becomes `:` (as stackcollapse-perf.pl does), a
 /// newline, carriage return or tab a space, surrounding spaces are trimmed, and an empty name is `[unknown]`.
 public struct FoldedStacks: Sendable, Hashable {
@@ -18,7 +21,7 @@ public struct FoldedStacks: Sendable, Hashable {
         counts[frames.map(Self.sanitize), default: 0] &+= count
     }
 
-    /// Adds `count` samples of a stack given leaf first, as callchains and ``Attributor`` take frames.
+    /// Adds `count` samples of a stack given leaf first, as callchains and CopyprofAttribution's `Attributor` take frames.
     public mutating func add(leafFirst frames: [String], count: UInt64 = 1) {
         add(rootFirst: frames.reversed(), count: count)
     }

@@ -1,11 +1,13 @@
 import CopyprofModel
 import CopyprofProfile
+import CopyprofSweep
 import Foundation
 import PerfCounters
 import Transports
 
-/// A control connection to a `copyprof serve`, and the client side of each remote trial.
-public final class RemoteClient {
+/// A control connection to a `copyprof serve`, and the client side of each remote trial: a sweep runs its trials
+/// through it (``RemoteTrialRunner``).
+public final class RemoteClient: RemoteTrialRunner {
     public let server: SocketAddress
     private let channel: ControlChannel
     public let info: RemoteInfo
@@ -36,9 +38,10 @@ public final class RemoteClient {
             }
             self.token = bytes
             self.limits = limits
+            // The route toward the server from this end of the control connection: the data connections' route too.
+            let clientPath = NetworkPath.toward(server.host, from: (try? channel.socket.localAddress())?.host)
             info = RemoteInfo(
-                server: server.description, serverEnvironment: environment, clientPath: NetworkPath.toward(server.host),
-                serverPath: path)
+                server: server.description, serverEnvironment: environment, clientPath: clientPath, serverPath: path)
         } catch {
             channel.socket.close()
             throw .remote("copyprof serve at \(server): \(error)")
@@ -81,7 +84,7 @@ public final class RemoteClient {
     ///
     /// - Throws: ``CopyprofError/remote(_:)`` when the control connection fails (the server is gone: the sweep
     ///   must stop), or the trial's own error otherwise.
-    func runTrial(
+    public func runTrial(
         _ key: CellKey, trial: Int, plan: SweepPlan, events: [PerfEvent], ioTimeout: Double, faults: FaultInjection = .none
     ) throws -> TrialRecord {
         // A sendfile sender's ring must outlast what the server's sockets may hold unread.

@@ -1,0 +1,152 @@
+import CopyprofModel
+import CopyprofProfile
+
+/// How where each role's time went shifted between two sampled profiles: per cell, role and category, the shares of
+/// both, judged like compare's other metrics.
+///
+/// A shift counts when both sides have at least 4 sampled trials, the two-sided Mann-Whitney U test of the per-trial
+/// shares gives p < α, the pooled shares differ by at least ``threshold`` percentage points, and the change's 95%
+/// interval lies wholly beyond half the threshold. The change's interval is Newcombe's square-and-add of the two
+/// shares' intervals (Newcombe, "Interval estimation for the difference between independent proportions", Statistics
+/// in Medicine 17, 1998, method 10): from the candidate's share minus the baseline's,
+/// d − √((p₂ − l₂)² + (u₁ − p₁)²) to d + √((u₂ − p₂)² + (p₁ − l₁)²), so it carries both the samples and the trials as
+/// each share's interval does (``ShareEstimator``).
+public struct AttributionComparison: Sendable, Codable {
+    /// What a row's shift amounts to.
+    public enum Verdict: String, Sendable, Codable {
+        /// The category takes significantly more of the role's time in the candidate.
+        case increased
+        /// Significantly less.
+        case decreased
+        /// No shift that counts.
+        case unchanged
+        /// Fewer than 4 sampled trials on a side: no test possible.
+        case untestable
+    }
+
+    /// One cell, role and category in both profiles.
+    public struct Row: Sendable, Codable {
+        public var cell: CellKey
+        public var role: WorkerRole
+        public var category: AttributionCategory
+        /// The pooled share with its interval and per-trial shares, in each profile.
+        public var baseline: CategoryShare
+        public var candidate: CategoryShare
+        /// Candidate minus baseline, in percentage points, with its 95% interval.
+        public var change: Double
+        public var changeLow: Double
+        public var changeHigh: Double
+        /// Mann-Whitney U of the per-trial shares.
+        public var p: Double?
+        public var verdict: Verdict
+    }
+
+    /// The smallest shift that counts, in percentage points.
+    public var threshold: Double
+    /// The significance level of the tests.
+    public var alpha: Double
+    /// Every cell, role and category sampled in both profiles with time in either.
+    public var rows: [Row]
+    /// Why the shares were not compared (a side not sampled, or sampled differently); nil when they were.
+    public var notCompared: String?
+    /// True when both profiles sampled user space only: every share is of user-space time, kernel categories are not
+    /// permitted.
+    public var userOnly = false
+
+    /// The default threshold: 3 percentage points.
+    public static let defaultThreshold = 3.0
+
+    /// Nil when neither profile was sampled (nothing to say).
+    public init?(baseline: Profile, candidate: Profile, alpha: Double = 0.05, threshold: Double = defaultThreshold) {
+        let base = AttributionAnalysis(profile: baseline), cand = AttributionAnalysis(profile: candidate)
+        self.threshold = threshold
+        self.alpha = alpha
+        rows = []
+        switch (base.sampling, cand.sampling) {
+        case (nil, nil): return nil
+        case (nil, _): notCompared = "the baseline has no attribution (\(base.unavailableReason ?? "not sampled"))"
+        case (_, nil): notCompared = "the candidate has no attribution (\(cand.unavailableReason ?? "not sampled"))"
+        case (let b?, let c?):
+            if b.mode != c.mode || b.event != c.event {
+                notCompared = "sampled differently: `\(b.event)` (\(b.mode.rawValue)) in the baseline, `\(c.event)` "
+                    + "(\(c.mode.rawValue)) in the candidate; shares of different things"
+            }
+        }
+        guard notCompared == nil else { return }
+        userOnly = base.userOnly
+        let candidateCells = Set(cand.cells)
+        for cell in base.cells where candidateCells.contains(cell) {
+            for role in WorkerRole.allCases {
+                guard let rb = base.role(role, in: cell), let rc = cand.role(role, in: cell) else { continue }
+                for category in base.visibleCategories {
+                    guard let sb = rb.share(category), let sc = rc.share(category), sb.samples > 0 || sc.samples > 0 else { continue }
+                    rows.append(Self.row(cell, role, sb, sc, alpha: alpha, threshold: threshold))
+                }
+            }
+        }
+    }
+
+    static func row(
+        _ cell: CellKey, _ role: WorkerRole, _ b: CategoryShare, _ c: CategoryShare, alpha: Double, threshold: Double
+    ) -> Row {
+        let d = c.share - b.share
+        let low = d - ((c.share - c.low) * (c.share - c.low) + (b.high - b.share) * (b.high - b.share)).squareRoot()
+        let high = d + ((c.high - c.share) * (c.high - c.share) + (b.share - b.low) * (b.share - b.low)).squareRoot()
+        let p = Statistics.mannWhitneyU(c.perTrial, b.perTrial)?.p
+        let verdict: Verdict
+        if b.perTrial.count < 4 || c.perTrial.count < 4 {
+            verdict = .untestable
+        } else if let p, p < alpha, abs(d * 100) >= threshold, low * 100 >= threshold / 2 || high * 100 <= -threshold / 2 {
+            verdict = d > 0 ? .increased : .decreased
+        } else {
+            verdict = .unchanged
+        }
+        return Row(
+            cell: cell, role: role, category: b.category, baseline: b, candidate: c, change: d * 100, changeLow: low * 100,
+            changeHigh: high * 100, p: p, verdict: verdict)
+    }
+
+    /// The rows whose shift counts.
+    public var shifts: [Row] { rows.filter { $0.verdict == .increased || $0.verdict == .decreased } }
+
+    /// The section of compare's Markdown: the shifts, the rest folded.
+    public var markdown: String {
+        var md = "## Where the time goes\n\n"
+        if let notCompared { return md + "Not compared: \(notCompared).\n\n" }
+        if userOnly {
+            md += "**User space only** in both profiles: each share is of the threads' user-space time; kernel categories are "
+                + "not permitted (n/a), so they are not compared.\n\n"
+        }
+        md += "Each category's share of a role's sampled time (pooled, with its 95% interval), baseline → candidate. A "
+            + "shift counts when the Mann-Whitney U test of the per-trial shares gives p < \(formatDecimal(alpha, digits: 3)), the "
+            + "shares differ by at least \(formatDecimal(threshold, digits: 1)) percentage points and the change's 95% interval "
+            + "(Newcombe's, from both shares' intervals) lies wholly beyond \(formatDecimal(threshold / 2, digits: 2)) points; "
+            + "fewer than 4 sampled trials on a side is untestable.\n\n"
+        let shifts = self.shifts
+        let untestable = rows.filter { $0.verdict == .untestable }.count
+        md += "**\(shifts.count) shift\(shifts.count == 1 ? "" : "s")** of \(rows.count) comparisons (\(untestable) untestable).\n\n"
+        if !shifts.isEmpty { md += table(shifts) }
+        let rest = rows.filter { $0.verdict != .increased && $0.verdict != .decreased }
+        if !rest.isEmpty {
+            md += "<details><summary>Shares unchanged or untestable (\(rest.count))</summary>\n\n" + table(rest) + "</details>\n\n"
+        }
+        return md
+    }
+
+    func table(_ rows: [Row]) -> String {
+        var md = "| cell | role | category | baseline | candidate | change, points | p | n |\n|---|---|---|---:|---:|---:|---:|---:|\n"
+        for row in rows {
+            let change: String
+            switch row.verdict {
+            case .untestable: change = "untestable (n < 4)"
+            case .unchanged: change = "~"
+            case .increased, .decreased:
+                change = "\(signed(row.change)) [\(signed(row.changeLow)), \(signed(row.changeHigh))]"
+            }
+            md += "| \(row.cell) | \(row.role.rawValue) | \(row.category.rawValue) | \(WhereFindingsMarkdown.shareText(row.baseline)) "
+                + "| \(WhereFindingsMarkdown.shareText(row.candidate)) | \(change) | \(pValue(row.p)) "
+                + "| \(row.baseline.perTrial.count)+\(row.candidate.perTrial.count) |\n"
+        }
+        return md + "\n"
+    }
+}
