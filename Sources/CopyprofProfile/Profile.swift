@@ -232,11 +232,15 @@ public struct WorkerRecord: Codable, Sendable {
     /// Where the thread's time went, from its samples; nil when it was not sampled (timing trials, `--sample off`,
     /// schema 1 and 2).
     public var attribution: AttributionRecord?
+    /// The kernel thread id of the worker's thread (gettid), named `cp-send-N` or `cp-recv-N`: what `perf stat -t`,
+    /// `ps -L` and /proc/PID/task/TID name, to count the same thread with another tool. Nil in profiles written
+    /// before it was recorded.
+    public var tid: Int32?
 
     public init(
         connection: Int, role: WorkerRole, host: String? = nil, wallNs: UInt64, sent: SenderRecord?,
         received: ReceiverRecord?, counters: [String: CounterRecord], unavailable: [String: String]? = nil,
-        usage: UsageRecord, attribution: AttributionRecord? = nil
+        usage: UsageRecord, attribution: AttributionRecord? = nil, tid: Int32? = nil
     ) {
         self.attribution = attribution
         self.connection = connection
@@ -248,6 +252,7 @@ public struct WorkerRecord: Codable, Sendable {
         self.counters = counters
         self.unavailable = unavailable
         self.usage = usage
+        self.tid = tid
     }
 }
 

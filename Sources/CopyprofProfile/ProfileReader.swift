@@ -1,5 +1,6 @@
+import CopyprofFiles
+import CopyprofModel
 import Foundation
-import SystemCalls
 
 // MARK: - Reading and writing
 
@@ -167,15 +168,6 @@ extension Profile {
             .trimmingCharacters(in: CharacterSet(charactersIn: "."))
         return full.isEmpty ? "the top level" : full
     }
-
-    static func reason(_ error: Error) -> String {
-        let ns = error as NSError
-        if let underlying = ns.userInfo[NSUnderlyingErrorKey] as? NSError, underlying.domain == NSPOSIXErrorDomain {
-            return Errno(Int32(underlying.code)).text
-        }
-        if ns.domain == NSCocoaErrorDomain && ns.code == NSFileReadNoSuchFileError { return "no such file" }
-        return abbreviated(ns.localizedDescription)
-    }
 }
 
 /// `text` itself when it is short; otherwise its start, an ellipsis and its length, so that a 100 MB string in a
@@ -192,50 +184,6 @@ public func abbreviated(_ text: String, limit: Int = 200) -> String {
     }
     let shown = String(text[..<end]).map { $0.isNewline ? " " : String($0) }.joined()
     return shown + "… (\(text.utf8.count) bytes)"
-}
-
-/// Reading a profile's bytes with errors a user can act on.
-enum ProfileFile {
-    /// The largest file read: far above any profile copyprof writes, and a bound on what `/dev/zero` can take.
-    static let maximumSize = 1 << 30
-
-    static func contents(of path: String) throws(CopyprofError) -> Data {
-        if path.isEmpty { throw .unreadableProfile(path: "''", problem: "no path given") }
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
-        if fd < 0 {
-            let code = errno
-            switch code {
-            case ENOENT: throw .unreadableProfile(path: path, problem: "cannot read: no such file")
-            case EACCES, EPERM:
-                throw .unreadableProfile(path: path, problem: "cannot read: permission denied (check the file's mode and owner)")
-            default: throw .unreadableProfile(path: path, problem: "cannot read: \(Errno(code).text)")
-            }
-        }
-        defer { close(fd) }
-        var status = stat()
-        if fstat(fd, &status) == 0 && status.st_mode & S_IFMT == S_IFDIR {
-            throw .unreadableProfile(path: path, problem: "is a directory, not a profile (give the path of a .json file in it)")
-        }
-        var data = Data()
-        var chunk = [UInt8](repeating: 0, count: 1 << 16)
-        while true {
-            let n = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
-            if n == 0 { break }
-            if n < 0 {
-                if errno == EINTR { continue }
-                let code = errno
-                if code == EISDIR {
-                    throw .unreadableProfile(path: path, problem: "is a directory, not a profile (give the path of a .json file in it)")
-                }
-                throw .unreadableProfile(path: path, problem: "cannot read: \(Errno(code).text)")
-            }
-            data.append(contentsOf: chunk[0..<n])
-            if data.count > maximumSize {
-                throw .unreadableProfile(path: path, problem: "larger than \(maximumSize >> 30) GiB: not a profile copyprof wrote")
-            }
-        }
-        return data
-    }
 }
 
 /// Finds the number that made Foundation's JSONDecoder fail with "The given data was not valid JSON" — its answer

@@ -1,3 +1,4 @@
+import CopyprofFiles
 import CopyprofModel
 import CopyprofProfile
 import Foundation
@@ -289,13 +290,6 @@ public struct Report: Sendable {
             md += "⚠ over \(formatDecimal(Analysis.overheadLimit, digits: 1))%: " + flagged.joined(separator: ", ") + ".\n\n"
         }
         return md
-    }
-
-    /// `0.68× [0.65, 0.71]`.
-    func ratioText(_ s: Summary) -> String {
-        var text = "\(fixed(s.median, 2))×"
-        if let low = s.low, let high = s.high { text += " [\(fixed(low, 2)), \(fixed(high, 2))]" }
-        return text
     }
 
     /// Rows size × connections, columns transports: median [low, high].

@@ -137,7 +137,7 @@ extension TrialRecord {
                 connection: worker.identity.connection, role: worker.identity.role,
                 wallNs: worker.endNs &- worker.startNs, sent: worker.sent.map(SenderRecord.init),
                 received: worker.received.map { ReceiverRecord($0, configuration: result.configuration) }, counters: counters,
-                unavailable: unavailable.isEmpty ? nil : unavailable, usage: UsageRecord(usage))
+                unavailable: unavailable.isEmpty ? nil : unavailable, usage: UsageRecord(usage), tid: worker.threadID)
         }
         self.init(
             trial: trial, elapsedNs: result.elapsedNs, bytes: result.bytesVerified, messages: result.messagesVerified,

@@ -141,9 +141,9 @@ public struct RunConfiguration: Sendable, Hashable {
             let ring = SendfileSender.ringBytes(self) &* connections
             if ring > RunLimits.runMemory || ring < 0 {
                 throw TransportError(.invalidConfiguration(
-                    "the sendfile rings of \(connections) connection(s) would take \(RunLimits.describe(bytes: ring)) of page "
+                    "the sendfile rings of \(connections) connection(s) would take \(formatBytes(ring)) of page "
                         + "cache (tcp_wmem and tcp_rmem maxima per connection); the limit is "
-                        + "\(RunLimits.describe(bytes: RunLimits.runMemory)): use fewer connections"))
+                        + "\(formatBytes(RunLimits.runMemory)): use fewer connections"))
             }
         }
         return layout
@@ -161,6 +161,11 @@ public struct WorkerIdentity: Sendable, Hashable, Codable, CustomStringConvertib
     }
 
     public var description: String { "connection \(connection) \(role.rawValue)" }
+
+    /// The name of the worker's thread, as `ps -L`, `top -H` and perf show it: `cp-send-0`, `cp-recv-0` (the
+    /// ping-pong client and echoer are the sender and the receiver); within the kernel's 15 bytes for any
+    /// connection count copyprof runs (``RunLimits/connections``).
+    public var threadName: String { "cp-\(role == .sender ? "send" : "recv")-\(connection)" }
 }
 
 /// Code a worker runs on its own thread around its timed loop: made before the start barrier,
@@ -181,6 +186,8 @@ public final class NoRegion: WorkerRegion {
 /// What one worker did.
 public struct WorkerResult<Measurement: Sendable>: Sendable {
     public var identity: WorkerIdentity
+    /// The kernel thread id of the worker's thread (gettid): what `perf stat -t` and /proc/self/task/TID name.
+    public var threadID: Int32
     /// `CLOCK_MONOTONIC` ns when its timed loop started and ended.
     public var startNs: UInt64
     public var endNs: UInt64
@@ -309,17 +316,17 @@ private func runWorkers<Region: WorkerRegion>(
 ) throws(TransportError) -> TransportRunResult<Region.Measurement> {
     let control = RunControl()
     var slots: [ResultSlot<Region.Measurement>] = []
-    var threads: [WorkerThread] = []
+    var threads: [JoinableThread] = []
     for (identity, socket) in assignments {
         let slot = ResultSlot<Region.Measurement>()
         slots.append(slot)
         do {
-            threads.append(try WorkerThread {
+            threads.append(try JoinableThread(name: identity.threadName) {
                 runWorker(identity, socket: socket, configuration: configuration, layout: layout,
                           control: control, slot: slot, makeRegion: makeRegion)
             })
         } catch {
-            control.fail(error)
+            control.fail(TransportError(.systemCall(error), worker: identity.description))
             break
         }
     }
@@ -405,7 +412,8 @@ private func runWorker<Region: WorkerRegion>(
         let loop = try makeTransportLoop(
             identity, socket: socket, configuration: configuration, layout: layout, control: control)
         sends = loop.sends
-        var result = WorkerResult<Region.Measurement>(identity: identity, startNs: 0, endNs: 0)
+        var result = WorkerResult<Region.Measurement>(
+            identity: identity, threadID: currentThreadID(), startNs: 0, endNs: 0)
 
         control.arriveAndWait()
         if control.error != nil {

@@ -1,4 +1,5 @@
 import ArgumentParser
+import CopyprofFiles
 import CopyprofProfile
 import CopyprofReport
 import Foundation

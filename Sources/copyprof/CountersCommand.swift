@@ -1,4 +1,5 @@
 import ArgumentParser
+import CopyprofModel
 import Foundation
 import CopyprofProfile
 import PerfCounters
@@ -216,9 +217,9 @@ enum CalibrationTable {
         out = CountersTable.wrap(out.dropLast(1).description)
         out += CountersTable.wrap("core PMUs: " + CoreTable.corePMUs(report.host))
         var caches: [String] = []
-        if let l1 = report.caches.l1d { caches.append("L1d \(size(l1))") }
-        if let l2 = report.caches.l2 { caches.append("L2 \(size(l2))") }
-        if let llc = report.caches.llc, (report.caches.llcLevel ?? 0) > 2 { caches.append("L\(report.caches.llcLevel!) \(size(llc))") }
+        if let l1 = report.caches.l1d { caches.append("L1d \(formatBytes(l1))") }
+        if let l2 = report.caches.l2 { caches.append("L2 \(formatBytes(l2))") }
+        if let llc = report.caches.llc, (report.caches.llcLevel ?? 0) > 2 { caches.append("L\(report.caches.llcLevel!) \(formatBytes(llc))") }
         out += "caches: \(caches.isEmpty ? "unknown" : caches.joined(separator: ", "))"
         out += "; cpufreq: " + (report.frequency.map { "\(format($0.minGHz))–\(format($0.maxGHz)) GHz" } ?? "none in sysfs") + "\n\n"
         let width = max(5, report.checks.map(\.event.count).max() ?? 0)
@@ -239,10 +240,6 @@ enum CalibrationTable {
         out += notes.rendered
         out += "\nchecks: \(report.passed) pass, \(report.failed) fail, \(report.skipped) skipped\n"
         return out
-    }
-
-    private static func size(_ bytes: Int) -> String {
-        bytes >= 1 << 20 && bytes % (1 << 20) == 0 ? "\(bytes >> 20) MiB" : "\(bytes >> 10) KiB"
     }
 
     private static func format(_ value: Double) -> String { String(format: "%.2f", value) }

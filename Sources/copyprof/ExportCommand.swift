@@ -1,4 +1,5 @@
 import ArgumentParser
+import CopyprofFiles
 import CopyprofModel
 import CopyprofProfile
 import CopyprofReport

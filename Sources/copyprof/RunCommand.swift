@@ -1,3 +1,4 @@
+import CopyprofFiles
 import CopyprofModel
 import ArgumentParser
 import CopyprofProfile

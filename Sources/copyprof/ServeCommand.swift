@@ -62,7 +62,7 @@ struct ServeCommand: ParsableCommand {
         if let maxMemory {
             let bytes = try parseByteCount(maxMemory, option: "--max-memory")
             guard bytes >= 1 << 20, bytes <= RunLimits.runMemory else {
-                throw ValidationError("--max-memory takes a size from 1M to \(RunLimits.describe(bytes: RunLimits.runMemory)) (e.g. 512M, 2G)")
+                throw ValidationError("--max-memory takes a size from 1M to \(formatBytes(RunLimits.runMemory)) (e.g. 512M, 2G)")
             }
             options.maxMemoryBytes = bytes
         }
@@ -99,7 +99,7 @@ struct ServeCommand: ParsableCommand {
         let server = try RemoteServer(listen: address, options: options, log: { note($0) })
         try writeStandardOutput("copyprof serve: listening on \(server.address)\n")
         note("clients: \(options.allow.isEmpty ? "any address" : options.allow.map(\.description).joined(separator: ", ")); "
-             + "per cell at most \(options.maxConnections) connections and \(RunLimits.describe(bytes: options.maxMemoryBytes)) of buffers")
+             + "per cell at most \(options.maxConnections) connections and \(formatBytes(options.maxMemoryBytes)) of buffers")
         server.serve(shouldStop: { Interruption.requested })
         note("stopped")
     }

@@ -1,3 +1,4 @@
+import CopyprofFiles
 import Foundation
 import TestSupport
 import Testing

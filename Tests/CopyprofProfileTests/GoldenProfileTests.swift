@@ -29,6 +29,8 @@ import TestSupport
             #expect(cell.trials.filter { $0.kind == .timing }.allSatisfy { $0.workers.allSatisfy(\.counters.isEmpty) })
             #expect(cell.trials.filter { $0.kind == .counted }.allSatisfy { $0.workers.allSatisfy { $0.counters["task-clock"] != nil } })
         }
+        #expect(profile.cells.allSatisfy { $0.trials.allSatisfy { $0.workers.allSatisfy { $0.tid == nil } } },
+                "written before thread ids were recorded")
         let control = try #require(profile.control)
         #expect(control.samples.map(\.round) == Array(1...6))
         #expect(control.samples.allSatisfy { $0.cpuNs > 0 && $0.copyNs > 0 && $0.syscallNs > 0 && $0.wakeNs > 0 && $0.wakeCPUNs > 0 })
@@ -49,6 +51,7 @@ import TestSupport
         var trial = profile.cells[0].trials[0]
         trial.firstMismatch = MismatchRecord(sequence: 7, offset: 9)
         trial.workers[0].host = "vm@192.0.2.2"
+        trial.workers[0].tid = 4242
         trial.workers[0].unavailable = ["cycles": "not-supported: ENOENT"]
         trial.workers[0].sent = SenderRecord(messages: 1, bytes: 2, sendCalls: 3, partialWrites: 4, zeroCopy: ZeroCopyRecord(sends: 1))
         trial.workers[1].received = ReceiverRecord(
@@ -184,6 +187,7 @@ import TestSupport
         cells[].trials[].workers[].received.zeroCopyReceive.mappedBytes
         cells[].trials[].workers[].received.zeroCopyReceive.unmappedReason
         cells[].trials[].workers[].role
+        cells[].trials[].workers[].tid
         cells[].trials[].workers[].sent
         cells[].trials[].workers[].sent.bytes
         cells[].trials[].workers[].sent.messages

@@ -4,36 +4,6 @@ import Glibc
 import SystemCalls
 #endif
 
-/// A dedicated OS thread (not Dispatch's pool) for a timed transport loop or a server session.
-public struct WorkerThread: Sendable {
-    private let handle: pthread_t
-
-    private final class Body {
-        let run: @Sendable () -> Void
-        init(_ run: @escaping @Sendable () -> Void) { self.run = run }
-    }
-
-    /// Starts `body` on a new thread.
-    public init(_ body: @escaping @Sendable () -> Void) throws(TransportError) {
-        let box = Unmanaged.passRetained(Body(body)).toOpaque()
-        var handle = pthread_t()
-        let rc = pthread_create(&handle, nil, { argument in
-            Unmanaged<Body>.fromOpaque(argument!).takeRetainedValue().run()
-            return nil
-        }, box)
-        if rc != 0 {
-            Unmanaged<Body>.fromOpaque(box).release()
-            throw .system("pthread_create", rc)
-        }
-        self.handle = handle
-    }
-
-    /// Waits for the thread to end.
-    public func join() {
-        _ = pthread_join(handle, nil)
-    }
-}
-
 /// The shared state of one run: the start barrier, the stop flag and the first error.
 final class RunControl: Sendable {
     /// A pipe the coordinator sleeps on for the run's duration; a failing worker writes to it to end the run at once.
@@ -45,17 +15,10 @@ final class RunControl: Sendable {
     private let firstError = Mutex<TransportError?>(nil)
 
     init() {
-        var fds: [Int32] = [-1, -1]
-        if pipe(&fds) == 0 {
-            for fd in fds {
-                _ = fcntl(fd, F_SETFD, FD_CLOEXEC)
-                _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK)
-            }
-        } else {
-            fds = [-1, -1]
-        }
-        wakeRead = fds[0]
-        wakeWrite = fds[1]
+        // Without the pipe (no descriptor left), `sleep(until:)` polls the stop flag every 10 ms instead.
+        let wake = try? makePipe(nonBlocking: true)
+        wakeRead = wake?.read ?? -1
+        wakeWrite = wake?.write ?? -1
     }
 
     deinit {
@@ -114,7 +77,7 @@ final class RunControl: Sendable {
         firstError.withLock { if $0 == nil { $0 = error } }
         requestStop()
         var byte: UInt8 = 1
-        if wakeWrite >= 0 { _ = write(wakeWrite, &byte, 1) }
+        if wakeWrite >= 0 { _ = retryingOnInterrupt { write(wakeWrite, &byte, 1) } }
     }
 
     var error: TransportError? { firstError.withLock { $0 } }

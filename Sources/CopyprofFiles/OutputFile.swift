@@ -1,3 +1,4 @@
+import CopyprofModel
 import Foundation
 import Synchronization
 import SystemCalls
@@ -157,9 +158,8 @@ public enum OutputFile {
         data.withUnsafeBytes { raw -> String? in
             var offset = 0
             while offset < raw.count {
-                let n = Glibc.write(fd, raw.baseAddress! + offset, raw.count - offset)
+                let n = retryingOnInterrupt { Glibc.write(fd, raw.baseAddress! + offset, raw.count - offset) }
                 if n < 0 {
-                    if errno == EINTR { continue }
                     if errno == EAGAIN {
                         var pfd = pollfd(fd: fd, events: Int16(POLLOUT), revents: 0)
                         _ = poll(&pfd, 1, 1000)
@@ -203,7 +203,7 @@ public enum OutputFile {
         do {
             try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         } catch {
-            throw .io(path: path, problem: "cannot create the folder \(directory): \(Profile.reason(error))")
+            throw .io(path: path, problem: "cannot create the folder \(directory): \(foundationErrorText(error))")
         }
     }
 
