@@ -22,6 +22,13 @@ let package = Package(
         /// The run vocabulary every layer shares, and the folded-stack format (written by the sweep's attribution,
         /// read and written by the report's exports: one writer and parser for both).
         .target(name: "CopyprofModel"),
+        /// copyprof's files on disk: outputs written without losing a byte or destroying what was there (a regular
+        /// file atomically, a device or FIFO in place, standard output), a profile's bytes read with errors a user can
+        /// act on. The system calls of the profile and the report go through it.
+        .target(
+            name: "CopyprofFiles",
+            dependencies: ["CopyprofModel", .product(name: "SystemCalls", package: "PerfCounters")]
+        ),
         /// Where a sample's time goes: the attribution table (function → category), the call-graph walk that charges
         /// a sample and per-category totals. Names in, data out.
         .target(name: "CopyprofAttribution", dependencies: ["CopyprofModel"]),
@@ -36,7 +43,7 @@ let package = Package(
         ),
         .target(
             name: "CopyprofProfile",
-            dependencies: ["CopyprofModel", .product(name: "SystemCalls", package: "PerfCounters")]
+            dependencies: ["CopyprofModel", "CopyprofFiles"]
         ),
         .target(
             name: "CopyprofSweep",
@@ -69,11 +76,12 @@ let package = Package(
         ),
         .target(
             name: "CopyprofReport",
-            dependencies: ["CopyprofModel", "CopyprofProfile"]
+            dependencies: ["CopyprofModel", "CopyprofProfile", "CopyprofFiles"]
         ),
         .executableTarget(
             name: "copyprof",
             dependencies: [
+                "CopyprofFiles",
                 "CopyprofProfile",
                 "CopyprofSweep",
                 "CopyprofRemote",
@@ -112,6 +120,7 @@ let package = Package(
         .testTarget(
             name: "CopyprofCLITests",
             dependencies: [
+                "CopyprofFiles",
                 "CopyprofModel",
                 "CopyprofProfile",
                 "CopyprofSweep",

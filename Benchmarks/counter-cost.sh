@@ -23,6 +23,7 @@ variants=(none task-clock context-switches "task-clock,context-switches,cpu-migr
 cell() { # mode events -> the figure
   local events=()
   [ "$2" = default ] || events=(--events "$2")
+  rm -f "$work/cell.json"  # copyprof never replaces a file --output names (without --force, which older builds lack)
   "$bin" run --transports two-copy --sizes 64 --connections 1 --workloads "$1" --trials 1 --warmup 0 --duration 1 \
     "${events[@]}" --output "$work/cell.json" --no-report >/dev/null 2>&1
   # The trial that had the event set open: the counted one (with --events none, the only one, a timing trial).

@@ -64,7 +64,10 @@ fi
 if [ -n "${BINARY:-}" ]; then
   bin=$BINARY   # an already built copyprof (e.g. of another commit, to compare)
 else
-  swift build -c release --product copyprof --scratch-path .build-nodebug -Xswiftc -gnone -Xlinker --strip-debug >&2
+  # COPYPROF_SWIFT_FLAGS: extra flags, e.g. CI's -Xswiftc -warnings-as-errors (.ci/run).
+  # shellcheck disable=SC2086
+  swift build -c release --product copyprof --scratch-path .build-nodebug -Xswiftc -gnone -Xlinker --strip-debug \
+    ${COPYPROF_SWIFT_FLAGS:-} >&2
   bin=.build-nodebug/release/copyprof
 fi
 work=$(mktemp -d)
@@ -233,7 +236,7 @@ for path in "${paths[@]}"; do
     --receivers "$receiver" --sizes "$size" --connections 1 --workloads stream --trials 1 --warmup 0 --duration "$duration" \
     --events none --output "$work/$path.json" --no-report >/dev/null 2>"$work/valgrind.$path" \
     || { cat "$work/valgrind.$path" >&2; exit 1; }
-  callgrind_annotate --inclusive=yes --tree=calling "$work/cg.$path" 2>/dev/null | swift-demangle > "$work/annotate.$path"
+  callgrind_annotate --threshold=100 --inclusive=yes --tree=calling "$work/cg.$path" 2>/dev/null | swift-demangle > "$work/annotate.$path"
   python3 - "$path" "$work/annotate.$path" "$work/$path.json" >> "$work/results.tsv" <<'PY'
 import json, re, sys
 path, annotate, profile = sys.argv[1:]
@@ -271,7 +274,7 @@ for sender in two-copy marshal one-copy zero-copy; do
   REFERENCE_STAMPS=$([ $variant = stamped ] && echo 1 || echo 0) \
     valgrind --tool=callgrind --callgrind-out-file="$work/cg.c.$sender" .build/bench/reference-debuginfo stream "$size" 1 \
     "$duration" "$sender" > "$work/c.out.$sender" 2>"$work/valgrind.c.$sender"
-  callgrind_annotate --inclusive=yes "$work/cg.c.$sender" 2>/dev/null > "$work/annotate.c.$sender"
+  callgrind_annotate --threshold=100 --inclusive=yes "$work/cg.c.$sender" 2>/dev/null > "$work/annotate.c.$sender"
   python3 - "$sender" "$work/annotate.c.$sender" "$work/c.out.$sender" "$variant" >> "$work/results.tsv" <<'PY'
 import re, sys
 sender, annotate, out, variant = sys.argv[1:]

@@ -52,6 +52,7 @@ record() { printf '%s\t%s\t%s\t%s\n' "$1" "$2" "$3" "$round" >> "$results"; }
 copyprof_cell() { # mode size events column
   local out="$work/cell.json" events=()
   [ "$3" = default ] || events=(--events "$3")
+  rm -f "$out"  # copyprof never replaces a file --output names (without --force, which older builds lack)
   "$bin" run --transports two-copy --sizes "$2" --connections 1 --workloads "$1" --trials 1 --warmup 0 \
     --duration "$seconds" "${events[@]}" --output "$out" --no-report >/dev/null 2>"$work/err" || { cat "$work/err" >&2; return 1; }
   # Time from the timing trial (no counters), as copyprof reports it; a profile has one of each kind per round.
@@ -71,6 +72,7 @@ stream_tool() { # tool size
 copyprof_rtt() { # size events
   local out="$work/cell.json" events=()
   [ "$2" = default ] || events=(--events "$2")
+  rm -f "$out"
   "$bin" run --transports two-copy --sizes "$1" --connections 1 --workloads pingpong --trials 1 --warmup 0 \
     --duration "$seconds" "${events[@]}" --output "$out" --no-report >/dev/null 2>"$work/err" || { cat "$work/err" >&2; return 1; }
   "$bin" export "$out" --csv | python3 -c "import csv,sys; r=list(csv.DictReader(sys.stdin)); r=[x for x in r if x.get('kind') in ('timing', '', None)] or r; print(r[0]['rtt_p50_us'], r[0]['rtt_p99_us'])"

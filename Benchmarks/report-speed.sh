@@ -30,6 +30,7 @@ for what in report export; do
     else
       args=(export "$profile" --csv --output "$work/out.csv")
     fi
+    rm -f "$work/report/r.md" "$work/out.csv"  # never replaced without --force (which older builds lack)
     /usr/bin/time -v "$bin" "${args[@]}" >/dev/null 2>"$work/time.txt"
     wall=$(grep 'Elapsed (wall clock)' "$work/time.txt" | awk '{print $NF}')
     rss=$(grep 'Maximum resident set size' "$work/time.txt" | awk '{print $NF}')

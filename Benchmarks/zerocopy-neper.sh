@@ -41,6 +41,7 @@ record() { printf '%s\t%s\n' "$1" "$2" >> "$results"; }
 
 copyprof_gbps() { # transport [layout]
   local out="$work/cell.json"
+  rm -f "$out"  # copyprof never replaces a file --output names (without --force, which older builds lack)
   COPYPROF_BENCH_ZEROCOPY_LAYOUT=${2:-separate} "$bin" run --transports "$1" --sizes 65536 --connections 1 --workloads stream \
     --trials 1 --warmup 0 --duration "$seconds" --output "$out" --no-report >/dev/null 2>"$work/err" \
     || { cat "$work/err" >&2; return 1; }

@@ -8,7 +8,8 @@ let package = Package(
     products: [
         /// Per-thread hardware and software counters read inside the process (perf_event_open).
         .library(name: "PerfCounters", targets: ["PerfCounters"]),
-        /// One errno type, one EINTR-retrying helper and one monotonic clock, shared with copyprof's modules.
+        /// The system-call layer shared with copyprof's modules: one errno type, one EINTR-retrying helper, the clocks,
+        /// one joinable (named) thread type, close-on-exec descriptors and a pipe ping-pong between two threads.
         .library(name: "SystemCalls", targets: ["SystemCalls"]),
         /// Names for sampled addresses: kernel functions from /proc/kallsyms, this process's from its ELF files.
         .library(name: "PerfSymbols", targets: ["PerfSymbols"]),
@@ -20,8 +21,15 @@ let package = Package(
             name: "CPerfEvent",
             cSettings: [.define("_GNU_SOURCE")]
         ),
-        /// What a failed system call left behind, as one error type; EINTR retried; one monotonic clock.
-        .target(name: "SystemCalls"),
+        /// C shim: what Glibc's module leaves out (declared only under _GNU_SOURCE): accept4, pipe2, gettid,
+        /// pthread_setname_np.
+        .target(
+            name: "CSystemCalls",
+            cSettings: [.define("_GNU_SOURCE")]
+        ),
+        /// What a failed system call left behind, as one error type; EINTR retried; the monotonic and thread CPU
+        /// clocks; named joinable threads; close-on-exec descriptors; the pipe ping-pong.
+        .target(name: "SystemCalls", dependencies: ["CSystemCalls"]),
         .target(
             name: "PerfCounters",
             dependencies: ["CPerfEvent", "SystemCalls"]
@@ -61,6 +69,7 @@ let package = Package(
             dependencies: ["PerfCounters", "CPerfEvent", "CSeccompTestSupport", "SystemCalls", "sample-region"]
         ),
         .testTarget(name: "PerfSymbolsTests", dependencies: ["PerfSymbols"]),
+        .testTarget(name: "SystemCallsTests", dependencies: ["SystemCalls"]),
     ],
     swiftLanguageModes: [.v6]
 )

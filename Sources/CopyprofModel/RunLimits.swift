@@ -35,7 +35,7 @@ public enum RunLimits {
     public static func messageSizeProblem(_ size: Int) -> String? {
         if !messageSize.contains(size) || size % messageSizeMultiple != 0 {
             return "\(size) B is not a multiple of \(messageSizeMultiple) from \(messageSize.lowerBound) B to "
-                + "\(messageSize.upperBound >> 20) MiB (a message is 8 fields of whole 8-byte words)"
+                + "\(formatBytes(messageSize.upperBound)) (a message is 8 fields of whole 8-byte words)"
         }
         return nil
     }
@@ -49,16 +49,5 @@ public enum RunLimits {
         let (perConnection, o1) = messageSize.multipliedReportingOverflow(by: 2 + zeroCopyPoolSize)
         let (total, o2) = perConnection.multipliedReportingOverflow(by: connections)
         return o1 || o2 ? Int.max : total
-    }
-
-    /// `bytes` as "4.1 GiB", "16 MiB", "512 KiB" or "100 B", for messages about limits.
-    public static func describe(bytes: Int) -> String {
-        let units: [(Int, String)] = [(1 << 30, "GiB"), (1 << 20, "MiB"), (1 << 10, "KiB")]
-        for (size, unit) in units where bytes >= size {
-            let value = Double(bytes) / Double(size)
-            let text = value >= 100 || value == value.rounded() ? String(Int(value.rounded())) : String((value * 10).rounded() / 10)
-            return "\(text) \(unit)"
-        }
-        return "\(bytes) B"
     }
 }

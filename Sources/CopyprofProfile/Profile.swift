@@ -248,7 +248,7 @@ public struct WorkerRecord: Codable, Sendable {
     public init(
         connection: Int, role: WorkerRole, host: String? = nil, wallNs: UInt64, sent: SenderRecord?,
         received: ReceiverRecord?, counters: [String: CounterRecord], unavailable: [String: String]? = nil,
-        usage: UsageRecord, attribution: AttributionRecord? = nil
+        usage: UsageRecord, attribution: AttributionRecord? = nil, tid: Int32? = nil
     ) {
         self.attribution = attribution
         self.connection = connection
@@ -260,6 +260,7 @@ public struct WorkerRecord: Codable, Sendable {
         self.counters = counters
         self.unavailable = unavailable
         self.usage = usage
+        self.tid = tid
     }
 }
 

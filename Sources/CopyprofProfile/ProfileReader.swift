@@ -1,5 +1,6 @@
+import CopyprofFiles
+import CopyprofModel
 import Foundation
-import SystemCalls
 
 // MARK: - Reading and writing
 
@@ -12,15 +13,17 @@ extension Profile {
         return try encoder.encode(self)
     }
 
-    /// Writes the profile with ``OutputFile/write(_:to:replacing:)``: a regular file atomically (temporary file,
-    /// fsync, rename), a device or FIFO in place, `-` to standard output. A profile read from an older schema is
-    /// written in the current one.
-    public func write(to path: String, replacing: Bool = true) throws(CopyprofError) {
+    /// Writes the profile with ``OutputFile/write(_:to:replacing:keepWaitingForReader:)``: a regular file
+    /// atomically (temporary file, fsync, rename; an existing one only with `replacing`), a device or FIFO in place,
+    /// `-` to standard output. A profile read from an older schema is written in the current one.
+    public func write(
+        to path: String, replacing: Bool = true, keepWaitingForReader: (String) -> Bool = { _ in true }
+    ) throws(CopyprofError) {
         var current = self
         current.schemaVersion = Self.currentSchemaVersion
         let data: Data
         do { data = try current.jsonData() } catch { throw .io(path: path, problem: "cannot encode the profile: \(error)") }
-        try OutputFile.write(data, to: path, replacing: replacing)
+        try OutputFile.write(data, to: path, replacing: replacing, keepWaitingForReader: keepWaitingForReader)
     }
 
     /// Reads a profile; every problem becomes one line naming the file.
@@ -58,6 +61,10 @@ extension Profile {
         guard let layout = JSONLayout(raw) else { throw fail("not a copyprof profile: the file is truncated or is not JSON") }
         func value(_ key: String) -> Range<Int>? { layout.members.last { $0.key == key }?.value }
         func text(_ range: Range<Int>) -> String { String(decoding: UnsafeRawBufferPointer(rebasing: raw[range]), as: UTF8.self) }
+        // A key twice in one object would let what checks a value (the version check below) and the decoder see two
+        // different ones: refused, everywhere but in the cells, which are checked as they are decoded.
+        let cellsRange = value("cells")
+        if let duplicate = JSONLayout.duplicateKey(raw, in: 0..<raw.count, skipping: cellsRange) { throw fail(duplicate) }
         guard let tool = value("tool"), text(tool) == "\"copyprof\"", let versionRange = value("schemaVersion"),
             let version = Int(text(versionRange))
         else {
@@ -69,7 +76,6 @@ extension Profile {
                     + "to \(readableSchemaVersions.upperBound)); use the copyprof that wrote it")
         }
         // Everything but the cells, with the cells replaced by an empty array.
-        let cellsRange = value("cells")
         var rest = Data(capacity: raw.count - (cellsRange?.count ?? 0) + 2)
         if let cellsRange {
             rest.append(contentsOf: raw[0..<cellsRange.lowerBound])
@@ -97,6 +103,10 @@ extension Profile {
         DispatchQueue.concurrentPerform(iterations: chunks) { chunk in
             let decoder = makeDecoder()
             for index in stride(from: chunk, to: elements.count, by: chunks) {
+                if let duplicate = JSONLayout.duplicateKey(source.bytes, in: elements[index], prefix: "cells[\(index)]") {
+                    cells.store(.failure(DecodingProblem(text: duplicate)), at: index)
+                    continue
+                }
                 let bytes = Data(source.bytes[elements[index]])
                 do {
                     cells.store(.success(try decoder.decode(CellRecord.self, from: bytes)), at: index)
@@ -158,15 +168,6 @@ extension Profile {
             .trimmingCharacters(in: CharacterSet(charactersIn: "."))
         return full.isEmpty ? "the top level" : full
     }
-
-    static func reason(_ error: Error) -> String {
-        let ns = error as NSError
-        if let underlying = ns.userInfo[NSUnderlyingErrorKey] as? NSError, underlying.domain == NSPOSIXErrorDomain {
-            return Errno(Int32(underlying.code)).text
-        }
-        if ns.domain == NSCocoaErrorDomain && ns.code == NSFileReadNoSuchFileError { return "no such file" }
-        return abbreviated(ns.localizedDescription)
-    }
 }
 
 /// `text` itself when it is short; otherwise its start, an ellipsis and its length, so that a 100 MB string in a
@@ -183,50 +184,6 @@ public func abbreviated(_ text: String, limit: Int = 200) -> String {
     }
     let shown = String(text[..<end]).map { $0.isNewline ? " " : String($0) }.joined()
     return shown + "… (\(text.utf8.count) bytes)"
-}
-
-/// Reading a profile's bytes with errors a user can act on.
-enum ProfileFile {
-    /// The largest file read: far above any profile copyprof writes, and a bound on what `/dev/zero` can take.
-    static let maximumSize = 1 << 30
-
-    static func contents(of path: String) throws(CopyprofError) -> Data {
-        if path.isEmpty { throw .unreadableProfile(path: "''", problem: "no path given") }
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
-        if fd < 0 {
-            let code = errno
-            switch code {
-            case ENOENT: throw .unreadableProfile(path: path, problem: "cannot read: no such file")
-            case EACCES, EPERM:
-                throw .unreadableProfile(path: path, problem: "cannot read: permission denied (check the file's mode and owner)")
-            default: throw .unreadableProfile(path: path, problem: "cannot read: \(Errno(code).text)")
-            }
-        }
-        defer { close(fd) }
-        var status = stat()
-        if fstat(fd, &status) == 0 && status.st_mode & S_IFMT == S_IFDIR {
-            throw .unreadableProfile(path: path, problem: "is a directory, not a profile (give the path of a .json file in it)")
-        }
-        var data = Data()
-        var chunk = [UInt8](repeating: 0, count: 1 << 16)
-        while true {
-            let n = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
-            if n == 0 { break }
-            if n < 0 {
-                if errno == EINTR { continue }
-                let code = errno
-                if code == EISDIR {
-                    throw .unreadableProfile(path: path, problem: "is a directory, not a profile (give the path of a .json file in it)")
-                }
-                throw .unreadableProfile(path: path, problem: "cannot read: \(Errno(code).text)")
-            }
-            data.append(contentsOf: chunk[0..<n])
-            if data.count > maximumSize {
-                throw .unreadableProfile(path: path, problem: "larger than \(maximumSize >> 30) GiB: not a profile copyprof wrote")
-            }
-        }
-        return data
-    }
 }
 
 /// Finds the number that made Foundation's JSONDecoder fail with "The given data was not valid JSON" — its answer

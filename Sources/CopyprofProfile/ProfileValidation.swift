@@ -113,6 +113,9 @@ extension TrialRecord {
             if !(0..<key.connections).contains(worker.connection) {
                 return "\(at).connection: \(worker.connection) is not one of the cell's \(key.connections) connection(s) (0 to \(key.connections - 1))"
             }
+            if let tid = worker.tid, tid < 1 {
+                return "\(at).tid: \(tid) is not a thread id (the kernel's are positive)"
+            }
             if let received = worker.received {
                 if let problem = wholeMessages(bytes: received.bytes, messages: received.messages, size: key.messageSize, at: "\(at).received") {
                     return problem

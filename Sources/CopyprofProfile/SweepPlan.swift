@@ -185,9 +185,9 @@ public struct SweepPlan: Codable, Sendable, Hashable {
             let bytes = RunLimits.runMemoryBytes(messageSize: size, connections: count, zeroCopyPoolSize: pool)
             if bytes > RunLimits.runMemory {
                 throw .invalidArgument(
-                    "--sizes \(size) with --connections \(count) needs \(RunLimits.describe(bytes: bytes)) of message buffers"
+                    "--sizes \(size) with --connections \(count) needs \(formatBytes(bytes)) of message buffers"
                         + (pool > 2 ? " (a zero-copy or io_uring zero-copy sender keeps \(pool) messages in flight)" : "")
-                        + "; the limit is \(RunLimits.describe(bytes: RunLimits.runMemory)): use smaller sizes or fewer connections")
+                        + "; the limit is \(formatBytes(RunLimits.runMemory)): use smaller sizes or fewer connections")
             }
         }
         if !RunLimits.trials.contains(trials) {

@@ -177,8 +177,8 @@ public struct RemoteCellSetup: Codable, Sendable, Hashable {
         if events.count > 64 || events.contains(where: { $0.utf8.count > 128 }) { return "too many or too long event names" }
         let bytes = serverMemoryBytes
         if bytes > limits.maxMemoryBytes {
-            return "\(cell) needs \(RunLimits.describe(bytes: bytes)) of message buffers on the server; "
-                + "its --max-memory is \(RunLimits.describe(bytes: limits.maxMemoryBytes))"
+            return "\(cell) needs \(formatBytes(bytes)) of message buffers on the server; "
+                + "its --max-memory is \(formatBytes(limits.maxMemoryBytes))"
         }
         return nil
     }

@@ -125,7 +125,7 @@ public final class RemoteServer: Sendable {
     /// and returns once its thread has.
     public func serve(shouldStop: @escaping @Sendable () -> Bool) {
         var handshakes: [Handshake] = []
-        var current: (session: ServerSession, thread: WorkerThread)?
+        var current: (session: ServerSession, thread: JoinableThread)?
         func reap() {
             if let (session, thread) = current, session.isFinished {
                 thread.join()
@@ -260,7 +260,7 @@ public final class RemoteServer: Sendable {
     }
 
     /// Starts a client's session on its own thread.
-    private func start(_ handshake: Handshake, clientVersion: String) -> (ServerSession, WorkerThread)? {
+    private func start(_ handshake: Handshake, clientVersion: String) -> (ServerSession, JoinableThread)? {
         var random = SystemRandomNumberGenerator()
         let token = (0..<ControlProtocol.tokenSize).map { _ in UInt8.random(in: 0...255, using: &random) }
         let session = ServerSession(peer: handshake.peer, token: token)
@@ -268,7 +268,7 @@ public final class RemoteServer: Sendable {
         _ = session.hold(handshake.socket)
         sessionLog("client \(handshake.peer) (copyprof \(clientVersion)) starts a session")
         do {
-            let thread = try WorkerThread { [self] in
+            let thread = try JoinableThread(name: "cp-session") { [self] in
                 run(session, channel)
                 // Free the server before the client can see the close, so that it may connect again at once.
                 session.release(channel.socket)

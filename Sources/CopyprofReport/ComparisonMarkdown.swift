@@ -243,7 +243,7 @@ extension Comparison {
             }
             let at = row.candidateCell.map { name(row.cell, $0) } ?? "\(c.workload.name) \(c.messageSize) B × \(c.connections)"
             md += "| \(at) | \(c.path) vs two-copy | \(row.metric.title) "
-                + "| \(ratio(row.baseline)) | \(ratio(row.candidate)) | \(change) | \(p) "
+                + "| \(ratioText(row.baseline)) | \(ratioText(row.candidate)) | \(change) | \(p) "
                 + "| \(Self.n(row.baseline, row.candidate)) |\n"
         }
         return md + "\n"
@@ -253,12 +253,6 @@ extension Comparison {
     func changeText(_ change: Double, _ low: Double?, _ high: Double?) -> String {
         var text = "\(signed(change))%"
         if let low, let high { text += " [\(signed(low)), \(signed(high))]" }
-        return text
-    }
-
-    func ratio(_ s: Summary) -> String {
-        var text = "\(fixed(s.median, 2))×"
-        if let low = s.low, let high = s.high { text += " [\(fixed(low, 2)), \(fixed(high, 2))]" }
         return text
     }
 

@@ -63,11 +63,10 @@ func valueLabel(_ value: Double) -> String {
     return fixed(value, digits)
 }
 
-/// Bytes in decimal units for prose: `512 B`, `61.4 kB`, `5.1 MB`, `2.3 GB`.
-func formatBytes(_ bytes: UInt64) -> String {
-    let value = Double(bytes)
-    if value < 1e3 { return "\(bytes) B" }
-    if value < 1e6 { return formatDecimal(value / 1e3, digits: 1) + " kB" }
-    if value < 1e9 { return formatDecimal(value / 1e6, digits: 1) + " MB" }
-    return formatDecimal(value / 1e9, digits: 1) + " GB"
+/// A ratio with its 95% interval, as the report's and the comparison's tables show it: `0.68× [0.65, 0.71]`.
+/// (Byte counts: CopyprofModel's `formatBytes`, in binary units.)
+func ratioText(_ s: Summary) -> String {
+    var text = "\(fixed(s.median, 2))×"
+    if let low = s.low, let high = s.high { text += " [\(fixed(low, 2)), \(fixed(high, 2))]" }
+    return text
 }

@@ -1,3 +1,4 @@
+import CopyprofFiles
 import CopyprofModel
 import CopyprofProfile
 import Foundation
@@ -291,13 +292,6 @@ public struct Report: Sendable {
         return md
     }
 
-    /// `0.68× [0.65, 0.71]`.
-    func ratioText(_ s: Summary) -> String {
-        var text = "\(fixed(s.median, 2))×"
-        if let low = s.low, let high = s.high { text += " [\(fixed(low, 2)), \(fixed(high, 2))]" }
-        return text
-    }
-
     /// Rows size × connections, columns transports: median [low, high].
     func table(_ metric: Metric, _ mode: Workload) -> String {
         let a = analysis
@@ -368,17 +362,20 @@ public struct Report: Sendable {
     }
 
     /// Writes the Markdown to `path` and the charts into `chartFolder` beside it, each with
-    /// ``OutputFile/write(_:to:replacing:)``. Markdown sent to standard output, a device or a FIFO has no folder
-    /// beside it: the charts are then not written. Returns whether they were.
+    /// ``OutputFile/write(_:to:replacing:keepWaitingForReader:)``. Markdown sent to standard output, a device or a FIFO
+    /// has no folder beside it: the charts are then not written. Returns whether they were. With `replacing: false`,
+    /// an existing Markdown file is refused before anything is written (the charts belong to the report of that
+    /// name, and are replaced with it).
     @discardableResult
-    public func write(to path: String) throws(CopyprofError) -> Bool {
+    public func write(to path: String, replacing: Bool = true) throws(CopyprofError) -> Bool {
+        if !replacing { try OutputFile.checkWritable(path, replacing: false) }
         let chartsWritten = try OutputFile.destination(of: path).isRegularFile
         if chartsWritten {
             let directory = (path as NSString).deletingLastPathComponent
             let chartsPath = (directory.isEmpty ? "" : directory + "/") + chartFolder
             for chart in charts + whereCharts { try OutputFile.write(Data(chart.svg.utf8), to: chartsPath + "/" + chart.name) }
         }
-        try OutputFile.write(Data(markdown.utf8), to: path)
+        try OutputFile.write(Data(markdown.utf8), to: path, replacing: replacing)
         return chartsWritten
     }
 

@@ -79,70 +79,25 @@ public struct ControlWorkload: Sendable {
             wakeNs: wake.wallNs, wakeCPUNs: wake.cpuNs)
     }
 
-    /// The pipe ping-pong: wall time of all round trips, and the CPU time of both threads; zeros when a pipe or the
-    /// thread cannot be had (the comparison then finds no wake-up drift rather than a false one).
+    /// The pipe ping-pong (``PipePingPong``): wall time of all round trips, and the CPU time of both threads; zeros
+    /// when the pipes or the thread cannot be had (the comparison then finds no wake-up drift rather than a false
+    /// one). A signal (Ctrl-C: the handler has no SA_RESTART) does not end a round trip halfway.
     func wakeups() -> (wallNs: UInt64, cpuNs: UInt64) {
-        var there: [Int32] = [-1, -1], back: [Int32] = [-1, -1]
-        guard pipe(&there) == 0 else { return (0, 0) }
-        guard pipe(&back) == 0 else {
-            close(there[0]); close(there[1])
-            return (0, 0)
-        }
-        defer { for fd in there + back where fd >= 0 { close(fd) } }
-        let echo = PipeEcho(read: there[0], write: back[1], roundTrips: wakeRoundTrips)
-        var thread = pthread_t()
-        let box = Unmanaged.passRetained(echo)
-        guard pthread_create(&thread, nil, { argument in
-            let echo = Unmanaged<PipeEcho>.fromOpaque(argument!).takeRetainedValue()
-            echo.run()
-            return nil
-        }, box.toOpaque()) == 0 else {
-            box.release()
-            return (0, 0)
-        }
-        var byte: UInt8 = 1
-        let cpuStart = threadCPUClockNs()
-        let start = monotonicNanoseconds()
-        // A signal (Ctrl-C: the handler has no SA_RESTART) must not end a round trip halfway.
-        for _ in 0..<wakeRoundTrips {
-            guard retryingOnInterrupt({ write(there[1], &byte, 1) }) == 1,
-                retryingOnInterrupt({ read(back[0], &byte, 1) }) == 1
-            else { break }
-        }
-        let wall = monotonicNanoseconds() &- start
-        let cpu = threadCPUClockNs() &- cpuStart
-        // If the loop stopped early, the echo waits for a byte that will not come: closing this end ends its read.
-        close(there[1])
-        there[1] = -1
-        pthread_join(thread, nil)
-        return (wall, cpu &+ echo.cpuNs)
-    }
-}
-
-/// The echoing side of the control's pipe ping-pong, on its own thread.
-///
-/// `@unchecked Sendable`: `cpuNs` is written by the echo thread before it ends and read after `pthread_join`.
-private final class PipeEcho: @unchecked Sendable {
-    let readFD: Int32
-    let writeFD: Int32
-    let roundTrips: Int
-    var cpuNs: UInt64 = 0
-
-    init(read: Int32, write: Int32, roundTrips: Int) {
-        readFD = read
-        writeFD = write
-        self.roundTrips = roundTrips
-    }
-
-    func run() {
-        var byte: UInt8 = 0
-        let start = threadCPUClockNs()
-        for _ in 0..<roundTrips {
-            guard retryingOnInterrupt({ read(readFD, &byte, 1) }) == 1,
-                retryingOnInterrupt({ write(writeFD, &byte, 1) }) == 1
-            else { break }
-        }
-        cpuNs = threadCPUClockNs() &- start
+        let sides = try? PipePingPong.run(
+            roundTrips: wakeRoundTrips, partnerName: "cp-control-echo",
+            partner: { echo in
+                let start = threadCPUClockNs()
+                _ = echo()
+                return threadCPUClockNs() &- start
+            },
+            caller: { ping in
+                let cpuStart = threadCPUClockNs()
+                let start = monotonicNanoseconds()
+                _ = ping()
+                return (wallNs: monotonicNanoseconds() &- start, cpuNs: threadCPUClockNs() &- cpuStart)
+            })
+        guard let sides else { return (0, 0) }
+        return (sides.caller.wallNs, sides.caller.cpuNs &+ sides.partner)
     }
 }
 
@@ -150,11 +105,4 @@ private final class PipeEcho: @unchecked Sendable {
 @inline(never)
 func controlCopy(_ destination: UnsafeMutableRawPointer, _ source: UnsafeRawPointer, _ count: Int) {
     memcpy(destination, source, count)
-}
-
-/// The calling thread's CPU time, ns (`CLOCK_THREAD_CPUTIME_ID`).
-func threadCPUClockNs() -> UInt64 {
-    var ts = timespec()
-    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts)
-    return UInt64(ts.tv_sec) &* 1_000_000_000 &+ UInt64(ts.tv_nsec)
 }

@@ -126,13 +126,9 @@ extension TrialRecord {
         self.init(result, trial: trial, region: { $0 })
     }
 
-    /// The record of a finished run of the sweep's regions, with each worker's thread id (their samples are
-    /// attributed apart).
+    /// The record of a finished run of the sweep's regions (their samples are attributed apart).
     public init(_ result: TransportRunResult<WorkerMeasurement>, trial: Int) {
         self.init(result, trial: trial, region: \.region)
-        for (index, worker) in result.workers.enumerated() where index < workers.count {
-            workers[index].tid = worker.measurement?.tid
-        }
     }
 
     private init<Measurement>(
@@ -153,7 +149,7 @@ extension TrialRecord {
                 connection: worker.identity.connection, role: worker.identity.role,
                 wallNs: worker.endNs &- worker.startNs, sent: worker.sent.map(SenderRecord.init),
                 received: worker.received.map { ReceiverRecord($0, configuration: result.configuration) }, counters: counters,
-                unavailable: unavailable.isEmpty ? nil : unavailable, usage: UsageRecord(usage))
+                unavailable: unavailable.isEmpty ? nil : unavailable, usage: UsageRecord(usage), tid: worker.threadID)
         }
         self.init(
             trial: trial, elapsedNs: result.elapsedNs, bytes: result.bytesVerified, messages: result.messagesVerified,

@@ -100,8 +100,6 @@ public struct WorkerMeasurement: Sendable {
     public var samples: SampleBatch?
     /// Why a worker that was to be sampled was not (its sampler refused), one line.
     public var samplerError: String?
-    /// The worker thread's kernel id (gettid), as its counters or sampler know it; nil in a trial without either.
-    public var tid: Int32?
 }
 
 /// A worker's region in a trial: counters (none in a timing trial) and rusage, and in a sampled trial the sampler,
@@ -135,10 +133,9 @@ final class SweepWorkerRegion: WorkerRegion {
     func end() throws -> WorkerMeasurement {
         if let sampled {
             let measured = try sampled.end()
-            return WorkerMeasurement(region: measured.region, samples: measured.samples, tid: sampled.sampler.threadID)
+            return WorkerMeasurement(region: measured.region, samples: measured.samples)
         }
-        return WorkerMeasurement(
-            region: try counted!.end(), samples: nil, samplerError: samplerError, tid: counted!.counters?.threadID)
+        return WorkerMeasurement(region: try counted!.end(), samples: nil, samplerError: samplerError)
     }
 }
 

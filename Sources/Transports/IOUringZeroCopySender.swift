@@ -119,8 +119,9 @@ struct IOUringZeroCopySender: MessageSender, ~Copyable {
                     // A notification will follow: the kernel took the set's pages.
                     zero.sends &+= 1
                 } else {
-                    // None will: the request never reached the socket, and the set is free again.
-                    pool.ledger.complete(from: id, through: id)
+                    // None will: the request never reached the socket, and the set is free again. Not a completion
+                    // of a send: not counted.
+                    _ = pool.ledger.complete(from: id, through: id)
                 }
             }
             head &+= 1

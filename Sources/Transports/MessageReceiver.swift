@@ -1,6 +1,7 @@
 #if canImport(Glibc)
 import CopyprofModel
 import Glibc
+import SystemCalls
 #endif
 
 /// A receiver of whole messages from one connected TCP socket: a noncopyable value that its worker's timed loop
@@ -133,14 +134,13 @@ struct VerifyingReceiver: MessageReceiver, ~Copyable {
 func discardToEnd(fd: Int32, messageSize: Int, timeout: Double) throws(TransportError) -> UInt64 {
     var drained = 0
     while true {
-        let n = recv(fd, nil, 1 << 20, Int32(MSG_TRUNC))
+        let n = retryingOnInterrupt { recv(fd, nil, 1 << 20, Int32(MSG_TRUNC)) }
         if n > 0 {
             drained += n
             continue
         }
         if n == 0 { break }
         let code = errno
-        if code == EINTR { continue }
         if code == EAGAIN { throw TransportError(.timedOut(seconds: timeout), activity: "draining after the run") }
         if code == ECONNRESET { break }
         throw .system("recv(MSG_TRUNC)", code, activity: "draining after the run")

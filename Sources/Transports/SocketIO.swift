@@ -1,6 +1,7 @@
 #if canImport(Glibc)
 import CopyprofModel
 import Glibc
+import SystemCalls
 #endif
 
 /// The send and receive primitives every transport shares: EINTR retried, short writes finished,
@@ -249,7 +250,8 @@ enum FailurePath {
     /// The submission ring had no free entry (a bug: one request at a time is in flight).
     @inline(never)
     static func ringFull() -> TransportError {
-        TransportError(.systemCall("io_uring submission ring full", errno: EBUSY), activity: "submitting a send")
+        TransportError(
+            .systemCall(SystemCallError("io_uring submission ring full", Errno(EBUSY))), activity: "submitting a send")
     }
 
     /// A ping-pong client's request got no echo: the echoer ended the stream.
@@ -264,7 +266,7 @@ enum FailurePath {
     static func completionsFailed(_ call: StaticString, errno code: Int32, truncated: Bool = false) -> TransportError {
         if truncated {
             return TransportError(
-                .systemCall(call.description, errno: code),
+                .systemCall(SystemCallError(call.description, Errno(code))),
                 activity: "reading zero-copy completions (control message truncated)")
         }
         return .system(call.description, code, activity: "reading zero-copy completions")

@@ -153,24 +153,33 @@ public final class TCPSocket: @unchecked Sendable {
     /// A socket connected to `address`.
     public static func connect(to address: SocketAddress) throws(TransportError) -> TCPSocket {
         let socket = try make(family: address.family)
-        while address.withSockaddr({ Glibc.connect(socket.fd, $0, $1) }) != 0 {
-            if errno == EINTR { continue }
-            throw .system("connect to \(address)", errno)
+        if address.withSockaddr({ Glibc.connect(socket.fd, $0, $1) }) != 0 {
+            var code = errno
+            if code == EINTR { code = socket.finishInterruptedConnect() }
+            if code != 0 { throw .system("connect to \(address)", code) }
         }
         return socket
     }
 
-    /// Accepts one connection.
+    /// A connect that a signal interrupted goes on in the background (connect(2), EINTR; a second connect would only
+    /// say EALREADY): waits until the socket is writable, as after a non-blocking connect, and returns the outcome,
+    /// 0 or the connection's error (SO_ERROR).
+    private func finishInterruptedConnect() -> Int32 {
+        var pfd = pollfd(fd: fd, events: Int16(POLLOUT), revents: 0)
+        if retryingOnInterrupt({ poll(&pfd, 1, -1) }) < 0 { return errno }
+        return option(SOL_SOCKET, SO_ERROR) ?? errno
+    }
+
+    /// Accepts one connection, whose descriptor is close-on-exec from the start (``acceptCloseOnExec(_:)``); a
+    /// connection the client reset before it was accepted (ECONNABORTED) is passed over.
     public func accept() throws(TransportError) -> TCPSocket {
         while true {
-            let fd = Glibc.accept(self.fd, nil, nil)
-            if fd >= 0 {
-                _ = fcntl(fd, F_SETFD, FD_CLOEXEC)
-                return TCPSocket(fd: fd)
-            }
-            if errno == EINTR || errno == ECONNABORTED { continue }
-            if errno == EAGAIN { throw TransportError(.timedOut(seconds: 0), activity: "accepting a connection") }
-            throw .system("accept", errno)
+            let fd = acceptCloseOnExec(self.fd)
+            if fd >= 0 { return TCPSocket(fd: fd) }
+            let code = errno
+            if code == ECONNABORTED { continue }
+            if code == EAGAIN { throw TransportError(.timedOut(seconds: 0), activity: "accepting a connection") }
+            throw .system("accept4", code)
         }
     }
 
@@ -250,7 +259,7 @@ public final class TCPSocket: @unchecked Sendable {
         close()
     }
 
-    /// Closes the descriptor once. close is not retried on EINTR.
+    /// Closes the descriptor once. close is never retried on EINTR: Linux has released the descriptor by then.
     public func close() {
         if fd >= 0 {
             _ = Glibc.close(fd)
@@ -280,43 +289,33 @@ extension TCPSocket {
         let events = Int16(readiness == .readable ? POLLIN : POLLOUT)
         var fds = sockets.map { pollfd(fd: $0.fd, events: events, revents: 0) }
         let deadline = monotonicNanoseconds() &+ UInt64(max(0, min(timeout, 1e6)) * 1e9)
-        while true {
+        // A signal restarts the wait with what is left of the timeout.
+        let n = retryingOnInterrupt { () -> Int32 in
             let now = monotonicNanoseconds()
             let remainingMs = now >= deadline ? 0 : Int32(min(Double(deadline - now) / 1e6, 1e9).rounded(.up))
-            let n = poll(&fds, nfds_t(fds.count), remainingMs)
-            if n > 0 { return fds.indices.filter { fds[$0].revents != 0 } }
-            if n == 0 || errno != EINTR || now >= deadline { return [] }
+            return poll(&fds, nfds_t(fds.count), remainingMs)
         }
+        return n > 0 ? fds.indices.filter { fds[$0].revents != 0 } : []
     }
 
     /// One send that does not wait (MSG_DONTWAIT | MSG_NOSIGNAL): the number of bytes queued, 0 when the socket's
     /// buffer is full. The corresponding C function is `send`.
     public func sendAvailable(_ bytes: UnsafeRawBufferPointer) throws(TransportError) -> Int {
         guard let base = bytes.baseAddress, !bytes.isEmpty else { return 0 }
-        while true {
-            let n = Glibc.send(fd, base, bytes.count, Int32(MSG_NOSIGNAL | MSG_DONTWAIT))
-            if n >= 0 { return n }
-            switch errno {
-            case EINTR: continue
-            case EAGAIN: return 0
-            default: throw .system("send", errno)
-            }
-        }
+        let n = retryingOnInterrupt { Glibc.send(fd, base, bytes.count, Int32(MSG_NOSIGNAL | MSG_DONTWAIT)) }
+        if n >= 0 { return n }
+        if errno == EAGAIN { return 0 }
+        throw .system("send", errno)
     }
 
     /// One receive that does not wait (MSG_DONTWAIT): the number of bytes read, 0 at the end of the stream, nil when
     /// nothing has arrived yet. The corresponding C function is `recv`.
     public func receiveAvailable(into buffer: UnsafeMutableRawBufferPointer) throws(TransportError) -> Int? {
         guard let base = buffer.baseAddress, !buffer.isEmpty else { return nil }
-        while true {
-            let n = recv(fd, base, buffer.count, Int32(MSG_DONTWAIT))
-            if n >= 0 { return n }
-            switch errno {
-            case EINTR: continue
-            case EAGAIN: return nil
-            default: throw .system("recv", errno)
-            }
-        }
+        let n = retryingOnInterrupt { recv(fd, base, buffer.count, Int32(MSG_DONTWAIT)) }
+        if n >= 0 { return n }
+        if errno == EAGAIN { return nil }
+        throw .system("recv", errno)
     }
 
     /// Receives up to `count` bytes that have arrived, without waiting: nil when none has; an empty array at the end

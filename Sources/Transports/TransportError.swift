@@ -7,8 +7,8 @@ import SystemCalls
 public struct TransportError: Error, Sendable, Equatable, CustomStringConvertible {
     /// What happened, without the worker context.
     public enum Kind: Sendable, Equatable {
-        /// A system call failed.
-        case systemCall(String, errno: Int32)
+        /// A system call failed: which, and its errno.
+        case systemCall(SystemCallError)
         /// A socket operation waited longer than the I/O timeout.
         case timedOut(seconds: Double)
         /// The peer closed the connection where a message was due.
@@ -36,9 +36,10 @@ public struct TransportError: Error, Sendable, Equatable, CustomStringConvertibl
         self.worker = worker
     }
 
+    /// `call` failed with errno `code`: a reset when the peer reset the connection, a system call error otherwise.
     static func system(_ call: String, _ code: Int32, activity: String = "") -> TransportError {
         if code == ECONNRESET || code == EPIPE { return TransportError(.peerReset, activity: activity) }
-        return TransportError(.systemCall(call, errno: code), activity: activity)
+        return TransportError(.systemCall(SystemCallError(call, Errno(code))), activity: activity)
     }
 
     /// Why the host cannot run this at all, when that is the error.
@@ -50,8 +51,8 @@ public struct TransportError: Error, Sendable, Equatable, CustomStringConvertibl
     public var description: String {
         var text = worker.isEmpty ? "" : worker + ": "
         switch kind {
-        case .systemCall(let call, let code):
-            text += "\(call) failed: \(Errno(code))"
+        case .systemCall(let failure):
+            text += failure.description
         case .timedOut(let seconds):
             text += "no progress for \(formatSeconds(seconds)) s (I/O timeout)"
         case .peerClosed:

@@ -141,9 +141,9 @@ public struct RunConfiguration: Sendable, Hashable {
             let ring = SendfileSender.ringBytes(self) &* connections
             if ring > RunLimits.runMemory || ring < 0 {
                 throw TransportError(.invalidConfiguration(
-                    "the sendfile rings of \(connections) connection(s) would take \(RunLimits.describe(bytes: ring)) of page "
+                    "the sendfile rings of \(connections) connection(s) would take \(formatBytes(ring)) of page "
                         + "cache (tcp_wmem and tcp_rmem maxima per connection); the limit is "
-                        + "\(RunLimits.describe(bytes: RunLimits.runMemory)): use fewer connections"))
+                        + "\(formatBytes(RunLimits.runMemory)): use fewer connections"))
             }
         }
         return layout
@@ -161,6 +161,11 @@ public struct WorkerIdentity: Sendable, Hashable, Codable, CustomStringConvertib
     }
 
     public var description: String { "connection \(connection) \(role.rawValue)" }
+
+    /// The name of the worker's thread, as `ps -L`, `top -H` and perf show it: `cp-send-0`, `cp-recv-0` (the
+    /// ping-pong client and echoer are the sender and the receiver); within the kernel's 15 bytes for any
+    /// connection count copyprof runs (``RunLimits/connections``).
+    public var threadName: String { "cp-\(role == .sender ? "send" : "recv")-\(connection)" }
 }
 
 /// Code a worker runs on its own thread around its timed loop: made before the start barrier,
@@ -190,6 +195,8 @@ public final class NoRegion: WorkerRegion {
 /// What one worker did.
 public struct WorkerResult<Measurement: Sendable>: Sendable {
     public var identity: WorkerIdentity
+    /// The kernel thread id of the worker's thread (gettid): what `perf stat -t` and /proc/self/task/TID name.
+    public var threadID: Int32
     /// `CLOCK_MONOTONIC` ns when its timed loop started and ended.
     public var startNs: UInt64
     public var endNs: UInt64
@@ -321,17 +328,17 @@ private func runWorkers<Region: WorkerRegion>(
     let control = RunControl()
     if observer != nil { control.countFromOutside() }
     var slots: [ResultSlot<Region.Measurement>] = []
-    var threads: [WorkerThread] = []
+    var threads: [JoinableThread] = []
     for (identity, socket) in assignments {
         let slot = ResultSlot<Region.Measurement>()
         slots.append(slot)
         do {
-            threads.append(try WorkerThread {
+            threads.append(try JoinableThread(name: identity.threadName) {
                 runWorker(identity, socket: socket, configuration: configuration, layout: layout,
                           control: control, slot: slot, makeRegion: makeRegion)
             })
         } catch {
-            control.fail(error)
+            control.fail(TransportError(.systemCall(error), worker: identity.description))
             break
         }
     }
@@ -374,7 +381,7 @@ final class ResultSlot<Measurement: Sendable>: @unchecked Sendable {
     var value: WorkerResult<Measurement>?
     /// The thread that wraps up for the worker when an outside profiler counts it (``RunControl/countFromOutside()``):
     /// set before the worker's thread ends, joined by the coordinator after it.
-    var wrapUpThread: WorkerThread?
+    var wrapUpThread: JoinableThread?
 }
 
 /// A worker's wrap-up — a stream receiver's drain to the end, zero-copy's last completions, the round-trip
@@ -393,19 +400,19 @@ private final class WrapUpHandOff<Measurement: Sendable>: @unchecked Sendable {
     private var result: WorkerResult<Measurement>?
     private let wake: (read: Int32, write: Int32)
 
-    init(loop: WorkerLoop, socket: TCPSocket, control: RunControl, slot: ResultSlot<Measurement>) throws(TransportError) {
-        var fds: [Int32] = [-1, -1]
-        guard pipe(&fds) == 0 else { throw .system("pipe", errno, activity: "preparing a worker's wrap-up") }
-        for fd in fds { _ = fcntl(fd, F_SETFD, FD_CLOEXEC) }
+    /// Starts the wrap-up thread of worker `identity`, named `cp-wrap-s-N` or `cp-wrap-r-N`.
+    init(
+        _ identity: WorkerIdentity, loop: WorkerLoop, socket: TCPSocket, control: RunControl,
+        slot: ResultSlot<Measurement>
+    ) throws(TransportError) {
+        do { wake = try makePipe() } catch { throw TransportError(.systemCall(error), activity: "preparing the wrap-up") }
         self.loop = loop
         self.socket = socket
         self.control = control
         self.slot = slot
-        wake = (fds[0], fds[1])
-        do { slot.wrapUpThread = try WorkerThread { self.waitAndWrapUp() } } catch {
-            close(fds[0])
-            close(fds[1])
-            throw error
+        let name = "cp-wrap-\(identity.role == .sender ? "s" : "r")-\(identity.connection)"
+        do { slot.wrapUpThread = try JoinableThread(name: name) { self.waitAndWrapUp() } } catch {
+            throw TransportError(.systemCall(error), activity: "starting the wrap-up thread")
         }
     }
 
@@ -498,10 +505,11 @@ private func runWorker<Region: WorkerRegion>(
         let loop = try makeTransportLoop(
             identity, socket: socket, configuration: configuration, layout: layout, control: control)
         sends = loop.sends
-        var result = WorkerResult<Region.Measurement>(identity: identity, startNs: 0, endNs: 0)
+        var result = WorkerResult<Region.Measurement>(
+            identity: identity, threadID: currentThreadID(), startNs: 0, endNs: 0)
         // Counted from outside until it ends: this thread ends with its region, and another wraps up.
         if control.isCountedFromOutside {
-            handOff = try WrapUpHandOff(loop: loop, socket: socket, control: control, slot: slot)
+            handOff = try WrapUpHandOff(identity, loop: loop, socket: socket, control: control, slot: slot)
         }
 
         control.arriveAndWait()

@@ -1,4 +1,5 @@
 import ArgumentParser
+import CopyprofFiles
 import CopyprofProfile
 import CopyprofReport
 import Foundation
@@ -27,8 +28,10 @@ struct CompareCommand: ParsableCommand {
     var baseline: String
     @Argument(help: "The candidate profile.")
     var candidate: String
-    @Option(help: "Write the Markdown here instead of standard output.")
+    @Option(help: "Write the Markdown (or JSON) here instead of standard output; an existing file only with --force.")
     var output: String?
+    @Flag(help: "Replace the file --output names when it exists.")
+    var force = false
     @Option(help: "The smallest change in percent that counts.")
     var threshold: Double = 5
     @Flag(help: "Print JSON instead of Markdown.")
@@ -40,6 +43,7 @@ struct CompareCommand: ParsableCommand {
 
     func run() throws {
         Interruption.installCleanup()
+        if let output, !force { try OutputFile.refuseExisting(output) }
         let base = try Profile.read(from: baseline)
         let cand = try Profile.read(from: candidate)
         let comparison = Comparison(
@@ -51,7 +55,7 @@ struct CompareCommand: ParsableCommand {
         }
         let text = json ? String(decoding: try comparison.json(), as: UTF8.self) + "\n" : comparison.markdown
         if let output, output != "-" {
-            try OutputFile.write(Data(text.utf8), to: output)
+            try OutputFile.write(Data(text.utf8), to: output, replacing: force)
             try writeStandardOutput("comparison: \(output)\n")
         } else {
             try writeStandardOutput(text)

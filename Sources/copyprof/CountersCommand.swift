@@ -1,4 +1,5 @@
 import ArgumentParser
+import CopyprofModel
 import Foundation
 import CopyprofProfile
 import PerfCounters
@@ -42,17 +43,13 @@ struct CountersCommand: ParsableCommand {
             // Runs one calibration workload without counters, for perf stat or valgrind to count.
             guard let chosen = CalibrationWorkload(rawValue: workload) else {
                 let names = CalibrationWorkload.allCases.map(\.rawValue).joined(separator: ", ")
-                throw ValidationError("unknown workload '\(workload)': use one of \(names)")
+                throw ValidationError(
+                    "unknown workload '\(workload)': use one of \(names)" + didYouMean(workload, among: CalibrationWorkload.allCases.map(\.rawValue)))
             }
             print(chosen.run())
             return
         }
-        let chosen: [PerfEvent]
-        do {
-            chosen = try events.map { try PerfEvent.list($0) } ?? PerfEvent.catalog
-        } catch {
-            throw ValidationError(String(describing: error))
-        }
+        let chosen = try events.map { try parseEvents($0, option: "--events") } ?? PerfEvent.catalog
         if check {
             let report = CounterCalibration.run(events: chosen, options: CounterOptions(userOnly: userOnly))
             if json {
@@ -244,9 +241,9 @@ enum CalibrationTable {
         out = CountersTable.wrap(out.dropLast(1).description)
         out += CountersTable.wrap("core PMUs: " + CoreTable.corePMUs(report.host))
         var caches: [String] = []
-        if let l1 = report.caches.l1d { caches.append("L1d \(size(l1))") }
-        if let l2 = report.caches.l2 { caches.append("L2 \(size(l2))") }
-        if let llc = report.caches.llc, (report.caches.llcLevel ?? 0) > 2 { caches.append("L\(report.caches.llcLevel!) \(size(llc))") }
+        if let l1 = report.caches.l1d { caches.append("L1d \(formatBytes(l1))") }
+        if let l2 = report.caches.l2 { caches.append("L2 \(formatBytes(l2))") }
+        if let llc = report.caches.llc, (report.caches.llcLevel ?? 0) > 2 { caches.append("L\(report.caches.llcLevel!) \(formatBytes(llc))") }
         out += "caches: \(caches.isEmpty ? "unknown" : caches.joined(separator: ", "))"
         out += "; cpufreq: " + (report.frequency.map { "\(format($0.minGHz))–\(format($0.maxGHz)) GHz" } ?? "none in sysfs") + "\n\n"
         let width = max(5, report.checks.map(\.event.count).max() ?? 0)
@@ -267,10 +264,6 @@ enum CalibrationTable {
         out += notes.rendered
         out += "\nchecks: \(report.passed) pass, \(report.failed) fail, \(report.skipped) skipped\n"
         return out
-    }
-
-    private static func size(_ bytes: Int) -> String {
-        bytes >= 1 << 20 && bytes % (1 << 20) == 0 ? "\(bytes >> 20) MiB" : "\(bytes >> 10) KiB"
     }
 
     private static func format(_ value: Double) -> String { String(format: "%.2f", value) }

@@ -1,4 +1,5 @@
 import ArgumentParser
+import CopyprofFiles
 import CopyprofModel
 import CopyprofProfile
 import CopyprofReport
@@ -39,8 +40,11 @@ struct ExportCommand: ParsableCommand {
     @Option(help: "The threads for --folded and --flamegraph: sender or receiver.")
     var role: WorkerRole?
 
-    @Option(help: "Where to write (default: standard output, also `-`). A device or FIFO is written in place; a file is replaced atomically.")
+    @Option(help: "Where to write (default: standard output, also `-`). A device or FIFO is written in place; a new file atomically; an existing file only with --force.")
     var output: String?
+
+    @Flag(help: "Replace the file --output names when it exists.")
+    var force = false
 
     func validate() throws {
         if attribution && !csv { throw ValidationError("--attribution is written as CSV: add --csv") }
@@ -57,9 +61,10 @@ struct ExportCommand: ParsableCommand {
 
     func run() throws {
         Interruption.installCleanup()
+        if let output, !force { try OutputFile.refuseExisting(output) }
         let loaded = try Profile.read(from: profile)
         guard attribution || folded || flamegraph else {
-            try OutputFile.write(Data(CSVExport.render(loaded).utf8), to: output ?? "-")
+            try OutputFile.write(Data(CSVExport.render(loaded).utf8), to: output ?? "-", replacing: output == nil || force)
             return
         }
         let analysis = AttributionAnalysis(profile: loaded)
@@ -83,7 +88,7 @@ struct ExportCommand: ParsableCommand {
                 text = analysis.foldedExport(cell: key, role: role).text
             }
         }
-        try OutputFile.write(Data(text.utf8), to: output ?? "-")
+        try OutputFile.write(Data(text.utf8), to: output ?? "-", replacing: output == nil || force)
     }
 }
 

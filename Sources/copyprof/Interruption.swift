@@ -1,3 +1,4 @@
+import CopyprofFiles
 import CopyprofProfile
 import Synchronization
 #if canImport(Glibc)

@@ -1,4 +1,5 @@
 import ArgumentParser
+import CopyprofFiles
 import CopyprofProfile
 import CopyprofReport
 import Foundation
@@ -13,23 +14,27 @@ struct ReportCommand: ParsableCommand {
     @Argument(help: "The profile to report on.")
     var profile: String
 
-    @Option(help: "The Markdown file to write (default: reports/<profile name>.md; `-`: standard output, without charts).")
+    @Option(help: "The Markdown file to write; an existing file only with --force. (default: reports/<profile name>.md, the profile's own report, written again each time; `-`: standard output, without charts)")
     var output: String?
+
+    @Flag(help: "Replace the file --output names when it exists.")
+    var force = false
 
     func run() throws {
         Interruption.installCleanup()
+        if let output, !force { try OutputFile.refuseExisting(output) }
         let loaded = try Profile.read(from: profile)
-        let path = try writeReport(loaded, profilePath: profile, output: output)
+        let path = try writeReport(loaded, profilePath: profile, output: output, replacing: output == nil || force)
         if path != "-" { try writeStandardOutput("report: \(path)\n") }
     }
 }
 
-/// Writes the report of a profile; returns the Markdown path.
-func writeReport(_ profile: Profile, profilePath: String, output: String?) throws -> String {
+/// Writes the report of a profile (an existing Markdown file only when `replacing`); returns the Markdown path.
+func writeReport(_ profile: Profile, profilePath: String, output: String?, replacing: Bool) throws -> String {
     let defaults = Report.defaultPaths(forProfile: profilePath)
     let path = output ?? defaults.markdown
     let report = Report(profile: profile, source: profilePath, chartFolder: chartFolderName(forReport: path))
-    if !(try report.write(to: path)) {
+    if !(try report.write(to: path, replacing: replacing)) {
         note("the charts are not written: the report goes to \(path == "-" ? "standard output" : path), which has no folder beside it")
     }
     return path

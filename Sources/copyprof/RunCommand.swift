@@ -1,3 +1,4 @@
+import CopyprofFiles
 import CopyprofModel
 import ArgumentParser
 import CopyprofProfile
@@ -36,13 +37,14 @@ struct RunCommand: ParsableCommand {
     @Option(
         help: ArgumentHelp(
             "A named sweep: all-paths (every sender × every receiver, stream and ping-pong, 4096 and 65536 B, 1 connection, \(SweepPlan.defaultTrials) rounds). Options given with it override its values.",
-            valueName: "name"))
+            valueName: "name"),
+        transform: { try parseChoice($0, option: "--preset") })
     var preset: Preset?
     @Option(
         help: ArgumentHelp(
-            "Message sizes in bytes, comma-separated: multiples of 64 from 64 B to 16 MiB. (default: \(list(SweepPlan().sizes)); --quick: \(list(SweepPlan.quick().sizes)))",
+            "Message sizes, comma-separated: bytes, or K, M with binary units (K = 1024 bytes: 64K, 64KiB, 1M, 1MiB); multiples of 64 from 64 B to 16M. (default: \(list(SweepPlan().sizes)); --quick: \(list(SweepPlan.quick().sizes)))",
             valueName: "list"),
-        transform: { try parseIntegers($0, option: "--sizes") })
+        transform: { try parseByteCounts($0, option: "--sizes") })
     var sizes: [Int]?
     @Option(
         help: ArgumentHelp(
@@ -68,13 +70,16 @@ struct RunCommand: ParsableCommand {
     var trials: Int?
     @Option(help: "Warm-up rounds, not recorded. (default: \(SweepPlan().warmup))")
     var warmup: Int?
-    @Option(help: "Seconds per trial. (default: \(SweepPlan.defaultDuration))")
+    @Option(
+        help: ArgumentHelp("Time per trial: seconds (0.5, 2s) or milliseconds (500ms). (default: \(SweepPlan.defaultDuration) s)", valueName: "time"),
+        transform: { try parseDuration($0, option: "--duration") })
     var duration: Double?
     @Option(help: "Counter events, comma-separated perf names or subsystem:name tracepoints; 'none' runs timing trials only (rusage and the thread CPU clock). (default: the whole catalog; events this host cannot count are recorded once with the reason)")
     var events: String?
     @Option(help: ArgumentHelp(
         "Sample every sender and receiver thread in the counted trials, to show where their time goes (report: 'Where the time goes'): on or off. (default: on)",
-        valueName: "on|off"))
+        valueName: "on|off"),
+        transform: { try parseChoice($0, option: "--sample") })
     var sample: SampleSwitch = .on
     @Option(help: ArgumentHelp(
         "Samples per second of each thread's CPU time. (default: \(SweepSamplingOptions.defaultFrequency), as perf record)",
@@ -88,17 +93,21 @@ struct RunCommand: ParsableCommand {
         "Enable and disable a perf session around every timed loop, so that perf counts what copyprof counts: the FIFOs given to perf stat --control fifo:CTL,ACK -D -1 (or perf record --control). Local runs only.",
         valueName: "CTL[,ACK]"))
     var perfControl: String?
-    @Option(help: "Verification of received messages: the sequence and length (header) or every byte (full). (default: header)")
+    @Option(
+        help: ArgumentHelp("Verification of received messages: the sequence and length (header) or every byte (full). (default: header)", valueName: "header|full"),
+        transform: { try parseChoice($0, option: "--verify") })
     var verify: Verification?
     @Option(help: "A name for this run, kept in the profile and its file name.")
     var label: String?
-    @Option(help: "The profile's path; `-` for standard output. Checked before measuring. (default: profiles/<UTC time>-<label>.json, never an existing file)")
+    @Option(help: "The profile's path; `-` for standard output; an existing file only with --force. Checked before measuring. (default: profiles/<UTC time>-<label>.json, never an existing file)")
     var output: String?
+    @Flag(help: "Replace the files --output and --report name when they exist (without it, an existing file is refused before measuring).")
+    var force = false
     @Flag(help: "A small sweep for a first look: 2 sizes, 1 and 2 connections, 3 trials.")
     var quick = false
     @Flag(help: "Do not write the report (reports/<profile name>.md) after the profile.")
     var noReport = false
-    @Option(help: "The report's Markdown path; its charts go in a folder beside it. Printed before measuring. (default: reports/<profile name>.md)")
+    @Option(help: "The report's Markdown path; its charts go in a folder beside it; an existing file only with --force. Printed before measuring. (default: reports/<profile name>.md, the profile's own report)")
     var report: String?
     @Option(help: "Run the receivers on another host, in its `copyprof serve` at HOST:PORT.")
     var connect: String?
@@ -136,7 +145,7 @@ struct RunCommand: ParsableCommand {
         if events == "none" {
             plan.events = []
         } else if let events {
-            do { plan.events = try PerfEvent.list(events).map(\.name) } catch { throw ValidationError(error.description) }
+            plan.events = try parseEvents(events, option: "--events").map(\.name)
         }
         plan.label = label
         do { try plan.validate() } catch { throw ValidationError(error.description) }
@@ -195,13 +204,17 @@ struct RunCommand: ParsableCommand {
         }
         // Where the profile and the report go, checked before anything is measured.
         let candidates = output.map { [$0] } ?? defaultProfilePaths(label: label)
+        // A path given is never replaced without --force; the default names never collide (the profile's own report,
+        // reports/<profile name>.md, is that profile's and is written again with it).
+        let replacingProfile = output == nil || force
+        let replacingReport = report == nil || force
         let profileIsFile = try OutputFile.destination(of: candidates[0]).isRegularFile
-        try OutputFile.checkWritable(candidates[0])
+        try OutputFile.checkWritable(candidates[0], replacing: replacingProfile)
         // A report goes beside a profile file, or wherever --report says (also for a profile on standard output).
         let writesReport = !noReport && (profileIsFile || report != nil)
         let reportPath = report ?? Report.defaultPaths(forProfile: candidates[0]).markdown
         if writesReport {
-            try OutputFile.checkWritable(reportPath)
+            try OutputFile.checkWritable(reportPath, replacing: replacingReport)
             let profileShown = candidates[0] == "-" ? "standard output" : candidates[0]
             let chartsShown = try OutputFile.destination(of: reportPath).isRegularFile
                 ? " (charts in \(chartFolderPath(forReport: reportPath))/)" : ""
@@ -254,7 +267,14 @@ struct RunCommand: ParsableCommand {
         var saveError: Error?
         do {
             if output != nil {
-                try profile.write(to: candidates[0])
+                var noted = false
+                try profile.write(to: candidates[0], replacing: replacingProfile) { fifo in
+                    if !noted {
+                        note("waiting for a reader of \(fifo) to take the profile (Ctrl-C saves it in a file instead)")
+                        noted = true
+                    }
+                    return !Interruption.requested
+                }
                 path = candidates[0]
             } else {
                 path = try OutputFile.writeNew(try profile.jsonData(), candidates: candidates)
@@ -287,7 +307,7 @@ struct RunCommand: ParsableCommand {
                 note("no trial finished\(profile.status == .interrupted ? " before the run was \(profile.statusReason ?? Interruption.reason)" : ""): "
                     + "nothing was measured, so no report; the profile \(path == "-" ? "" : "(\(path)) ")keeps the host's environment")
             } else if writesReport {
-                let written = try writeReport(profile, profilePath: path, output: report)
+                let written = try writeReport(profile, profilePath: path, output: report, replacing: replacingReport)
                 if written != "-" { show("report: \(written)\n") }
             } else {
                 note("no report: the profile went to \(path == "-" ? "standard output" : path), not a file "
@@ -318,12 +338,12 @@ struct RunCommand: ParsableCommand {
 }
 
 /// `--sample on|off`.
-enum SampleSwitch: String, ExpressibleByArgument, CaseIterable {
+enum SampleSwitch: String, NamedChoice {
     case on, off
 }
 
 /// The named sweeps of `--preset`.
-enum Preset: String, ExpressibleByArgument, CaseIterable {
+enum Preset: String, NamedChoice {
     /// Every sender with every receiver.
     case allPaths = "all-paths"
 

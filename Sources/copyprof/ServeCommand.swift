@@ -28,7 +28,7 @@ struct ServeCommand: ParsableCommand {
     var allow: String?
 
     @Option(help: ArgumentHelp(
-        "Bytes of message buffers one cell may take here, with K, M or G (receivers: 2 messages per connection; ping-pong echoers also send). (default: a quarter of this host's memory, at most 4G)",
+        "Bytes of message buffers one cell may take here, with K, M or G in binary units (512M, 2G, 2GiB; receivers: 2 messages per connection; ping-pong echoers also send). (default: a quarter of this host's memory, at most 4G)",
         valueName: "bytes"))
     var maxMemory: String?
 
@@ -39,13 +39,19 @@ struct ServeCommand: ParsableCommand {
     @Option(name: .customLong("max-threads"), help: .hidden)
     var maxThreads: Int?
 
-    @Option(help: "Seconds a client may stay silent between messages, or a cell wait for its data connections and start.")
+    @Option(
+        help: ArgumentHelp("How long a client may stay silent between messages, or a cell wait for its data connections and start: seconds (30, 30s) or milliseconds.", valueName: "time"),
+        transform: { try parseDuration($0, option: "--idle-timeout") })
     var idleTimeout: Double = ServerOptions.defaultIdleTimeout
 
-    @Option(help: "Seconds a message may take to arrive once started, and a new client to send its whole hello.")
+    @Option(
+        help: ArgumentHelp("How long a message may take to arrive once started, and a new client to send its whole hello: seconds or milliseconds (500ms).", valueName: "time"),
+        transform: { try parseDuration($0, option: "--message-timeout") })
     var messageTimeout: Double = ServerOptions.defaultMessageTimeout
 
-    @Option(help: "Seconds one client may hold the server. (default: as long as it keeps running cells)")
+    @Option(
+        help: ArgumentHelp("How long one client may hold the server: seconds. (default: as long as it keeps running cells)", valueName: "time"),
+        transform: { try parseDuration($0, option: "--max-session") })
     var maxSession: Double?
 
     func makeOptions() throws -> ServerOptions {
@@ -54,8 +60,9 @@ struct ServeCommand: ParsableCommand {
             do { options.allow = try AddressRange.list(allow) } catch { throw ValidationError(error.description) }
         }
         if let maxMemory {
-            guard let bytes = parseByteCount(maxMemory), bytes >= 1 << 20, bytes <= RunLimits.runMemory else {
-                throw ValidationError("--max-memory takes a size from 1M to \(RunLimits.describe(bytes: RunLimits.runMemory)) (e.g. 512M, 2G)")
+            let bytes = try parseByteCount(maxMemory, option: "--max-memory")
+            guard bytes >= 1 << 20, bytes <= RunLimits.runMemory else {
+                throw ValidationError("--max-memory takes a size from 1M to \(formatBytes(RunLimits.runMemory)) (e.g. 512M, 2G)")
             }
             options.maxMemoryBytes = bytes
         }
@@ -92,23 +99,8 @@ struct ServeCommand: ParsableCommand {
         let server = try RemoteServer(listen: address, options: options, log: { note($0) })
         try writeStandardOutput("copyprof serve: listening on \(server.address)\n")
         note("clients: \(options.allow.isEmpty ? "any address" : options.allow.map(\.description).joined(separator: ", ")); "
-             + "per cell at most \(options.maxConnections) connections and \(RunLimits.describe(bytes: options.maxMemoryBytes)) of buffers")
+             + "per cell at most \(options.maxConnections) connections and \(formatBytes(options.maxMemoryBytes)) of buffers")
         server.serve(shouldStop: { Interruption.requested })
         note("stopped")
     }
-}
-
-/// `512M`, `2G`, `65536`: bytes, with an optional K, M or G (powers of 1024); nil for anything else.
-func parseByteCount(_ text: String) -> Int? {
-    let units: [Character: Int] = ["K": 1 << 10, "M": 1 << 20, "G": 1 << 30]
-    var digits = text.trimmingCharacters(in: .whitespaces).uppercased()
-    if digits.hasSuffix("IB") { digits.removeLast(2) } else if digits.hasSuffix("B") { digits.removeLast() }
-    var scale = 1
-    if let last = digits.last, let unit = units[last] {
-        scale = unit
-        digits.removeLast()
-    }
-    guard let value = Int(digits), value >= 0 else { return nil }
-    let (bytes, overflow) = value.multipliedReportingOverflow(by: scale)
-    return overflow ? nil : bytes
 }

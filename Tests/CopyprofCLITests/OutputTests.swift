@@ -1,3 +1,4 @@
+import CopyprofFiles
 import Foundation
 import TestSupport
 import Testing
@@ -90,8 +91,9 @@ import Testing
         try "old".write(toFile: "\(dir)/target.csv", atomically: false, encoding: .utf8)
         try FileManager.default.createSymbolicLink(atPath: "\(dir)/link.csv", withDestinationPath: "target.csv")
         try FileManager.default.createSymbolicLink(atPath: "\(dir)/dangling.csv", withDestinationPath: "\(dir)/new.csv")
-        for output in ["\(dir)/link.csv", "\(dir)/dangling.csv"] {
-            let result = try runProcess(copyprofBinary, ["export", profile, "--csv", "--output", output])
+        // An existing file is replaced only with --force (see anExistingOutputIsKeptWithoutForce).
+        for (output, force) in [("\(dir)/link.csv", ["--force"]), ("\(dir)/dangling.csv", [])] {
+            let result = try runProcess(copyprofBinary, ["export", profile, "--csv", "--output", output] + force)
             #expect(result.status == 0, "\(result.stderr)")
             #expect(fileType(output) == S_IFLNK, "\(output) is still a link")
         }
@@ -121,6 +123,138 @@ import Testing
         // A directory is refused, and so is a block device (a disk).
         let refused = try runProcess(copyprofBinary, ["export", profile, "--csv", "--output", dir])
         #expect(refused.status == 1 && refused.stderr.contains("is a directory"), "\(refused.stderr)")
+    }
+
+    /// An output named on the command line that exists — a file, or a symbolic link to one — is refused with one
+    /// line and left as it was, by every command that writes; `--force` replaces it (through the link).
+    @Test func anExistingOutputIsKeptWithoutForce() throws {
+        let dir = try temporaryDirectory()
+        let profile = try sampleProfile(in: dir)
+        let target = "\(dir)/elsewhere/kept.txt"
+        try FileManager.default.createDirectory(atPath: "\(dir)/elsewhere", withIntermediateDirectories: true)
+        try FileManager.default.createSymbolicLink(atPath: "\(dir)/link.out", withDestinationPath: target)
+        let file = "\(dir)/existing.out"
+        let commands: [(name: String, arguments: (String) -> [String], written: String)] = [
+            ("export", { ["export", profile, "--csv", "--output", $0] }, "transport,"),
+            ("report", { ["report", profile, "--output", $0] }, "# "),
+            ("compare", { ["compare", profile, profile, "--output", $0] }, "#"),
+            ("run", { Self.tinyRun + ["--output", $0, "--no-report"] }, "{"),
+            ("run --report", { Self.tinyRun + ["--output", "\(dir)/fresh-\(UUID().uuidString).json", "--report", $0] }, "# "),
+        ]
+        for command in commands {
+            for (output, shown) in [(file, "\(file): exists; not replaced without --force"),
+                                    ("\(dir)/link.out", "\(dir)/link.out: exists (a symbolic link to \(target)); not replaced without --force")] {
+                try "precious".write(toFile: file, atomically: false, encoding: .utf8)
+                try "precious".write(toFile: target, atomically: false, encoding: .utf8)
+                let started = Date()
+                let refused = try runProcess(copyprofBinary, command.arguments(output), in: dir, timeout: 60)
+                #expect(refused.status == 1, "\(command.name) onto \(output): exit \(refused.status)")
+                #expect(refused.stderr == "Error: \(shown)\n", "\(command.name) onto \(output): \(refused.stderr)")
+                #expect(try String(contentsOfFile: file, encoding: .utf8) == "precious")
+                #expect(try String(contentsOfFile: target, encoding: .utf8) == "precious")
+                #expect(fileType("\(dir)/link.out") == S_IFLNK)
+                if command.name.hasPrefix("run") {
+                    #expect(!refused.stderr.contains("runs, about") && Date().timeIntervalSince(started) < 10, "refused before measuring")
+                }
+
+                let forced = try runProcess(copyprofBinary, command.arguments(output) + ["--force"], in: dir, timeout: 60)
+                #expect(forced.status == 0, "\(command.name) --force onto \(output): \(forced.stderr)")
+                let replaced = output == file ? file : target
+                #expect(try String(contentsOfFile: replaced, encoding: .utf8).hasPrefix(command.written), "\(command.name) onto \(output)")
+                #expect(fileType("\(dir)/link.out") == S_IFLNK, "the link stays a link")
+            }
+        }
+        #expect(try FileManager.default.contentsOfDirectory(atPath: dir).filter { $0.contains(".tmp-") }.isEmpty)
+    }
+
+    /// A FIFO with its reader already waiting: the check before measuring does not open it (which would hand the
+    /// reader an end of file, and leave the run blocked at the end), and the reader gets one whole profile.
+    @Test func aFIFOWithItsReaderWaitingGetsOneWholeProfile() throws {
+        let dir = try temporaryDirectory()
+        let fifo = "\(dir)/profile.fifo"
+        #expect(mkfifo(fifo, 0o600) == 0)
+        let received = ResultBox()
+        let opens = ResultBox()
+        let reader = Thread {
+            // Reads to end of file, again and again: every open by a writer is one round; the run must make one.
+            for _ in 0..<3 {
+                let fd = open(fifo, O_RDONLY)
+                guard fd >= 0 else { return }
+                var round = Data()
+                var chunk = [UInt8](repeating: 0, count: 65536)
+                while true {
+                    let n = read(fd, &chunk, chunk.count)
+                    if n <= 0 { break }
+                    round.append(contentsOf: chunk[0..<n])
+                }
+                close(fd)
+                opens.append(nil)
+                received.data.append(round)
+                if !round.isEmpty { return }
+            }
+        }
+        reader.start()
+        // The reader is waiting in open(2) before the run starts.
+        Thread.sleep(forTimeInterval: 0.2)
+        let result = try runProcess(copyprofBinary, Self.tinyRun + ["--output", fifo, "--no-report"], in: dir, timeout: 60)
+        #expect(result.status == 0, "\(result.stderr)")
+        let deadline = Date().addingTimeInterval(10)
+        while reader.isExecuting && Date() < deadline { Thread.sleep(forTimeInterval: 0.01) }
+        if reader.isExecuting {
+            // Still waiting for a writer: one that opens and closes lets it end.
+            close(open(fifo, O_WRONLY | O_NONBLOCK))
+        }
+        #expect(opens.count == 1, "the reader saw \(opens.count) opens: the run opened the FIFO more than once")
+        let profile = try Profile.decode(received.data, path: fifo)
+        #expect(profile.cells.count == 1 && profile.cells[0].trials.count == 2)
+        #expect(fileType(fifo) == S_IFIFO)
+    }
+
+    /// A FIFO nobody reads: `run` says it waits for a reader, and Ctrl-C then saves the profile in a fallback file.
+    @Test(.timeLimit(.minutes(2))) func aFIFOWithoutAReaderWaitsAndCtrlCSavesTheProfileElsewhere() throws {
+        let dir = try temporaryDirectory()
+        let fifo = "\(dir)/profile.fifo"
+        #expect(mkfifo(fifo, 0o600) == 0)
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: copyprofBinary)
+        process.arguments = Self.tinyRun + ["--output", fifo, "--no-report"]
+        process.currentDirectoryURL = URL(fileURLWithPath: dir)
+        let err = Pipe()
+        process.standardError = err
+        process.standardOutput = FileHandle.nullDevice
+        try process.run()
+        // The note comes once the sweep is done and the open waits; only then is Ctrl-C sent.
+        var stderr = Data()
+        let deadline = Date().addingTimeInterval(60)
+        let fd = err.fileHandleForReading.fileDescriptor
+        while !String(decoding: stderr, as: UTF8.self).contains("waiting for a reader") && Date() < deadline {
+            var ready = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
+            guard poll(&ready, 1, 100) > 0 else { continue }
+            var chunk = [UInt8](repeating: 0, count: 4096)
+            let n = read(fd, &chunk, chunk.count)
+            if n <= 0 { break }
+            stderr.append(contentsOf: chunk[0..<n])
+        }
+        #expect(String(decoding: stderr, as: UTF8.self).contains("copyprof: waiting for a reader of \(fifo) to take the profile (Ctrl-C saves it in a file instead)"))
+        process.interrupt()
+        // A hang fails the test, not the suite.
+        let pid = process.processIdentifier
+        let watchdog = Thread {
+            let deadline = Date().addingTimeInterval(30)
+            while process.isRunning && Date() < deadline { Thread.sleep(forTimeInterval: 0.05) }
+            if process.isRunning { kill(pid, SIGKILL) }
+        }
+        watchdog.start()
+        stderr.append(err.fileHandleForReading.readDataToEndOfFile())
+        process.waitUntilExit()
+        let text = String(decoding: stderr, as: UTF8.self)
+        #expect(process.terminationStatus == 1, "\(text)")
+        let line = try #require(text.split(separator: "\n").first { $0.contains("the measurements are saved in") }, "\(text)")
+        #expect(line.contains("\(fifo): no reader opened it; the measurements are saved in"), "\(line)")
+        let fallback = String(line.split(separator: " ").dropLast().last!)
+        #expect(try Profile.read(from: fallback).cells.count == 1)
+        try FileManager.default.removeItem(atPath: fallback)
+        #expect(fileType(fifo) == S_IFIFO)
     }
 
     @Test func aRunChecksItsOutputBeforeMeasuring() throws {

@@ -56,6 +56,8 @@ import CopyprofReport
                     idleTrials.insert("\(cell.key.workload.rawValue) \(cell.key.messageSize) \(cell.key.connections) \(cell.key.transport.rawValue) \(trial.trial)")
                 }
                 #expect(trial.workers.count == 2 * cell.key.connections)
+                // Each worker's own thread, by its kernel id (what perf stat -t takes).
+                #expect(Set(trial.workers.compactMap(\.tid)).count == trial.workers.count, "\(cell.key)")
                 for worker in trial.workers {
                     if trial.kind == .counted {
                         #expect(worker.counters["task-clock"]?.value != nil, "\(cell.key) \(worker.role)")

@@ -128,9 +128,9 @@ func connect(to host: String, port: UInt16, from source: String? = nil) throws -
     remote.sin_port = port.bigEndian
     inet_pton(AF_INET, host, &remote.sin_addr)
     let bound = withUnsafePointer(to: &local) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(socket.fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
-    guard bound == 0 else { throw TransportError(.systemCall("bind \(source)", errno: errno)) }
+    guard bound == 0 else { throw TransportError.system("bind \(source)", errno) }
     let connected = withUnsafePointer(to: &remote) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { Glibc.connect(socket.fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
-    guard connected == 0 else { throw TransportError(.systemCall("connect \(host):\(port)", errno: errno)) }
+    guard connected == 0 else { throw TransportError.system("connect \(host):\(port)", errno) }
     return socket
 }
 

@@ -29,6 +29,8 @@ import TestSupport
             #expect(cell.trials.filter { $0.kind == .timing }.allSatisfy { $0.workers.allSatisfy(\.counters.isEmpty) })
             #expect(cell.trials.filter { $0.kind == .counted }.allSatisfy { $0.workers.allSatisfy { $0.counters["task-clock"] != nil } })
         }
+        #expect(profile.cells.allSatisfy { $0.trials.allSatisfy { $0.workers.allSatisfy { $0.tid == nil } } },
+                "written before thread ids were recorded")
         let control = try #require(profile.control)
         #expect(control.samples.map(\.round) == Array(1...6))
         #expect(control.samples.allSatisfy { $0.cpuNs > 0 && $0.copyNs > 0 && $0.syscallNs > 0 && $0.wakeNs > 0 && $0.wakeCPUNs > 0 })

@@ -139,6 +139,11 @@ import TestSupport
                 workers[0]["counters"] = ["task-clock": ["raw": 1, "timeEnabled": 3, "timeRunning": 5]]
                 trial["workers"] = workers
             }),
+            ("cells[0].trials[0].workers[0].tid: 0 is not a thread id", { trial in
+                var workers = trial["workers"] as! [[String: Any]]
+                workers[0]["tid"] = 0
+                trial["workers"] = workers
+            }),
             ("cells[0].trials[0].trial: 0 is not a trial number", { trial in trial["trial"] = 0 }),
             ("cells[0].trials[0].firstMismatch.offset: 4096 is outside a 4096-byte message", { trial in
                 trial["integrityErrors"] = 1

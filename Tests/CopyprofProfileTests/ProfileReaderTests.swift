@@ -1,3 +1,4 @@
+import CopyprofModel
 import Foundation
 import Testing
 
@@ -60,6 +61,51 @@ import TestSupport
         let text = String(decoding: try JSONSerialization.data(withJSONObject: object), as: UTF8.self)
         let message = try problem(text)
         #expect(message.contains("wrong type at cells[0].trials[0].bytes"), "\(message)")
+    }
+
+    /// A key twice in one object is refused wherever it is, with its path: otherwise what checks a value (the version
+    /// check reads the top level on its own) and the decoder could each see a different one.
+    @Test func aDuplicateKeyIsRefusedWithItsPath() throws {
+        let text = String(decoding: try SampleProfiles.make(throughput: [1]).jsonData(), as: UTF8.self)
+        func with(_ original: String, _ replacement: String) throws -> String {
+            let range = try #require(text.range(of: original), "\(original) is in the profile")
+            return text.replacingCharacters(in: range, with: replacement)
+        }
+        let version = #""schemaVersion":\#(Profile.currentSchemaVersion)"#
+        var message = try problem(try with(version, #""schemaVersion":99,"# + version))
+        #expect(message.hasSuffix("duplicate key 'schemaVersion' at the top level: an object has each key once (which of the two would count is not defined)"), "\(message)")
+        // The same key spelled with an escape is the same key to the decoder.
+        message = try problem(try with(version, #""schema\u0056ersion":99,"# + version))
+        #expect(message.contains("duplicate key 'schemaVersion' at the top level"), "\(message)")
+        message = try problem(try with(#""environment":{"#, #""environment":{"hostname":"a","#))
+        #expect(message.contains("duplicate key 'hostname' at environment"), "\(message)")
+        message = try problem(try with(#""trials":[{"#, #""trials":[{"bytes":1,"#))
+        #expect(message.contains("duplicate key 'bytes' at cells[0].trials[0]"), "\(message)")
+        // The untouched profile reads.
+        #expect(try problem(text) == "read without error")
+    }
+
+    @Test func duplicateKeysAreFoundAtAnyDepthAndInLargeObjects() throws {
+        func duplicate(_ json: String, prefix: String = "") -> String? {
+            Array(json.utf8).withUnsafeBytes { JSONLayout.duplicateKey($0, in: 0..<$0.count, prefix: prefix) }
+        }
+        #expect(duplicate(#"{"a":[{"b":{}},{"c":{"x":1,"y":{"x":[]},"x":2}}]}"#)?.hasPrefix("duplicate key 'x' at a[1].c:") == true)
+        #expect(duplicate(#"[1,{"k":"v"},[{"k":1,"k":2}]]"#, prefix: "cells[4]")?.hasPrefix("duplicate key 'k' at cells[4][2][0]:") == true)
+        // The same key in sibling objects, or as a value, is no duplicate.
+        #expect(duplicate(#"{"a":{"k":1},"b":{"k":1},"k":"k","c":[{"k":1},{"k":2}]}"#) == nil)
+        // Past the keys held in a list, they go into a set.
+        let many = (0..<100).map { "\"k\($0)\":0" }.joined(separator: ",")
+        #expect(duplicate("{\(many)}") == nil)
+        #expect(duplicate("{\(many),\"k5\":1}")?.hasPrefix("duplicate key 'k5' at the top level:") == true)
+        #expect(duplicate("{\(many),\"k\\u0035\":1}")?.hasPrefix("duplicate key 'k5' at the top level:") == true)
+        // Canonically equivalent spellings are one key to Swift's strings, and so to the decoder: the Kelvin sign
+        // U+212A decomposes to K.
+        #expect(duplicate(#"{"\u212Aey":1,"Key":2}"#)?.hasPrefix("duplicate key 'Key' at the top level:") == true)
+        #expect(duplicate(#"{"e\u0301":1,"\u00e9":2}"#) != nil)
+        // Not well formed: no answer here (the decoder says what is wrong); no trap at any depth.
+        #expect(duplicate(#"{"a":1,"a""#) == nil)
+        #expect(duplicate(String(repeating: "[", count: 100_000)) == nil)
+        #expect(duplicate(String(repeating: "{\"a\":", count: 100_000) + "1" + String(repeating: "}", count: 100_000)) == nil)
     }
 
     @Test func missingFile() {

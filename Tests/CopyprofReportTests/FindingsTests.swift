@@ -142,8 +142,8 @@ import TestSupport
         let report = Report(profile: p, source: "p.json", chartFolder: "c").markdown
         #expect(report.contains("### Trials that overran\n\n⚠ 2 of 12 trials ran more than 20% past their planned 0.001 s, in 2 cells."))
         #expect(report.contains(
-            "| stream zero-copy 4096 B × 2 connections | 1 of 6 | trial 3: 2.2× (0.002 s, 1 MB, 45% of the usual rate) | stalled |\n"
-                + "| stream two-copy 4096 B × 2 connections | 1 of 6 | trial 4: 1.25× (0.001 s, 1 MB, 80% of the usual rate) | stopped late |"))
+            "| stream zero-copy 4096 B × 2 connections | 1 of 6 | trial 3: 2.2× (0.002 s, 977 KiB, 45% of the usual rate) | stalled |\n"
+                + "| stream two-copy 4096 B × 2 connections | 1 of 6 | trial 4: 1.25× (0.001 s, 977 KiB, 80% of the usual rate) | stopped late |"))
         let method = try #require(report.range(of: "## Method")), table = try #require(report.range(of: "### Trials that overran"))
         #expect(method.lowerBound < table.lowerBound, "under the method")
     }

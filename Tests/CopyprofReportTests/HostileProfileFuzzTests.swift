@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 
+import CopyprofModel
 import CopyprofProfile
 @testable import CopyprofReport
 import TestSupport

@@ -1,5 +1,6 @@
 import Glibc
 import Synchronization
+import SystemCalls
 import Testing
 
 @testable import Transports
@@ -34,7 +35,7 @@ enum PrivateNetworkNamespace {
     /// With `loopbackMTU`, the namespace's loopback gets that MTU (`ip link set lo mtu N`): the host's is untouched.
     static func run<T: Sendable>(loopbackMTU: Int32? = nil, _ body: @escaping @Sendable () throws -> T) throws -> T {
         let outcome = Mutex<Result<T, any Error>?>(nil)
-        let thread = try WorkerThread {
+        let thread = try JoinableThread(name: "test-netns") {
             let result: Result<T, any Error>
             do {
                 try enter()

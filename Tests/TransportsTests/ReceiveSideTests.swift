@@ -207,7 +207,7 @@ import Testing
         defer { sending.close(); receiving.close() }
         sending.shutdown(Int32(SHUT_WR))  // every further write: EPIPE, and SIGPIPE without MSG_NOSIGNAL
         let outcome = Mutex<TransportError.Kind?>(nil)
-        let thread = try WorkerThread {
+        let thread = try JoinableThread(name: "test-sendfile") {
             do throws(TransportError) {
                 var sender = try SendfileSender(
                     io: SocketIO(fd: sending.fd, wait: .blocking, timeout: 1), layout: try MessageLayout(messageSize: 4096),

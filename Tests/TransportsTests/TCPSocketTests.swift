@@ -20,6 +20,27 @@ struct TCPSocketTests {
         #expect(throws: TransportError(.invalidConfiguration("the host is empty"))) { try SocketAddress.resolving(host: "", port: 1) }
     }
 
+    /// accept4(SOCK_CLOEXEC): the accepted descriptor is close-on-exec from the start, with no window after accept in
+    /// which another thread's fork and exec would hand it to a child (copyprof's tests spawn `copyprof serve`).
+    @Test func acceptedSocketsAreCloseOnExec() throws {
+        let listener = try TCPSocket.listen(on: SocketAddress(host: "127.0.0.1", port: 0))
+        let client = try TCPSocket.connect(to: listener.localAddress())
+        let accepted = try listener.accept()
+        #expect(fcntl(accepted.fd, F_GETFD) & FD_CLOEXEC != 0)
+        #expect(fcntl(client.fd, F_GETFD) & FD_CLOEXEC != 0)
+    }
+
+    /// A failed system call's message names the call, the C library's text and the errno's C name, as swift-system's
+    /// `Errno` does: a connection refused by a port nobody listens on.
+    @Test func aFailedCallNamesItsErrno() throws {
+        let listener = try TCPSocket.listen(on: SocketAddress(host: "127.0.0.1", port: 0))
+        let address = try listener.localAddress()
+        listener.close()  // nobody listens there now: the kernel answers the SYN with a reset
+        let error = #expect(throws: TransportError.self) { try TCPSocket.connect(to: address) }
+        #expect(error?.kind == .systemCall(SystemCallError("connect to \(address)", Errno(ECONNREFUSED))))
+        #expect(error?.description == "connect to \(address) failed: Connection refused (ECONNREFUSED)")
+    }
+
     /// The state that made the peer-closes test flaky (issue 15): the receiver has stopped reading, its window is
     /// closed, and the sender is blocked inside `send` on a full buffer, sending no new data — only zero-window
     /// probes. A FIN from `shutdown(SHUT_RDWR)` leaves such a sender blocked until its I/O timeout (EAGAIN; this test
@@ -34,17 +55,16 @@ struct TCPSocketTests {
         let senderFD = sending.fd
 
         let outcome = Mutex<(errno: Int32, bytes: Int)>((0, 0))
-        let sender = try WorkerThread {
+        let sender = try JoinableThread(name: "test-sender") {
             let chunk = 4096
             let buffer = UnsafeMutableRawPointer.allocate(byteCount: chunk, alignment: 64)
             defer { buffer.deallocate() }
             buffer.initializeMemory(as: UInt8.self, repeating: 0x5a, count: chunk)
             var bytes = 0
             while true {
-                let n = send(senderFD, buffer, chunk, Int32(MSG_NOSIGNAL))
+                let n = retryingOnInterrupt { send(senderFD, buffer, chunk, Int32(MSG_NOSIGNAL)) }
                 if n > 0 { bytes += n; continue }
                 let code = errno
-                if n < 0 && code == EINTR { continue }
                 outcome.withLock { $0 = (code, bytes) }
                 return
             }

@@ -227,6 +227,23 @@ import Testing
         print("timed loops started within \(Double(starts.max()! - starts.min()!) / 1e6) ms of each other")
     }
 
+    /// Every worker thread carries its name while the run goes on (`ps -L`, `top -H`, perf show it), and each
+    /// worker's result holds its own thread's kernel id, under which /proc lists that name.
+    @Test func workerThreadsAreNamedAndTheirIDsRecorded() throws {
+        let result = try runTransport(
+            RunConfiguration(transport: .twoCopy, workload: .pingpong, messageSize: 512, connections: 2, duration: 0.1)
+        ) { _ in ThreadNameSnapshot() }
+        #expect(result.workers.count == 4)
+        for worker in result.workers {
+            // Taken by the worker as its timed loop began: every worker had arrived at the barrier by then.
+            let names = try #require(worker.measurement)
+            #expect(Set(names.values).isSuperset(of: ["cp-send-0", "cp-recv-0", "cp-send-1", "cp-recv-1"]), "\(names)")
+            #expect(names[worker.threadID] == worker.identity.threadName, "\(worker.identity): \(names)")
+        }
+        #expect(Set(result.workers.map(\.threadID)).count == 4)
+        #expect(!result.workers.map(\.threadID).contains(currentThreadID()))
+    }
+
     @Test func invalidConfigurationsAreRejected() {
         #expect(throws: TransportError.self) {
             try runTransport(RunConfiguration(transport: .twoCopy, messageSize: 100)) { _ in NoRegion() }
@@ -240,6 +257,23 @@ import Testing
             }
         }
     }
+}
+
+/// Every thread of this process and its name (/proc/self/task/TID/comm), taken as the timed loop begins.
+final class ThreadNameSnapshot: WorkerRegion {
+    private var names: [Int32: String] = [:]
+
+    func begin() throws {
+        guard let tasks = opendir("/proc/self/task") else { throw TransportError.system("opendir(/proc/self/task)", errno) }
+        defer { closedir(tasks) }
+        while let entry = readdir(tasks) {
+            let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+            // nil for a thread that ended meanwhile
+            if let tid = Int32(name) { names[tid] = readLine("/proc/self/task/\(tid)/comm") }
+        }
+    }
+
+    func end() throws -> [Int32: String] { names }
 }
 
 final class ThreadRecorder: WorkerRegion {
@@ -269,7 +303,8 @@ func readLine(_ path: String) -> String? {
     defer { fclose(file) }
     var buffer = [CChar](repeating: 0, count: 256)
     guard fgets(&buffer, 256, file) != nil else { return nil }
-    return String(cString: buffer).trimmingCharacters(in: "\n")
+    let line = buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }
+    return String(decoding: line, as: UTF8.self).trimmingCharacters(in: "\n")
 }
 
 func writeLine(_ path: String, _ value: String) -> Bool {

@@ -72,8 +72,8 @@ import Testing
         }
         var none = ledger.takeFreeSet()
         #expect(none == -1)  // every set pinned
-        ledger.complete(from: 1, through: 1)
-        ledger.complete(from: 0, through: 0)
+        let completed = (ledger.complete(from: 1, through: 1), ledger.complete(from: 0, through: 0))
+        #expect(completed == (1, 1))
         // Set 0 was freed last: it is taken first, then 1; set 2 is still pinned.
         let next = (ledger.takeFreeSet(), ledger.takeFreeSet())
         #expect(next == (0, 1))
@@ -85,7 +85,8 @@ import Testing
         var ledger = ZeroCopyLedger(sets: 2)
         let set = ledger.takeFreeSet()
         ledger.recordSend(set: set)  // a partial write: the message is not finished
-        ledger.complete(from: 0, through: 0)
+        var completed = ledger.complete(from: 0, through: 0)
+        #expect(completed == 1)
         // Its completion came before the rest of the message was sent: the set stays with the sender.
         var free = ledger.freeSets
         #expect(free == 1)
@@ -93,11 +94,12 @@ import Testing
         ledger.release(set)
         free = ledger.freeSets
         #expect(free == 1)  // pinned by the second send
-        ledger.complete(from: 1, through: 1)
+        completed = ledger.complete(from: 1, through: 1)
         free = ledger.freeSets
-        #expect(free == 2)
+        #expect(completed == 1 && free == 2)
         // A completion of an id that was never in flight frees nothing twice.
-        ledger.complete(from: 1, through: 1)
+        completed = ledger.complete(from: 1, through: 1)
+        #expect(completed == 0)
         free = ledger.freeSets
         #expect(free == 2)
     }
@@ -115,7 +117,8 @@ import Testing
         for _ in 0..<4 { ledger.recordSend(set: 0) }
         var full = ledger.isFull
         #expect(full)
-        ledger.complete(from: 0, through: 0)
+        let completed = ledger.complete(from: 0, through: 0)
+        #expect(completed == 1)
         full = ledger.isFull
         #expect(!full)
     }

@@ -1,107 +1,8 @@
 internal import CPerfEvent
+import SystemCalls
 #if canImport(Glibc)
 import Glibc
 #endif
-
-/// The CPU's cache sizes, from /sys/devices/system/cpu/cpu0/cache/index*/{level,type,size}.
-public struct CacheSizes: Sendable, Hashable, Codable {
-    /// Level 1 data cache, bytes.
-    public var l1d: Int?
-    /// Level 2 cache, bytes.
-    public var l2: Int?
-    /// The last level (the highest level listed), bytes.
-    public var llc: Int?
-    /// The level of `llc`.
-    public var llcLevel: Int?
-
-    /// Creates cache sizes; nil where a size is unknown.
-    public init(l1d: Int?, l2: Int?, llc: Int?, llcLevel: Int?) {
-        self.l1d = l1d
-        self.l2 = l2
-        self.llc = llc
-        self.llcLevel = llcLevel
-    }
-
-    /// The sizes of cpu0's caches, as sysfs lists them.
-    public static func current(root: String = "/sys/devices/system/cpu/cpu0/cache") -> CacheSizes {
-        var sizes = CacheSizes(l1d: nil, l2: nil, llc: nil, llcLevel: nil)
-        for entry in SystemFiles.directoryEntries(root) where entry.hasPrefix("index") {
-            let dir = "\(root)/\(entry)"
-            guard let level = SystemFiles.firstLine(dir + "/level").flatMap({ Int($0) }),
-                let type = SystemFiles.firstLine(dir + "/type"),
-                let size = SystemFiles.firstLine(dir + "/size").flatMap(parseSize)
-            else { continue }
-            if type == "Instruction" { continue }
-            if level == 1 { sizes.l1d = size }
-            if level == 2 { sizes.l2 = size }
-            if level >= (sizes.llcLevel ?? 0) {
-                sizes.llc = size
-                sizes.llcLevel = level
-            }
-        }
-        return sizes
-    }
-
-    /// `48K`, `1024K`, `32M` or a plain byte count as bytes.
-    public static func parseSize(_ text: String) -> Int? {
-        guard let last = text.last else { return nil }
-        let multiplier: Int
-        switch last {
-        case "K", "k": multiplier = 1 << 10
-        case "M", "m": multiplier = 1 << 20
-        case "G", "g": multiplier = 1 << 30
-        default: return Int(text)
-        }
-        return Int(text.dropLast()).map { $0 * multiplier }
-    }
-}
-
-/// The range of the CPUs' clocks from cpufreq (/sys/devices/system/cpu/cpuN/cpufreq), GHz: the lowest
-/// `cpuinfo_min_freq` and the highest `cpuinfo_max_freq` of all CPUs, so that a thread on any of them is inside
-/// it — on a hybrid CPU the P-cores' ceiling and the E-cores' floor, where cpu0 alone may be an E-core.
-///
-/// `cpuinfo_max_freq` includes turbo (boost) frequencies with intel_pstate and amd-pstate; acpi-cpufreq lists one
-/// frequency for the whole boost range (on Intel the base clock + 1 MHz), so where its `boost` switch is on the
-/// highest clock is not known (``boostUnlisted``).
-public struct FrequencyRange: Sendable, Hashable, Codable {
-    /// The lowest clock of any CPU, GHz (`cpuinfo_min_freq`).
-    public var minGHz: Double
-    /// The highest clock of any CPU, GHz (`cpuinfo_max_freq`).
-    public var maxGHz: Double
-    /// How many CPUs listed a range (nil in reports written before it was recorded).
-    public var cpus: Int?
-    /// True when the CPUs can boost above the highest clock cpufreq lists (acpi-cpufreq with `boost` 1).
-    public var boostUnlisted: Bool?
-
-    /// A range given by hand; ``current(cpuRoot:)`` reads this host's.
-    public init(minGHz: Double, maxGHz: Double, cpus: Int? = nil, boostUnlisted: Bool? = nil) {
-        self.minGHz = minGHz
-        self.maxGHz = maxGHz
-        self.cpus = cpus
-        self.boostUnlisted = boostUnlisted
-    }
-
-    /// The range of every `cpuN/cpufreq` under `cpuRoot`, or nil when sysfs has none (common in virtual machines).
-    public static func current(cpuRoot: String = "/sys/devices/system/cpu") -> FrequencyRange? {
-        var low = Double.infinity
-        var high = 0.0
-        var cpus = 0
-        var drivers: Set<String> = []
-        for entry in SystemFiles.directoryEntries(cpuRoot) where entry.hasPrefix("cpu") && Int(entry.dropFirst(3)) != nil {
-            let folder = "\(cpuRoot)/\(entry)/cpufreq"
-            guard let min = SystemFiles.firstLine(folder + "/cpuinfo_min_freq").flatMap({ Double($0) }),
-                let max = SystemFiles.firstLine(folder + "/cpuinfo_max_freq").flatMap({ Double($0) }), min > 0, max >= min
-            else { continue }
-            low = Swift.min(low, min)
-            high = Swift.max(high, max)
-            cpus += 1
-            if let driver = SystemFiles.firstLine(folder + "/scaling_driver") { drivers.insert(driver) }
-        }
-        guard cpus > 0 else { return nil }
-        let boost = SystemFiles.firstLine(cpuRoot + "/cpufreq/boost") == "1" && drivers.contains("acpi-cpufreq")
-        return FrequencyRange(minGHz: low / 1e6, maxGHz: high / 1e6, cpus: cpus, boostUnlisted: boost ? true : nil)
-    }
-}
 
 /// Work whose event counts are known, for calibrating counters.
 enum Workloads {
@@ -219,33 +120,6 @@ struct Affinity {
     func apply() -> Bool { CPerfEvent_set_allowed_cpus(mask, Int32(Self.words)) == 0 }
 }
 
-/// A thread started with pthread_create and joined once.
-final class JoinableThread {
-    private var thread = pthread_t()
-    private let started: Bool
-
-    private final class Start {
-        let body: () -> Void
-        init(_ body: @escaping () -> Void) { self.body = body }
-    }
-
-    init(_ body: @escaping () -> Void) {
-        let context = Unmanaged.passRetained(Start(body)).toOpaque()
-        let rc = pthread_create(&thread, nil, { raw in
-            Unmanaged<Start>.fromOpaque(raw!).takeRetainedValue().body()
-            return nil
-        }, context)
-        started = rc == 0
-        if !started { Unmanaged<Start>.fromOpaque(context).release() }
-    }
-
-    var isRunning: Bool { started }
-
-    func join() {
-        if started { pthread_join(thread, nil) }
-    }
-}
-
 /// A connected TCP pair on loopback, both ends owned by the caller.
 struct LoopbackSockets {
     var client: Int32
@@ -270,7 +144,7 @@ struct LoopbackSockets {
         let connected = withUnsafePointer(to: &address) {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(client, $0, length) }
         }
-        let server = connected == 0 ? accept(listener, nil, nil) : -1
+        let server = connected == 0 ? acceptCloseOnExec(listener) : -1
         guard server >= 0 else {
             Glibc.close(client)
             return nil
@@ -282,5 +156,62 @@ struct LoopbackSockets {
     func close() {
         Glibc.close(client)
         Glibc.close(server)
+    }
+}
+
+/// Two threads on one CPU handing a byte back and forth through two pipes (``PipePingPong``), each counting its own
+/// context switches over its round trips: perf's `context-switches` when asked for, getrusage's always.
+enum PingPong {
+    struct Result {
+        /// The readings of the calling thread, then of the partner thread (empty without events).
+        var readings: [CounterReading]
+        /// Voluntary + involuntary switches of both threads (getrusage).
+        var rusageSwitches: UInt64
+        /// True when both threads were pinned to one CPU.
+        var pinned: Bool
+    }
+
+    /// What one thread measured over its round trips.
+    private struct Side: Sendable {
+        var reading: CounterReading?
+        var switches: UInt64
+        var pinned: Bool
+        var roundTrips: Int
+    }
+
+    /// Nil when the pipes or the partner thread cannot be had, or a round trip failed.
+    static func run(rounds: Int, events: [PerfEvent], options: CounterOptions) -> Result? {
+        let saved = Affinity.current()
+        let cpu = Int(CPerfEvent_current_cpu())
+        let pinnedHere = cpu >= 0 && Affinity.only(cpu).apply()
+        defer { saved?.apply() }
+        // Opened before the partner starts, so that the partner's region holds only its round trips.
+        let counters = events.isEmpty ? nil : try? ThreadCounters(events: events, options: options)
+        guard
+            let sides = try? PipePingPong.run(
+                roundTrips: rounds, partnerName: "calib-pingpong",
+                partner: { echo in
+                    let pinned = cpu >= 0 && Affinity.only(cpu).apply()
+                    let counters = events.isEmpty ? nil : try? ThreadCounters(events: events, options: options)
+                    return measure(counters, pinned: pinned, echo)
+                },
+                caller: { ping in measure(counters, pinned: pinnedHere, ping) }),
+            sides.caller.roundTrips == rounds, sides.partner.roundTrips == rounds
+        else { return nil }
+        return Result(
+            readings: [sides.caller.reading, sides.partner.reading].compactMap { $0 },
+            rusageSwitches: sides.caller.switches + sides.partner.switches,
+            pinned: sides.caller.pinned && sides.partner.pinned)
+    }
+
+    /// The thread's switches (and counters) over `roundTrips`, its side of the ping-pong.
+    private static func measure(_ counters: ThreadCounters?, pinned: Bool, _ roundTrips: () -> Int) -> Side {
+        let before = ThreadUsage.current()
+        try? counters?.start()
+        let completed = roundTrips()
+        let reading = (try? counters?.stop())?.first
+        return Side(
+            reading: reading, switches: ThreadUsage.current().since(before).contextSwitches, pinned: pinned,
+            roundTrips: completed)
     }
 }

@@ -1,7 +1,4 @@
 import SystemCalls
-#if canImport(Glibc)
-import Glibc
-#endif
 
 /// Errors of the counters layer. Each description is one line that says what failed and what to do.
 public enum CounterError: Error, Sendable, Equatable, CustomStringConvertible {
@@ -9,8 +6,8 @@ public enum CounterError: Error, Sendable, Equatable, CustomStringConvertible {
     case unknownEvent(String)
     /// None of the requested events could be opened; each is listed with its reason.
     case nothingAvailable([String: EventAvailability])
-    /// A system call on an open counter failed.
-    case systemCall(String, errno: Int32)
+    /// A system call on an open counter failed: which, and its errno.
+    case systemCall(SystemCallError)
     /// A group read returned bytes that do not decode.
     case malformedRead(String)
     /// `start()` and `stop()` were not called in turn.
@@ -25,8 +22,8 @@ public enum CounterError: Error, Sendable, Equatable, CustomStringConvertible {
         case .nothingAvailable(let reasons):
             let list = reasons.keys.sorted().map { "\($0) (\(reasons[$0]!.description))" }.joined(separator: "; ")
             return "none of the requested events can be counted here: \(list)"
-        case .systemCall(let call, let errno):
-            return "\(call) failed: \(Errno(errno))"
+        case .systemCall(let failure):
+            return failure.description
         case .malformedRead(let what):
             return "perf counter read did not decode: \(what)"
         case .misuse(let what):

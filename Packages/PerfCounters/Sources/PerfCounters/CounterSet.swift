@@ -186,7 +186,7 @@ package final class CounterSet<System: PerfEventSystem> {
         }
         for group in groups {
             let result = system.enableGroup(group.leader)
-            if result != 0 { throw .systemCall("ioctl(PERF_EVENT_IOC_ENABLE)", errno: -result) }
+            if result != 0 { throw .systemCall(SystemCallError("ioctl(PERF_EVENT_IOC_ENABLE)", Errno(-result))) }
         }
         running = true
     }
@@ -197,7 +197,7 @@ package final class CounterSet<System: PerfEventSystem> {
         running = false
         for group in groups {
             let result = system.disableGroup(group.leader)
-            if result != 0 { throw .systemCall("ioctl(PERF_EVENT_IOC_DISABLE)", errno: -result) }
+            if result != 0 { throw .systemCall(SystemCallError("ioctl(PERF_EVENT_IOC_DISABLE)", Errno(-result))) }
         }
         for group in groups {
             try read(group.leader, into: group.endBuffer)
@@ -324,7 +324,7 @@ package final class CounterSet<System: PerfEventSystem> {
 
     private func read(_ fd: Int32, into buffer: UnsafeMutableRawBufferPointer) throws(CounterError) {
         let n = system.read(fd, into: buffer)
-        if n < 0 { throw .systemCall("read(perf group)", errno: Int32(-n)) }
+        if n < 0 { throw .systemCall(SystemCallError("read(perf group)", Errno(Int32(-n)))) }
         if n != buffer.count { throw .malformedRead("read returned \(n) of \(buffer.count) bytes") }
     }
 }
@@ -527,7 +527,7 @@ private struct CounterOpener<System: PerfEventSystem> {
             return .opened(fd: fd, id: id, userOnly: attr.exclude_kernel == 1, fallbacks: inherited + outcome.applied)
         case .failure(let error):
             system.close(fd)
-            let code: Int32? = if case .systemCall(_, let errno) = error { errno } else { nil }
+            let code: Int32? = if case .systemCall(let failure) = error { failure.errno.code } else { nil }
             return .refused(errno: nil, .init(state: .failed, reason: error.description, errno: code))
         }
     }

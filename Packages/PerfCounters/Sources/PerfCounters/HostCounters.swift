@@ -1,4 +1,5 @@
 internal import CPerfEvent
+import SystemCalls
 #if canImport(Glibc)
 import Glibc
 #endif

@@ -74,7 +74,7 @@ package struct KernelPerfEvents: PerfEventSystem {
 
     package func id(_ fd: Int32) -> Result<UInt64, CounterError> {
         var id: UInt64 = 0
-        if CPerfEvent_id(fd, &id) != 0 { return .failure(.systemCall("ioctl(PERF_EVENT_IOC_ID)", errno: errno)) }
+        if CPerfEvent_id(fd, &id) != 0 { return .failure(.systemCall(SystemCallError("ioctl(PERF_EVENT_IOC_ID)"))) }
         return .success(id)
     }
 

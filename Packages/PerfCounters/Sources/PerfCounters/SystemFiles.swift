@@ -1,22 +1,20 @@
+import SystemCalls
 #if canImport(Glibc)
 import Glibc
 #endif
 
 /// Small readers of /proc and /sys files, without Foundation.
 enum SystemFiles {
-    /// The whole content of a small file, or the errno that open/read returned.
-    static func read(_ path: String) -> Result<String, SystemFileError> {
+    /// The whole content of a small file, or why open or read failed.
+    static func read(_ path: String) -> Result<String, SystemCallError> {
         let fd = open(path, O_RDONLY | O_CLOEXEC)
-        if fd < 0 { return .failure(SystemFileError(path: path, errno: errno)) }
+        if fd < 0 { return .failure(SystemCallError("open(\(path))")) }
         defer { close(fd) }
         var bytes: [UInt8] = []
         var chunk = [UInt8](repeating: 0, count: 4096)
         while true {
-            let n = chunk.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, $0.count) }
-            if n < 0 {
-                if errno == EINTR { continue }
-                return .failure(SystemFileError(path: path, errno: errno))
-            }
+            let n = retryingOnInterrupt { chunk.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, $0.count) } }
+            if n < 0 { return .failure(SystemCallError("read(\(path))")) }
             if n == 0 { break }
             bytes.append(contentsOf: chunk[0..<n])
         }
@@ -31,11 +29,8 @@ enum SystemFiles {
         var bytes = [UInt8](repeating: 0, count: limit)
         var filled = 0
         while filled < limit {
-            let n = bytes.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress! + filled, limit - filled) }
-            if n < 0 {
-                if errno == EINTR { continue }
-                return nil
-            }
+            let n = retryingOnInterrupt { bytes.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress! + filled, limit - filled) } }
+            if n < 0 { return nil }
             if n == 0 { break }
             filled += n
         }
@@ -71,9 +66,4 @@ enum SystemFiles {
         }
         return names.sorted()
     }
-}
-
-struct SystemFileError: Error {
-    var path: String
-    var errno: Int32
 }

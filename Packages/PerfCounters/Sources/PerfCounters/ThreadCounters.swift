@@ -60,7 +60,7 @@ public final class ThreadCounters {
     ///
     /// - Throws: ``CounterError/nothingAvailable(_:)`` when no requested event can be opened.
     public init(events: [PerfEvent], options: CounterOptions = CounterOptions()) throws(CounterError) {
-        threadID = CPerfEvent_gettid()
+        threadID = currentThreadID()
         counterSet = try CounterSet(events: events, options: options, system: KernelPerfEvents())
     }
 
@@ -89,7 +89,7 @@ enum TracepointRegistrations {
             var keeper = attr
             keeper.disabled = 1
             keeper.read_format = 0
-            let fd = CPerfEvent_open(&keeper, 0, -1, -1, UInt(PERF_FLAG_FD_CLOEXEC))
+            let fd = retryingOnInterrupt { CPerfEvent_open(&keeper, 0, -1, -1, UInt(PERF_FLAG_FD_CLOEXEC)) }
             if fd >= 0 { fds[attr.config] = fd }
         }
     }

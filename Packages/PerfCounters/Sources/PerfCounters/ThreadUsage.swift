@@ -65,13 +65,6 @@ public struct ThreadUsage: Sendable, Hashable, Codable {
     }
 }
 
-/// `CLOCK_THREAD_CPUTIME_ID` in nanoseconds.
-public func threadCPUClockNs() -> UInt64 {
-    var ts = timespec()
-    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts)
-    return UInt64(ts.tv_sec) * 1_000_000_000 + UInt64(ts.tv_nsec)
-}
-
 
 /// Everything measured for one thread over one region: counters, rusage and wall time.
 public struct RegionMeasurement: Sendable, Hashable, Codable {

@@ -66,10 +66,10 @@ public enum Tracefs {
             }
             return .success(id)
         case .failure(let error):
-            if error.errno == 13 || error.errno == 1 {  // EACCES, EPERM
+            if error.errno == Errno(EACCES) || error.errno == Errno(EPERM) {
                 return .failure(.init(
                     availability: .notPermitted,
-                    reason: "cannot read \(path) (\(Errno(error.errno).name)); tracepoints need root or CAP_PERFMON"))
+                    reason: "cannot read \(path) (\(error.errno.name)); tracepoints need root or CAP_PERFMON"))
             }
             return .failure(.init(
                 availability: .notSupported, reason: "no tracepoint \(subsystem):\(name) in \(root)/events"))

@@ -132,6 +132,14 @@ import Testing
         #expect(chase.walk(steps: 1000) == 0 && chase.walk(steps: 1) == chase.base[0])
     }
 
+    @Test func theLoopbackPairsAcceptedEndIsCloseOnExec() throws {
+        let pair = try #require(LoopbackSockets())
+        defer { pair.close() }
+        // accept4(SOCK_CLOEXEC): no window between accept and fcntl in which a fork and exec inherits it.
+        #expect(fcntl(pair.server, F_GETFD) & FD_CLOEXEC != 0)
+        #expect(fcntl(pair.client, F_GETFD) & FD_CLOEXEC != 0)
+    }
+
     @Test func formatting() {
         #expect(grouped(UInt64(40_000_014)) == "40,000,014")
         #expect(grouped(-1234.4) == "-1,234")

@@ -2,6 +2,7 @@ import Foundation
 import Glibc
 import Testing
 import PerfCounters  // the public API only, as a package that depends on PerfCounters sees it
+import SystemCalls
 
 /// Events as typed values with their unit, and readings as exact counts plus the scaled estimate.
 @Suite struct ReadingAPITests {

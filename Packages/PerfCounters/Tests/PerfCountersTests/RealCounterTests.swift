@@ -1,4 +1,5 @@
 import Glibc
+import SystemCalls
 import Testing
 
 @testable import PerfCounters
@@ -54,7 +55,7 @@ import Testing
 
     @Test func kernelReceiveCopiesAreCountedByTracepoint() throws {
         if Tracefs.mountPoint == nil { try Test.cancel("tracefs: \(Tracefs.status.description)") }
-        let pair = try LoopbackPair()
+        let pair = try #require(LoopbackSockets())
         defer { pair.close() }
         let counters = try ThreadCounters(events: [.skbCopyDatagramIovec, .taskClock])
         if !counters.availability[0].isOpen { try Test.cancel("skb:skb_copy_datagram_iovec: \(counters.availability[0])") }
@@ -73,6 +74,13 @@ import Testing
         }
         let copies = try #require(try counters.stop()[0].value)
         #expect(copies >= Double(messages), "\(messages) recv() calls gave \(copies) skb_copy_datagram_iovec events")
+    }
+
+    @Test func aFailedCallOnACounterNamesItsErrno() throws {
+        // A real ioctl on a descriptor that is not open: the error carries the call and its Errno.
+        let error = #expect(throws: CounterError.self) { try KernelPerfEvents().id(-1).get() }
+        #expect(error == .systemCall(SystemCallError("ioctl(PERF_EVENT_IOC_ID)", Errno(EBADF))))
+        #expect(error?.description == "ioctl(PERF_EVENT_IOC_ID) failed: Bad file descriptor (EBADF)")
     }
 
     @Test func disabledRegionsCountNothing() throws {
@@ -200,39 +208,3 @@ func requireKernelSideCounting(_ availability: EventAvailability) throws {
     }
 }
 
-/// A connected TCP pair on loopback, both ends in this thread.
-struct LoopbackPair {
-    var client: Int32
-    var server: Int32
-
-    init() throws {
-        let listener = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        try #require(listener >= 0)
-        defer { Glibc.close(listener) }
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-        try withUnsafeMutablePointer(to: &address) { pointer in
-            try pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { sa in
-                try #require(bind(listener, sa, length) == 0)
-                try #require(listen(listener, 1) == 0)
-                try #require(getsockname(listener, sa, &length) == 0)
-            }
-        }
-        let client = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        let connected = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(client, $0, length) }
-        }
-        try #require(connected == 0)
-        let server = accept(listener, nil, nil)
-        try #require(server >= 0)
-        self.client = client
-        self.server = server
-    }
-
-    func close() {
-        Glibc.close(client)
-        Glibc.close(server)
-    }
-}

@@ -5,23 +5,10 @@ import Testing
 
 @testable import PerfCounters
 
-/// Work handed to a thread of its own.
-private final class ThreadWork {
-    let body: () -> Void
-    init(_ body: @escaping () -> Void) { self.body = body }
-}
-
 /// Runs `body` on a thread of its own and waits for it: what a test does to its thread (a seccomp filter) ends with
 /// that thread, never touching the test runner's threads.
-func runOnOwnThread(_ body: @escaping () -> Void) {
-    let work = Unmanaged.passRetained(ThreadWork(body)).toOpaque()
-    var thread = pthread_t()
-    let created = pthread_create(&thread, nil, { raw in
-        Unmanaged<ThreadWork>.fromOpaque(raw!).takeRetainedValue().body()
-        return nil
-    }, work)
-    precondition(created == 0, "pthread_create: \(created)")
-    pthread_join(thread, nil)
+func runOnOwnThread(_ body: @escaping @Sendable () -> Void) throws {
+    try JoinableThread(name: "test-own-thread", body).join()
 }
 
 /// The fallbacks this machine can produce for real: a seccomp filter's EPERM (on one thread), a region whose events
@@ -43,7 +30,7 @@ func runOnOwnThread(_ body: @escaping () -> Void) {
         // as Docker's and Podman's default profiles do. The counters say so in one line, with the container options
         // and without perf_event_paranoid advice, after one probe; a region still measures rusage and CPU time.
         let seen = FilteredThread()
-        runOnOwnThread {
+        try runOnOwnThread {
             seen.installed = CSeccompTestSupport_refuse_perf_event_open(EPERM)
             seen.installErrno = errno
             guard seen.installed == 0 else { return }
@@ -94,7 +81,7 @@ func runOnOwnThread(_ body: @escaping () -> Void) {
             var samplerError: CounterError?
         }
         let seen = Seen()
-        runOnOwnThread {
+        try runOnOwnThread {
             seen.installed = CSeccompTestSupport_refuse_perf_event_open(EPERM)
             seen.installErrno = errno
             guard seen.installed == 0 else { return }

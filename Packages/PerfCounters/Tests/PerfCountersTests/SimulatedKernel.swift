@@ -1,4 +1,5 @@
 import CPerfEvent
+import SystemCalls
 import Glibc
 import SystemCalls
 
@@ -314,7 +315,7 @@ final class SimulatedKernel: PerfEventSystem {
     }
 
     func id(_ fd: Int32) -> Result<UInt64, CounterError> {
-        guard let event = events[fd] else { return .failure(.systemCall("ioctl(PERF_EVENT_IOC_ID)", errno: EBADF)) }
+        guard let event = events[fd] else { return .failure(.systemCall(SystemCallError("ioctl(PERF_EVENT_IOC_ID)", Errno(EBADF)))) }
         return .success(event.id)
     }
 

@@ -162,7 +162,7 @@ package final class SamplingEvents<System: PerfSamplingSystem> {
                         continue mapping
                     }
                     for event in allEvents { system.close(event.fd) }
-                    throw .systemCall("mmap(perf sampling ring, \(pages) data pages)", errno: errno.code)
+                    throw .systemCall(SystemCallError("mmap(perf sampling ring, \(pages) data pages)", errno))
                 }
             }
             break
@@ -260,7 +260,7 @@ package final class SamplingEvents<System: PerfSamplingSystem> {
         if enabled { throw .misuse("sampler enabled twice without disable()") }
         for leader in leaders {
             let result = system.enableGroup(leader)
-            if result != 0 { throw .systemCall("ioctl(PERF_EVENT_IOC_ENABLE) of a sampling event", errno: -result) }
+            if result != 0 { throw .systemCall(SystemCallError("ioctl(PERF_EVENT_IOC_ENABLE) of a sampling event", Errno(-result))) }
         }
         enabled = true
     }
@@ -272,7 +272,7 @@ package final class SamplingEvents<System: PerfSamplingSystem> {
         enabled = false
         for leader in leaders {
             let result = system.disableGroup(leader)
-            if result != 0 { throw .systemCall("ioctl(PERF_EVENT_IOC_DISABLE) of a sampling event", errno: -result) }
+            if result != 0 { throw .systemCall(SystemCallError("ioctl(PERF_EVENT_IOC_DISABLE) of a sampling event", Errno(-result))) }
         }
     }
 
@@ -283,7 +283,7 @@ package final class SamplingEvents<System: PerfSamplingSystem> {
         for index in fds.indices {
             let size = readsLost[index] ? 16 : 8
             let n = system.read(fds[index], into: UnsafeMutableRawBufferPointer(rebasing: readBuffer[0..<size]))
-            if n < 0 { throw .systemCall("read(perf sampling event)", errno: Int32(-n)) }
+            if n < 0 { throw .systemCall(SystemCallError("read(perf sampling event)", Errno(Int32(-n)))) }
             if n != size { throw .malformedRead("a sampling event's read returned \(n) of \(size) bytes") }
             let value = readBuffer.load(as: UInt64.self)
             counts[eventIndices[index]] &+= value &- lastCounts[index]

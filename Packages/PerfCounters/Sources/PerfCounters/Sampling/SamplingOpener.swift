@@ -199,7 +199,7 @@ func openSamplingEvent<System: PerfSamplingSystem>(
     case .success(let value): id = value
     case .failure(let error):
         system.close(fd)
-        let code: Int32? = if case .systemCall(_, let errno) = error { errno } else { nil }
+        let code: Int32? = if case .systemCall(let failure) = error { failure.errno.code } else { nil }
         return .refused(errno: code, .init(state: .failed, reason: error.description, errno: code))
     }
 

@@ -48,7 +48,7 @@ public final class ThreadSampler {
     /// Opens the sampling events for the calling thread, disabled, and maps their ring.
     ///
     /// - Throws: ``CounterError/nothingAvailable(_:)`` when no event can be opened;
-    ///   ``CounterError/systemCall(_:errno:)`` when even a one-page ring cannot be mapped.
+    ///   ``CounterError/systemCall(_:)`` when even a one-page ring cannot be mapped.
     public init(options: SamplerOptions = SamplerOptions()) throws(CounterError) {
         threadID = CPerfEvent_gettid()
         core = try SamplingEvents(options: options, system: KernelPerfEvents())

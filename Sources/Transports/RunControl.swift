@@ -4,36 +4,6 @@ import Glibc
 import SystemCalls
 #endif
 
-/// A dedicated OS thread (not Dispatch's pool) for a timed transport loop or a server session.
-public struct WorkerThread: Sendable {
-    private let handle: pthread_t
-
-    private final class Body {
-        let run: @Sendable () -> Void
-        init(_ run: @escaping @Sendable () -> Void) { self.run = run }
-    }
-
-    /// Starts `body` on a new thread.
-    public init(_ body: @escaping @Sendable () -> Void) throws(TransportError) {
-        let box = Unmanaged.passRetained(Body(body)).toOpaque()
-        var handle = pthread_t()
-        let rc = pthread_create(&handle, nil, { argument in
-            Unmanaged<Body>.fromOpaque(argument!).takeRetainedValue().run()
-            return nil
-        }, box)
-        if rc != 0 {
-            Unmanaged<Body>.fromOpaque(box).release()
-            throw .system("pthread_create", rc)
-        }
-        self.handle = handle
-    }
-
-    /// Waits for the thread to end.
-    public func join() {
-        _ = pthread_join(handle, nil)
-    }
-}
-
 /// The shared state of one run: the start barrier, the stop flag and the first error.
 final class RunControl: Sendable {
     /// A pipe the coordinator sleeps on for the run's duration; a failing worker writes to it to end the run at once.
@@ -50,17 +20,10 @@ final class RunControl: Sendable {
     private let firstError = Mutex<TransportError?>(nil)
 
     init() {
-        var fds: [Int32] = [-1, -1]
-        if pipe(&fds) == 0 {
-            for fd in fds {
-                _ = fcntl(fd, F_SETFD, FD_CLOEXEC)
-                _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK)
-            }
-        } else {
-            fds = [-1, -1]
-        }
-        wakeRead = fds[0]
-        wakeWrite = fds[1]
+        // Without the pipe (no descriptor left), `sleep(until:)` polls the stop flag every 10 ms instead.
+        let wake = try? makePipe(nonBlocking: true)
+        wakeRead = wake?.read ?? -1
+        wakeWrite = wake?.write ?? -1
     }
 
     deinit {
@@ -119,7 +82,7 @@ final class RunControl: Sendable {
     func go() {
         released.store(true, ordering: .releasing)
         var byte: UInt8 = 1
-        if releaseWrite >= 0 { _ = write(releaseWrite, &byte, 1) }
+        if releaseWrite >= 0 { _ = retryingOnInterrupt { write(releaseWrite, &byte, 1) } }
     }
 
     /// For an outside profiler that counts the workers' threads from the coordinator's `enable` to each thread's
@@ -127,11 +90,10 @@ final class RunControl: Sendable {
     /// (``loopEnded()``, ``waitForLoopEnds(_:timeout:)``), and each thread ends with its region, its wrap-up handed
     /// to a thread of its own (TransportRun.swift's `WrapUpHandOff`). Call before the workers start.
     func countFromOutside() {
-        var fds: [Int32] = [-1, -1]
-        if pipe(&fds) == 0 {
-            for fd in fds { _ = fcntl(fd, F_SETFD, FD_CLOEXEC) }
-            releaseRead = fds[0]
-            releaseWrite = fds[1]
+        // Without the pipe (no descriptor left), the workers spin at the barrier as they otherwise do.
+        if let release = try? makePipe() {
+            releaseRead = release.read
+            releaseWrite = release.write
         }
         countedFromOutsideFlag.store(true, ordering: .relaxed)
     }
@@ -150,7 +112,9 @@ final class RunControl: Sendable {
     func loopEnded() {
         loopsEnded.add(1, ordering: .releasing)
         var byte: UInt8 = 2
-        if countedFromOutsideFlag.load(ordering: .relaxed), wakeWrite >= 0 { _ = write(wakeWrite, &byte, 1) }
+        if countedFromOutsideFlag.load(ordering: .relaxed), wakeWrite >= 0 {
+            _ = retryingOnInterrupt { write(wakeWrite, &byte, 1) }
+        }
     }
 
     /// The coordinator: sleeps until `workers` loops have ended, the run failed, or `timeout` seconds passed.
@@ -171,7 +135,7 @@ final class RunControl: Sendable {
         firstError.withLock { if $0 == nil { $0 = error } }
         requestStop()
         var byte: UInt8 = 1
-        if wakeWrite >= 0 { _ = write(wakeWrite, &byte, 1) }
+        if wakeWrite >= 0 { _ = retryingOnInterrupt { write(wakeWrite, &byte, 1) } }
     }
 
     var error: TransportError? { firstError.withLock { $0 } }

@@ -1,4 +1,5 @@
-/// Errors of copyprof's commands, one line each, saying what and what to do.
+/// Errors of copyprof's commands, one line each, saying what and what to do: the one error type the profile, the
+/// files, the report and the command line share.
 public enum CopyprofError: Error, Sendable, Equatable, CustomStringConvertible {
     case invalidArgument(String)
     case unreadableProfile(path: String, problem: String)

@@ -1,6 +1,7 @@
-// SystemCalls — the one layer that turns what a failed system call left behind into a Swift error, shared by the
-// counters, the transports and copyprof's own modules: one errno type with its C name and text, one helper that
-// retries a call interrupted by a signal, and one monotonic clock. It depends on nothing but the C library.
+// SystemCalls — the one system-call layer shared by the counters, the transports and copyprof's own modules: one
+// errno type with its C name and text, one error that names the call, one helper that retries a call interrupted by
+// a signal (this file); the clocks; one joinable thread type; close-on-exec descriptors; the pipe ping-pong. It
+// depends on nothing but the C library (and a C shim for what Glibc's module leaves out).
 
 #if canImport(Glibc)
 import Glibc
@@ -35,26 +36,34 @@ public struct Errno: Error, Hashable, Sendable, CustomStringConvertible {
         EOPNOTSUPP: "EOPNOTSUPP", EADDRINUSE: "EADDRINUSE", EADDRNOTAVAIL: "EADDRNOTAVAIL", ENETUNREACH: "ENETUNREACH",
         ECONNABORTED: "ECONNABORTED", ECONNRESET: "ECONNRESET", ENOBUFS: "ENOBUFS", ENOTCONN: "ENOTCONN",
         ETIMEDOUT: "ETIMEDOUT", ECONNREFUSED: "ECONNREFUSED", EHOSTUNREACH: "EHOSTUNREACH", ENOTSOCK: "ENOTSOCK",
-        EPROTONOSUPPORT: "EPROTONOSUPPORT", EAFNOSUPPORT: "EAFNOSUPPORT",
+        EPROTONOSUPPORT: "EPROTONOSUPPORT", EAFNOSUPPORT: "EAFNOSUPPORT", ERANGE: "ERANGE", ENOPROTOOPT: "ENOPROTOOPT",
+        EMSGSIZE: "EMSGSIZE", ETIME: "ETIME", EINPROGRESS: "EINPROGRESS", EALREADY: "EALREADY", EISCONN: "EISCONN",
     ]
 }
 
-/// A system call that failed: which one, and its errno. `perf_event_open: Permission denied (EACCES)`.
+/// A system call that failed: which one, and its errno. `connect to 127.0.0.1:9 failed: Connection refused
+/// (ECONNREFUSED)`. The counters' and the transports' errors carry it for every failed call.
 public struct SystemCallError: Error, Hashable, Sendable, CustomStringConvertible {
     /// The call, as a person would look it up: `perf_event_open`, `setsockopt(SO_ZEROCOPY)`.
     public var call: String
+    /// What the call left in errno (or returned, for the calls that return an error number: pthread's).
     public var errno: Errno
 
+    /// `call` failed with `errno` (the calling thread's errno now when not given: read it right after the call).
     public init(_ call: String, _ errno: Errno = .current) {
         self.call = call
         self.errno = errno
     }
 
-    public var description: String { "\(call): \(errno)" }
+    /// `call failed: text (NAME)`.
+    public var description: String { "\(call) failed: \(errno)" }
 }
 
 /// Calls `body` again while it returns -1 with errno EINTR (a signal arrived before the call did anything), and
-/// returns its result; errno is left as the last call set it. Not for close(2), which must never be retried.
+/// returns its result; errno is left as the last call set it. As swift-system's `valueOrErrno(retryOnInterrupt:)`
+/// (Sources/System/Util.swift), for every call outside the transports' timed loops, which handle EINTR in their own
+/// out-of-line paths. Not for close(2), which must never be retried: Linux releases the descriptor before it can
+/// fail with EINTR, and a second close could close a descriptor another thread has just been given.
 @inlinable
 public func retryingOnInterrupt<Result: FixedWidthInteger & SignedInteger>(_ body: () -> Result) -> Result {
     while true {
@@ -63,16 +72,3 @@ public func retryingOnInterrupt<Result: FixedWidthInteger & SignedInteger>(_ bod
         return result
     }
 }
-
-/// `CLOCK_MONOTONIC` in nanoseconds: the one clock copyprof times with. The corresponding C function is
-/// `clock_gettime`.
-@inlinable
-public func monotonicNanoseconds() -> UInt64 {
-    var now = timespec()
-    clock_gettime(CLOCK_MONOTONIC, &now)
-    return UInt64(now.tv_sec) &* 1_000_000_000 &+ UInt64(now.tv_nsec)
-}
-
-/// `CLOCK_MONOTONIC` in seconds.
-@inlinable
-public func monotonicSeconds() -> Double { Double(monotonicNanoseconds()) / 1e9 }

@@ -1,3 +1,4 @@
+import CopyprofModel
 import Foundation
 import Synchronization
 import SystemCalls
@@ -52,19 +53,21 @@ public enum OutputFile {
     }
 
     /// Fails now, with the reason, if `path` cannot be written later: creates a missing folder, then creates and
-    /// removes a temporary file beside a regular file, or opens a device or FIFO for writing (without blocking).
+    /// removes a temporary file beside a regular file; with `replacing: false`, an existing file (or a symbolic link to
+    /// one) is refused. A device or FIFO is never opened here — opening a device can act (a tape rewinds), and opening
+    /// and closing a FIFO would hand its waiting reader an end of file — only its permissions are checked.
     /// For long work whose result must not be lost at the end.
-    public static func checkWritable(_ path: String) throws(CopyprofError) {
+    public static func checkWritable(_ path: String, replacing: Bool = true) throws(CopyprofError) {
         switch try destination(of: path) {
         case .standardOutput:
             var status = stat()
             if fstat(1, &status) != 0 { throw .io(path: "standard output", problem: "is closed") }
         case .inPlace(let device):
-            let fd = open(device, O_WRONLY | O_NONBLOCK | O_CLOEXEC)
-            // A FIFO without a reader yet (ENXIO) may get one by the time the work is done.
-            if fd < 0 && errno != ENXIO { throw .io(path: path, problem: "cannot write: \(Errno.current.text)") }
-            if fd >= 0 { close(fd) }
+            if faccessat(AT_FDCWD, device, W_OK, AT_EACCESS) != 0 {
+                throw .io(path: path, problem: "cannot write: \(Errno.current.text)")
+            }
         case .regularFile(let file):
+            if !replacing { try refuseExisting(path) }
             try makeFolder(of: file, for: path)
             let (fd, temporary) = try createTemporary(beside: file, for: path)
             close(fd)
@@ -77,14 +80,28 @@ public enum OutputFile {
     }
 
     /// Writes `data` to `path` (see ``OutputDestination``). With `replacing: false`, an existing file is never
-    /// replaced: the write fails with `EEXIST` instead (the rename is a `link`, which does not replace).
-    public static func write(_ data: Data, to path: String, replacing: Bool = true) throws(CopyprofError) {
+    /// replaced: the write fails instead (the rename is a `link`, which does not replace).
+    ///
+    /// A FIFO is opened once, here, and gets all of `data`. Without a reader yet (fifo(7): a non-blocking open for
+    /// writing fails with ENXIO), the open is tried again every 50 ms for as long as `keepWaitingForReader(fifo)`
+    /// says so; when it says stop, the write fails, so that the caller can save the data elsewhere. (A blocking open
+    /// would wait through a signal that came just before it.)
+    public static func write(
+        _ data: Data, to path: String, replacing: Bool = true, keepWaitingForReader: (String) -> Bool = { _ in true }
+    ) throws(CopyprofError) {
         switch try destination(of: path) {
         case .standardOutput:
             try StandardOutput.write(data)
         case .inPlace(let device):
-            let fd = open(device, O_WRONLY | O_CLOEXEC)
+            var fd = open(device, O_WRONLY | O_NONBLOCK | O_CLOEXEC)
+            while fd < 0 && errno == ENXIO {
+                guard keepWaitingForReader(device) else { throw .io(path: path, problem: "no reader opened it") }
+                usleep(50_000)
+                fd = open(device, O_WRONLY | O_NONBLOCK | O_CLOEXEC)
+            }
             if fd < 0 { throw .io(path: path, problem: "cannot open for writing: \(Errno.current.text)") }
+            // The writes themselves block, as a pipe's do.
+            _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK)
             defer { close(fd) }
             if let failure = writeAll(fd, data) { throw .io(path: path, problem: "cannot write: \(failure)") }
         case .regularFile(let file):
@@ -101,7 +118,9 @@ public enum OutputFile {
                 } else if link(temporary, file) != 0 {
                     // Filesystems without hard links: check, then rename (a race window, but no silent loss here).
                     if errno == EEXIST || access(file, F_OK) == 0 {
-                        failure = Errno(EEXIST).text
+                        unlink(temporary)
+                        TemporaryFiles.forget(temporary)
+                        throw existingFile(path, file: file)
                     } else if rename(temporary, file) != 0 {
                         failure = Errno.current.text
                     }
@@ -139,9 +158,8 @@ public enum OutputFile {
         data.withUnsafeBytes { raw -> String? in
             var offset = 0
             while offset < raw.count {
-                let n = Glibc.write(fd, raw.baseAddress! + offset, raw.count - offset)
+                let n = retryingOnInterrupt { Glibc.write(fd, raw.baseAddress! + offset, raw.count - offset) }
                 if n < 0 {
-                    if errno == EINTR { continue }
                     if errno == EAGAIN {
                         var pfd = pollfd(fd: fd, events: Int16(POLLOUT), revents: 0)
                         _ = poll(&pfd, 1, 1000)
@@ -154,6 +172,17 @@ public enum OutputFile {
             }
             return nil
         }
+    }
+
+    /// Fails when `path` names an existing regular file, or a symbolic link to one; creates nothing. For a command
+    /// about to write an output it must not replace, before it does the work (the write itself refuses too).
+    public static func refuseExisting(_ path: String) throws(CopyprofError) {
+        if case .regularFile(let file) = try destination(of: path), access(file, F_OK) == 0 { throw existingFile(path, file: file) }
+    }
+
+    /// "PATH: exists (a symbolic link to FILE); not replaced without --force": one line for every command.
+    static func existingFile(_ path: String, file: String) -> CopyprofError {
+        .io(path: path, problem: "exists\(file == path ? "" : " (a symbolic link to \(file))"); not replaced without --force")
     }
 
     private static func linkTarget(_ path: String) -> String? {
@@ -174,7 +203,7 @@ public enum OutputFile {
         do {
             try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         } catch {
-            throw .io(path: path, problem: "cannot create the folder \(directory): \(Profile.reason(error))")
+            throw .io(path: path, problem: "cannot create the folder \(directory): \(foundationErrorText(error))")
         }
     }
 
