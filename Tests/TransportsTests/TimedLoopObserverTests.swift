@@ -1,3 +1,4 @@
+import CopyprofModel
 import Synchronization
 import SystemCalls
 import Testing
