@@ -44,6 +44,8 @@ import TestSupport
     @Test func everyFieldHasItsPinnedName() throws {
         var profile = try Profile.decode(try Fixtures.data(Fixtures.schema2Sweep), path: "")
         profile.statusReason = "interrupted (Ctrl-C)"
+        profile.environment.cpuVendor = "AuthenticAMD"
+        profile.environment.cpuFamily = 25
         profile.remote = RemoteInfo(
             server: "192.0.2.1:7115", serverEnvironment: profile.environment,
             clientPath: NetworkPath(peer: "192.0.2.1", interface: "veth0", mtu: 1500, kind: .veth),
@@ -314,7 +316,9 @@ import TestSupport
         environment.commandLine[]
         environment.copyprofVersion
         environment.cpuCount
+        environment.cpuFamily
         environment.cpuModel
+        environment.cpuVendor
         environment.distribution
         environment.endTime
         environment.events
@@ -376,7 +380,9 @@ import TestSupport
         remote.serverEnvironment.commandLine[]
         remote.serverEnvironment.copyprofVersion
         remote.serverEnvironment.cpuCount
+        remote.serverEnvironment.cpuFamily
         remote.serverEnvironment.cpuModel
+        remote.serverEnvironment.cpuVendor
         remote.serverEnvironment.distribution
         remote.serverEnvironment.endTime
         remote.serverEnvironment.events
