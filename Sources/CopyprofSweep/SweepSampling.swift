@@ -387,6 +387,8 @@ public struct SamplingProbe: Sendable {
     public var cacheMissEvents: [String]
     /// What the sampler changed from the request and why, and what it refused.
     public var notes: [String]
+    /// The events asked for that could not be sampled, each with its reason: `LLC-load-misses: not-supported: ...`.
+    public var refused: [String] = []
 
     /// Opens a sampler as a worker would, reads what it was granted, and closes it; nil and the reason when the
     /// kernel refuses it.
@@ -403,9 +405,11 @@ public struct SamplingProbe: Sendable {
         for event in sampler.events {
             for note in event.notes where !notes.contains(note) { notes.append(note) }
         }
+        var refusals: [String] = []
         for refused in sampler.refused {
-            notes.append(
-                "\(refused.event.name)\(refused.pmu.map { " on \($0)" } ?? ""): not sampled: \(refused.availability)")
+            let event = refused.event.name + (refused.pmu.map { " on \($0)" } ?? "")
+            refusals.append("\(event): \(refused.availability)")
+            notes.append("\(event): not sampled: \(refused.availability)")
         }
         if let note = sampler.ring.note { notes.append(note) }
         var granted: Int?
@@ -415,7 +419,7 @@ public struct SamplingProbe: Sendable {
                 eventName: main.map(\.perfName).joined(separator: ","), timerBased: main.first?.event == .cpuClock,
                 mode: sampler.mode, modeReason: sampler.modeReason, frequency: options.frequency,
                 grantedFrequency: granted, callchainDepth: main.first?.callchainDepth ?? 0,
-                cacheMissEvents: misses.map(\.perfName), notes: notes))
+                cacheMissEvents: misses.map(\.perfName), notes: notes, refused: refusals))
     }
 
     /// One line for a run's progress: `sampling cpu-clock at 4000 Hz, user+kernel, call chains of up to 64 frames`.
@@ -426,6 +430,7 @@ public struct SamplingProbe: Sendable {
         text += mode == .userOnly ? ", user space only" : ", user+kernel"
         if callchainDepth > 0 { text += ", call chains of up to \(callchainDepth) frames" }
         if mode == .userOnly, let modeReason { text += " (\(modeReason))" }
+        for refusal in refused { text += "; not sampled: \(refusal)" }
         return text
     }
 }

@@ -142,13 +142,33 @@ import TestSupport
             (["--sample-frequency", "0"], "--sample-frequency: 0 Hz is not from 1 to 100000 Hz"),
             (["--sample-events", "instructions"], "--sample-events: 'instructions' is not one of cycles, cpu-clock, "),
             (["--sample-events", "cpu-clock,LLC-load-misses"], "are sampled beside cycles, not cpu-clock"),
-            (["--sample", "maybe"], "--sample"),
+            (["--sample", "maybe"], "--sample: 'maybe' is not one of on, off"),
         ] {
             let result = try runProcess(copyprofBinary, ["run", "--output", "\(folder)/never.json"] + arguments)
             #expect(result.status != 0, "\(arguments)")
             #expect(result.stderr.contains(message), "\(arguments): \(result.stderr)")
             #expect(!FileManager.default.fileExists(atPath: "\(folder)/never.json"))
         }
+    }
+
+    /// Cache-miss sampling needs a PMU: without one the run samples cpu-clock, and says at once and in the profile
+    /// that the cache-miss event was not sampled, and why.
+    @Test(.enabled(if: HostFacts.current().corePMUs.isEmpty, "this host has a core PMU: cache misses are sampled"))
+    func cacheMissSamplingWithoutAPMUSaysWhy() throws {
+        let folder = try temporaryDirectory()
+        let result = try runProcess(
+            copyprofBinary,
+            [
+                "run", "--sample-events", "cycles,LLC-load-misses", "--transports", "two-copy", "--sizes", "4096",
+                "--connections", "1", "--workloads", "stream", "--trials", "1", "--warmup", "0", "--duration", "0.02",
+                "--no-report", "--output", "\(folder)/p.json",
+            ])
+        #expect(result.status == 0, "\(result.stderr)")
+        #expect(result.stderr.contains("sampling cpu-clock at 4000 Hz"), "\(result.stderr)")
+        #expect(result.stderr.contains("not sampled: LLC-load-misses: not-supported: no hardware PMU"), "\(result.stderr)")
+        let sampling = try #require(try Profile.read(from: "\(folder)/p.json").sampling)
+        #expect(sampling.cacheMissEvents == nil)
+        #expect(sampling.notes?.contains { $0.hasPrefix("LLC-load-misses: not sampled: not-supported") } == true)
     }
 
     /// A sweep without counted trials (`--events none`) cannot sample, and its profile says why.
