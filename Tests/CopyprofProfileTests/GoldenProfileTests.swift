@@ -69,12 +69,13 @@ import TestSupport
 
         // Schema 3's sampling, every optional field given, from the sampled fixture.
         let sampled = try Profile.decode(try Fixtures.data(Fixtures.schema3Sampled), path: "")
-        profile.sampling = try #require(sampled.sampling)
-        profile.sampling!.modeReason = "user space only: kernel samples are not permitted"
-        profile.sampling!.grantedFrequency = 3000
-        profile.sampling!.kernelSymbolsUnresolved = "kptr_restrict"
-        profile.sampling!.notes = ["a note"]
-        profile.sampling!.cacheMissEvents = ["L1-dcache-load-misses"]
+        var sampling: SamplingRecord = try #require(sampled.sampling)
+        sampling.modeReason = "user space only: kernel samples are not permitted"
+        sampling.grantedFrequency = 3000
+        sampling.kernelSymbolsUnresolved = "kptr_restrict"
+        sampling.notes = ["a note"]
+        sampling.cacheMissEvents = ["L1-dcache-load-misses"]
+        profile.sampling = sampling
         profile.notSampledReason = "a two-host run is not sampled"
         profile.frameNames = sampled.frameNames
         let sampledCell = try #require(sampled.cells.first { $0.stacks != nil })
