@@ -138,7 +138,6 @@ public enum Metric: String, CaseIterable, Sendable, Codable, Hashable {
         case .llcMissesPerKB: return [EventName.llcLoadMisses]
         case .l1dMissRatio: return [EventName.l1dLoadMisses, EventName.l1dLoads]
         case .llcMissRatio: return [EventName.llcLoadMisses, EventName.llcLoads]
-        case .contextSwitchesPerMB, .contextSwitchesPerSecond: return [EventName.contextSwitches]
         case .receiveCopyHitsPerMessage: return [EventName.receiveCopy]
         default: return []
         }
@@ -216,14 +215,15 @@ public enum Metric: String, CaseIterable, Sendable, Codable, Hashable {
     /// Open counters slow the threads they count, so every figure of time comes from timing trials, where none is
     /// open: throughput, round trips and RTT, and CPU time — CPU ns/B, the kernel's and the senders' shares — from
     /// each thread's CPU clock (`CLOCK_THREAD_CPUTIME_ID`) and rusage, which cost nothing to read. Counted trials give
-    /// only what needs the counters: counts per byte or message (cycles, instructions, cache misses, context
-    /// switches from perf, receive-copy tracepoint hits), each normalised by that trial's own bytes and messages.
-    /// Context switches that perf could not count come from getrusage, so from the timing trials too
-    /// (``trials(of:)``).
+    /// only what needs the counters: counts per byte or message (cycles, instructions, cache misses, receive-copy
+    /// tracepoint hits), each normalised by that trial's own bytes and messages. Context switches come from the
+    /// timing trials' getrusage: the scheduler counts every switch whatever perf may see, and a counted trial's
+    /// switches are not the workload's alone — its sampler's hrtimer is armed and cancelled at every switch, which on
+    /// a VM changed switches/MB by a fifth.
     public var trialKind: TrialKind {
         switch self {
         case .cyclesPerByte, .instructionsPerByte, .ipc, .l1dMissesPerKB, .llcMissesPerKB, .l1dMissRatio, .llcMissRatio,
-            .contextSwitchesPerMB, .contextSwitchesPerSecond, .receiveCopyHitsPerMessage:
+            .receiveCopyHitsPerMessage:
             return .counted
         default: return .timing
         }
@@ -261,23 +261,11 @@ public enum Metric: String, CaseIterable, Sendable, Codable, Hashable {
         }
     }
 
-    /// The kind of trial the metric is read from in a cell: ``trialKind``, except that context switches come from the
-    /// timing trials where perf did not count them in the counted ones (getrusage's count is in both, and the
-    /// timing trials' is not disturbed by counters).
-    public func trialKind(in cell: CellRecord) -> TrialKind {
-        if self == .contextSwitchesPerMB || self == .contextSwitchesPerSecond,
-            !cell.trials.contains(where: { $0.kind == .counted && $0.contextSwitches().source == .perfEvent })
-        {
-            return .timing
-        }
-        return trialKind
-    }
-
-    /// The trials of a cell the metric is read from: those of its kind (``trialKind(in:)``; trials from before the
+    /// The trials of a cell the metric is read from: those of its kind (``trialKind``; trials from before the
     /// split serve both). A cell of a run without counters (`--events none`) has timing trials only: every metric
     /// then comes from them, and event-based ones are n/a.
     public func trials(of cell: CellRecord) -> [TrialRecord] {
-        if trialKind(in: cell) == .timing { return cell.trials.filter(\.servesTiming) }
+        if trialKind == .timing { return cell.trials.filter(\.servesTiming) }
         let counted = cell.trials.filter(\.servesCounting)
         return counted.isEmpty ? cell.trials : counted
     }
@@ -287,7 +275,7 @@ public enum Metric: String, CaseIterable, Sendable, Codable, Hashable {
     /// ``Summary/omitted`` with the reason, and so is the trial at which the cell failed: no trial is dropped silently.
     public func summary(of cell: CellRecord) -> Summary? {
         guard applies(to: cell.key.workload) else { return nil }
-        let kind = trialKind(in: cell)
+        let kind = trialKind
         var summary = summary(of: trials(of: cell))
         if let error = cell.error, summary != nil, cell.failedTrialKind.map({ $0 == kind }) ?? true {
             summary?.omitted.append(Summary.Omission(reason: "failed: \(error)", count: 1))

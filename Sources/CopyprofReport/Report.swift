@@ -169,10 +169,10 @@ public struct Report: Sendable {
             schedule += counted
                 ? "- Which trials give which figure: throughput, round trips/s and RTT, and every CPU time — CPU ns/B (also the "
                     + "receiver's), the kernel's and the senders' CPU shares — come from the timing trials, CPU time from each "
-                    + "thread's CPU clock (`CLOCK_THREAD_CPUTIME_ID`) and rusage, which cost nothing to read; the counted trials "
-                    + "give only what needs the counters: cycles/B, instructions/B, misses/KB, context switches/MB (perf's count; "
-                    + "where perf could not count them, getrusage's from the timing trials), receive copies/msg. Each figure is "
-                    + "normalised by its own trial's verified bytes and messages.\n"
+                    + "thread's CPU clock (`CLOCK_THREAD_CPUTIME_ID`) and rusage, which cost nothing to read, and so do context "
+                    + "switches/MB (getrusage's: a counted trial's sampler arms a timer at every switch and adds its own); the "
+                    + "counted trials give only what needs the counters: cycles/B, instructions/B, misses/KB, receive copies/msg. "
+                    + "Each figure is normalised by its own trial's verified bytes and messages.\n"
                 : "- Every figure comes from the timing trials: CPU time from each thread's CPU clock (`CLOCK_THREAD_CPUTIME_ID`) "
                     + "and rusage, context switches from getrusage, each normalised by its own trial's verified bytes and messages.\n"
             if profile.control != nil {

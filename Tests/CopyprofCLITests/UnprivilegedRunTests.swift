@@ -4,11 +4,11 @@ import Testing
 import TestSupport
 
 /// A run as an unprivileged user at perf_event_paranoid 2, the default in containers: the kernel refuses kernel
-/// counting, so context switches come from getrusage, say so, and are never a user-only 0; comparing such a run
-/// with a root run calls the difference a difference of method.
+/// counting; context switches come from getrusage (in every run: the timing trials'), say so, and are never a
+/// user-only 0; comparing such a run with a root run compares them.
 @Suite(.serialized) struct UnprivilegedRunTests {
     @Test(.canRunAsNobody, .unprivilegedCountingIsUserOnly)
-    func asNobodyContextSwitchesComeFromRusageAndCompareSaysTheyWereMeasuredDifferently() throws {
+    func asNobodyContextSwitchesComeFromRusageAndCompareComparesThemWithRoots() throws {
         let folder = try temporaryDirectory()
         let arguments = [
             "run", "--transports", "two-copy", "--sizes", "64", "--connections", "1", "--workloads", "pingpong", "--trials", "4",
@@ -40,17 +40,15 @@ import TestSupport
             #expect(row[source] == "getrusage")
         }
 
-        // compare: the context-switch rows are not compared, and the reason is at the top.
+        // compare: context switches come from the timing trials' getrusage in both runs (perf's count in a counted
+        // trial includes its sampler's switches), so root's run and nobody's are measured alike and compared.
         let compare = try runProcess(copyprofBinary, ["compare", "\(folder)/root.json", "\(folder)/nobody.json", "--json"])
         #expect(compare.status != 1, "\(compare.stderr)")
         let document = try #require(try JSONSerialization.jsonObject(with: Data(compare.stdout.utf8)) as? [String: Any])
-        let differences = try #require(document["methodDifferences"] as? [String])
-        #expect(differences.contains { $0.hasPrefix("context switches/MB: perf_event in the baseline, getrusage in the candidate") },
-                "\(differences)")
+        let differences = document["methodDifferences"] as? [String] ?? []
+        #expect(!differences.contains { $0.hasPrefix("context switches/MB") }, "\(differences)")
         let rows = try #require(document["rows"] as? [[String: Any]])
         let switchRows = rows.filter { $0["metric"] as? String == "context-switches-per-mb" }
-        #expect(!switchRows.isEmpty && switchRows.allSatisfy { $0["verdict"] as? String == "incomparable" })
-        let markdown = try runProcess(copyprofBinary, ["compare", "\(folder)/root.json", "\(folder)/nobody.json"])
-        #expect(markdown.stdout.contains("**Measured differently**"))
+        #expect(!switchRows.isEmpty && switchRows.allSatisfy { $0["verdict"] as? String != "incomparable" }, "\(switchRows)")
     }
 }
