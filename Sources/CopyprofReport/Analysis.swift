@@ -11,19 +11,40 @@ public struct Analysis: Sendable {
     /// The significance level of every test.
     public var alpha = 0.05
 
-    public init(profile: Profile) { self.profile = profile }
-
-    public var sizes: [Int] { Array(Set(profile.cells.map(\.key.messageSize))).sorted() }
-    public var threadCounts: [Int] { Array(Set(profile.cells.map(\.key.threads))).sorted() }
+    /// The message sizes measured, ascending.
+    public let sizes: [Int]
+    /// The connection counts measured, ascending.
+    public let threadCounts: [Int]
     /// The transports measured with the `copy` receiver: what the classic findings compare.
-    public var transports: [TransportKind] {
-        TransportKind.allCases.filter { t in profile.cells.contains { $0.key.transport == t && $0.key.receiver == .copy } }
-    }
+    public let transports: [TransportKind]
     /// Every sender and receiver measured: the columns of the tables and the series of the charts.
-    public var paths: [TransportPath] { Set(profile.cells.map(\.key.transportPath)).sorted() }
+    public let paths: [TransportPath]
     /// The receivers measured.
-    public var receivers: [ReceiverKind] { ReceiverKind.allCases.filter { r in profile.cells.contains { $0.key.receiver == r } } }
-    public var modes: [Workload] { Workload.allCases.filter { m in profile.cells.contains { $0.key.mode == m } } }
+    public let receivers: [ReceiverKind]
+    public let modes: [Workload]
+
+    /// The profile's dimensions are read in one pass over its cells, here: tables and findings loop over them, and
+    /// reading them again in every iteration made a report's time grow with the square of the cells.
+    public init(profile: Profile) {
+        self.profile = profile
+        var sizes: Set<Int> = [], threadCounts: Set<Int> = [], paths: Set<TransportPath> = []
+        var copyTransports: Set<TransportKind> = [], receivers: Set<ReceiverKind> = [], modes: Set<Workload> = []
+        for cell in profile.cells {
+            let key = cell.key
+            sizes.insert(key.messageSize)
+            threadCounts.insert(key.threads)
+            paths.insert(key.transportPath)
+            if key.receiver == .copy { copyTransports.insert(key.transport) }
+            receivers.insert(key.receiver)
+            modes.insert(key.mode)
+        }
+        self.sizes = sizes.sorted()
+        self.threadCounts = threadCounts.sorted()
+        self.transports = TransportKind.allCases.filter(copyTransports.contains)
+        self.paths = paths.sorted()
+        self.receivers = ReceiverKind.allCases.filter(receivers.contains)
+        self.modes = Workload.allCases.filter(modes.contains)
+    }
 
     public func cell(_ transport: TransportKind, _ mode: Workload, _ size: Int, _ threads: Int) -> CellRecord? {
         profile.cell(CellKey(transport: transport, mode: mode, messageSize: size, threads: threads))

@@ -167,7 +167,8 @@ public struct Comparison: Sendable {
         let baseKeys = Set(baseline.cells.map(\.key)), candKeys = Set(candidate.cells.map(\.key))
         onlyInBaseline = baseKeys.subtracting(candKeys).sorted()
         onlyInCandidate = candKeys.subtracting(baseKeys).sorted()
-        let common = baseKeys.intersection(candKeys).sorted()
+        let commonKeys = baseKeys.intersection(candKeys)
+        let common = commonKeys.sorted()
         var rows: [Row] = []
         var methodDifferences: [String] = []
         for key in common {
@@ -242,7 +243,7 @@ public struct Comparison: Sendable {
         let base = Analysis(profile: baseline), cand = Analysis(profile: candidate)
         for key in common where key.transport != .twoCopy {
             let reference = CellKey(transport: .twoCopy, mode: key.mode, messageSize: key.messageSize, threads: key.threads)
-            guard common.contains(reference) else { continue }
+            guard commonKeys.contains(reference) else { continue }
             for metric in Self.relativeMetrics(key.mode) {
                 guard let rb = base.relative(metric, key, to: reference), let rc = cand.relative(metric, key, to: reference) else { continue }
                 let sb = rb.summary, sc = rc.summary

@@ -45,8 +45,14 @@ extension Report {
         guard let first = overruns.first else { return "" }
         let total = profile.cells.reduce(0) { $0 + $1.trials.count }
         var byCell: [(cell: CellKey, trials: [Overrun])] = []
+        var position: [CellKey: Int] = [:]
         for o in overruns {
-            if let i = byCell.firstIndex(where: { $0.cell == o.cell }) { byCell[i].trials.append(o) } else { byCell.append((o.cell, [o])) }
+            if let i = position[o.cell] {
+                byCell[i].trials.append(o)
+            } else {
+                position[o.cell] = byCell.count
+                byCell.append((o.cell, [o]))
+            }
         }
         let percent = formatDecimal(Analysis.overrunTolerance * 100, digits: 0)
         var text = "\n- ⚠ **Overran**: \(overruns.count) of \(total) trials ran more than \(percent)% past their planned "
