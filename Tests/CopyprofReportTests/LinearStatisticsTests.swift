@@ -110,7 +110,7 @@ import Testing
             let ratios = Statistics.SortedRatios(x, over: y)
             // Every rank of the small ones; of the large, both ends, the middle and 200 spread between.
             let step = max(1, sorted.count / 200)
-            let ranks = Set(stride(from: 0, to: sorted.count, by: step)).union([0, 1, sorted.count / 2, sorted.count - 1])
+            let ranks = Set(stride(from: 0, to: sorted.count, by: step)).union([0, sorted.count / 2, sorted.count - 1])
             var mismatches = 0
             for rank in ranks.sorted() where ratios[rank] != sorted[rank] { mismatches += 1 }
             #expect(mismatches == 0, "\(x.count)×\(y.count): \(mismatches) of \(ranks.count) ranks differ")
