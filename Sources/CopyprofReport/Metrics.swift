@@ -238,15 +238,30 @@ public enum Metric: String, CaseIterable, Sendable, Codable, Hashable {
 
     /// The metric's summary over the cell's trials of its kind (``trials(of:)``), or nil when it is n/a in every one.
     public func summary(of cell: CellRecord) -> Summary? {
-        summary(of: trials(of: cell))
+        // The trials of ``trials(of:)``, visited in place rather than copied into a new array.
+        if isTimeMetric { return summary(of: cell.trials.lazy.filter(\.servesTiming)) }
+        if cell.trials.contains(where: \.servesCounting) { return summary(of: cell.trials.lazy.filter(\.servesCounting)) }
+        return summary(of: cell.trials)
     }
 
     /// The metric's summary over the given trials, or nil when it is n/a in every one.
-    public func summary(of trials: [TrialRecord]) -> Summary? {
-        let trials = trials.filter { value(of: $0) != nil }
-        var summary = Summary(trials.compactMap { value(of: $0) }, scaled: trials.contains { isScaled(in: $0) })
-        summary?.userOnly = trials.contains { isUserOnly(in: $0) }
-        summary?.sources = Array(Set(trials.compactMap { source(in: $0) })).sorted { $0.rawValue < $1.rawValue }
+    public func summary(of trials: [TrialRecord]) -> Summary? { summary(of: trials[...]) }
+
+    /// The summary over the trials in which the metric has a value, in one pass: each value computed once.
+    func summary<Trials: Sequence<TrialRecord>>(of trials: Trials) -> Summary? {
+        var values: [Double] = []
+        var scaled = false, userOnly = false
+        var sources: Set<ValueSource> = []
+        for trial in trials {
+            guard let value = value(of: trial) else { continue }
+            values.append(value)
+            if !scaled { scaled = isScaled(in: trial) }
+            if !userOnly { userOnly = isUserOnly(in: trial) }
+            if let source = source(in: trial) { sources.insert(source) }
+        }
+        var summary = Summary(values, scaled: scaled)
+        summary?.userOnly = userOnly
+        summary?.sources = sources.sorted { $0.rawValue < $1.rawValue }
         return summary
     }
 
