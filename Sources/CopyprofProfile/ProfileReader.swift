@@ -97,7 +97,11 @@ extension Profile {
         DispatchQueue.concurrentPerform(iterations: chunks) { chunk in
             let decoder = makeDecoder()
             for index in stride(from: chunk, to: elements.count, by: chunks) {
-                let bytes = Data(source.bytes[elements[index]])
+                // The cell's bytes in place, not a copy: the profile's buffer outlives the decoding, which only reads.
+                let range = elements[index]
+                let bytes = Data(
+                    bytesNoCopy: UnsafeMutableRawPointer(mutating: source.bytes.baseAddress! + range.lowerBound),
+                    count: range.count, deallocator: .none)
                 do {
                     cells.store(.success(try decoder.decode(CellRecord.self, from: bytes)), at: index)
                 } catch let error as DecodingError {
@@ -207,7 +211,9 @@ enum ProfileFile {
         if fstat(fd, &status) == 0 && status.st_mode & S_IFMT == S_IFDIR {
             throw .unreadableProfile(path: path, problem: "is a directory, not a profile (give the path of a .json file in it)")
         }
-        var data = Data()
+        // Room for the whole of a regular file at once: growing by doubling would copy a large profile several times.
+        let expected = status.st_mode & S_IFMT == S_IFREG ? min(Int(status.st_size), maximumSize) + 1 : 0
+        var data = Data(capacity: expected)
         var chunk = [UInt8](repeating: 0, count: 1 << 16)
         while true {
             let n = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
