@@ -168,10 +168,17 @@ public enum Statistics {
     {
         let n = x.count, m = y.count
         guard n > 0, m > 0, x.allSatisfy({ $0 > 0 && $0.isFinite }), y.allSatisfy({ $0 > 0 && $0.isFinite }) else { return nil }
+        guard let k = ratioIntervalRank(n, m, confidence: confidence) else { return nil }
         let ratios = SortedRatios(x, over: y)
         let total = n * m
         let estimate = total % 2 == 1 ? ratios[total / 2] : (ratios[total / 2 - 1] * ratios[total / 2]).squareRoot()
-        // k: the largest with P(U <= k - 1) <= (1 - confidence) / 2.
+        return (estimate, ratios[k - 1], ratios[total - k])
+    }
+
+    /// The k of the ratio interval `[r(k), r(nm−k+1)]` of samples of n and m values: the largest with
+    /// P(U ≤ k − 1) ≤ (1 − `confidence`) / 2 (exact for n·m ≤ 400, normal otherwise); nil when there is none.
+    static func ratioIntervalRank(_ n: Int, _ m: Int, confidence: Double) -> Int? {
+        let total = n * m
         let tail = (1 - confidence) / 2
         var k = 0
         if total <= 400 {
@@ -189,7 +196,7 @@ public enum Statistics {
             k = max(0, Int((mean - normalQuantile(1 - tail) * sd).rounded(.down)))
         }
         guard k >= 1, k <= total - k + 1 else { return nil }
-        return (estimate, ratios[k - 1], ratios[total - k])
+        return k
     }
 
     /// All n·m ratios xᵢ/yⱼ of two samples of positive finite values, as if sorted ascending, without computing or

@@ -27,34 +27,16 @@ import Testing
         return (sorted[k - 1], sorted[n - k], coverage)
     }
 
-    /// Bauer's ratio interval as copyprof 0.2 computed it: all n·m ratios, sorted.
+    /// Bauer's ratio interval as copyprof 0.2 computed it: all n·m ratios, sorted (k as ever).
     static func sortedRatioInterval(_ x: [Double], _ y: [Double], confidence: Double = 0.95)
         -> (estimate: Double, low: Double, high: Double)?
     {
-        let n = x.count, m = y.count
-        guard n > 0, m > 0 else { return nil }
         var ratios: [Double] = []
         for a in x { for b in y { ratios.append(a / b) } }
         ratios.sort()
         let total = ratios.count
+        guard total > 0, let k = Statistics.ratioIntervalRank(x.count, y.count, confidence: confidence) else { return nil }
         let estimate = total % 2 == 1 ? ratios[total / 2] : (ratios[total / 2 - 1] * ratios[total / 2]).squareRoot()
-        let tail = (1 - confidence) / 2
-        var k = 0
-        if total <= 400 {
-            let counts = Statistics.exactUDistribution(n, m)
-            let all = counts.reduce(0, +)
-            var cumulative = 0.0
-            for c in counts {
-                cumulative += c / all
-                if cumulative > tail { break }
-                k += 1
-            }
-        } else {
-            let mean = Double(total) / 2
-            let sd = (Double(total) * Double(n + m + 1) / 12).squareRoot()
-            k = max(0, Int((mean - Statistics.normalQuantile(1 - tail) * sd).rounded(.down)))
-        }
-        guard k >= 1, k <= total - k + 1 else { return nil }
         return (estimate, ratios[k - 1], ratios[total - k])
     }
 
