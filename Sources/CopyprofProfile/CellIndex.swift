@@ -4,10 +4,10 @@ import Synchronization
 ///
 /// A key that appears more than once (a profile built in code; ``Profile/validate()`` refuses such a file) maps to
 /// its first record, as a search from the start would find it.
-public struct CellIndex: Sendable {
+struct CellIndex: Sendable {
     private let positions: [CellKey: Int]
 
-    public init(_ cells: [CellRecord]) {
+    init(_ cells: [CellRecord]) {
         var positions: [CellKey: Int] = [:]
         positions.reserveCapacity(cells.count)
         for (position, cell) in cells.enumerated() where positions[cell.key] == nil { positions[cell.key] = position }
@@ -15,10 +15,10 @@ public struct CellIndex: Sendable {
     }
 
     /// The position of the first record with this key, or nil.
-    public func position(of key: CellKey) -> Int? { positions[key] }
+    func position(of key: CellKey) -> Int? { positions[key] }
 
     /// How many distinct keys the records have.
-    public var count: Int { positions.count }
+    var count: Int { positions.count }
 }
 
 /// A profile's cell index, built on the first lookup and shared by the copies of the profile until one of them

@@ -61,7 +61,7 @@ public struct Profile: Codable, Sendable {
     public func cell(_ key: CellKey) -> CellRecord? { cellIndex.position(of: key).map { cells[$0] } }
 
     /// Where each cell is by key; built once for these cells.
-    public var cellIndex: CellIndex { cellIndexCache.index(of: cells) }
+    var cellIndex: CellIndex { cellIndexCache.index(of: cells) }
 }
 
 /// A fixed piece of work that does not depend on the transports — copying a buffer with `memcpy`, a loop of

@@ -239,20 +239,21 @@ public enum Metric: String, CaseIterable, Sendable, Codable, Hashable {
     /// The metric's summary over the cell's trials of its kind (``trials(of:)``), or nil when it is n/a in every one.
     public func summary(of cell: CellRecord) -> Summary? {
         // The trials of ``trials(of:)``, visited in place rather than copied into a new array.
-        if isTimeMetric { return summary(of: cell.trials.lazy.filter(\.servesTiming)) }
-        if cell.trials.contains(where: \.servesCounting) { return summary(of: cell.trials.lazy.filter(\.servesCounting)) }
+        if isTimeMetric { return summary(of: cell.trials, where: \.servesTiming) }
+        if cell.trials.contains(where: \.servesCounting) { return summary(of: cell.trials, where: \.servesCounting) }
         return summary(of: cell.trials)
     }
 
     /// The metric's summary over the given trials, or nil when it is n/a in every one.
-    public func summary(of trials: [TrialRecord]) -> Summary? { summary(of: trials[...]) }
+    public func summary(of trials: [TrialRecord]) -> Summary? { summary(of: trials, where: { _ in true }) }
 
-    /// The summary over the trials in which the metric has a value, in one pass: each value computed once.
-    func summary<Trials: Sequence<TrialRecord>>(of trials: Trials) -> Summary? {
+    /// The summary over the trials that `include` accepts and in which the metric has a value, in one pass: each
+    /// value computed once.
+    func summary(of trials: [TrialRecord], where include: (TrialRecord) -> Bool) -> Summary? {
         var values: [Double] = []
         var scaled = false, userOnly = false
         var sources: Set<ValueSource> = []
-        for trial in trials {
+        for trial in trials where include(trial) {
             guard let value = value(of: trial) else { continue }
             values.append(value)
             if !scaled { scaled = isScaled(in: trial) }
