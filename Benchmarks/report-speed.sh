@@ -40,7 +40,7 @@ while [ $# -gt 0 ]; do
     --run) run=1; shift ;;
     --timeout) timeout="$2"; shift 2 ;;
     --repeat) repeat="$2"; shift 2 ;;
-    -h|--help) sed -n '2,24p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,23p' "$0"; exit 0 ;;
     -*) echo "report-speed: unknown option $1 (see --help)" >&2; exit 1 ;;
     *) profiles+=("$1"); shift ;;
   esac
