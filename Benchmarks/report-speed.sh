@@ -123,7 +123,7 @@ print(len(p["cells"]), sum(len(c["trials"]) for c in p["cells"]))' "$profile")
       ">"*|failed) [ -n "$group" ] && previous[$key]="" ;;
       *)
         if [ -n "$group" ] && [ -n "${previous[$key]:-}" ]; then
-          ratio=$(awk -v a="$cpu" -v b="${previous[$key]}" 'BEGIN { if (b > 0) printf "×%.1f", a / b }')
+          ratio=$(awk -v a="$cpu" -v b="${previous[$key]}" 'BEGIN { if (b >= 0.1) printf "×%.1f", a / b }')
         fi
         [ -n "$group" ] && previous[$key]="$cpu"
         ;;
@@ -136,7 +136,8 @@ print(len(p["cells"]), sum(len(c["trials"]) for c in p["cells"]))' "$profile")
 echo "copyprof: $bin"
 echo "load average at the start: $(cut -d' ' -f1-3 /proc/loadavg)"
 echo
-echo "(best of $repeat run$([ "$repeat" = 1 ] || echo s) each; s: wall time; CPU s: user + system; MiB: peak resident; ×: CPU time against the step before)"
+echo "(best of $repeat run$([ "$repeat" = 1 ] || echo s) each; s: wall time; CPU s: user + system; MiB: peak resident; ×: CPU time"
+echo "against the step before, where that took 0.1 s or more: below, the start-up and the 10 ms resolution of CPU times rule)"
 echo
 echo "| profile | cells | trials | MB | report s | CPU s | MiB | × | compare s | CPU s | MiB | × | export s | CPU s | MiB | × |"
 echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
