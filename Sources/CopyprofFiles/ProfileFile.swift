@@ -26,7 +26,9 @@ public enum ProfileFile {
         if fstat(fd, &status) == 0 && status.st_mode & S_IFMT == S_IFDIR {
             throw .unreadableProfile(path: path, problem: "is a directory, not a profile (give the path of a .json file in it)")
         }
-        var data = Data()
+        // Room for the whole of a regular file at once: growing by doubling would copy a large profile several times.
+        let expected = status.st_mode & S_IFMT == S_IFREG ? min(Int(status.st_size), maximumSize) + 1 : 0
+        var data = Data(capacity: expected)
         var chunk = [UInt8](repeating: 0, count: 1 << 16)
         while true {
             let n = retryingOnInterrupt { chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) } }

@@ -28,7 +28,11 @@ public struct Profile: Codable, Sendable {
     public var remote: RemoteInfo?
     public var plan: SweepPlan
     /// The cells in the plan's order; an interrupted profile may have fewer than the plan, or fewer trials.
-    public var cells: [CellRecord]
+    public var cells: [CellRecord] {
+        // A new, empty cache: the index is built again on the next lookup. (`didSet` without `oldValue` lets
+        // `cells.append` and `cells[i].trials = …` change the array in place, SE-0268.)
+        didSet { cellIndexCache = CellIndexCache() }
+    }
     /// The control workload run once per round, which tells how the machine itself moved; nil in profiles written
     /// before it existed.
     public var control: ControlRecord?
@@ -40,6 +44,16 @@ public struct Profile: Codable, Sendable {
     public var notSampledReason: String?
     /// The names of the frames of every ``StackRecord``, which refer to them by index.
     public var frameNames: [String]?
+
+    /// Where each cell is by key, for ``cell(_:)``: not part of the file.
+    private var cellIndexCache = CellIndexCache()
+
+    /// Every stored property but the cell index: a property left out of them would be dropped from the file without
+    /// a word (a test holds them to the stored properties).
+    enum CodingKeys: String, CodingKey, CaseIterable {
+        case schemaVersion, tool, status, statusReason, environment, remote, plan, cells, control, sampling, notSampledReason
+        case frameNames
+    }
 
     public enum Status: String, Codable, Sendable {
         case complete
@@ -55,8 +69,13 @@ public struct Profile: Codable, Sendable {
         self.cells = cells
     }
 
-    /// The cell with this key, if it ran.
-    public func cell(_ key: CellKey) -> CellRecord? { cells.first { $0.key == key } }
+    /// The cell with this key, if it ran (the first, should a profile built in code hold the key twice).
+    ///
+    /// O(1): the cells' index is built on the first lookup and kept until the cells change.
+    public func cell(_ key: CellKey) -> CellRecord? { cellIndex.position(of: key).map { cells[$0] } }
+
+    /// Where each cell is by key; built once for these cells.
+    var cellIndex: CellIndex { cellIndexCache.index(of: cells) }
 }
 
 /// A fixed piece of work that does not depend on the transports — copying a buffer with `memcpy`, a loop of

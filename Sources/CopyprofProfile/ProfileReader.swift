@@ -107,7 +107,11 @@ extension Profile {
                     cells.store(.failure(DecodingProblem(text: duplicate)), at: index)
                     continue
                 }
-                let bytes = Data(source.bytes[elements[index]])
+                // The cell's bytes in place, not a copy: the profile's buffer outlives the decoding, which only reads.
+                let range = elements[index]
+                let bytes = Data(
+                    bytesNoCopy: UnsafeMutableRawPointer(mutating: source.bytes.baseAddress! + range.lowerBound),
+                    count: range.count, deallocator: .none)
                 do {
                     cells.store(.success(try decoder.decode(CellRecord.self, from: bytes)), at: index)
                 } catch let error as DecodingError {

@@ -12,19 +12,41 @@ public struct Analysis: Sendable {
     /// The significance level of every test.
     public var alpha = 0.05
 
-    public init(profile: Profile) { self.profile = profile }
-
-    public var sizes: [Int] { Array(Set(profile.cells.map(\.key.messageSize))).sorted() }
-    public var connectionCounts: [Int] { Array(Set(profile.cells.map(\.key.connections))).sorted() }
+    /// The message sizes measured, ascending.
+    public let sizes: [Int]
+    /// The connection counts measured, ascending.
+    public let connectionCounts: [Int]
     /// The transports measured with the `copy` receiver: what the classic findings compare.
-    public var transports: [TransportKind] {
-        TransportKind.allCases.filter { t in profile.cells.contains { $0.key.transport == t && $0.key.receiver == .copy } }
-    }
+    public let transports: [TransportKind]
     /// Every sender and receiver measured: the columns of the tables and the series of the charts.
-    public var paths: [TransportPath] { Set(profile.cells.map(\.key.transportPath)).sorted() }
+    public let paths: [TransportPath]
     /// The receivers measured.
-    public var receivers: [ReceiverKind] { ReceiverKind.allCases.filter { r in profile.cells.contains { $0.key.receiver == r } } }
-    public var workloads: [Workload] { Workload.allCases.filter { w in profile.cells.contains { $0.key.workload == w } } }
+    public let receivers: [ReceiverKind]
+    /// The workloads measured.
+    public let workloads: [Workload]
+
+    /// The profile's dimensions are read in one pass over its cells, here: tables and findings loop over them, and
+    /// reading them again in every iteration made a report's time grow with the square of the cells.
+    public init(profile: Profile) {
+        self.profile = profile
+        var sizes: Set<Int> = [], connectionCounts: Set<Int> = [], paths: Set<TransportPath> = []
+        var copyTransports: Set<TransportKind> = [], receivers: Set<ReceiverKind> = [], workloads: Set<Workload> = []
+        for cell in profile.cells {
+            let key = cell.key
+            sizes.insert(key.messageSize)
+            connectionCounts.insert(key.connections)
+            paths.insert(key.transportPath)
+            if key.receiver == .copy { copyTransports.insert(key.transport) }
+            receivers.insert(key.receiver)
+            workloads.insert(key.workload)
+        }
+        self.sizes = sizes.sorted()
+        self.connectionCounts = connectionCounts.sorted()
+        self.transports = TransportKind.allCases.filter(copyTransports.contains)
+        self.paths = paths.sorted()
+        self.receivers = ReceiverKind.allCases.filter(receivers.contains)
+        self.workloads = Workload.allCases.filter(workloads.contains)
+    }
 
     public func cell(_ transport: TransportKind, _ workload: Workload, _ size: Int, _ connections: Int) -> CellRecord? {
         profile.cell(CellKey(transport: transport, workload: workload, messageSize: size, connections: connections))

@@ -276,21 +276,32 @@ public enum Metric: String, CaseIterable, Sendable, Codable, Hashable {
     public func summary(of cell: CellRecord) -> Summary? {
         guard applies(to: cell.key.workload) else { return nil }
         let kind = trialKind
-        var summary = summary(of: trials(of: cell))
+        // The trials of ``trials(of:)``, visited in place rather than copied into a new array.
+        var summary: Summary?
+        if kind == .timing {
+            summary = self.summary(of: cell.trials, where: \.servesTiming)
+        } else if cell.trials.contains(where: \.servesCounting) {
+            summary = self.summary(of: cell.trials, where: \.servesCounting)
+        } else {
+            summary = self.summary(of: cell.trials)
+        }
         if let error = cell.error, summary != nil, cell.failedTrialKind.map({ $0 == kind }) ?? true {
             summary?.omitted.append(Summary.Omission(reason: "failed: \(error)", count: 1))
         }
         return summary
     }
 
-    /// The metric's summary over the given trials, or nil when it is n/a in every one; in one pass, each value
-    /// computed once, the trials without one counted by reason.
-    public func summary(of trials: [TrialRecord]) -> Summary? {
+    /// The metric's summary over the given trials, or nil when it is n/a in every one.
+    public func summary(of trials: [TrialRecord]) -> Summary? { summary(of: trials, where: { _ in true }) }
+
+    /// The summary over the trials that `include` accepts, or nil when the metric is n/a in every one; in one pass,
+    /// each value computed once, the trials without one counted by reason.
+    func summary(of trials: [TrialRecord], where include: (TrialRecord) -> Bool) -> Summary? {
         var values: [Double] = []
         var scaled = false, userOnly = false
         var sources: Set<ValueSource> = []
         var omitted: [Summary.Omission] = []
-        for trial in trials {
+        for trial in trials where include(trial) {
             guard let value = value(of: trial) else {
                 let reason = whyNoValue(in: trial)
                 if let i = omitted.firstIndex(where: { $0.reason == reason }) { omitted[i].count += 1 } else {

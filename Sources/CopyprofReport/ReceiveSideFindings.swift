@@ -125,11 +125,13 @@ extension Analysis {
     /// Cells the host could not run, by reason, in the order they appear.
     func notSupportedGroups() -> [NotSupportedGroup] {
         var groups: [NotSupportedGroup] = []
+        var position: [String: Int] = [:]
         for cell in profile.cells {
             guard let reason = cell.notSupported else { continue }
-            if let index = groups.firstIndex(where: { $0.reason == reason }) {
+            if let index = position[reason] {
                 groups[index].cells.append(cell.key)
             } else {
+                position[reason] = groups.count
                 groups.append(NotSupportedGroup(reason: reason, cells: [cell.key]))
             }
         }

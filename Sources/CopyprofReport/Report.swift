@@ -38,7 +38,10 @@ public struct Report: Sendable {
     var profile: Profile { analysis.profile }
 
     /// The Markdown text.
-    public var markdown: String {
+    public var markdown: String { markdown(chartNames: chartNames) }
+
+    /// The Markdown text, linking these charts.
+    func markdown(chartNames: [String]) -> String {
         let env = profile.environment
         var md = "# copyprof report: \(env.label ?? (source as NSString).lastPathComponent)\n\n"
         md += "Generated from `\(source)` by copyprof \(CopyprofVersion.current). Measured \(env.startTime)"
@@ -71,8 +74,8 @@ public struct Report: Sendable {
         md += overrunSection()
         md += resultsSections()
         md += "## Charts\n\n"
-        for chart in charts {
-            md += "![\(chart.name)](\(chartFolder)/\(chart.name))\n\n"
+        for name in chartNames {
+            md += "![\(name)](\(chartFolder)/\(name))\n\n"
         }
         return md
     }
@@ -370,12 +373,15 @@ public struct Report: Sendable {
     public func write(to path: String, replacing: Bool = true) throws(CopyprofError) -> Bool {
         if !replacing { try OutputFile.checkWritable(path, replacing: false) }
         let chartsWritten = try OutputFile.destination(of: path).isRegularFile
+        // Each chart drawn once, written and let go.
+        let drawings = chartDrawings
         if chartsWritten {
             let directory = (path as NSString).deletingLastPathComponent
             let chartsPath = (directory.isEmpty ? "" : directory + "/") + chartFolder
-            for chart in charts + whereCharts { try OutputFile.write(Data(chart.svg.utf8), to: chartsPath + "/" + chart.name) }
+            for chart in drawings { try OutputFile.write(Data(chart.draw().utf8), to: chartsPath + "/" + chart.name) }
+            for chart in whereCharts { try OutputFile.write(Data(chart.svg.utf8), to: chartsPath + "/" + chart.name) }
         }
-        try OutputFile.write(Data(markdown.utf8), to: path, replacing: replacing)
+        try OutputFile.write(Data(markdown(chartNames: drawings.map(\.name)).utf8), to: path, replacing: replacing)
         return chartsWritten
     }
 

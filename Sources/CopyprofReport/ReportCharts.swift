@@ -8,8 +8,15 @@ extension Report {
         + "(none below 6 trials). Each transport keeps its colour and marker in every chart."
 
     /// The charts: file name and SVG text.
-    public var charts: [(name: String, svg: String)] {
-        var out: [(String, String)] = []
+    public var charts: [(name: String, svg: String)] { chartDrawings.map { ($0.name, $0.draw()) } }
+
+    /// The charts' file names, in order, without drawing them (the Markdown links them).
+    var chartNames: [String] { chartDrawings.map(\.name) }
+
+    /// Each chart's file name and what draws it, in order: a report lists the names and draws each chart once. None
+    /// for a profile without a trial.
+    var chartDrawings: [(name: String, draw: () -> String)] {
+        var out: [(String, () -> String)] = []
         guard hasTrials else { return out }
         let a = analysis
         func point(_ x: Double, _ s: Summary) -> LineChart.Point { .init(x: x, y: s.median, low: s.low, high: s.high) }
@@ -24,32 +31,40 @@ extension Report {
         }
         let connectionTicks = a.connectionCounts.map(Double.init)
         if a.workloads.contains(.stream) {
-            out.append(("throughput-vs-connections.svg", LineChart(
-                title: "Stream throughput vs connections", xLabel: "connections (sender + receiver thread each)",
-                yLabel: "throughput, Gbit/s", logX: true, xTicks: connectionTicks, panels: panels(.throughput, .stream),
-                caption: Self.medianCaption).svg()))
-            out.append(("context-switches-vs-connections.svg", LineChart(
-                title: "Stream context switches per MB vs connections", xLabel: "connections",
-                yLabel: "context switches per MB", logX: true, logY: true, xTicks: connectionTicks,
-                panels: panels(.contextSwitchesPerMB, .stream), caption: Self.medianCaption).svg()))
+            out.append(("throughput-vs-connections.svg", {
+                LineChart(
+                    title: "Stream throughput vs connections", xLabel: "connections (sender + receiver thread each)",
+                    yLabel: "throughput, Gbit/s", logX: true, xTicks: connectionTicks, panels: panels(.throughput, .stream),
+                    caption: Self.medianCaption).svg()
+            }))
+            out.append(("context-switches-vs-connections.svg", {
+                LineChart(
+                    title: "Stream context switches per MB vs connections", xLabel: "connections",
+                    yLabel: "context switches per MB", logX: true, logY: true, xTicks: connectionTicks,
+                    panels: panels(.contextSwitchesPerMB, .stream), caption: Self.medianCaption).svg()
+            }))
         }
         if a.workloads.contains(.pingpong) {
-            out.append(("rtt-vs-connections.svg", LineChart(
-                title: "Ping-pong RTT p50 vs connections", xLabel: "connections", yLabel: "round-trip time p50, µs", logX: true,
-                xTicks: connectionTicks, panels: panels(.rttP50, .pingpong), caption: Self.medianCaption).svg()))
+            out.append(("rtt-vs-connections.svg", {
+                LineChart(
+                    title: "Ping-pong RTT p50 vs connections", xLabel: "connections", yLabel: "round-trip time p50, µs", logX: true,
+                    xTicks: connectionTicks, panels: panels(.rttP50, .pingpong), caption: Self.medianCaption).svg()
+            }))
         }
         let connections = a.connectionCounts.first ?? 1
-        out.append(("cost-per-byte-vs-size.svg", LineChart(
-            title: "CPU time per byte vs message size (\(connectionsLabel(connections)))", xLabel: "message size, bytes",
-            yLabel: "CPU ns per byte (thread CPU clock)", logX: true, logY: true, xTicks: a.sizes.map(Double.init),
-            panels: a.workloads.map { mode in
-                LineChart.Panel(title: mode.name, series: a.paths.map { t in
-                    LineChart.Series(name: t.description, style: t.style, points: a.sizes.compactMap { s in
-                        a.summary(.cpuNsPerByte, t, mode, s, connections).map { point(Double(s), $0) }
+        out.append(("cost-per-byte-vs-size.svg", {
+            LineChart(
+                title: "CPU time per byte vs message size (\(connectionsLabel(connections)))", xLabel: "message size, bytes",
+                yLabel: "CPU ns per byte (thread CPU clock)", logX: true, logY: true, xTicks: a.sizes.map(Double.init),
+                panels: a.workloads.map { mode in
+                    LineChart.Panel(title: mode.name, series: a.paths.map { t in
+                        LineChart.Series(name: t.description, style: t.style, points: a.sizes.compactMap { s in
+                            a.summary(.cpuNsPerByte, t, mode, s, connections).map { point(Double(s), $0) }
+                        })
                     })
-                })
-            }, caption: Self.medianCaption).svg()))
-        out.append(("cache-deltas.svg", cacheDeltaChart().svg()))
+                }, caption: Self.medianCaption).svg()
+        }))
+        out.append(("cache-deltas.svg", { cacheDeltaChart().svg() }))
         return out
     }
 

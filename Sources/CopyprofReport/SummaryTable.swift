@@ -73,6 +73,7 @@ public enum SummaryTable {
         var rows: [[String]] = []
         var failures: [String] = []
         var unsupported: [(reason: String, cells: [String])] = []
+        var unsupportedPosition: [String: Int] = [:]
         var fromRusage = false
         // Sections per receiver, in the order the receivers are listed; within one, the plan's order.
         let cells = ReceiverKind.allCases.flatMap { receiver in profile.cells.filter { $0.key.receiver == receiver } }
@@ -125,9 +126,10 @@ public enum SummaryTable {
                     + "and no cost per byte")
             }
             if let why = cell.notSupported {
-                if let index = unsupported.firstIndex(where: { $0.reason == why }) {
+                if let index = unsupportedPosition[why] {
                     unsupported[index].cells.append(cell.key.description)
                 } else {
+                    unsupportedPosition[why] = unsupported.count
                     unsupported.append((why, [cell.key.description]))
                 }
             }
