@@ -50,6 +50,24 @@ import TestSupport
         #expect(try back.jsonData() == profile.jsonData())
     }
 
+    /// Profile lists its coding keys to keep its cell index out of the file: each of its other stored properties must
+    /// be one of them, and one added to Profile without a key would be dropped from every file without a word.
+    @Test func everyStoredPropertyOfAProfileHasACodingKey() {
+        let stored = Set(Mirror(reflecting: SampledSweep.profile()).children.compactMap(\.label)).subtracting(["cellIndexCache"])
+        #expect(stored == Set(Profile.CodingKeys.allCases.map(\.stringValue)))
+    }
+
+    /// Why a sweep was not sampled survives a write and a read, byte for byte.
+    @Test func aProfileNotSampledRoundTripsItsReason() throws {
+        var profile = SampleProfiles.make(throughput: [1, 2, 3])
+        profile.notSampledReason = "the kernel refused the sampler (EACCES)"
+        let path = try temporaryDirectory() + "/not-sampled.json"
+        try profile.write(to: path)
+        let back = try Profile.read(from: path)
+        #expect(back.notSampledReason == profile.notSampledReason)
+        #expect(try back.jsonData() == profile.jsonData())
+    }
+
     @Test func truncatedProfile() throws {
         let data = try SampleProfiles.make(throughput: [1]).jsonData()
         let text = String(decoding: data.prefix(data.count / 2), as: UTF8.self)
