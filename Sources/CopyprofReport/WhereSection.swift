@@ -47,7 +47,9 @@ extension Report {
         md += ", " + (s.seesKernel ? "user and kernel space" : "**user space only**")
         md += s.callchainDepth > 0 ? ", call chains up to \(s.callchainDepth) frames deep" : ", the leaf frame only (no call chains)"
         md += ". Each sample is charged to one category: the first frame of its call chain, from the leaf up, that "
-            + "copyprof's attribution table knows. The tables give each category's share of the role's sampled time "
+            + "copyprof's attribution table knows, unless a function above it did that work for its own ends (the read "
+            + "of zero-copy notifications from the error queue copies each to user memory, yet is `zerocopy-completion`). "
+            + "The tables give each category's share of the role's sampled time "
             + "(samples weighed by their period, the threads of a role and the trials pooled) with its 95% interval in "
             + "brackets (see Method); a category no thread spent time in anywhere is left out.\n\n"
         if !s.seesKernel {
