@@ -60,7 +60,7 @@ extension Report {
         if let unresolved = s.kernelSymbolsUnresolved {
             md += "Kernel addresses could not be named: \(unresolved). Their samples are charged to `other`.\n\n"
         }
-        for note in s.notes ?? [] { md += "Note: \(note)\n\n" }
+        for note in s.notes ?? [] { md += "Note: \(s.timerBased ? Self.withoutTimerClause(note) : note)\n\n" }
         if s.timerBased {
             md += "`\(s.event)` is a timer (hrtimer) sample: it can only fire while interrupts are enabled, so time a thread "
                 + "spends with them off — softirq processing, locks held with interrupts disabled — is charged to where "
@@ -79,6 +79,15 @@ extension Report {
             md += "\n\n"
         }
         return md
+    }
+
+    /// The sampler's cpu-clock note (PerfCounters' `SamplingEvents`, in every profile sampled without `cycles`) says
+    /// why cpu-clock was chosen, then explains a timer's skew: `…; an hrtimer, not an NMI: a sample is taken only where
+    /// interrupts are enabled, …`. The section's own paragraph explains the skew for every timer-sampled profile, so
+    /// the note keeps only its reason.
+    static func withoutTimerClause(_ note: String) -> String {
+        guard let clause = note.range(of: "; an hrtimer, not an NMI: ") else { return note }
+        return String(note[..<clause.lowerBound])
     }
 
     /// A workload and message size: one table per role, one chart.
