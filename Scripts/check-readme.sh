@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Runs the README's examples as written, in a fresh copy of the committed tree, with `copyprof` on PATH as the
+# Runs the examples of the README and of every page it links to (docs/, the PerfCounters package's README, the
+# changelog) as written, in one folder and in the pages' order, in a fresh copy of the committed tree, with `copyprof` on PATH as the
 # README's set-up puts it there (swift build -c release; .build/release on PATH).
 #
 #   bash Scripts/check-readme.sh          # every example but those marked `# long`, `# two hosts` or `# by hand`
@@ -24,27 +25,33 @@ echo "check-readme: building in a fresh copy of HEAD ($work)"
 swift build -c release >/dev/null 2>&1 || { echo "check-readme: swift build -c release failed"; exit 1; }
 export PATH="$work/.build/release:$PATH"
 
-examples=$(python3 - "$top/README.md" <<'PY'
+pages=(README.md docs/commands.md docs/where-the-time-goes.md docs/two-hosts.md docs/transports.md docs/counting.md
+  Packages/PerfCounters/README.md docs/testing.md docs/architecture.md docs/known-limits.md docs/performance.md CHANGELOG.md)
+for page in "$top"/docs/*.md; do
+  [[ " ${pages[*]} " == *" docs/$(basename "$page") "* ]] || { echo "check-readme: docs/$(basename "$page") is not in the list of pages"; exit 1; }
+done
+examples=$(cd "$top" && python3 - "${pages[@]}" <<'PY'
 import re, sys
-lines = open(sys.argv[1]).read().split("\n")
-out, block, pending = [], None, ""
-for line in lines:
-    fence = re.match(r"^```(\w*)\s*$", line)
-    if fence:
-        block = None if block is not None else (fence.group(1) or "text")
-        continue
-    if block is None:
-        continue
-    if block == "sh":
-        text = pending + line
-        if text.rstrip().endswith("\\"):
-            pending = text.rstrip()[:-1] + " "
+out = []
+for page in sys.argv[1:]:
+    block, pending = None, ""
+    for line in open(page).read().split("\n"):
+        fence = re.match(r"^```(\w*)\s*$", line)
+        if fence:
+            block = None if block is not None else (fence.group(1) or "text")
             continue
-        pending = ""
-        if text.strip() and not text.lstrip().startswith("#"):
-            out.append(text.strip())
-    elif line.startswith("$ copyprof ") or line.startswith("$ setpriv "):
-        out.append(line[2:].strip())
+        if block is None:
+            continue
+        if block == "sh":
+            text = pending + line
+            if text.rstrip().endswith("\\"):
+                pending = text.rstrip()[:-1] + " "
+                continue
+            pending = ""
+            if text.strip() and not text.lstrip().startswith("#"):
+                out.append(text.strip())
+        elif line.startswith("$ copyprof ") or line.startswith("$ setpriv "):
+            out.append(line[2:].strip())
 print("\n".join(out))
 PY
 )

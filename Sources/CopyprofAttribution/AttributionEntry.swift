@@ -87,6 +87,12 @@ public enum FrameRole: String, Sendable, Hashable {
     /// interrupts are re-enabled (`_raw_spin_unlock_irqrestore`, `handle_softirqs`, `finish_task_switch`). Its own
     /// category applies only when no owner is found in the call graph.
     case transparent
+    /// A function whose callees' work is its own: its category takes a sample even when an owner of another
+    /// category lies under it, unless an interrupt-enable site lies between them (an interrupt or softirq that ran
+    /// on top of it, whose work is not its own). The error-queue read of MSG_ZEROCOPY notifications (`ip_recv_error`)
+    /// copies each to user memory through `skb_copy_datagram_iter` and frees its skb through `consume_skb`: owners
+    /// of `copy-to-user` and `memory` everywhere else, the completion's work here.
+    case enclosing
 }
 
 /// One row of the attribution table: a function, its category, its role, where and since when it exists.
@@ -114,6 +120,14 @@ public struct AttributionEntry: Sendable, Hashable {
         _ lastSeen: KernelVersion? = nil, note: String? = nil
     ) -> AttributionEntry {
         kernel(name, category, .owner, firstSeen, lastSeen, note)
+    }
+
+    /// A kernel function whose callees' work is its own (``FrameRole/enclosing``).
+    static func enclosing(
+        kernel name: String, _ category: AttributionCategory, _ firstSeen: KernelVersion,
+        _ lastSeen: KernelVersion? = nil, note: String? = nil
+    ) -> AttributionEntry {
+        kernel(name, category, .enclosing, firstSeen, lastSeen, note)
     }
 
     /// A kernel helper charged to its caller; `category` when nothing owning is found.

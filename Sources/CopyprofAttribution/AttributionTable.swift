@@ -119,12 +119,16 @@ public enum AttributionTable {
 
         // MARK: Zero-copy completions: building the notification when the kernel lets go of the pages
         // (skb_release_data → __msg_zerocopy_callback), reading it from the error queue (recvmsg(MSG_ERRQUEUE) →
-        // inet_recv_error → ip_recv_error → sock_recv_errqueue), io_uring's notification CQEs; msg_zerocopy_* were
-        // sock_zerocopy_* until 5.12.
-        .owner(kernel: "ip_recv_error", .zerocopyCompletion, "4.4"),
-        .owner(kernel: "ipv6_recv_error", .zerocopyCompletion, "4.4"),
-        .owner(kernel: "inet_recv_error", .zerocopyCompletion, "4.4"),
-        .owner(kernel: "sock_recv_errqueue", .zerocopyCompletion, "4.4"),
+        // tcp_recvmsg → inet_recv_error → ip_recv_error, or ipv6_recv_error; sock_recv_errqueue for other
+        // protocols), io_uring's notification CQEs; msg_zerocopy_* were sock_zerocopy_* until 5.12.
+        // The reads enclose their callees: ip_recv_error copies the notification with skb_copy_datagram_msg
+        // (skb_copy_datagram_iter → __skb_datagram_iter, `copy-to-user` in a receive), its sock_extended_err with
+        // put_cmsg, and frees its skb (consume_skb → kfree, `memory`); on 6.18 a sampled zero-copy sweep's error-queue
+        // reads sit there (net/ipv4/ip_sockglue.c ip_recv_error, net/ipv6/datagram.c ipv6_recv_error).
+        .enclosing(kernel: "ip_recv_error", .zerocopyCompletion, "4.4"),
+        .enclosing(kernel: "ipv6_recv_error", .zerocopyCompletion, "4.4"),
+        .enclosing(kernel: "inet_recv_error", .zerocopyCompletion, "4.4"),
+        .enclosing(kernel: "sock_recv_errqueue", .zerocopyCompletion, "4.4"),
         .owner(kernel: "sock_dequeue_err_skb", .zerocopyCompletion, "4.4"),
         .owner(kernel: "__msg_zerocopy_callback", .zerocopyCompletion, "5.13"),
         .owner(kernel: "msg_zerocopy_callback", .zerocopyCompletion, "5.13", "6.8"),

@@ -4,8 +4,11 @@ import CopyprofModel
 public struct Attribution: Sendable, Hashable {
     /// How the category was found.
     public enum Rule: String, Sendable, Hashable {
-        /// The first frame from the leaf that the table knows as an owner.
+        /// The first frame from the leaf that the table knows as an owner (or as enclosing, with no owner under it).
         case owner
+        /// A frame the table knows as enclosing, above the first owner and in its context (no interrupt-enable site
+        /// between them): the owner's work was done for it (the error-queue read's copy of a notification).
+        case enclosing
         /// No owner in the frames: the first transparent frame's category (an interrupt-enable site, a copy helper).
         case transparentOnly
         /// No frame the table knows: `other`.
@@ -34,8 +37,11 @@ public struct Attribution: Sendable, Hashable {
 /// A sample's frames come leaf first: its kernel frames, then its user frames. It is charged to the first frame
 /// the table knows as an owner; transparent frames (copy helpers, interrupt-enable sites) are passed over; when
 /// only transparent frames are known, the first of them decides (so a lone `_raw_spin_unlock_irqrestore` is
-/// `irq-enable-site`, but under `tcp_write_xmit` it is `tcp-ip`); when none is known, `other`. Without a callchain
-/// the leaf is the only frame, and the same rules apply to it. Unresolved frames (`[kernel, unresolved]`,
+/// `irq-enable-site`, but under `tcp_write_xmit` it is `tcp-ip`); when none is known, `other`. An enclosing kernel
+/// frame above the first owner takes the sample from it, unless an interrupt-enable site lies between the two (the
+/// owner then ran in an interrupt or softirq on top of the enclosing function, not for it): `skb_copy_datagram_iter`
+/// under `ip_recv_error` is the zero-copy completion's read, not a receive's copy to user memory. Without a
+/// callchain the leaf is the only frame, and the same rules apply to it. Unresolved frames (`[kernel, unresolved]`,
 /// `libc.so.6+0x…`) are names the table does not know.
 public struct Attributor: Sendable {
     public let entries: [AttributionEntry]
@@ -43,6 +49,8 @@ public struct Attributor: Sendable {
     private let userNames: [String: Int]
     private let userPrefixes: [(prefix: String, entry: Int)]
     private let userModules: [(module: String, entry: Int)]
+    /// Whether any kernel entry is enclosing: only then does the walk go on above the first owner.
+    private let hasEnclosingEntries: Bool
 
     /// An attributor over `entries` (the table by default). A name listed twice in one space keeps its first entry.
     public init(entries: [AttributionEntry] = AttributionTable.entries) {
@@ -65,6 +73,7 @@ public struct Attributor: Sendable {
         self.userNames = userNames
         self.userPrefixes = userPrefixes
         self.userModules = userModules
+        hasEnclosingEntries = entries.contains { $0.role == .enclosing }
     }
 
     /// The category of one sample from its frames' names, each list leaf first.
@@ -72,19 +81,36 @@ public struct Attributor: Sendable {
         let leaf = kernelFrames.first ?? userFrames.first
         guard leaf != nil else { return Attribution(category: .other, rule: .noFrames, decidingFrame: nil, leaf: nil) }
         var firstTransparent: (entry: AttributionEntry, frame: String)?
-        func visit(_ frame: String, _ entry: AttributionEntry?) -> Attribution? {
-            guard let entry else { return nil }
-            if entry.role == .owner {
+        // The first kernel owner from the leaf, kept while the walk looks above it for an enclosing frame.
+        var firstOwner: Attribution?
+        for frame in kernelFrames {
+            guard let entry = kernelEntry(frame) else { continue }
+            switch entry.role {
+            case .enclosing:
+                if let firstOwner, firstOwner.category == entry.category { return firstOwner }
+                let rule: Attribution.Rule = firstOwner == nil ? .owner : .enclosing
+                return Attribution(category: entry.category, rule: rule, decidingFrame: frame, leaf: leaf)
+            case .owner:
+                guard firstOwner == nil else { continue }
+                let found = Attribution(category: entry.category, rule: .owner, decidingFrame: frame, leaf: leaf)
+                guard hasEnclosingEntries else { return found }
+                firstOwner = found
+            case .transparent:
+                // An interrupt-enable site above the owner: what lies under it ran on top of its callers, not for them.
+                if let firstOwner {
+                    if entry.category == .irqEnableSite { return firstOwner }
+                } else if firstTransparent == nil {
+                    firstTransparent = (entry, frame)
+                }
+            }
+        }
+        if let firstOwner { return firstOwner }
+        for frame in userFrames {
+            guard let entry = userEntry(frame) else { continue }
+            guard entry.role == .transparent else {
                 return Attribution(category: entry.category, rule: .owner, decidingFrame: frame, leaf: leaf)
             }
             if firstTransparent == nil { firstTransparent = (entry, frame) }
-            return nil
-        }
-        for frame in kernelFrames {
-            if let found = visit(frame, kernelEntry(frame)) { return found }
-        }
-        for frame in userFrames {
-            if let found = visit(frame, userEntry(frame)) { return found }
         }
         if let (entry, frame) = firstTransparent {
             return Attribution(category: entry.category, rule: .transparentOnly, decidingFrame: frame, leaf: leaf)

@@ -22,6 +22,9 @@ public struct EnvironmentInfo: Codable, Sendable {
     public var tracefs: String?
     /// Each event of the plan and whether this host could count it.
     public var events: [EventProbeRecord]
+    /// Loopback's MTU (/sys/class/net/lo/mtu): the path of a one-host run's data. Absent from a two-host run's
+    /// environments, whose paths (interface and MTU of the route each way) are ``RemoteInfo/clientPath`` and
+    /// ``RemoteInfo/serverPath``; profiles of two-host runs before copyprof left it out still hold it.
     public var loopbackMTU: Int?
     public var optmemMax: Int?
     /// net.ipv4.tcp_wmem and tcp_rmem: min, default, max.

@@ -101,7 +101,8 @@ public final class RemoteServer: Sendable {
         connectionLog = RateLimitedLog(write: log)
         sessionLog = RateLimitedLog(burst: 20, what: "lines about sessions", write: log)
         environment = EnvironmentInfo.capture(
-            events: PerfEvent.catalog, label: nil, commandLine: CommandLine.arguments, copyprofVersion: CopyprofVersion.current)
+            events: PerfEvent.catalog, label: nil, commandLine: CommandLine.arguments, copyprofVersion: CopyprofVersion.current,
+            twoHost: true)
         countable = Set(environment.countedEvents)
     }
 

@@ -125,8 +125,8 @@ public enum FindingsMarkdown {
 
     static func overhead(_ o: OverheadFinding) -> String {
         var text = "Each cell ran timing trials without counters and counted trials with them, alternately in every round; "
-            + "throughput, RTT and CPU time come from the first, counts per byte and per message (cycles, misses, "
-            + "switches, receive copies) from the second. "
+            + "throughput, RTT, CPU time and context switches come from the first, counts per byte and per message "
+            + "(cycles, misses, receive copies) from the second. "
             + (o.sampled
                 ? "The counted trials also sampled every thread (where the time goes), so their overhead is the counters' "
                     + "and the sampler's together: "
@@ -137,6 +137,7 @@ public enum FindingsMarkdown {
             text += "In no cell of \(o.measuredCells) does it exceed \(formatDecimal(o.limit, digits: 1))% with an interval above zero"
             if let largest = o.largest {
                 text += "; the largest is \(largest.cell) at \(percentWithInterval(largest.slowdown))"
+                if largest.slowdown.lowPercent == nil { text += " (too few rounds for an interval)" }
             }
             return text + "."
         }

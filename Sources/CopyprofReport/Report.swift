@@ -83,19 +83,20 @@ public struct Report: Sendable {
     func environmentSection() -> String {
         let env = profile.environment
         var md = "## Environment\n\n| | |\n|---|---|\n"
-        let rows: [(String, String)] = [
+        let rows: [(String, String)?] = [
             ("CPU", "\(env.cpuModel), \(env.cpuCount) CPUs\(env.virtualized ? " (virtual machine)" : "")"),
             ("memory", "\(formatDecimal(Double(env.memoryBytes) / 1_073_741_824, digits: 1)) GiB"),
             ("kernel", env.kernelRelease), ("distribution", env.distribution),
             ("perf_event_paranoid", env.perfEventParanoid.map(String.init) ?? "unreadable"),
             ("PMUs", env.pmus.joined(separator: ", ") + (env.hasHardwarePMU ? "" : " (no hardware PMU)")),
-            ("loopback MTU", env.loopbackMTU.map(String.init) ?? "?"),
+            // One host: the data took loopback. Two: each side's route, below (older two-host profiles carry loopback's too).
+            profile.remote == nil ? ("loopback MTU", env.loopbackMTU.map(String.init) ?? "?") : nil,
             ("net.core.optmem_max", env.optmemMax.map(String.init) ?? "?"),
             ("tcp_wmem / tcp_rmem", "\(env.tcpWmem ?? "?") / \(env.tcpRmem ?? "?")"),
             ("Swift / copyprof", "\(env.swiftVersion) / \(env.copyprofVersion)"),
             ("command", "`\(env.commandLine.joined(separator: " "))`"),
         ]
-        var all = rows
+        var all = rows.compactMap { $0 }
         if let remote = profile.remote {
             let server = remote.serverEnvironment
             all += [

@@ -135,7 +135,7 @@ public enum SummaryTable {
             }
         }
         let pingpong = profile.cells.contains { $0.key.workload == .pingpong }
-        var note = fromRusage ? "* sw/MB from getrusage (voluntary + involuntary): perf cannot count them here\n" : ""
+        var note = fromRusage ? "* sw/MB from getrusage (voluntary + involuntary) in the timing trials, which no counter or sampler disturbs\n" : ""
         if pingpong {
             note += "rate: stream Gbit/s (one direction); ping-pong thousands of round trips/s (k)\n"
         }

@@ -47,7 +47,9 @@ extension Report {
         md += ", " + (s.seesKernel ? "user and kernel space" : "**user space only**")
         md += s.callchainDepth > 0 ? ", call chains up to \(s.callchainDepth) frames deep" : ", the leaf frame only (no call chains)"
         md += ". Each sample is charged to one category: the first frame of its call chain, from the leaf up, that "
-            + "copyprof's attribution table knows. The tables give each category's share of the role's sampled time "
+            + "copyprof's attribution table knows, unless a function above it did that work for its own ends (the read "
+            + "of zero-copy notifications from the error queue copies each to user memory, yet is `zerocopy-completion`). "
+            + "The tables give each category's share of the role's sampled time "
             + "(samples weighed by their period, the threads of a role and the trials pooled) with its 95% interval in "
             + "brackets (see Method); a category no thread spent time in anywhere is left out.\n\n"
         if !s.seesKernel {
@@ -58,7 +60,7 @@ extension Report {
         if let unresolved = s.kernelSymbolsUnresolved {
             md += "Kernel addresses could not be named: \(unresolved). Their samples are charged to `other`.\n\n"
         }
-        for note in s.notes ?? [] { md += "Note: \(note)\n\n" }
+        for note in s.notes ?? [] { md += "Note: \(s.timerBased ? Self.withoutTimerClause(note) : note)\n\n" }
         if s.timerBased {
             md += "`\(s.event)` is a timer (hrtimer) sample: it can only fire while interrupts are enabled, so time a thread "
                 + "spends with them off — softirq processing, locks held with interrupts disabled — is charged to where "
@@ -77,6 +79,15 @@ extension Report {
             md += "\n\n"
         }
         return md
+    }
+
+    /// The sampler's cpu-clock note (PerfCounters' `SamplingEvents`, in every profile sampled without `cycles`) says
+    /// why cpu-clock was chosen, then explains a timer's skew: `…; an hrtimer, not an NMI: a sample is taken only where
+    /// interrupts are enabled, …`. The section's own paragraph explains the skew for every timer-sampled profile, so
+    /// the note keeps only its reason.
+    static func withoutTimerClause(_ note: String) -> String {
+        guard let clause = note.range(of: "; an hrtimer, not an NMI: ") else { return note }
+        return String(note[..<clause.lowerBound])
     }
 
     /// A workload and message size: one table per role, one chart.

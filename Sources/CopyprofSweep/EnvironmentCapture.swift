@@ -3,9 +3,11 @@ import Foundation
 import PerfCounters
 
 extension EnvironmentInfo {
-    /// Reads the environment of this host now, probing `events` on the calling thread.
+    /// Reads the environment of this host now, probing `events` on the calling thread. `twoHost`: the data goes to
+    /// or comes from another host, over the route a profile records in its `remote` paths (``NetworkPath``); loopback's
+    /// MTU is then not the path's, and is left out.
     public static func capture(
-        events: [PerfEvent], label: String?, commandLine: [String], copyprofVersion: String
+        events: [PerfEvent], label: String?, commandLine: [String], copyprofVersion: String, twoHost: Bool
     ) -> EnvironmentInfo {
         let host = HostCounters.probe(events)
         var name = utsname()
@@ -34,7 +36,7 @@ extension EnvironmentInfo {
             pmus: host.pmus,
             tracefs: host.tracefs,
             events: host.events.map(EventProbeRecord.init),
-            loopbackMTU: firstLine("/sys/class/net/lo/mtu").flatMap { Int($0) },
+            loopbackMTU: twoHost ? nil : firstLine("/sys/class/net/lo/mtu").flatMap { Int($0) },
             optmemMax: firstLine("/proc/sys/net/core/optmem_max").flatMap { Int($0) },
             tcpWmem: firstLine("/proc/sys/net/ipv4/tcp_wmem").map(normalizeSpaces),
             tcpRmem: firstLine("/proc/sys/net/ipv4/tcp_rmem").map(normalizeSpaces),

@@ -196,7 +196,8 @@ struct RunCommand: ParsableCommand {
         let plan = try makePlan()
         let requested = plan.events.compactMap { try? PerfEvent.named($0) }
         let environment = EnvironmentInfo.capture(
-            events: requested, label: label, commandLine: CommandLine.arguments, copyprofVersion: CopyprofVersion.current)
+            events: requested, label: label, commandLine: CommandLine.arguments, copyprofVersion: CopyprofVersion.current,
+            twoHost: connect != nil)
         let counted = requested.filter { event in environment.events.contains { $0.name == event.name && $0.availability.isOpen } }
         if counted.isEmpty && events != nil && events != "none" {
             let reasons = environment.events.map { "\($0.name): \($0.availability)" }.joined(separator: "; ")

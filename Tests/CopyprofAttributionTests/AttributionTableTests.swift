@@ -25,8 +25,21 @@ extension AttributionEntry: CustomTestStringConvertible {
             : attributor.attribute(kernelFrames: [], userFrames: frames)
         #expect(attribution.category == entry.category)
         #expect(attribution.decidingFrame == name)
-        #expect(attribution.rule == (entry.role == .owner ? .owner : .transparentOnly))
+        #expect(attribution.rule == (entry.role == .transparent ? .transparentOnly : .owner))
         #expect(attribution.leaf == unknownLeaf)
+        if entry.role == .enclosing {
+            // An owner of another category under it is its callee; one that ran in an interrupt on top of it is not.
+            let callee = try #require(AttributionTable.entries.first {
+                $0.role == .owner && $0.presence.isKernel && $0.category != entry.category
+            })
+            let enclosed = attributor.attribute(
+                kernelFrames: [unknownLeaf, callee.match.example, unknownLeaf, name, unknownRoot], userFrames: ["main"])
+            #expect(enclosed == Attribution(category: entry.category, rule: .enclosing, decidingFrame: name, leaf: unknownLeaf))
+            let interrupted = attributor.attribute(
+                kernelFrames: [callee.match.example, "handle_softirqs", "asm_sysvec_apic_timer_interrupt", name],
+                userFrames: [])
+            #expect(interrupted.category == callee.category && interrupted.decidingFrame == callee.match.example)
+        }
         if entry.presence.isKernel {
             // The compiler's clone of the function is the function.
             let clone = attributor.attribute(kernelFrames: [name + ".isra.0"], userFrames: [])
@@ -63,6 +76,10 @@ extension AttributionEntry: CustomTestStringConvertible {
                 #expect(entry.presence.isKernel && [.irqEnableSite, .other].contains(entry.category))
             }
             if entry.category == .irqEnableSite { #expect(entry.role == .transparent) }
+            // Enclosing entries are kernel functions that do a category's work through callees of other categories.
+            if entry.role == .enclosing {
+                #expect(entry.presence.isKernel && ![.irqEnableSite, .other].contains(entry.category))
+            }
         }
         // Every category but `other` can be the answer; `other` is only ever the fallback.
         let reachable = Set(AttributionTable.entries.map(\.category))

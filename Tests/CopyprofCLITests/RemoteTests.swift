@@ -175,6 +175,12 @@ import CopyprofSweep
         #expect(remote.serverPath?.kind == .veth && remote.serverPath?.interface == "va\(tag)")
         #expect(remote.clientPath.mtu == TwoHosts.clientRouteMTU, "\(remote.clientPath)")
         #expect(remote.serverPath?.mtu == TwoHosts.vethMTU, "\(remote.serverPath?.description ?? "no server path")")
+        // Loopback's MTU is neither side's path: the environments leave it out, and so does the report.
+        #expect(profile.environment.loopbackMTU == nil && remote.serverEnvironment.loopbackMTU == nil)
+        let report = Report(profile: profile, source: path, chartFolder: "charts").markdown
+        let environment = report.components(separatedBy: "## Environment").last?.components(separatedBy: "\n## ").first ?? ""
+        #expect(!environment.contains("loopback"), "\(environment)")
+        #expect(environment.contains("| path, client → server | vb\(tag) (veth, MTU \(TwoHosts.clientRouteMTU)) toward 192.0.2.1 |"))
         // veth loops packets inside the kernel too: zero-copy completions come back copied.
         let zero = profile.cells.filter { $0.key.transport == .zeroCopy }.flatMap(\.trials).compactMap(\.zeroCopy)
         #expect(!zero.isEmpty && zero.allSatisfy { $0.completions == $0.sends })

@@ -52,6 +52,10 @@ import TestSupport
         #expect(sampling.callchainDepth == SweepSamplingOptions.defaultCallchainDepth)
         let hostHasPMU = !HostFacts.current().corePMUs.isEmpty
         if !hostHasPMU { #expect(sampling.event == "cpu-clock" && sampling.timerBased) }
+        // The sampler's own note on a timer's skew (PerfCounters) is the report's paragraph: said once.
+        let whereSection = Report(profile: profile, source: "p.json", chartFolder: "charts").markdown
+            .components(separatedBy: "## Where the time goes").last ?? ""
+        #expect(whereSection.components(separatedBy: "does not have this skew").count == (sampling.timerBased ? 2 : 1))
 
         func key(_ transport: TransportKind, _ receiver: ReceiverKind = .copy) -> CellKey {
             CellKey(transport: transport, receiver: receiver, workload: .stream, messageSize: 65536, connections: 1)

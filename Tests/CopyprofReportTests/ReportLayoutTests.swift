@@ -31,6 +31,25 @@ import TestSupport
         #expect(table.contains("</details>"))
     }
 
+    /// The environment names the interface the data took and its MTU: loopback's on one host; on two, each side's
+    /// route — and not loopback's, which profiles of two-host runs before copyprof left it out still carry.
+    @Test func theEnvironmentNamesTheInterfaceTheDataTook() throws {
+        let oneHost = SampleProfiles.make(throughput: [1, 2, 3])
+        let local = Report(profile: oneHost, source: "p.json", chartFolder: "charts").environmentSection()
+        #expect(local.contains("| loopback MTU | 65536 |"))
+
+        var twoHosts = oneHost
+        twoHosts.remote = RemoteInfo(
+            server: "192.0.2.1:7115", serverEnvironment: SampleProfiles.environment(),
+            clientPath: NetworkPath(peer: "192.0.2.1", interface: "eth0", mtu: 9000, kind: .device),
+            serverPath: NetworkPath(peer: "192.0.2.2", interface: "eth1", mtu: 1500, kind: .device))
+        #expect(twoHosts.environment.loopbackMTU == 65536, "as profiles of two-host runs recorded it")
+        let remote = Report(profile: twoHosts, source: "p.json", chartFolder: "charts").environmentSection()
+        #expect(!remote.contains("loopback"), "\(remote)")
+        #expect(remote.contains("| path, client → server | eth0 (device, MTU 9000) toward 192.0.2.1 |"))
+        #expect(remote.contains("| path, server → client | eth1 (device, MTU 1500) toward 192.0.2.2 |"))
+    }
+
     @Test func eachNotCountedReasonIsSaidOnceWithItsEvents() {
         var environment = SampleProfiles.environment()
         let noPMU = AvailabilityRecord(state: .notSupported, reason: "ENOENT: no hardware PMU", errno: 2)

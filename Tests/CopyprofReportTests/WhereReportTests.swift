@@ -58,6 +58,29 @@ import FoundationXML
         }
     }
 
+    /// The saved sampled profile (this VM: cpu-clock without a PMU) carries the sampler's note, whose second clause
+    /// explains the timer's skew as the section's own paragraph does: the section says it once, and keeps the note's
+    /// reason for cpu-clock. No sentence of the section's prose is said twice.
+    @Test func aTimerSampledProfileExplainsTheSkewOnce() throws {
+        let profile = try Profile.decode(try Fixtures.data(Fixtures.schema3Sampled), path: Fixtures.schema3Sampled)
+        let notes = try #require(profile.sampling?.notes)
+        #expect(notes.contains { $0.contains("; an hrtimer, not an NMI: ") }, "the fixture's note explains the timer")
+        let md = Report(profile: profile, source: "sampled.json", chartFolder: "charts").markdown
+        let start = try #require(md.range(of: "## Where the time goes"))
+        let end = try #require(md.range(of: "## Environment"))
+        let section = String(md[start.lowerBound..<end.lowerBound])
+        #expect(section.components(separatedBy: "does not have this skew").count == 2, "\(section)")
+        #expect(section.components(separatedBy: "interrupts are enabled").count == 2)
+        #expect(section.contains("Note: cpu-clock, not cycles: no hardware PMU offers this event: a virtual machine"))
+        // Prose only (not the tables, their role headings or chart links): every sentence once.
+        var seen: Set<Substring> = []
+        for line in section.split(separator: "\n") where !line.hasPrefix("|") && !line.hasPrefix("**") && !line.hasPrefix("!") {
+            for sentence in line.split(separator: ". ") where sentence.count > 20 {
+                #expect(seen.insert(sentence).inserted, "said twice: \(sentence)")
+            }
+        }
+    }
+
     @Test func userOnlySamplingSaysSoAndNeverShowsKernelCategoriesAsZero() throws {
         let report = Report(profile: SampledSweep.profile(userOnly: true), source: "sampled.json", chartFolder: "charts")
         let md = report.markdown
