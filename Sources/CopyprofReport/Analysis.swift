@@ -1,33 +1,35 @@
 // CopyprofReport — from profiles to answers: derived metrics, statistics (medians, intervals, Mann-Whitney U),
 // findings and comparisons as data, and their renderers — the Markdown report, the comparison's Markdown and JSON,
 // SVG charts, CSV and the summary table — sharing one number-formatting file. It reads only the profile module.
+// Its users are the `copyprof` command and the tests, both in this package, and no product vends it: its
+// declarations are `package`, none `public`.
 
 import CopyprofModel
 import CopyprofProfile
 
 /// Answers computed from a profile: medians with confidence intervals per cell and metric, significance between
 /// cells, and findings that cite their numbers.
-public struct Analysis: Sendable {
-    public let profile: Profile
+package struct Analysis: Sendable {
+    package let profile: Profile
     /// The significance level of every test.
-    public var alpha = 0.05
+    package var alpha = 0.05
 
     /// The message sizes measured, ascending.
-    public let sizes: [Int]
+    package let sizes: [Int]
     /// The connection counts measured, ascending.
-    public let connectionCounts: [Int]
+    package let connectionCounts: [Int]
     /// The transports measured with the `copy` receiver: what the classic findings compare.
-    public let transports: [TransportKind]
+    package let transports: [TransportKind]
     /// Every sender and receiver measured: the columns of the tables and the series of the charts.
-    public let paths: [TransportPath]
+    package let paths: [TransportPath]
     /// The receivers measured.
-    public let receivers: [ReceiverKind]
+    package let receivers: [ReceiverKind]
     /// The workloads measured.
-    public let workloads: [Workload]
+    package let workloads: [Workload]
 
     /// The profile's dimensions are read in one pass over its cells, here: tables and findings loop over them, and
     /// reading them again in every iteration made a report's time grow with the square of the cells.
-    public init(profile: Profile) {
+    package init(profile: Profile) {
         self.profile = profile
         var sizes: Set<Int> = [], connectionCounts: Set<Int> = [], paths: Set<TransportPath> = []
         var copyTransports: Set<TransportKind> = [], receivers: Set<ReceiverKind> = [], workloads: Set<Workload> = []
@@ -48,37 +50,37 @@ public struct Analysis: Sendable {
         self.workloads = Workload.allCases.filter(workloads.contains)
     }
 
-    public func cell(_ transport: TransportKind, _ workload: Workload, _ size: Int, _ connections: Int) -> CellRecord? {
+    package func cell(_ transport: TransportKind, _ workload: Workload, _ size: Int, _ connections: Int) -> CellRecord? {
         profile.cell(CellKey(transport: transport, workload: workload, messageSize: size, connections: connections))
     }
 
-    public func summary(_ metric: Metric, _ transport: TransportKind, _ workload: Workload, _ size: Int, _ connections: Int) -> Summary? {
+    package func summary(_ metric: Metric, _ transport: TransportKind, _ workload: Workload, _ size: Int, _ connections: Int) -> Summary? {
         cell(transport, workload, size, connections).flatMap { metric.summary(of: $0) }
     }
 
     /// The summary of a sender and receiver's cell.
-    public func summary(_ metric: Metric, _ path: TransportPath, _ workload: Workload, _ size: Int, _ connections: Int) -> Summary? {
+    package func summary(_ metric: Metric, _ path: TransportPath, _ workload: Workload, _ size: Int, _ connections: Int) -> Summary? {
         profile.cell(CellKey(
             transport: path.transport, receiver: path.receiver, workload: workload, messageSize: size, connections: connections))
             .flatMap { metric.summary(of: $0) }
     }
 
     /// True when the metric was measured in at least one cell.
-    public func measured(_ metric: Metric, workload: Workload? = nil) -> Bool {
+    package func measured(_ metric: Metric, workload: Workload? = nil) -> Bool {
         profile.cells.contains { (workload == nil || $0.key.workload == workload) && metric.summary(of: $0) != nil }
     }
 
     /// How `a` compares with `b` on a metric: medians, the percent change from b to a, Mann-Whitney p.
-    public struct Contrast: Sendable {
-        public var a: Summary
-        public var b: Summary
-        public var p: Double?
+    package struct Contrast: Sendable {
+        package var a: Summary
+        package var b: Summary
+        package var p: Double?
         /// (a - b) / b in percent.
-        public var change: Double { b.median == 0 ? 0 : (a.median - b.median) / abs(b.median) * 100 }
-        public func significant(alpha: Double) -> Bool { (p ?? 1) < alpha }
+        package var change: Double { b.median == 0 ? 0 : (a.median - b.median) / abs(b.median) * 100 }
+        package func significant(alpha: Double) -> Bool { (p ?? 1) < alpha }
     }
 
-    public func contrast(_ metric: Metric, _ a: CellKey, _ b: CellKey) -> Contrast? {
+    package func contrast(_ metric: Metric, _ a: CellKey, _ b: CellKey) -> Contrast? {
         guard let ca = profile.cell(a), let cb = profile.cell(b),
             let sa = metric.summary(of: ca), let sb = metric.summary(of: cb)
         else { return nil }

@@ -2,69 +2,69 @@ import CopyprofModel
 import CopyprofProfile
 
 /// Where one role's time went in one cell: a share per category with its interval, and what the sampler lost.
-public struct RoleAttribution: Sendable, Hashable {
-    public var cell: CellKey
-    public var role: WorkerRole
+package struct RoleAttribution: Sendable, Hashable {
+    package var cell: CellKey
+    package var role: WorkerRole
     /// Trials in which the role's threads were sampled and had samples: the clusters of the intervals.
-    public var trials: Int
+    package var trials: Int
     /// Samples over every trial and thread (saturating).
-    public var samples: UInt64
+    package var samples: UInt64
     /// Samples the kernel took but the ring could not hold (PERF_RECORD_LOST), summed (saturating).
-    public var lost: UInt64
+    package var lost: UInt64
     /// Times the kernel lowered the sampling rate (PERF_RECORD_THROTTLE), summed.
-    public var throttled: UInt64
+    package var throttled: UInt64
     /// True when only user space was sampled: kernel categories are not permitted, the shares are of user time.
-    public var userOnly: Bool
+    package var userOnly: Bool
     /// The share of every category that could be seen (with user-only sampling, the user-space categories only).
-    public var shares: [AttributionCategory: CategoryShare]
+    package var shares: [AttributionCategory: CategoryShare]
 
     /// The category's share, or nil when it could not be seen (a kernel category with user-only sampling).
-    public func share(_ category: AttributionCategory) -> CategoryShare? { shares[category] }
+    package func share(_ category: AttributionCategory) -> CategoryShare? { shares[category] }
 
     /// Lost samples as a fraction of what the kernel took (kept and lost); nil when none were lost.
-    public var lostFraction: Double? {
+    package var lostFraction: Double? {
         guard lost > 0 else { return nil }
         return Double(lost) / (Double(samples) + Double(lost))
     }
 }
 
 /// A function at the leaf of the stacks charged to `other`, and its part of a role's samples.
-public struct OtherFunctionShare: Sendable, Hashable {
-    public var name: String
-    public var samples: UInt64
+package struct OtherFunctionShare: Sendable, Hashable {
+    package var name: String
+    package var samples: UInt64
     /// Of all the role's stack samples in the cell (those kept and those left out of the profile).
-    public var fraction: Double
+    package var fraction: Double
 }
 
 /// The attribution of every sampled cell and role of a profile, computed once (a dictionary by cell), with the
 /// reason when the profile has none.
-public struct AttributionAnalysis: Sendable {
+package struct AttributionAnalysis: Sendable {
     /// How the threads were sampled; nil when they were not.
-    public let sampling: SamplingRecord?
+    package let sampling: SamplingRecord?
     /// Why there is no attribution (schema 1 and 2, `--sample off`); nil when the profile was sampled.
-    public let unavailableReason: String?
+    package let unavailableReason: String?
     /// The frame names stacks refer to.
-    public let frameNames: [String]
+    package let frameNames: [String]
     /// Per cell, per role.
     private let byCell: [CellKey: [WorkerRole: RoleAttribution]]
     private let stacksByCell: [CellKey: [StackSummary]]
     /// The sampled cells, in the report's order.
-    public let cells: [CellKey]
+    package let cells: [CellKey]
 
     /// The categories a profile's tables show: every one, or with user-only sampling those of user space.
-    public var visibleCategories: [AttributionCategory] {
+    package var visibleCategories: [AttributionCategory] {
         AttributionCategory.allCases.filter { !userOnly || !$0.isKernel }
     }
 
     /// True when only user space was sampled.
-    public var userOnly: Bool { sampling.map { !$0.seesKernel } ?? false }
+    package var userOnly: Bool { sampling.map { !$0.seesKernel } ?? false }
 
     /// Why a kernel category has no share here, once for the report: the sampling mode's reason.
-    public var notPermittedReason: String {
+    package var notPermittedReason: String {
         "not permitted: user-only sampling" + (sampling?.modeReason.map { " (\($0))" } ?? "")
     }
 
-    public init(profile: Profile) {
+    package init(profile: Profile) {
         sampling = profile.sampling
         frameNames = profile.frameNames ?? []
         if profile.sampling == nil {
@@ -119,24 +119,24 @@ public struct AttributionAnalysis: Sendable {
     }
 
     /// Where the role's time went in the cell; nil when it was not sampled there.
-    public func role(_ role: WorkerRole, in cell: CellKey) -> RoleAttribution? { byCell[cell]?[role] }
+    package func role(_ role: WorkerRole, in cell: CellKey) -> RoleAttribution? { byCell[cell]?[role] }
 
     /// The role's stacks in the cell; nil when the profile has none for it.
-    public func stacks(_ role: WorkerRole, in cell: CellKey) -> StackSummary? {
+    package func stacks(_ role: WorkerRole, in cell: CellKey) -> StackSummary? {
         stacksByCell[cell]?.first { $0.role == role }
     }
 
     /// True when any cell has stacks.
-    public var hasStacks: Bool { !stacksByCell.isEmpty }
+    package var hasStacks: Bool { !stacksByCell.isEmpty }
 
     /// A frame's name; an index outside the table (a damaged profile) is named as such, never a trap.
-    public func frameName(_ index: Int) -> String {
+    package func frameName(_ index: Int) -> String {
         frameNames.indices.contains(index) ? frameNames[index] : "[frame \(index): not in the profile's frame names]"
     }
 
     /// The functions at the leaf of the role's stacks charged to `other`, most samples first (ties by name), at most
     /// `limit`.
-    public func otherFunctions(_ role: WorkerRole, in cell: CellKey, limit: Int) -> [OtherFunctionShare] {
+    package func otherFunctions(_ role: WorkerRole, in cell: CellKey, limit: Int) -> [OtherFunctionShare] {
         guard let summary = stacks(role, in: cell) else { return [] }
         var byName: [String: UInt64] = [:]
         var total = Double(summary.omittedSamples)
@@ -153,7 +153,7 @@ public struct AttributionAnalysis: Sendable {
 
     /// The role's stacks as folded stacks (frames named, root first), with `prefix` frames put before each stack's
     /// root; the samples of stacks left out of the profile are one stack, `[stacks left out of the profile]`.
-    public func folded(_ role: WorkerRole, in cell: CellKey, prefix: [String] = []) -> FoldedStacks {
+    package func folded(_ role: WorkerRole, in cell: CellKey, prefix: [String] = []) -> FoldedStacks {
         var folded = FoldedStacks()
         guard let summary = stacks(role, in: cell) else { return folded }
         for stack in summary.stacks {
@@ -164,7 +164,7 @@ public struct AttributionAnalysis: Sendable {
     }
 
     /// The frame that stands for the stacks a profile left out to stay small.
-    public static let omittedFrame = "[stacks left out of the profile]"
+    package static let omittedFrame = "[stacks left out of the profile]"
 }
 
 func saturatingAdd(_ a: UInt64, _ b: UInt64) -> UInt64 {

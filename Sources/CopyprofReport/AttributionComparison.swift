@@ -11,9 +11,9 @@ import CopyprofProfile
 /// in Medicine 17, 1998, method 10): from the candidate's share minus the baseline's,
 /// d − √((p₂ − l₂)² + (u₁ − p₁)²) to d + √((u₂ − p₂)² + (p₁ − l₁)²), so it carries both the samples and the trials as
 /// each share's interval does (``ShareEstimator``).
-public struct AttributionComparison: Sendable, Codable {
+package struct AttributionComparison: Sendable, Codable {
     /// What a row's shift amounts to.
-    public enum Verdict: String, Sendable, Codable {
+    package enum Verdict: String, Sendable, Codable {
         /// The category takes significantly more of the role's time in the candidate.
         case increased
         /// Significantly less.
@@ -25,39 +25,39 @@ public struct AttributionComparison: Sendable, Codable {
     }
 
     /// One cell, role and category in both profiles.
-    public struct Row: Sendable, Codable {
-        public var cell: CellKey
-        public var role: WorkerRole
-        public var category: AttributionCategory
+    package struct Row: Sendable, Codable {
+        package var cell: CellKey
+        package var role: WorkerRole
+        package var category: AttributionCategory
         /// The pooled share with its interval and per-trial shares, in each profile.
-        public var baseline: CategoryShare
-        public var candidate: CategoryShare
+        package var baseline: CategoryShare
+        package var candidate: CategoryShare
         /// Candidate minus baseline, in percentage points, with its 95% interval.
-        public var change: Double
-        public var changeLow: Double
-        public var changeHigh: Double
+        package var change: Double
+        package var changeLow: Double
+        package var changeHigh: Double
         /// Mann-Whitney U of the per-trial shares.
-        public var p: Double?
-        public var verdict: Verdict
+        package var p: Double?
+        package var verdict: Verdict
     }
 
     /// The smallest shift that counts, in percentage points.
-    public var threshold: Double
+    package var threshold: Double
     /// The significance level of the tests.
-    public var alpha: Double
+    package var alpha: Double
     /// Every cell, role and category sampled in both profiles with time in either.
-    public var rows: [Row]
+    package var rows: [Row]
     /// Why the shares were not compared (a side not sampled, or sampled differently); nil when they were.
-    public var notCompared: String?
+    package var notCompared: String?
     /// True when both profiles sampled user space only: every share is of user-space time, kernel categories are not
     /// permitted.
-    public var userOnly = false
+    package var userOnly = false
 
     /// The default threshold: 3 percentage points.
-    public static let defaultThreshold = 3.0
+    package static let defaultThreshold = 3.0
 
     /// Nil when neither profile was sampled (nothing to say).
-    public init?(baseline: Profile, candidate: Profile, alpha: Double = 0.05, threshold: Double = defaultThreshold) {
+    package init?(baseline: Profile, candidate: Profile, alpha: Double = 0.05, threshold: Double = defaultThreshold) {
         let base = AttributionAnalysis(profile: baseline), cand = AttributionAnalysis(profile: candidate)
         self.threshold = threshold
         self.alpha = alpha
@@ -107,10 +107,10 @@ public struct AttributionComparison: Sendable, Codable {
     }
 
     /// The rows whose shift counts.
-    public var shifts: [Row] { rows.filter { $0.verdict == .increased || $0.verdict == .decreased } }
+    package var shifts: [Row] { rows.filter { $0.verdict == .increased || $0.verdict == .decreased } }
 
     /// The section of compare's Markdown: the shifts, the rest folded.
-    public var markdown: String {
+    package var markdown: String {
         var md = "## Where the time goes\n\n"
         if let notCompared { return md + "Not compared: \(notCompared).\n\n" }
         if userOnly {

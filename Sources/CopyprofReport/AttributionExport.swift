@@ -3,16 +3,16 @@ import CopyprofProfile
 
 /// `copyprof export --attribution --csv`: one row per cell, role and category, for pandas and spreadsheets. A share
 /// that could not be seen (a kernel category with user-only sampling) is empty, never 0.
-public enum AttributionCSV {
+package enum AttributionCSV {
     /// The columns, in this order: the cell in CSVExport's names, then the share (0 to 1) with its 95% interval, the
     /// category's samples, how the threads were sampled, the trials pooled and the samples lost.
-    public static let columns = [
+    package static let columns = [
         "transport", "receiver", "workload", "message_size", "connections", "role", "category", "share", "low", "high",
         "samples", "sampling_mode", "trials", "lost_samples",
     ]
 
     /// The CSV text, header first; every category of every sampled cell and role.
-    public static func render(_ analysis: AttributionAnalysis) -> String {
+    package static func render(_ analysis: AttributionAnalysis) -> String {
         var out = columns.joined(separator: ",") + "\n"
         let mode = analysis.sampling?.mode.rawValue ?? ""
         for cell in analysis.cells {
@@ -39,7 +39,7 @@ extension AttributionAnalysis {
     /// The stacks `copyprof export --folded` writes: of one cell or every sampled cell, of one role or both. Frames
     /// that say whose stack it is are put before the root where more than one cell or role is written: the cell as the
     /// report names it (`stream two-copy 65536 B × 1 connection`), then the role.
-    public func foldedExport(cell: CellKey?, role: WorkerRole?) -> FoldedStacks {
+    package func foldedExport(cell: CellKey?, role: WorkerRole?) -> FoldedStacks {
         var out = FoldedStacks()
         for key in cell.map({ [$0] }) ?? cells {
             for r in role.map({ [$0] }) ?? WorkerRole.allCases {
@@ -51,16 +51,16 @@ extension AttributionAnalysis {
     }
 
     /// The sampled cells with stacks of the role (either role when nil).
-    public func cellsWithStacks(role: WorkerRole? = nil) -> [CellKey] {
+    package func cellsWithStacks(role: WorkerRole? = nil) -> [CellKey] {
         cells.filter { cell in (role.map { [$0] } ?? WorkerRole.allCases).contains { stacks($0, in: cell) != nil } }
     }
 }
 
 /// A cell named on the command line: `two-copy,stream,65536,1` (TRANSPORT[+RECEIVER],WORKLOAD,SIZE,CONNECTIONS), or
 /// as the report names it, `stream two-copy 65536 B × 1 connection`. One parser for every command that takes a cell.
-public enum CellSelector {
+package enum CellSelector {
     /// The comma form of a cell: `zero-copy+mmap,stream,65536,1`.
-    public static func text(_ key: CellKey) -> String {
+    package static func text(_ key: CellKey) -> String {
         "\(key.path),\(key.workload.name),\(key.messageSize),\(key.connections)"
     }
 
@@ -68,7 +68,7 @@ public enum CellSelector {
         + "report names the cell (e.g. 'stream two-copy 65536 B × 1 connection')"
 
     /// The cell `text` names, which must be one of `cells`; the error, one line, says what is wrong and lists the cells.
-    public static func parse(_ text: String, among cells: [CellKey], option: String = "--cell") throws(CopyprofError) -> CellKey {
+    package static func parse(_ text: String, among cells: [CellKey], option: String = "--cell") throws(CopyprofError) -> CellKey {
         let filler: Set<String> = ["B", "×", "x", "connection", "connections"]
         var tokens = text.split { $0 == "," || $0.isWhitespace }.map(String.init).filter { !filler.contains($0) }
         tokens = tokens.map { $0.count > 1 && $0.hasSuffix("B") && Int($0.dropLast()) != nil ? String($0.dropLast()) : $0 }

@@ -7,22 +7,22 @@ import Foundation
 
 /// One category's share of a role's sampled time in a cell, pooled over the role's threads and the cell's sampled
 /// trials, with its 95% interval (``ShareEstimator``).
-public struct CategoryShare: Sendable, Hashable, Codable {
-    public var category: AttributionCategory
+package struct CategoryShare: Sendable, Hashable, Codable {
+    package var category: AttributionCategory
     /// The share, 0 to 1: the category's weight over all weight, pooled over trials (a ratio estimator).
-    public var share: Double
+    package var share: Double
     /// The 95% interval's ends, 0 to 1.
-    public var low: Double
-    public var high: Double
+    package var low: Double
+    package var high: Double
     /// The category's samples over every trial and thread (saturating).
-    public var samples: UInt64
+    package var samples: UInt64
     /// The category's weight over every trial and thread (ns for `cpu-clock`): how much time, where shares of two
     /// roles are compared.
-    public var weight: Double
+    package var weight: Double
     /// Each sampled trial's own share (the role's threads pooled): what `compare` tests.
-    public var perTrial: [Double]
+    package var perTrial: [Double]
 
-    public init(
+    package init(
         category: AttributionCategory, share: Double, low: Double, high: Double, samples: UInt64, weight: Double, perTrial: [Double]
     ) {
         self.category = category
@@ -35,21 +35,21 @@ public struct CategoryShare: Sendable, Hashable, Codable {
     }
 
     /// True when the interval lies above 0: the data say the category took some of the time.
-    public var isPresent: Bool { low > 0 }
+    package var isPresent: Bool { low > 0 }
 }
 
 /// A role's time in one trial, its threads pooled: per category the samples and their weight.
-public struct TrialAttribution: Sendable, Hashable {
-    public var samples: [AttributionCategory: Double]
-    public var weights: [AttributionCategory: Double]
+package struct TrialAttribution: Sendable, Hashable {
+    package var samples: [AttributionCategory: Double]
+    package var weights: [AttributionCategory: Double]
 
-    public init(samples: [AttributionCategory: Double] = [:], weights: [AttributionCategory: Double] = [:]) {
+    package init(samples: [AttributionCategory: Double] = [:], weights: [AttributionCategory: Double] = [:]) {
         self.samples = samples
         self.weights = weights
     }
 
-    public var totalSamples: Double { samples.values.reduce(0, +) }
-    public var totalWeight: Double { weights.values.reduce(0, +) }
+    package var totalSamples: Double { samples.values.reduce(0, +) }
+    package var totalWeight: Double { weights.values.reduce(0, +) }
 }
 
 /// The share of a category in a role's time with a 95% interval that accounts for both the sampling within each trial
@@ -72,14 +72,14 @@ public struct TrialAttribution: Sendable, Hashable {
 /// **The interval** spans both: from the lower of their low ends to the higher of their high ends, clipped to
 /// [0, 1]. So it is never narrower than the binomial interval of the samples (identical trials give exactly that),
 /// and trials that disagree widen it. With one trial it is Wilson's alone.
-public enum ShareEstimator {
+package enum ShareEstimator {
     /// The z of a two-sided 95% interval.
     static let z = 1.959963984540054
 
     /// The shares of every category in `categories` from the role's trials; trials without samples are left out (they
     /// say nothing of where time went). Nil when no trial has samples. When no trial carries weight (every period 0),
     /// the samples are the weights.
-    public static func shares(_ trials: [TrialAttribution], categories: [AttributionCategory]) -> [AttributionCategory: CategoryShare]? {
+    package static func shares(_ trials: [TrialAttribution], categories: [AttributionCategory]) -> [AttributionCategory: CategoryShare]? {
         let sampled = trials.filter { $0.totalSamples > 0 }
         guard !sampled.isEmpty else { return nil }
         let useSamples = sampled.allSatisfy { $0.totalWeight == 0 }
@@ -100,7 +100,7 @@ public enum ShareEstimator {
 
     /// The pooled share Σ parts / Σ totals and its 95% interval (see the type's documentation), from each trial's
     /// part and total and the pooled number of samples.
-    public static func interval(parts: [Double], totals: [Double], samples n: Double) -> (share: Double, low: Double, high: Double) {
+    package static func interval(parts: [Double], totals: [Double], samples n: Double) -> (share: Double, low: Double, high: Double) {
         let sumX = totals.reduce(0, +), sumY = parts.reduce(0, +)
         guard sumX > 0, n > 0 else { return (0, 0, 1) }
         let p = min(1, max(0, sumY / sumX))
@@ -124,7 +124,7 @@ public enum ShareEstimator {
 
     /// The Wilson score interval of a proportion `p` of `n` draws at 95%:
     /// (p + z²/2n ± z·√(p(1−p)/n + z²/4n²)) / (1 + z²/n).
-    public static func wilsonInterval(_ p: Double, n: Double) -> (low: Double, high: Double) {
+    package static func wilsonInterval(_ p: Double, n: Double) -> (low: Double, high: Double) {
         guard n > 0 else { return (0, 1) }
         let z2 = z * z
         let denominator = 1 + z2 / n
@@ -138,7 +138,7 @@ public enum ShareEstimator {
 extension Statistics {
     /// The quantile of Student's t distribution with `df` degrees of freedom (df > 0), for 0 < p < 1: the t with
     /// P(T ≤ t) = p, by bisection of the distribution function P(T ≤ t) = 1 − ½·I_{df/(df+t²)}(df/2, ½) for t ≥ 0.
-    public static func studentTQuantile(_ p: Double, degreesOfFreedom df: Double) -> Double {
+    package static func studentTQuantile(_ p: Double, degreesOfFreedom df: Double) -> Double {
         guard p > 0, p < 1, df > 0 else { return .nan }
         if p < 0.5 { return -studentTQuantile(1 - p, degreesOfFreedom: df) }
         if p == 0.5 { return 0 }

@@ -7,9 +7,9 @@ import CopyprofProfile
 /// `throughput_gbps` is a stream's alone (bytes received, one direction); a ping-pong row has it empty and its rate in
 /// `round_trips_per_s`, as the summary, the report and compare show it (``Metric/roundTripRate`` says why). `bytes`
 /// and `messages` of a ping-pong row count both directions.
-public enum CSVExport {
+package enum CSVExport {
     /// The fixed leading columns, in this order; scripts rely on them.
-    public static let columns = [
+    package static let columns = [
         "transport", "workload", "message_size", "connections", "trial", "duration_s", "bytes", "messages", "throughput_gbps",
         "rtt_p50_us", "rtt_p99_us", "cycles", "instructions", "l1d_misses", "llc_misses", "context_switches",
         "task_clock_ns", "cycles_per_byte", "cpu_ns_per_byte", "zerocopy_sends", "zerocopy_completions",
@@ -17,7 +17,7 @@ public enum CSVExport {
     ]
 
     /// Per-role and rusage columns after the fixed ones.
-    public static let extraColumns = [
+    package static let extraColumns = [
         "sender_task_clock_ns", "receiver_task_clock_ns", "sender_context_switches", "receiver_context_switches",
         "user_cpu_ns", "system_cpu_ns", "voluntary_switches", "involuntary_switches", "kernel_recv_copies",
         "partial_writes", "scaled_counters", "context_switches_source", "user_only_counters", "label", "rtt_p90_us",
@@ -26,7 +26,7 @@ public enum CSVExport {
     ]
 
     /// The whole CSV text, header first.
-    public static func render(_ profile: Profile) -> String {
+    package static func render(_ profile: Profile) -> String {
         var out = (columns + extraColumns).joined(separator: ",") + "\n"
         for cell in profile.cells {
             for trial in cell.trials {

@@ -16,15 +16,15 @@ import CopyprofProfile
 ///   event 0x7e umask 0x03, misses of instruction and data requests alike.
 /// - Arm PMUv3 (drivers/perf/arm_pmuv3.c, `armv8_pmuv3_perf_cache_map`): `L1D_CACHE_REFILL`, refills of L1D for
 ///   loads and stores; `LL_CACHE_MISS_RD`, last-level read misses, only where the CPU implements the event.
-public enum CacheEvents {
+package enum CacheEvents {
     /// The vendors whose tables differ.
-    public enum Vendor: String, Sendable, Hashable {
+    package enum Vendor: String, Sendable, Hashable {
         case intel, amdZen, amdBeforeZen, arm, other
     }
 
     /// The vendor of a profile's CPU: from `cpuVendor` and `cpuFamily`, or — in a profile from before they were
     /// recorded — from the model's name.
-    public static func vendor(of environment: EnvironmentInfo) -> Vendor {
+    package static func vendor(of environment: EnvironmentInfo) -> Vendor {
         let vendor = environment.cpuVendor ?? ""
         let model = environment.cpuModel
         if vendor == "GenuineIntel" || (vendor.isEmpty && model.contains("Intel")) { return .intel }
@@ -41,7 +41,7 @@ public enum CacheEvents {
 
     /// What `event` counts on this vendor's CPUs, in one sentence; nil for events other than the L1D and LL read
     /// misses.
-    public static func meaning(of event: String, on vendor: Vendor) -> String? {
+    package static func meaning(of event: String, on vendor: Vendor) -> String? {
         switch (event, vendor) {
         case (EventName.l1dLoadMisses, .intel):
             return "`L1D.REPLACEMENT`: every line brought into the L1 data cache, for loads, stores and hardware prefetches "

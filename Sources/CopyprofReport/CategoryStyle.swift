@@ -6,7 +6,7 @@ extension AttributionCategory {
     /// The category's colour, the same in every chart: the copies in warm colours (Okabe–Ito's vermillion, orange,
     /// reddish purple and Paul Tol's wine), zero-copy's own work in green and sky blue, the kernel's machinery in
     /// blues and teal, the rest muted.
-    public var color: String {
+    package var color: String {
         switch self {
         case .copyFromUser: "#D55E00"
         case .copyToUser: "#E69F00"
@@ -33,7 +33,7 @@ extension AttributionCategory {
     }
 
     /// What the category is, in words: "the copy from user memory".
-    public var phrase: String {
+    package var phrase: String {
         switch self {
         case .copyFromUser: "the copy from user memory"
         case .copyToUser: "the copy to user memory"

@@ -9,17 +9,17 @@ import Foundation
 /// profile tells how much the machine itself moved: where it moved significantly, changes of time metrics are judged
 /// relative to it. And each transport's ratio to two-copy, taken round by round within a run, is immune to drift the
 /// transports share: how those ratios changed is compared too.
-public struct Comparison: Sendable {
+package struct Comparison: Sendable {
     /// The metrics compared, where both profiles measured them.
-    public static let metrics: [Metric] = [
+    package static let metrics: [Metric] = [
         .throughput, .roundTripRate, .rttP50, .rttP99, .cpuNsPerByte, .receiverCPUNsPerByte, .cyclesPerByte, .instructionsPerByte,
         .l1dMissesPerKB, .llcMissesPerKB, .contextSwitchesPerMB, .mappedShare,
     ]
 
     /// The metrics whose ratio to two-copy is compared, for a workload.
-    public static func relativeMetrics(_ mode: Workload) -> [Metric] { [Metric.primary(for: mode), .cpuNsPerByte] }
+    package static func relativeMetrics(_ mode: Workload) -> [Metric] { [Metric.primary(for: mode), .cpuNsPerByte] }
 
-    public enum Verdict: String, Sendable, Codable {
+    package enum Verdict: String, Sendable, Codable {
         case regression, improvement, unchanged
         /// Too few trials for a test (fewer than 4 in either sample).
         case untestable
@@ -31,63 +31,63 @@ public struct Comparison: Sendable {
         case incomparable
     }
 
-    public struct Row: Sendable, Codable {
+    package struct Row: Sendable, Codable {
         /// The baseline's cell.
-        public var cell: CellKey
+        package var cell: CellKey
         /// The candidate's cell when it is another one (profiles compared along a dimension: ``Pairing``).
-        public var candidateCell: CellKey?
-        public var metric: Metric
-        public var unit: String
-        public var baseline: Summary
-        public var candidate: Summary
+        package var candidateCell: CellKey?
+        package var metric: Metric
+        package var unit: String
+        package var baseline: Summary
+        package var candidate: Summary
         /// Percent change of the medians, candidate against baseline.
-        public var change: Double
+        package var change: Double
         /// The change's 95% interval in percent (Bauer's, of the ratio); nil where a value is 0.
-        public var changeLow: Double?
-        public var changeHigh: Double?
-        public var p: Double?
+        package var changeLow: Double?
+        package var changeHigh: Double?
+        package var p: Double?
         /// The change relative to the control, in percent, with its p: the candidate's values corrected by the
         /// machine's drift. Nil where the machine did not move significantly or the metric is a count.
-        public var correctedChange: Double?
-        public var correctedP: Double?
+        package var correctedChange: Double?
+        package var correctedP: Double?
         /// The verdict: where the control corrects the metric, a change counts only when it counts both as measured
         /// and relative to the control; elsewhere on the change as measured.
-        public var verdict: Verdict
+        package var verdict: Verdict
         /// The verdict the uncorrected change would get.
-        public var uncorrectedVerdict: Verdict
+        package var uncorrectedVerdict: Verdict
         /// The change, in percent, that the transports of the cell's group (same workload, size and connections) share on
         /// this metric: the median of their changes; nil with fewer than three of them, or where nothing changed.
-        public var sharedChange: Double?
+        package var sharedChange: Double?
         /// True when the change counted as measured (and relative to the control) but not against the movement the
         /// transports of its group share: a drift the control does not see, or a change common to every transport.
-        public var explainedByGroup = false
+        package var explainedByGroup = false
         /// Why the row is ``Verdict/unstable``: which run's trials disagree, and how.
-        public var instability: String?
+        package var instability: String?
     }
 
     /// A transport's ratio to two-copy in the same cell, in each profile, and how it changed.
-    public struct RelativeRow: Sendable, Codable {
+    package struct RelativeRow: Sendable, Codable {
         /// The transport's cell; the reference is two-copy's cell of the same workload, size and connections.
-        public var cell: CellKey
+        package var cell: CellKey
         /// The candidate's cell when it is another one (``Pairing``).
-        public var candidateCell: CellKey?
-        public var metric: Metric
+        package var candidateCell: CellKey?
+        package var metric: Metric
         /// Per-round ratios to two-copy.
-        public var baseline: Summary
-        public var candidate: Summary
+        package var baseline: Summary
+        package var candidate: Summary
         /// Percent change of the median ratio.
-        public var change: Double
+        package var change: Double
         /// The change's 95% interval in percent.
-        public var changeLow: Double?
-        public var changeHigh: Double?
-        public var p: Double?
-        public var verdict: Verdict
+        package var changeLow: Double?
+        package var changeHigh: Double?
+        package var p: Double?
+        package var verdict: Verdict
         /// Why the row is ``Verdict/unstable``.
-        public var instability: String?
+        package var instability: String?
     }
 
     /// A dimension of the matrix along which two profiles' cells can be paired.
-    public enum Dimension: String, Sendable, Codable, CaseIterable {
+    package enum Dimension: String, Sendable, Codable, CaseIterable {
         case transport, receiver, workload
         case messageSize = "message size"
         case connections
@@ -128,60 +128,60 @@ public struct Comparison: Sendable {
 
     /// Profiles that share no cell but differ in one dimension only, with one value of it each (`1 → 4
     /// connections`): their cells are paired along it, the rest of each key equal.
-    public struct Pairing: Sendable, Codable {
-        public var dimension: Dimension
-        public var baseline: String
-        public var candidate: String
+    package struct Pairing: Sendable, Codable {
+        package var dimension: Dimension
+        package var baseline: String
+        package var candidate: String
 
         /// `comparing 1 → 4 connections`.
-        public var description: String { "comparing " + dimension.phrase(baseline, candidate) }
+        package var description: String { "comparing " + dimension.phrase(baseline, candidate) }
     }
 
     /// A ratio between the profiles' control times, candidate against baseline.
-    public struct Shift: Sendable, Codable {
+    package struct Shift: Sendable, Codable {
         /// The Hodges-Lehmann estimate of candidate/baseline.
-        public var ratio: Double
+        package var ratio: Double
         /// Its 95% interval from order statistics (``Statistics/ratioInterval(_:_:confidence:)``).
-        public var low: Double?
-        public var high: Double?
+        package var low: Double?
+        package var high: Double?
         /// Mann-Whitney U of the two samples.
-        public var p: Double?
+        package var p: Double?
         /// True when p < α with at least 4 runs of the control on each side.
-        public var significant: Bool
+        package var significant: Bool
 
         /// (ratio − 1) × 100.
-        public var percent: Double { (ratio - 1) * 100 }
+        package var percent: Double { (ratio - 1) * 100 }
     }
 
     /// How the machine itself moved: the control's times in both profiles.
-    public struct MachineDrift: Sendable, Codable {
+    package struct MachineDrift: Sendable, Codable {
         /// Wall time of each run of the control's copies and system calls, ms.
-        public var baselineMs: Summary
-        public var candidateMs: Summary
+        package var baselineMs: Summary
+        package var candidateMs: Summary
         /// Their wall time, candidate against baseline: corrects stream throughput and message rate.
-        public var wall: Shift
+        package var wall: Shift
         /// Their CPU time, candidate against baseline: corrects stream CPU ns/B.
-        public var cpu: Shift
+        package var cpu: Shift
         /// Wall time of a round trip of the control's pipe ping-pong between two threads, µs; nil when either profile
         /// lacks it.
-        public var baselineWakeUs: Summary?
-        public var candidateWakeUs: Summary?
+        package var baselineWakeUs: Summary?
+        package var candidateWakeUs: Summary?
         /// Its wall time, candidate against baseline: corrects ping-pong RTT, throughput and message rate.
-        public var wakeWall: Shift?
+        package var wakeWall: Shift?
         /// The CPU time of its two threads, candidate against baseline: corrects ping-pong CPU ns/B.
-        public var wakeCPU: Shift?
+        package var wakeCPU: Shift?
 
         /// How many times faster the candidate's machine computed (below 1: slower).
-        public var speedup: Double { 1 / wall.ratio }
+        package var speedup: Double { 1 / wall.ratio }
         /// True when any clock of the control moved significantly.
-        public var moved: Bool {
+        package var moved: Bool {
             wall.significant || cpu.significant || wakeWall?.significant == true || wakeCPU?.significant == true
         }
 
         /// The factor a candidate's value of `metric` in a cell of workload `mode` is multiplied by to take the
         /// machine's drift out, or nil when the control does not correct it (a count) or the part of the control
         /// that goes with it did not move significantly: copies and system calls for stream, wake-ups for ping-pong.
-        public func correction(for metric: Metric, mode: Workload) -> Double? {
+        package func correction(for metric: Metric, mode: Workload) -> Double? {
             guard let (clock, grows) = metric.clock else { return nil }
             let shift: Shift?
             switch (mode, clock) {
@@ -195,38 +195,38 @@ public struct Comparison: Sendable {
         }
     }
 
-    public struct Geomean: Sendable, Codable {
-        public var metric: Metric
+    package struct Geomean: Sendable, Codable {
+        package var metric: Metric
         /// Percent change of the geometric mean of per-cell median ratios.
-        public var change: Double
-        public var cells: Int
+        package var change: Double
+        package var cells: Int
     }
 
-    public var rows: [Row]
-    public var relativeRows: [RelativeRow]
+    package var rows: [Row]
+    package var relativeRows: [RelativeRow]
     /// Nil when a profile has no control (written before copyprof ran one).
-    public var drift: MachineDrift?
+    package var drift: MachineDrift?
     /// Which profiles lack a control, for the warning.
-    public var withoutControl: [String]
-    public var geomeans: [Geomean]
-    public var environmentDifferences: [String]
+    package var withoutControl: [String]
+    package var geomeans: [Geomean]
+    package var environmentDifferences: [String]
     /// Metrics measured differently in the two profiles (mode or source); their rows are ``Verdict/incomparable``.
-    public var methodDifferences: [String]
-    public var onlyInBaseline: [CellKey]
-    public var onlyInCandidate: [CellKey]
+    package var methodDifferences: [String]
+    package var onlyInBaseline: [CellKey]
+    package var onlyInCandidate: [CellKey]
     /// The dimension the cells were paired along, when the profiles share no cell.
-    public var pairing: Pairing?
+    package var pairing: Pairing?
     /// Why nothing could be compared — the profiles share no cell and cannot be paired — in one line naming the
     /// dimensions that differ; nil otherwise. Exit status 3.
-    public var nothingInCommon: String?
-    public var threshold: Double
-    public var alpha: Double
+    package var nothingInCommon: String?
+    package var threshold: Double
+    package var alpha: Double
     /// Shifts in where each role's time went; nil when neither profile was sampled.
-    public var attributionShifts: AttributionComparison?
-    public var baselinePath: String
-    public var candidatePath: String
+    package var attributionShifts: AttributionComparison?
+    package var baselinePath: String
+    package var candidatePath: String
 
-    public init(baseline: Profile, candidate: Profile, baselinePath: String, candidatePath: String,
+    package init(baseline: Profile, candidate: Profile, baselinePath: String, candidatePath: String,
                 threshold: Double = 5, alpha: Double = 0.05) {
         self.threshold = threshold
         self.alpha = alpha
@@ -471,36 +471,36 @@ public struct Comparison: Sendable {
         return drift
     }
 
-    public var regressions: [Row] { rows.filter { $0.verdict == .regression } }
-    public var improvements: [Row] { rows.filter { $0.verdict == .improvement } }
-    public var relativeRegressions: [RelativeRow] { relativeRows.filter { $0.verdict == .regression } }
-    public var relativeImprovements: [RelativeRow] { relativeRows.filter { $0.verdict == .improvement } }
+    package var regressions: [Row] { rows.filter { $0.verdict == .regression } }
+    package var improvements: [Row] { rows.filter { $0.verdict == .improvement } }
+    package var relativeRegressions: [RelativeRow] { relativeRows.filter { $0.verdict == .regression } }
+    package var relativeImprovements: [RelativeRow] { relativeRows.filter { $0.verdict == .improvement } }
 
     /// Rows whose change as measured would have counted, but not relative to the control: the machine's drift
     /// explains them.
-    public var explainedByDrift: [Row] {
+    package var explainedByDrift: [Row] {
         rows.filter { $0.correctedChange != nil && $0.uncorrectedVerdict != $0.verdict && !$0.explainedByGroup }
     }
 
     /// Rows whose change counted as measured but is shared alike by the transports of its group.
-    public var sharedByGroup: [Row] { rows.filter(\.explainedByGroup) }
+    package var sharedByGroup: [Row] { rows.filter(\.explainedByGroup) }
 
     /// Rows the control corrects (their metric's clock moved significantly).
-    public var corrected: [Row] { rows.filter { $0.correctedChange != nil } }
+    package var corrected: [Row] { rows.filter { $0.correctedChange != nil } }
 
     /// Comparisons with too few trials on a side for any test (cells and ratios to two-copy).
-    public var untestableCount: Int { count(.untestable) }
+    package var untestableCount: Int { count(.untestable) }
 
     /// Comparisons of cells whose trials disagree in either run (cells and ratios to two-copy).
-    public var unstableCount: Int { count(.unstable) }
+    package var unstableCount: Int { count(.unstable) }
 
     /// Comparisons (cells and ratios) with this verdict.
-    public func count(_ verdict: Verdict) -> Int {
+    package func count(_ verdict: Verdict) -> Int {
         rows.filter { $0.verdict == verdict }.count + relativeRows.filter { $0.verdict == verdict }.count
     }
 
     /// True when most comparisons cannot be tested or are unstable: "nothing changed" would then say nothing.
-    public var mostlyUntestable: Bool {
+    package var mostlyUntestable: Bool {
         let total = rows.count + relativeRows.count
         return total > 0 && (untestableCount + unstableCount) * 2 > total
     }
@@ -509,7 +509,7 @@ public struct Comparison: Sendable {
     /// two-copy), 4 when there are only improvements (package-benchmark's codes); 3 when nothing was found but most
     /// comparisons had too few trials to test or were unstable, or when the profiles had nothing to compare, so that
     /// a script does not read "nothing changed".
-    public var exitCode: Int32 {
+    package var exitCode: Int32 {
         if nothingInCommon != nil { return 3 }
         if !regressions.isEmpty || !relativeRegressions.isEmpty { return 2 }
         if !improvements.isEmpty || !relativeImprovements.isEmpty { return 4 }
@@ -519,7 +519,7 @@ public struct Comparison: Sendable {
     /// Per metric, the median half-width of the cells' 95% intervals in percent of their medians, over both profiles:
     /// the noise within these runs, below which no change can be told apart. Empty when no cell has an interval
     /// (fewer than 6 trials).
-    public var noise: [(metric: Metric, percent: Double)] {
+    package var noise: [(metric: Metric, percent: Double)] {
         Self.metrics.compactMap { metric in
             let widths = rows.filter { $0.metric == metric }
                 .flatMap { [$0.baseline.relativeHalfWidth, $0.candidate.relativeHalfWidth] }

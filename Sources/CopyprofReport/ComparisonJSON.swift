@@ -5,7 +5,7 @@ import Foundation
 /// A comparison as JSON, for scripts.
 extension Comparison {
     /// JSON for scripts.
-    public func json() throws -> Data {
+    package func json() throws -> Data {
         struct Document: Encodable {
             var baseline: String
             var candidate: String

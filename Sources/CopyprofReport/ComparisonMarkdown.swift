@@ -5,7 +5,7 @@ import CopyprofProfile
 /// ratios to two-copy), the rest folded away.
 extension Comparison {
     /// The Markdown text.
-    public var markdown: String {
+    package var markdown: String {
         if let nothingInCommon {
             return "# copyprof compare\n\nbaseline `\(baselinePath)` → candidate `\(candidatePath)`: \(nothingInCommon) "
                 + "(exit status 3).\n"

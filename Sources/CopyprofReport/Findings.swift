@@ -2,24 +2,24 @@ import CopyprofModel
 import CopyprofProfile
 
 /// Two cells compared on one metric: the evidence a finding cites.
-public struct Evidence: Sendable, Hashable {
-    public var metric: Metric
+package struct Evidence: Sendable, Hashable {
+    package var metric: Metric
     /// The cell the finding is about.
-    public var cell: CellKey
+    package var cell: CellKey
     /// The cell it is compared with.
-    public var reference: CellKey
-    public var median: Double
-    public var referenceMedian: Double
+    package var reference: CellKey
+    package var median: Double
+    package var referenceMedian: Double
     /// Two-sided Mann-Whitney U p-value; nil with fewer than 2 trials on a side.
-    public var p: Double?
+    package var p: Double?
 
     /// (median − reference) / |reference| in percent; 0 when the reference is 0.
-    public var change: Double { referenceMedian == 0 ? 0 : (median - referenceMedian) / abs(referenceMedian) * 100 }
+    package var change: Double { referenceMedian == 0 ? 0 : (median - referenceMedian) / abs(referenceMedian) * 100 }
 }
 
 /// One answer computed from a profile, with the numbers it rests on. Renderers turn findings into text
 /// (``FindingsMarkdown``); tests check them on fixture profiles.
-public enum Finding: Sendable, Hashable {
+package enum Finding: Sendable, Hashable {
     /// The smallest size at which a transport beats two-copy, per workload, challenger and thread count.
     case crossover(Crossover)
     /// The copied share of zero-copy completions, and what zero-copy cost against two-copy.
@@ -40,7 +40,7 @@ public enum Finding: Sendable, Hashable {
     case notSupported([NotSupportedGroup])
 
     /// The findings' order in a report.
-    public var order: Int {
+    package var order: Int {
         switch self {
         case .crossover: return 0
         case .zeroCopyAvoided: return 1
@@ -56,69 +56,69 @@ public enum Finding: Sendable, Hashable {
 }
 
 /// The counters' measured overhead over a profile's cells.
-public struct OverheadFinding: Sendable, Hashable {
+package struct OverheadFinding: Sendable, Hashable {
     /// The overhead, in percent, above which a cell is named.
-    public var limit: Double
+    package var limit: Double
     /// The cells whose overhead exceeds the limit with an interval above none, largest first.
-    public var exceeding: [CounterOverhead]
+    package var exceeding: [CounterOverhead]
     /// The largest overhead of any cell, when none exceeds the limit.
-    public var largest: CounterOverhead?
+    package var largest: CounterOverhead?
     /// Cells with both kinds of trials.
-    public var measuredCells: Int
+    package var measuredCells: Int
     /// True when the counted trials also sampled every thread: the overhead is the counters' and the sampler's
     /// together.
-    public var sampled = false
+    package var sampled = false
 }
 
 /// Where one-copy and zero-copy overtake two-copy.
-public struct Crossover: Sendable, Hashable {
-    public struct Line: Sendable, Hashable {
-        public var workload: Workload
-        public var metric: Metric
-        public var challenger: TransportKind
-        public var outcomes: [Outcome]
+package struct Crossover: Sendable, Hashable {
+    package struct Line: Sendable, Hashable {
+        package var workload: Workload
+        package var metric: Metric
+        package var challenger: TransportKind
+        package var outcomes: [Outcome]
     }
 
     /// One thread count's answer.
-    public struct Outcome: Sendable, Hashable {
-        public var connections: Int
+    package struct Outcome: Sendable, Hashable {
+        package var connections: Int
         /// The first size at which the challenger is significantly better; nil when it never is.
-        public var fromSize: Int?
+        package var fromSize: Int?
         /// The contrast at that size, or at the largest size when it never wins; nil when not measured.
-        public var evidence: Evidence?
+        package var evidence: Evidence?
     }
 
-    public var sizes: [Int]
-    public var alpha: Double
-    public var lines: [Line]
+    package var sizes: [Int]
+    package var alpha: Double
+    package var lines: [Line]
 }
 
 /// What zero-copy avoided.
-public struct ZeroCopyOutcome: Sendable, Hashable {
+package struct ZeroCopyOutcome: Sendable, Hashable {
     /// Sends, completions, copied completions and ENOBUFS summed exactly over every zero-copy trial.
-    public var sends: UInt128
-    public var completions: UInt128
-    public var copiedCompletions: UInt128
-    public var enobufs: UInt128
+    package var sends: UInt128
+    package var completions: UInt128
+    package var copiedCompletions: UInt128
+    package var enobufs: UInt128
     /// Copied completions in percent of completions; nil without completions.
-    public var copiedPercent: Double?
+    package var copiedPercent: Double?
     /// CPU ns/B of zero-copy against two-copy in the largest stream cell of the fewest connections.
-    public var cost: Evidence?
+    package var cost: Evidence?
     /// io_uring zero-copy's sends, notifications and notifications flagged copied, when it ran.
-    public var ioUring: IOUringTotals?
+    package var ioUring: IOUringTotals?
 
     /// io_uring zero-copy's bookkeeping summed over its trials.
-    public struct IOUringTotals: Sendable, Hashable {
-        public var sends: UInt128
-        public var notifications: UInt128
-        public var copied: UInt128
+    package struct IOUringTotals: Sendable, Hashable {
+        package var sends: UInt128
+        package var notifications: UInt128
+        package var copied: UInt128
         /// Copied notifications in percent of notifications; nil without notifications.
-        public var copiedPercent: Double?
+        package var copiedPercent: Double?
     }
 }
 
 /// Which cache level gains.
-public enum CacheOutcome: Sendable, Hashable {
+package enum CacheOutcome: Sendable, Hashable {
     /// No cache-miss event was counted: why, and the CPU-time figures that ran instead.
     case notMeasured(reasons: [EventReason], cpuNsPerByte: CPUCost?, receiveCopyHitsPerMessage: Double?)
     /// The largest reduction of misses per KB against two-copy among those the Mann-Whitney test finds significant.
@@ -126,54 +126,54 @@ public enum CacheOutcome: Sendable, Hashable {
     /// No transport had significantly fewer misses than two-copy; the largest difference measured, if any.
     case noReduction(largest: Evidence?, level: String?, reading: Reading)
 
-    public struct EventReason: Sendable, Hashable {
-        public var event: String
-        public var reason: String
+    package struct EventReason: Sendable, Hashable {
+        package var event: String
+        package var reason: String
     }
 
     /// How to read the counted misses: which values are user-only or scaled, and what each event counts on this CPU.
-    public struct Reading: Sendable, Hashable {
+    package struct Reading: Sendable, Hashable {
         /// The miss events whose values cover user space only (perf's `:u`): the kernel's copies are not in them.
-        public var userOnly: [String]
+        package var userOnly: [String]
         /// The miss events whose values were scaled for multiplexing in some trial.
-        public var scaled: [String]
+        package var scaled: [String]
         /// What each counted miss event counts on this vendor's CPUs (``CacheEvents``).
-        public var meanings: [EventReason]
+        package var meanings: [EventReason]
         /// The vendor the meanings are for.
-        public var vendor: CacheEvents.Vendor
+        package var vendor: CacheEvents.Vendor
     }
 
     /// CPU ns/B of marshal, two-copy and one-copy at one size and thread count.
-    public struct CPUCost: Sendable, Hashable {
-        public var size: Int
-        public var connections: Int
-        public var marshal: Double
-        public var twoCopy: Double
-        public var oneCopy: Double
+    package struct CPUCost: Sendable, Hashable {
+        package var size: Int
+        package var connections: Int
+        package var marshal: Double
+        package var twoCopy: Double
+        package var oneCopy: Double
     }
 }
 
 /// How stream throughput scales with connections.
-public struct Scaling: Sendable, Hashable {
-    public struct Line: Sendable, Hashable {
-        public var transport: TransportKind
+package struct Scaling: Sendable, Hashable {
+    package struct Line: Sendable, Hashable {
+        package var transport: TransportKind
         /// Median throughput per thread count (nil: not measured).
-        public var medians: [Double?]
-        public var peakConnections: Int
+        package var medians: [Double?]
+        package var peakConnections: Int
     }
 
-    public var size: Int
-    public var connectionCounts: [Int]
-    public var cpuCount: Int
-    public var lines: [Line]
+    package var size: Int
+    package var connectionCounts: [Int]
+    package var cpuCount: Int
+    package var lines: [Line]
     /// The smallest size, at which context switches per MB of two-copy are shown; nil when not counted.
-    public var contextSwitchSize: Int?
+    package var contextSwitchSize: Int?
     /// Context switches per MB of two-copy at that size, per thread count.
-    public var contextSwitchMedians: [Double?] = []
+    package var contextSwitchMedians: [Double?] = []
 }
 
 /// A result that breaks an expectation, by a clear rule.
-public enum Surprise: Sendable, Hashable {
+package enum Surprise: Sendable, Hashable {
     /// A transport that skips marshal's copy is slower than marshal (evidence: marshal against it).
     case fewerCopiesSlower(fewer: TransportKind, Evidence)
     /// One-copy's gather is slower than two-copy's contiguous send (evidence: two-copy against one-copy).
@@ -193,7 +193,7 @@ public enum Surprise: Sendable, Hashable {
     case failedCell(CellKey, error: String)
 
     /// The rule that found it; a report shows each kind once.
-    public var kind: String {
+    package var kind: String {
         switch self {
         case .fewerCopiesSlower: return "fewer copies, slower"
         case .gatherCosts: return "gather costs"
@@ -208,7 +208,7 @@ public enum Surprise: Sendable, Hashable {
     }
 
     /// How strong the case is, to pick and order: the size of the effect in percent; errors first.
-    public var weight: Double {
+    package var weight: Double {
         switch self {
         case .fewerCopiesSlower(_, let e), .gatherCosts(let e), .latencyFalls(let e), .scalingReverses(let e):
             return abs(e.change)
@@ -221,14 +221,14 @@ public enum Surprise: Sendable, Hashable {
 }
 
 /// The strongest case of one kind of surprise, and how many cells show it.
-public struct SurpriseGroup: Sendable, Hashable {
-    public var strongest: Surprise
-    public var count: Int
+package struct SurpriseGroup: Sendable, Hashable {
+    package var strongest: Surprise
+    package var count: Int
 }
 
 extension Analysis {
     /// The findings, in the order a report shows them.
-    public var findings: [Finding] {
+    package var findings: [Finding] {
         var out: [Finding] = []
         if let f = crossover() { out.append(.crossover(f)) }
         if let f = zeroCopyOutcome() { out.append(.zeroCopyAvoided(f)) }
@@ -249,7 +249,7 @@ extension Analysis {
     }
 
     /// The evidence comparing cell `a` with `b` on a metric, when both measured it.
-    public func evidence(_ metric: Metric, _ a: CellKey, against b: CellKey) -> Evidence? {
+    package func evidence(_ metric: Metric, _ a: CellKey, against b: CellKey) -> Evidence? {
         contrast(metric, a, b).map {
             Evidence(metric: metric, cell: a, reference: b, median: $0.a.median, referenceMedian: $0.b.median, p: $0.p)
         }
@@ -379,13 +379,13 @@ extension Analysis {
 
     /// True when the counted trials sampled their threads as well as counting them: what they cost (the overhead) is
     /// the counters' and the sampler's together.
-    public var countedTrialsSample: Bool { profile.sampling != nil }
+    package var countedTrialsSample: Bool { profile.sampling != nil }
 
     /// The overhead's name in tables: `counters' overhead`, or `counters + sampling overhead`.
-    public var overheadName: String { countedTrialsSample ? "counters + sampling overhead" : "counters' overhead" }
+    package var overheadName: String { countedTrialsSample ? "counters + sampling overhead" : "counters' overhead" }
 
     /// The overhead above which the report names a cell, in percent.
-    public static let overheadLimit = 2.0
+    package static let overheadLimit = 2.0
 
     func overheadFinding() -> OverheadFinding? {
         let all = overheads

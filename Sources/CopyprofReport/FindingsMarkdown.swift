@@ -1,8 +1,8 @@
 import CopyprofProfile
 /// Findings as Markdown: a title and a paragraph (or list) each, citing their medians and p-values.
-public enum FindingsMarkdown {
+package enum FindingsMarkdown {
     /// The title and text of a finding.
-    public static func render(_ finding: Finding) -> (title: String, text: String) {
+    package static func render(_ finding: Finding) -> (title: String, text: String) {
         switch finding {
         case .crossover(let c): return ("Crossover sizes", crossover(c))
         case .zeroCopyAvoided(let z): return ("What zero-copy avoided", zeroCopy(z))

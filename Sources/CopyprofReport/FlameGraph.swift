@@ -7,28 +7,28 @@ import Foundation
 /// the colour of the one with most of its samples), names truncated to fit their box, and a `<title>` per box with
 /// the full name, its samples and share, and its category. Boxes narrower than 0.1 pixel are left out, as
 /// flamegraph.pl's `--minwidth` does.
-public struct FlameGraph: Sendable {
+package struct FlameGraph: Sendable {
     /// One distinct stack: its frames root first, the category its samples were charged to (nil: unknown, as the
     /// samples left out of a profile), and its samples.
-    public struct Stack: Sendable, Hashable {
-        public var frames: [String]
-        public var category: AttributionCategory?
-        public var samples: UInt64
-        public init(frames: [String], category: AttributionCategory?, samples: UInt64) {
+    package struct Stack: Sendable, Hashable {
+        package var frames: [String]
+        package var category: AttributionCategory?
+        package var samples: UInt64
+        package init(frames: [String], category: AttributionCategory?, samples: UInt64) {
             self.frames = frames
             self.category = category
             self.samples = samples
         }
     }
 
-    public var title: String
+    package var title: String
     /// A line under the title: what was sampled.
-    public var subtitle: String?
-    public var stacks: [Stack]
+    package var subtitle: String?
+    package var stacks: [Stack]
     /// The image's width in pixels (flamegraph.pl's default).
-    public var width = 1200.0
+    package var width = 1200.0
 
-    public init(title: String, subtitle: String? = nil, stacks: [Stack]) {
+    package init(title: String, subtitle: String? = nil, stacks: [Stack]) {
         self.title = title
         self.subtitle = subtitle
         self.stacks = stacks
@@ -78,7 +78,7 @@ public struct FlameGraph: Sendable {
     }
 
     /// The SVG document.
-    public func svg() -> String {
+    package func svg() -> String {
         let nodes = tree()
         let margin = 12.0, frameHeight = 17.0, fontSize = 11.0, labelSize = 12.0
         let total = nodes[0].samples

@@ -2,7 +2,7 @@ import CopyprofModel
 import CopyprofProfile
 
 /// A number derived from a trial, with a unit and the direction in which it is better.
-public enum Metric: String, CaseIterable, Sendable, Codable, Hashable {
+package enum Metric: String, CaseIterable, Sendable, Codable, Hashable {
     /// Verified throughput of a stream, one direction. Ping-pong has none: see ``roundTripRate``.
     case throughput = "throughput"
     /// Verified messages per second (ping-pong: both directions).
@@ -49,7 +49,7 @@ public enum Metric: String, CaseIterable, Sendable, Codable, Hashable {
     case mappedShare = "receive-mapped-share"
 
     /// Whether larger is better (nil: neither, the metric describes rather than ranks).
-    public var higherIsBetter: Bool? {
+    package var higherIsBetter: Bool? {
         switch self {
         case .throughput, .messageRate, .roundTripRate, .ipc, .mappedShare: return true
         // Receive-copy hits count copy operations, which depend on how the data was cut into skbs: neither is better.
@@ -58,7 +58,7 @@ public enum Metric: String, CaseIterable, Sendable, Codable, Hashable {
         }
     }
 
-    public var unit: String {
+    package var unit: String {
         switch self {
         case .throughput: return "Gbit/s"
         case .messageRate: return "msg/s"
@@ -77,7 +77,7 @@ public enum Metric: String, CaseIterable, Sendable, Codable, Hashable {
     }
 
     /// A short name for table headers.
-    public var title: String {
+    package var title: String {
         switch self {
         case .throughput: return "throughput"
         case .messageRate: return "message rate"
@@ -106,7 +106,7 @@ public enum Metric: String, CaseIterable, Sendable, Codable, Hashable {
     }
 
     /// What the metric counts, for a reader who would take its title the wrong way; nil when the title says it all.
-    public var explanation: String? {
+    package var explanation: String? {
         switch self {
         case .receiveCopyHitsPerMessage:
             return "hits of the `\(EventName.receiveCopy)` tracepoint per verified message. The kernel fires it each time "
@@ -118,7 +118,7 @@ public enum Metric: String, CaseIterable, Sendable, Codable, Hashable {
     }
 
     /// Decimals shown for this metric's medians.
-    public var digits: Int {
+    package var digits: Int {
         switch self {
         case .throughput, .ipc, .cpuNsPerByte, .cyclesPerByte, .instructionsPerByte, .receiveCopyHitsPerMessage,
             .receiverCPUNsPerByte:
@@ -129,7 +129,7 @@ public enum Metric: String, CaseIterable, Sendable, Codable, Hashable {
     }
 
     /// The counter events the metric needs (empty: none).
-    public var events: [String] {
+    package var events: [String] {
         switch self {
         case .cyclesPerByte: return [EventName.cycles]
         case .instructionsPerByte: return [EventName.instructions]
@@ -144,7 +144,7 @@ public enum Metric: String, CaseIterable, Sendable, Codable, Hashable {
     }
 
     /// The metric's value for a trial; nil ("n/a", never 0) when an input was not counted or does not apply.
-    public func value(of trial: TrialRecord) -> Double? {
+    package func value(of trial: TrialRecord) -> Double? {
         let bytes = Double(trial.bytes)
         let seconds = trial.durationSeconds
         func sum(_ event: String) -> Double? { trial.counterSum(event) }
@@ -186,12 +186,12 @@ public enum Metric: String, CaseIterable, Sendable, Codable, Hashable {
     }
 
     /// True when any input counter of the trial was scaled for multiplexing.
-    public func isScaled(in trial: TrialRecord) -> Bool {
+    package func isScaled(in trial: TrialRecord) -> Bool {
         events.contains { trial.counterIsScaled($0) }
     }
 
     /// True when an input counter of the trial covers user space only (perf's `:u`): the kernel's part is missing.
-    public func isUserOnly(in trial: TrialRecord) -> Bool {
+    package func isUserOnly(in trial: TrialRecord) -> Bool {
         switch self {
         case .contextSwitchesPerMB, .contextSwitchesPerSecond: return false  // never user-only: getrusage instead
         default: return events.contains { trial.counterIsUserOnly($0) }
@@ -199,7 +199,7 @@ public enum Metric: String, CaseIterable, Sendable, Codable, Hashable {
     }
 
     /// Where the metric's counted input comes from in a trial; nil for metrics measured by the run itself.
-    public func source(in trial: TrialRecord) -> ValueSource? {
+    package func source(in trial: TrialRecord) -> ValueSource? {
         switch self {
         case .contextSwitchesPerMB, .contextSwitchesPerSecond: return trial.contextSwitches().source
         case .cpuNsPerByte: return trial.cpuTime().source
@@ -220,7 +220,7 @@ public enum Metric: String, CaseIterable, Sendable, Codable, Hashable {
     /// timing trials' getrusage: the scheduler counts every switch whatever perf may see, and a counted trial's
     /// switches are not the workload's alone — its sampler's hrtimer is armed and cancelled at every switch, which on
     /// a VM changed switches/MB by a fifth.
-    public var trialKind: TrialKind {
+    package var trialKind: TrialKind {
         switch self {
         case .cyclesPerByte, .instructionsPerByte, .ipc, .l1dMissesPerKB, .llcMissesPerKB, .l1dMissRatio, .llcMissRatio,
             .receiveCopyHitsPerMessage:
@@ -230,7 +230,7 @@ public enum Metric: String, CaseIterable, Sendable, Codable, Hashable {
     }
 
     /// True for metrics of wall time — throughput, rates, RTT percentiles.
-    public var isTimeMetric: Bool {
+    package var isTimeMetric: Bool {
         switch self {
         case .throughput, .messageRate, .roundTripRate, .rttP50, .rttP90, .rttP99, .rttP999: return true
         default: return false
@@ -238,7 +238,7 @@ public enum Metric: String, CaseIterable, Sendable, Codable, Hashable {
     }
 
     /// True when the metric applies to a workload: throughput to stream, round trips to ping-pong.
-    public func applies(to workload: Workload) -> Bool {
+    package func applies(to workload: Workload) -> Bool {
         switch self {
         case .throughput: return workload == .stream
         case .roundTripRate, .rttP50, .rttP90, .rttP99, .rttP999: return workload == .pingpong
@@ -248,11 +248,11 @@ public enum Metric: String, CaseIterable, Sendable, Codable, Hashable {
 
     /// How the metric scales with the speed of the machine, for the control's correction: `wall` for metrics of wall
     /// time (a rate goes as its inverse, a latency as it), `cpu` for CPU time per byte, nil for counts.
-    public enum Clock: Sendable { case wall, cpu }
+    package enum Clock: Sendable { case wall, cpu }
 
     /// The clock the metric is measured in, and whether it grows with the time taken (a latency, a cost) or shrinks
     /// (a rate); nil for metrics of counts, which the control does not correct.
-    public var clock: (clock: Clock, growsWithTime: Bool)? {
+    package var clock: (clock: Clock, growsWithTime: Bool)? {
         switch self {
         case .throughput, .messageRate, .roundTripRate: return (.wall, false)
         case .rttP50, .rttP90, .rttP99, .rttP999: return (.wall, true)
@@ -264,7 +264,7 @@ public enum Metric: String, CaseIterable, Sendable, Codable, Hashable {
     /// The trials of a cell the metric is read from: those of its kind (``trialKind``; trials from before the
     /// split serve both). A cell of a run without counters (`--events none`) has timing trials only: every metric
     /// then comes from them, and event-based ones are n/a.
-    public func trials(of cell: CellRecord) -> [TrialRecord] {
+    package func trials(of cell: CellRecord) -> [TrialRecord] {
         if trialKind == .timing { return cell.trials.filter(\.servesTiming) }
         let counted = cell.trials.filter(\.servesCounting)
         return counted.isEmpty ? cell.trials : counted
@@ -273,7 +273,7 @@ public enum Metric: String, CaseIterable, Sendable, Codable, Hashable {
     /// The metric's summary over the cell's trials of its kind (``trials(of:)``), or nil when it is n/a in every one
     /// or does not apply to the cell's workload. The trials of its kind that give no value are in its
     /// ``Summary/omitted`` with the reason, and so is the trial at which the cell failed: no trial is dropped silently.
-    public func summary(of cell: CellRecord) -> Summary? {
+    package func summary(of cell: CellRecord) -> Summary? {
         guard applies(to: cell.key.workload) else { return nil }
         let kind = trialKind
         // The trials of ``trials(of:)``, visited in place rather than copied into a new array.
@@ -292,7 +292,7 @@ public enum Metric: String, CaseIterable, Sendable, Codable, Hashable {
     }
 
     /// The metric's summary over the given trials, or nil when it is n/a in every one.
-    public func summary(of trials: [TrialRecord]) -> Summary? { summary(of: trials, where: { _ in true }) }
+    package func summary(of trials: [TrialRecord]) -> Summary? { summary(of: trials, where: { _ in true }) }
 
     /// The summary over the trials that `include` accepts, or nil when the metric is n/a in every one; in one pass,
     /// each value computed once, the trials without one counted by reason.
@@ -322,7 +322,7 @@ public enum Metric: String, CaseIterable, Sendable, Codable, Hashable {
     }
 
     /// Why a trial gives the metric no value, in a few words.
-    public func whyNoValue(in trial: TrialRecord) -> String {
+    package func whyNoValue(in trial: TrialRecord) -> String {
         if trial.elapsedNs == 0 { return "no elapsed time" }
         if trial.bytes == 0 { return "moved 0 bytes" }
         switch self {
@@ -336,5 +336,5 @@ public enum Metric: String, CaseIterable, Sendable, Codable, Hashable {
     }
 
     /// The metric's format for medians: the same in tables and findings.
-    public func format(_ value: Double?) -> String { fixed(value, digits) }
+    package func format(_ value: Double?) -> String { fixed(value, digits) }
 }

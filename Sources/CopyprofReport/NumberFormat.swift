@@ -17,7 +17,7 @@ func formatDecimal(_ value: Double, digits: Int) -> String {
 }
 
 /// `value` with exactly `digits` decimals, or "n/a"; values too large for that (beyond 10^15) in exponent notation.
-public func fixed(_ value: Double?, _ digits: Int) -> String {
+package func fixed(_ value: Double?, _ digits: Int) -> String {
     guard let value, value.isFinite else { return "n/a" }
     var scale = 1.0
     for _ in 0..<digits { scale *= 10 }

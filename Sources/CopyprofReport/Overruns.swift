@@ -3,23 +3,23 @@ import CopyprofProfile
 
 /// A recorded trial that ran longer than the plan's duration by more than `Analysis.overrunTolerance`: its values
 /// are in the medians, but it measured a longer and usually disturbed interval.
-public struct Overrun: Sendable, Hashable {
-    public var cell: CellKey
-    public var trial: Int
-    public var elapsedSeconds: Double
-    public var plannedSeconds: Double
+package struct Overrun: Sendable, Hashable {
+    package var cell: CellKey
+    package var trial: Int
+    package var elapsedSeconds: Double
+    package var plannedSeconds: Double
     /// The verified bytes the trial moved.
-    public var bytes: UInt64
+    package var bytes: UInt64
     /// The trial's bytes per second against the median of its cell's trials that kept to time: near 1 when the
     /// workers went on moving bytes until the late stop, far below when they were blocked; nil when the cell has no
     /// trial on time to compare with.
-    public var rateShare: Double?
+    package var rateShare: Double?
 
     /// Elapsed over planned time: 2.2 for a trial of 0.22 s planned for 0.1 s.
-    public var ratio: Double { elapsedSeconds / plannedSeconds }
+    package var ratio: Double { elapsedSeconds / plannedSeconds }
 
     /// Why it overran, as far as its bytes tell.
-    public enum Cause: String, Sendable, Hashable, CaseIterable {
+    package enum Cause: String, Sendable, Hashable, CaseIterable {
         /// It moved bytes at its cell's usual rate the whole time: the stop came late (the thread that stops the
         /// workers was scheduled late).
         case lateStop = "stopped late"
@@ -31,32 +31,32 @@ public struct Overrun: Sendable, Hashable {
     }
 
     /// The rate below which (a share of the cell's usual bytes per second) an overrun counts as a stall.
-    public static let stallShare = 0.5
+    package static let stallShare = 0.5
 
-    public var cause: Cause {
+    package var cause: Cause {
         guard let rateShare else { return .unknown }
         return rateShare < Self.stallShare ? .stalled : .lateStop
     }
 }
 
 /// The overruns of one cell, for the report's table.
-public struct CellOverruns: Sendable, Hashable {
-    public var cell: CellKey
+package struct CellOverruns: Sendable, Hashable {
+    package var cell: CellKey
     /// Its overruns, worst first.
-    public var trials: [Overrun]
+    package var trials: [Overrun]
     /// Its recorded trials.
-    public var recorded: Int
+    package var recorded: Int
 
-    public var worst: Overrun { trials[0] }
+    package var worst: Overrun { trials[0] }
 }
 
 extension Analysis {
     /// How far past its planned duration a trial may run before the report flags it: 20%.
-    public static let overrunTolerance = 0.2
+    package static let overrunTolerance = 0.2
 
     /// Every recorded trial whose elapsed time exceeds the plan's duration by more than `overrunTolerance`, the
     /// longest overrun first (cells in sweep order when equal).
-    public var overruns: [Overrun] {
+    package var overruns: [Overrun] {
         let planned = profile.plan.duration
         guard planned > 0 else { return [] }
         let limit = planned * (1 + Self.overrunTolerance)
@@ -78,7 +78,7 @@ extension Analysis {
     }
 
     /// The overruns by cell, the cell of the worst first.
-    public var overrunsByCell: [CellOverruns] {
+    package var overrunsByCell: [CellOverruns] {
         var byCell: [CellOverruns] = []
         var position: [CellKey: Int] = [:]
         let recorded = Dictionary(profile.cells.map { ($0.key, $0.trials.count) }, uniquingKeysWith: { a, _ in a })

@@ -3,63 +3,63 @@ import CopyprofProfile
 
 /// What the receive side costs and what removing its copy gains: the findings of a profile with receivers other than
 /// `copy` (or with senders beyond the classic four).
-public struct ReceiveSide: Sendable, Hashable {
+package struct ReceiveSide: Sendable, Hashable {
     /// The message size and thread count the contrasts are at: the largest stream size, the fewest connections.
-    public var size: Int
-    public var connections: Int
+    package var size: Int
+    package var connections: Int
     /// The receive copy's cost, per sender measured with both `copy` and `discard`.
-    public var copyCosts: [CopyCost]
+    package var copyCosts: [CopyCost]
     /// What a `mmap` receiver got mapped, per sender, and what it saved against `copy`.
-    public var mappings: [Mapping]
+    package var mappings: [Mapping]
     /// The paths that deliver verified bytes, cheapest first by CPU ns/B (stream, at `size` and `connections`).
-    public var ranking: [PathMedian]
+    package var ranking: [PathMedian]
     /// The cheapest path against two-copy with the copy receiver, when both were measured.
-    public var bestAgainstTwoCopy: Evidence?
+    package var bestAgainstTwoCopy: Evidence?
     /// The fastest path by throughput against two-copy with the copy receiver.
-    public var fastestAgainstTwoCopy: Evidence?
+    package var fastestAgainstTwoCopy: Evidence?
     /// The cheapest `discard` path: a floor no delivering path can reach (nothing is read), when measured.
-    public var discardFloor: PathMedian?
+    package var discardFloor: PathMedian?
 
     /// `discard` against `copy` for one sender.
-    public struct CopyCost: Sendable, Hashable {
-        public var transport: TransportKind
+    package struct CopyCost: Sendable, Hashable {
+        package var transport: TransportKind
         /// Receiver threads' CPU ns/B: discard (cell) against copy (reference).
-        public var receiverCPU: Evidence?
+        package var receiverCPU: Evidence?
         /// Sender and receiver CPU ns/B.
-        public var totalCPU: Evidence?
-        public var throughput: Evidence?
+        package var totalCPU: Evidence?
+        package var throughput: Evidence?
     }
 
     /// `mmap` for one sender.
-    public struct Mapping: Sendable, Hashable {
-        public var transport: TransportKind
+    package struct Mapping: Sendable, Hashable {
+        package var transport: TransportKind
         /// The median share of received bytes mapped, in percent.
-        public var mappedPercent: Double
+        package var mappedPercent: Double
         /// Why nothing was mapped, as the profile recorded it.
-        public var unmappedReason: String?
+        package var unmappedReason: String?
         /// Bytes mapped per `getsockopt(TCP_ZEROCOPY_RECEIVE)` call, over every trial; nil when none was mapped.
-        public var bytesPerMapCall: Double?
+        package var bytesPerMapCall: Double?
         /// Receiver CPU ns/B: mmap (cell) against copy (reference), when both were measured.
-        public var receiverCPU: Evidence?
-        public var throughput: Evidence?
+        package var receiverCPU: Evidence?
+        package var throughput: Evidence?
     }
 
     /// A path's median of a metric.
-    public struct PathMedian: Sendable, Hashable {
-        public var path: TransportPath
-        public var median: Double
+    package struct PathMedian: Sendable, Hashable {
+        package var path: TransportPath
+        package var median: Double
     }
 }
 
 extension TransportPath {
     /// The chart style of this sender with this receiver: the sender's colour and marker, the receiver's line.
-    public var style: SeriesStyle { SeriesStyle(sender: transport.rawValue, receiver: receiver.rawValue) }
+    package var style: SeriesStyle { SeriesStyle(sender: transport.rawValue, receiver: receiver.rawValue) }
 }
 
 /// Cells the host could not run, grouped by the reason it gave.
-public struct NotSupportedGroup: Sendable, Hashable {
-    public var reason: String
-    public var cells: [CellKey]
+package struct NotSupportedGroup: Sendable, Hashable {
+    package var reason: String
+    package var cells: [CellKey]
 }
 
 extension Analysis {

@@ -19,16 +19,16 @@ func groupedByReason(_ pairs: [(name: String, reason: String)]) -> [(reason: Str
 }
 
 /// A Markdown report of one profile, with SVG charts beside it.
-public struct Report: Sendable {
-    public let analysis: Analysis
+package struct Report: Sendable {
+    package let analysis: Analysis
     /// Where each role's time went, from the samples (n/a for a profile that was not sampled).
-    public let attribution: AttributionAnalysis
+    package let attribution: AttributionAnalysis
     /// The profile's path, as the report names it.
-    public var source: String
+    package var source: String
     /// The folder the charts go in, relative to the Markdown file.
-    public var chartFolder: String
+    package var chartFolder: String
 
-    public init(profile: Profile, source: String, chartFolder: String) {
+    package init(profile: Profile, source: String, chartFolder: String) {
         analysis = Analysis(profile: profile)
         attribution = AttributionAnalysis(profile: profile)
         self.source = source
@@ -38,7 +38,7 @@ public struct Report: Sendable {
     var profile: Profile { analysis.profile }
 
     /// The Markdown text.
-    public var markdown: String { markdown(chartNames: chartNames) }
+    package var markdown: String { markdown(chartNames: chartNames) }
 
     /// The Markdown text, linking these charts.
     func markdown(chartNames: [String]) -> String {
@@ -371,7 +371,7 @@ public struct Report: Sendable {
     /// an existing Markdown file is refused before anything is written (the charts belong to the report of that
     /// name, and are replaced with it).
     @discardableResult
-    public func write(to path: String, replacing: Bool = true) throws(CopyprofError) -> Bool {
+    package func write(to path: String, replacing: Bool = true) throws(CopyprofError) -> Bool {
         if !replacing { try OutputFile.checkWritable(path, replacing: false) }
         let chartsWritten = try OutputFile.destination(of: path).isRegularFile
         // Each chart drawn once, written and let go.
@@ -387,7 +387,7 @@ public struct Report: Sendable {
     }
 
     /// `reports/<profile name>.md` and its chart folder name.
-    public static func defaultPaths(forProfile path: String) -> (markdown: String, charts: String) {
+    package static func defaultPaths(forProfile path: String) -> (markdown: String, charts: String) {
         let base = ((path as NSString).lastPathComponent as NSString).deletingPathExtension
         return ("reports/\(base).md", "\(base)-charts")
     }

@@ -8,7 +8,7 @@ extension Report {
         + "(none below 6 trials). Each transport keeps its colour and marker in every chart."
 
     /// The charts: file name and SVG text.
-    public var charts: [(name: String, svg: String)] { chartDrawings.map { ($0.name, $0.draw()) } }
+    package var charts: [(name: String, svg: String)] { chartDrawings.map { ($0.name, $0.draw()) } }
 
     /// The charts' file names, in order, without drawing them (the Markdown links them).
     var chartNames: [String] { chartDrawings.map(\.name) }

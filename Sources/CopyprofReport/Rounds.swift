@@ -7,27 +7,27 @@ import CopyprofProfile
 
 extension Metric {
     /// The metric by which a workload's cells are ranked: stream throughput, ping-pong RTT p50.
-    public static func primary(for mode: Workload) -> Metric { mode == .stream ? .throughput : .rttP50 }
+    package static func primary(for mode: Workload) -> Metric { mode == .stream ? .throughput : .rttP50 }
 }
 
 /// A metric's ratio between two sets of trials, round by round: its median with the 95% interval of that median
 /// from order statistics (the same exact binomial interval as every other median; none below 6 rounds).
-public struct RoundRatio: Sendable, Hashable, Codable {
-    public var metric: Metric
+package struct RoundRatio: Sendable, Hashable, Codable {
+    package var metric: Metric
     /// One ratio per round that both sides ran.
-    public var summary: Summary
+    package var summary: Summary
 
     /// The ratio as a percent change: (median − 1) × 100.
-    public var percent: Double { (summary.median - 1) * 100 }
-    public var lowPercent: Double? { summary.low.map { ($0 - 1) * 100 } }
-    public var highPercent: Double? { summary.high.map { ($0 - 1) * 100 } }
+    package var percent: Double { (summary.median - 1) * 100 }
+    package var lowPercent: Double? { summary.low.map { ($0 - 1) * 100 } }
+    package var highPercent: Double? { summary.high.map { ($0 - 1) * 100 } }
 }
 
 extension RoundRatio {
     /// The metric of trials `a` divided by that of trials `b` that ran in the same round, one ratio per round; nil
     /// without a pair. Trials pair by their round; in a profile from before rounds, by their order (its sweep ran the
     /// transports of a group in turn, so the k-th trials of two cells of a group ran side by side).
-    public init?(_ metric: Metric, _ a: [TrialRecord], over b: [TrialRecord]) {
+    package init?(_ metric: Metric, _ a: [TrialRecord], over b: [TrialRecord]) {
         var ratios: [Double] = []
         if a.allSatisfy({ $0.round != nil }) && b.allSatisfy({ $0.round != nil }) {
             var byRound: [Int: Double] = [:]
@@ -48,35 +48,35 @@ extension RoundRatio {
 }
 
 /// What the counters cost a cell: its primary metric in counted trials against timing trials of the same round.
-public struct CounterOverhead: Sendable, Hashable {
-    public var cell: CellKey
+package struct CounterOverhead: Sendable, Hashable {
+    package var cell: CellKey
     /// Per round: how many times slower the counted trial was (timing/counted throughput, counted/timing RTT).
-    public var slowdown: RoundRatio
+    package var slowdown: RoundRatio
 
     /// The overhead in percent: (median slowdown − 1) × 100; positive when the counters slow the cell.
-    public var percent: Double { slowdown.percent }
+    package var percent: Double { slowdown.percent }
 
     /// True when the overhead exceeds `limit` percent and the interval excludes no overhead at all.
-    public func exceeds(_ limit: Double) -> Bool {
+    package func exceeds(_ limit: Double) -> Bool {
         percent > limit && (slowdown.summary.low ?? 0) > 1
     }
 }
 
 /// The control's times across a profile's rounds.
-public struct ControlSpread: Sendable, Hashable {
-    public var workload: ControlRecord
+package struct ControlSpread: Sendable, Hashable {
+    package var workload: ControlRecord
     /// Wall time of each run of the control, ms.
-    public var wallMs: Summary
+    package var wallMs: Summary
     /// CPU time of each run, ms.
-    public var cpuMs: Summary
+    package var cpuMs: Summary
     /// A round trip of the pipe ping-pong in each run, µs; nil when it did not run.
-    public var wakeUs: Summary?
+    package var wakeUs: Summary?
 
     /// (max − min) / median of the wall times, in percent.
-    public var rangePercent: Double { Self.range(wallMs) }
+    package var rangePercent: Double { Self.range(wallMs) }
 
     /// (max − min) / median of the wake-up round trips, in percent.
-    public var wakeRangePercent: Double? { wakeUs.map(Self.range) }
+    package var wakeRangePercent: Double? { wakeUs.map(Self.range) }
 
     static func range(_ s: Summary) -> Double {
         guard let low = s.values.min(), let high = s.values.max(), s.median > 0 else { return 0 }
@@ -91,14 +91,14 @@ extension Analysis {
     }
 
     /// Cell `a`'s metric against cell `b`'s, round by round (its trials of the metric's kind).
-    public func relative(_ metric: Metric, _ a: CellKey, to b: CellKey) -> RoundRatio? {
+    package func relative(_ metric: Metric, _ a: CellKey, to b: CellKey) -> RoundRatio? {
         guard let ca = profile.cell(a), let cb = profile.cell(b) else { return nil }
         return RoundRatio(metric, metric.trials(of: ca), over: metric.trials(of: cb))
     }
 
     /// The counters' overhead in a cell: nil when it has no trials of one of the kinds (a run without counters, or a
     /// profile from before the split).
-    public func overhead(_ cell: CellRecord) -> CounterOverhead? {
+    package func overhead(_ cell: CellRecord) -> CounterOverhead? {
         let timing = cell.trials.filter { $0.kind == .timing }
         let counted = cell.trials.filter { $0.kind == .counted }
         guard !timing.isEmpty, !counted.isEmpty else { return nil }
@@ -109,10 +109,10 @@ extension Analysis {
     }
 
     /// The counters' overhead of every cell that has both kinds of trials, in the profile's order.
-    public var overheads: [CounterOverhead] { profile.cells.compactMap(overhead) }
+    package var overheads: [CounterOverhead] { profile.cells.compactMap(overhead) }
 
     /// The control's spread across the rounds; nil without a control.
-    public var controlSpread: ControlSpread? {
+    package var controlSpread: ControlSpread? {
         guard let control = profile.control,
             let wall = Summary(control.samples.map { Double($0.wallNs) / 1e6 }),
             let cpu = Summary(control.samples.map { Double($0.cpuNs) / 1e6 })

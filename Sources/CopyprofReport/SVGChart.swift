@@ -9,16 +9,16 @@ import Foundation
 /// wraps, so that no text is clipped at any sweep size. When every point of the chart has the same x (a sweep of one
 /// size or one connection count) the panels show one dot per series with its value, side by side, instead of single
 /// points on an axis with one tick.
-public struct LineChart: Sendable {
+package struct LineChart: Sendable {
     /// A median and, when there is one, its 95% confidence interval.
-    public struct Point: Sendable, Hashable {
-        public var x: Double
-        public var y: Double
+    package struct Point: Sendable, Hashable {
+        package var x: Double
+        package var y: Double
         /// The interval's ends, drawn as a whisker; nil: no interval (fewer than 6 trials).
-        public var low: Double?
-        public var high: Double?
+        package var low: Double?
+        package var high: Double?
 
-        public init(x: Double, y: Double, low: Double? = nil, high: Double? = nil) {
+        package init(x: Double, y: Double, low: Double? = nil, high: Double? = nil) {
             self.x = x
             self.y = y
             self.low = low
@@ -26,40 +26,40 @@ public struct LineChart: Sendable {
         }
     }
 
-    public struct Series: Sendable {
-        public var name: String
-        public var style: SeriesStyle
-        public var points: [Point]
+    package struct Series: Sendable {
+        package var name: String
+        package var style: SeriesStyle
+        package var points: [Point]
 
         /// A series drawn in the style fixed for its name, unless another is given.
-        public init(name: String, style: SeriesStyle? = nil, points: [Point]) {
+        package init(name: String, style: SeriesStyle? = nil, points: [Point]) {
             self.name = name
             self.style = style ?? SeriesStyle(named: name)
             self.points = points
         }
     }
 
-    public struct Panel: Sendable {
-        public var title: String
-        public var series: [Series]
-        public init(title: String, series: [Series]) {
+    package struct Panel: Sendable {
+        package var title: String
+        package var series: [Series]
+        package init(title: String, series: [Series]) {
             self.title = title
             self.series = series
         }
     }
 
-    public var title: String
-    public var xLabel: String
-    public var yLabel: String
-    public var logX = false
-    public var logY = false
+    package var title: String
+    package var xLabel: String
+    package var yLabel: String
+    package var logX = false
+    package var logY = false
     /// Tick positions on x (default: every x that occurs).
-    public var xTicks: [Double]?
-    public var panels: [Panel]
+    package var xTicks: [Double]?
+    package var panels: [Panel]
     /// Text under the chart saying how to read it (what the points and whiskers are); nil: none.
-    public var caption: String?
+    package var caption: String?
 
-    public init(title: String, xLabel: String, yLabel: String, logX: Bool = false, logY: Bool = false,
+    package init(title: String, xLabel: String, yLabel: String, logX: Bool = false, logY: Bool = false,
                 xTicks: [Double]? = nil, panels: [Panel], caption: String? = nil) {
         self.title = title
         self.xLabel = xLabel
@@ -96,7 +96,7 @@ public struct LineChart: Sendable {
     }
 
     /// The SVG document.
-    public func svg() -> String {
+    package func svg() -> String {
         let legend = legendEntries()
         let xValues = Set(panels.flatMap { $0.series.flatMap { $0.points.filter(drawable).map(\.x) } })
         // One x for the whole chart: a dot per series, side by side, labelled with its value.
@@ -253,40 +253,40 @@ public struct LineChart: Sendable {
 
 /// Grouped bars: one group per category, one bar per series, around a zero line (for signed changes), each with
 /// the whisker of its interval when it has one. Laid out from its texts like `LineChart`.
-public struct BarChart: Sendable {
+package struct BarChart: Sendable {
     /// A bar's value and the interval its whisker shows.
-    public struct Bar: Sendable, Hashable {
-        public var value: Double
-        public var low: Double?
-        public var high: Double?
-        public init(value: Double, low: Double? = nil, high: Double? = nil) {
+    package struct Bar: Sendable, Hashable {
+        package var value: Double
+        package var low: Double?
+        package var high: Double?
+        package init(value: Double, low: Double? = nil, high: Double? = nil) {
             self.value = value
             self.low = low
             self.high = high
         }
     }
 
-    public struct Series: Sendable {
-        public var name: String
-        public var style: SeriesStyle
+    package struct Series: Sendable {
+        package var name: String
+        package var style: SeriesStyle
         /// One bar per category (nil: not measured).
-        public var values: [Bar?]
+        package var values: [Bar?]
         /// A series drawn in the style fixed for its name, unless another is given.
-        public init(name: String, style: SeriesStyle? = nil, values: [Bar?]) {
+        package init(name: String, style: SeriesStyle? = nil, values: [Bar?]) {
             self.name = name
             self.style = style ?? SeriesStyle(named: name)
             self.values = values
         }
     }
 
-    public var title: String
-    public var yLabel: String
-    public var categories: [String]
-    public var series: [Series]
+    package var title: String
+    package var yLabel: String
+    package var categories: [String]
+    package var series: [Series]
     /// Text under the chart saying how to read it; nil: none.
-    public var caption: String?
+    package var caption: String?
 
-    public init(title: String, yLabel: String, categories: [String], series: [Series], caption: String? = nil) {
+    package init(title: String, yLabel: String, categories: [String], series: [Series], caption: String? = nil) {
         self.title = title
         self.yLabel = yLabel
         self.categories = categories
@@ -294,7 +294,7 @@ public struct BarChart: Sendable {
         self.caption = caption
     }
 
-    public func svg() -> String {
+    package func svg() -> String {
         let tickSize = 11.0, labelSize = 12.0, titleSize = 17.0, margin = 12.0
         var values: [Double] = []
         for s in series {

@@ -5,21 +5,21 @@
 /// so they stay distinct in grey too; receivers keep the sender's colour and shape and differ by line pattern and
 /// marker fill. Any other name gets a stable style from a hash of its text (the same name, the same style, in every
 /// run), from colours and shapes the known names do not use.
-public struct SeriesStyle: Sendable, Hashable {
+package struct SeriesStyle: Sendable, Hashable {
     /// A marker's shape.
-    public enum Marker: String, Sendable, Hashable, CaseIterable {
+    package enum Marker: String, Sendable, Hashable, CaseIterable {
         case circle, square, triangleUp, diamond, triangleDown, cross, pentagon, star
     }
 
     /// An SVG colour, `#RRGGBB`.
-    public var color: String
-    public var marker: Marker
+    package var color: String
+    package var marker: Marker
     /// False: the marker is drawn as an outline (white inside).
-    public var filled: Bool
+    package var filled: Bool
     /// The line's SVG `stroke-dasharray`; nil: solid.
-    public var dash: String?
+    package var dash: String?
 
-    public init(color: String, marker: Marker, filled: Bool = true, dash: String? = nil) {
+    package init(color: String, marker: Marker, filled: Bool = true, dash: String? = nil) {
         self.color = color
         self.marker = marker
         self.filled = filled
@@ -27,7 +27,7 @@ public struct SeriesStyle: Sendable, Hashable {
     }
 
     /// The style of a series named after a sender (a transport) — or anything else, by a stable hash.
-    public init(named name: String) {
+    package init(named name: String) {
         if let known = Self.senders[name] {
             self.init(color: known.color, marker: known.marker)
         } else {
@@ -39,7 +39,7 @@ public struct SeriesStyle: Sendable, Hashable {
 
     /// The style of a sender paired with a receiver: the sender's colour and shape, the receiver's line and fill.
     /// The default receiver (`copy`, or nil) leaves the sender's style as it is.
-    public init(sender: String, receiver: String?) {
+    package init(sender: String, receiver: String?) {
         self.init(named: sender)
         guard let receiver, receiver != "copy" else { return }
         if let known = Self.receivers[receiver] {

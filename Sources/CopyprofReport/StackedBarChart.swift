@@ -3,15 +3,15 @@ import Foundation
 /// Bars stacked to 100%: groups side by side (a path each), a few bars per group (sender, receiver), each bar a stack
 /// of coloured segments (a category each, one fixed colour per category), with a legend of the segments' names. Laid
 /// out from its texts like ``LineChart`` and ``BarChart``, with their title and legend.
-public struct StackedBarChart: Sendable {
+package struct StackedBarChart: Sendable {
     /// One part of a bar: its name (the legend's), colour and value in percent, with the text of its tooltip.
-    public struct Segment: Sendable, Hashable {
-        public var name: String
-        public var color: String
-        public var percent: Double
+    package struct Segment: Sendable, Hashable {
+        package var name: String
+        package var color: String
+        package var percent: Double
         /// The tooltip: what the segment is, its share and interval.
-        public var tip: String
-        public init(name: String, color: String, percent: Double, tip: String) {
+        package var tip: String
+        package init(name: String, color: String, percent: Double, tip: String) {
             self.name = name
             self.color = color
             self.percent = percent
@@ -20,35 +20,35 @@ public struct StackedBarChart: Sendable {
     }
 
     /// One bar: a role of a path.
-    public struct Bar: Sendable, Hashable {
+    package struct Bar: Sendable, Hashable {
         /// Under the bar: `S`, `R`.
-        public var label: String
+        package var label: String
         /// Bottom first; nil: not measured (drawn as n/a).
-        public var segments: [Segment]?
-        public init(label: String, segments: [Segment]?) {
+        package var segments: [Segment]?
+        package init(label: String, segments: [Segment]?) {
             self.label = label
             self.segments = segments
         }
     }
 
     /// Bars side by side under one label: a path's.
-    public struct Group: Sendable, Hashable {
-        public var label: String
-        public var bars: [Bar]
-        public init(label: String, bars: [Bar]) {
+    package struct Group: Sendable, Hashable {
+        package var label: String
+        package var bars: [Bar]
+        package init(label: String, bars: [Bar]) {
             self.label = label
             self.bars = bars
         }
     }
 
-    public var title: String
-    public var yLabel: String
-    public var groups: [Group]
+    package var title: String
+    package var yLabel: String
+    package var groups: [Group]
     /// The legend: every segment name with its colour, in stacking order.
-    public var legend: [(name: String, color: String)]
-    public var caption: String?
+    package var legend: [(name: String, color: String)]
+    package var caption: String?
 
-    public init(title: String, yLabel: String, groups: [Group], legend: [(name: String, color: String)], caption: String? = nil) {
+    package init(title: String, yLabel: String, groups: [Group], legend: [(name: String, color: String)], caption: String? = nil) {
         self.title = title
         self.yLabel = yLabel
         self.groups = groups
@@ -57,7 +57,7 @@ public struct StackedBarChart: Sendable {
     }
 
     /// The SVG document.
-    public func svg() -> String {
+    package func svg() -> String {
         let tickSize = 11.0, labelSize = 12.0, titleSize = ChartLegend.titleSize, margin = 12.0
         let barWidth = 28.0, barGap = 6.0, groupGap = 26.0
         let ticks = stride(from: 0.0, through: 100, by: 20).map { $0 }

@@ -3,9 +3,9 @@ import Foundation
 import Synchronization
 
 /// Order statistics of small samples, as benchstat uses them.
-public enum Statistics {
+package enum Statistics {
     /// The median: the middle value, or the mean of the two middle values; nil for no values.
-    public static func median(_ values: [Double]) -> Double? { median(sorted: values.sorted()) }
+    package static func median(_ values: [Double]) -> Double? { median(sorted: values.sorted()) }
 
     /// ``median(_:)`` of values already sorted ascending.
     static func median(sorted: [Double]) -> Double? {
@@ -17,7 +17,7 @@ public enum Statistics {
     /// A confidence interval for the median from order statistics: `[x(k), x(n-k+1)]` with the largest k whose exact
     /// binomial coverage `1 - 2·P(Bin(n, ½) ≤ k-1)` is at least `confidence`. Nil when even `[min, max]` covers less
     /// (n < 6 at 95%).
-    public static func medianConfidenceInterval(_ values: [Double], confidence: Double = 0.95)
+    package static func medianConfidenceInterval(_ values: [Double], confidence: Double = 0.95)
         -> (low: Double, high: Double, coverage: Double)?
     {
         medianConfidenceInterval(sorted: values.sorted(), confidence: confidence)
@@ -85,7 +85,7 @@ public enum Statistics {
     /// and continuity correction. The exact distribution is used only while it is small (at most
     /// ``exactDistributionLimit`` values of U); beyond that the normal approximation, which is close there, keeps
     /// time and memory linear in the samples. `u` is the statistic of `x`.
-    public static func mannWhitneyU(_ x: [Double], _ y: [Double]) -> (u: Double, p: Double)? {
+    package static func mannWhitneyU(_ x: [Double], _ y: [Double]) -> (u: Double, p: Double)? {
         let n1 = x.count, n2 = y.count
         guard n1 > 0, n2 > 0 else { return nil }
         let all = (x.map { ($0, 0) } + y.map { ($0, 1) }).sorted { $0.0 < $1.0 }
@@ -128,7 +128,7 @@ public enum Statistics {
     }
 
     /// The most values of U (n1·n2 + 1) for which the exact distribution is computed: 64 K doubles, 512 KiB.
-    public static let exactDistributionLimit = 1 << 16
+    package static let exactDistributionLimit = 1 << 16
 
     /// How many arrangements give each U = 0 ... n1·n2 (the null distribution without ties).
     ///
@@ -163,7 +163,7 @@ public enum Statistics {
     /// it on the log scale. Distribution-free and deterministic; it is the interval of the Mann-Whitney test
     /// (without ties, it excludes 1 when the test rejects at 1 − `confidence`). Nil when a value is not positive, or when the samples are too
     /// small for any interval at that confidence (n = m = 3 at 95%).
-    public static func ratioInterval(_ x: [Double], _ y: [Double], confidence: Double = 0.95)
+    package static func ratioInterval(_ x: [Double], _ y: [Double], confidence: Double = 0.95)
         -> (estimate: Double, low: Double, high: Double)?
     {
         let n = x.count, m = y.count
@@ -294,7 +294,7 @@ public enum Statistics {
     }
 
     /// The geometric mean of positive values; nil when there are none.
-    public static func geometricMean(_ values: [Double]) -> Double? {
+    package static func geometricMean(_ values: [Double]) -> Double? {
         let positive = values.filter { $0 > 0 && $0.isFinite }
         guard !positive.isEmpty else { return nil }
         return exp(positive.reduce(0) { $0 + log($1) } / Double(positive.count))
@@ -302,15 +302,15 @@ public enum Statistics {
 }
 
 /// The median of a sample with its confidence interval and warnings, as tables show it.
-public struct Summary: Sendable, Hashable, Codable {
-    public var values: [Double]
-    public var median: Double
-    public var low: Double?
-    public var high: Double?
+package struct Summary: Sendable, Hashable, Codable {
+    package var values: [Double]
+    package var median: Double
+    package var low: Double?
+    package var high: Double?
     /// Flags worth a footnote: high spread, scaled counters. (Fewer than 6 trials shows as a missing interval.)
-    public var warnings: [String]
+    package var warnings: [String]
 
-    public init?(_ values: [Double], scaled: Bool = false) {
+    package init?(_ values: [Double], scaled: Bool = false) {
         // Sorted once, for the median and its interval both.
         let sorted = values.sorted()
         guard let median = Statistics.median(sorted: sorted) else { return nil }
@@ -327,35 +327,35 @@ public struct Summary: Sendable, Hashable, Codable {
     }
 
     /// True when the values cover user space only (perf's `:u`): the kernel's part is not in them.
-    public var userOnly = false
+    package var userOnly = false
     /// Where the values' counted inputs come from (empty: measured by the run itself).
-    public var sources: [ValueSource] = []
+    package var sources: [ValueSource] = []
     /// Trials of the metric's kind that gave no value (moved 0 bytes, failed), by reason: counted in ``trialCount``,
     /// not in ``values``.
-    public var omitted: [Omission] = []
+    package var omitted: [Omission] = []
 
     /// Trials of one reason that gave no value.
-    public struct Omission: Sendable, Hashable, Codable {
-        public var reason: String
-        public var count: Int
+    package struct Omission: Sendable, Hashable, Codable {
+        package var reason: String
+        package var count: Int
 
-        public init(reason: String, count: Int) {
+        package init(reason: String, count: Int) {
             self.reason = reason
             self.count = count
         }
     }
 
     /// The trials the summary stands for: those with a value and those omitted.
-    public var trialCount: Int { values.count + omitted.reduce(0) { $0 + $1.count } }
+    package var trialCount: Int { values.count + omitted.reduce(0) { $0 + $1.count } }
 
     /// `5 of 6 (1 moved 0 bytes)`, or nil when every trial gave a value.
-    public var omissionNote: String? {
+    package var omissionNote: String? {
         guard !omitted.isEmpty else { return nil }
         return "\(values.count) of \(trialCount) (" + omitted.map { "\($0.count) \($0.reason)" }.joined(separator: "; ") + ")"
     }
 
     /// Half the interval's width relative to the median, or nil.
-    public var relativeHalfWidth: Double? {
+    package var relativeHalfWidth: Double? {
         guard let low, let high, median != 0 else { return nil }
         return (high - low) / 2 / abs(median)
     }

@@ -16,8 +16,8 @@ import Foundation
 /// profile with `mmap` cells shows, in place of `copied`, `cp/map`: the share of zero-copy sends the kernel copied and
 /// the share of received bytes it mapped. The errors column says `n/a` for `discard` (nothing was read) and `n/s` for
 /// cells the host cannot run, and is called `err` when `errors` would take the table past 79 columns.
-public enum SummaryTable {
-    public static func render(_ profile: Profile) -> String {
+package enum SummaryTable {
+    package static func render(_ profile: Profile) -> String {
         table(profile) + overheadGrid(Analysis(profile: profile))
     }
 
@@ -135,7 +135,7 @@ public enum SummaryTable {
             }
         }
         let pingpong = profile.cells.contains { $0.key.workload == .pingpong }
-        var note = fromRusage ? "* sw/MB from getrusage (voluntary + involuntary) in the timing trials, which no counter or sampler disturbs\n" : ""
+        var note = fromRusage ? "* sw/MB from getrusage (voluntary + involuntary), in the timing trials\n" : ""
         if pingpong {
             note += "rate: stream Gbit/s (one direction); ping-pong thousands of round trips/s (k)\n"
         }

@@ -2,38 +2,38 @@ import CopyprofModel
 import CopyprofProfile
 
 /// A category's share of one role's time in one cell: what a where-finding cites.
-public struct ShareEvidence: Sendable, Hashable {
+package struct ShareEvidence: Sendable, Hashable {
     /// The cell the share is of.
-    public var cell: CellKey
+    package var cell: CellKey
     /// Whose time: the cell's sender threads or its receiver threads.
-    public var role: WorkerRole
+    package var role: WorkerRole
     /// The category's share of that time, with its interval and samples.
-    public var share: CategoryShare
+    package var share: CategoryShare
 }
 
 /// What a zero-copy sender's time went to, and which thread paid the deferred copy of its pages.
-public struct ZeroCopyWhere: Sendable, Hashable {
+package struct ZeroCopyWhere: Sendable, Hashable {
     /// `zero-copy` or `io-uring-zc`.
-    public var transport: TransportKind
+    package var transport: TransportKind
     /// The sender's copy from user memory (near 0 where zero-copy works).
-    public var copyFromUser: ShareEvidence?
+    package var copyFromUser: ShareEvidence?
     /// The sender's pinning of pages (`zerocopy-pinning`).
-    public var pinning: ShareEvidence?
+    package var pinning: ShareEvidence?
     /// The sender's completion handling (`zerocopy-completion`).
-    public var completion: ShareEvidence?
+    package var completion: ShareEvidence?
     /// The deferred copy (`skb_copy_ubufs` and kin) in the sender's and in the receiver's time.
-    public var deferredBySender: ShareEvidence?
-    public var deferredByReceiver: ShareEvidence?
+    package var deferredBySender: ShareEvidence?
+    package var deferredByReceiver: ShareEvidence?
     /// The role whose threads spent more time in the deferred copy, read from the profile (on loopback with kernel 6.18
     /// it is mostly the receiver's); nil when neither role's share is above 0.
-    public var payer: WorkerRole?
+    package var payer: WorkerRole?
     /// True when the other role's share is also above 0: both threads pay some of it.
-    public var bothPay: Bool
+    package var bothPay: Bool
 }
 
 /// One answer to the experiment's questions about where the copies happen, with the shares it rests on. Rendered by
 /// ``WhereFindingsMarkdown``; a statement is made only where its interval supports it.
-public enum WhereFinding: Sendable, Hashable {
+package enum WhereFinding: Sendable, Hashable {
     /// The copy from user memory in the copying senders (two-copy, marshal, one-copy, sendfile).
     case sendCopy([ShareEvidence])
     /// marshal's assembly copy: user-space memcpy in marshal's sender, with two-copy's sender beside it.
@@ -51,22 +51,22 @@ public enum WhereFinding: Sendable, Hashable {
 
 /// The where-findings of a profile, all at one cell group: the largest stream message size, the fewest connections
 /// (ping-pong's when the profile has no stream cells).
-public struct WhereFindings: Sendable, Hashable {
+package struct WhereFindings: Sendable, Hashable {
     /// The cells the findings are about: this workload, size and connection count.
-    public var workload: Workload
-    public var size: Int
-    public var connections: Int
+    package var workload: Workload
+    package var size: Int
+    package var connections: Int
     /// True with user-only sampling: every share is of user-space time.
-    public var userOnly: Bool
-    public var findings: [WhereFinding]
+    package var userOnly: Bool
+    package var findings: [WhereFinding]
 
     /// A share whose interval reaches no higher than this is "near 0" (2 percentage points).
-    public static let nearZero = 0.02
+    package static let nearZero = 0.02
 }
 
 extension AttributionAnalysis {
     /// The findings, or nil when the profile was not sampled.
-    public func whereFindings() -> WhereFindings? {
+    package func whereFindings() -> WhereFindings? {
         guard unavailableReason == nil else { return nil }
         let workload: Workload = cells.contains { $0.workload == .stream } ? .stream : .pingpong
         let group = cells.filter { $0.workload == workload }
@@ -117,9 +117,9 @@ extension AttributionAnalysis {
 }
 
 /// Where-findings as Markdown bullets, each citing its shares with their 95% intervals.
-public enum WhereFindingsMarkdown {
+package enum WhereFindingsMarkdown {
     /// The bullets, one per finding.
-    public static func render(_ f: WhereFindings) -> String {
+    package static func render(_ f: WhereFindings) -> String {
         let at = "\(f.workload.name) at \(f.size) B × \(connectionsLabel(f.connections))"
         var lines: [String] = []
         for finding in f.findings {

@@ -229,7 +229,7 @@ extension Report {
 
     /// The section's charts: a stacked-bar chart per workload and message size (the fewest connections), and the
     /// flame graphs it links. None for a profile that was not sampled.
-    public var whereCharts: [(name: String, svg: String)] {
+    package var whereCharts: [(name: String, svg: String)] {
         let a = attribution
         guard a.unavailableReason == nil else { return [] }
         var out: [(name: String, svg: String)] = []
@@ -277,7 +277,7 @@ extension Report {
 extension AttributionAnalysis {
     /// The flame graph of a cell's role from its stacks (the samples left out of the profile as one box), or nil when
     /// it has none.
-    public func flameGraph(_ cell: CellKey, _ role: WorkerRole) -> FlameGraph? {
+    package func flameGraph(_ cell: CellKey, _ role: WorkerRole) -> FlameGraph? {
         guard let summary = stacks(role, in: cell) else { return nil }
         var stacks = summary.stacks.map { stack in
             FlameGraph.Stack(

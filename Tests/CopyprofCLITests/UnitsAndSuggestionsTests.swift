@@ -100,19 +100,22 @@ import Testing
     }
 
     /// One figure for --quick's time, in --help and in the README (measured: see the README).
-    @Test func quickTakesTheSameTimeInTheHelpAndTheREADME() throws {
-        let readme = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-            .deletingLastPathComponent().appendingPathComponent("README.md")
-        let text = try String(contentsOf: readme, encoding: .utf8)
+    @Test func quickTakesTheSameTimeInTheHelpTheREADMEAndTheCommandsPage() throws {
+        let top = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent()
+        let readme = try String(contentsOf: top.appendingPathComponent("README.md"), encoding: .utf8)
+        let commands = try String(contentsOf: top.appendingPathComponent("docs/commands.md"), encoding: .utf8)
         let help = Copyprof.helpMessage(columns: 1000)
         func figure(_ text: String, after marker: String) -> String? {
             guard let line = text.split(separator: "\n").first(where: { $0.contains(marker) }),
                 let about = line.range(of: "about ", options: .backwards) else { return nil }
-            return String(line[about.upperBound...].prefix { $0 != "\n" })
+            return String(line[about.upperBound...].prefix { $0 != "\n" && $0 != ")" })
         }
         let inHelp = try #require(figure(help, after: "copyprof run --quick"))
-        let inREADME = try #require(figure(text, after: "copyprof run --quick "))
-        #expect(inHelp == "15 s" && inREADME == "15 s", "help: \(inHelp), README: \(inREADME)")
+        let inREADME = try #require(figure(readme, after: "**A quick sweep**"))
+        let inCommands = try #require(figure(commands, after: "copyprof run --quick "))
+        #expect(inHelp == "15 s" && inREADME == "15 s" && inCommands == "15 s",
+                "help: \(inHelp), README: \(inREADME), docs/commands.md: \(inCommands)")
     }
 
     @Test func helpSaysWhatKMeans() {
