@@ -74,7 +74,7 @@ package enum SummaryTable {
         var failures: [String] = []
         var unsupported: [(reason: String, cells: [String])] = []
         var unsupportedPosition: [String: Int] = [:]
-        var fromRusage = false
+        var fromRusage = false, fromPerf = false
         // Sections per receiver, in the order the receivers are listed; within one, the plan's order.
         let cells = ReceiverKind.allCases.flatMap { receiver in profile.cells.filter { $0.key.receiver == receiver } }
         var sections: [(row: Int, receiver: ReceiverKind)] = []
@@ -88,8 +88,11 @@ package enum SummaryTable {
             let rtt = med(.rttP50), cpu = med(.cpuNsPerByte)
             let switchSummary = Metric.contextSwitchesPerMB.summary(of: cell)
             let switches = switchSummary?.median, copied = med(.zeroCopyCopiedShare)
-            let switchesMark = switchSummary?.sources.contains(.getrusage) == true ? "*" : ""
-            if !switchesMark.isEmpty { fromRusage = true }
+            // getrusage's count in the timing trials, as in every profile since switches left the counted trials;
+            // an older profile's perf count is marked.
+            let switchesMark = switchSummary?.sources.contains(.perfEvent) == true ? "*" : ""
+            if switchSummary?.sources.contains(.getrusage) == true { fromRusage = true }
+            if !switchesMark.isEmpty { fromPerf = true }
             let integrity = trials.reduce(UInt128(0)) { $0 + UInt128($1.integrityErrors) }
             let shares: String
             if mapping {
@@ -135,7 +138,8 @@ package enum SummaryTable {
             }
         }
         let pingpong = profile.cells.contains { $0.key.workload == .pingpong }
-        var note = fromRusage ? "* sw/MB from getrusage (voluntary + involuntary), in the timing trials\n" : ""
+        var note = fromRusage ? "sw/MB from getrusage (voluntary + involuntary), in the timing trials\n" : ""
+        if fromPerf { note += "* sw/MB from perf in the counted trials (a profile from before they came from getrusage)\n" }
         if pingpong {
             note += "rate: stream Gbit/s (one direction); ping-pong thousands of round trips/s (k)\n"
         }
