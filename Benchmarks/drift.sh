@@ -39,8 +39,11 @@ d = c.get("drift")
 def shift(name, x):
     if not x:
         return None
-    return (f"{name} {(x['ratio'] - 1) * 100:+.1f}% [{(x.get('low', 1) - 1) * 100:+.1f}, {(x.get('high', 1) - 1) * 100:+.1f}], "
-            f"p = {x.get('p', 1):.3f}{' (moved)' if x['significant'] else ''}")
+    # No interval where the control ran too few times for one: never a made-up [+0.0, +0.0].
+    interval = (f" [{(x['low'] - 1) * 100:+.1f}, {(x['high'] - 1) * 100:+.1f}]"
+                if x.get("low") is not None and x.get("high") is not None else " (too few rounds for an interval)")
+    p = f"p = {x['p']:.3f}" if x.get("p") is not None else "no p"
+    return f"{name} {(x['ratio'] - 1) * 100:+.1f}%{interval}, {p}{' (moved)' if x['significant'] else ''}"
 if d is None:
     machine = "no control"
 else:
