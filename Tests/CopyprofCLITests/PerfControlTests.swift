@@ -81,12 +81,12 @@ import TestSupport
             ("a,b,c", "--perf-control takes CTL[,ACK]"),
         ] {
             let result = try runProcess(
-                copyprofBinary, ["run", "--perf-control", argument, "--output", "\(folder)/never.json"], timeout: 60)
+                copyprofBinary, ["run", "--perf-control", argument, "--output", "\(folder)/never.json", "--no-report"], timeout: 60)
             #expect(result.status != 0, "\(argument)")
             #expect(result.stderr.contains(message), "\(argument): \(result.stderr)")
         }
         let remote = try runProcess(
-            copyprofBinary, ["run", "--perf-control", fifo, "--connect", "127.0.0.1:1", "--output", "\(folder)/never.json"])
+            copyprofBinary, ["run", "--perf-control", fifo, "--connect", "127.0.0.1:1", "--output", "\(folder)/never.json", "--no-report"])
         #expect(remote.status != 0 && remote.stderr.contains("--perf-control runs locally only"), "\(remote.stderr)")
         #expect(!FileManager.default.fileExists(atPath: "\(folder)/never.json"))
     }

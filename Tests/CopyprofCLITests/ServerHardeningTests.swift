@@ -63,7 +63,7 @@ import CopyprofSweep
         // A plan the server would refuse fails before measuring, naming the cell.
         let refused = try runProcess(copyprofBinary, [
             "run", "--connect", "127.0.0.1:\(server.port)", "--transports", "two-copy", "--sizes", "4096", "--connections", "8",
-            "--workloads", "stream", "--output", "\(dir)/refused.json",
+            "--workloads", "stream", "--output", "\(dir)/refused.json", "--no-report",
         ], timeout: 60)
         #expect(refused.status == 1)
         #expect(refused.stderr.contains("would refuse stream two-copy 4096 B × 8 connections: 8 connections is over this server's --max-connections 4"), "\(refused.stderr)")
