@@ -19,7 +19,8 @@ package struct CategoryShare: Sendable, Hashable, Codable {
     /// The category's weight over every trial and thread (ns for `cpu-clock`): how much time, where shares of two
     /// roles are compared.
     package var weight: Double
-    /// Each sampled trial's own share (the role's threads pooled): what `compare` tests.
+    /// Each sampled trial's own share (the role's threads pooled): what `compare` tests. A trial whose samples carry no
+    /// weight while others' do has no share of its own, and is left out rather than counted as 0.
     package var perTrial: [Double]
 
     package init(
@@ -93,7 +94,7 @@ package enum ShareEstimator {
             out[category] = CategoryShare(
                 category: category, share: share, low: low, high: high,
                 samples: samples >= 0x1p64 ? .max : UInt64(samples), weight: parts.reduce(0, +),
-                perTrial: zip(parts, totals).map { $1 > 0 ? $0 / $1 : 0 })
+                perTrial: zip(parts, totals).compactMap { $1 > 0 ? $0 / $1 : nil })
         }
         return out
     }

@@ -149,6 +149,11 @@ package enum Metric: String, CaseIterable, Sendable, Codable, Hashable {
         let seconds = trial.durationSeconds
         func sum(_ event: String) -> Double? { trial.counterSum(event) }
         func perByte(_ x: Double?) -> Double? { x.flatMap { bytes > 0 ? $0 / bytes : nil } }
+        /// CPU time of the trial's workers (of one role), nil where none recorded any: not measured, never 0 ns/B.
+        func cpuTime(_ role: WorkerRole? = nil) -> Double? {
+            let ns = trial.cpuNs(role: role)
+            return ns > 0 ? ns : nil
+        }
         func ratio(_ a: Double?, _ b: Double?) -> Double? {
             guard let a, let b, b > 0 else { return nil }
             return a / b
@@ -164,7 +169,7 @@ package enum Metric: String, CaseIterable, Sendable, Codable, Hashable {
         case .cyclesPerByte: return perByte(sum(EventName.cycles))
         case .instructionsPerByte: return perByte(sum(EventName.instructions))
         case .ipc: return ratio(sum(EventName.instructions), sum(EventName.cycles))
-        case .cpuNsPerByte: return perByte(trial.cpuNs())
+        case .cpuNsPerByte: return perByte(cpuTime())
         case .l1dMissesPerKB: return sum(EventName.l1dLoadMisses).flatMap { bytes > 0 ? $0 / (bytes / 1024) : nil }
         case .llcMissesPerKB: return sum(EventName.llcLoadMisses).flatMap { bytes > 0 ? $0 / (bytes / 1024) : nil }
         case .l1dMissRatio: return ratio(sum(EventName.l1dLoadMisses), sum(EventName.l1dLoads)).map { $0 * 100 }
@@ -176,11 +181,11 @@ package enum Metric: String, CaseIterable, Sendable, Codable, Hashable {
             let user = trial.workers.reduce(0.0) { $0 + Double($1.usage.userNs) }
             let system = trial.workers.reduce(0.0) { $0 + Double($1.usage.systemNs) }
             return ratio(system, user + system).map { $0 * 100 }
-        case .senderCPUShare: return ratio(trial.cpuNs(role: .sender), trial.cpuNs()).map { $0 * 100 }
+        case .senderCPUShare: return ratio(cpuTime(.sender), cpuTime()).map { $0 * 100 }
         case .zeroCopyCopiedShare: return trial.zeroCopy?.copiedShare.map { $0 * 100 }
         case .receiveCopyHitsPerMessage:
             return ratio(sum(EventName.receiveCopy), Double(trial.messages))
-        case .receiverCPUNsPerByte: return perByte(trial.cpuNs(role: .receiver))
+        case .receiverCPUNsPerByte: return perByte(cpuTime(.receiver))
         case .mappedShare: return trial.zeroCopyReceive?.mappedShare.map { $0 * 100 }
         }
     }

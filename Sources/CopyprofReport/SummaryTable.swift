@@ -72,8 +72,7 @@ package enum SummaryTable {
         let receivers = profile.cells.contains { $0.key.receiver != .copy } || profile.cells.contains { $0.notSupported != nil }
         var rows: [[String]] = []
         var failures: [String] = []
-        var unsupported: [(reason: String, cells: [String])] = []
-        var unsupportedPosition: [String: Int] = [:]
+        var unsupported: [(name: String, reason: String)] = []
         var fromRusage = false, fromPerf = false
         // Sections per receiver, in the order the receivers are listed; within one, the plan's order.
         let cells = ReceiverKind.allCases.flatMap { receiver in profile.cells.filter { $0.key.receiver == receiver } }
@@ -128,14 +127,7 @@ package enum SummaryTable {
                 failures.append("n: \(cell.key): \(empty) of \(trials.count) trials moved 0 bytes: in n, with throughput 0 "
                     + "and no cost per byte")
             }
-            if let why = cell.notSupported {
-                if let index = unsupportedPosition[why] {
-                    unsupported[index].cells.append(cell.key.description)
-                } else {
-                    unsupportedPosition[why] = unsupported.count
-                    unsupported.append((why, [cell.key.description]))
-                }
-            }
+            if let why = cell.notSupported { unsupported.append((cell.key.description, why)) }
         }
         let pingpong = profile.cells.contains { $0.key.workload == .pingpong }
         var note = fromRusage ? "sw/MB from getrusage (voluntary + involuntary), in the timing trials\n" : ""
@@ -148,7 +140,7 @@ package enum SummaryTable {
             note += "n/a: discard drops the bytes unread, so its messages are counted, not verified\n"
         }
         // Each reason once, with the cells it holds for.
-        failures += unsupported.map { "not supported: \($0.cells.joined(separator: "; ")): \($0.reason)" }
+        failures += groupedByReason(unsupported).map { "not supported: \($0.names.joined(separator: "; ")): \($0.reason)" }
         func header(_ errors: String) -> [String] {
             ["mode", "transport", "size", "conn", "n", pingpong ? "rate" : "Gbit/s", "p50 µs", "CPU ns/B", "sw/MB", mapping ? "cp/map" : "copied", errors]
         }

@@ -119,3 +119,28 @@ import TestSupport
         #expect(comparison.rows.contains { $0.cell.workload == .pingpong && $0.metric == .roundTripRate })
     }
 }
+
+/// Values that were not measured are absent, never 0.
+@Suite struct NotMeasuredIsNotZeroTests {
+    @Test func aTrialWithoutCPUTimeHasNoCostPerByte() throws {
+        let cell = SampleProfiles.roundsCell(CellKey(transport: .twoCopy, workload: .stream, messageSize: 4096, connections: 1),
+                                             timing: [8, 8, 8, 8], counted: [8, 8, 8, 8])
+        var trial = try #require(cell.trials.first { $0.kind == .timing })
+        #expect(Metric.cpuNsPerByte.value(of: trial) != nil)
+        for w in trial.workers.indices {
+            trial.workers[w].usage.cpuClockNs = 0
+            trial.workers[w].counters = [:]
+        }
+        #expect(Metric.cpuNsPerByte.value(of: trial) == nil, "no worker recorded CPU time: n/a, not 0 ns/B")
+        #expect(Metric.receiverCPUNsPerByte.value(of: trial) == nil)
+        #expect(Metric.senderCPUShare.value(of: trial) == nil)
+    }
+
+    @Test func aTrialWhoseSamplesCarryNoWeightHasNoShareOfItsOwn() throws {
+        let weighed = TrialAttribution(samples: [.copyFromUser: 5, .tcpIP: 5], weights: [.copyFromUser: 5e6, .tcpIP: 5e6])
+        let weightless = TrialAttribution(samples: [.copyFromUser: 3], weights: [:])
+        let shares = try #require(ShareEstimator.shares([weighed, weightless, weighed], categories: [.copyFromUser, .tcpIP]))
+        #expect(shares[.copyFromUser]?.perTrial == [0.5, 0.5], "the weightless trial left out, not a 0")
+        #expect(shares[.tcpIP]?.perTrial == [0.5, 0.5])
+    }
+}
