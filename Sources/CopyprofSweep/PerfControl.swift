@@ -69,12 +69,16 @@ public final class PerfControl: TimedLoopObserver, @unchecked Sendable {
     /// The first command perf did not take, one line; nil while every one was taken.
     public var failure: String? { firstFailure.withLock { $0 } }
 
-    public func timedLoopsWillStart() { send("enable") }
-    public func timedLoopsDidEnd() { send("disable") }
+    public func timedLoopsWillStart() { send("enable", Self.enableLine) }
+    public func timedLoopsDidEnd() { send("disable", Self.disableLine) }
 
-    private func send(_ command: String) {
+    // The commands' bytes made once: between `enable` and its `disable` perf counts this thread too (perf stat sums
+    // the process), so sending them allocates nothing.
+    private static let enableLine = Array("enable\n".utf8)
+    private static let disableLine = Array("disable\n".utf8)
+
+    private func send(_ command: String, _ line: [UInt8]) {
         guard failure == nil else { return }
-        let line = Array((command + "\n").utf8)
         let written = line.withUnsafeBytes { bytes in
             retryingOnInterrupt { write(control, bytes.baseAddress, bytes.count) }
         }
@@ -84,19 +88,24 @@ public final class PerfControl: TimedLoopObserver, @unchecked Sendable {
                 + "(did perf exit?)")
         }
         guard let acknowledgement else { return }
-        var answer: [UInt8] = []
+        // perf's answer ("ack\n"), read into a fixed buffer: its first line, or as much of it as fits.
+        var answer = (UInt64(0), UInt64(0), UInt64(0), UInt64(0), UInt64(0), UInt64(0), UInt64(0), UInt64(0))
+        var length = 0
         let deadline = monotonicNanoseconds() + UInt64(Self.ackTimeoutMs) * 1_000_000
-        while !answer.contains(UInt8(ascii: "\n")) {
+        let capacity = MemoryLayout.size(ofValue: answer)
+        while withUnsafeBytes(of: &answer, { !$0[..<length].contains(UInt8(ascii: "\n")) }), length < capacity {
             let now = monotonicNanoseconds()
             if now >= deadline { return fail("perf did not acknowledge '\(command)' within \(Self.ackTimeoutMs / 1000) s") }
             var pfd = pollfd(fd: acknowledgement, events: Int16(POLLIN), revents: 0)
             _ = retryingOnInterrupt { poll(&pfd, 1, Int32((deadline - now) / 1_000_000 + 1)) }
-            var buffer = [UInt8](repeating: 0, count: 64)
-            let count = buffer.withUnsafeMutableBytes { read(acknowledgement, $0.baseAddress, $0.count) }
-            if count > 0 { answer += buffer[..<count] }
+            let count = withUnsafeMutableBytes(of: &answer) { read(acknowledgement, $0.baseAddress! + length, capacity - length) }
+            if count > 0 { length += count }
         }
-        let text = String(decoding: answer, as: UTF8.self)
-        if !text.hasPrefix("ack") { fail("perf answered '\(text.split(separator: "\n").first ?? "")' to '\(command)'") }
+        let acknowledged = withUnsafeBytes(of: &answer) { $0.starts(with: "ack".utf8) }
+        if !acknowledged {
+            let text = withUnsafeBytes(of: &answer) { String(decoding: $0[..<length], as: UTF8.self) }
+            fail("perf answered '\(text.split(separator: "\n").first ?? "")' to '\(command)'")
+        }
     }
 
     private func fail(_ text: String) {

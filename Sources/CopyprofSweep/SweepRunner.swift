@@ -75,6 +75,9 @@ public struct SweepRunner {
     /// A `perf stat --control` (or `perf record --control`) session enabled around every timed loop of a local run
     /// (`--perf-control`); nil for none.
     public var perfControl: PerfControl?
+    /// The sampler's probe, once ``samplingSummary()`` ran it: ``run(environment:shouldStop:stopReason:progress:)``
+    /// uses it rather than probing again, so the line printed is what the sweep gets.
+    private var probedSampling: Result<SweepSampling, SamplingRefusal>??
 
     public init(plan: SweepPlan, events: [PerfEvent]) {
         self.plan = plan
@@ -98,7 +101,7 @@ public struct SweepRunner {
         var profile = Profile(environment: environment, plan: plan)
         profile.remote = remote?.info
         let sampler: SweepSampling?
-        switch preparedSampling() {
+        switch probedSampling ?? preparedSampling() {
         case .none:
             sampler = nil
         case .success(let prepared):
@@ -186,8 +189,10 @@ public struct SweepRunner {
 
     /// How the sweep will sample, in one line (`sampling cpu-clock at 4000 Hz, user+kernel, ...`), or why it will
     /// not; nil when sampling is off.
-    public func samplingSummary() -> String? {
-        switch preparedSampling() {
+    public mutating func samplingSummary() -> String? {
+        let prepared = probedSampling ?? preparedSampling()
+        probedSampling = prepared
+        switch prepared {
         case .none: return nil
         case .success(let sampler): return sampler.probe.summary
         case .failure(let refusal): return "not sampled: \(refusal.reason)"

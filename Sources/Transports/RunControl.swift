@@ -41,8 +41,11 @@ final class RunControl: Sendable {
             if wakeRead < 0 {
                 var step = timespec(tv_sec: 0, tv_nsec: Int(min(deadlineNs - now, 10_000_000)))
                 nanosleep(&step, nil)
-            } else {
-                _ = poll(&pfd, 1, remainingMs)
+            } else if poll(&pfd, 1, remainingMs) > 0 {
+                // Drain what woke it (a failure, or with countFromOutside() a loop that ended early): a byte left
+                // in the pipe would wake every later poll at once, a spin until the deadline.
+                var bytes = (UInt64(0), UInt64(0))
+                _ = withUnsafeMutableBytes(of: &bytes) { read(wakeRead, $0.baseAddress, $0.count) }
             }
         }
     }

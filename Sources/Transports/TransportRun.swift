@@ -528,8 +528,10 @@ private func runWorker<Region: WorkerRegion>(
             throw TransportError(.measurement(String(describing: error)))
         }
         control.loopEnded()
-        if let handOff {
-            handOff.handOver(result)
+        if let wrapUp = handOff {
+            // One write wakes the wrap-up thread with the result; the deferred letGo() must not write a second.
+            handOff = nil
+            wrapUp.handOver(result)
             return
         }
         try loop.wrapUp()
