@@ -25,26 +25,38 @@ extension CounterCalibration {
         var deltas: [Double] = []
         var last: CounterReading?
         var scaled: CounterReading?
-        for _ in 0..<3 {
-            guard case .success(let empty) = measure(counters, { _ = CPerfEvent_instruction_loop(0) }),
-                case .success(let full) = measure(counters, { _ = CPerfEvent_instruction_loop(n) })
-            else { break }
+        var failure: CounterError?
+        pairs: for _ in 0..<3 {
+            let empty: [CounterReading], full: [CounterReading]
+            switch (measure(counters, { _ = CPerfEvent_instruction_loop(0) }), measure(counters, { _ = CPerfEvent_instruction_loop(n) })) {
+            case (.success(let a), .success(let b)): (empty, full) = (a, b)
+            case (.failure(let error), _), (_, .failure(let error)):
+                failure = error
+                break pairs
+            }
             last = full[0]
             if let a = empty[0].value, let b = full[0].value { deltas.append(b - a) }
             if let multiplexed = [empty[0], full[0]].first(where: \.isScaled) { scaled = multiplexed }
         }
         guard var reading = last, deltas.count == 3 else {
             // Not measured: no pass without the comparison, and no figure that is not the difference.
-            let why = last?.value == nil ? last?.reason : nil
+            let why = failure.map { "the region could not be counted: \($0.description)" } ?? (last?.value == nil ? last?.reason : nil)
             return CalibrationCheck(
                 event: PerfEvent.instructions.name, workload: workload, expected: expected, measured: "n/a",
                 verdict: .fail,
                 note: "\(deltas.count) of 3 region pairs counted" + (why.map { ": " + $0 } ?? " (an empty region read nothing)"))
         }
         let median = deltas.sorted()[1]
-        // The median of differences of readings (already estimates when a reading was scaled; said below).
-        reading.count = ScaledCount(raw: UInt64(max(0, median)), timeEnabled: 1, timeRunning: 1)
         let target = Double(2 * n)
+        if median < 0 {
+            // The empty region read more than the full one: the difference is what was measured, never a 0.
+            return CalibrationCheck(
+                event: PerfEvent.instructions.name, workload: workload, expected: expected, measured: "-" + grouped(-median),
+                lowerBound: target * 0.99, upperBound: target * 1.01, measuredValue: median, verdict: .fail,
+                note: "median of 3: the empty region counted more than the full one")
+        }
+        // The median of differences of readings (already estimates when a reading was scaled; said below).
+        reading.count = ScaledCount(raw: UInt64(median), timeEnabled: 1, timeRunning: 1)
         var result = check(
             .instructions, reading: reading, workload: workload, expected: expected, lower: target * 0.99,
             upper: target * 1.01, describe: { grouped($0) })
@@ -145,22 +157,18 @@ extension CounterCalibration {
             let (low, high) = bounds[event.name]!
             return "≈ 1 per load (\(fixed(low, 2))–\(fixed(high, 2)))"
         }
-        // Each event on its own: opened together they would share its group's counters only when partners.
         let counters: ThreadCounters
         switch open(events, options: options) {
         case .success(let opened): counters = opened
-        case .failure:
-            // Check each event alone, so one that is missing does not hide the other.
+        case .failure(let skip):
+            // Opened together first; if that fails, each alone, so that one that is missing does not hide the other.
             if events.count > 1 {
                 return events.flatMap {
                     cacheWalk([$0], options: options, bytes: bytes, steps: steps, warm: warm, hugePages: hugePages,
                               workload: workload, bounds: bounds)
                 }
             }
-            if case .failure(let skip) = open(events, options: options) {
-                return [skipped(events[0], workload: workload, expected: expected(events[0]), reason: skip.reason)]
-            }
-            return []
+            return [skipped(events[0], workload: workload, expected: expected(events[0]), reason: skip.reason)]
         }
         guard let chase = Workloads.PointerChase(bytes: bytes, hugePages: hugePages) else {
             return events.map {

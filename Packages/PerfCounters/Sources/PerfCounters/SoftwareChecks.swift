@@ -46,13 +46,14 @@ extension CounterCalibration {
         let workload = "\(grouped(rounds)) pipe round trips between two threads on one CPU (both threads)"
         let expected = "≥ \(grouped(2 * rounds))"
         var checks: [CalibrationCheck] = []
-        let opened = open([.contextSwitches], options: options)
+        // A probe: whether perf can count them here. Its counters close at once (PingPong opens its own), so no
+        // descriptor stays open through the ping-pong.
         let perfCounted: Bool
-        if case .failure(let skip) = opened {
+        switch open([.contextSwitches], options: options) {
+        case .success: perfCounted = true
+        case .failure(let skip):
             checks.append(skipped(.contextSwitches, workload: workload, expected: expected, reason: skip.reason))
             perfCounted = false
-        } else {
-            perfCounted = true
         }
         guard let result = PingPong.run(rounds: rounds, events: perfCounted ? [.contextSwitches] : [], options: options) else {
             checks.append(CalibrationCheck(
@@ -109,7 +110,15 @@ extension CounterCalibration {
             }
         }
         saved.apply()
-        guard case .success(let readings) = outcome, moved == moves else {
+        let readings: [CounterReading]
+        switch outcome {
+        case .failure(let error):
+            return CalibrationCheck(
+                event: "cpu-migrations", workload: workload, expected: expected, verdict: .fail,
+                note: "the region could not be counted: \(error.description)")
+        case .success(let read): readings = read
+        }
+        guard moved == moves else {
             return CalibrationCheck(
                 event: "cpu-migrations", workload: workload, expected: expected, verdict: .fail,
                 note: "sched_setaffinity refused a move (\(moved) of \(moves) made)")

@@ -1,5 +1,4 @@
 import CPerfEvent
-import SystemCalls
 import Glibc
 import SystemCalls
 
