@@ -260,6 +260,7 @@ extension Comparison {
         var text = metric.format(s.median)
         if let low = s.low, let high = s.high { text += " [\(metric.format(low)), \(metric.format(high))]" }
         if s.userOnly { text += " :u" }
+        if s.scaled { text += " (scaled)" }
         return text
     }
 }

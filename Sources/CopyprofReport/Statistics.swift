@@ -309,6 +309,9 @@ package struct Summary: Sendable, Hashable, Codable {
     package var high: Double?
     /// Flags worth a footnote: high spread, scaled counters. (Fewer than 6 trials shows as a missing interval.)
     package var warnings: [String]
+    /// True when an input counter of some trial was multiplexed and its value scaled by enabled/running: an estimate,
+    /// said wherever the value is shown.
+    package var scaled = false
 
     package init?(_ values: [Double], scaled: Bool = false) {
         // Sorted once, for the median and its interval both.
@@ -324,6 +327,7 @@ package struct Summary: Sendable, Hashable, Codable {
             warnings.append("high spread: the 95% interval is \(formatDecimal((high - low) / abs(median) * 100, digits: 0))% of the median")
         }
         if scaled { warnings.append("multiplexed counters, scaled by enabled/running") }
+        self.scaled = scaled
     }
 
     /// True when the values cover user space only (perf's `:u`): the kernel's part is not in them.

@@ -144,3 +144,23 @@ import TestSupport
         #expect(shares[.tcpIP]?.perTrial == [0.5, 0.5])
     }
 }
+
+/// compare says a value came from multiplexed (scaled) counters, as the report does.
+@Suite struct ScaledInCompareTests {
+    @Test func aScaledCounterIsSaidInCompare() throws {
+        let key = CellKey(transport: .twoCopy, workload: .stream, messageSize: 4096, connections: 1)
+        var cell = SampleProfiles.roundsCell(key, timing: [8, 8, 8, 8, 8, 8], counted: [8, 8, 8, 8, 8, 8])
+        for t in cell.trials.indices where cell.trials[t].kind == .counted {
+            for w in cell.trials[t].workers.indices {
+                cell.trials[t].workers[w].counters["cycles"] = CounterRecord(raw: 1_000_000, timeEnabled: 2, timeRunning: 1)
+            }
+        }
+        let profile = SampleProfiles.rounds([cell], controlMs: nil)
+        let comparison = Comparison(baseline: profile, candidate: profile, baselinePath: "a", candidatePath: "b")
+        let row = try #require(comparison.rows.first { $0.metric == .cyclesPerByte })
+        #expect(row.baseline.scaled && row.candidate.scaled)
+        #expect(comparison.markdown.contains("(scaled)"), "\(comparison.markdown)")
+        let unscaled = try #require(comparison.rows.first { $0.metric == .throughput })
+        #expect(!unscaled.baseline.scaled)
+    }
+}
