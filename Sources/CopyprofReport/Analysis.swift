@@ -76,7 +76,7 @@ package struct Analysis: Sendable {
         package var b: Summary
         package var p: Double?
         /// (a - b) / b in percent.
-        package var change: Double { b.median == 0 ? 0 : (a.median - b.median) / abs(b.median) * 100 }
+        package var change: Double { Comparison.percentChange(b.median, a.median) }
         package func significant(alpha: Double) -> Bool { (p ?? 1) < alpha }
     }
 

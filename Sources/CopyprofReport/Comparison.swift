@@ -404,6 +404,8 @@ package struct Comparison: Sendable {
     }
 
     /// (candidate − baseline) / |baseline| in percent; 0 when the baseline is 0.
+    /// (candidate − baseline) / |baseline| in percent, the one formula of every change the report and compare show;
+    /// 0 when the baseline is 0 (such a change is never judged: it has no interval).
     static func percentChange(_ baseline: Double, _ candidate: Double) -> Double {
         baseline == 0 ? 0 : (candidate - baseline) / abs(baseline) * 100
     }

@@ -14,7 +14,7 @@ package struct Evidence: Sendable, Hashable {
     package var p: Double?
 
     /// (median − reference) / |reference| in percent; 0 when the reference is 0.
-    package var change: Double { referenceMedian == 0 ? 0 : (median - referenceMedian) / abs(referenceMedian) * 100 }
+    package var change: Double { Comparison.percentChange(referenceMedian, median) }
 }
 
 /// One answer computed from a profile, with the numbers it rests on. Renderers turn findings into text

@@ -184,7 +184,7 @@ final class SweepSampling {
             let role = record.workers[index].role
             record.workers[index].attribution = attribute(batch, events: mainEvents(batch), cell: cell, role: role)
             var misses: [String: AttributionRecord] = [:]
-            for (position, event) in batch.events.enumerated() where !isMain(event) {
+            for (position, event) in batch.events.enumerated() where !event.isMainEvent {
                 misses[event.perfName] = attribute(batch, events: [position], cell: nil, role: role)
             }
             if !misses.isEmpty { record.workers[index].cacheMissAttribution = misses }
@@ -245,10 +245,9 @@ final class SweepSampling {
 
     // MARK: Attribution
 
-    private func isMain(_ event: SampledEvent) -> Bool { event.event == .cycles || event.event == .cpuClock }
 
     private func mainEvents(_ batch: SampleBatch) -> [Int] {
-        batch.events.indices.filter { isMain(batch.events[$0]) }
+        batch.events.indices.filter { batch.events[$0].isMainEvent }
     }
 
     /// One worker's samples of `events` (indices into the batch's events), folded, named, attributed; with a `cell`
@@ -399,8 +398,8 @@ public struct SamplingProbe: Sendable {
         } catch {
             return .failure(SamplingRefusal(reason: "the sampler could not be opened: \(error)"))
         }
-        let main = sampler.events.filter { $0.event == .cycles || $0.event == .cpuClock }
-        let misses = sampler.events.filter { $0.event != .cycles && $0.event != .cpuClock }
+        let main = sampler.events.filter(\.isMainEvent)
+        let misses = sampler.events.filter { !$0.isMainEvent }
         var notes: [String] = []
         for event in sampler.events {
             for note in event.notes where !notes.contains(note) { notes.append(note) }
@@ -477,4 +476,10 @@ private struct FrameNameTable {
         indices[name] = index
         return index
     }
+}
+
+extension SampledEvent {
+    /// The event that says where time went (cycles, or cpu-clock without a PMU), as against a cache-miss event
+    /// sampled beside it.
+    var isMainEvent: Bool { event == .cycles || event == .cpuClock }
 }

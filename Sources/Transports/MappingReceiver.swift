@@ -83,13 +83,10 @@ struct MappingReceiver: MessageReceiver, ~Copyable {
     /// The MTU of a connected socket's path: `getsockopt(IP_MTU)` (`IPV6_MTU` on an IPv6 socket), the kernel's
     /// `dst_mtu` of the socket's route (ip(7), ipv6(7)); nil when the socket has no route or will not say.
     static func pathMTU(of fd: Int32) -> Int? {
-        var domain: Int32 = 0
-        var length = socklen_t(MemoryLayout<Int32>.size)
-        guard getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &domain, &length) == 0 else { return nil }
+        guard let domain = TCPSocket.option(of: fd, SOL_SOCKET, SO_DOMAIN) else { return nil }
         let (level, option) = domain == AF_INET6 ? (Int32(IPPROTO_IPV6), IPV6_MTU) : (Int32(IPPROTO_IP), IP_MTU)
-        var mtu: Int32 = 0
-        length = socklen_t(MemoryLayout<Int32>.size)
-        return getsockopt(fd, level, option, &mtu, &length) == 0 && mtu > 0 ? Int(mtu) : nil
+        guard let mtu = TCPSocket.option(of: fd, level, option), mtu > 0 else { return nil }
+        return Int(mtu)
     }
 
     deinit {

@@ -214,7 +214,10 @@ public final class TCPSocket: @unchecked Sendable {
     }
 
     /// getsockopt of an int value.
-    public func option(_ level: Int32, _ option: Int32) -> Int32? {
+    public func option(_ level: Int32, _ option: Int32) -> Int32? { Self.option(of: fd, level, option) }
+
+    /// An integer socket option of a descriptor; nil when the kernel will not say.
+    static func option(of fd: Int32, _ level: Int32, _ option: Int32) -> Int32? {
         var value: Int32 = 0
         var length = socklen_t(MemoryLayout<Int32>.size)
         return getsockopt(fd, level, option, &value, &length) == 0 ? value : nil
