@@ -21,7 +21,7 @@ for i in $(seq 1 "$runs"); do
   "$bin" run "${options[@]}" --output "$work/run$i.json" --no-report > /dev/null 2> "$work/run$i.log"
   echo "run $i: $(python3 -c "import json; p=json.load(open('$work/run$i.json')); print(p['environment']['startTime'], 'to', p['environment']['endTime'])")" >&2
 done
-printf '| pair | flagged | of | cells flagged | ratios flagged | exit | machine |\n|---|---:|---:|---:|---:|---:|---|\n'
+printf '| pair | flagged | of | cells flagged | ratios flagged | λ between runs | exit | machine |\n|---|---:|---:|---:|---:|---:|---:|---|\n'
 for i in $(seq 1 "$runs"); do
   for j in $(seq $((i + 1)) "$runs"); do
     set +e
@@ -52,7 +52,13 @@ else:
     shared = sum(1 for r in c["rows"] if r.get("explainedByGroup"))
     if uncorrected != cells:
         machine += f"; {uncorrected - cells} changes within the drift ({shared} shared by the transports)"
-print(f"| {sys.argv[2]} | {cells + ratios} ({(cells + ratios) / total * 100:.1f}%) | {total} | {cells} of {len(c['rows'])} | {ratios} of {len(c['relativeRows'])} | {sys.argv[3]} | {machine} |")
+b = c.get("betweenRuns")
+# λ as measured (below 1: the runs agreed as well as their trials; not applied), and how many changes it held back.
+between = "n/a (too few comparisons)" if b is None else f"{b['measured']:.2f}"
+held = c.get("withinBetweenRuns", 0)
+if held:
+    between += f" ({held} held back)"
+print(f"| {sys.argv[2]} | {cells + ratios} ({(cells + ratios) / total * 100:.1f}%) | {total} | {cells} of {len(c['rows'])} | {ratios} of {len(c['relativeRows'])} | {between} | {sys.argv[3]} | {machine} |")
 PY
   done
 done

@@ -8,7 +8,9 @@ import Foundation
 /// Two things keep a drifting machine from passing for a change of the software. The control workload of each
 /// profile tells how much the machine itself moved: where it moved significantly, changes of time metrics are judged
 /// relative to it. And each transport's ratio to two-copy, taken round by round within a run, is immune to drift the
-/// transports share: how those ratios changed is compared too.
+/// transports share: how those ratios changed is compared too. A third keeps a run's shared moment from passing for a
+/// change: the trials of one run are not independent of it, and all the comparisons together say by how much the runs
+/// differ beyond their trials (``BetweenRuns``); every test allows for that.
 package struct Comparison: Sendable {
     /// The metrics compared, where both profiles measured them.
     package static let metrics: [Metric] = [
@@ -42,10 +44,14 @@ package struct Comparison: Sendable {
         package var candidate: Summary
         /// Percent change of the medians, candidate against baseline.
         package var change: Double
-        /// The change's 95% interval in percent (Bauer's, of the ratio); nil where a value is 0.
+        /// The change's 95% interval in percent (Bauer's, of the ratio), widened for the spread between the runs
+        /// (``Comparison/betweenRuns``); nil where a value is 0.
         package var changeLow: Double?
         package var changeHigh: Double?
+        /// The p the verdict used: the Mann-Whitney test's, allowed for the spread between the runs.
         package var p: Double?
+        /// The Mann-Whitney test's p from the trials alone.
+        package var trialsP: Double?
         /// The change relative to the control, in percent, with its p: the candidate's values corrected by the
         /// machine's drift. Nil where the machine did not move significantly or the metric is a count.
         package var correctedChange: Double?
@@ -55,6 +61,8 @@ package struct Comparison: Sendable {
         package var verdict: Verdict
         /// The verdict the uncorrected change would get.
         package var uncorrectedVerdict: Verdict
+        /// The verdict the trials alone would give: no allowance for the spread between the runs, no control.
+        package var trialsVerdict: Verdict
         /// The change, in percent, that the transports of the cell's group (same workload, size and connections) share on
         /// this metric: the median of their changes; nil with fewer than three of them, or where nothing changed.
         package var sharedChange: Double?
@@ -77,11 +85,15 @@ package struct Comparison: Sendable {
         package var candidate: Summary
         /// Percent change of the median ratio.
         package var change: Double
-        /// The change's 95% interval in percent.
+        /// The change's 95% interval in percent, widened for the spread between the runs.
         package var changeLow: Double?
         package var changeHigh: Double?
+        /// The p the verdict used, allowed for the spread between the runs; ``trialsP`` is the test's from the rounds alone.
         package var p: Double?
+        package var trialsP: Double?
         package var verdict: Verdict
+        /// The verdict the trials alone would give, without the allowance for the spread between the runs.
+        package var trialsVerdict: Verdict
         /// Why the row is ``Verdict/unstable``.
         package var instability: String?
     }
@@ -221,6 +233,9 @@ package struct Comparison: Sendable {
     package var nothingInCommon: String?
     package var threshold: Double
     package var alpha: Double
+    /// How much more the two runs differ than their trials say, from all the comparisons' tests; every p and interval
+    /// allows for it. Nil with fewer than ``BetweenRuns/minimumComparisons`` testable comparisons.
+    package var betweenRuns: BetweenRuns?
     /// Shifts in where each role's time went; nil when neither profile was sampled.
     package var attributionShifts: AttributionComparison?
     package var baselinePath: String
@@ -247,7 +262,10 @@ package struct Comparison: Sendable {
         func unstable(_ cell: CellRecord, _ metric: Metric, _ run: String) -> String? {
             Analysis.instability(of: cell, metric: metric).map { "\(run): \($0)" }
         }
+        // First every comparison's test as the trials alone give it; then the spread between the runs that all of them
+        // show together (``BetweenRuns``); then each verdict, with that spread allowed for.
         var rows: [Row] = []
+        var intervals: [(estimate: Double, low: Double, high: Double)?] = []
         var methodDifferences: [String] = []
         for (key, candidateKey) in pairs {
             guard let b = baseline.cell(key), let c = candidate.cell(candidateKey) else { continue }
@@ -256,45 +274,97 @@ package struct Comparison: Sendable {
                 guard let sb = metric.summary(of: b), let sc = metric.summary(of: c), metric.higherIsBetter != nil else { continue }
                 let change = Self.percentChange(sb.median, sc.median)
                 let p = Statistics.mannWhitneyU(sc.values, sb.values)?.p
+                var row = Row(
+                    cell: key, candidateCell: other, metric: metric, unit: metric.unit, baseline: sb, candidate: sc,
+                    change: change, p: p, trialsP: p, verdict: .incomparable, uncorrectedVerdict: .incomparable,
+                    trialsVerdict: .incomparable)
                 if sb.userOnly != sc.userOnly || sb.sources != sc.sources {
                     let describe = { (s: Summary) in
                         (s.sources.map(\.rawValue).joined(separator: "+") + (s.userOnly ? " user-only" : "")).trimmingCharacters(in: .whitespaces)
                     }
                     let difference = "\(metric.title): \(describe(sb)) in the baseline, \(describe(sc)) in the candidate"
                     if !methodDifferences.contains(difference) { methodDifferences.append(difference) }
-                    rows.append(Row(
-                        cell: key, candidateCell: other, metric: metric, unit: metric.unit, baseline: sb, candidate: sc,
-                        change: change, p: p, verdict: .incomparable, uncorrectedVerdict: .incomparable))
-                    continue
-                }
-                let interval = Self.changeInterval(sb.values, sc.values, alpha: alpha)
-                let uncorrected = Self.verdict(
-                    metric, sb.values, sc.values, change: change, p: p, interval: interval, alpha: alpha, threshold: threshold)
-                var row = Row(
-                    cell: key, candidateCell: other, metric: metric, unit: metric.unit, baseline: sb, candidate: sc,
-                    change: change, changeLow: interval?.low, changeHigh: interval?.high, p: p, verdict: uncorrected,
-                    uncorrectedVerdict: uncorrected)
-                if let factor = drift?.correction(for: metric, mode: key.workload) {
-                    let correctedValues = sc.values.map { $0 * factor }
-                    let cp = Statistics.mannWhitneyU(correctedValues, sb.values)?.p
-                    let cchange = Self.percentChange(sb.median, sc.median * factor)
-                    row.correctedChange = cchange
-                    row.correctedP = cp
-                    // A change counts when it does both as measured and relative to the control: the drift explains
-                    // the rest, and a correction alone (the control moved, the metric did not) proves nothing.
-                    let correctedVerdict = Self.verdict(
-                        metric, sb.values, correctedValues, change: cchange, p: cp,
-                        interval: Self.changeInterval(sb.values, correctedValues, alpha: alpha), alpha: alpha, threshold: threshold)
-                    row.verdict = correctedVerdict == uncorrected ? correctedVerdict : .unchanged
-                }
-                // Trials that disagree in either run: no verdict but that (a test needs trials first).
-                if row.verdict != .untestable,
-                    let why = unstable(b, metric, "baseline") ?? unstable(c, metric, "candidate")
-                {
-                    row.verdict = .unstable
-                    row.instability = why
+                    intervals.append(nil)
+                } else {
+                    row.verdict = .unchanged
+                    intervals.append(Self.ratioInterval(sb.values, sc.values, alpha: alpha))
                 }
                 rows.append(row)
+            }
+        }
+
+        var relativeRows: [RelativeRow] = []
+        var relativeIntervals: [(estimate: Double, low: Double, high: Double)?] = []
+        let base = Analysis(profile: baseline), cand = Analysis(profile: candidate)
+        let paired = Dictionary(pairs.map { ($0.baseline, $0.candidate) }, uniquingKeysWith: { a, _ in a })
+        for (key, candidateKey) in pairs where key.transport != .twoCopy && candidateKey.transport != .twoCopy {
+            var reference = key, candidateReference = candidateKey
+            reference.transport = .twoCopy
+            candidateReference.transport = .twoCopy
+            guard paired[reference] == candidateReference else { continue }
+            for metric in Self.relativeMetrics(key.workload) {
+                guard let rb = base.relative(metric, key, to: reference), let rc = cand.relative(metric, candidateKey, to: candidateReference)
+                else { continue }
+                let sb = rb.summary, sc = rc.summary
+                let p = Statistics.mannWhitneyU(sc.values, sb.values)?.p
+                relativeRows.append(RelativeRow(
+                    cell: key, candidateCell: candidateKey == key ? nil : candidateKey, metric: metric, baseline: sb,
+                    candidate: sc, change: Self.percentChange(sb.median, sc.median), p: p, trialsP: p, verdict: .unchanged,
+                    trialsVerdict: .unchanged))
+                relativeIntervals.append(Self.ratioInterval(sb.values, sc.values, alpha: alpha))
+            }
+        }
+
+        // The spread between the runs, from every comparison that has a test.
+        let testable = { (b: Summary, c: Summary) in b.values.count >= 4 && c.values.count >= 4 }
+        let between = BetweenRuns(
+            pValues: rows.filter { $0.verdict != .incomparable && testable($0.baseline, $0.candidate) }.compactMap(\.p)
+                + relativeRows.filter { testable($0.baseline, $0.candidate) }.compactMap(\.p))
+        betweenRuns = between
+        /// A test of two samples with the spread between the runs allowed for: its p, its interval in percent and its
+        /// verdict; and the verdict of the trials alone.
+        func judge(_ metric: Metric, _ b: [Double], _ c: [Double], change: Double, p trialsP: Double?,
+                   interval trialsInterval: (estimate: Double, low: Double, high: Double)?)
+            -> (p: Double?, low: Double?, high: Double?, verdict: Verdict, trialsVerdict: Verdict)
+        {
+            let percent = { (i: (estimate: Double, low: Double, high: Double)) in (low: (i.low - 1) * 100, high: (i.high - 1) * 100) }
+            let p = between?.adjusted(trialsP) ?? trialsP
+            let interval = trialsInterval.map { between?.widened($0) ?? $0 }.map(percent)
+            let verdict = Self.verdict(metric, b, c, change: change, p: p, interval: interval, alpha: alpha, threshold: threshold)
+            let trialsVerdict = between == nil ? verdict : Self.verdict(
+                metric, b, c, change: change, p: trialsP, interval: trialsInterval.map(percent), alpha: alpha, threshold: threshold)
+            return (p, interval?.low, interval?.high, verdict, trialsVerdict)
+        }
+
+        // Each cell row's verdict.
+        for i in rows.indices where rows[i].verdict != .incomparable {
+            let row = rows[i], key = row.cell
+            let sb = row.baseline, sc = row.candidate
+            let judged = judge(row.metric, sb.values, sc.values, change: row.change, p: row.p, interval: intervals[i])
+            rows[i].p = judged.p
+            rows[i].changeLow = judged.low
+            rows[i].changeHigh = judged.high
+            rows[i].verdict = judged.verdict
+            rows[i].uncorrectedVerdict = judged.verdict
+            rows[i].trialsVerdict = judged.trialsVerdict
+            if let factor = drift?.correction(for: row.metric, mode: key.workload) {
+                let correctedValues = sc.values.map { $0 * factor }
+                let cchange = Self.percentChange(sb.median, sc.median * factor)
+                let corrected = judge(
+                    row.metric, sb.values, correctedValues, change: cchange, p: Statistics.mannWhitneyU(correctedValues, sb.values)?.p,
+                    interval: Self.ratioInterval(sb.values, correctedValues, alpha: alpha))
+                rows[i].correctedChange = cchange
+                rows[i].correctedP = corrected.p
+                // A change counts when it does both as measured and relative to the control: the drift explains
+                // the rest, and a correction alone (the control moved, the metric did not) proves nothing.
+                rows[i].verdict = corrected.verdict == judged.verdict ? corrected.verdict : .unchanged
+            }
+            // Trials that disagree in either run: no verdict but that (a test needs trials first).
+            if rows[i].verdict != .untestable, let b = baseline.cell(key), let c = candidate.cell(row.candidateCell ?? key),
+                let why = unstable(b, row.metric, "baseline") ?? unstable(c, row.metric, "candidate")
+            {
+                rows[i].verdict = .unstable
+                rows[i].instability = why
             }
         }
         // Movement every transport of a cell group shares: the median of their median ratios, where at least three
@@ -316,10 +386,9 @@ package struct Comparison: Sendable {
             rows[i].sharedChange = (shared - 1) * 100
             let values = row.candidate.values.map { $0 / shared }
             let gchange = Self.percentChange(row.baseline.median, row.candidate.median / shared)
-            let gp = Statistics.mannWhitneyU(values, row.baseline.values)?.p
-            let groupVerdict = Self.verdict(
-                row.metric, row.baseline.values, values, change: gchange, p: gp,
-                interval: Self.changeInterval(row.baseline.values, values, alpha: alpha), alpha: alpha, threshold: threshold)
+            let groupVerdict = judge(
+                row.metric, row.baseline.values, values, change: gchange, p: Statistics.mannWhitneyU(values, row.baseline.values)?.p,
+                interval: Self.ratioInterval(row.baseline.values, values, alpha: alpha)).verdict
             if groupVerdict != row.verdict {
                 rows[i].verdict = .unchanged
                 rows[i].explainedByGroup = true
@@ -327,36 +396,26 @@ package struct Comparison: Sendable {
         }
         self.rows = rows
 
-        var relativeRows: [RelativeRow] = []
-        let base = Analysis(profile: baseline), cand = Analysis(profile: candidate)
-        let paired = Dictionary(pairs.map { ($0.baseline, $0.candidate) }, uniquingKeysWith: { a, _ in a })
-        for (key, candidateKey) in pairs where key.transport != .twoCopy && candidateKey.transport != .twoCopy {
-            var reference = key, candidateReference = candidateKey
-            reference.transport = .twoCopy
-            candidateReference.transport = .twoCopy
-            guard paired[reference] == candidateReference else { continue }
-            for metric in Self.relativeMetrics(key.workload) {
-                guard let rb = base.relative(metric, key, to: reference), let rc = cand.relative(metric, candidateKey, to: candidateReference)
-                else { continue }
-                let sb = rb.summary, sc = rc.summary
-                let change = Self.percentChange(sb.median, sc.median)
-                let p = Statistics.mannWhitneyU(sc.values, sb.values)?.p
-                let interval = Self.changeInterval(sb.values, sc.values, alpha: alpha)
-                var row = RelativeRow(
-                    cell: key, candidateCell: candidateKey == key ? nil : candidateKey, metric: metric, baseline: sb,
-                    candidate: sc, change: change, changeLow: interval?.low, changeHigh: interval?.high, p: p,
-                    verdict: Self.verdict(
-                        metric, sb.values, sc.values, change: change, p: p, interval: interval, alpha: alpha, threshold: threshold))
-                // A ratio of an unstable cell (the transport's or two-copy's, in either run) is no firmer than the cell.
-                if row.verdict != .untestable {
-                    let cells = [(baseline.cell(key), "baseline"), (baseline.cell(reference), "baseline"),
-                                 (candidate.cell(candidateKey), "candidate"), (candidate.cell(candidateReference), "candidate")]
-                    if let why = cells.lazy.compactMap({ cell, run in cell.flatMap { unstable($0, metric, run) } }).first {
-                        row.verdict = .unstable
-                        row.instability = why
-                    }
+        for i in relativeRows.indices {
+            let row = relativeRows[i]
+            let judged = judge(row.metric, row.baseline.values, row.candidate.values, change: row.change, p: row.p, interval: relativeIntervals[i])
+            relativeRows[i].p = judged.p
+            relativeRows[i].changeLow = judged.low
+            relativeRows[i].changeHigh = judged.high
+            relativeRows[i].verdict = judged.verdict
+            relativeRows[i].trialsVerdict = judged.trialsVerdict
+            // A ratio of an unstable cell (the transport's or two-copy's, in either run) is no firmer than the cell.
+            if judged.verdict != .untestable {
+                let candidateKey = row.candidateCell ?? row.cell
+                var reference = row.cell, candidateReference = candidateKey
+                reference.transport = .twoCopy
+                candidateReference.transport = .twoCopy
+                let cells = [(baseline.cell(row.cell), "baseline"), (baseline.cell(reference), "baseline"),
+                             (candidate.cell(candidateKey), "candidate"), (candidate.cell(candidateReference), "candidate")]
+                if let why = cells.lazy.compactMap({ cell, run in cell.flatMap { unstable($0, row.metric, run) } }).first {
+                    relativeRows[i].verdict = .unstable
+                    relativeRows[i].instability = why
                 }
-                relativeRows.append(row)
             }
         }
         self.relativeRows = relativeRows
@@ -410,11 +469,11 @@ package struct Comparison: Sendable {
         baseline == 0 ? 0 : (candidate - baseline) / abs(baseline) * 100
     }
 
-    /// The interval of a change in percent, candidate against baseline: Bauer's order-statistics interval of the ratio
-    /// (``Statistics/ratioInterval(_:_:confidence:)``), the one that goes with the Mann-Whitney test; nil when a value
-    /// is not positive or the samples are too small.
-    static func changeInterval(_ baseline: [Double], _ candidate: [Double], alpha: Double) -> (low: Double, high: Double)? {
-        Statistics.ratioInterval(candidate, baseline, confidence: 1 - alpha).map { (($0.low - 1) * 100, ($0.high - 1) * 100) }
+    /// The interval of a change, candidate over baseline, as a ratio about its Hodges-Lehmann estimate: Bauer's
+    /// order-statistics interval (``Statistics/ratioInterval(_:_:confidence:)``), the one that goes with the
+    /// Mann-Whitney test; nil when a value is not positive or the samples are too small.
+    static func ratioInterval(_ baseline: [Double], _ candidate: [Double], alpha: Double) -> (estimate: Double, low: Double, high: Double)? {
+        Statistics.ratioInterval(candidate, baseline, confidence: 1 - alpha)
     }
 
     /// A change counts when both samples have at least 4 values, the Mann-Whitney test gives p < α, the medians differ
@@ -482,6 +541,14 @@ package struct Comparison: Sendable {
     /// explains them.
     package var explainedByDrift: [Row] {
         rows.filter { $0.correctedChange != nil && $0.uncorrectedVerdict != $0.verdict && !$0.explainedByGroup }
+    }
+
+    /// Comparisons (cells and ratios) whose change the trials alone would count but that lies within the spread between
+    /// the runs (``betweenRuns``).
+    package var withinBetweenRuns: Int {
+        let counts = { (v: Verdict) in v == .regression || v == .improvement }
+        return rows.filter { counts($0.trialsVerdict) && !counts($0.uncorrectedVerdict) && $0.verdict != .unstable }.count
+            + relativeRows.filter { counts($0.trialsVerdict) && !counts($0.verdict) && $0.verdict != .unstable }.count
     }
 
     /// Rows whose change counted as measured but is shared alike by the transports of its group.

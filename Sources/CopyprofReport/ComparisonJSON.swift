@@ -16,6 +16,8 @@ extension Comparison {
             var onlyInBaseline: [CellKey]
             var onlyInCandidate: [CellKey]
             var drift: MachineDrift?
+            var betweenRuns: BetweenRuns?
+            var withinBetweenRuns: Int
             var withoutControl: [String]
             var rows: [Row]
             var relativeRows: [RelativeRow]
@@ -31,7 +33,7 @@ extension Comparison {
         return try encoder.encode(Document(
             baseline: baselinePath, candidate: candidatePath, threshold: threshold, alpha: alpha,
             environmentDifferences: environmentDifferences, methodDifferences: methodDifferences, onlyInBaseline: onlyInBaseline,
-            onlyInCandidate: onlyInCandidate, drift: drift, withoutControl: withoutControl, rows: rows, relativeRows: relativeRows,
+            onlyInCandidate: onlyInCandidate, drift: drift, betweenRuns: betweenRuns, withinBetweenRuns: withinBetweenRuns, withoutControl: withoutControl, rows: rows, relativeRows: relativeRows,
             geomeans: geomeans, attributionShifts: attributionShifts, pairing: pairing, nothingInCommon: nothingInCommon,
             exitCode: exitCode))
     }

@@ -17,7 +17,7 @@ extension Comparison {
                 + "only. A change common to every transport is here the answer, not a drift"
         }
         md += ". A change counts when the two-sided "
-            + "Mann-Whitney U test gives p < \(formatDecimal(alpha, digits: 3)), the medians differ by at least \(formatDecimal(threshold, digits: 1))% "
+            + "Mann-Whitney U test, allowing for the spread between the runs, gives p < \(formatDecimal(alpha, digits: 3)), the medians differ by at least \(formatDecimal(threshold, digits: 1))% "
             + "and the change's \(formatDecimal((1 - alpha) * 100, digits: 1))% interval (in brackets) lies wholly beyond \(formatDecimal(threshold / 2, digits: 2))%; "
             + "`~` marks a difference that does not count.\n\n"
         md += driftParagraph()
@@ -57,6 +57,7 @@ extension Comparison {
                 + "threshold): " + noise.map { "\($0.metric.title) ±\(formatDecimal($0.percent, digits: 1))%" }.joined(separator: ", ")
                 + ". A change smaller than that cannot be told from noise.\n\n"
         }
+        md += betweenRunsParagraph()
         let regressionCount = regressions.count + relativeRegressions.count
         let improvementCount = improvements.count + relativeImprovements.count
         let unchanged = rows.filter { $0.verdict == .unchanged }.count + relativeRows.filter { $0.verdict == .unchanged }.count
@@ -86,6 +87,29 @@ extension Comparison {
             md += "\n"
         }
         return md + (attributionShifts?.markdown ?? "")
+    }
+
+    /// How much more the runs differ than their trials, and what that does to every test.
+    func betweenRunsParagraph() -> String {
+        guard let b = betweenRuns else {
+            let testable = rows.filter { $0.verdict != .untestable && $0.verdict != .incomparable }.count
+                + relativeRows.filter { $0.verdict != .untestable }.count
+            guard testable > 0 else { return "" }
+            return "Too few comparisons (\(testable), fewer than \(BetweenRuns.minimumComparisons)) to tell whether the runs differ by more "
+                + "than their trials: each test takes the trials as independent, and identical runs made at different times "
+                + "may differ by more than that allows.\n\n"
+        }
+        let how = "λ = \(formatDecimal(b.measured, digits: 2)), the median z² of \(b.comparisons) comparisons over that of χ²₁ (0.455)"
+        guard b.lambda > 1 else {
+            return "The runs differ no more than their trials say (\(how)).\n\n"
+        }
+        let within = withinBetweenRuns
+        return "**The runs differ by more than their trials say**: \(how). The trials of one run share its moment — the "
+            + "machine's load, where the threads ran, zero-copy's mode on loopback — so runs made at different times differ "
+            + "beyond them. Every p and interval below allows for it (z divided, interval widened, by "
+            + "√λ = \(formatDecimal(b.lambda.squareRoot(), digits: 2)), as genomic control does): "
+            + "\(within) change\(within == 1 ? " that the trials alone would count is" : "s that the trials alone would count are") "
+            + "within that spread, marked `(between runs)`. More trials do not narrow it; more runs, alternated, do.\n\n"
     }
 
     /// What the control says about the machine, at the top.
@@ -177,8 +201,8 @@ extension Comparison {
         var md = "| cell | metric | baseline | candidate | change |" + (correction ? " vs control |" : "") + " p | n |\n"
             + "|---|---|---:|---:|---:|" + (correction ? "---:|" : "") + "---:|---:|\n"
         for row in rows {
-            let counted = row.verdict == .regression || row.verdict == .improvement
-                || row.uncorrectedVerdict == .regression || row.uncorrectedVerdict == .improvement
+            let counts = { (v: Verdict) in v == .regression || v == .improvement }
+            let counted = counts(row.verdict) || counts(row.uncorrectedVerdict) || counts(row.trialsVerdict)
             let change: String, p: String
             switch row.verdict {
             case .untestable: (change, p) = ("untestable (n < 4)", "")
@@ -186,7 +210,11 @@ extension Comparison {
             case .unstable: (change, p) = ("unstable: \(row.instability ?? "trials disagree")", "")
             default:
                 var text = counted ? changeText(row.change, row.changeLow, row.changeHigh) : "~"
-                if row.explainedByGroup { text += " (shared)" } else if counted && row.verdict == .unchanged { text += " (drift)" }
+                if row.explainedByGroup {
+                    text += " (shared)"
+                } else if counted && row.verdict == .unchanged {
+                    text += counts(row.uncorrectedVerdict) ? " (drift)" : " (between runs)"
+                }
                 (change, p) = (text, pValue(row.p))
             }
             md += "| \(name(row.cell, row.candidateCell)) | \(row.metric.title) (\(row.unit)) | \(cell(row.baseline, row.metric)) | \(cell(row.candidate, row.metric)) "
@@ -239,6 +267,8 @@ extension Comparison {
             case .untestable: (change, p) = ("untestable (n < 4)", "")
             case .unstable: (change, p) = ("unstable: \(row.instability ?? "trials disagree")", "")
             case .incomparable: (change, p) = ("measured differently", "")
+            case .unchanged where row.trialsVerdict == .regression || row.trialsVerdict == .improvement:
+                (change, p) = (changeText(row.change, row.changeLow, row.changeHigh) + " (between runs)", pValue(row.p))
             case .unchanged: (change, p) = ("~", pValue(row.p))
             }
             let at = row.candidateCell.map { name(row.cell, $0) } ?? "\(c.workload.name) \(c.messageSize) B × \(c.connections)"
