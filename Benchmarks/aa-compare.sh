@@ -3,7 +3,9 @@
 # the comparisons of every pair may be flagged (a regression or an improvement). Issue 23's cases: the two-transport
 # 64 KiB stream run (zero-copy's throughput is bimodal on loopback: some trials stall), and `--quick`; `--default`
 # adds the default sweep (about 1.5 minutes a run). Prints, per case, drift.sh's table (flagged share per pair, the
-# machine's drift) and one line per pair; exits 1 when a pair flags more than 5%.
+# machine's drift, λ: how much more the runs differ than their trials) and one line per pair; with 4 runs or more,
+# also the odd-numbered runs pooled against the even-numbered ones (the run as the unit of the test). Exits 1 when a
+# pair flags more than 5%.
 #
 #   bash Benchmarks/aa-compare.sh [--default] [--runs N]
 #   AA_REUSE=DIR bash Benchmarks/aa-compare.sh     # compare the profiles already in DIR/<case>/run*.json again
@@ -45,9 +47,21 @@ for c in "${cases[@]}"; do
       done
     done
   fi
+  pairs=()
   for i in $(seq 1 "$runs"); do
-    for j in $(seq $((i + 1)) "$runs"); do
-      python3 - "$work/$c/cmp$i$j.json" "$c" "$i-$j" <<'PY' || status=1
+    for j in $(seq $((i + 1)) "$runs"); do pairs+=("$i$j"); done
+  done
+  if [ "$runs" -ge 4 ]; then
+    odd=$(seq -s, -f "$work/$c/run%g.json" 1 2 "$runs"); even=$(seq -s, -f "$work/$c/run%g.json" 2 2 "$runs")
+    set +e
+    .build/release/copyprof compare "$odd" "$even" --json > "$work/$c/cmp-pooled.json"
+    .build/release/copyprof compare "$odd" "$even" > "$work/$c/cmp-pooled.md"
+    set -e
+    pairs+=("-pooled")
+  fi
+  for pair in "${pairs[@]}"; do
+      name=$([ "$pair" = -pooled ] && echo "odd runs pooled vs even runs pooled" || echo "${pair:0:1}-${pair:1}")
+      python3 - "$work/$c/cmp$pair.json" "$c" "$name" <<'PY' || status=1
 import json, sys
 c = json.load(open(sys.argv[1]))
 rows = c["rows"] + c["relativeRows"]
@@ -56,10 +70,11 @@ count = lambda v: sum(1 for r in rows if r["verdict"] == v)
 share = flagged / len(rows) * 100 if rows else 0
 print(f"{sys.argv[2]} pair {sys.argv[3]}: {flagged} of {len(rows)} comparisons flagged ({share:.1f}%); "
       f"{count('unstable')} unstable, {count('untestable')} untestable, {count('unchanged')} unchanged; exit {c['exitCode']}"
+      + (f"; λ {c['betweenRuns']['measured']:.2f}" if c.get("betweenRuns") else "")
+      + (f"; {c['withinBetweenRuns']} held back as within the spread between runs" if c.get("withinBetweenRuns") else "")
       + ("" if share <= 5 else "  <-- over 5%"))
 sys.exit(0 if share <= 5 else 1)
 PY
-    done
   done
 done
 echo

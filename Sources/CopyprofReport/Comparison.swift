@@ -234,15 +234,28 @@ package struct Comparison: Sendable {
     package var threshold: Double
     package var alpha: Double
     /// How much more the two runs differ than their trials say, from all the comparisons' tests; every p and interval
-    /// allows for it. Nil with fewer than ``BetweenRuns/minimumComparisons`` testable comparisons.
+    /// allows for it. Nil with fewer than ``BetweenRuns/minimumComparisons`` testable comparisons, and where the run
+    /// is the unit (``runs``).
     package var betweenRuns: BetweenRuns?
+    /// How many runs each side pooled, where both pooled two or more and every test took the run as its unit
+    /// (``RunLevelTest``); nil where the trial is the unit.
+    package var runs: RunCounts?
+
+    /// The runs of each side.
+    package struct RunCounts: Sendable, Codable, Hashable {
+        package var baseline: Int
+        package var candidate: Int
+    }
     /// Shifts in where each role's time went; nil when neither profile was sampled.
     package var attributionShifts: AttributionComparison?
     package var baselinePath: String
     package var candidatePath: String
 
+    /// Compares `baseline` with `candidate`. When each side is several runs pooled (``Profile/pooling(_:names:)``),
+    /// `baselineRuns` and `candidateRuns` are those runs: with at least two on each side, every test takes the run as
+    /// its unit (``RunLevelTest``) rather than the trial.
     package init(baseline: Profile, candidate: Profile, baselinePath: String, candidatePath: String,
-                threshold: Double = 5, alpha: Double = 0.05) {
+                threshold: Double = 5, alpha: Double = 0.05, baselineRuns: [Profile] = [], candidateRuns: [Profile] = []) {
         self.threshold = threshold
         self.alpha = alpha
         self.baselinePath = baselinePath
@@ -258,13 +271,36 @@ package struct Comparison: Sendable {
         }
         onlyInBaseline = baseKeys.subtracting(pairs.map(\.baseline)).sorted()
         onlyInCandidate = candKeys.subtracting(pairs.map(\.candidate)).sorted()
-        // Each cell's instability, once per profile.
+        // With several runs a side, the run is the unit of every test: each run's median, Welch's t on their logarithms.
+        let runMode = baselineRuns.count >= 2 && candidateRuns.count >= 2
+        // Each cell's instability, once per profile. Where the run is the unit, a median that trials disagreeing within
+        // a run make fragile adds to the spread of the runs' values, which the test measures: no cell is unstable then.
         func unstable(_ cell: CellRecord, _ metric: Metric, _ run: String) -> String? {
-            Analysis.instability(of: cell, metric: metric).map { "\(run): \($0)" }
+            runMode ? nil : Analysis.instability(of: cell, metric: metric).map { "\(run): \($0)" }
+        }
+        runs = runMode ? RunCounts(baseline: baselineRuns.count, candidate: candidateRuns.count) : nil
+        let minimumCount = runMode ? 2 : 4
+        /// The values a test compares: the trials' (`pooled`), or each run's median of them.
+        func values(_ runs: [Profile], _ key: CellKey, _ metric: Metric, pooled: Summary) -> [Double] {
+            guard runMode else { return pooled.values }
+            return runs.compactMap { run in run.cell(key).flatMap { metric.summary(of: $0)?.median } }
+        }
+        /// A test of two samples on their own: its p and its interval of the ratio.
+        func test(_ b: [Double], _ c: [Double]) -> (p: Double?, interval: (estimate: Double, low: Double, high: Double)?) {
+            if runMode {
+                return RunLevelTest(baseline: b, candidate: c, alpha: alpha).map { ($0.p, ($0.ratio, $0.low, $0.high)) } ?? (nil, nil)
+            }
+            return (Statistics.mannWhitneyU(c, b)?.p, Self.ratioInterval(b, c, alpha: alpha))
+        }
+        /// The change in percent: of the medians, or (runs) of the runs' geometric means.
+        func change(_ sb: Summary, _ sc: Summary, _ interval: (estimate: Double, low: Double, high: Double)?) -> Double {
+            if runMode, let interval { return (interval.estimate - 1) * 100 }
+            return Self.percentChange(sb.median, sc.median)
         }
         // First every comparison's test as the trials alone give it; then the spread between the runs that all of them
         // show together (``BetweenRuns``); then each verdict, with that spread allowed for.
         var rows: [Row] = []
+        var tested: [(b: [Double], c: [Double])] = []
         var intervals: [(estimate: Double, low: Double, high: Double)?] = []
         var methodDifferences: [String] = []
         for (key, candidateKey) in pairs {
@@ -272,11 +308,12 @@ package struct Comparison: Sendable {
             let other = candidateKey == key ? nil : candidateKey
             for metric in Self.metrics {
                 guard let sb = metric.summary(of: b), let sc = metric.summary(of: c), metric.higherIsBetter != nil else { continue }
-                let change = Self.percentChange(sb.median, sc.median)
-                let p = Statistics.mannWhitneyU(sc.values, sb.values)?.p
+                let tb = values(baselineRuns, key, metric, pooled: sb), tc = values(candidateRuns, candidateKey, metric, pooled: sc)
+                let (p, interval) = test(tb, tc)
+                tested.append((tb, tc))
                 var row = Row(
                     cell: key, candidateCell: other, metric: metric, unit: metric.unit, baseline: sb, candidate: sc,
-                    change: change, p: p, trialsP: p, verdict: .incomparable, uncorrectedVerdict: .incomparable,
+                    change: change(sb, sc, interval), p: p, trialsP: p, verdict: .incomparable, uncorrectedVerdict: .incomparable,
                     trialsVerdict: .incomparable)
                 if sb.userOnly != sc.userOnly || sb.sources != sc.sources {
                     let describe = { (s: Summary) in
@@ -287,7 +324,7 @@ package struct Comparison: Sendable {
                     intervals.append(nil)
                 } else {
                     row.verdict = .unchanged
-                    intervals.append(Self.ratioInterval(sb.values, sc.values, alpha: alpha))
+                    intervals.append(interval)
                 }
                 rows.append(row)
             }
@@ -295,7 +332,9 @@ package struct Comparison: Sendable {
 
         var relativeRows: [RelativeRow] = []
         var relativeIntervals: [(estimate: Double, low: Double, high: Double)?] = []
+        var relativeTested: [(b: [Double], c: [Double])] = []
         let base = Analysis(profile: baseline), cand = Analysis(profile: candidate)
+        let baseRuns = runMode ? baselineRuns.map { Analysis(profile: $0) } : [], candRuns = runMode ? candidateRuns.map { Analysis(profile: $0) } : []
         let paired = Dictionary(pairs.map { ($0.baseline, $0.candidate) }, uniquingKeysWith: { a, _ in a })
         for (key, candidateKey) in pairs where key.transport != .twoCopy && candidateKey.transport != .twoCopy {
             var reference = key, candidateReference = candidateKey
@@ -306,18 +345,21 @@ package struct Comparison: Sendable {
                 guard let rb = base.relative(metric, key, to: reference), let rc = cand.relative(metric, candidateKey, to: candidateReference)
                 else { continue }
                 let sb = rb.summary, sc = rc.summary
-                let p = Statistics.mannWhitneyU(sc.values, sb.values)?.p
+                let tb = runMode ? baseRuns.compactMap { $0.relative(metric, key, to: reference)?.summary.median } : sb.values
+                let tc = runMode ? candRuns.compactMap { $0.relative(metric, candidateKey, to: candidateReference)?.summary.median } : sc.values
+                let (p, interval) = test(tb, tc)
                 relativeRows.append(RelativeRow(
                     cell: key, candidateCell: candidateKey == key ? nil : candidateKey, metric: metric, baseline: sb,
-                    candidate: sc, change: Self.percentChange(sb.median, sc.median), p: p, trialsP: p, verdict: .unchanged,
+                    candidate: sc, change: change(sb, sc, interval), p: p, trialsP: p, verdict: .unchanged,
                     trialsVerdict: .unchanged))
-                relativeIntervals.append(Self.ratioInterval(sb.values, sc.values, alpha: alpha))
+                relativeIntervals.append(interval)
+                relativeTested.append((tb, tc))
             }
         }
 
-        // The spread between the runs, from every comparison that has a test.
+        // The spread between the runs, from every comparison that has a test (with runs as the unit, it is measured).
         let testable = { (b: Summary, c: Summary) in b.values.count >= 4 && c.values.count >= 4 }
-        let between = BetweenRuns(
+        let between = runMode ? nil : BetweenRuns(
             pValues: rows.filter { $0.verdict != .incomparable && testable($0.baseline, $0.candidate) }.compactMap(\.p)
                 + relativeRows.filter { testable($0.baseline, $0.candidate) }.compactMap(\.p))
         betweenRuns = between
@@ -330,17 +372,19 @@ package struct Comparison: Sendable {
             let percent = { (i: (estimate: Double, low: Double, high: Double)) in (low: (i.low - 1) * 100, high: (i.high - 1) * 100) }
             let p = between?.adjusted(trialsP) ?? trialsP
             let interval = trialsInterval.map { between?.widened($0) ?? $0 }.map(percent)
-            let verdict = Self.verdict(metric, b, c, change: change, p: p, interval: interval, alpha: alpha, threshold: threshold)
+            let verdict = Self.verdict(
+                metric, b, c, change: change, p: p, interval: interval, alpha: alpha, threshold: threshold, minimumCount: minimumCount)
             let trialsVerdict = between == nil ? verdict : Self.verdict(
-                metric, b, c, change: change, p: trialsP, interval: trialsInterval.map(percent), alpha: alpha, threshold: threshold)
+                metric, b, c, change: change, p: trialsP, interval: trialsInterval.map(percent), alpha: alpha, threshold: threshold,
+                minimumCount: minimumCount)
             return (p, interval?.low, interval?.high, verdict, trialsVerdict)
         }
 
         // Each cell row's verdict.
         for i in rows.indices where rows[i].verdict != .incomparable {
             let row = rows[i], key = row.cell
-            let sb = row.baseline, sc = row.candidate
-            let judged = judge(row.metric, sb.values, sc.values, change: row.change, p: row.p, interval: intervals[i])
+            let sb = row.baseline, sc = row.candidate, (tb, tc) = tested[i]
+            let judged = judge(row.metric, tb, tc, change: row.change, p: row.p, interval: intervals[i])
             rows[i].p = judged.p
             rows[i].changeLow = judged.low
             rows[i].changeHigh = judged.high
@@ -348,11 +392,10 @@ package struct Comparison: Sendable {
             rows[i].uncorrectedVerdict = judged.verdict
             rows[i].trialsVerdict = judged.trialsVerdict
             if let factor = drift?.correction(for: row.metric, mode: key.workload) {
-                let correctedValues = sc.values.map { $0 * factor }
-                let cchange = Self.percentChange(sb.median, sc.median * factor)
-                let corrected = judge(
-                    row.metric, sb.values, correctedValues, change: cchange, p: Statistics.mannWhitneyU(correctedValues, sb.values)?.p,
-                    interval: Self.ratioInterval(sb.values, correctedValues, alpha: alpha))
+                let correctedValues = tc.map { $0 * factor }
+                let (cp, cinterval) = test(tb, correctedValues)
+                let cchange = runMode ? (cinterval.map { ($0.estimate - 1) * 100 } ?? row.change) : Self.percentChange(sb.median, sc.median * factor)
+                let corrected = judge(row.metric, tb, correctedValues, change: cchange, p: cp, interval: cinterval)
                 rows[i].correctedChange = cchange
                 rows[i].correctedP = corrected.p
                 // A change counts when it does both as measured and relative to the control: the drift explains
@@ -384,11 +427,11 @@ package struct Comparison: Sendable {
             let group = GroupKey(mode: row.cell.workload, size: row.cell.messageSize, connections: row.cell.connections, metric: row.metric)
             guard let ratios = groupRatios[group], ratios.count >= 3, let shared = Statistics.median(ratios), shared > 0 else { continue }
             rows[i].sharedChange = (shared - 1) * 100
-            let values = row.candidate.values.map { $0 / shared }
-            let gchange = Self.percentChange(row.baseline.median, row.candidate.median / shared)
-            let groupVerdict = judge(
-                row.metric, row.baseline.values, values, change: gchange, p: Statistics.mannWhitneyU(values, row.baseline.values)?.p,
-                interval: Self.ratioInterval(row.baseline.values, values, alpha: alpha)).verdict
+            let values = tested[i].c.map { $0 / shared }
+            let (gp, ginterval) = test(tested[i].b, values)
+            let gchange = runMode ? (ginterval.map { ($0.estimate - 1) * 100 } ?? row.change)
+                : Self.percentChange(row.baseline.median, row.candidate.median / shared)
+            let groupVerdict = judge(row.metric, tested[i].b, values, change: gchange, p: gp, interval: ginterval).verdict
             if groupVerdict != row.verdict {
                 rows[i].verdict = .unchanged
                 rows[i].explainedByGroup = true
@@ -398,7 +441,8 @@ package struct Comparison: Sendable {
 
         for i in relativeRows.indices {
             let row = relativeRows[i]
-            let judged = judge(row.metric, row.baseline.values, row.candidate.values, change: row.change, p: row.p, interval: relativeIntervals[i])
+            let judged = judge(
+                row.metric, relativeTested[i].b, relativeTested[i].c, change: row.change, p: row.p, interval: relativeIntervals[i])
             relativeRows[i].p = judged.p
             relativeRows[i].changeLow = judged.low
             relativeRows[i].changeHigh = judged.high
@@ -486,10 +530,10 @@ package struct Comparison: Sendable {
     /// half of it, up to 2, and the slower transport was found in every pair.
     static func verdict(
         _ metric: Metric, _ baseline: [Double], _ candidate: [Double], change: Double, p: Double?,
-        interval: (low: Double, high: Double)?, alpha: Double, threshold: Double
+        interval: (low: Double, high: Double)?, alpha: Double, threshold: Double, minimumCount: Int = 4
     ) -> Verdict {
         guard let higher = metric.higherIsBetter else { return .unchanged }
-        if baseline.count < 4 || candidate.count < 4 { return .untestable }
+        if baseline.count < minimumCount || candidate.count < minimumCount { return .untestable }
         guard let p, p < alpha, abs(change) >= threshold else { return .unchanged }
         let margin = threshold / 2
         if let interval, !(interval.low >= margin || interval.high <= -margin) { return .unchanged }
@@ -576,13 +620,14 @@ package struct Comparison: Sendable {
 
     /// 0 when nothing changed, 2 when anything regressed (a cell's metric after the control's correction, or a ratio to
     /// two-copy), 4 when there are only improvements (package-benchmark's codes); 3 when nothing was found but most
-    /// comparisons had too few trials to test or were unstable, or when the profiles had nothing to compare, so that
-    /// a script does not read "nothing changed".
+    /// comparisons had too few trials to test or were unstable, or changes the trials alone would count lie within
+    /// the spread between the runs (``withinBetweenRuns``), or the profiles had nothing to compare, so that a script
+    /// does not read "nothing changed" where compare could not tell.
     package var exitCode: Int32 {
         if nothingInCommon != nil { return 3 }
         if !regressions.isEmpty || !relativeRegressions.isEmpty { return 2 }
         if !improvements.isEmpty || !relativeImprovements.isEmpty { return 4 }
-        return mostlyUntestable ? 3 : 0
+        return mostlyUntestable || withinBetweenRuns > 0 ? 3 : 0
     }
 
     /// Per metric, the median half-width of the cells' 95% intervals in percent of their medians, over both profiles:

@@ -17,6 +17,7 @@ extension Comparison {
             var onlyInCandidate: [CellKey]
             var drift: MachineDrift?
             var betweenRuns: BetweenRuns?
+            var runs: RunCounts?
             var withinBetweenRuns: Int
             var withoutControl: [String]
             var rows: [Row]
@@ -33,7 +34,7 @@ extension Comparison {
         return try encoder.encode(Document(
             baseline: baselinePath, candidate: candidatePath, threshold: threshold, alpha: alpha,
             environmentDifferences: environmentDifferences, methodDifferences: methodDifferences, onlyInBaseline: onlyInBaseline,
-            onlyInCandidate: onlyInCandidate, drift: drift, betweenRuns: betweenRuns, withinBetweenRuns: withinBetweenRuns, withoutControl: withoutControl, rows: rows, relativeRows: relativeRows,
+            onlyInCandidate: onlyInCandidate, drift: drift, betweenRuns: betweenRuns, runs: runs, withinBetweenRuns: withinBetweenRuns, withoutControl: withoutControl, rows: rows, relativeRows: relativeRows,
             geomeans: geomeans, attributionShifts: attributionShifts, pairing: pairing, nothingInCommon: nothingInCommon,
             exitCode: exitCode))
     }

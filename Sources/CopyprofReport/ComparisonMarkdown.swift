@@ -16,10 +16,19 @@ extension Comparison {
                 + "so each baseline cell is compared with the candidate's cell that differs from it in \(pairing.dimension.rawValue) "
                 + "only. A change common to every transport is here the answer, not a drift"
         }
-        md += ". A change counts when the two-sided "
-            + "Mann-Whitney U test, allowing for the spread between the runs, gives p < \(formatDecimal(alpha, digits: 3)), the medians differ by at least \(formatDecimal(threshold, digits: 1))% "
-            + "and the change's \(formatDecimal((1 - alpha) * 100, digits: 1))% interval (in brackets) lies wholly beyond \(formatDecimal(threshold / 2, digits: 2))%; "
+        let level = "\(formatDecimal((1 - alpha) * 100, digits: 1))% interval (in brackets) lies wholly beyond \(formatDecimal(threshold / 2, digits: 2))%; "
             + "`~` marks a difference that does not count.\n\n"
+        if let runs {
+            md += ". **The run is the unit**: \(runs.baseline) baseline and \(runs.candidate) candidate runs, each one value per "
+                + "metric (the median of its trials; of a ratio to two-copy, the median of its rounds' ratios), so the spread "
+                + "between runs is measured rather than assumed away. A change counts when Welch's t-test on the logarithms "
+                + "of those values gives p < \(formatDecimal(alpha, digits: 3)), their geometric means differ by at least "
+                + "\(formatDecimal(threshold, digits: 1))% (the change shown) and its " + level
+        } else {
+            md += ". A change counts when the two-sided Mann-Whitney U test, allowing for the spread between the runs, gives "
+                + "p < \(formatDecimal(alpha, digits: 3)), the medians differ by at least \(formatDecimal(threshold, digits: 1))% "
+                + "and the change's " + level
+        }
         md += driftParagraph()
         md += sharedParagraph()
         if !environmentDifferences.isEmpty {
@@ -91,6 +100,7 @@ extension Comparison {
 
     /// How much more the runs differ than their trials, and what that does to every test.
     func betweenRunsParagraph() -> String {
+        guard runs == nil else { return "" }
         guard let b = betweenRuns else {
             let testable = rows.filter { $0.verdict != .untestable && $0.verdict != .incomparable }.count
                 + relativeRows.filter { $0.verdict != .untestable }.count
@@ -109,7 +119,8 @@ extension Comparison {
             + "beyond them. Every p and interval below allows for it (z divided, interval widened, by "
             + "√λ = \(formatDecimal(b.lambda.squareRoot(), digits: 2)), as genomic control does): "
             + "\(within) change\(within == 1 ? " that the trials alone would count is" : "s that the trials alone would count are") "
-            + "within that spread, marked `(between runs)`. More trials do not narrow it; more runs, alternated, do.\n\n"
+            + "within that spread, marked `(between runs)`\(within > 0 && exitCode == 3 ? " (exit status 3: compare cannot tell them from it)" : ""). "
+            + "More trials do not narrow it; more runs, alternated, do: `compare A1,A2,A3 B1,B2,B3` takes the run as the unit.\n\n"
     }
 
     /// What the control says about the machine, at the top.
@@ -205,7 +216,7 @@ extension Comparison {
             let counted = counts(row.verdict) || counts(row.uncorrectedVerdict) || counts(row.trialsVerdict)
             let change: String, p: String
             switch row.verdict {
-            case .untestable: (change, p) = ("untestable (n < 4)", "")
+            case .untestable: (change, p) = (runs == nil ? "untestable (n < 4)" : "untestable (< 2 runs)", "")
             case .incomparable: (change, p) = ("measured differently", "")
             case .unstable: (change, p) = ("unstable: \(row.instability ?? "trials disagree")", "")
             default:
@@ -226,9 +237,15 @@ extension Comparison {
                     md += " |"
                 }
             }
-            md += " \(p) | \(Self.n(row.baseline, row.candidate)) |\n"
+            md += " \(p) | \(n(row.baseline, row.candidate)) |\n"
         }
         return md + "\n"
+    }
+
+    /// The n column: ``n(_:_:)`` of the trials, and where runs are the unit, the runs first (`3+3 runs, 18+18 trials`).
+    func n(_ baseline: Summary, _ candidate: Summary) -> String {
+        guard let runs else { return Self.n(baseline, candidate) }
+        return "\(runs.baseline)+\(runs.candidate) runs, " + Self.n(baseline, candidate) + " trials"
     }
 
     /// `6+6`: the trials of the metric's kind on each side, as the summary and the report count them; with the trials
@@ -264,7 +281,7 @@ extension Comparison {
             let change: String, p: String
             switch row.verdict {
             case .regression, .improvement: (change, p) = (changeText(row.change, row.changeLow, row.changeHigh), pValue(row.p))
-            case .untestable: (change, p) = ("untestable (n < 4)", "")
+            case .untestable: (change, p) = (runs == nil ? "untestable (n < 4)" : "untestable (< 2 runs)", "")
             case .unstable: (change, p) = ("unstable: \(row.instability ?? "trials disagree")", "")
             case .incomparable: (change, p) = ("measured differently", "")
             case .unchanged where row.trialsVerdict == .regression || row.trialsVerdict == .improvement:
@@ -274,7 +291,7 @@ extension Comparison {
             let at = row.candidateCell.map { name(row.cell, $0) } ?? "\(c.workload.name) \(c.messageSize) B × \(c.connections)"
             md += "| \(at) | \(c.path) vs two-copy | \(row.metric.title) "
                 + "| \(ratioText(row.baseline)) | \(ratioText(row.candidate)) | \(change) | \(p) "
-                + "| \(Self.n(row.baseline, row.candidate)) |\n"
+                + "| \(n(row.baseline, row.candidate)) |\n"
         }
         return md + "\n"
     }

@@ -1,5 +1,6 @@
 import ArgumentParser
 import CopyprofFiles
+import CopyprofModel
 import CopyprofProfile
 import CopyprofReport
 import Foundation
@@ -18,15 +19,20 @@ struct CompareCommand: ParsableCommand {
             stalls, two modes) is unstable, neither a regression nor an improvement. Profiles that share no cell but \
             differ in one dimension only, with one value each (1 vs 4 connections), are compared along it. For \
             sampled profiles, shifts in where each role's time went (each category's share, in percentage points, a \
-            change of 3 points or more) are listed too; they leave the exit status alone. Exit status: 0 nothing \
+            change of 3 points or more) are listed too; they leave the exit status alone. The trials of one run share \
+            its moment, so runs made at different times differ beyond their trials: every test allows for the spread \
+            between the runs that all the comparisons together show (λ). Several runs of a side, made alternately with \
+            the other side's, can be given separated by commas: their trials are pooled, and the spread between runs \
+            is then inside each side. Exit status: 0 nothing \
             changed, 2 something regressed (a cell or a ratio), 4 only improvements, 3 nothing found but most \
-            comparisons were untestable (too few trials) or unstable, or no cell to compare, 1 bad input.
+            comparisons were untestable (too few trials) or unstable, or changes lie within the spread between the \
+            runs, or no cell to compare, 1 bad input.
             """
     )
 
-    @Argument(help: "The baseline profile.")
+    @Argument(help: "The baseline profile, or several runs of it separated by commas (a1.json,a2.json): their trials pooled.")
     var baseline: String
-    @Argument(help: "The candidate profile.")
+    @Argument(help: "The candidate profile, or several runs of it separated by commas.")
     var candidate: String
     @Option(help: "Write the Markdown (or JSON) here instead of standard output; an existing file only with --force.")
     var output: String?
@@ -44,10 +50,11 @@ struct CompareCommand: ParsableCommand {
     func run() throws {
         Interruption.installCleanup()
         if let output, !force { try OutputFile.refuseExisting(output) }
-        let base = try Profile.read(from: baseline)
-        let cand = try Profile.read(from: candidate)
+        let (base, baseRuns, basePaths) = try Self.side(baseline)
+        let (cand, candRuns, candPaths) = try Self.side(candidate)
         let comparison = Comparison(
-            baseline: base, candidate: cand, baselinePath: baseline, candidatePath: candidate, threshold: threshold)
+            baseline: base, candidate: cand, baselinePath: Self.describe(basePaths), candidatePath: Self.describe(candPaths),
+            threshold: threshold, baselineRuns: baseRuns, candidateRuns: candRuns)
         if let why = comparison.nothingInCommon, !json {
             // One line, and no report of nothing: "0 regressions of 0 comparisons" would read as "nothing changed".
             note(why)
@@ -61,5 +68,21 @@ struct CompareCommand: ParsableCommand {
             try writeStandardOutput(text)
         }
         if comparison.exitCode != 0 { throw ExitCode(comparison.exitCode) }
+    }
+
+    /// The profile of one side: the file the argument names, or the runs of a comma-separated list pooled
+    /// (``Profile/pooling(_:names:)``); the runs; and the paths read.
+    static func side(_ argument: String) throws(CopyprofError) -> (pooled: Profile, runs: [Profile], paths: [String]) {
+        let paths = FileManager.default.fileExists(atPath: argument) || !argument.contains(",")
+            ? [argument] : argument.split(separator: ",", omittingEmptySubsequences: true).map(String.init)
+        guard !paths.isEmpty else { throw .invalidArgument("'\(argument)' names no profile: give a path, or paths separated by commas") }
+        var runs: [Profile] = []
+        for path in paths { runs.append(try Profile.read(from: path)) }
+        return (try Profile.pooling(runs, names: paths), runs, paths)
+    }
+
+    /// `a.json`, or `a1.json, a2.json (2 runs pooled)`.
+    static func describe(_ paths: [String]) -> String {
+        paths.count == 1 ? paths[0] : paths.joined(separator: ", ") + " (\(paths.count) runs pooled)"
     }
 }

@@ -103,4 +103,31 @@ import CopyprofReport
         let json = try runProcess(copyprofBinary, ["compare", "\(dir)/one.json", "\(dir)/big.json", "--json"])
         #expect(json.status == 3 && json.stdout.contains("\"nothingInCommon\""))
     }
+
+    /// Runs of a side separated by commas are pooled and compared with the run as the unit; runs of different
+    /// options are refused with one line naming them; a path with a comma that exists is one profile.
+    @Test func severalRunsASideFromTheBinary() throws {
+        let dir = try temporaryDirectory()
+        for (name, level) in [("a1", 10.0), ("a2", 10.6), ("b1", 5.0), ("b2", 5.3)] {
+            try SampleProfiles.make(throughput: [level, level * 1.01, level * 0.99, level, level * 1.02, level * 0.98])
+                .write(to: "\(dir)/\(name).json")
+        }
+        let pooled = try runProcess(copyprofBinary, ["compare", "\(dir)/a1.json,\(dir)/a2.json", "\(dir)/b1.json,\(dir)/b2.json"])
+        #expect(pooled.status == 2, "\(pooled.stderr)")
+        #expect(pooled.stdout.contains("baseline `\(dir)/a1.json, \(dir)/a2.json (2 runs pooled)`"))
+        #expect(pooled.stdout.contains("**The run is the unit**: 2 baseline and 2 candidate runs"))
+        let json = try runProcess(copyprofBinary, ["compare", "\(dir)/a1.json,\(dir)/a2.json", "\(dir)/b1.json,\(dir)/b2.json", "--json"])
+        let document = try JSONSerialization.jsonObject(with: Data(json.stdout.utf8)) as? [String: Any]
+        #expect((document?["runs"] as? [String: Int]) == ["baseline": 2, "candidate": 2])
+        var other = SampleProfiles.make(throughput: [10, 10.1, 9.9, 10, 10.2, 9.8])
+        other.plan.sizes = [65536]
+        try other.write(to: "\(dir)/other.json")
+        let refused = try runProcess(copyprofBinary, ["compare", "\(dir)/a1.json,\(dir)/other.json", "\(dir)/b1.json"])
+        #expect(refused.status == 1 && refused.stdout.isEmpty)
+        #expect(refused.stderr.hasSuffix("\(dir)/other.json was run with other options than \(dir)/a1.json (its sweep plan differs): "
+            + "pool only runs made with the same options\n"))
+        #expect(refused.stderr.split(separator: "\n").count == 1)
+        try SampleProfiles.make(throughput: [10, 10.1, 9.9, 10, 10.2, 9.8]).write(to: "\(dir)/with,comma.json")
+        #expect(try runProcess(copyprofBinary, ["compare", "\(dir)/with,comma.json", "\(dir)/a1.json"]).status == 0)
+    }
 }

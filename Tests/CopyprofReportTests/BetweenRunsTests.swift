@@ -80,13 +80,14 @@ import TestSupport
             + c.relativeRows.filter { $0.trialsVerdict == .regression || $0.trialsVerdict == .improvement }.count
         #expect(trialsAlone >= 12, "on the trials alone these runs differ: \(trialsAlone)")
         #expect(c.regressions.isEmpty && c.improvements.isEmpty && c.relativeRegressions.isEmpty && c.relativeImprovements.isEmpty)
-        #expect(c.withinBetweenRuns == trialsAlone && c.exitCode == 0)
+        #expect(c.withinBetweenRuns == trialsAlone && c.exitCode == 3, "not 'nothing changed': compare cannot tell")
         let row = try #require(c.rows.first { $0.metric == .throughput && $0.cell.messageSize == 64 && $0.cell.transport == .twoCopy })
         #expect(row.trialsP.map { $0 < 0.01 } == true && row.p.map { $0 > 0.05 } == true)
         #expect((row.changeHigh ?? 0) - (row.changeLow ?? 0) > 10, "the interval widened by √λ")
         let md = c.markdown
         #expect(md.contains("**The runs differ by more than their trials say**: λ = "))
-        #expect(md.contains("\(trialsAlone) changes that the trials alone would count are within that spread, marked `(between runs)`"))
+        #expect(md.contains("\(trialsAlone) changes that the trials alone would count are within that spread, marked `(between runs)` "
+            + "(exit status 3: compare cannot tell them from it)"))
         #expect(md.contains("(between runs) |"))
         let json = try JSONSerialization.jsonObject(with: c.json()) as? [String: Any]
         let recorded = try #require(json?["betweenRuns"] as? [String: Any])
@@ -114,5 +115,100 @@ import TestSupport
         let c = Comparison(baseline: base, candidate: base, baselinePath: "a", candidatePath: "b")
         #expect(c.betweenRuns == nil)
         #expect(c.markdown.contains("to tell whether the runs differ by more than their trials"))
+    }
+}
+
+/// Several runs a side: pooled into one profile each, compared with the run as the unit (Welch's t on the logarithms
+/// of the runs' medians).
+@Suite struct RunLevelTests {
+    /// Against SciPy 1.17: `stats.ttest_ind(log(c), log(b), equal_var=False)` gives t = −4.2571, p = 0.011041,
+    /// df = 4.3274, and its 95% interval exp'd [0.83355, 0.95993] about 0.89451; `stats.t.ppf(0.975, ν)` for ν = 2, 4,
+    /// 10, 3.7 and `stats.t.sf`.
+    @Test func welchOnLogarithmsAgreesWithSciPy() throws {
+        let test = try #require(RunLevelTest(baseline: [10.0, 10.4, 9.7], candidate: [8.9, 9.3, 8.6, 9.1]))
+        #expect(abs(test.p - 0.011040935547814806) < 1e-9)
+        #expect(abs(test.degreesOfFreedom - 4.327397127475341) < 1e-9)
+        #expect(abs(test.ratio - 0.8945092622105374) < 1e-12)
+        #expect(abs(test.low - 0.8335454981384328) < 1e-7 && abs(test.high - 0.9599317877277456) < 1e-7)
+        for (nu, q) in [(2.0, 4.30265273), (4, 2.77644511), (10, 2.22813885), (3.7, 2.86752071)] {
+            #expect(abs(RunLevelTest.tQuantile(0.975, nu) - q) < 1e-6, "t quantile, ν = \(nu)")
+        }
+        for (t, nu, sf) in [(2.0, 2.0, 0.09175171), (0.5, 7.5, 0.31570548), (5, 3, 0.00769622)] {
+            #expect(abs(RunLevelTest.tSurvival(t, nu) - sf) < 1e-7, "t survival, t = \(t), ν = \(nu)")
+        }
+        #expect(RunLevelTest(baseline: [1], candidate: [1, 2]) == nil, "one run is no spread")
+        #expect(RunLevelTest(baseline: [1, 0], candidate: [1, 2]) == nil, "logarithms need positive values")
+        let exact = try #require(RunLevelTest(baseline: [2, 2], candidate: [2, 2]))
+        #expect(exact.p == 1 && exact.ratio == 1)
+    }
+
+    let two = CellKey(transport: .twoCopy, workload: .stream, messageSize: 4096, connections: 1)
+    let one = CellKey(transport: .oneCopy, workload: .stream, messageSize: 4096, connections: 1)
+    let shape = [0.98, 1.01, 0.995, 1.02, 1.0, 0.985]
+
+    /// A run of two-copy and one-copy at `level` times 10 and 8 Gbit/s (one-copy also times `slower`).
+    func run(_ level: Double, slower: Double = 1) -> Profile {
+        SampleProfiles.rounds(
+            [
+                SampleProfiles.roundsCell(two, timing: shape.map { $0 * 10 * level }, timingCPUNsPerByte: shape.map { 2 / level / $0 }),
+                SampleProfiles.roundsCell(
+                    one, timing: shape.map { $0 * 8 * level * slower }, timingCPUNsPerByte: shape.map { 2.5 / level / slower / $0 }),
+            ],
+            controlMs: shape.map { $0 * 17 })
+    }
+
+    /// Pooling offsets rounds and trial numbers run by run (so a round still pairs trials that ran side by side) and
+    /// the control's rounds with them; the stacks and frame names go; a single run comes back as it is.
+    @Test func poolingKeepsEveryTrialAndEachRunsRounds() throws {
+        var first = run(1), second = run(1.1)
+        first.cells[0].stacks = []
+        first.frameNames = ["f"]
+        second.cells.swapAt(0, 1)
+        let pooled = try Profile.pooling([first, second], names: ["a", "b"])
+        let cell = try #require(pooled.cell(two))
+        #expect(cell.trials.count == 12 && cell.stacks == nil && pooled.frameNames == nil)
+        #expect(cell.trials.compactMap(\.round) == Array(1...6) + Array(7...12))
+        #expect(Set(cell.trials.map(\.trial)).count == 12)
+        #expect(pooled.control?.samples.map(\.round) == Array(1...12))
+        #expect(pooled.cells.map(\.key) == [two, one], "the first run's order")
+        let ratio = try #require(Analysis(profile: pooled).relative(.throughput, one, to: two))
+        #expect(ratio.summary.values.count == 12 && ratio.summary.values.allSatisfy { abs($0 - 0.8) < 1e-9 }, "within a run's rounds")
+        let single = try Profile.pooling([first], names: ["a"])
+        #expect(single.frameNames == ["f"])
+        // Runs of other options, or sampled otherwise, are not one side.
+        var other = run(1)
+        other.plan.sizes = [65536]
+        #expect(throws: CopyprofError.self) { try Profile.pooling([first, other], names: ["a.json", "c.json"]) }
+        do {
+            _ = try Profile.pooling([first, other], names: ["a.json", "c.json"])
+        } catch {
+            #expect(error.description.hasPrefix("c.json was run with other options than a.json"))
+        }
+    }
+
+    /// Identical runs whose levels wander by ±10% between runs, the trials within 2%: one run against one flags on
+    /// the trials alone, and three against three with the run as the unit flags nothing — while a one-copy made 15%
+    /// slower in every candidate run is found, in its cell and in its ratio to two-copy.
+    @Test func theRunAsTheUnitSeesTheSpreadBetweenRuns() throws {
+        let levels = [1.0, 0.9, 1.1, 0.92, 1.08, 0.97]
+        let runs = levels.map { run($0) }
+        let single = Comparison(baseline: runs[0], candidate: runs[1], baselinePath: "a", candidatePath: "b")
+        #expect(single.rows.contains { $0.trialsVerdict == .regression }, "on the trials alone, run 2 is slower")
+        let aa = Comparison(
+            baseline: try Profile.pooling(Array(runs[0..<3]), names: []), candidate: try Profile.pooling(Array(runs[3...]), names: []),
+            baselinePath: "a", candidatePath: "b", baselineRuns: Array(runs[0..<3]), candidateRuns: Array(runs[3...]))
+        #expect(aa.runs == Comparison.RunCounts(baseline: 3, candidate: 3) && aa.betweenRuns == nil)
+        #expect(aa.regressions.isEmpty && aa.improvements.isEmpty && aa.relativeRegressions.isEmpty && aa.exitCode == 0)
+        #expect(aa.rows.allSatisfy { $0.verdict != .unstable })
+        let slow = [0.95, 1.05, 1.0].map { run($0, slower: 0.85) }
+        let ab = Comparison(
+            baseline: try Profile.pooling(Array(runs[0..<3]), names: []), candidate: try Profile.pooling(slow, names: []),
+            baselinePath: "a", candidatePath: "b", baselineRuns: Array(runs[0..<3]), candidateRuns: slow)
+        #expect(ab.relativeRegressions.contains { $0.cell == one && $0.metric == .throughput })
+        #expect(ab.exitCode == 2)
+        let md = ab.markdown
+        #expect(md.contains("**The run is the unit**: 3 baseline and 3 candidate runs"))
+        #expect(md.contains("| 3+3 runs, 18+18 trials |"))
+        #expect(!md.contains("The runs differ by more than their trials say"))
     }
 }
