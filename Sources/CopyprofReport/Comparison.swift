@@ -50,7 +50,8 @@ package struct Comparison: Sendable {
         package var changeHigh: Double?
         /// The p the verdict used: the Mann-Whitney test's, allowed for the spread between the runs.
         package var p: Double?
-        /// The Mann-Whitney test's p from the trials alone.
+        /// The test's p before the allowance for the spread between the runs: the Mann-Whitney test's of the trials;
+        /// where the run is the unit (``Comparison/runs``), Welch's of the runs, the same as ``p``.
         package var trialsP: Double?
         /// The change relative to the control, in percent, with its p: the candidate's values corrected by the
         /// machine's drift. Nil where the machine did not move significantly or the metric is a count.
@@ -88,7 +89,7 @@ package struct Comparison: Sendable {
         /// The change's 95% interval in percent, widened for the spread between the runs.
         package var changeLow: Double?
         package var changeHigh: Double?
-        /// The p the verdict used, allowed for the spread between the runs; ``trialsP`` is the test's from the rounds alone.
+        /// The p the verdict used, allowed for the spread between the runs; ``trialsP`` is the test's before that allowance.
         package var p: Double?
         package var trialsP: Double?
         package var verdict: Verdict
@@ -520,7 +521,8 @@ package struct Comparison: Sendable {
         Statistics.ratioInterval(candidate, baseline, confidence: 1 - alpha)
     }
 
-    /// A change counts when both samples have at least 4 values, the Mann-Whitney test gives p < α, the medians differ
+    /// A change counts when both samples have at least `minimumCount` values (4 trials, or 2 runs where the run is the
+    /// unit), the test gives p < α, the medians differ
     /// by the threshold, and the change's 1 − α interval lies wholly beyond half the threshold: the data say with 95%
     /// confidence that the change is more than a negligible one, not only that there is one. (Where the interval
     /// cannot be had, a value of 0, the first three suffice.) On a drifting machine this keeps a noisy cell whose
