@@ -52,13 +52,22 @@ package struct AttributionComparison: Sendable, Codable {
     /// True when both profiles sampled user space only: every share is of user-space time, kernel categories are not
     /// permitted.
     package var userOnly = false
+    /// Runs a side where each side pooled two or more: each run's pooled share is then one value, and the test is
+    /// Welch's t of those (``RunLevelTest``, on the shares themselves); nil where the trial is the unit.
+    package var runs: Comparison.RunCounts?
 
     /// The default threshold: 3 percentage points.
     package static let defaultThreshold = 3.0
 
-    /// Nil when neither profile was sampled (nothing to say).
-    package init?(baseline: Profile, candidate: Profile, alpha: Double = 0.05, threshold: Double = defaultThreshold) {
+    /// Nil when neither profile was sampled (nothing to say). `baselineRuns` and `candidateRuns` are the runs a pooled
+    /// side was made of (``Profile/pooling(_:names:)``): with two or more on each side, the run is the unit.
+    package init?(
+        baseline: Profile, candidate: Profile, alpha: Double = 0.05, threshold: Double = defaultThreshold,
+        baselineRuns: [Profile] = [], candidateRuns: [Profile] = []
+    ) {
         let base = AttributionAnalysis(profile: baseline), cand = AttributionAnalysis(profile: candidate)
+        let runMode = baselineRuns.count >= 2 && candidateRuns.count >= 2
+        runs = runMode ? Comparison.RunCounts(baseline: baselineRuns.count, candidate: candidateRuns.count) : nil
         self.threshold = threshold
         self.alpha = alpha
         rows = []
@@ -74,16 +83,43 @@ package struct AttributionComparison: Sendable, Codable {
         }
         guard notCompared == nil else { return }
         userOnly = base.userOnly
+        let baseRuns = runMode ? baselineRuns.map { AttributionAnalysis(profile: $0) } : []
+        let candRuns = runMode ? candidateRuns.map { AttributionAnalysis(profile: $0) } : []
         let candidateCells = Set(cand.cells)
         for cell in base.cells where candidateCells.contains(cell) {
             for role in WorkerRole.allCases {
                 guard let rb = base.role(role, in: cell), let rc = cand.role(role, in: cell) else { continue }
                 for category in base.visibleCategories {
                     guard let sb = rb.share(category), let sc = rc.share(category), sb.samples > 0 || sc.samples > 0 else { continue }
-                    rows.append(Self.row(cell, role, sb, sc, alpha: alpha, threshold: threshold))
+                    if runMode {
+                        let shares = { (runs: [AttributionAnalysis]) in
+                            runs.compactMap { $0.role(role, in: cell)?.share(category)?.share }
+                        }
+                        rows.append(Self.runRow(cell, role, sb, sc, shares(baseRuns), shares(candRuns), alpha: alpha, threshold: threshold))
+                    } else {
+                        rows.append(Self.row(cell, role, sb, sc, alpha: alpha, threshold: threshold))
+                    }
                 }
             }
         }
+    }
+
+    /// A row where the run is the unit: each run's pooled share one value, Welch's t of the shares, its interval for
+    /// the difference of the mean shares (the change shown).
+    static func runRow(
+        _ cell: CellKey, _ role: WorkerRole, _ b: CategoryShare, _ c: CategoryShare, _ runsB: [Double], _ runsC: [Double],
+        alpha: Double, threshold: Double
+    ) -> Row {
+        guard let test = RunLevelTest(baseline: runsB, candidate: runsC, alpha: alpha, scale: .difference) else {
+            let d = (c.share - b.share) * 100
+            return Row(cell: cell, role: role, category: b.category, baseline: b, candidate: c, change: d, changeLow: d,
+                       changeHigh: d, p: nil, verdict: .untestable)
+        }
+        let d = test.estimate * 100, low = test.low * 100, high = test.high * 100
+        let counts = test.p < alpha && abs(d) >= threshold && (low >= threshold / 2 || high <= -threshold / 2)
+        return Row(
+            cell: cell, role: role, category: b.category, baseline: b, candidate: c, change: d, changeLow: low, changeHigh: high,
+            p: test.p, verdict: counts ? (d > 0 ? .increased : .decreased) : .unchanged)
     }
 
     static func row(
@@ -117,11 +153,18 @@ package struct AttributionComparison: Sendable, Codable {
             md += "**User space only** in both profiles: each share is of the threads' user-space time; kernel categories are "
                 + "not permitted (n/a), so they are not compared.\n\n"
         }
-        md += "Each category's share of a role's sampled time (pooled, with its 95% interval), baseline → candidate. A "
-            + "shift counts when the Mann-Whitney U test of the per-trial shares gives p < \(formatDecimal(alpha, digits: 3)), the "
-            + "shares differ by at least \(formatDecimal(threshold, digits: 1)) percentage points and the change's 95% interval "
-            + "(Newcombe's, from both shares' intervals) lies wholly beyond \(formatDecimal(threshold / 2, digits: 2)) points; "
-            + "fewer than 4 sampled trials on a side is untestable.\n\n"
+        md += "Each category's share of a role's sampled time (pooled, with its 95% interval), baseline → candidate. "
+        if let runs {
+            md += "The run is the unit (\(runs.baseline) and \(runs.candidate) runs): a shift counts when Welch's t-test of the "
+                + "runs' shares gives p < \(formatDecimal(alpha, digits: 3)), their means differ by at least "
+                + "\(formatDecimal(threshold, digits: 1)) percentage points (the change shown) and its 95% interval lies wholly "
+                + "beyond \(formatDecimal(threshold / 2, digits: 2)) points; fewer than 2 sampled runs on a side is untestable.\n\n"
+        } else {
+            md += "A shift counts when the Mann-Whitney U test of the per-trial shares gives p < \(formatDecimal(alpha, digits: 3)), the "
+                + "shares differ by at least \(formatDecimal(threshold, digits: 1)) percentage points and the change's 95% interval "
+                + "(Newcombe's, from both shares' intervals) lies wholly beyond \(formatDecimal(threshold / 2, digits: 2)) points; "
+                + "fewer than 4 sampled trials on a side is untestable.\n\n"
+        }
         let shifts = self.shifts
         let untestable = rows.filter { $0.verdict == .untestable }.count
         md += "**\(shifts.count) shift\(shifts.count == 1 ? "" : "s")** of \(rows.count) comparisons (\(untestable) untestable).\n\n"
@@ -138,14 +181,15 @@ package struct AttributionComparison: Sendable, Codable {
         for row in rows {
             let change: String
             switch row.verdict {
-            case .untestable: change = "untestable (n < 4)"
+            case .untestable: change = runs == nil ? "untestable (n < 4)" : "untestable (< 2 runs)"
             case .unchanged: change = "~"
             case .increased, .decreased:
                 change = "\(signed(row.change)) [\(signed(row.changeLow)), \(signed(row.changeHigh))]"
             }
             md += "| \(row.cell) | \(row.role.rawValue) | \(row.category.rawValue) | \(WhereFindingsMarkdown.shareText(row.baseline)) "
                 + "| \(WhereFindingsMarkdown.shareText(row.candidate)) | \(change) | \(pValue(row.p)) "
-                + "| \(row.baseline.perTrial.count)+\(row.candidate.perTrial.count) |\n"
+                + "| \(runs.map { "\($0.baseline)+\($0.candidate) runs, " } ?? "")\(row.baseline.perTrial.count)+\(row.candidate.perTrial.count)"
+                + "\(runs == nil ? "" : " trials") |\n"
         }
         return md + "\n"
     }

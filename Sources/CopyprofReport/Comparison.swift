@@ -262,7 +262,8 @@ package struct Comparison: Sendable {
         self.baselinePath = baselinePath
         self.candidatePath = candidatePath
         environmentDifferences = baseline.environment.differences(from: candidate.environment)
-        attributionShifts = AttributionComparison(baseline: baseline, candidate: candidate, alpha: alpha)
+        attributionShifts = AttributionComparison(
+            baseline: baseline, candidate: candidate, alpha: alpha, baselineRuns: baselineRuns, candidateRuns: candidateRuns)
         withoutControl = [("baseline", baseline), ("candidate", candidate)].filter { ($0.1.control?.samples.isEmpty ?? true) }.map(\.0)
         drift = Self.drift(baseline.control, candidate.control, alpha: alpha)
         let baseKeys = Set(baseline.cells.map(\.key)), candKeys = Set(candidate.cells.map(\.key))
@@ -289,7 +290,7 @@ package struct Comparison: Sendable {
         /// A test of two samples on their own: its p and its interval of the ratio.
         func test(_ b: [Double], _ c: [Double]) -> (p: Double?, interval: (estimate: Double, low: Double, high: Double)?) {
             if runMode {
-                return RunLevelTest(baseline: b, candidate: c, alpha: alpha).map { ($0.p, ($0.ratio, $0.low, $0.high)) } ?? (nil, nil)
+                return RunLevelTest(baseline: b, candidate: c, alpha: alpha).map { ($0.p, ($0.estimate, $0.low, $0.high)) } ?? (nil, nil)
             }
             return (Statistics.mannWhitneyU(c, b)?.p, Self.ratioInterval(b, c, alpha: alpha))
         }

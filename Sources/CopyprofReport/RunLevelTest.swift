@@ -6,9 +6,17 @@ import Foundation
 /// the run (T. Kalibera and R. Jones, "Rigorous benchmarking in reasonable time", ISMM 2013: repeat at the level
 /// whose variation dominates, and test at that level).
 package struct RunLevelTest: Sendable, Hashable {
-    /// The ratio of the geometric means, candidate over baseline.
-    package var ratio: Double
-    /// Its 1 − α interval: exp of Welch's interval for the difference of the mean logarithms.
+    /// What the test compares.
+    package enum Scale: Sendable {
+        /// Positive values on a log scale: the estimate is the ratio of the geometric means, candidate over baseline.
+        case ratio
+        /// Values as they are (shares): the estimate is the difference of the means, candidate minus baseline.
+        case difference
+    }
+
+    /// The ratio of the geometric means (``Scale/ratio``) or the difference of the means (``Scale/difference``).
+    package var estimate: Double
+    /// Its 1 − α interval, from Welch's interval for the difference of the means (of the logarithms, exp'd back).
     package var low: Double
     package var high: Double
     /// Two-sided p of Welch's t.
@@ -16,12 +24,13 @@ package struct RunLevelTest: Sendable, Hashable {
     /// Welch–Satterthwaite degrees of freedom.
     package var degreesOfFreedom: Double
 
-    /// Nil when a side has fewer than 2 values or a value is not positive.
-    package init?(baseline: [Double], candidate: [Double], alpha: Double = 0.05) {
+    /// Nil when a side has fewer than 2 values, a value is not finite, or (``Scale/ratio``) not positive.
+    package init?(baseline: [Double], candidate: [Double], alpha: Double = 0.05, scale: Scale = .ratio) {
         guard baseline.count >= 2, candidate.count >= 2,
-            (baseline + candidate).allSatisfy({ $0 > 0 && $0.isFinite })
+            (baseline + candidate).allSatisfy({ $0.isFinite && (scale == .difference || $0 > 0) })
         else { return nil }
-        let x = baseline.map(log), y = candidate.map(log)
+        let back: (Double) -> Double = scale == .ratio ? { exp($0) } : { $0 }
+        let x = scale == .ratio ? baseline.map(log) : baseline, y = scale == .ratio ? candidate.map(log) : candidate
         func meanVariance(_ v: [Double]) -> (mean: Double, variance: Double) {
             let mean = v.reduce(0, +) / Double(v.count)
             return (mean, v.reduce(0) { $0 + ($1 - mean) * ($1 - mean) } / Double(v.count - 1))
@@ -30,17 +39,17 @@ package struct RunLevelTest: Sendable, Hashable {
         let sx = vx / Double(x.count), sy = vy / Double(y.count)
         let difference = my - mx
         let se = (sx + sy).squareRoot()
-        ratio = exp(difference)
+        estimate = back(difference)
         guard se > 0 else {
             // Every run of both sides gave the same value: the difference is exact.
-            (low, high, p, degreesOfFreedom) = (ratio, ratio, difference == 0 ? 1 : 0, .infinity)
+            (low, high, p, degreesOfFreedom) = (estimate, estimate, difference == 0 ? 1 : 0, .infinity)
             return
         }
         let df = (sx + sy) * (sx + sy) / (sx * sx / Double(x.count - 1) + sy * sy / Double(y.count - 1))
         let t = difference / se
         let q = Self.tQuantile(1 - alpha / 2, df)
-        low = exp(difference - q * se)
-        high = exp(difference + q * se)
+        low = back(difference - q * se)
+        high = back(difference + q * se)
         p = min(1, 2 * Self.tSurvival(abs(t), df))
         degreesOfFreedom = df
     }

@@ -128,7 +128,7 @@ import TestSupport
         let test = try #require(RunLevelTest(baseline: [10.0, 10.4, 9.7], candidate: [8.9, 9.3, 8.6, 9.1]))
         #expect(abs(test.p - 0.011040935547814806) < 1e-9)
         #expect(abs(test.degreesOfFreedom - 4.327397127475341) < 1e-9)
-        #expect(abs(test.ratio - 0.8945092622105374) < 1e-12)
+        #expect(abs(test.estimate - 0.8945092622105374) < 1e-12)
         #expect(abs(test.low - 0.8335454981384328) < 1e-7 && abs(test.high - 0.9599317877277456) < 1e-7)
         for (nu, q) in [(2.0, 4.30265273), (4, 2.77644511), (10, 2.22813885), (3.7, 2.86752071)] {
             #expect(abs(RunLevelTest.tQuantile(0.975, nu) - q) < 1e-6, "t quantile, ν = \(nu)")
@@ -139,7 +139,7 @@ import TestSupport
         #expect(RunLevelTest(baseline: [1], candidate: [1, 2]) == nil, "one run is no spread")
         #expect(RunLevelTest(baseline: [1, 0], candidate: [1, 2]) == nil, "logarithms need positive values")
         let exact = try #require(RunLevelTest(baseline: [2, 2], candidate: [2, 2]))
-        #expect(exact.p == 1 && exact.ratio == 1)
+        #expect(exact.p == 1 && exact.estimate == 1)
     }
 
     let two = CellKey(transport: .twoCopy, workload: .stream, messageSize: 4096, connections: 1)
@@ -210,5 +210,30 @@ import TestSupport
         #expect(md.contains("**The run is the unit**: 3 baseline and 3 candidate runs"))
         #expect(md.contains("| 3+3 runs, 18+18 trials |"))
         #expect(!md.contains("The runs differ by more than their trials say"))
+    }
+
+    /// Where the time goes, with the run as the unit: each run's pooled share one value, Welch's t of the shares.
+    /// Two-copy's sender copying 11 points less in each of three runs (the runs a point apart) is a shift with its
+    /// interval in points; three runs against three others like them is none.
+    @Test func sharesWithTheRunAsTheUnit() throws {
+        let jitter = [-0.01, 0, 0.012]
+        func runs(_ copy: Double, _ jitter: [Double]) -> [Profile] {
+            jitter.map { SampledSweep.profile(twoCopySenderShift: [.copyFromUser: copy + $0, .tcpIP: -copy - $0]) }
+        }
+        let a = runs(0, jitter), b = runs(-0.11, jitter), a2 = runs(0, [0.008, -0.012, 0.002])
+        let c = try #require(AttributionComparison(
+            baseline: try Profile.pooling(a, names: []), candidate: try Profile.pooling(b, names: []), baselineRuns: a, candidateRuns: b))
+        #expect(c.runs == Comparison.RunCounts(baseline: 3, candidate: 3))
+        let copy = try #require(c.rows.first { $0.cell == SampledSweep.key(.twoCopy) && $0.role == .sender && $0.category == .copyFromUser })
+        #expect(copy.verdict == .decreased && abs(copy.change + 11) < 1 && copy.changeLow < copy.change && copy.change < copy.changeHigh)
+        #expect((copy.p ?? 1) < 0.01)
+        #expect(c.shifts.allSatisfy { $0.cell == SampledSweep.key(.twoCopy) && $0.role == .sender })
+        #expect(c.markdown.contains("The run is the unit (3 and 3 runs)") && c.markdown.contains("| 3+3 runs, 18+18 trials |"))
+        let same = try #require(AttributionComparison(
+            baseline: try Profile.pooling(a, names: []), candidate: try Profile.pooling(a2, names: []), baselineRuns: a, candidateRuns: a2))
+        #expect(same.shifts.isEmpty && !same.rows.isEmpty)
+        let one = try #require(AttributionComparison(
+            baseline: try Profile.pooling(a, names: []), candidate: b[0], baselineRuns: a, candidateRuns: [b[0]]))
+        #expect(one.runs == nil, "one run on a side: the trial stays the unit")
     }
 }
