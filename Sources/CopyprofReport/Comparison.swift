@@ -359,9 +359,11 @@ package struct Comparison: Sendable {
             }
         }
 
-        // The spread between the runs, from every comparison that has a test (with runs as the unit, it is measured).
+        // The spread between the runs, from every comparison that has a test. Not where the run is the unit (the test
+        // measures it), nor along a dimension (1 → 4 connections): there most comparisons are meant to change, and
+        // their median z² would take the answer for spread.
         let testable = { (b: Summary, c: Summary) in b.values.count >= 4 && c.values.count >= 4 }
-        let between = runMode ? nil : BetweenRuns(
+        let between = runMode || pairing != nil ? nil : BetweenRuns(
             pValues: rows.filter { $0.verdict != .incomparable && testable($0.baseline, $0.candidate) }.compactMap(\.p)
                 + relativeRows.filter { testable($0.baseline, $0.candidate) }.compactMap(\.p))
         betweenRuns = between

@@ -101,6 +101,10 @@ extension Comparison {
     /// How much more the runs differ than their trials, and what that does to every test.
     func betweenRunsParagraph() -> String {
         guard runs == nil else { return "" }
+        if pairing != nil {
+            return "Along a dimension most comparisons are meant to change, so the spread between the two runs cannot be "
+                + "estimated from them: each test takes the trials as independent. Several runs a side take the run as the unit.\n\n"
+        }
         guard let b = betweenRuns else {
             let testable = rows.filter { $0.verdict != .untestable && $0.verdict != .incomparable }.count
                 + relativeRows.filter { $0.verdict != .untestable }.count

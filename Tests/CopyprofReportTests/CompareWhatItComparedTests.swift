@@ -43,6 +43,9 @@ import TestSupport
         #expect(row.candidateCell == key(.twoCopy, connections: 4))
         // A change every transport shares is the answer here, not a drift the group explains away.
         #expect(row.verdict == .improvement && !row.explainedByGroup)
+        // Nor is it spread between the runs: most comparisons are meant to change, so λ is not estimated from them.
+        #expect(c.betweenRuns == nil && c.withinBetweenRuns == 0)
+        #expect(c.markdown.contains("Along a dimension most comparisons are meant to change"))
         #expect(c.relativeRows.contains { $0.cell == key(.oneCopy) && $0.candidateCell == key(.oneCopy, connections: 4) })
         let md = c.markdown
         #expect(md.contains("**comparing 1 → 4 connections**"))
