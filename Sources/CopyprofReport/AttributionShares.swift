@@ -154,6 +154,14 @@ extension Statistics {
         return (low + high) / 2
     }
 
+    /// P(T > t) for Student's t with `df` degrees of freedom: ½·I_{df/(df+t²)}(df/2, ½) for t ≥ 0; the normal tail
+    /// where df is infinite.
+    package static func studentTSurvival(_ t: Double, degreesOfFreedom df: Double) -> Double {
+        guard t >= 0 else { return 1 - studentTSurvival(-t, degreesOfFreedom: df) }
+        guard df.isFinite else { return 0.5 * erfc(t / 2.0.squareRoot()) }
+        return 0.5 * regularizedIncompleteBeta(df / (df + t * t), a: df / 2, b: 0.5)
+    }
+
     /// I_x(a, b), the regularized incomplete beta function, by its continued fraction (modified Lentz), on the side
     /// where it converges fast (Numerical Recipes, 3rd ed., §6.4).
     static func regularizedIncompleteBeta(_ x: Double, a: Double, b: Double) -> Double {

@@ -30,7 +30,7 @@ struct CompareCommand: ParsableCommand {
             """
     )
 
-    @Argument(help: "The baseline profile, or several runs of it separated by commas (a1.json,a2.json): their trials pooled.")
+    @Argument(help: "The baseline profile, or several runs of it separated by commas (a1.json,a2.json): their trials pooled; with 2 or more runs on each side the run is the unit of every test.")
     var baseline: String
     @Argument(help: "The candidate profile, or several runs of it separated by commas.")
     var candidate: String
@@ -50,8 +50,8 @@ struct CompareCommand: ParsableCommand {
     func run() throws {
         Interruption.installCleanup()
         if let output, !force { try OutputFile.refuseExisting(output) }
-        let (base, baseRuns, basePaths) = try Self.side(baseline)
-        let (cand, candRuns, candPaths) = try Self.side(candidate)
+        let (base, baseRuns, basePaths) = try Self.side(baseline, "baseline")
+        let (cand, candRuns, candPaths) = try Self.side(candidate, "candidate")
         let comparison = Comparison(
             baseline: base, candidate: cand, baselinePath: Self.describe(basePaths), candidatePath: Self.describe(candPaths),
             threshold: threshold, baselineRuns: baseRuns, candidateRuns: candRuns)
@@ -72,10 +72,20 @@ struct CompareCommand: ParsableCommand {
 
     /// The profile of one side: the file the argument names, or the runs of a comma-separated list pooled
     /// (``Profile/pooling(_:names:)``); the runs; and the paths read.
-    static func side(_ argument: String) throws(CopyprofError) -> (pooled: Profile, runs: [Profile], paths: [String]) {
+    static func side(_ argument: String, _ name: String) throws(CopyprofError) -> (pooled: Profile, runs: [Profile], paths: [String]) {
         let paths = FileManager.default.fileExists(atPath: argument) || !argument.contains(",")
             ? [argument] : argument.split(separator: ",", omittingEmptySubsequences: true).map(String.init)
         guard !paths.isEmpty else { throw .invalidArgument("'\(argument)' names no profile: give a path, or paths separated by commas") }
+        // A run given twice would look like two runs that agree exactly.
+        var seen: [String: String] = [:]
+        for path in paths {
+            let resolved = URL(fileURLWithPath: path).resolvingSymlinksInPath().standardizedFileURL.path
+            if let first = seen[resolved] {
+                throw .invalidArgument(
+                    "the \(name) names one run twice (\(first)\(first == path ? "" : " and \(path)")): give each run once")
+            }
+            seen[resolved] = path
+        }
         var runs: [Profile] = []
         for path in paths { runs.append(try Profile.read(from: path)) }
         return (try Profile.pooling(runs, names: paths), runs, paths)

@@ -127,6 +127,8 @@ import CopyprofReport
         #expect(refused.stderr.hasSuffix("\(dir)/other.json was run with other options than \(dir)/a1.json (its sweep plan differs): "
             + "pool only runs made with the same options\n"))
         #expect(refused.stderr.split(separator: "\n").count == 1)
+        let twice = try runProcess(copyprofBinary, ["compare", "\(dir)/a1.json,\(dir)/../\(URL(fileURLWithPath: dir).lastPathComponent)/a1.json", "\(dir)/b1.json,\(dir)/b2.json"])
+        #expect(twice.status == 1 && twice.stderr.contains("the baseline names one run twice (\(dir)/a1.json and "))
         try SampleProfiles.make(throughput: [10, 10.1, 9.9, 10, 10.2, 9.8]).write(to: "\(dir)/with,comma.json")
         #expect(try runProcess(copyprofBinary, ["compare", "\(dir)/with,comma.json", "\(dir)/a1.json"]).status == 0)
     }
