@@ -8,10 +8,13 @@ import Foundation
 /// identical runs made a minute apart differ by more than the trials within each (on this project's VM, the zero-copy
 /// receiver's CPU ns/B by 7–23% between identical two-transport runs, p down to 0.002). No test of one run against
 /// another can see that from the trials alone; the comparisons between the two runs together can. Under the null
-/// hypothesis each comparison's z² = Φ⁻¹(1 − p/2)² is a χ² variable of one degree of freedom, whose median is
-/// 0.4549; when the runs differ by more than their trials say, every z² is inflated alike, by a factor λ. Its
-/// estimate is the median z² of the comparisons over 0.4549, robust while fewer than half of them changed for real;
-/// every comparison's z is then divided by √λ and its interval widened by √λ about its estimate. This is genomic
+/// hypothesis each comparison's z² = Φ⁻¹(1 − p/2)² follows a known distribution: χ² of one degree of freedom (median
+/// 0.4549) where its p came from the normal approximation, and where it came from the exact distribution of U for
+/// small samples, the discrete distribution that one gives (6 and 6 trials: p = 1 one time in 16, and a median z² of
+/// 0.29). When the runs differ by more than their trials say, every z² is inflated alike, by a factor λ. Its estimate
+/// is the median z² of the comparisons over the median of their null distributions pooled, robust while fewer than
+/// half of them changed for real; every comparison's z is then divided by √λ and its interval widened by √λ about its
+/// estimate. This is genomic
 /// control (B. Devlin and K. Roeder, "Genomic control for association studies", Biometrics 55(4), 1999), made for
 /// the same trouble: a structure shared by the samples that the per-test model leaves out. λ is never taken below 1:
 /// runs that agree as well as their trials are not made to look more certain.
@@ -36,18 +39,76 @@ package struct BetweenRuns: Sendable, Codable, Hashable {
     /// The median of the χ² distribution with one degree of freedom: Φ⁻¹(0.75)².
     static let chiSquareOneMedian = 0.454936423119572
 
-    /// The estimate from the p-values of the comparisons between two runs; nil with fewer than
-    /// ``minimumComparisons``.
-    package init?(pValues: [Double]) {
-        let squares = pValues.filter { $0.isFinite && $0 > 0 }.map { Self.z(p: $0) }.map { $0 * $0 }
+    /// How a comparison's p was had, which sets the distribution of its z² when nothing changed.
+    package enum NullShape: Hashable, Sendable {
+        /// The exact distribution of U for samples of these sizes (``Statistics/mannWhitneyU(_:_:)``'s small case).
+        case exactU(Int, Int)
+        /// A continuous approximation: z² is χ² of one degree of freedom.
+        case continuous
+    }
+
+    /// The estimate from the p-values of the comparisons between two runs, each with how it was had; nil with fewer
+    /// than ``minimumComparisons``, or when the null median is 0 (samples too small for any p below 1 half the time).
+    package init?(tests: [(p: Double, null: NullShape)]) {
+        let valid = tests.filter { $0.p.isFinite && $0.p > 0 }
+        let squares = valid.map { Self.z(p: $0.p) }.map { $0 * $0 }
         guard squares.count >= Self.minimumComparisons, let median = Statistics.median(squares) else { return nil }
-        measured = median / Self.chiSquareOneMedian
+        let nullMedian = Self.nullMedian(valid.map(\.null))
+        guard nullMedian > 1e-9 else { return nil }
+        measured = median / nullMedian
         lambda = max(1, measured)
         comparisons = squares.count
     }
 
-    /// The |z| of a two-sided p.
-    static func z(p: Double) -> Double { Statistics.normalQuantile(1 - min(1, p) / 2) }
+    /// The estimate from p-values had from the normal approximation (or large samples): their z² is χ²₁ under the null.
+    package init?(pValues: [Double]) {
+        self.init(tests: pValues.map { ($0, .continuous) })
+    }
+
+    /// The median of z² under the null, pooled over the comparisons: the x at which the mean of their distribution
+    /// functions reaches ½ (by bisection: a step at each exact p, χ²₁'s erf(√(x/2)) elsewhere).
+    static func nullMedian(_ shapes: [NullShape]) -> Double {
+        guard !shapes.isEmpty else { return chiSquareOneMedian }
+        var counts: [NullShape: Int] = [:]
+        for shape in shapes { counts[shape, default: 0] += 1 }
+        let parts = counts.map { shape, count in (steps: exactSteps(shape), weight: Double(count) / Double(shapes.count)) }
+        func cdf(_ x: Double) -> Double {
+            parts.reduce(0) { sum, part in
+                guard let steps = part.steps else { return sum + part.weight * erf((x / 2).squareRoot()) }
+                return sum + part.weight * steps.reduce(0) { $1.square <= x ? $0 + $1.probability : $0 }
+            }
+        }
+        if parts.allSatisfy({ $0.steps == nil }) { return chiSquareOneMedian }
+        var low = 0.0, high = 50.0
+        if cdf(0) >= 0.5 { return 0 }
+        for _ in 0..<100 {
+            let mid = (low + high) / 2
+            if cdf(mid) >= 0.5 { high = mid } else { low = mid }
+        }
+        return high
+    }
+
+    /// z² and its probability for every value of U, where `shape` is exact: as ``Statistics/mannWhitneyU(_:_:)``
+    /// computes p from U; nil for a continuous shape.
+    static func exactSteps(_ shape: NullShape) -> [(square: Double, probability: Double)]? {
+        guard case .exactU(let n1, let n2) = shape else { return nil }
+        let counts = Statistics.exactUDistribution(n1, n2)
+        let total = counts.reduce(0, +), top = n1 * n2
+        var tails = [Double](repeating: 0, count: counts.count)
+        var running = 0.0
+        for (u, c) in counts.enumerated() {
+            running += c
+            tails[u] = running
+        }
+        return counts.enumerated().map { u, c in
+            let p = min(1, 2 * tails[min(u, top - u)] / total)
+            let z = Self.z(p: p)
+            return (z * z, c / total)
+        }
+    }
+
+    /// The |z| of a two-sided p, from the lower tail (Φ⁻¹(p/2) keeps its precision where 1 − p/2 rounds to 1).
+    static func z(p: Double) -> Double { -Statistics.normalQuantile(min(1, p) / 2) }
 
     /// A two-sided p allowed for the spread between runs: that of z / √λ.
     package func adjusted(_ p: Double?) -> Double? {

@@ -287,12 +287,18 @@ package struct Comparison: Sendable {
             guard runMode else { return pooled.values }
             return runs.compactMap { run in run.cell(key).flatMap { metric.summary(of: $0)?.median } }
         }
-        /// A test of two samples on their own: its p and its interval of the ratio.
-        func test(_ b: [Double], _ c: [Double]) -> (p: Double?, interval: (estimate: Double, low: Double, high: Double)?) {
+        /// A test of two samples on their own: its p, its interval of the ratio, and how p was had (which sets its z²'s
+        /// distribution when nothing changed, for ``BetweenRuns``).
+        func test(_ b: [Double], _ c: [Double])
+            -> (p: Double?, interval: (estimate: Double, low: Double, high: Double)?, null: BetweenRuns.NullShape)
+        {
             if runMode {
-                return RunLevelTest(baseline: b, candidate: c, alpha: alpha).map { ($0.p, ($0.estimate, $0.low, $0.high)) } ?? (nil, nil)
+                let t = RunLevelTest(baseline: b, candidate: c, alpha: alpha)
+                return (t?.p, t.map { ($0.estimate, $0.low, $0.high) }, .continuous)
             }
-            return (Statistics.mannWhitneyU(c, b)?.p, Self.ratioInterval(b, c, alpha: alpha))
+            let u = Statistics.mannWhitneyU(c, b)
+            let null: BetweenRuns.NullShape = u?.exact == true ? .exactU(min(b.count, c.count), max(b.count, c.count)) : .continuous
+            return (u?.p, Self.ratioInterval(b, c, alpha: alpha), null)
         }
         /// The change in percent: of the medians, or (runs) of the runs' geometric means.
         func change(_ sb: Summary, _ sc: Summary, _ interval: (estimate: Double, low: Double, high: Double)?) -> Double {
@@ -303,6 +309,7 @@ package struct Comparison: Sendable {
         // show together (``BetweenRuns``); then each verdict, with that spread allowed for.
         var rows: [Row] = []
         var tested: [(b: [Double], c: [Double])] = []
+        var nulls: [BetweenRuns.NullShape] = []
         var intervals: [(estimate: Double, low: Double, high: Double)?] = []
         var methodDifferences: [String] = []
         for (key, candidateKey) in pairs {
@@ -311,8 +318,9 @@ package struct Comparison: Sendable {
             for metric in Self.metrics {
                 guard let sb = metric.summary(of: b), let sc = metric.summary(of: c), metric.higherIsBetter != nil else { continue }
                 let tb = values(baselineRuns, key, metric, pooled: sb), tc = values(candidateRuns, candidateKey, metric, pooled: sc)
-                let (p, interval) = test(tb, tc)
+                let (p, interval, null) = test(tb, tc)
                 tested.append((tb, tc))
+                nulls.append(null)
                 var row = Row(
                     cell: key, candidateCell: other, metric: metric, unit: metric.unit, baseline: sb, candidate: sc,
                     change: change(sb, sc, interval), p: p, trialsP: p, verdict: .incomparable, uncorrectedVerdict: .incomparable,
@@ -335,6 +343,7 @@ package struct Comparison: Sendable {
         var relativeRows: [RelativeRow] = []
         var relativeIntervals: [(estimate: Double, low: Double, high: Double)?] = []
         var relativeTested: [(b: [Double], c: [Double])] = []
+        var relativeNulls: [BetweenRuns.NullShape] = []
         let base = Analysis(profile: baseline), cand = Analysis(profile: candidate)
         let baseRuns = runMode ? baselineRuns.map { Analysis(profile: $0) } : [], candRuns = runMode ? candidateRuns.map { Analysis(profile: $0) } : []
         let paired = Dictionary(pairs.map { ($0.baseline, $0.candidate) }, uniquingKeysWith: { a, _ in a })
@@ -349,13 +358,14 @@ package struct Comparison: Sendable {
                 let sb = rb.summary, sc = rc.summary
                 let tb = runMode ? baseRuns.compactMap { $0.relative(metric, key, to: reference)?.summary.median } : sb.values
                 let tc = runMode ? candRuns.compactMap { $0.relative(metric, candidateKey, to: candidateReference)?.summary.median } : sc.values
-                let (p, interval) = test(tb, tc)
+                let (p, interval, null) = test(tb, tc)
                 relativeRows.append(RelativeRow(
                     cell: key, candidateCell: candidateKey == key ? nil : candidateKey, metric: metric, baseline: sb,
                     candidate: sc, change: change(sb, sc, interval), p: p, trialsP: p, verdict: .unchanged,
                     trialsVerdict: .unchanged))
                 relativeIntervals.append(interval)
                 relativeTested.append((tb, tc))
+                relativeNulls.append(null)
             }
         }
 
@@ -363,9 +373,11 @@ package struct Comparison: Sendable {
         // measures it), nor along a dimension (1 → 4 connections): there most comparisons are meant to change, and
         // their median z² would take the answer for spread.
         let testable = { (b: Summary, c: Summary) in b.values.count >= 4 && c.values.count >= 4 }
-        let between = runMode || pairing != nil ? nil : BetweenRuns(
-            pValues: rows.filter { $0.verdict != .incomparable && testable($0.baseline, $0.candidate) }.compactMap(\.p)
-                + relativeRows.filter { testable($0.baseline, $0.candidate) }.compactMap(\.p))
+        let cellTests = rows.indices.filter { rows[$0].verdict != .incomparable && testable(rows[$0].baseline, rows[$0].candidate) }
+            .compactMap { i in rows[i].p.map { (p: $0, null: nulls[i]) } }
+        let ratioTests = relativeRows.indices.filter { testable(relativeRows[$0].baseline, relativeRows[$0].candidate) }
+            .compactMap { i in relativeRows[i].p.map { (p: $0, null: relativeNulls[i]) } }
+        let between = runMode || pairing != nil ? nil : BetweenRuns(tests: cellTests + ratioTests)
         betweenRuns = between
         /// A test of two samples with the spread between the runs allowed for: its p, its interval in percent and its
         /// verdict; and the verdict of the trials alone.
@@ -397,7 +409,7 @@ package struct Comparison: Sendable {
             rows[i].trialsVerdict = judged.trialsVerdict
             if let factor = drift?.correction(for: row.metric, mode: key.workload) {
                 let correctedValues = tc.map { $0 * factor }
-                let (cp, cinterval) = test(tb, correctedValues)
+                let (cp, cinterval, _) = test(tb, correctedValues)
                 let cchange = runMode ? (cinterval.map { ($0.estimate - 1) * 100 } ?? row.change) : Self.percentChange(sb.median, sc.median * factor)
                 let corrected = judge(row.metric, tb, correctedValues, change: cchange, p: cp, interval: cinterval)
                 rows[i].correctedChange = cchange
@@ -432,7 +444,7 @@ package struct Comparison: Sendable {
             guard let ratios = groupRatios[group], ratios.count >= 3, let shared = Statistics.median(ratios), shared > 0 else { continue }
             rows[i].sharedChange = (shared - 1) * 100
             let values = tested[i].c.map { $0 / shared }
-            let (gp, ginterval) = test(tested[i].b, values)
+            let (gp, ginterval, _) = test(tested[i].b, values)
             let gchange = runMode ? (ginterval.map { ($0.estimate - 1) * 100 } ?? row.change)
                 : Self.percentChange(row.baseline.median, row.candidate.median / shared)
             let groupVerdict = judge(row.metric, tested[i].b, values, change: gchange, p: gp, interval: ginterval).verdict

@@ -84,8 +84,8 @@ package enum Statistics {
     /// one sample has at most 8 values and there are no ties, otherwise the normal approximation with tie correction
     /// and continuity correction. The exact distribution is used only while it is small (at most
     /// ``exactDistributionLimit`` values of U); beyond that the normal approximation, which is close there, keeps
-    /// time and memory linear in the samples. `u` is the statistic of `x`.
-    package static func mannWhitneyU(_ x: [Double], _ y: [Double]) -> (u: Double, p: Double)? {
+    /// time and memory linear in the samples. `u` is the statistic of `x`; `exact` tells which way p was had.
+    package static func mannWhitneyU(_ x: [Double], _ y: [Double]) -> (u: Double, p: Double, exact: Bool)? {
         let n1 = x.count, n2 = y.count
         guard n1 > 0, n2 > 0 else { return nil }
         let all = (x.map { ($0, 0) } + y.map { ($0, 1) }).sorted { $0.0 < $1.0 }
@@ -109,22 +109,19 @@ package enum Statistics {
         let r1 = zip(all, ranks).filter { $0.0.1 == 0 }.reduce(0.0) { $0 + $1.1 }
         let u1 = r1 - m1 * (m1 + 1) / 2
         let u2 = m1 * m2 - u1
-        let p: Double
         if min(n1, n2) <= 8 && !hasTies && m1 * m2 < Double(exactDistributionLimit) {
             let counts = exactUDistribution(n1, n2)
             let total = counts.reduce(0, +)
             let uMin = Int(min(u1, u2).rounded())
             let tail = counts[0...uMin].reduce(0, +)
-            p = min(1, 2 * tail / total)
-        } else {
-            let n = m1 + m2
-            let mu = m1 * m2 / 2
-            let sigma = sqrt(m1 * m2 / 12 * ((n + 1) - tieTerm / (n * (n - 1))))
-            guard sigma > 0 else { return (u1, 1) }
-            let z = (max(u1, u2) - mu - 0.5) / sigma
-            p = min(1, erfc(z / 2.0.squareRoot()))  // 2 · sf(z)
+            return (u1, min(1, 2 * tail / total), true)
         }
-        return (u1, p)
+        let n = m1 + m2
+        let mu = m1 * m2 / 2
+        let sigma = sqrt(m1 * m2 / 12 * ((n + 1) - tieTerm / (n * (n - 1))))
+        guard sigma > 0 else { return (u1, 1, false) }
+        let z = (max(u1, u2) - mu - 0.5) / sigma
+        return (u1, min(1, erfc(z / 2.0.squareRoot())), false)  // 2 · sf(z)
     }
 
     /// The most values of U (n1·n2 + 1) for which the exact distribution is computed: 64 K doubles, 512 KiB.

@@ -24,6 +24,25 @@ import TestSupport
         #expect(BetweenRuns(pValues: [0.01, .nan, 0, 0.5, 0.5, 0.5, 0.5, 0.5]) == nil, "a p that is not a probability is left out")
     }
 
+    /// Exact p-values are discrete: with 6 and 6 trials p = 1 one time in 16 and the null median of z² is 0.2923, not
+    /// χ²₁'s 0.4549 (SciPy: the exact U distribution's two-sided p for every U, z = Φ⁻¹(1 − p/2), the weighted median
+    /// of z²: 0.29231 for 6 and 6, 0.16376 for 4 and 4, 0.44366 for 8 and 8). Judged against 0.4549, identical runs of 6
+    /// trials would read λ = 0.64; against their own null, 1.
+    @Test func exactPValuesAreJudgedAgainstTheirOwnNull() throws {
+        for (n, median) in [(6, 0.29230910266762056), (4, 0.1637642064148303), (8, 0.44365977766164844)] {
+            #expect(abs(BetweenRuns.nullMedian([.exactU(n, n)]) - median) < 1e-6, "\(n) and \(n)")
+        }
+        #expect(abs(BetweenRuns.nullMedian([.continuous]) - 0.454936) < 1e-5)
+        let mixed = BetweenRuns.nullMedian([.exactU(6, 6), .continuous])
+        #expect(mixed > 0.29 && mixed < 0.455, "a mixture's median lies between its parts': \(mixed)")
+        // p-values at the null median of 6 and 6 (z² = 0.2923: p = 0.5887): λ is 1, where χ²₁ would read 0.64.
+        let p = 0.5887445887445888
+        let exact = try #require(BetweenRuns(tests: Array(repeating: (p, .exactU(6, 6)), count: 9)))
+        #expect(abs(exact.measured - 1) < 1e-3, "\(exact.measured)")
+        let asIfContinuous = try #require(BetweenRuns(pValues: Array(repeating: p, count: 9)))
+        #expect(abs(asIfContinuous.measured - 0.6425) < 1e-3, "\(asIfContinuous.measured)")
+    }
+
     /// With λ = 4, z is halved: p = 0.002 (z = 3.09) becomes 2·(1 − Φ(1.545)) = 0.122; an interval is widened by 2 on
     /// the log scale about its estimate; with λ = 1 both are left as they are.
     @Test func aPIsTakenAtZOverRootLambdaAndAnIntervalWidenedAboutItsEstimate() throws {
