@@ -29,6 +29,8 @@ package struct BetweenRuns: Sendable, Codable, Hashable {
     package var measured: Double
     /// The comparisons it was estimated from: those with a p (both sides tested, measured alike).
     package var comparisons: Int
+    /// The median of their z² when nothing changes (``nullMedian(_:)``), which ``measured`` divides.
+    package var nullMedian: Double
 
     /// The factor applied: ``measured``, at least 1.
     package var lambda: Double
@@ -55,6 +57,7 @@ package struct BetweenRuns: Sendable, Codable, Hashable {
         guard squares.count >= Self.minimumComparisons, let median = Statistics.median(squares) else { return nil }
         let nullMedian = Self.nullMedian(valid.map(\.null))
         guard nullMedian > 1e-9 else { return nil }
+        self.nullMedian = nullMedian
         measured = median / nullMedian
         lambda = max(1, measured)
         comparisons = squares.count

@@ -72,6 +72,14 @@ package struct Comparison: Sendable {
         package var explainedByGroup = false
         /// Why the row is ``Verdict/unstable``: which run's trials disagree, and how.
         package var instability: String?
+        /// Where the run is the unit: each run's value (its median), per side; what the test and the change are of.
+        package var runValues: RunValues?
+    }
+
+    /// Each run's value of a metric, per side, where the run is the unit of the test.
+    package struct RunValues: Sendable, Codable, Hashable {
+        package var baseline: [Double]
+        package var candidate: [Double]
     }
 
     /// A transport's ratio to two-copy in the same cell, in each profile, and how it changed.
@@ -97,6 +105,8 @@ package struct Comparison: Sendable {
         package var trialsVerdict: Verdict
         /// Why the row is ``Verdict/unstable``.
         package var instability: String?
+        /// Where the run is the unit: each run's median ratio, per side.
+        package var runValues: RunValues?
     }
 
     /// A dimension of the matrix along which two profiles' cells can be paired.
@@ -241,6 +251,8 @@ package struct Comparison: Sendable {
     /// How many runs each side pooled, where both pooled two or more and every test took the run as its unit
     /// (``RunLevelTest``); nil where the trial is the unit.
     package var runs: RunCounts?
+    /// How many runs each side pooled, where one side pooled several but the other did not: the trial stays the unit.
+    package var unevenRuns: RunCounts?
 
     /// The runs of each side.
     package struct RunCounts: Sendable, Codable, Hashable {
@@ -281,6 +293,8 @@ package struct Comparison: Sendable {
             runMode ? nil : Analysis.instability(of: cell, metric: metric).map { "\(run): \($0)" }
         }
         runs = runMode ? RunCounts(baseline: baselineRuns.count, candidate: candidateRuns.count) : nil
+        unevenRuns = !runMode && max(baselineRuns.count, candidateRuns.count) > 1
+            ? RunCounts(baseline: max(1, baselineRuns.count), candidate: max(1, candidateRuns.count)) : nil
         let minimumCount = runMode ? 2 : 4
         /// The values a test compares: the trials' (`pooled`), or each run's median of them.
         func values(_ runs: [Profile], _ key: CellKey, _ metric: Metric, pooled: Summary) -> [Double] {
@@ -324,7 +338,7 @@ package struct Comparison: Sendable {
                 var row = Row(
                     cell: key, candidateCell: other, metric: metric, unit: metric.unit, baseline: sb, candidate: sc,
                     change: change(sb, sc, interval), p: p, trialsP: p, verdict: .incomparable, uncorrectedVerdict: .incomparable,
-                    trialsVerdict: .incomparable)
+                    trialsVerdict: .incomparable, runValues: runMode ? RunValues(baseline: tb, candidate: tc) : nil)
                 if sb.userOnly != sc.userOnly || sb.sources != sc.sources {
                     let describe = { (s: Summary) in
                         (s.sources.map(\.rawValue).joined(separator: "+") + (s.userOnly ? " user-only" : "")).trimmingCharacters(in: .whitespaces)
@@ -362,7 +376,7 @@ package struct Comparison: Sendable {
                 relativeRows.append(RelativeRow(
                     cell: key, candidateCell: candidateKey == key ? nil : candidateKey, metric: metric, baseline: sb,
                     candidate: sc, change: change(sb, sc, interval), p: p, trialsP: p, verdict: .unchanged,
-                    trialsVerdict: .unchanged))
+                    trialsVerdict: .unchanged, runValues: runMode ? RunValues(baseline: tb, candidate: tc) : nil))
                 relativeIntervals.append(interval)
                 relativeTested.append((tb, tc))
                 relativeNulls.append(null)
@@ -435,7 +449,7 @@ package struct Comparison: Sendable {
         var groupRatios: [GroupKey: [Double]] = [:]
         for row in rows where row.verdict != .incomparable && row.baseline.median > 0 && row.candidate.median > 0 {
             let group = GroupKey(mode: row.cell.workload, size: row.cell.messageSize, connections: row.cell.connections, metric: row.metric)
-            groupRatios[group, default: []].append(row.candidate.median / row.baseline.median)
+            groupRatios[group, default: []].append(1 + row.change / 100)
         }
         // Along a dimension, a change every transport shares is the answer sought (1 → 4 connections), not a drift.
         for i in rows.indices where pairing == nil && (rows[i].verdict == .regression || rows[i].verdict == .improvement) {
@@ -482,8 +496,9 @@ package struct Comparison: Sendable {
         self.methodDifferences = methodDifferences
 
         geomeans = Self.metrics.compactMap { metric in
+            // 1 + change: the medians' ratio, or where the run is the unit the runs' geometric means'.
             let ratios = rows.filter { $0.metric == metric && $0.verdict != .incomparable && $0.baseline.median > 0 && $0.candidate.median > 0 }
-                .map { $0.candidate.median / $0.baseline.median }
+                .map { 1 + $0.change / 100 }
             guard let g = Statistics.geometricMean(ratios) else { return nil }
             return Geomean(metric: metric, change: (g - 1) * 100, cells: ratios.count)
         }

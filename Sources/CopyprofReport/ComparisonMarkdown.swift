@@ -21,7 +21,8 @@ extension Comparison {
         if let runs {
             md += ". **The run is the unit**: \(runs.baseline) baseline and \(runs.candidate) candidate runs, each one value per "
                 + "metric (the median of its trials; of a ratio to two-copy, the median of its rounds' ratios), so the spread "
-                + "between runs is measured rather than assumed away. A change counts when Welch's t-test on the logarithms "
+                + "between runs is measured rather than assumed away; the baseline and candidate columns give the geometric mean "
+                + "of those values and their range. A change counts when Welch's t-test on the logarithms "
                 + "of those values gives p < \(formatDecimal(alpha, digits: 3)), their geometric means differ by at least "
                 + "\(formatDecimal(threshold, digits: 1))% (the change shown) and its " + level
         } else {
@@ -45,7 +46,12 @@ extension Comparison {
                 + methodDifferences.joined(separator: "; ") + ".\n\n"
         }
         let untestable = untestableCount, unstable = unstableCount
-        if mostlyUntestable {
+        if let runs, untestable > 0 {
+            md += "> ⚠ \(untestable) comparisons have fewer than 2 runs on a side with a value that can be tested (a positive "
+                + "one, for a ratio), or no spread at all between the runs of either side: no test possible"
+                + (mostlyUntestable ? ", so this comparison cannot tell whether anything changed (exit status 3)" : "")
+                + ". Each side pooled \(runs.baseline) and \(runs.candidate) runs.\n\n"
+        } else if mostlyUntestable {
             md += "> ⚠ **This comparison cannot tell whether anything changed**: of \(rows.count + relativeRows.count) comparisons, "
                 + "\(untestable) have fewer than 4 trials on a side, too few for any test, and \(unstable) are of cells whose trials "
                 + "disagree (exit status 3). Run both sides with `--trials 6` or more (6 also gives every median a confidence "
@@ -101,6 +107,15 @@ extension Comparison {
     /// How much more the runs differ than their trials, and what that does to every test.
     func betweenRunsParagraph() -> String {
         guard runs == nil else { return "" }
+        var text = ""
+        if let uneven = unevenRuns {
+            text = "> ⚠ The baseline pooled \(uneven.baseline) run\(uneven.baseline == 1 ? "" : "s") and the candidate "
+                + "\(uneven.candidate): the run can be the unit of the test only with 2 or more on each side, so the trials are.\n\n"
+        }
+        return text + betweenRunsBody()
+    }
+
+    func betweenRunsBody() -> String {
         if pairing != nil {
             return "Along a dimension most comparisons are meant to change, so the spread between the two runs cannot be "
                 + "estimated from them: each test takes the trials as independent. Several runs a side take the run as the unit.\n\n"
@@ -113,7 +128,8 @@ extension Comparison {
                 + "than their trials: each test takes the trials as independent, and identical runs made at different times "
                 + "may differ by more than that allows.\n\n"
         }
-        let how = "λ = \(formatDecimal(b.measured, digits: 2)), the median z² of \(b.comparisons) comparisons over that of χ²₁ (0.455)"
+        let how = "λ = \(formatDecimal(b.measured, digits: 2)), the median z² of \(b.comparisons) comparisons over its median when "
+            + "nothing changes (\(formatDecimal(b.nullMedian, digits: 3)): χ²₁'s 0.455, lower for the exact tests of few trials)"
         guard b.lambda > 1 else {
             return "The runs differ no more than their trials say (\(how)).\n\n"
         }
@@ -220,7 +236,7 @@ extension Comparison {
             let counted = counts(row.verdict) || counts(row.uncorrectedVerdict) || counts(row.trialsVerdict)
             let change: String, p: String
             switch row.verdict {
-            case .untestable: (change, p) = (runs == nil ? "untestable (n < 4)" : "untestable (< 2 runs)", "")
+            case .untestable: (change, p) = (runs == nil ? "untestable (n < 4)" : "untestable (runs)", "")
             case .incomparable: (change, p) = ("measured differently", "")
             case .unstable: (change, p) = ("unstable: \(row.instability ?? "trials disagree")", "")
             default:
@@ -232,7 +248,9 @@ extension Comparison {
                 }
                 (change, p) = (text, pValue(row.p))
             }
-            md += "| \(name(row.cell, row.candidateCell)) | \(row.metric.title) (\(row.unit)) | \(cell(row.baseline, row.metric)) | \(cell(row.candidate, row.metric)) "
+            let values = row.runValues.map { (runsText($0.baseline, row.metric.format), runsText($0.candidate, row.metric.format)) }
+                ?? (cell(row.baseline, row.metric), cell(row.candidate, row.metric))
+            md += "| \(name(row.cell, row.candidateCell)) | \(row.metric.title) (\(row.unit)) | \(values.0) | \(values.1) "
                 + "| \(change) |"
             if correction {
                 if let c = row.correctedChange {
@@ -241,15 +259,25 @@ extension Comparison {
                     md += " |"
                 }
             }
-            md += " \(p) | \(n(row.baseline, row.candidate)) |\n"
+            md += " \(p) | \(n(row.baseline, row.candidate, row.runValues)) |\n"
         }
         return md + "\n"
     }
 
-    /// The n column: ``n(_:_:)`` of the trials, and where runs are the unit, the runs first (`3+3 runs, 18+18 trials`).
-    func n(_ baseline: Summary, _ candidate: Summary) -> String {
-        guard let runs else { return Self.n(baseline, candidate) }
-        return "\(runs.baseline)+\(runs.candidate) runs, " + Self.n(baseline, candidate) + " trials"
+    /// The n column: ``n(_:_:)`` of the trials, and where runs are the unit, the runs that gave the row a value first
+    /// (`3+3 runs, 18+18 trials`).
+    func n(_ baseline: Summary, _ candidate: Summary, _ runValues: RunValues?) -> String {
+        guard let runValues else { return Self.n(baseline, candidate) }
+        return "\(runValues.baseline.count)+\(runValues.candidate.count) runs, " + Self.n(baseline, candidate) + " trials"
+    }
+
+    /// Where the run is the unit, a side's value: the geometric mean of its runs' values, and their range
+    /// (`15.210 (14.102–16.020)`); the arithmetic mean where a value is not positive.
+    func runsText(_ values: [Double], _ format: (Double) -> String) -> String {
+        guard let low = values.min(), let high = values.max() else { return "n/a (no run)" }
+        let mean = values.reduce(0, +) / Double(values.count)
+        let center = low > 0 ? (Statistics.geometricMean(values) ?? mean) : mean
+        return "\(format(center)) (\(format(low))–\(format(high)))"
     }
 
     /// `6+6`: the trials of the metric's kind on each side, as the summary and the report count them; with the trials
@@ -285,7 +313,7 @@ extension Comparison {
             let change: String, p: String
             switch row.verdict {
             case .regression, .improvement: (change, p) = (changeText(row.change, row.changeLow, row.changeHigh), pValue(row.p))
-            case .untestable: (change, p) = (runs == nil ? "untestable (n < 4)" : "untestable (< 2 runs)", "")
+            case .untestable: (change, p) = (runs == nil ? "untestable (n < 4)" : "untestable (runs)", "")
             case .unstable: (change, p) = ("unstable: \(row.instability ?? "trials disagree")", "")
             case .incomparable: (change, p) = ("measured differently", "")
             case .unchanged where row.trialsVerdict == .regression || row.trialsVerdict == .improvement:
@@ -294,8 +322,9 @@ extension Comparison {
             }
             let at = row.candidateCell.map { name(row.cell, $0) } ?? "\(c.workload.name) \(c.messageSize) B × \(c.connections)"
             md += "| \(at) | \(c.path) vs two-copy | \(row.metric.title) "
-                + "| \(ratioText(row.baseline)) | \(ratioText(row.candidate)) | \(change) | \(p) "
-                + "| \(n(row.baseline, row.candidate)) |\n"
+                + "| \(row.runValues.map { runsText($0.baseline) { "\(fixed($0, 2))×" } } ?? ratioText(row.baseline)) "
+                + "| \(row.runValues.map { runsText($0.candidate) { "\(fixed($0, 2))×" } } ?? ratioText(row.candidate)) | \(change) | \(p) "
+                + "| \(n(row.baseline, row.candidate, row.runValues)) |\n"
         }
         return md + "\n"
     }

@@ -231,6 +231,28 @@ import TestSupport
         #expect(md.contains("**The run is the unit**: 3 baseline and 3 candidate runs"))
         #expect(md.contains("| 3+3 runs, 18+18 trials |"))
         #expect(!md.contains("The runs differ by more than their trials say"))
+        // One definition of the change: the runs' geometric means, which the columns show with the runs' range.
+        let row = try #require(ab.rows.first { $0.cell == one && $0.metric == .throughput })
+        let values = try #require(row.runValues)
+        #expect(values.baseline.count == 3 && values.candidate.count == 3)
+        let geomeans = try #require(Statistics.geometricMean(values.candidate)) / (try #require(Statistics.geometricMean(values.baseline)))
+        #expect(abs(1 + row.change / 100 - geomeans) < 1e-9)
+        #expect(md.contains(String(format: "| %.3f (", try #require(Statistics.geometricMean(values.baseline)))))
+        // One run against several: the trial stays the unit, and compare says why.
+        let uneven = Comparison(
+            baseline: try Profile.pooling(Array(runs[0..<3]), names: []), candidate: runs[3], baselinePath: "a", candidatePath: "b",
+            baselineRuns: Array(runs[0..<3]), candidateRuns: [runs[3]])
+        #expect(uneven.runs == nil && uneven.unevenRuns == Comparison.RunCounts(baseline: 3, candidate: 1))
+        #expect(uneven.markdown.contains("The baseline pooled 3 runs and the candidate 1: the run can be the unit of the test only"))
+        // A cell missing from a run: its rows count the runs that have it; with one left on a side, untestable.
+        var gap = runs[4]
+        gap.cells.removeAll { $0.key == one }
+        let missing = Comparison(
+            baseline: try Profile.pooling(Array(runs[0..<2]), names: []), candidate: try Profile.pooling([runs[3], gap], names: []),
+            baselinePath: "a", candidatePath: "b", baselineRuns: Array(runs[0..<2]), candidateRuns: [runs[3], gap])
+        let short = try #require(missing.rows.first { $0.cell == one && $0.metric == .throughput })
+        #expect(short.runValues?.candidate.count == 1 && short.verdict == .untestable)
+        #expect(missing.markdown.contains("| 2+1 runs, 12+6 trials |"))
     }
 
     /// Where the time goes, with the run as the unit: each run's pooled share one value, Welch's t of the shares.
