@@ -169,7 +169,8 @@ package struct Comparison: Sendable {
         package var high: Double?
         /// Mann-Whitney U of the two samples.
         package var p: Double?
-        /// True when p < α with at least 4 runs of the control on each side.
+        /// True when p < α with at least 4 runs of the control on each side (where the run is the unit, Welch's p of
+        /// the runs' medians of the control, 2 runs or more a side).
         package var significant: Bool
 
         /// (ratio − 1) × 100.
@@ -293,6 +294,7 @@ package struct Comparison: Sendable {
             runMode ? nil : Analysis.instability(of: cell, metric: metric).map { "\(run): \($0)" }
         }
         runs = runMode ? RunCounts(baseline: baselineRuns.count, candidate: candidateRuns.count) : nil
+        if runMode { drift = Self.runDrift(baselineRuns, candidateRuns, pooled: drift, alpha: alpha) }
         unevenRuns = !runMode && max(baselineRuns.count, candidateRuns.count) > 1
             ? RunCounts(baseline: max(1, baselineRuns.count), candidate: max(1, candidateRuns.count)) : nil
         let minimumCount = runMode ? 2 : 4
@@ -604,6 +606,30 @@ package struct Comparison: Sendable {
             drift.candidateWakeUs = Summary(cWake)
             drift.wakeWall = shift(bWake, cWake)
             drift.wakeCPU = shift(perTrip(baseline, \.wakeCPUNs), perTrip(candidate, \.wakeCPUNs))
+        }
+        return drift
+    }
+
+    /// The control's move where the run is the unit: each clock's median per run, Welch's t of those (the pooled
+    /// samples' medians stay for the text); nil where either side has no control.
+    static func runDrift(_ base: [Profile], _ cand: [Profile], pooled: MachineDrift?, alpha: Double) -> MachineDrift? {
+        guard var drift = pooled else { return nil }
+        func shift(_ value: (ControlSample) -> UInt64) -> Shift {
+            func perRun(_ runs: [Profile]) -> [Double] {
+                runs.compactMap { $0.control.flatMap { c in Statistics.median(c.samples.map { Double(value($0)) }) } }
+            }
+            let b = perRun(base), c = perRun(cand)
+            guard let test = RunLevelTest(baseline: b, candidate: c, alpha: alpha) else {
+                let mb = Statistics.median(b) ?? 0, mc = Statistics.median(c) ?? 0
+                return Shift(ratio: mb > 0 && mc > 0 ? mc / mb : 1, low: nil, high: nil, p: nil, significant: false)
+            }
+            return Shift(ratio: test.estimate, low: test.low, high: test.high, p: test.p, significant: test.p < alpha)
+        }
+        drift.wall = shift(\.wallNs)
+        drift.cpu = shift(\.cpuNs)
+        if drift.wakeWall != nil {
+            drift.wakeWall = shift(\.wakeNs)
+            drift.wakeCPU = shift(\.wakeCPUNs)
         }
         return drift
     }

@@ -167,7 +167,7 @@ import TestSupport
 
     /// A run of two-copy and one-copy at `level` times 10 and 8 Gbit/s (one-copy also times `slower`, and times `own`:
     /// its standing against two-copy wanders a little from run to run, as it does).
-    func run(_ level: Double, slower: Double = 1, own: Double = 1) -> Profile {
+    func run(_ level: Double, slower: Double = 1, own: Double = 1, controlMs: Double = 17) -> Profile {
         let slower = slower * own
         return SampleProfiles.rounds(
             [
@@ -175,7 +175,7 @@ import TestSupport
                 SampleProfiles.roundsCell(
                     one, timing: shape.map { $0 * 8 * level * slower }, timingCPUNsPerByte: shape.map { 2.5 / level / slower / $0 }),
             ],
-            controlMs: shape.map { $0 * 17 })
+            controlMs: shape.map { $0 * controlMs })
     }
 
     /// Pooling offsets rounds and trial numbers run by run (so a round still pairs trials that ran side by side) and
@@ -253,6 +253,25 @@ import TestSupport
         let short = try #require(missing.rows.first { $0.cell == one && $0.metric == .throughput })
         #expect(short.runValues?.candidate.count == 1 && short.verdict == .untestable)
         #expect(missing.markdown.contains("| 2+1 runs, 12+6 trials |"))
+    }
+
+    /// A machine 25% slower in every candidate run, its control likewise (each run a little apart): the control's move
+    /// is tested with the run as the unit too, and the transports' slowdown is the machine's, not a regression.
+    @Test func theControlWithTheRunAsTheUnit() throws {
+        let base = zip([1.0, 1.02, 0.98], [17.0, 17.3, 16.8]).map { run($0, controlMs: $1) }
+        let cand = zip([0.8, 0.81, 0.79], [21.2, 21.6, 21.0]).map { run($0, own: 1.0, controlMs: $1) }
+        let c = Comparison(
+            baseline: try Profile.pooling(base, names: []), candidate: try Profile.pooling(cand, names: []), baselinePath: "a",
+            candidatePath: "b", baselineRuns: base, candidateRuns: cand)
+        let drift = try #require(c.drift)
+        #expect(drift.wall.significant && abs(drift.wall.ratio - 1.25) < 0.02 && (drift.wall.p ?? 1) < 0.01)
+        // Welch's p of the runs' medians of the control, not a test of its pooled samples.
+        let middle = try #require(Statistics.median(shape))
+        let expected = try #require(RunLevelTest(baseline: [17.0, 17.3, 16.8].map { $0 * middle }, candidate: [21.2, 21.6, 21.0].map { $0 * middle }))
+        #expect(abs((drift.wall.p ?? -1) - expected.p) < 1e-6 && drift.wall.low.map { abs($0 - expected.low) < 1e-6 } == true)
+        let throughput = c.rows.filter { $0.metric == .throughput }
+        #expect(throughput.allSatisfy { $0.uncorrectedVerdict == .regression && $0.verdict == .unchanged }, "\(throughput.map(\.verdict))")
+        #expect(c.regressions.isEmpty)
     }
 
     /// Where the time goes, with the run as the unit: each run's pooled share one value, Welch's t of the shares.
