@@ -10,8 +10,10 @@ extension Profile {
     /// stacks and their frame names are left out (each run numbers its frames its own way; what `compare` uses, the
     /// trials' attribution, is kept). One run is returned as it is.
     ///
-    /// Throws when the runs cannot be pooled: their plans differ (other options), they were sampled differently,
-    /// or their controls ran different workloads. `names` name the runs in that error, in order.
+    /// Throws when the runs cannot be pooled: their plans differ (other options), they ran on other machines (CPU,
+    /// kernel, host, perf_event_paranoid: ``EnvironmentInfo/differences(from:)``), they counted or sampled differently
+    /// (an event counted in one, user-only or refused in another; another sampling event, mode, frequency or call-chain
+    /// depth), or their controls ran different workloads. `names` name the runs in that error, in order.
     public static func pooling(_ runs: [Profile], names: [String]) throws(CopyprofError) -> Profile {
         guard var pooled = runs.first else { throw .invalidArgument("no profile to pool") }
         guard runs.count > 1 else { return pooled }
@@ -21,7 +23,18 @@ extension Profile {
                 throw .invalidArgument(
                     "\(name(i)) was run with other options than \(name(0)) (its sweep plan differs): pool only runs made with the same options")
             }
-            if run.sampling?.event != pooled.sampling?.event || run.sampling?.mode != pooled.sampling?.mode {
+            let machine = run.environment.differences(from: pooled.environment)
+            if !machine.isEmpty {
+                throw .invalidArgument(
+                    "\(name(i)) ran on another machine than \(name(0)) (\(machine.joined(separator: "; "))): pool only runs of one machine")
+            }
+            let counting = { (p: Profile) in p.environment.events.map { "\($0.name) \($0.availability.state.rawValue) \($0.mode.map { "\($0)" } ?? "")" } }
+            if counting(run) != counting(pooled) {
+                throw .invalidArgument(
+                    "\(name(i)) counted its events differently from \(name(0)) (an event counted in one is user-only or refused in the other): pool only runs counted alike")
+            }
+            let sampling = { (p: Profile) in p.sampling.map { [$0.event, $0.mode.rawValue, "\($0.frequency)", "\($0.callchainDepth)"] } }
+            if sampling(run) != sampling(pooled) {
                 throw .invalidArgument("\(name(i)) was sampled differently from \(name(0)): pool only runs sampled alike")
             }
             if let a = pooled.control, let b = run.control,

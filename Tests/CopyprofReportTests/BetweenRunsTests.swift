@@ -205,6 +205,16 @@ import TestSupport
         } catch {
             #expect(error.description.hasPrefix("c.json was run with other options than a.json"))
         }
+        // Nor runs of another machine, or counted otherwise.
+        var kernel = run(1)
+        kernel.environment.kernelRelease = "6.12.0"
+        #expect(throws: CopyprofError.invalidArgument(
+            "k.json ran on another machine than a.json (kernel: 6.12.0 vs 6.1.0): pool only runs of one machine")) {
+            try Profile.pooling([first, kernel], names: ["a.json", "k.json"])
+        }
+        var userOnly = run(1)
+        userOnly.environment.events[0].availability = AvailabilityRecord(state: .userOnly)
+        #expect(throws: CopyprofError.self) { try Profile.pooling([first, userOnly], names: ["a.json", "u.json"]) }
     }
 
     /// Identical runs whose levels wander by ±10% between runs, the trials within 2%: one run against one flags on
@@ -297,5 +307,10 @@ import TestSupport
         let one = try #require(AttributionComparison(
             baseline: try Profile.pooling(a, names: []), candidate: b[0], baselineRuns: a, candidateRuns: [b[0]]))
         #expect(one.runs == nil, "one run on a side: the trial stays the unit")
+        var faster = a[1]
+        faster.sampling?.frequency = 1000
+        #expect(throws: CopyprofError.invalidArgument("f.json was sampled differently from a.json: pool only runs sampled alike")) {
+            try Profile.pooling([a[0], faster], names: ["a.json", "f.json"])
+        }
     }
 }
