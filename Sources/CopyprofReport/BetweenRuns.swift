@@ -31,6 +31,10 @@ package struct BetweenRuns: Sendable, Codable, Hashable {
     package var comparisons: Int
     /// The median of their z² when nothing changes (``nullMedian(_:)``), which ``measured`` divides.
     package var nullMedian: Double
+    /// The largest |z| any of the comparisons could reach, samples wholly apart: an exact test of 6 and 6 trials
+    /// p = 2/924, |z| = 3.07; U's normal approximation (n1·n2/2 − ½)/σ with σ at its smallest, each sample all ties
+    /// (6 and 6: 3.22); nil where a test has no bound.
+    package var largestZ: Double?
 
     /// The factor applied: ``measured``, at least 1.
     package var lambda: Double
@@ -45,7 +49,10 @@ package struct BetweenRuns: Sendable, Codable, Hashable {
     package enum NullShape: Hashable, Sendable {
         /// The exact distribution of U for samples of these sizes (``Statistics/mannWhitneyU(_:_:)``'s small case).
         case exactU(Int, Int)
-        /// A continuous approximation: z² is χ² of one degree of freedom.
+        /// U's normal approximation for samples of these sizes: z² is χ² of one degree of freedom, its |z| bounded by
+        /// the sizes.
+        case normalU(Int, Int)
+        /// Another continuous test: z² is χ² of one degree of freedom.
         case continuous
     }
 
@@ -58,6 +65,20 @@ package struct BetweenRuns: Sendable, Codable, Hashable {
         let nullMedian = Self.nullMedian(valid.map(\.null))
         guard nullMedian > 1e-9 else { return nil }
         self.nullMedian = nullMedian
+        largestZ = Set(valid.map(\.null)).reduce(Optional(0.0)) { largest, shape in
+            guard let largest else { return nil }
+            switch shape {
+            case .exactU(let n1, let n2):
+                let counts = Statistics.exactUDistribution(n1, n2)
+                return max(largest, Self.z(p: min(1, 2 * counts[0] / counts.reduce(0, +))))
+            case .normalU(let n1, let n2):
+                let m = Double(n1 * n2), n = Double(n1 + n2)
+                let ties = Double(n1 * n1 * n1 - n1 + n2 * n2 * n2 - n2) / (n * (n - 1))
+                return max(largest, (m / 2 - 0.5) / (m / 12 * (n + 1 - ties)).squareRoot())
+            case .continuous:
+                return nil
+            }
+        }
         measured = median / nullMedian
         lambda = max(1, measured)
         comparisons = squares.count
@@ -117,6 +138,13 @@ package struct BetweenRuns: Sendable, Codable, Hashable {
     package func adjusted(_ p: Double?) -> Double? {
         guard let p, lambda > 1 else { return p }
         return min(1, erfc(Self.z(p: max(p, 1e-300)) / lambda.squareRoot() / 2.0.squareRoot()))
+    }
+
+    /// True when, with the allowance, no comparison could count at any size: the largest |z| the tests can reach,
+    /// divided by √λ, falls short of the two-sided 1 − α quantile.
+    package func nothingCanCount(alpha: Double) -> Bool {
+        guard let largestZ, lambda > 1 else { return false }
+        return largestZ / lambda.squareRoot() < Self.z(p: alpha)
     }
 
     /// A ratio interval widened by √λ on the log scale about its estimate.

@@ -313,7 +313,8 @@ package struct Comparison: Sendable {
                 return (t?.p, t.map { ($0.estimate, $0.low, $0.high) }, .continuous)
             }
             let u = Statistics.mannWhitneyU(c, b)
-            let null: BetweenRuns.NullShape = u?.exact == true ? .exactU(min(b.count, c.count), max(b.count, c.count)) : .continuous
+            let sizes = (min(b.count, c.count), max(b.count, c.count))
+            let null: BetweenRuns.NullShape = u?.exact == true ? .exactU(sizes.0, sizes.1) : .normalU(sizes.0, sizes.1)
             return (u?.p, Self.ratioInterval(b, c, alpha: alpha), null)
         }
         /// The change in percent: of the medians, or (runs) of the runs' geometric means.

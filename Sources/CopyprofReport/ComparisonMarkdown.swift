@@ -140,6 +140,10 @@ extension Comparison {
             + "√λ = \(formatDecimal(b.lambda.squareRoot(), digits: 2)), as genomic control does): "
             + "\(within) change\(within == 1 ? " that the trials alone would count is" : "s that the trials alone would count are") "
             + "within that spread, marked `(between runs)`\(within > 0 && exitCode == 3 ? " (exit status 3: compare cannot tell them from it)" : ""). "
+            + (b.nothingCanCount(alpha: alpha)
+                ? "**No change of any size can count here**: the largest z these tests of few trials can reach "
+                    + "(\(formatDecimal(b.largestZ ?? 0, digits: 2))) over √λ falls short of \(formatDecimal(BetweenRuns.z(p: alpha), digits: 2)). "
+                : "")
             + "More trials do not narrow it; more runs, alternated, do: `compare A1,A2,A3 B1,B2,B3` takes the run as the unit.\n\n"
     }
 

@@ -108,6 +108,11 @@ import TestSupport
         #expect(md.contains("\(trialsAlone) changes that the trials alone would count are within that spread, marked `(between runs)` "
             + "(exit status 3: compare cannot tell them from it)"))
         #expect(md.contains("(between runs) |"))
+        // Six trials a side: an exact test reaches |z| = 3.07 at most (p = 2/924: SciPy's norm.isf(1/924) = 3.06668), the
+        // normal approximation of the tied ratios 3.22 (each side all ties: 17.5 / √(3 · (13 − 420/132))); over √λ > 1.65
+        // neither reaches 1.96.
+        #expect(abs((between.largestZ ?? 0) - 3.22450) < 1e-4 && between.nothingCanCount(alpha: 0.05))
+        #expect(md.contains("**No change of any size can count here**: the largest z these tests of few trials can reach (3.22)"))
         let json = try JSONSerialization.jsonObject(with: c.json()) as? [String: Any]
         let recorded = try #require(json?["betweenRuns"] as? [String: Any])
         #expect((recorded["lambda"] as? Double).map { abs($0 - between.lambda) < 1e-9 } == true)
