@@ -2,7 +2,7 @@
 # What sessions leave behind in `copyprof serve` (docs/two-hosts.md, "After a session"): starts a server on loopback
 # on a port the kernel chooses, runs WARMUP sessions (allocator arenas, the route cache, the first trial's threads),
 # then N sessions in a row, each a whole `copyprof run --connect` of one small cell (a timing and a counted trial,
-# counters and sampling on both sides), and prints the server's threads (/proc/PID/task), open descriptors
+# the default counters on both sides; the client samples its own threads, the server none), and prints the server's threads (/proc/PID/task), open descriptors
 # (/proc/PID/fd), VmRSS and VmSize (/proc/PID/status) at its start, after the warm-up and after the N sessions (each
 # read 0.5 s after the last session, as ServerHardeningTests does). Then stops the server with SIGTERM, as Ctrl-C
 # would, and checks that it exited 0; it leaves no process and no file behind.
