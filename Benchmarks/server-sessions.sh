@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
 # What sessions leave behind in `copyprof serve` (docs/two-hosts.md, "After a session"): starts a server on loopback
-# on a port the kernel chooses, runs WARMUP sessions (allocator arenas, the route cache, the first trial's threads),
-# then N sessions in a row, each a whole `copyprof run --connect` of one small cell (a timing and a counted trial,
-# the default counters on both sides; the client samples its own threads, the server none), and prints the server's threads (/proc/PID/task), open descriptors
-# (/proc/PID/fd), VmRSS and VmSize (/proc/PID/status) at its start, after the warm-up and after the N sessions (each
-# read 0.5 s after the last session, as ServerHardeningTests does). Then stops the server with SIGTERM, as Ctrl-C
-# would, and checks that it exited 0; it leaves no process and no file behind.
+# on a port the kernel chooses, runs WARMUP sessions (what the first sessions set up once), then N sessions in a row,
+# each a whole `copyprof run --connect` of one small cell (a timing and a counted trial, the default counters on both
+# sides; the client samples its own threads, the server none), and prints the server's threads (/proc/PID/task),
+# open descriptors (/proc/PID/fd), VmRSS and VmSize (/proc/PID/status) at its start, after the warm-up and after the
+# N sessions (each read 0.5 s after the last session, as ServerHardeningTests does). Then stops the server with
+# SIGTERM, as Ctrl-C would, and checks that it exited 0; it leaves no process and no file behind.
 #
 #   bash Benchmarks/server-sessions.sh [N=1000] [WARMUP=50] [copyprof run options for each session]
 #   (default session: --transports two-copy --sizes 4096 --connections 2 --workloads stream --trials 1 --warmup 0
