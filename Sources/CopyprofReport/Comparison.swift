@@ -232,6 +232,8 @@ package struct Comparison: Sendable {
     package var drift: MachineDrift?
     /// Which profiles lack a control, for the warning.
     package var withoutControl: [String]
+    /// Which pooled sides have a control in some of their runs only (so none is pooled).
+    package var controlInSomeRuns: [String] = []
     package var geomeans: [Geomean]
     package var environmentDifferences: [String]
     /// Metrics measured differently in the two profiles (mode or source); their rows are ``Verdict/incomparable``.
@@ -278,6 +280,8 @@ package struct Comparison: Sendable {
         attributionShifts = AttributionComparison(
             baseline: baseline, candidate: candidate, alpha: alpha, baselineRuns: baselineRuns, candidateRuns: candidateRuns)
         withoutControl = [("baseline", baseline), ("candidate", candidate)].filter { ($0.1.control?.samples.isEmpty ?? true) }.map(\.0)
+        controlInSomeRuns = [("baseline", baselineRuns), ("candidate", candidateRuns)]
+            .filter { _, runs in runs.contains { $0.control != nil } && runs.contains { $0.control == nil } }.map(\.0)
         drift = Self.drift(baseline.control, candidate.control, alpha: alpha)
         let baseKeys = Set(baseline.cells.map(\.key)), candKeys = Set(candidate.cells.map(\.key))
         var pairs = baseKeys.intersection(candKeys).sorted().map { (baseline: $0, candidate: $0) }

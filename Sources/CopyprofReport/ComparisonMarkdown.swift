@@ -153,6 +153,11 @@ extension Comparison {
             if withoutControl.isEmpty {
                 return "> ⚠ The two profiles ran different control workloads: the machine's own drift cannot be measured.\n\n"
             }
+            if !controlInSomeRuns.isEmpty {
+                return "> ⚠ Only some runs of the \(controlInSomeRuns.joined(separator: " and ")) have a control workload (runs "
+                    + "from before copyprof ran one pooled with newer ones): the machine's own drift cannot be measured. Pool runs "
+                    + "of one copyprof version.\n\n"
+            }
             return "> ⚠ No control workload in the \(withoutControl.joined(separator: " and ")) (a profile from before copyprof ran one): "
                 + "the machine's own drift cannot be told from changes of the software. Compare two or more runs on each side, "
                 + "and trust the ratios to two-copy more than absolute figures.\n\n"

@@ -268,6 +268,14 @@ import TestSupport
         let short = try #require(missing.rows.first { $0.cell == one && $0.metric == .throughput })
         #expect(short.runValues?.candidate.count == 1 && short.verdict == .untestable)
         #expect(missing.markdown.contains("| 2+1 runs, 12+6 trials |"))
+        // A side whose runs have a control only in part: said as such, not as a profile from before the control.
+        var old = runs[5]
+        old.control = nil
+        let partial = Comparison(
+            baseline: try Profile.pooling(Array(runs[0..<2]), names: []), candidate: try Profile.pooling([runs[3], old], names: []),
+            baselinePath: "a", candidatePath: "b", baselineRuns: Array(runs[0..<2]), candidateRuns: [runs[3], old])
+        #expect(partial.drift == nil && partial.controlInSomeRuns == ["candidate"])
+        #expect(partial.markdown.contains("Only some runs of the candidate have a control workload"))
     }
 
     /// A machine 25% slower in every candidate run, its control likewise (each run a little apart): the control's move
