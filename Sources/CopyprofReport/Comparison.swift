@@ -307,64 +307,65 @@ package struct Comparison: Sendable {
             guard runMode else { return pooled.values }
             return runs.compactMap { run in run.cell(key).flatMap { metric.summary(of: $0)?.median } }
         }
-        /// A test of two samples on their own: its p, its interval of the ratio, and how p was had (which sets its z²'s
-        /// distribution when nothing changed, for ``BetweenRuns``).
-        func test(_ b: [Double], _ c: [Double])
-            -> (p: Double?, interval: (estimate: Double, low: Double, high: Double)?, null: BetweenRuns.NullShape)
-        {
+        /// What a row's test compared and gave on its own, before the allowance for the spread between the runs.
+        struct Tested {
+            /// The values compared: trials, or each run's median.
+            var b: [Double], c: [Double]
+            var p: Double?
+            /// The interval of the ratio, candidate over baseline, about its estimate.
+            var interval: (estimate: Double, low: Double, high: Double)?
+            /// How p was had, which sets its z²'s distribution when nothing changed (``BetweenRuns``).
+            var null: BetweenRuns.NullShape
+        }
+        /// A test of two samples on their own.
+        func test(_ b: [Double], _ c: [Double]) -> Tested {
             if runMode {
                 let t = RunLevelTest(baseline: b, candidate: c, alpha: alpha)
-                return (t?.p, t.map { ($0.estimate, $0.low, $0.high) }, .continuous)
+                return Tested(b: b, c: c, p: t?.p, interval: t.map { ($0.estimate, $0.low, $0.high) }, null: .continuous)
             }
             let u = Statistics.mannWhitneyU(c, b)
             let sizes = (min(b.count, c.count), max(b.count, c.count))
             let null: BetweenRuns.NullShape = u?.exact == true ? .exactU(sizes.0, sizes.1) : .normalU(sizes.0, sizes.1)
-            return (u?.p, Self.ratioInterval(b, c, alpha: alpha), null)
+            return Tested(b: b, c: c, p: u?.p, interval: Self.ratioInterval(b, c, alpha: alpha), null: null)
         }
-        /// The change in percent: of the medians, or (runs) of the runs' geometric means.
-        func change(_ sb: Summary, _ sc: Summary, _ interval: (estimate: Double, low: Double, high: Double)?) -> Double {
-            if runMode, let interval { return (interval.estimate - 1) * 100 }
-            return Self.percentChange(sb.median, sc.median)
+        /// The change in percent: of the medians `b` and `c`, or where the run is the unit (and the test had an
+        /// interval) of the runs' geometric means, the test's estimate.
+        func change(_ b: Double, _ c: Double, _ tested: Tested) -> Double {
+            if runMode, let interval = tested.interval { return (interval.estimate - 1) * 100 }
+            return Self.percentChange(b, c)
         }
         // First every comparison's test as the trials alone give it; then the spread between the runs that all of them
         // show together (``BetweenRuns``); then each verdict, with that spread allowed for.
         var rows: [Row] = []
-        var tested: [(b: [Double], c: [Double])] = []
-        var nulls: [BetweenRuns.NullShape] = []
-        var intervals: [(estimate: Double, low: Double, high: Double)?] = []
+        var tested: [Tested] = []
         var methodDifferences: [String] = []
         for (key, candidateKey) in pairs {
             guard let b = baseline.cell(key), let c = candidate.cell(candidateKey) else { continue }
             let other = candidateKey == key ? nil : candidateKey
             for metric in Self.metrics {
                 guard let sb = metric.summary(of: b), let sc = metric.summary(of: c), metric.higherIsBetter != nil else { continue }
-                let tb = values(baselineRuns, key, metric, pooled: sb), tc = values(candidateRuns, candidateKey, metric, pooled: sc)
-                let (p, interval, null) = test(tb, tc)
-                tested.append((tb, tc))
-                nulls.append(null)
+                let t = test(values(baselineRuns, key, metric, pooled: sb), values(candidateRuns, candidateKey, metric, pooled: sc))
                 var row = Row(
                     cell: key, candidateCell: other, metric: metric, unit: metric.unit, baseline: sb, candidate: sc,
-                    change: change(sb, sc, interval), p: p, trialsP: p, verdict: .incomparable, uncorrectedVerdict: .incomparable,
-                    trialsVerdict: .incomparable, runValues: runMode ? RunValues(baseline: tb, candidate: tc) : nil)
+                    change: change(sb.median, sc.median, t), p: t.p, trialsP: t.p, verdict: .incomparable,
+                    uncorrectedVerdict: .incomparable, trialsVerdict: .incomparable,
+                    runValues: runMode ? RunValues(baseline: t.b, candidate: t.c) : nil)
                 if sb.userOnly != sc.userOnly || sb.sources != sc.sources {
                     let describe = { (s: Summary) in
                         (s.sources.map(\.rawValue).joined(separator: "+") + (s.userOnly ? " user-only" : "")).trimmingCharacters(in: .whitespaces)
                     }
                     let difference = "\(metric.title): \(describe(sb)) in the baseline, \(describe(sc)) in the candidate"
                     if !methodDifferences.contains(difference) { methodDifferences.append(difference) }
-                    intervals.append(nil)
                 } else {
                     row.verdict = .unchanged
-                    intervals.append(interval)
                 }
                 rows.append(row)
+                tested.append(t)
             }
         }
 
         var relativeRows: [RelativeRow] = []
-        var relativeIntervals: [(estimate: Double, low: Double, high: Double)?] = []
-        var relativeTested: [(b: [Double], c: [Double])] = []
-        var relativeNulls: [BetweenRuns.NullShape] = []
+        var relativeTested: [Tested] = []
         let base = Analysis(profile: baseline), cand = Analysis(profile: candidate)
         let baseRuns = runMode ? baselineRuns.map { Analysis(profile: $0) } : [], candRuns = runMode ? candidateRuns.map { Analysis(profile: $0) } : []
         let paired = Dictionary(pairs.map { ($0.baseline, $0.candidate) }, uniquingKeysWith: { a, _ in a })
@@ -377,16 +378,14 @@ package struct Comparison: Sendable {
                 guard let rb = base.relative(metric, key, to: reference), let rc = cand.relative(metric, candidateKey, to: candidateReference)
                 else { continue }
                 let sb = rb.summary, sc = rc.summary
-                let tb = runMode ? baseRuns.compactMap { $0.relative(metric, key, to: reference)?.summary.median } : sb.values
-                let tc = runMode ? candRuns.compactMap { $0.relative(metric, candidateKey, to: candidateReference)?.summary.median } : sc.values
-                let (p, interval, null) = test(tb, tc)
+                let t = test(
+                    runMode ? baseRuns.compactMap { $0.relative(metric, key, to: reference)?.summary.median } : sb.values,
+                    runMode ? candRuns.compactMap { $0.relative(metric, candidateKey, to: candidateReference)?.summary.median } : sc.values)
                 relativeRows.append(RelativeRow(
                     cell: key, candidateCell: candidateKey == key ? nil : candidateKey, metric: metric, baseline: sb,
-                    candidate: sc, change: change(sb, sc, interval), p: p, trialsP: p, verdict: .unchanged,
-                    trialsVerdict: .unchanged, runValues: runMode ? RunValues(baseline: tb, candidate: tc) : nil))
-                relativeIntervals.append(interval)
-                relativeTested.append((tb, tc))
-                relativeNulls.append(null)
+                    candidate: sc, change: change(sb.median, sc.median, t), p: t.p, trialsP: t.p, verdict: .unchanged,
+                    trialsVerdict: .unchanged, runValues: runMode ? RunValues(baseline: t.b, candidate: t.c) : nil))
+                relativeTested.append(t)
             }
         }
 
@@ -395,24 +394,23 @@ package struct Comparison: Sendable {
         // their median z² would take the answer for spread.
         let testable = { (b: Summary, c: Summary) in b.values.count >= 4 && c.values.count >= 4 }
         let cellTests = rows.indices.filter { rows[$0].verdict != .incomparable && testable(rows[$0].baseline, rows[$0].candidate) }
-            .compactMap { i in rows[i].p.map { (p: $0, null: nulls[i]) } }
+            .compactMap { i in tested[i].p.map { (p: $0, null: tested[i].null) } }
         let ratioTests = relativeRows.indices.filter { testable(relativeRows[$0].baseline, relativeRows[$0].candidate) }
-            .compactMap { i in relativeRows[i].p.map { (p: $0, null: relativeNulls[i]) } }
+            .compactMap { i in relativeTested[i].p.map { (p: $0, null: relativeTested[i].null) } }
         let between = runMode || pairing != nil ? nil : BetweenRuns(tests: cellTests + ratioTests)
         betweenRuns = between
-        /// A test of two samples with the spread between the runs allowed for: its p, its interval in percent and its
-        /// verdict; and the verdict of the trials alone.
-        func judge(_ metric: Metric, _ b: [Double], _ c: [Double], change: Double, p trialsP: Double?,
-                   interval trialsInterval: (estimate: Double, low: Double, high: Double)?)
+        /// A test with the spread between the runs allowed for: its p, its interval in percent and its verdict; and the
+        /// verdict of the test on its own.
+        func judge(_ metric: Metric, _ t: Tested, change: Double)
             -> (p: Double?, low: Double?, high: Double?, verdict: Verdict, trialsVerdict: Verdict)
         {
             let percent = { (i: (estimate: Double, low: Double, high: Double)) in (low: (i.low - 1) * 100, high: (i.high - 1) * 100) }
-            let p = between?.adjusted(trialsP) ?? trialsP
-            let interval = trialsInterval.map { between?.widened($0) ?? $0 }.map(percent)
+            let p = between?.adjusted(t.p) ?? t.p
+            let interval = t.interval.map { between?.widened($0) ?? $0 }.map(percent)
             let verdict = Self.verdict(
-                metric, b, c, change: change, p: p, interval: interval, alpha: alpha, threshold: threshold, minimumCount: minimumCount)
+                metric, t.b, t.c, change: change, p: p, interval: interval, alpha: alpha, threshold: threshold, minimumCount: minimumCount)
             let trialsVerdict = between == nil ? verdict : Self.verdict(
-                metric, b, c, change: change, p: trialsP, interval: trialsInterval.map(percent), alpha: alpha, threshold: threshold,
+                metric, t.b, t.c, change: change, p: t.p, interval: t.interval.map(percent), alpha: alpha, threshold: threshold,
                 minimumCount: minimumCount)
             return (p, interval?.low, interval?.high, verdict, trialsVerdict)
         }
@@ -420,8 +418,7 @@ package struct Comparison: Sendable {
         // Each cell row's verdict.
         for i in rows.indices where rows[i].verdict != .incomparable {
             let row = rows[i], key = row.cell
-            let sb = row.baseline, sc = row.candidate, (tb, tc) = tested[i]
-            let judged = judge(row.metric, tb, tc, change: row.change, p: row.p, interval: intervals[i])
+            let judged = judge(row.metric, tested[i], change: row.change)
             rows[i].p = judged.p
             rows[i].changeLow = judged.low
             rows[i].changeHigh = judged.high
@@ -429,10 +426,9 @@ package struct Comparison: Sendable {
             rows[i].uncorrectedVerdict = judged.verdict
             rows[i].trialsVerdict = judged.trialsVerdict
             if let factor = drift?.correction(for: row.metric, mode: key.workload) {
-                let correctedValues = tc.map { $0 * factor }
-                let (cp, cinterval, _) = test(tb, correctedValues)
-                let cchange = runMode ? (cinterval.map { ($0.estimate - 1) * 100 } ?? row.change) : Self.percentChange(sb.median, sc.median * factor)
-                let corrected = judge(row.metric, tb, correctedValues, change: cchange, p: cp, interval: cinterval)
+                let correctedTest = test(tested[i].b, tested[i].c.map { $0 * factor })
+                let cchange = change(row.baseline.median, row.candidate.median * factor, correctedTest)
+                let corrected = judge(row.metric, correctedTest, change: cchange)
                 rows[i].correctedChange = cchange
                 rows[i].correctedP = corrected.p
                 // A change counts when it does both as measured and relative to the control: the drift explains
@@ -464,11 +460,8 @@ package struct Comparison: Sendable {
             let group = GroupKey(mode: row.cell.workload, size: row.cell.messageSize, connections: row.cell.connections, metric: row.metric)
             guard let ratios = groupRatios[group], ratios.count >= 3, let shared = Statistics.median(ratios), shared > 0 else { continue }
             rows[i].sharedChange = (shared - 1) * 100
-            let values = tested[i].c.map { $0 / shared }
-            let (gp, ginterval, _) = test(tested[i].b, values)
-            let gchange = runMode ? (ginterval.map { ($0.estimate - 1) * 100 } ?? row.change)
-                : Self.percentChange(row.baseline.median, row.candidate.median / shared)
-            let groupVerdict = judge(row.metric, tested[i].b, values, change: gchange, p: gp, interval: ginterval).verdict
+            let groupTest = test(tested[i].b, tested[i].c.map { $0 / shared })
+            let groupVerdict = judge(row.metric, groupTest, change: change(row.baseline.median, row.candidate.median / shared, groupTest)).verdict
             if groupVerdict != row.verdict {
                 rows[i].verdict = .unchanged
                 rows[i].explainedByGroup = true
@@ -478,8 +471,7 @@ package struct Comparison: Sendable {
 
         for i in relativeRows.indices {
             let row = relativeRows[i]
-            let judged = judge(
-                row.metric, relativeTested[i].b, relativeTested[i].c, change: row.change, p: row.p, interval: relativeIntervals[i])
+            let judged = judge(row.metric, relativeTested[i], change: row.change)
             relativeRows[i].p = judged.p
             relativeRows[i].changeLow = judged.low
             relativeRows[i].changeHigh = judged.high
