@@ -116,10 +116,9 @@ package struct AttributionComparison: Sendable, Codable {
                        changeHigh: d, p: nil, verdict: .untestable)
         }
         let d = test.estimate * 100, low = test.low * 100, high = test.high * 100
-        let counts = test.p < alpha && abs(d) >= threshold && (low >= threshold / 2 || high <= -threshold / 2)
         return Row(
             cell: cell, role: role, category: b.category, baseline: b, candidate: c, change: d, changeLow: low, changeHigh: high,
-            p: test.p, verdict: counts ? (d > 0 ? .increased : .decreased) : .unchanged)
+            p: test.p, verdict: verdict(change: d, low: low, high: high, p: test.p, alpha: alpha, threshold: threshold))
     }
 
     static func row(
@@ -129,17 +128,18 @@ package struct AttributionComparison: Sendable, Codable {
         let low = d - ((c.share - c.low) * (c.share - c.low) + (b.high - b.share) * (b.high - b.share)).squareRoot()
         let high = d + ((c.high - c.share) * (c.high - c.share) + (b.share - b.low) * (b.share - b.low)).squareRoot()
         let p = Statistics.mannWhitneyU(c.perTrial, b.perTrial)?.p
-        let verdict: Verdict
-        if b.perTrial.count < 4 || c.perTrial.count < 4 {
-            verdict = .untestable
-        } else if let p, p < alpha, abs(d * 100) >= threshold, low * 100 >= threshold / 2 || high * 100 <= -threshold / 2 {
-            verdict = d > 0 ? .increased : .decreased
-        } else {
-            verdict = .unchanged
-        }
         return Row(
             cell: cell, role: role, category: b.category, baseline: b, candidate: c, change: d * 100, changeLow: low * 100,
-            changeHigh: high * 100, p: p, verdict: verdict)
+            changeHigh: high * 100, p: p,
+            verdict: b.perTrial.count < 4 || c.perTrial.count < 4
+                ? .untestable : verdict(change: d * 100, low: low * 100, high: high * 100, p: p, alpha: alpha, threshold: threshold))
+    }
+
+    /// A shift of `change` points with its interval counts when p < α, it is at least the threshold, and its interval
+    /// lies wholly beyond half the threshold (the trial or the run as the unit alike).
+    static func verdict(change: Double, low: Double, high: Double, p: Double?, alpha: Double, threshold: Double) -> Verdict {
+        guard let p, p < alpha, abs(change) >= threshold, low >= threshold / 2 || high <= -threshold / 2 else { return .unchanged }
+        return change > 0 ? .increased : .decreased
     }
 
     /// The rows whose shift counts.

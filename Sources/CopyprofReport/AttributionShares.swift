@@ -143,7 +143,7 @@ extension Statistics {
         guard p > 0, p < 1, df > 0 else { return .nan }
         if p < 0.5 { return -studentTQuantile(1 - p, degreesOfFreedom: df) }
         if p == 0.5 { return 0 }
-        func cdf(_ t: Double) -> Double { 1 - 0.5 * regularizedIncompleteBeta(df / (df + t * t), a: df / 2, b: 0.5) }
+        func cdf(_ t: Double) -> Double { 1 - studentTSurvival(t, degreesOfFreedom: df) }
         var low = 0.0, high = 1.0
         while cdf(high) < p && high < 1e12 { high *= 2 }
         for _ in 0..<200 {

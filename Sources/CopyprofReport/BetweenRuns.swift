@@ -84,11 +84,6 @@ package struct BetweenRuns: Sendable, Codable, Hashable {
         comparisons = squares.count
     }
 
-    /// The estimate from p-values had from the normal approximation (or large samples): their z² is χ²₁ under the null.
-    package init?(pValues: [Double]) {
-        self.init(tests: pValues.map { ($0, .continuous) })
-    }
-
     /// The median of z² under the null, pooled over the comparisons: the x at which the mean of their distribution
     /// functions reaches ½ (by bisection: a step at each exact p, χ²₁'s erf(√(x/2)) elsewhere).
     static func nullMedian(_ shapes: [NullShape]) -> Double {

@@ -9,19 +9,22 @@ import TestSupport
 /// The spread between two runs beyond their trials (genomic control): its estimate from the comparisons' p-values,
 /// what it does to a p and an interval, and to compare's verdicts on hand-made profiles.
 @Suite struct BetweenRunsTests {
+    /// The estimate from p-values of continuous tests (χ²₁ under the null).
+    func continuous(_ pValues: [Double]) -> BetweenRuns? { BetweenRuns(tests: pValues.map { ($0, .continuous) }) }
+
     // MARK: - The estimate
 
     /// λ is the median z² over 0.4549, the median of χ²₁: p = 0.5 is z = 0.6745, exactly the null median; p = 0.05 is
     /// z = 1.96, z² = 3.84, λ = 8.44. Fewer than 8 p-values give no estimate; below 1 it is reported, not applied.
     @Test func inflationIsTheMedianChiSquareOverItsNullMedian() throws {
-        let null = try #require(BetweenRuns(pValues: Array(repeating: 0.5, count: 8)))
+        let null = try #require(continuous(Array(repeating: 0.5, count: 8)))
         #expect(abs(null.measured - 1) < 1e-6 && abs(null.lambda - 1) < 1e-6 && null.comparisons == 8)
-        let inflated = try #require(BetweenRuns(pValues: Array(repeating: 0.05, count: 5) + Array(repeating: 0.9, count: 4)))
+        let inflated = try #require(continuous(Array(repeating: 0.05, count: 5) + Array(repeating: 0.9, count: 4)))
         #expect(abs(inflated.measured - 1.959964 * 1.959964 / 0.454936) < 1e-3, "the median of 9: the fifth smallest p")
-        let calm = try #require(BetweenRuns(pValues: Array(repeating: 0.9, count: 10)))
+        let calm = try #require(continuous(Array(repeating: 0.9, count: 10)))
         #expect(calm.measured < 0.1 && calm.lambda == 1, "runs that agree beyond their trials are not made more certain")
-        #expect(BetweenRuns(pValues: Array(repeating: 0.01, count: 7)) == nil)
-        #expect(BetweenRuns(pValues: [0.01, .nan, 0, 0.5, 0.5, 0.5, 0.5, 0.5]) == nil, "a p that is not a probability is left out")
+        #expect(continuous(Array(repeating: 0.01, count: 7)) == nil)
+        #expect(continuous([0.01, .nan, 0, 0.5, 0.5, 0.5, 0.5, 0.5]) == nil, "a p that is not a probability is left out")
     }
 
     /// Exact p-values are discrete: with 6 and 6 trials p = 1 one time in 16 and the null median of z² is 0.2923, not
@@ -39,14 +42,14 @@ import TestSupport
         let p = 0.5887445887445888
         let exact = try #require(BetweenRuns(tests: Array(repeating: (p, .exactU(6, 6)), count: 9)))
         #expect(abs(exact.measured - 1) < 1e-3, "\(exact.measured)")
-        let asIfContinuous = try #require(BetweenRuns(pValues: Array(repeating: p, count: 9)))
+        let asIfContinuous = try #require(continuous(Array(repeating: p, count: 9)))
         #expect(abs(asIfContinuous.measured - 0.6425) < 1e-3, "\(asIfContinuous.measured)")
     }
 
     /// With λ = 4, z is halved: p = 0.002 (z = 3.09) becomes 2·(1 − Φ(1.545)) = 0.122; an interval is widened by 2 on
     /// the log scale about its estimate; with λ = 1 both are left as they are.
     @Test func aPIsTakenAtZOverRootLambdaAndAnIntervalWidenedAboutItsEstimate() throws {
-        let four = try #require(BetweenRuns(pValues: Array(repeating: 0.17737, count: 8)))  // z = 1.3490, z² / 0.4549 = 4.0
+        let four = try #require(continuous(Array(repeating: 0.17737, count: 8)))  // z = 1.3490, z² / 0.4549 = 4.0
         #expect(abs(four.lambda - 4) < 0.001)
         let p = try #require(four.adjusted(0.002))
         #expect(abs(p - 0.1223) < 0.002)
@@ -54,7 +57,7 @@ import TestSupport
         let k = four.lambda.squareRoot()
         #expect(abs(wide.low - 1.1 * pow(1.05 / 1.1, k)) < 1e-12 && abs(wide.high - 1.1 * pow(1.2 / 1.1, k)) < 1e-12)
         #expect(wide.low < 1.05 && wide.high > 1.2 && wide.estimate == 1.1)
-        let one = try #require(BetweenRuns(pValues: Array(repeating: 0.6, count: 8)))
+        let one = try #require(continuous(Array(repeating: 0.6, count: 8)))
         #expect(one.adjusted(0.002) == 0.002)
         #expect(one.widened((estimate: 1.1, low: 1.05, high: 1.2)).low == 1.05)
         #expect(four.adjusted(nil) == nil)
