@@ -42,14 +42,14 @@ for c in "${cases[@]}"; do
     for i in $(seq 1 "$runs"); do
       for j in $(seq $((i + 1)) "$runs"); do
         set +e
-        .build/release/copyprof compare "$work/$c/run$i.json" "$work/$c/run$j.json" --json > "$work/$c/cmp$i$j.json"
+        .build/release/copyprof compare "$work/$c/run$i.json" "$work/$c/run$j.json" --json > "$work/$c/cmp$i-$j.json"
         set -e
       done
     done
   fi
   pairs=()
   for i in $(seq 1 "$runs"); do
-    for j in $(seq $((i + 1)) "$runs"); do pairs+=("$i$j"); done
+    for j in $(seq $((i + 1)) "$runs"); do pairs+=("$i-$j"); done
   done
   if [ "$runs" -ge 4 ]; then
     odd=$(seq -s, -f "$work/$c/run%g.json" 1 2 "$runs"); even=$(seq -s, -f "$work/$c/run%g.json" 2 2 "$runs")
@@ -60,7 +60,7 @@ for c in "${cases[@]}"; do
     pairs+=("-pooled")
   fi
   for pair in "${pairs[@]}"; do
-      name=$([ "$pair" = -pooled ] && echo "odd runs pooled vs even runs pooled" || echo "${pair:0:1}-${pair:1}")
+      name=$([ "$pair" = -pooled ] && echo "odd runs pooled vs even runs pooled" || echo "$pair")
       python3 - "$work/$c/cmp$pair.json" "$c" "$name" <<'PY' || status=1
 import json, sys
 c = json.load(open(sys.argv[1]))

@@ -34,7 +34,7 @@ if [ -z "${AB_REUSE:-}" ]; then
     "$bin" run "${options[@]}" --test-slow-transport "$slow" --output "$work/b$i.json" --no-report > /dev/null 2> "$work/b$i.log"
   done
 fi
-printf '| pair | slower transport found | its flags | other flags | of | λ between runs | exit |\n|---|---|---:|---:|---:|---:|---:|\n'
+printf '| pair | slower transport found | its flags | other flags | of | λ between runs | exit | its change against two-copy |\n|---|---|---:|---:|---:|---:|---:|---|\n'
 status=0
 pooledA=$(seq -s, -f "$work/a%g.json" 1 "$runs"); pooledB=$(seq -s, -f "$work/b%g.json" 1 "$runs")
 for i in $(seq 1 "$runs") pooled; do
@@ -54,7 +54,14 @@ own = [r for r in flagged if r["cell"]["transport"] == slow and r["verdict"] == 
 other = [r for r in flagged if r not in own]
 b = c.get("betweenRuns")
 between = "— (the run is the unit)" if c.get("runs") else "n/a" if b is None else f"{b['measured']:.2f}" + (f" ({c['withinBetweenRuns']} held back)" if c.get("withinBetweenRuns") else "")
-print(f"| {sys.argv[2]} | {'yes' if own else 'no'} | {len(own)} | {len(other)} | {len(rows)} | {between} | {sys.argv[3]} |")
+# How much slower the transport came out: its ratio to two-copy's change, per cell (the primary metric, then CPU ns/B).
+ratios = {}
+for r in c["relativeRows"]:
+    if r["cell"]["transport"] == slow:
+        k = r["cell"]
+        ratios.setdefault(f"{k.get('workload', k.get('mode'))} {k['messageSize']} B", []).append(f"{r['metric']} {r['change']:+.1f}%")
+change = "; ".join(f"{cell}: {', '.join(v)}" for cell, v in ratios.items()) or "n/a (no ratio to two-copy)"
+print(f"| {sys.argv[2]} | {'yes' if own else 'no'} | {len(own)} | {len(other)} | {len(rows)} | {between} | {sys.argv[3]} | {change} |")
 PY
 done
 echo

@@ -25,11 +25,11 @@ printf '| pair | flagged | of | cells flagged | ratios flagged | λ between runs
 for i in $(seq 1 "$runs"); do
   for j in $(seq $((i + 1)) "$runs"); do
     set +e
-    "$bin" compare "$work/run$i.json" "$work/run$j.json" --json > "$work/cmp$i$j.json"
+    "$bin" compare "$work/run$i.json" "$work/run$j.json" --json > "$work/cmp$i-$j.json"
     status=$?
-    "$bin" compare "$work/run$i.json" "$work/run$j.json" > "$work/cmp$i$j.md"
+    "$bin" compare "$work/run$i.json" "$work/run$j.json" > "$work/cmp$i-$j.md"
     set -e
-    python3 - "$work/cmp$i$j.json" "$i-$j" "$status" <<'PY'
+    python3 - "$work/cmp$i-$j.json" "$i-$j" "$status" <<'PY'
 import json, sys
 c = json.load(open(sys.argv[1]))
 changed = lambda rows: sum(1 for r in rows if r["verdict"] in ("regression", "improvement"))

@@ -90,7 +90,8 @@ def key(cell):
 
 def rate(trial):
     # Bytes per ns: throughput for stream, round trips (both directions' bytes) for ping-pong.
-    return trial["bytes"] / trial["elapsedNs"] if trial["elapsedNs"] else 0.0
+    # None for a trial that took no time: no rate, never a 0 that would read as a stalled trial.
+    return trial["bytes"] / trial["elapsedNs"] if trial["elapsedNs"] else None
 
 profiles = {kind: [json.load(open(f"{work}/{kind}-{run}.json")) for run in range(1, runs + 1)] for kind in settings}
 
@@ -102,7 +103,7 @@ def overheads(profile):
         for trial in cell["trials"]:
             rounds[trial.get("round")][trial.get("kind")] = trial
         ratios = [rate(r["timing"]) / rate(r["counted"]) for r in rounds.values()
-                  if "timing" in r and "counted" in r and rate(r["counted"]) > 0]
+                  if "timing" in r and "counted" in r and rate(r["timing"]) is not None and rate(r["counted"])]
         if ratios:
             result[key(cell)] = 100 * (statistics.median(ratios) - 1)
     return result
@@ -166,7 +167,7 @@ timing = {kind: [collections.defaultdict(list) for _ in range(runs)] for kind in
 for kind in profiles:
     for run, profile in enumerate(profiles[kind]):
         for cell in profile["cells"]:
-            timing[kind][run][key(cell)] = [rate(t) for t in cell["trials"] if t.get("kind") == "timing"]
+            timing[kind][run][key(cell)] = [rate(t) for t in cell["trials"] if t.get("kind") == "timing" and rate(t) is not None]
 for cell in timing[on][0]:
     per_pair, pooled_on, pooled_off = [], [], []
     for run in range(runs):

@@ -269,10 +269,12 @@ package enum Metric: String, CaseIterable, Sendable, Codable, Hashable {
     /// The trials of a cell the metric is read from: those of its kind (``trialKind``; trials from before the
     /// split serve both). A cell of a run without counters (`--events none`) has timing trials only: every metric
     /// then comes from them, and event-based ones are n/a.
-    package func trials(of cell: CellRecord) -> [TrialRecord] {
-        if trialKind == .timing { return cell.trials.filter(\.servesTiming) }
-        let counted = cell.trials.filter(\.servesCounting)
-        return counted.isEmpty ? cell.trials : counted
+    package func trials(of cell: CellRecord) -> [TrialRecord] { cell.trials.filter(reads(cell)) }
+
+    /// Which of the cell's trials the metric reads: the rule of ``trials(of:)``, as a test of one trial.
+    func reads(_ cell: CellRecord) -> (TrialRecord) -> Bool {
+        if trialKind == .timing { return { $0.servesTiming } }
+        return cell.trials.contains(where: \.servesCounting) ? { $0.servesCounting } : { _ in true }
     }
 
     /// The metric's summary over the cell's trials of its kind (``trials(of:)``), or nil when it is n/a in every one
@@ -280,17 +282,9 @@ package enum Metric: String, CaseIterable, Sendable, Codable, Hashable {
     /// ``Summary/omitted`` with the reason, and so is the trial at which the cell failed: no trial is dropped silently.
     package func summary(of cell: CellRecord) -> Summary? {
         guard applies(to: cell.key.workload) else { return nil }
-        let kind = trialKind
         // The trials of ``trials(of:)``, visited in place rather than copied into a new array.
-        var summary: Summary?
-        if kind == .timing {
-            summary = self.summary(of: cell.trials, where: \.servesTiming)
-        } else if cell.trials.contains(where: \.servesCounting) {
-            summary = self.summary(of: cell.trials, where: \.servesCounting)
-        } else {
-            summary = self.summary(of: cell.trials)
-        }
-        if let error = cell.error, summary != nil, cell.failedTrialKind.map({ $0 == kind }) ?? true {
+        var summary = self.summary(of: cell.trials, where: reads(cell))
+        if let error = cell.error, summary != nil, cell.failedTrialKind.map({ $0 == trialKind }) ?? true {
             summary?.omitted.append(Summary.Omission(reason: "failed: \(error)", count: 1))
         }
         return summary
