@@ -56,13 +56,19 @@ public struct SweepProgress: Sendable {
 /// over the sweep, the transports of a group run side by side in every round, and the control tells how the machine
 /// itself moved.
 public struct SweepRunner {
-    public var plan: SweepPlan
+    public var plan: SweepPlan {
+        didSet { probedSampling = nil }  // what the probe was made for changed
+    }
     /// The events counted in counted trials; empty: timing trials only.
-    public var events: [PerfEvent]
+    public var events: [PerfEvent] {
+        didSet { probedSampling = nil }  // what the probe was made for changed
+    }
     /// Seconds a socket may make no progress before a trial fails.
     public var ioTimeout: Double = 5
     /// The server of a two-host run: its threads receive, this process's threads send.
-    public var remote: (any RemoteTrialRunner)?
+    public var remote: (any RemoteTrialRunner)? {
+        didSet { probedSampling = nil }  // what the probe was made for changed
+    }
     /// The fixed workload run at the start of every recorded round.
     public var control = ControlWorkload()
     /// Test-only: this transport's senders copy each message `copies` extra times (a local run's slower transport
@@ -71,12 +77,15 @@ public struct SweepRunner {
     /// Test-only switches passed to every run (a simulated absence of a kernel feature).
     public var faults: FaultInjection = .none
     /// How the counted trials' workers are sampled; nil: not sampled (`--sample off`, or no counted trials).
-    public var sampling: SweepSamplingOptions?
+    public var sampling: SweepSamplingOptions? {
+        didSet { probedSampling = nil }  // what the probe was made for changed
+    }
     /// A `perf stat --control` (or `perf record --control`) session enabled around every timed loop of a local run
     /// (`--perf-control`); nil for none.
     public var perfControl: PerfControl?
     /// The sampler's probe, once ``samplingSummary()`` ran it: ``run(environment:shouldStop:stopReason:progress:)``
-    /// uses it rather than probing again, so the line printed is what the sweep gets.
+    /// uses it rather than probing again, so the line printed is what the sweep gets. Cleared when the plan, the
+    /// events, the remote side or the sampling options change.
     private var probedSampling: Result<SweepSampling, SamplingRefusal>??
 
     public init(plan: SweepPlan, events: [PerfEvent]) {
